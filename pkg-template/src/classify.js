@@ -1,0 +1,168 @@
+// Extraction of an error's facts (status, message, name, code, headers, cause) from
+// whatever a task threw: SDK errors, fetch errors, plain objects, strings. The rules
+// that map facts to a reason live in the core (src/classify.rs); nothing here throws.
+
+import { core } from "./core.js";
+import { FailoverError } from "./errors.js";
+import { REASONS, UNKNOWN } from "./reasons.js";
+
+function get(obj, key) {
+  try {
+    return obj !== null && (typeof obj === "object" || typeof obj === "function") ? obj[key] : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function extractStatus(err) {
+  for (const v of [get(err, "status"), get(err, "statusCode"), get(get(err, "response"), "status")]) {
+    if (typeof v === "number") return v;
+  }
+  return NaN;
+}
+
+/** The message of a thrown value, as v1 reads it. */
+export function errorMessage(err) {
+  try {
+    if (err instanceof Error) return String(err.message);
+    if (typeof err === "string") return err;
+    return String(err);
+  } catch {
+    return "";
+  }
+}
+
+function extractName(err) {
+  const name = err instanceof Error ? get(err, "name") : undefined;
+  return typeof name === "string" ? name : "";
+}
+
+function extractCode(err) {
+  const body = get(err, "error");
+  for (const v of [get(err, "code"), get(body, "code"), get(get(body, "error"), "type"), get(body, "type"), get(err, "type")]) {
+    if (typeof v === "string" && v !== "") return v;
+  }
+  return "";
+}
+
+function isFailoverError(err) {
+  return err instanceof FailoverError || (err instanceof Error && err.name === "FailoverError" && typeof get(err, "failureReason") === "string");
+}
+
+function classifyWith(err, v1, depth) {
+  if (isFailoverError(err)) {
+    const r = err.failureReason;
+    return REASONS.includes(r) ? r : "unknown";
+  }
+  // v1 lowercases the message with toLowerCase() before matching; the core folds ASCII only.
+  const message = errorMessage(err).toLowerCase();
+  const code = core().classify(extractStatus(err), message, extractName(err), v1 ? "" : extractCode(err), v1);
+  if (code === UNKNOWN && !v1 && depth < 4) {
+    const cause = get(err, "cause");
+    if (cause !== undefined && cause !== null && cause !== err) return classifyWith(cause, v1, depth + 1);
+  }
+  return REASONS[code];
+}
+
+/**
+ * Maps any thrown value to a failure reason (v2 rules: v1's plus any 5xx, 408, the
+ * SDKs' error codes, and the error's `cause`).
+ */
+export function classifyError(err) {
+  return classifyWith(err, false, 0);
+}
+
+/** v1's rules, exactly. */
+export function classifyErrorV1(err) {
+  return classifyWith(err, true, 0);
+}
+
+/**
+ * A caller's abort, which `run` rethrows at once: the run's signal fired, or (as in v1)
+ * an AbortError/TimeoutError whose message is not about a timeout.
+ */
+export function isCallerAbort(err, signal) {
+  if (signal?.aborted && (err === signal.reason || extractName(err) === "AbortError" || extractName(err) === "TimeoutError")) {
+    return true;
+  }
+  if (isFailoverError(err)) return false;
+  const name = extractName(err);
+  if (name !== "AbortError" && name !== "TimeoutError") return false;
+  return !core().isTimeoutMessage(errorMessage(err));
+}
+
+// ── Retry-After ─────────────────────────────────────────────────────────────
+
+function headerGetter(headers) {
+  if (headers === null || typeof headers !== "object") return null;
+  const getFn = get(headers, "get");
+  if (typeof getFn === "function") {
+    // Headers (case-insensitive) or Map (exact keys: try lower case, then as sent).
+    return (name) => {
+      try {
+        return getFn.call(headers, name) ?? undefined;
+      } catch {
+        return undefined;
+      }
+    };
+  }
+  return (name) => {
+    try {
+      for (const key of Object.keys(headers)) {
+        if (key.toLowerCase() === name) return headers[key];
+      }
+    } catch {
+      // a hostile object: no headers
+    }
+    return undefined;
+  };
+}
+
+function headerValue(get, name) {
+  let v = get(name);
+  if (Array.isArray(v)) v = v[0];
+  if (typeof v === "number") v = String(v);
+  return typeof v === "string" ? v : undefined;
+}
+
+function fromHeaders(headers, now) {
+  const h = headerGetter(headers);
+  if (h === null) return undefined;
+  const parse = core().parseRetryHeader;
+  const ms = headerValue(h, "retry-after-ms");
+  if (ms !== undefined) {
+    const v = parse(1, ms, now);
+    if (!Number.isNaN(v)) return v;
+  }
+  const ra = headerValue(h, "retry-after");
+  if (ra !== undefined) {
+    const v = parse(0, ra, now);
+    if (!Number.isNaN(v)) return v;
+  }
+  // x-ratelimit-reset-*: the limit that is used up, else the sooner reset.
+  let best;
+  for (const kind of ["requests", "tokens"]) {
+    const value = headerValue(h, `x-ratelimit-reset-${kind}`);
+    if (value === undefined) continue;
+    const v = parse(2, value, now);
+    if (Number.isNaN(v)) continue;
+    if (headerValue(h, `x-ratelimit-remaining-${kind}`)?.trim() === "0") return v;
+    best = best === undefined ? v : Math.min(best, v);
+  }
+  return best;
+}
+
+/**
+ * How long the provider asked us to wait, in ms, from `retry-after-ms`, `retry-after`
+ * (seconds or HTTP date) or `x-ratelimit-reset-requests`/`-tokens` on the error's
+ * headers (a plain object, `Headers` or `Map`), or a FailoverError's `retryAfterMs`.
+ */
+export function retryAfterMs(err, now) {
+  const own = get(err, "retryAfterMs");
+  if (isFailoverError(err) && typeof own === "number" && Number.isFinite(own) && own >= 0) return own;
+  for (const holder of [err, get(err, "response"), get(err, "cause")]) {
+    const v = fromHeaders(get(holder, "headers"), now);
+    if (v !== undefined) return v;
+  }
+  return undefined;
+}

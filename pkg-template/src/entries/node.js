@@ -1,0 +1,17 @@
+// Node entry: loads the wasm synchronously from the package's own file, so the first
+// call works without `await init()`. Built to index.cjs; index.mjs re-exports it, so
+// `import` and `require` share one module instance.
+
+import { readFileSync } from "node:fs";
+import * as glue from "key-carousel-wasm";
+import { setCore } from "../core.js";
+
+glue.initSync({ module: readFileSync(new URL("./key_carousel_bg.wasm", import.meta.url)) });
+setCore(glue);
+
+export * from "../index.js";
+
+/** Loads the WebAssembly module; in Node it is loaded at import, so this resolves at once. */
+export function init() {
+  return Promise.resolve();
+}

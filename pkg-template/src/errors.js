@@ -1,0 +1,51 @@
+// The error classes users catch.
+
+/**
+ * Thrown by a task to tell the pool why a call failed (the reason decides the cooldown).
+ */
+export class FailoverError extends Error {
+  constructor(message, opts) {
+    super(message, opts?.cause === undefined ? undefined : { cause: opts.cause });
+    this.name = "FailoverError";
+    this.failureReason = opts?.reason ?? "unknown";
+    this.isTimeout = opts?.isTimeout ?? false;
+    if (opts?.retryAfterMs !== undefined) this.retryAfterMs = opts.retryAfterMs;
+  }
+}
+
+/**
+ * Thrown by `run` when no profile could serve the call: every attempt failed, or every
+ * profile is cooling down for longer than `maxWaitMs`.
+ */
+export class AllProfilesExhaustedError extends Error {
+  constructor(attempts, opts) {
+    const summary = attempts
+      .map((a) => `  ${a.profileId} (${a.provider}/${a.model}): ${a.reason} \u2014 ${a.error}`)
+      .join("\n");
+    super(`All LLM profiles exhausted after ${attempts.length} attempt(s):\n${summary}`);
+    this.name = "AllProfilesExhaustedError";
+    this.attempts = attempts;
+    if (opts?.retryAt !== undefined) {
+      this.retryAt = opts.retryAt;
+      this.retryAfterMs = opts.retryAfterMs;
+    }
+  }
+}
+
+/** A configuration value the pool cannot use; `field` is its path (`profiles[2].apiKey`). */
+export class ConfigError extends TypeError {
+  constructor(field, problem) {
+    super(`${field}: ${problem}`);
+    this.name = "ConfigError";
+    this.field = field;
+  }
+}
+
+/** Turns an error thrown by the core into the class users catch. */
+export function fromCore(err) {
+  if (err instanceof Error && err.name === "ConfigError" && typeof err.field === "string") {
+    const e = new ConfigError(err.field, err.message.slice(err.field.length + 2));
+    return e;
+  }
+  return err;
+}

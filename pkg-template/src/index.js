@@ -1,0 +1,7 @@
+// The public API, the same in every runtime. A runtime entry (entries/) loads the
+// WebAssembly module first, then re-exports this.
+
+export { Pool } from "./pool.js";
+export { FailoverError, AllProfilesExhaustedError, ConfigError } from "./errors.js";
+export { classifyError } from "./classify.js";
+export { REASONS as FAILURE_REASONS } from "./reasons.js";

@@ -1,0 +1,387 @@
+// The v2 Pool: the async API around the core's state machine. Keys, ids, providers and
+// models live here (keys never enter the core); the core keeps indices and numbers.
+
+import { core } from "./core.js";
+import { AllProfilesExhaustedError, ConfigError, fromCore } from "./errors.js";
+import { classifyError, errorMessage, isCallerAbort, retryAfterMs } from "./classify.js";
+import { REASONS, REASON_CODE, resolvePolicy } from "./reasons.js";
+import { fingerprint, redact } from "./secrets.js";
+
+const STATES = ["available", "cooldown", "disabled"];
+const COLS = 8;
+const COOLDOWN_FIELDS = ["maxRateLimitCooldownMs", "billingBackoffMs", "billingMaxMs", "failureWindowMs"];
+const POOL_OPTIONS = new Set(["profiles", "fallbackModels", "cooldowns", "policy", "maxWaitMs", "clock", "logger"]);
+const RUN_OPTIONS = new Set(["provider", "model", "signal", "label", "maxWaitMs"]);
+const EMPTY = Object.freeze({});
+const MAX_TIME = 2 ** 53;
+const INSPECT = Symbol.for("nodejs.util.inspect.custom");
+
+function isObject(v) {
+  return v !== null && typeof v === "object" && !Array.isArray(v);
+}
+
+function checkKeys(obj, allowed, path) {
+  for (const key of Object.keys(obj)) {
+    if (!allowed.has(key)) throw new ConfigError(path ? `${path}.${key}` : key, "unknown option");
+  }
+}
+
+function optionalString(value, field) {
+  if (value !== undefined && typeof value !== "string") throw new ConfigError(field, "must be a string");
+}
+
+function checkWait(value, field) {
+  if (value === undefined) return;
+  if (typeof value !== "number" || Number.isNaN(value) || value < 0) {
+    throw new ConfigError(field, "must be a non-negative number of ms (Infinity allowed)");
+  }
+}
+
+function abortError(signal) {
+  return signal.reason ?? new DOMException("The operation was aborted.", "AbortError");
+}
+
+function sleep(ms, signal) {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(abortError(signal));
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(abortError(signal));
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener("abort", onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener("abort", onAbort, { once: true });
+  });
+}
+
+/** The public API of key-carousel 2; see index.d.ts for the documentation. */
+export class Pool {
+  #core;
+  #keys = [];
+  #allKeys;
+  #ids = [];
+  #providers = [];
+  #models = [];
+  #kinds = [];
+  #index = new Map();
+  #providerIndex = new Map();
+  #policy;
+  #clock;
+  #logger;
+  #maxWaitMs;
+  #maxAttempts;
+
+  constructor(options) {
+    if (!isObject(options)) throw new ConfigError("options", "must be an object { profiles, ... }");
+    checkKeys(options, POOL_OPTIONS, "");
+    const { profiles, fallbackModels = [], cooldowns = {}, maxWaitMs, clock = Date.now, logger } = options;
+    if (!Array.isArray(profiles)) throw new ConfigError("profiles", "must be an array");
+    if (!Array.isArray(fallbackModels)) throw new ConfigError("fallbackModels", "must be an array");
+    if (!isObject(cooldowns)) throw new ConfigError("cooldowns", "must be an object");
+    checkKeys(cooldowns, new Set(COOLDOWN_FIELDS), "cooldowns");
+    for (const f of COOLDOWN_FIELDS) {
+      if (cooldowns[f] !== undefined && typeof cooldowns[f] !== "number") {
+        throw new ConfigError(`cooldowns.${f}`, "must be a number of ms");
+      }
+    }
+    checkWait(maxWaitMs, "maxWaitMs");
+    if (typeof clock !== "function") throw new ConfigError("clock", "must be a function returning ms since the epoch");
+    if (logger !== undefined && (logger === null || typeof logger !== "object")) {
+      throw new ConfigError("logger", "must be an object with debug/info/warn/error methods");
+    }
+    const [policy, policyBytes] = resolvePolicy(options.policy);
+    this.#policy = policy;
+    this.#clock = clock;
+    this.#logger = logger;
+    this.#maxWaitMs = maxWaitMs;
+
+    let c;
+    try {
+      c = new (core().Pool)(0, ...COOLDOWN_FIELDS.map((f) => cooldowns[f]), policyBytes);
+    } catch (e) {
+      throw fromCore(e);
+    }
+    try {
+      const derived = new Map();
+      profiles.forEach((def, i) => {
+        const at = `profiles[${i}]`;
+        if (!isObject(def)) throw new ConfigError(at, "must be an object { provider, apiKey, id?, model? }");
+        checkKeys(def, new Set(["id", "provider", "model", "apiKey", "weight"]), at);
+        if (typeof def.apiKey !== "string" || def.apiKey === "") {
+          throw new ConfigError(`${at}.apiKey`, "must be a non-empty string");
+        }
+        if (typeof def.provider !== "string") throw new ConfigError(`${at}.provider`, "must be a string");
+        optionalString(def.id, `${at}.id`);
+        optionalString(def.model, `${at}.model`);
+        if (def.model === "") throw new ConfigError(`${at}.model`, "must not be empty");
+        let id = def.id;
+        if (id === undefined) {
+          // Stable across restarts, reordering and added keys; reveals nothing of the key.
+          id = `${def.provider}-${fingerprint(`${def.model ?? ""}\u0000${def.apiKey}`)}`;
+          const twin = derived.get(id);
+          if (twin !== undefined) {
+            throw new ConfigError(`${at}.apiKey`, `same provider, model and key as profiles[${twin}]`);
+          }
+          derived.set(id, i);
+        }
+        this.#add(c, id, def.provider, def.model, def.apiKey, false, i);
+      });
+      fallbackModels.forEach((fb, i) => {
+        const at = `fallbackModels[${i}]`;
+        if (!isObject(fb)) throw new ConfigError(at, "must be an object { provider, model, apiKey? }");
+        checkKeys(fb, new Set(["provider", "model", "apiKey"]), at);
+        if (typeof fb.provider !== "string") throw new ConfigError(`${at}.provider`, "must be a string");
+        if (typeof fb.model !== "string" || fb.model === "") {
+          throw new ConfigError(`${at}.model`, "must be a non-empty string");
+        }
+        if (fb.apiKey !== undefined && (typeof fb.apiKey !== "string" || fb.apiKey === "")) {
+          throw new ConfigError(`${at}.apiKey`, "must be a non-empty string when given");
+        }
+        const borrowed = this.#providers.findIndex((p, j) => p === fb.provider && this.#kinds[j] === "primary");
+        const apiKey = fb.apiKey ?? (borrowed >= 0 ? this.#keys[borrowed] : undefined);
+        if (apiKey === undefined) {
+          this.#log("debug", `${at} skipped: no apiKey and no ${fb.provider} profile to borrow one from`);
+          return;
+        }
+        this.#add(c, `fallback-${fb.provider}-${fb.model}`, fb.provider, fb.model, apiKey, true, i);
+      });
+    } catch (e) {
+      c.free();
+      throw fromCore(e);
+    }
+    if (this.#ids.length === 0) {
+      c.free();
+      throw new ConfigError("profiles", "at least one profile or fallback with an API key is required");
+    }
+    this.#core = c;
+    this.#allKeys = [...new Set(this.#keys)];
+    const n = this.#ids.length;
+    this.#maxAttempts = Math.min(160, Math.max(32, 24 + 8 * n));
+  }
+
+  #add(c, id, provider, model, apiKey, fallback, position) {
+    const idx = c.addProfile(id, provider, fallback, position);
+    this.#ids[idx] = id;
+    this.#providers[idx] = provider;
+    this.#models[idx] = model;
+    this.#keys[idx] = apiKey;
+    this.#kinds[idx] = fallback ? "fallback" : "primary";
+    this.#index.set(id, idx);
+    if (!this.#providerIndex.has(provider)) this.#providerIndex.set(provider, c.providerIndex(provider));
+  }
+
+  #now() {
+    const t = this.#clock();
+    if (typeof t !== "number") throw new TypeError(`clock() must return a number of ms, got ${typeof t}`);
+    if (!(t >= 0 && t <= MAX_TIME)) throw new RangeError(`clock() must return ms since the epoch in [0, 2^53], got ${t}`);
+    return t;
+  }
+
+  #log(level, message) {
+    try {
+      this.#logger?.[level]?.(message);
+    } catch {
+      // A logger that throws must not break the pool.
+    }
+  }
+
+  #idx(id) {
+    if (typeof id !== "string") throw new TypeError(`profile id must be a string, got ${typeof id}`);
+    const idx = this.#index.get(id);
+    if (idx === undefined) throw new RangeError(`unknown profile id ${JSON.stringify(id)}`);
+    return idx;
+  }
+
+  #call(fn) {
+    try {
+      return fn();
+    } catch (e) {
+      throw fromCore(e);
+    }
+  }
+
+  /** Records a failure in the core and logs it; returns the cooldown started (ms, or -1/-2). */
+  #fail(idx, reason, retryMs, lease) {
+    const cd = this.#core.fail(idx, this.#now(), REASON_CODE.get(reason), retryMs ?? NaN, lease);
+    if (cd >= 0) {
+      const errorCount = this.#core.errorCount(idx);
+      this.#log(
+        "info",
+        `Profile ${this.#ids[idx]} in cooldown for ${Math.round(cd / 1000)}s (errorCount=${errorCount}, reason=${reason})`,
+      );
+    }
+    return cd;
+  }
+
+  async run(task, options) {
+    if (typeof task !== "function") throw new TypeError("run(task): task must be a function");
+    const o = options === undefined ? EMPTY : this.#runOptions(options);
+    const signal = o.signal;
+    const label = o.label ?? "key-carousel";
+    const pref = o.provider === undefined ? -1 : this.#providerIndex.get(o.provider) ?? -1;
+    const attempts = [];
+    for (let i = 0; i < this.#maxAttempts; i++) {
+      if (signal?.aborted) throw abortError(signal);
+      const now = this.#now();
+      const idx = this.#call(() => this.#core.acquire(now, pref));
+      if (idx < 0) {
+        await this.#waitForRecovery(now, o, attempts, label);
+        continue;
+      }
+      const ctx = {
+        profileId: this.#ids[idx],
+        apiKey: this.#keys[idx],
+        provider: this.#providers[idx],
+        model: this.#models[idx] ?? o.model ?? "unknown",
+        signal,
+      };
+      let value;
+      try {
+        value = await task(ctx);
+      } catch (err) {
+        if (isCallerAbort(err, signal)) {
+          this.#core.release(idx);
+          throw err;
+        }
+        const reason = classifyError(err);
+        const retryMs = retryAfterMs(err, now);
+        const cd = this.#call(() => this.#fail(idx, reason, retryMs, now));
+        const error = redact(errorMessage(err), ctx.apiKey, this.#allKeys);
+        const attempt = { profileId: ctx.profileId, provider: ctx.provider, model: ctx.model, error, reason };
+        if (cd >= 0) attempt.cooldownMs = cd;
+        if (retryMs !== undefined) attempt.retryAfterMs = retryMs;
+        attempts.push(attempt);
+        this.#log("warn", `[${label}] Profile ${ctx.profileId} failed: ${reason} \u2014 ${error}`);
+        if (!this.#policy[REASON_CODE.get(reason)].rotate) throw err;
+        continue;
+      }
+      this.#call(() => this.#core.succeed(idx, this.#now(), now));
+      return { value, profileId: ctx.profileId, provider: ctx.provider, model: ctx.model, attempts };
+    }
+    throw new AllProfilesExhaustedError(attempts);
+  }
+
+  #runOptions(options) {
+    if (!isObject(options)) throw new TypeError("run(task, options): options must be an object");
+    for (const key of Object.keys(options)) {
+      if (!RUN_OPTIONS.has(key)) throw new TypeError(`run options: unknown option ${JSON.stringify(key)}`);
+    }
+    for (const key of ["provider", "model", "label"]) {
+      if (options[key] !== undefined && typeof options[key] !== "string") {
+        throw new TypeError(`run options: ${key} must be a string`);
+      }
+    }
+    const s = options.signal;
+    if (s !== undefined && (s === null || typeof s !== "object" || typeof s.aborted !== "boolean")) {
+      throw new TypeError("run options: signal must be an AbortSignal");
+    }
+    try {
+      checkWait(options.maxWaitMs, "maxWaitMs");
+    } catch (e) {
+      throw new TypeError(`run options: ${e.message}`);
+    }
+    return options;
+  }
+
+  async #waitForRecovery(now, o, attempts, label) {
+    const wait = this.#call(() => this.#core.waitMs(now));
+    const maxWait = o.maxWaitMs ?? this.#maxWaitMs;
+    if (wait < 0) throw new AllProfilesExhaustedError(attempts);
+    if (maxWait !== undefined && wait > maxWait) {
+      throw new AllProfilesExhaustedError(attempts, { retryAt: now + wait, retryAfterMs: wait });
+    }
+    this.#log("warn", `[${label}] All profiles in cooldown, waiting ${Math.round(wait / 1000)}s`);
+    await sleep(Math.max(1, Math.ceil(wait)), o.signal);
+  }
+
+  markFailure(profileId, reason, options) {
+    const idx = this.#idx(profileId);
+    if (typeof reason !== "string") throw new TypeError(`reason must be a string, got ${typeof reason}`);
+    if (!REASON_CODE.has(reason)) {
+      throw new RangeError(`unknown failure reason ${JSON.stringify(reason)} (expected one of ${REASONS.join(", ")})`);
+    }
+    let retryMs;
+    if (options !== undefined) {
+      if (!isObject(options)) throw new TypeError("markFailure options must be an object { retryAfterMs? }");
+      retryMs = options.retryAfterMs;
+      if (retryMs !== undefined && (typeof retryMs !== "number" || !Number.isFinite(retryMs) || retryMs < 0)) {
+        throw new RangeError("retryAfterMs must be a finite number of ms >= 0");
+      }
+    }
+    this.#call(() => this.#fail(idx, reason, retryMs, NaN));
+  }
+
+  markSuccess(profileId) {
+    const idx = this.#idx(profileId);
+    this.#call(() => this.#core.succeed(idx, this.#now(), NaN));
+  }
+
+  isInCooldown(profileId) {
+    const idx = this.#idx(profileId);
+    return this.#call(() => this.#core.isCooling(idx, this.#now()));
+  }
+
+  clearCooldown(profileId) {
+    const idx = this.#idx(profileId);
+    this.#call(() => this.#core.clearCooldown(idx, this.#now()));
+  }
+
+  getStatus() {
+    const now = this.#now();
+    const cols = this.#call(() => this.#core.status(now));
+    const n = this.#ids.length;
+    const profiles = new Array(n);
+    for (let i = 0; i < n; i++) {
+      const b = i * COLS;
+      const state = STATES[cols[b]];
+      const cooling = state !== "available";
+      const num = (v) => (Number.isNaN(v) ? undefined : v);
+      const reason = cols[b + 6] < 0 ? undefined : REASONS[cols[b + 6]];
+      profiles[i] = {
+        id: this.#ids[i],
+        provider: this.#providers[i],
+        model: this.#models[i],
+        state,
+        cooldownUntil: cooling ? cols[b + 1] : undefined,
+        errorCount: cols[b + 2],
+        lastUsed: num(cols[b + 3]),
+        lastFailure: num(cols[b + 4]),
+        lastSuccess: num(cols[b + 5]),
+        lastFailureReason: reason,
+        reason: cooling ? reason : undefined,
+        remainingMs: cooling ? cols[b + 1] - now : 0,
+        inFlight: cols[b + 7],
+        kind: this.#kinds[i],
+      };
+    }
+    const t = n * COLS;
+    return {
+      profiles,
+      totalAvailable: cols[t],
+      totalInCooldown: cols[t + 1],
+      totalDisabled: cols[t + 2],
+      unavailableReason: cols[t + 3] < 0 ? null : REASONS[cols[t + 3]],
+      nextAvailableAt: Number.isNaN(cols[t + 4]) ? undefined : cols[t + 4],
+    };
+  }
+
+  /** `JSON.stringify(pool)` gives the status: ids and numbers, never a key. */
+  toJSON() {
+    return this.getStatus();
+  }
+
+  toString() {
+    return `[Pool: ${this.#ids.length} profiles]`;
+  }
+
+  get [Symbol.toStringTag]() {
+    return "Pool";
+  }
+
+  [INSPECT]() {
+    const s = this.getStatus();
+    return `Pool { profiles: ${this.#ids.length}, available: ${s.totalAvailable}, inCooldown: ${s.totalInCooldown}, disabled: ${s.totalDisabled} }`;
+  }
+}

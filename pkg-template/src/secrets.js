@@ -1,0 +1,55 @@
+// Keeping API keys out of everything the pool says: derived ids and redaction of
+// error text that a provider may echo a key into.
+
+const REDACTED = "[redacted]";
+
+/** Shortest run of a key's characters treated as a leak of the key. */
+export const MIN_LEAK = 8;
+
+/**
+ * A short, non-reversible fingerprint: 32 bits of a 53-bit string hash (cyrb53), as 8
+ * hex digits. Only used to derive stable ids; never reveals a key.
+ */
+export function fingerprint(text) {
+  let h1 = 0xdeadbeef ^ 0x6b63;
+  let h2 = 0x41c6ce57 ^ 0x6b63;
+  for (let i = 0; i < text.length; i++) {
+    const ch = text.charCodeAt(i);
+    h1 = Math.imul(h1 ^ ch, 2654435761);
+    h2 = Math.imul(h2 ^ ch, 1597334677);
+  }
+  h1 = Math.imul(h1 ^ (h1 >>> 16), 2246822507) ^ Math.imul(h2 ^ (h2 >>> 13), 3266489909);
+  h2 = Math.imul(h2 ^ (h2 >>> 16), 2246822507) ^ Math.imul(h1 ^ (h1 >>> 13), 3266489909);
+  return ((h2 >>> 0) ^ (h1 >>> 0)).toString(16).padStart(8, "0").slice(-8);
+}
+
+/**
+ * Replaces in `text` every configured key, and every run of 8 or more characters that
+ * also occurs in `key` (a key the provider echoed partly), with "[redacted]".
+ */
+export function redact(text, key, allKeys) {
+  let out = text;
+  for (const k of allKeys) {
+    if (out.includes(k)) out = out.split(k).join(REDACTED);
+  }
+  if (key.length < MIN_LEAK || out.length < MIN_LEAK) return out;
+  // Mark every position covered by an 8-character window that occurs in the key.
+  let marks = null;
+  for (let i = 0; i + MIN_LEAK <= out.length; i++) {
+    if (key.includes(out.slice(i, i + MIN_LEAK))) {
+      marks ??= new Uint8Array(out.length);
+      marks.fill(1, i, i + MIN_LEAK);
+    }
+  }
+  if (marks === null) return out;
+  let result = "";
+  for (let i = 0; i < out.length; ) {
+    if (marks[i]) {
+      result += REDACTED;
+      while (i < out.length && marks[i]) i++;
+    } else {
+      result += out[i++];
+    }
+  }
+  return result;
+}

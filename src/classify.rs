@@ -1,0 +1,870 @@
+//! The classification rules: which Reason an error's extracted facts map to. Pure; the JS
+//! layer extracts the facts.
+//!
+//! [`Rules::V1`] reproduces key-carousel 1.1.0's classifier exactly (except its
+//! `instanceof FailoverError` check, which the JS layer does). [`Rules::V2`] adds every 5xx,
+//! 408, the `code` strings that the OpenAI, Anthropic and Google SDKs and Node's network
+//! stack use, and the OpenAI SDK's `APIConnectionTimeoutError`.
+//!
+//! v1's message tests are JavaScript regular expressions. They are kept here verbatim and
+//! run by a tiny matcher (`js_regex_test`) instead of a regex engine, to keep the wasm small.
+
+use crate::reason::Reason;
+
+/// Which version of the classification rules to apply.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Rules {
+    /// key-carousel 1.1.0's rules, bit for bit.
+    V1,
+    /// v1 plus every 5xx, 408, error codes and more timeout error names.
+    V2,
+}
+
+/// What the JS layer extracted from a thrown value.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ErrorFacts<'a> {
+    /// The numeric HTTP status as JS gave it (may be non-integer; NaN counts as absent).
+    pub status: Option<f64>,
+    /// The error message, matched case-insensitively for ASCII letters. To match v1
+    /// exactly on non-ASCII text, pass it lowercased as JS `toLowerCase()` does (the JS
+    /// layer does; Rust's `str::to_lowercase` is the same mapping).
+    pub message: &'a str,
+    /// `error.name` when the thrown value is an Error, else `""`.
+    pub name: &'a str,
+    /// `error.code` / `error.error.code` / `error.type`, else `""`.
+    pub code: &'a str,
+}
+
+// v1's patterns, verbatim (all of them carry the `i` flag).
+const RATE_LIMIT: &str = "rate.?limit|too many requests|throttl";
+const BILLING: &str = "billing|payment|quota.*(exceeded|limit)|insufficient.*(fund|credit)";
+const AUTH: &str = "unauthorized|invalid.*api.?key|authentication";
+const AUTH_PERMANENT: &str = "forbidden|permission|access.denied";
+const MODEL_NOT_FOUND: &str = "model.*not.*found|does not exist|unknown model";
+const FORMAT: &str = "context.length|token.*limit|max.*token";
+const TIMEOUT: &str = "timeout|timed?.out|ETIMEDOUT|ECONNABORTED";
+const SERVER_ERROR: &str = "service.unavailable|overloaded";
+/// A 429 whose message says this is out of money, not out of rate.
+const QUOTA_429: &str = "quota|insufficient";
+/// v1's test for "this abort is really a timeout".
+const TIMEOUT_MESSAGE: &str = "timeout|timed?.out";
+
+/// The message patterns in the order v1 tries them.
+const MESSAGE_RULES: [(&str, Reason); 8] = [
+    (RATE_LIMIT, Reason::RateLimit),
+    (BILLING, Reason::Billing),
+    (AUTH, Reason::Auth),
+    (AUTH_PERMANENT, Reason::AuthPermanent),
+    (MODEL_NOT_FOUND, Reason::ModelNotFound),
+    (FORMAT, Reason::Format),
+    (TIMEOUT, Reason::Timeout),
+    (SERVER_ERROR, Reason::ServerError),
+];
+
+/// v2's `code` table (compared ASCII-case-insensitively, whole string).
+const CODE_RULES: [(&str, Reason); 21] = [
+    ("ETIMEDOUT", Reason::Timeout),
+    ("ECONNABORTED", Reason::Timeout),
+    ("UND_ERR_CONNECT_TIMEOUT", Reason::Timeout),
+    ("UND_ERR_HEADERS_TIMEOUT", Reason::Timeout),
+    ("UND_ERR_BODY_TIMEOUT", Reason::Timeout),
+    ("ECONNRESET", Reason::ServerError),
+    ("ECONNREFUSED", Reason::ServerError),
+    ("EPIPE", Reason::ServerError),
+    ("UND_ERR_SOCKET", Reason::ServerError),
+    ("EAI_AGAIN", Reason::ServerError),
+    ("insufficient_quota", Reason::Billing),
+    ("billing_hard_limit_reached", Reason::Billing),
+    ("rate_limit_exceeded", Reason::RateLimit),
+    ("rate_limit_error", Reason::RateLimit),
+    ("invalid_api_key", Reason::Auth),
+    ("authentication_error", Reason::Auth),
+    ("permission_error", Reason::AuthPermanent),
+    ("model_not_found", Reason::ModelNotFound),
+    ("not_found_error", Reason::ModelNotFound),
+    ("context_length_exceeded", Reason::Format),
+    ("overloaded_error", Reason::ServerError),
+];
+
+/// Maps an error's facts to a [`Reason`].
+///
+/// Order: status, then (v2) `code`, then the message patterns, then the error name.
+pub fn classify(facts: &ErrorFacts, rules: Rules) -> Reason {
+    // v1 lowercases the message in JS (`toLowerCase()`) before matching; the JS layer
+    // passes it lowercased, so only ASCII folding is needed here (Unicode case tables
+    // would cost the wasm file several KB).
+    let message = facts.message.to_ascii_lowercase();
+    let code = if rules == Rules::V2 { code_reason(facts.code) } else { None };
+
+    if let Some(status) = facts.status.filter(|s| !s.is_nan()) {
+        // `===` on numbers: 401.0 is 401, 401.5 is nothing.
+        let is = |n: f64| status == n;
+        if is(401.0) {
+            return Reason::Auth;
+        }
+        if is(403.0) {
+            return Reason::AuthPermanent;
+        }
+        if is(402.0) {
+            return Reason::Billing;
+        }
+        if is(429.0) {
+            // v2 also believes a billing `code` (OpenAI's insufficient_quota 429).
+            if js_regex_test(QUOTA_429, &message) || code == Some(Reason::Billing) {
+                return Reason::Billing;
+            }
+            return Reason::RateLimit;
+        }
+        if is(404.0) {
+            return Reason::ModelNotFound;
+        }
+        if is(400.0) {
+            return Reason::Format;
+        }
+        if is(503.0) || is(529.0) {
+            return Reason::ServerError;
+        }
+        if rules == Rules::V2 {
+            if (500.0..=599.0).contains(&status) && status.fract() == 0.0 {
+                return Reason::ServerError;
+            }
+            if is(408.0) {
+                return Reason::Timeout;
+            }
+        }
+    }
+
+    if let Some(reason) = code {
+        return reason;
+    }
+
+    for (pattern, reason) in MESSAGE_RULES {
+        if js_regex_test(pattern, &message) {
+            return reason;
+        }
+    }
+
+    let timeout_name = match rules {
+        Rules::V1 => matches!(facts.name, "AbortError" | "TimeoutError"),
+        Rules::V2 => matches!(facts.name, "AbortError" | "TimeoutError" | "APIConnectionTimeoutError"),
+    };
+    if timeout_name {
+        return Reason::Timeout;
+    }
+    Reason::Unknown
+}
+
+/// v1's `/timeout|timed?.out/i.test(message)`: whether an abort's message is about a timeout
+/// (JS uses it to tell a timeout from the caller's own abort).
+pub fn is_timeout_message(message: &str) -> bool {
+    js_regex_test(TIMEOUT_MESSAGE, message)
+}
+
+/// The reason of a v2 error `code`, if it is one we know.
+fn code_reason(code: &str) -> Option<Reason> {
+    CODE_RULES.iter().find(|(c, _)| c.eq_ignore_ascii_case(code)).map(|&(_, r)| r)
+}
+
+/// `new RegExp(pattern, "i").test(text)` for the small subset of JS regex syntax used above:
+/// literal ASCII characters, `.`, `(…|…)` groups, top-level `|`, and the quantifiers `?`
+/// (after any atom) and `*` (after `.` only).
+///
+/// Semantics follow JS without the `u` and `s` flags:
+/// - letters match ASCII-case-insensitively, and only ASCII letters: JS's `i` flag never
+///   lets a non-ASCII character match an ASCII one (`ſ` is not `s`);
+/// - `.` matches one UTF-16 code unit other than `\n`, `\r`, U+2028 and U+2029. Every `.` in
+///   these patterns is followed by a literal or sits in `.*`, so a `.` matches one BMP
+///   character, never an astral one (two code units), while `.*` crosses anything but a line
+///   terminator.
+///
+/// It runs in O(pattern × text) time with bounded recursion (the pattern's nesting only): it
+/// tracks the set of text positions where the pattern read so far can end, for every start
+/// at once, instead of backtracking.
+fn js_regex_test(pattern: &str, text: &str) -> bool {
+    let starts = vec![true; text.len() + 1];
+    alternation(pattern.as_bytes(), text, starts).iter().any(|&end| end)
+}
+
+/// A set of byte offsets into the text (index = offset, `len + 1` entries).
+type Ends = Vec<bool>;
+
+/// Runs `a|b|…` from every offset in `starts`; returns where any alternative can end.
+fn alternation(pattern: &[u8], text: &str, starts: Ends) -> Ends {
+    let mut out = vec![false; starts.len()];
+    let mut depth = 0usize;
+    let mut from = 0;
+    for i in 0..=pattern.len() {
+        let byte = pattern.get(i).copied();
+        match byte {
+            Some(b'(') => depth += 1,
+            Some(b')') => depth = depth.saturating_sub(1),
+            Some(b'|') | None if depth == 0 => {
+                let branch = pattern.get(from..i).unwrap_or_default();
+                let ends = sequence(branch, text, starts.clone());
+                for (o, e) in out.iter_mut().zip(ends) {
+                    *o |= e;
+                }
+                from = i + 1;
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Runs a sequence of atoms (each maybe followed by `?` or `*`) from every offset in `set`.
+fn sequence(pattern: &[u8], text: &str, mut set: Ends) -> Ends {
+    let mut i = 0;
+    while let Some(&b) = pattern.get(i) {
+        if !set.contains(&true) {
+            break; // nothing can match any more
+        }
+        // The atom is pattern[i..next]; a group's inside is pattern[i + 1..next - 1].
+        let next = if b == b'(' { closing_paren(pattern, i) + 1 } else { i + 1 };
+        let atom = pattern.get(i..next).unwrap_or_default();
+        let quantifier = pattern.get(next).copied();
+        set = match quantifier {
+            Some(b'?') => {
+                let mut taken = step(atom, text, set.clone());
+                for (t, s) in taken.iter_mut().zip(set) {
+                    *t |= s;
+                }
+                taken
+            }
+            Some(b'*') => any_run(text, set),
+            _ => step(atom, text, set),
+        };
+        i = if matches!(quantifier, Some(b'?' | b'*')) { next + 1 } else { next };
+    }
+    set
+}
+
+/// Where one atom (a literal byte, `.`, or a parenthesised group) can end.
+fn step(atom: &[u8], text: &str, set: Ends) -> Ends {
+    match atom {
+        [b'(', inner @ .., b')'] => alternation(inner, text, set),
+        [b'.'] => {
+            let mut out = vec![false; set.len()];
+            for (at, _) in set.iter().enumerate().filter(|(_, &s)| s) {
+                // `get` is None off a char boundary: nothing starts there.
+                let c = text.get(at..).and_then(|rest| rest.chars().next());
+                if let Some(c) = c.filter(|&c| !is_line_terminator(c) && (c as u32) < 0x1_0000) {
+                    if let Some(slot) = out.get_mut(at + c.len_utf8()) {
+                        *slot = true;
+                    }
+                }
+            }
+            out
+        }
+        [literal] => {
+            let bytes = text.as_bytes();
+            let mut out = vec![false; set.len()];
+            for (at, _) in set.iter().enumerate().filter(|(_, &s)| s) {
+                // An ASCII byte in UTF-8 is always a whole character.
+                if bytes.get(at).is_some_and(|t| t.eq_ignore_ascii_case(literal)) {
+                    if let Some(slot) = out.get_mut(at + 1) {
+                        *slot = true;
+                    }
+                }
+            }
+            out
+        }
+        _ => vec![false; set.len()],
+    }
+}
+
+/// `.*` from every offset in `set`: every later offset up to the end of that line.
+fn any_run(text: &str, set: Ends) -> Ends {
+    let mut out = vec![false; set.len()];
+    let mut on = false;
+    for (at, (o, s)) in out.iter_mut().zip(set).enumerate() {
+        on |= s;
+        *o = on;
+        let c = text.get(at..).and_then(|rest| rest.chars().next());
+        if c.is_some_and(is_line_terminator) {
+            on = false;
+        }
+    }
+    out
+}
+
+/// The index of the `)` closing the `(` at `open` (the pattern's end when unbalanced).
+fn closing_paren(pattern: &[u8], open: usize) -> usize {
+    let mut depth = 0usize;
+    for (i, &b) in pattern.iter().enumerate().skip(open) {
+        match b {
+            b'(' => depth += 1,
+            b')' => {
+                depth = depth.saturating_sub(1);
+                if depth == 0 {
+                    return i;
+                }
+            }
+            _ => {}
+        }
+    }
+    pattern.len().saturating_sub(1)
+}
+
+/// JS's LineTerminator: what `.` does not match without the `s` flag.
+fn is_line_terminator(c: char) -> bool {
+    matches!(c, '\n' | '\r' | '\u{2028}' | '\u{2029}')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use Reason::*;
+
+    fn msg(message: &str, rules: Rules) -> Reason {
+        classify(&ErrorFacts { message, ..Default::default() }, rules)
+    }
+
+    fn status(status: f64, message: &str, rules: Rules) -> Reason {
+        let facts = ErrorFacts { status: Some(status), message, ..Default::default() };
+        classify(&facts, rules)
+    }
+
+    /// Both rule sets give the same answer.
+    fn both(message: &str) -> Reason {
+        let v1 = msg(message, Rules::V1);
+        assert_eq!(v1, msg(message, Rules::V2), "V1 and V2 differ on {message:?}");
+        v1
+    }
+
+    #[test]
+    fn status_rules_shared_by_v1_and_v2() {
+        let table: &[(f64, &str, Reason)] = &[
+            (401.0, "", Auth),
+            (403.0, "", AuthPermanent),
+            (402.0, "", Billing),
+            (429.0, "", RateLimit),
+            (429.0, "Too Many Requests", RateLimit),
+            (429.0, "You exceeded your current QUOTA", Billing),
+            (429.0, "insufficient_quota", Billing),
+            (429.0, "Insufficient balance", Billing),
+            (404.0, "", ModelNotFound),
+            (400.0, "", Format),
+            (503.0, "", ServerError),
+            (529.0, "", ServerError),
+            // status wins over the message
+            (401.0, "rate limit", Auth),
+            (400.0, "model not found", Format),
+            (404.0, "unauthorized", ModelNotFound),
+            // a float equal to the integer is the integer (JS `===`)
+            (401.0000, "", Auth),
+            // non-integers and others fall through to the message
+            (401.5, "", Unknown),
+            (401.5, "rate limit", RateLimit),
+            (200.0, "overloaded", ServerError),
+            (418.0, "", Unknown),
+            (-401.0, "", Unknown),
+            (f64::INFINITY, "", Unknown),
+            (f64::NEG_INFINITY, "billing", Billing),
+            (f64::NAN, "", Unknown),
+            (f64::NAN, "forbidden", AuthPermanent),
+        ];
+        for &(s, m, want) in table {
+            for rules in [Rules::V1, Rules::V2] {
+                assert_eq!(status(s, m, rules), want, "{s} {m:?} {rules:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn status_rules_that_differ() {
+        let table: &[(f64, Reason, Reason)] = &[
+            (500.0, Unknown, ServerError),
+            (502.0, Unknown, ServerError),
+            (504.0, Unknown, ServerError),
+            (599.0, Unknown, ServerError),
+            (408.0, Unknown, Timeout),
+            (500.5, Unknown, Unknown),
+            (499.0, Unknown, Unknown),
+            (600.0, Unknown, Unknown),
+        ];
+        for &(s, v1, v2) in table {
+            assert_eq!(status(s, "", Rules::V1), v1, "{s} V1");
+            assert_eq!(status(s, "", Rules::V2), v2, "{s} V2");
+        }
+        // status before message in v2 too
+        assert_eq!(status(500.0, "rate limited", Rules::V2), ServerError);
+        assert_eq!(status(500.0, "rate limited", Rules::V1), RateLimit);
+        assert_eq!(status(408.0, "Request Timeout", Rules::V1), Timeout);
+    }
+
+    #[test]
+    fn message_patterns() {
+        let table: &[(&str, Reason)] = &[
+            // rate.?limit|too many requests|throttl
+            ("Rate limit reached for gpt-4", RateLimit),
+            ("Rate-limit", RateLimit),
+            ("ratelimit", RateLimit),
+            ("RATE_LIMIT_EXCEEDED", RateLimit),
+            ("rate  limit", Unknown), // `.?` is at most one character
+            ("rate\nlimit", Unknown),
+            ("429 Too Many Requests", RateLimit),
+            ("too  many requests", Unknown),
+            ("Request was throttled", RateLimit),
+            ("Throttling", RateLimit),
+            // billing|payment|quota.*(exceeded|limit)|insufficient.*(fund|credit)
+            ("Billing hard limit", Billing),
+            ("Payment required", Billing),
+            ("quota limit", Billing),
+            ("quota was exceeded", Billing),
+            ("Quota exceeded for metric", Billing),
+            ("quotaexceeded", Billing),
+            ("quota", Unknown),
+            ("quota\nexceeded", Unknown),
+            ("exceeded quota", Unknown),
+            ("Insufficient credit", Billing),
+            ("insufficient funds", Billing),
+            ("insufficient_funds", Billing),
+            ("insufficient\nfunds", Unknown),
+            ("insufficient balance", Unknown),
+            // unauthorized|invalid.*api.?key|authentication
+            ("401 Unauthorized", Auth),
+            ("Invalid API key provided", Auth),
+            ("invalid x-api-key", Auth),
+            ("invalid_api_key", Auth),
+            ("Invalid API Key", Auth),
+            ("invalid apikey", Auth),
+            ("invalid api  key", Unknown),
+            ("invalid\napi key", Unknown),
+            ("invalid key", Unknown),
+            ("Authentication failed", Auth),
+            // forbidden|permission|access.denied
+            ("403 Forbidden", AuthPermanent),
+            ("Permission denied", AuthPermanent),
+            ("PERMISSION_DENIED", AuthPermanent),
+            ("access_denied", AuthPermanent),
+            ("Access denied", AuthPermanent),
+            ("accessdenied", Unknown), // `.` is exactly one character
+            ("access\rdenied", Unknown),
+            // model.*not.*found|does not exist|unknown model
+            ("model gpt-9 not found", ModelNotFound),
+            ("The model `gpt-9` does not exist", ModelNotFound),
+            ("models/gemini-9 is not found for API version", ModelNotFound),
+            ("Unknown model: foo", ModelNotFound),
+            ("model\nnot found", Unknown),
+            ("model not\nfound", Unknown),
+            ("not found", Unknown),
+            // context.length|token.*limit|max.*token
+            ("context_length_exceeded", Format),
+            ("This model's maximum context length is 8192", Format),
+            ("prompt is too long: token limit", Format),
+            ("max_tokens: 100000 > 8192", Format),
+            ("Maximum number of tokens", Format),
+            ("contextlength", Unknown),
+            ("token\nlimit", Unknown),
+            // timeout|timed?.out|ETIMEDOUT|ECONNABORTED
+            ("Request timeout", Timeout),
+            ("Request timed out.", Timeout),
+            ("time out", Timeout),
+            ("timed-out", Timeout),
+            ("connect ETIMEDOUT 1.2.3.4:443", Timeout),
+            ("ECONNABORTED", Timeout),
+            ("timedout", Timeout),
+            ("timed\nout", Unknown),
+            ("time\u{2028}out", Unknown),
+            ("time\u{2029}out", Unknown),
+            ("time  out", Unknown),
+            // service.unavailable|overloaded
+            ("Service Unavailable", ServerError),
+            ("service_unavailable", ServerError),
+            ("Overloaded", ServerError),
+            ("overloaded_error", ServerError),
+            ("service\nunavailable", Unknown),
+            // nothing
+            ("", Unknown),
+            ("something broke", Unknown),
+            ("ECONNRESET", Unknown),
+        ];
+        for &(m, want) in table {
+            assert_eq!(both(m), want, "{m:?}");
+        }
+    }
+
+    #[test]
+    fn message_pattern_order_is_v1s() {
+        // rate_limit before billing before auth before …
+        assert_eq!(both("rate limit: billing"), RateLimit);
+        assert_eq!(both("billing: unauthorized"), Billing);
+        assert_eq!(both("unauthorized: forbidden"), Auth);
+        assert_eq!(both("forbidden: model not found"), AuthPermanent);
+        assert_eq!(both("model not found: context length"), ModelNotFound);
+        assert_eq!(both("max tokens: timeout"), Format);
+        assert_eq!(both("timeout: overloaded"), Timeout);
+        // "quota limit" is billing, not the token pattern; "token limit" is format
+        assert_eq!(both("token quota limit"), Billing);
+        assert_eq!(both("token rate limit"), RateLimit);
+    }
+
+    #[test]
+    fn multi_line_messages() {
+        // `.` and `.*` stop at a line terminator, but a match on any one line counts.
+        assert_eq!(both("error\nrate limit\n"), RateLimit);
+        assert_eq!(both("quota\nexceeded\nquota exceeded"), Billing);
+        assert_eq!(both("model foo\r\nnot found"), Unknown);
+        assert_eq!(both("model foo\u{2028}not\u{2029}found"), Unknown);
+        assert_eq!(both("invalid\r\napi key\nsee https://x\n"), Unknown);
+        assert_eq!(both("first line\nmodel x not found"), ModelNotFound);
+    }
+
+    #[test]
+    fn dot_is_one_utf16_code_unit() {
+        // BMP characters are one code unit: `.` matches them.
+        assert_eq!(both("rateélimit"), RateLimit);
+        assert_eq!(both("access\u{FFFD}denied"), AuthPermanent);
+        assert_eq!(both("time—out"), Timeout);
+        // An astral character is two: `.` and `.?` can't take it, `.*` can.
+        assert_eq!(both("rate😀limit"), Unknown);
+        assert_eq!(both("access😀denied"), Unknown);
+        assert_eq!(both("model 😀 not 😀 found"), ModelNotFound);
+        assert_eq!(both("quota😀exceeded"), Billing);
+    }
+
+    #[test]
+    fn case_folding_is_js_to_lower_case() {
+        // The JS layer lowercases first: toLowerCase maps KELVIN SIGN to k, so the
+        // lowercased message has "key"; without that, only ASCII is folded.
+        assert_eq!(both(&"invalid api \u{212A}ey".to_lowercase()), Auth);
+        assert_eq!(both("invalid api \u{212A}ey"), Unknown);
+        // 'İ' lowercases to "i̇" (two characters).
+        assert_eq!(both(&"UNAUTHORİZED".to_lowercase()), Unknown);
+        // Non-ASCII look-alikes never match ASCII letters.
+        assert_eq!(both("ſervice unavailable"), Unknown);
+        assert_eq!(both("SERVICE UNAVAILABLE"), ServerError);
+        // is_timeout_message does not lowercase, but its `i` flag is ASCII-only too.
+        assert!(is_timeout_message("TIMED OUT"));
+        assert!(!is_timeout_message("tımeout"));
+    }
+
+    #[test]
+    fn error_names() {
+        let facts = |name| ErrorFacts { name, ..Default::default() };
+        for rules in [Rules::V1, Rules::V2] {
+            assert_eq!(classify(&facts("AbortError"), rules), Timeout);
+            assert_eq!(classify(&facts("TimeoutError"), rules), Timeout);
+            assert_eq!(classify(&facts("aborterror"), rules), Unknown);
+            assert_eq!(classify(&facts("Error"), rules), Unknown);
+            // the message comes first
+            let f = ErrorFacts { name: "AbortError", message: "Rate limit", ..Default::default() };
+            assert_eq!(classify(&f, rules), RateLimit);
+        }
+        assert_eq!(classify(&facts("APIConnectionTimeoutError"), Rules::V1), Unknown);
+        assert_eq!(classify(&facts("APIConnectionTimeoutError"), Rules::V2), Timeout);
+    }
+
+    #[test]
+    fn codes_only_in_v2() {
+        for &(code, want) in CODE_RULES.iter() {
+            for code in [code.to_string(), code.to_ascii_lowercase(), code.to_ascii_uppercase()] {
+                let facts = ErrorFacts { code: &code, ..Default::default() };
+                assert_eq!(classify(&facts, Rules::V2), want, "{code}");
+                assert_eq!(classify(&facts, Rules::V1), Unknown, "{code}");
+            }
+        }
+        let code = |code, message| {
+            let facts = ErrorFacts { code, message, ..Default::default() };
+            classify(&facts, Rules::V2)
+        };
+        assert_eq!(code("ETIMEDOUT ", ""), Unknown); // exact match only
+        assert_eq!(code("xECONNRESET", ""), Unknown);
+        assert_eq!(code("", "rate limit"), RateLimit);
+        // code before message
+        assert_eq!(code("ECONNRESET", "rate limit"), ServerError);
+        assert_eq!(code("context_length_exceeded", "invalid api key"), Format);
+        // unknown codes fall through to the message
+        assert_eq!(code("whatever", "overloaded"), ServerError);
+        // status before code…
+        let f = ErrorFacts { status: Some(401.0), code: "rate_limit_exceeded", ..Default::default() };
+        assert_eq!(classify(&f, Rules::V2), Auth);
+        // …except that a 429 with a billing code is billing (OpenAI's insufficient_quota)
+        let f = ErrorFacts { status: Some(429.0), code: "insufficient_quota", ..Default::default() };
+        assert_eq!(classify(&f, Rules::V1), RateLimit);
+        assert_eq!(classify(&f, Rules::V2), Billing);
+        let f = ErrorFacts { status: Some(429.0), code: "rate_limit_exceeded", ..Default::default() };
+        assert_eq!(classify(&f, Rules::V2), RateLimit);
+    }
+
+    #[test]
+    fn sdk_errors() {
+        // OpenAI
+        let f = ErrorFacts {
+            status: Some(429.0),
+            message: "429 You exceeded your current quota, please check your plan and billing details.",
+            name: "RateLimitError",
+            code: "insufficient_quota",
+        };
+        assert_eq!(classify(&f, Rules::V1), Billing);
+        assert_eq!(classify(&f, Rules::V2), Billing);
+        let f = ErrorFacts {
+            message: "Request timed out.",
+            name: "APIConnectionTimeoutError",
+            ..Default::default()
+        };
+        assert_eq!(classify(&f, Rules::V1), Timeout);
+        let f = ErrorFacts {
+            message: "Connection error.",
+            name: "APIConnectionError",
+            code: "ECONNRESET",
+            ..Default::default()
+        };
+        assert_eq!(classify(&f, Rules::V1), Unknown);
+        assert_eq!(classify(&f, Rules::V2), ServerError);
+        // Anthropic
+        let f = ErrorFacts {
+            status: Some(529.0),
+            message: r#"529 {"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#,
+            name: "InternalServerError",
+            code: "overloaded_error",
+        };
+        assert_eq!(classify(&f, Rules::V1), ServerError);
+        let f = ErrorFacts {
+            status: Some(500.0),
+            message: r#"500 {"type":"error","error":{"type":"api_error","message":"Internal server error"}}"#,
+            code: "api_error",
+            ..Default::default()
+        };
+        assert_eq!(classify(&f, Rules::V1), Unknown);
+        assert_eq!(classify(&f, Rules::V2), ServerError);
+        // Google
+        let f = ErrorFacts {
+            message: "[GoogleGenerativeAI Error]: Error fetching from https://…: \
+                      [429 Too Many Requests] Resource has been exhausted (e.g. check quota).",
+            ..Default::default()
+        };
+        assert_eq!(classify(&f, Rules::V1), RateLimit);
+    }
+
+    #[test]
+    fn timeout_message() {
+        for m in ["timeout", "Timeout", "TIMED OUT", "timed-out", "time out", "timedout", "ETIMEDOUT"] {
+            assert!(is_timeout_message(m), "{m:?}");
+        }
+        for m in ["", "aborted", "This operation was aborted", "time\nout", "time  out", "ECONNABORTED"] {
+            assert!(!is_timeout_message(m), "{m:?}");
+        }
+    }
+
+    #[test]
+    fn patterns_use_only_the_supported_syntax() {
+        let all = MESSAGE_RULES.iter().map(|(p, _)| *p).chain([QUOTA_429, TIMEOUT_MESSAGE]);
+        for p in all {
+            let mut depth = 0i32;
+            let mut prev = b'|';
+            for &b in p.as_bytes() {
+                assert!(b.is_ascii() && b != b'\\' && b != b'[' && b != b'+' && b != b'{', "{p}");
+                if b == b'*' {
+                    assert_eq!(prev, b'.', "{p}: `*` only after `.`");
+                }
+                depth += i32::from(b == b'(') - i32::from(b == b')');
+                assert!(depth >= 0, "{p}");
+                prev = b;
+            }
+            assert_eq!(depth, 0, "{p}");
+        }
+    }
+
+    #[test]
+    fn matcher_edge_cases() {
+        assert!(js_regex_test("a", "A"));
+        assert!(js_regex_test("", ""));
+        assert!(js_regex_test("a|", "zzz")); // empty alternative matches
+        assert!(js_regex_test("(b|c)?d", "d"));
+        assert!(js_regex_test("x(b|c)?d", "xcd"));
+        assert!(!js_regex_test("x(b|c)?d", "xbcd"));
+        assert!(js_regex_test("a(b(c|d))e", "abde"));
+        // malformed patterns don't panic
+        for p in ["(", ")", "a(b", "a)b", "*", "?", "a**", "(|", "|)", "()", "(?"] {
+            let _ = js_regex_test(p, "ab(c)");
+        }
+        // long inputs are linear, not exponential or deep
+        let long = "model not ".repeat(20_000);
+        assert!(!js_regex_test(MODEL_NOT_FOUND, &long));
+        assert_eq!(both(&long), Unknown);
+    }
+
+    fn fragment() -> impl Strategy<Value = &'static str> {
+        prop::sample::select(vec![
+            "rate",
+            "limit",
+            "-",
+            "_",
+            " ",
+            ".",
+            "quota",
+            "exceeded",
+            "insufficient",
+            "fund",
+            "credit",
+            "model",
+            "not",
+            "found",
+            "token",
+            "max",
+            "timed",
+            "time",
+            "out",
+            "\n",
+            "\r",
+            "é",
+            "K",
+            "\u{212A}",
+            "İ",
+            "a",
+            "x",
+            "RATE",
+            "Limit",
+            "TimeD",
+            "too many requests",
+            "throttl",
+            "billing",
+            "payment",
+            "unauthorized",
+            "invalid",
+            "api",
+            "key",
+            "authentication",
+            "forbidden",
+            "permission",
+            "access",
+            "denied",
+            "does not exist",
+            "unknown",
+            "context",
+            "length",
+            "etimedout",
+            "ECONNABORTED",
+            "service",
+            "unavailable",
+            "overloaded",
+            "—",
+        ])
+    }
+
+    fn message() -> impl Strategy<Value = String> {
+        prop::collection::vec(fragment(), 0..12).prop_map(|v| v.concat())
+    }
+
+    /// The regex crate with `.` excluding \n and \r (CRLF mode), case-insensitive.
+    fn reference(pattern: &str) -> regex::Regex {
+        regex::RegexBuilder::new(pattern).case_insensitive(true).crlf(true).build().unwrap()
+    }
+
+    /// v1's classifier written with the regex crate.
+    fn v1_reference(status: Option<f64>, message: &str, name: &str) -> Reason {
+        let message = message.to_lowercase();
+        let t = |p: &str| reference(p).is_match(&message);
+        if let Some(s) = status {
+            if s == 401.0 {
+                return Auth;
+            }
+            if s == 403.0 {
+                return AuthPermanent;
+            }
+            if s == 402.0 {
+                return Billing;
+            }
+            if s == 429.0 {
+                return if t(QUOTA_429) { Billing } else { RateLimit };
+            }
+            if s == 404.0 {
+                return ModelNotFound;
+            }
+            if s == 400.0 {
+                return Format;
+            }
+            if s == 503.0 || s == 529.0 {
+                return ServerError;
+            }
+        }
+        for (p, r) in MESSAGE_RULES {
+            if t(p) {
+                return r;
+            }
+        }
+        if name == "AbortError" || name == "TimeoutError" {
+            return Timeout;
+        }
+        Unknown
+    }
+
+    fn all_patterns() -> Vec<&'static str> {
+        MESSAGE_RULES.iter().map(|(p, _)| *p).chain([QUOTA_429, TIMEOUT_MESSAGE]).collect()
+    }
+
+    /// Messages made of one pattern's own words, joined by separators that `.` may or may not
+    /// match, so that near-misses are frequent.
+    fn near_miss() -> impl Strategy<Value = (usize, String)> {
+        const SEPARATORS: [&str; 12] = ["", "", " ", " ", "-", "_", "\n", "\r", "é", "  ", "x", "\u{212A}"];
+        let parts = prop::collection::vec((any::<usize>(), any::<bool>(), 0..SEPARATORS.len()), 0..8);
+        (0..all_patterns().len(), parts).prop_map(|(index, parts)| {
+            let pattern = all_patterns()[index];
+            let words: Vec<&str> =
+                pattern.split(|c: char| !c.is_ascii_alphanumeric()).filter(|w| !w.is_empty()).collect();
+            let mut message = String::new();
+            for (word, upper, sep) in parts {
+                let word = words[word % words.len()];
+                message.push_str(&if upper { word.to_ascii_uppercase() } else { word.to_string() });
+                message.push_str(SEPARATORS[sep]);
+            }
+            (index, message)
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        #[test]
+        fn matcher_agrees_with_regex_crate_near_misses((index, m) in near_miss()) {
+            let p = all_patterns()[index];
+            let lower = m.to_lowercase();
+            let want = reference(p).is_match(&lower);
+            prop_assert_eq!(js_regex_test(p, &lower), want, "{} on {:?}", p, lower);
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn matcher_agrees_with_regex_crate(m in message()) {
+            let lower = m.to_lowercase();
+            for p in all_patterns() {
+                let want = reference(p).is_match(&lower);
+                prop_assert_eq!(js_regex_test(p, &lower), want, "{} on {:?}", p, lower);
+            }
+            // unlowered: fine for patterns without 'k' (the regex crate folds KELVIN SIGN to k)
+            prop_assert_eq!(is_timeout_message(&m), reference(TIMEOUT_MESSAGE).is_match(&m));
+        }
+
+        #[test]
+        fn v1_agrees_with_reference(
+            m in message(),
+            s in prop::option::of(prop::sample::select(vec![
+                400.0, 401.0, 402.0, 403.0, 404.0, 408.0, 429.0, 500.0, 503.0, 529.0, 200.0, 429.5,
+                f64::NAN,
+            ])),
+            name in prop::sample::select(vec![
+                "", "Error", "AbortError", "TimeoutError", "APIConnectionTimeoutError",
+            ]),
+        ) {
+            let facts = ErrorFacts { status: s, message: &m, name, code: "ETIMEDOUT" };
+            prop_assert_eq!(classify(&facts, Rules::V1), v1_reference(s, &m, name));
+        }
+
+        #[test]
+        fn never_panics(
+            m in any::<String>(),
+            name in any::<String>(),
+            code in any::<String>(),
+            s in any::<Option<f64>>(),
+        ) {
+            let facts = ErrorFacts { status: s, message: &m, name: &name, code: &code };
+            let _ = classify(&facts, Rules::V1);
+            let _ = classify(&facts, Rules::V2);
+            let _ = is_timeout_message(&m);
+        }
+    }
+}

@@ -1,0 +1,36 @@
+//! key-carousel: in-process rotation of LLM API keys, as a sans-IO state machine.
+//!
+//! A [`Pool`] holds profiles (an API key's id and provider; the key itself stays with the
+//! host), decides which one a call gets, how long a failing one rests, and when to fall
+//! back to another provider or model. It never reads a clock: every operation takes
+//! `now` in milliseconds since the Unix epoch.
+//!
+//! ```
+//! use key_carousel::{Pool, ProfileSpec, Kind, Settings, Reason};
+//! let spec = |id: &str| ProfileSpec { id: id.into(), provider: "openai".into(), kind: Kind::Primary };
+//! let mut pool = Pool::with_profiles(Settings::v2(), &[spec("a"), spec("b")]).unwrap();
+//! let now = 1_700_000_000_000.0;
+//! let a = pool.acquire(now, None).unwrap().unwrap();
+//! let f = pool.fail(a, now + 5.0, Reason::RateLimit, None, Some(now)).unwrap();
+//! assert_eq!(f.cooldown_ms, Some(60_000.0));
+//! assert_eq!(pool.acquire(now + 6.0, None).unwrap(), pool.index_of("b"));
+//! ```
+
+pub mod backoff;
+pub mod classify;
+pub mod config;
+pub mod pool;
+pub mod reason;
+pub mod retry;
+pub mod selection;
+pub mod status;
+
+#[cfg(feature = "wasm")]
+mod wasm;
+
+pub use backoff::Cooldowns;
+pub use classify::{classify, ErrorFacts, Rules};
+pub use config::{ConfigError, Kind, Mode, ProfileSpec, Settings};
+pub use pool::{Error, Failure, Pool, ProfileState};
+pub use reason::{Policy, Reason, ReasonPolicy, Schedule};
+pub use status::{ProfileStatus, State, Status, Totals};

@@ -1,0 +1,368 @@
+//! The pool state machine: profiles, their failure history, and the operations that
+//! change them (acquire, succeed, fail, release, clear). Every operation takes `now` in
+//! ms since the Unix epoch; the pool never reads a clock.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use crate::config::{check_name, check_time, ConfigError, Kind, Mode, ProfileSpec, Settings};
+use crate::reason::{Reason, Schedule};
+use crate::selection::Selection;
+
+/// An operation that the pool refuses; the pool is unchanged.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Error {
+    /// No profile has this index.
+    UnknownProfile(u32),
+    /// `now` (or a lease time) is NaN, infinite, negative or past 2^53.
+    BadTime(f64),
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::UnknownProfile(i) => write!(f, "no profile has index {i}"),
+            Error::BadTime(_) => f.write_str("time must be a finite number of ms in [0, 2^53]"),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// The failure history of one profile. Times are ms since the epoch, NaN when unset.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ProfileState {
+    /// Failures in a row (reset by the failure window and `clear_cooldown`).
+    pub error_count: u32,
+    /// Last time the profile was picked (v2) or succeeded (v1).
+    pub last_used: f64,
+    pub last_failure: f64,
+    pub last_success: f64,
+    /// The reason of the last failure that counted.
+    pub reason: Option<Reason>,
+    /// When the current (or last) cooldown began.
+    pub cooldown_started: f64,
+    /// Whether the current (or last) cooldown is on the long schedule.
+    pub cooling_long: bool,
+    /// Calls acquired and not yet reported.
+    pub in_flight: u32,
+}
+
+impl Default for ProfileState {
+    fn default() -> Self {
+        ProfileState {
+            error_count: 0,
+            last_used: f64::NAN,
+            last_failure: f64::NAN,
+            last_success: f64::NAN,
+            reason: None,
+            cooldown_started: f64::NAN,
+            cooling_long: false,
+            in_flight: 0,
+        }
+    }
+}
+
+/// What a reported failure did.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Failure {
+    /// The cooldown that started, in ms; `None` when none did (already cooling, or the
+    /// reason's schedule is `none`).
+    pub cooldown_ms: Option<f64>,
+    /// The call was acquired before the profile's current cooldown began: the same
+    /// incident seen late, which changed nothing.
+    pub late: bool,
+    /// The profile's error count afterwards.
+    pub error_count: u32,
+}
+
+/// A pool of profiles.
+#[derive(Clone, Debug, Default)]
+pub struct Pool {
+    settings: Settings,
+    ids: Vec<String>,
+    by_id: BTreeMap<String, u32>,
+    origin: Vec<(Kind, u32)>,
+    providers: Vec<String>,
+    provider_of: Vec<u32>,
+    state: Vec<ProfileState>,
+    sel: Selection,
+    /// Number of picks so far: the v2 round-robin rank.
+    picks: f64,
+}
+
+impl Pool {
+    /// An empty pool; add profiles with [`Pool::add_profile`].
+    pub fn new(settings: Settings) -> Pool {
+        Pool { settings, ..Default::default() }
+    }
+
+    /// A pool of these profiles (primaries and fallbacks, in selection order within each).
+    pub fn with_profiles(settings: Settings, profiles: &[ProfileSpec]) -> Result<Pool, ConfigError> {
+        let mut pool = Pool::new(settings);
+        let (mut primaries, mut fallbacks) = (0, 0);
+        for spec in profiles {
+            let n = match spec.kind {
+                Kind::Primary => &mut primaries,
+                Kind::Fallback => &mut fallbacks,
+            };
+            pool.add_profile(spec, *n)?;
+            *n += 1;
+        }
+        if pool.is_empty() {
+            return Err(ConfigError::new(
+                "profiles",
+                "at least one profile or fallback with an API key is required",
+            ));
+        }
+        Ok(pool)
+    }
+
+    /// Adds a profile; `position` is its index in its configuration list (for errors).
+    pub fn add_profile(&mut self, spec: &ProfileSpec, position: usize) -> Result<u32, ConfigError> {
+        let path = || format!("{}[{position}]", spec.kind.list());
+        check_name(|| format!("{}.provider", path()), &spec.provider)?;
+        check_name(|| format!("{}.id", path()), &spec.id)?;
+        if let Some(&other) = self.by_id.get(&spec.id) {
+            let (kind, pos) = self.origin[other as usize];
+            return Err(ConfigError::new(
+                format!("{}.id", path()),
+                format!("\"{}\" is already used by {}[{pos}]", spec.id, kind.list()),
+            ));
+        }
+        if self.ids.len() >= u32::MAX as usize - 1 {
+            return Err(ConfigError::new(path(), "too many profiles"));
+        }
+        let provider = match self.providers.iter().position(|p| *p == spec.provider) {
+            Some(p) => p as u32,
+            None => {
+                self.providers.push(spec.provider.clone());
+                (self.providers.len() - 1) as u32
+            }
+        };
+        let rank = match self.settings.mode {
+            Mode::V1 => -1.0,
+            Mode::V2 => 0.0,
+        };
+        let idx = self.sel.add((spec.kind == Kind::Primary).then_some(provider), rank);
+        self.ids.push(spec.id.clone());
+        self.by_id.insert(spec.id.clone(), idx);
+        self.origin.push((spec.kind, position as u32));
+        self.provider_of.push(provider);
+        self.state.push(ProfileState::default());
+        Ok(idx)
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+
+    /// The profile with this id.
+    pub fn index_of(&self, id: &str) -> Option<u32> {
+        self.by_id.get(id).copied()
+    }
+
+    pub fn id(&self, idx: u32) -> Option<&str> {
+        self.ids.get(idx as usize).map(String::as_str)
+    }
+
+    /// The index of a provider name, for [`Pool::acquire`]'s preference.
+    pub fn provider_index(&self, provider: &str) -> Option<u32> {
+        self.providers.iter().position(|p| p == provider).map(|p| p as u32)
+    }
+
+    pub fn provider(&self, idx: u32) -> Option<&str> {
+        let p = *self.provider_of.get(idx as usize)?;
+        self.providers.get(p as usize).map(String::as_str)
+    }
+
+    pub fn kind(&self, idx: u32) -> Option<Kind> {
+        self.origin.get(idx as usize).map(|o| o.0)
+    }
+
+    /// The failure history of a profile.
+    pub fn state(&self, idx: u32) -> Option<&ProfileState> {
+        self.state.get(idx as usize)
+    }
+
+    /// The recorded end of the profile's cooldown (NaN: none), possibly past.
+    pub fn cooldown_until(&self, idx: u32) -> f64 {
+        self.sel.until(idx)
+    }
+
+    pub(crate) fn mode(&self) -> Mode {
+        self.settings.mode
+    }
+
+    /// Picks a profile for a call and records the pick: the lease is the pair
+    /// (index, `now`). `preferred` is a provider index from [`Pool::provider_index`].
+    /// `None` when every profile is cooling down.
+    pub fn acquire(&mut self, now: f64, preferred: Option<u32>) -> Result<Option<u32>, Error> {
+        self.sync(now)?;
+        let Some(idx) = self.sel.pick(preferred) else { return Ok(None) };
+        if self.settings.mode == Mode::V2 {
+            self.picks += 1.0;
+            self.sel.set_rank(idx, self.picks);
+            let st = &mut self.state[idx as usize];
+            st.last_used = now;
+            st.in_flight = st.in_flight.saturating_add(1);
+        }
+        Ok(Some(idx))
+    }
+
+    /// Reports a success: clears the cooldown and records lastUsed/lastSuccess. With a
+    /// lease (the `now` of its acquire), a success of a call acquired before the
+    /// profile's current cooldown began leaves that cooldown alone. Without a lease it is
+    /// a standalone `markSuccess`, which also counts as a use for the round-robin.
+    pub fn succeed(&mut self, idx: u32, now: f64, lease: Option<f64>) -> Result<(), Error> {
+        self.check(idx)?;
+        self.check_lease(lease)?;
+        self.sync(now)?;
+        let v2 = self.settings.mode == Mode::V2;
+        let late = v2 && self.is_late(idx, now, lease);
+        let st = &mut self.state[idx as usize];
+        if lease.is_some() {
+            st.in_flight = st.in_flight.saturating_sub(1);
+        }
+        st.last_used = now;
+        st.last_success = now;
+        if !late {
+            self.sel.set_until(idx, f64::NAN);
+        }
+        match (self.settings.mode, lease) {
+            (Mode::V1, _) => self.sel.set_rank(idx, now),
+            (Mode::V2, None) => {
+                self.picks += 1.0;
+                self.sel.set_rank(idx, self.picks);
+            }
+            (Mode::V2, Some(_)) => {}
+        }
+        Ok(())
+    }
+
+    /// Reports a failure and starts the cooldown its reason's schedule asks for.
+    /// `retry_after_ms` (from the provider's headers) replaces the schedule's step,
+    /// clamped to its cap. `lease` as in [`Pool::succeed`].
+    pub fn fail(
+        &mut self,
+        idx: u32,
+        now: f64,
+        reason: Reason,
+        retry_after_ms: Option<f64>,
+        lease: Option<f64>,
+    ) -> Result<Failure, Error> {
+        self.check(idx)?;
+        self.check_lease(lease)?;
+        self.sync(now)?;
+        let mode = self.settings.mode;
+        let policy = self.settings.policy.get(reason);
+        let late = mode == Mode::V2 && self.is_late(idx, now, lease);
+        let cooling = self.sel.is_cooling(idx, now);
+        let cd = self.settings.cooldowns;
+        let st = &mut self.state[idx as usize];
+        if lease.is_some() {
+            st.in_flight = st.in_flight.saturating_sub(1);
+        }
+        let unchanged = Failure { cooldown_ms: None, late, error_count: st.error_count };
+        if late || policy.schedule == Schedule::None {
+            return Ok(unchanged);
+        }
+        if cooling {
+            // Already resting: count it, but never extend the cooldown.
+            st.error_count = st.error_count.saturating_add(1);
+            st.last_failure = now;
+            if mode == Mode::V1 {
+                st.reason = Some(reason);
+            }
+            return Ok(Failure { error_count: st.error_count, ..unchanged });
+        }
+        let last = st.last_failure;
+        let window_applies = match mode {
+            Mode::V1 => last != 0.0 && !last.is_nan(),
+            Mode::V2 => !last.is_nan(),
+        };
+        if window_applies && now - last > cd.failure_window_ms {
+            st.error_count = 0;
+        }
+        st.error_count = st.error_count.saturating_add(1);
+        st.last_failure = now;
+        st.reason = Some(reason);
+        st.cooldown_started = now;
+        st.cooling_long = policy.schedule == Schedule::Long;
+        let ms = cd.cooldown_ms(policy.schedule, st.error_count, retry_after_ms);
+        let error_count = st.error_count;
+        self.sel.set_until(idx, now + ms);
+        Ok(Failure { cooldown_ms: Some(ms), late: false, error_count })
+    }
+
+    /// Ends a lease without a verdict (the caller aborted the call).
+    pub fn release(&mut self, idx: u32) -> Result<(), Error> {
+        self.check(idx)?;
+        let st = &mut self.state[idx as usize];
+        st.in_flight = st.in_flight.saturating_sub(1);
+        Ok(())
+    }
+
+    /// Clears the cooldown and the error count.
+    pub fn clear_cooldown(&mut self, idx: u32, now: f64) -> Result<(), Error> {
+        self.check(idx)?;
+        self.sync(now)?;
+        self.state[idx as usize].error_count = 0;
+        self.sel.set_until(idx, f64::NAN);
+        Ok(())
+    }
+
+    /// Whether the profile is cooling down (or disabled) at `now`.
+    pub fn is_cooling(&self, idx: u32, now: f64) -> Result<bool, Error> {
+        self.check(idx)?;
+        if !check_time(now) {
+            return Err(Error::BadTime(now));
+        }
+        Ok(self.sel.is_cooling(idx, now))
+    }
+
+    /// How long until the soonest cooling profile recovers; `None` when none is cooling.
+    pub fn wait_ms(&mut self, now: f64) -> Result<Option<f64>, Error> {
+        self.sync(now)?;
+        Ok(self.sel.soonest().map(|t| t - now))
+    }
+
+    /// Whether a lease's call began before the profile's current cooldown did.
+    fn is_late(&self, idx: u32, now: f64, lease: Option<f64>) -> bool {
+        match lease {
+            Some(t) => self.sel.is_cooling(idx, now) && t <= self.state[idx as usize].cooldown_started,
+            None => false,
+        }
+    }
+
+    fn check(&self, idx: u32) -> Result<(), Error> {
+        if (idx as usize) < self.ids.len() {
+            Ok(())
+        } else {
+            Err(Error::UnknownProfile(idx))
+        }
+    }
+
+    fn check_lease(&self, lease: Option<f64>) -> Result<(), Error> {
+        match lease {
+            Some(t) if !check_time(t) => Err(Error::BadTime(t)),
+            _ => Ok(()),
+        }
+    }
+
+    fn sync(&mut self, now: f64) -> Result<(), Error> {
+        if !check_time(now) {
+            return Err(Error::BadTime(now));
+        }
+        self.sel.advance(now);
+        Ok(())
+    }
+}

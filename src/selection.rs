@@ -1,0 +1,362 @@
+//! Selection: which available profile a call gets, in O(log n).
+//!
+//! Profiles are split into groups (the preferred provider's primaries, the other
+//! primaries, the fallback models). Within a group the profile with the lowest *rank*
+//! wins, ties broken by configuration order; the pool sets the rank (the pick sequence
+//! number in v2, so that concurrent calls spread; the last success time in v1).
+//!
+//! Every group is an indexed binary heap over profile indices: picking, re-ranking,
+//! cooling and recovering a profile cost O(log n) and allocate nothing once the pool is
+//! built. Cooling profiles sit in one more heap ordered by the time they recover, so
+//! recoveries are found without scanning the pool.
+
+const NONE: u32 = u32::MAX;
+
+/// `a` sorts before `b` by `key`, ties by index.
+#[inline]
+fn before(key: &[f64], a: u32, b: u32) -> bool {
+    match key[a as usize].total_cmp(&key[b as usize]) {
+        core::cmp::Ordering::Less => true,
+        core::cmp::Ordering::Equal => a < b,
+        core::cmp::Ordering::Greater => false,
+    }
+}
+
+/// A binary min-heap of profile indices whose positions are kept in a caller-owned
+/// array (`pos[profile]`), so any member can be removed or re-keyed in O(log n).
+#[derive(Clone, Debug, Default)]
+struct Heap {
+    items: Vec<u32>,
+}
+
+impl Heap {
+    fn peek(&self) -> Option<u32> {
+        self.items.first().copied()
+    }
+
+    fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    fn push(&mut self, id: u32, pos: &mut [u32], key: &[f64]) {
+        let i = self.items.len();
+        self.items.push(id);
+        pos[id as usize] = i as u32;
+        self.sift_up(i, pos, key);
+    }
+
+    fn remove(&mut self, id: u32, pos: &mut [u32], key: &[f64]) {
+        let i = pos[id as usize];
+        if i == NONE {
+            return;
+        }
+        let i = i as usize;
+        let last = self.items.len() - 1;
+        self.items.swap(i, last);
+        pos[self.items[i] as usize] = i as u32;
+        self.items.pop();
+        pos[id as usize] = NONE;
+        if i < self.items.len() {
+            self.fix(i, pos, key);
+        }
+    }
+
+    /// Restores the heap order after the key of `id` changed.
+    fn rekey(&mut self, id: u32, pos: &mut [u32], key: &[f64]) {
+        let i = pos[id as usize];
+        if i != NONE {
+            self.fix(i as usize, pos, key);
+        }
+    }
+
+    fn fix(&mut self, i: usize, pos: &mut [u32], key: &[f64]) {
+        let i = self.sift_up(i, pos, key);
+        self.sift_down(i, pos, key);
+    }
+
+    fn sift_up(&mut self, mut i: usize, pos: &mut [u32], key: &[f64]) -> usize {
+        while i > 0 {
+            let parent = (i - 1) / 2;
+            if !before(key, self.items[i], self.items[parent]) {
+                break;
+            }
+            self.swap(i, parent, pos);
+            i = parent;
+        }
+        i
+    }
+
+    fn sift_down(&mut self, mut i: usize, pos: &mut [u32], key: &[f64]) {
+        let n = self.items.len();
+        loop {
+            let (l, r) = (2 * i + 1, 2 * i + 2);
+            let mut best = i;
+            if l < n && before(key, self.items[l], self.items[best]) {
+                best = l;
+            }
+            if r < n && before(key, self.items[r], self.items[best]) {
+                best = r;
+            }
+            if best == i {
+                return;
+            }
+            self.swap(i, best, pos);
+            i = best;
+        }
+    }
+
+    fn swap(&mut self, a: usize, b: usize, pos: &mut [u32]) {
+        self.items.swap(a, b);
+        pos[self.items[a] as usize] = a as u32;
+        pos[self.items[b] as usize] = b as u32;
+    }
+
+    fn clear(&mut self, pos: &mut [u32]) {
+        for &id in &self.items {
+            pos[id as usize] = NONE;
+        }
+        self.items.clear();
+    }
+}
+
+/// The availability index of a pool.
+#[derive(Clone, Debug, Default)]
+pub struct Selection {
+    /// Round-robin rank of each profile: lower is picked first.
+    rank: Vec<f64>,
+    /// When each profile's cooldown ends (NaN: none). Kept after it passes, as v1 does.
+    until: Vec<f64>,
+    /// Provider index of each profile, `NONE` for fallback models.
+    provider: Vec<u32>,
+    /// Available primaries by provider, and their positions.
+    by_provider: Vec<Heap>,
+    pos_provider: Vec<u32>,
+    /// Available primaries (all providers) or fallbacks; a profile is in one of the two.
+    primaries: Heap,
+    fallbacks: Heap,
+    pos_group: Vec<u32>,
+    /// Cooling profiles by recovery time.
+    cooling: Heap,
+    pos_cooling: Vec<u32>,
+    /// The latest `now` the index was brought up to.
+    clock: f64,
+}
+
+impl Selection {
+    /// Number of profiles.
+    pub fn len(&self) -> usize {
+        self.rank.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rank.is_empty()
+    }
+
+    /// Adds a profile (available, never picked) and returns its index.
+    /// `provider` is `None` for a fallback model.
+    pub fn add(&mut self, provider: Option<u32>, rank: f64) -> u32 {
+        let id = self.rank.len() as u32;
+        self.rank.push(rank);
+        self.until.push(f64::NAN);
+        self.provider.push(provider.unwrap_or(NONE));
+        self.pos_provider.push(NONE);
+        self.pos_group.push(NONE);
+        self.pos_cooling.push(NONE);
+        if let Some(p) = provider {
+            while self.by_provider.len() <= p as usize {
+                self.by_provider.push(Heap::default());
+            }
+        }
+        self.make_available(id);
+        id
+    }
+
+    pub fn rank(&self, id: u32) -> f64 {
+        self.rank[id as usize]
+    }
+
+    /// The recorded end of the profile's cooldown (NaN: none), possibly in the past.
+    pub fn until(&self, id: u32) -> f64 {
+        self.until[id as usize]
+    }
+
+    /// Whether the profile is cooling down at `now`.
+    pub fn is_cooling(&self, id: u32, now: f64) -> bool {
+        self.until[id as usize] > now
+    }
+
+    /// Brings the index to `now`: profiles whose cooldown ended become available. A clock
+    /// that went backwards rebuilds the index from the recorded cooldowns (O(n log n)).
+    pub fn advance(&mut self, now: f64) {
+        if now < self.clock {
+            self.rebuild(now);
+            return;
+        }
+        self.clock = now;
+        while let Some(top) = self.cooling.peek() {
+            if self.until[top as usize] > now {
+                break;
+            }
+            self.cooling.remove(top, &mut self.pos_cooling, &self.until);
+            self.make_available(top);
+        }
+    }
+
+    fn rebuild(&mut self, now: f64) {
+        self.clock = now;
+        for h in &mut self.by_provider {
+            h.clear(&mut self.pos_provider);
+        }
+        self.primaries.clear(&mut self.pos_group);
+        self.fallbacks.clear(&mut self.pos_group);
+        self.cooling.clear(&mut self.pos_cooling);
+        for id in 0..self.rank.len() as u32 {
+            if self.until[id as usize] > now {
+                self.cooling.push(id, &mut self.pos_cooling, &self.until);
+            } else {
+                self.make_available(id);
+            }
+        }
+    }
+
+    /// The best available profile at the index's clock: the preferred provider's
+    /// primaries first, then any primary, then the fallback models.
+    pub fn pick(&self, preferred: Option<u32>) -> Option<u32> {
+        if let Some(top) = preferred.and_then(|p| self.by_provider.get(p as usize)).and_then(Heap::peek) {
+            return Some(top);
+        }
+        self.primaries.peek().or_else(|| self.fallbacks.peek())
+    }
+
+    /// Sets a profile's rank.
+    pub fn set_rank(&mut self, id: u32, rank: f64) {
+        self.rank[id as usize] = rank;
+        let group =
+            if self.provider[id as usize] == NONE { &mut self.fallbacks } else { &mut self.primaries };
+        group.rekey(id, &mut self.pos_group, &self.rank);
+        if let Some(h) = self.by_provider.get_mut(self.provider[id as usize] as usize) {
+            h.rekey(id, &mut self.pos_provider, &self.rank);
+        }
+    }
+
+    /// Records a cooldown ending at `until` (NaN: none). The profile leaves the groups
+    /// while `until` is later than the index's clock.
+    pub fn set_until(&mut self, id: u32, until: f64) {
+        self.until[id as usize] = until;
+        if until > self.clock {
+            self.make_unavailable(id);
+            if self.pos_cooling[id as usize] == NONE {
+                self.cooling.push(id, &mut self.pos_cooling, &self.until);
+            } else {
+                self.cooling.rekey(id, &mut self.pos_cooling, &self.until);
+            }
+        } else {
+            self.cooling.remove(id, &mut self.pos_cooling, &self.until);
+            self.make_available(id);
+        }
+    }
+
+    /// The earliest recovery time among cooling profiles.
+    pub fn soonest(&self) -> Option<f64> {
+        self.cooling.peek().map(|id| self.until[id as usize])
+    }
+
+    /// Number of available profiles at the index's clock.
+    pub fn available(&self) -> usize {
+        self.primaries.len() + self.fallbacks.len()
+    }
+
+    fn make_available(&mut self, id: u32) {
+        if self.pos_group[id as usize] != NONE {
+            return;
+        }
+        let p = self.provider[id as usize];
+        if p == NONE {
+            self.fallbacks.push(id, &mut self.pos_group, &self.rank);
+        } else {
+            self.primaries.push(id, &mut self.pos_group, &self.rank);
+            self.by_provider[p as usize].push(id, &mut self.pos_provider, &self.rank);
+        }
+    }
+
+    fn make_unavailable(&mut self, id: u32) {
+        if self.pos_group[id as usize] == NONE {
+            return;
+        }
+        let p = self.provider[id as usize];
+        if p == NONE {
+            self.fallbacks.remove(id, &mut self.pos_group, &self.rank);
+        } else {
+            self.primaries.remove(id, &mut self.pos_group, &self.rank);
+            self.by_provider[p as usize].remove(id, &mut self.pos_provider, &self.rank);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Three openai keys, one anthropic key, one fallback.
+    fn sample() -> Selection {
+        let mut s = Selection::default();
+        for p in [0, 0, 1, 0] {
+            s.add(Some(p), 0.0);
+        }
+        s.add(None, 0.0);
+        s
+    }
+
+    #[test]
+    fn ties_go_to_configuration_order() {
+        let s = sample();
+        assert_eq!(s.pick(None), Some(0));
+        assert_eq!(s.pick(Some(1)), Some(2));
+    }
+
+    #[test]
+    fn lowest_rank_first() {
+        let mut s = sample();
+        s.set_rank(0, 3.0);
+        s.set_rank(1, 1.0);
+        s.set_rank(3, 2.0);
+        s.set_rank(2, 5.0);
+        assert_eq!(s.pick(Some(0)), Some(1));
+        s.set_rank(1, 9.0);
+        assert_eq!(s.pick(Some(0)), Some(3));
+        assert_eq!(s.pick(Some(1)), Some(2));
+        assert_eq!(s.pick(None), Some(3));
+    }
+
+    #[test]
+    fn groups_fall_through() {
+        let mut s = sample();
+        s.advance(100.0);
+        s.set_until(2, 200.0);
+        // anthropic is cooling: a call preferring it gets any primary.
+        assert_eq!(s.pick(Some(1)), Some(0));
+        for id in [0, 1, 3] {
+            s.set_until(id, 150.0);
+        }
+        assert_eq!(s.pick(Some(0)), Some(4));
+        s.set_until(4, 120.0);
+        assert_eq!(s.pick(None), None);
+        assert_eq!(s.soonest(), Some(120.0));
+        s.advance(150.0);
+        assert_eq!(s.pick(Some(1)), Some(0));
+        assert_eq!(s.available(), 4);
+        s.advance(10.0); // the clock went back: everything cools again
+        assert_eq!(s.pick(None), None);
+        assert_eq!(s.soonest(), Some(120.0));
+    }
+
+    #[test]
+    fn clearing_a_cooldown_restores_the_profile() {
+        let mut s = sample();
+        s.set_until(0, 1e12);
+        assert_eq!(s.pick(Some(0)), Some(1));
+        s.set_until(0, f64::NAN);
+        assert_eq!(s.pick(Some(0)), Some(0));
+        assert!(s.soonest().is_none());
+    }
+}

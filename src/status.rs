@@ -1,0 +1,139 @@
+//! Status: what each profile looks like at a given time (available, cooling down or
+//! disabled), and the pool's totals, with v1's meaning.
+
+use crate::config::{check_time, Mode};
+use crate::pool::{Error, Pool};
+use crate::reason::Reason;
+
+/// The state of a profile at a given time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum State {
+    Available = 0,
+    /// Resting after a transient failure.
+    Cooldown = 1,
+    /// Resting on the long schedule (billing, revoked key).
+    Disabled = 2,
+}
+
+impl State {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Available => "available",
+            State::Cooldown => "cooldown",
+            State::Disabled => "disabled",
+        }
+    }
+}
+
+/// One profile's status. Times are ms since the epoch.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ProfileStatus {
+    pub state: State,
+    /// The recorded end of the last cooldown, even if it has passed (as v1 reports it).
+    pub cooldown_until: Option<f64>,
+    /// Time left until the profile is available (0 when it is).
+    pub remaining_ms: f64,
+    pub error_count: u32,
+    pub last_used: Option<f64>,
+    pub last_failure: Option<f64>,
+    pub last_success: Option<f64>,
+    pub reason: Option<Reason>,
+    pub in_flight: u32,
+}
+
+/// The status of a pool.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Status {
+    /// Primaries in configuration order, then fallback models.
+    pub profiles: Vec<ProfileStatus>,
+    pub totals: Totals,
+}
+
+/// The pool-wide part of a status.
+#[derive(Clone, Copy, Debug, PartialEq, Default)]
+pub struct Totals {
+    pub available: u32,
+    /// Cooling on the transient schedule (disabled profiles are not counted, as in v1).
+    pub in_cooldown: u32,
+    pub disabled: u32,
+    /// Set only when nothing is available: the last failure reason of the last
+    /// unavailable profile (v1's rule).
+    pub unavailable_reason: Option<Reason>,
+    /// Set only when nothing is available: the soonest recovery time.
+    pub next_available_at: Option<f64>,
+}
+
+fn opt(t: f64) -> Option<f64> {
+    (!t.is_nan()).then_some(t)
+}
+
+impl Totals {
+    /// Adds one profile's status; call in profile order.
+    pub fn add(&mut self, p: &ProfileStatus, until: f64) {
+        match p.state {
+            State::Available => self.available += 1,
+            State::Cooldown => self.in_cooldown += 1,
+            State::Disabled => self.disabled += 1,
+        }
+        if p.state != State::Available {
+            self.unavailable_reason = p.reason;
+            self.next_available_at = Some(self.next_available_at.map_or(until, |t| t.min(until)));
+        }
+    }
+
+    /// Applies the "only when nothing is available" rules; call after the last `add`.
+    pub fn finish(&mut self) {
+        if self.available > 0 {
+            self.unavailable_reason = None;
+            self.next_available_at = None;
+        }
+    }
+}
+
+impl Pool {
+    /// The status of one profile at `now` (index must be valid and `now` checked).
+    pub fn profile_status(&self, idx: u32, now: f64) -> Option<ProfileStatus> {
+        let st = self.state(idx)?;
+        let until = self.cooldown_until(idx);
+        let cooling = until > now;
+        let state = if !cooling {
+            State::Available
+        } else if match self.mode() {
+            Mode::V1 => matches!(st.reason, Some(Reason::Billing | Reason::AuthPermanent)),
+            Mode::V2 => st.cooling_long,
+        } {
+            State::Disabled
+        } else {
+            State::Cooldown
+        };
+        Some(ProfileStatus {
+            state,
+            cooldown_until: opt(until),
+            remaining_ms: if cooling { until - now } else { 0.0 },
+            error_count: st.error_count,
+            last_used: opt(st.last_used),
+            last_failure: opt(st.last_failure),
+            last_success: opt(st.last_success),
+            reason: st.reason,
+            in_flight: st.in_flight,
+        })
+    }
+
+    /// The status of every profile and the totals at `now`.
+    pub fn status(&self, now: f64) -> Result<Status, Error> {
+        if !check_time(now) {
+            return Err(Error::BadTime(now));
+        }
+        let mut totals = Totals::default();
+        let mut profiles = Vec::with_capacity(self.len());
+        for idx in 0..self.len() as u32 {
+            if let Some(p) = self.profile_status(idx, now) {
+                totals.add(&p, self.cooldown_until(idx));
+                profiles.push(p);
+            }
+        }
+        totals.finish();
+        Ok(Status { profiles, totals })
+    }
+}

@@ -1,0 +1,267 @@
+//! The wasm-bindgen binding: a thin `Pool` class over the core for the JS layer.
+//!
+//! Hot-path calls (acquire, succeed, fail) take and return numbers only; the status
+//! crosses once per call as one `Float64Array`. Absent optional numbers are NaN. Every
+//! Rust error becomes a JS error here, in [`to_js`]; no input can trap the module.
+
+use wasm_bindgen::prelude::*;
+
+use crate::classify::{classify as classify_facts, ErrorFacts, Rules};
+use crate::config::{cooldowns_from, ConfigError, Kind, Mode, ProfileSpec, Settings};
+use crate::pool::{Error, Pool};
+use crate::reason::{Policy, Reason, ReasonPolicy};
+use crate::retry;
+
+type JsResult<T> = Result<T, JsValue>;
+
+#[wasm_bindgen(typescript_custom_section)]
+const TS_DOC: &'static str = r#"
+/**
+ * Layout of `Pool.status(now)`: for each profile (primaries in order, then fallbacks)
+ * `STATUS_COLUMNS` numbers — state (0 available, 1 cooldown, 2 disabled), cooldownUntil,
+ * errorCount, lastUsed, lastFailure, lastSuccess, reason code (-1 none), inFlight — then
+ * five totals: available, inCooldown, disabled, unavailableReason (-1 none),
+ * nextAvailableAt. Absent times are NaN.
+ *
+ * ```ts
+ * const cols = pool.status(Date.now());
+ * const errorCountOfThird = cols[2 * STATUS_COLUMNS + 2];
+ * ```
+ */
+export const STATUS_COLUMNS: 8;
+"#;
+
+const STATUS_COLUMNS: usize = 8;
+
+/// Maps a core error to the JS error users see: bad times and indices are `RangeError`s,
+/// configuration problems are `Error`s named `ConfigError` with a `field` property.
+enum Problem {
+    Op(Error),
+    Config(ConfigError),
+    Range(String),
+}
+
+impl From<Error> for Problem {
+    fn from(e: Error) -> Self {
+        Problem::Op(e)
+    }
+}
+
+impl From<ConfigError> for Problem {
+    fn from(e: ConfigError) -> Self {
+        Problem::Config(e)
+    }
+}
+
+fn to_js(p: Problem) -> JsValue {
+    match p {
+        Problem::Op(e) => js_sys::RangeError::new(&e.to_string()).into(),
+        Problem::Range(msg) => js_sys::RangeError::new(&msg).into(),
+        Problem::Config(e) => {
+            let err = js_sys::Error::new(&e.to_string());
+            err.set_name("ConfigError");
+            let _ = js_sys::Reflect::set(&err, &"field".into(), &e.field.into());
+            err.into()
+        }
+    }
+}
+
+fn lift<T>(r: Result<T, impl Into<Problem>>) -> JsResult<T> {
+    r.map_err(|e| to_js(e.into()))
+}
+
+fn opt(x: f64) -> Option<f64> {
+    (!x.is_nan()).then_some(x)
+}
+
+fn reason(code: u8) -> JsResult<Reason> {
+    Reason::from_code(code)
+        .ok_or_else(|| to_js(Problem::Range(format!("reason code {code} is out of range"))))
+}
+
+/// The core pool, driven by the JS layer.
+#[wasm_bindgen(js_name = Pool)]
+pub struct WasmPool {
+    inner: Pool,
+}
+
+#[wasm_bindgen(js_class = Pool)]
+impl WasmPool {
+    /// `mode`: 0 = v2, 1 = v1. Cooldowns: undefined means the default. `policy`: one
+    /// byte per reason code (bit 0 rotate, bits 1–2 schedule).
+    #[wasm_bindgen(constructor)]
+    pub fn new(
+        mode: u8,
+        max_rate_limit_cooldown_ms: Option<f64>,
+        billing_backoff_ms: Option<f64>,
+        billing_max_ms: Option<f64>,
+        failure_window_ms: Option<f64>,
+        policy: &[u8],
+    ) -> JsResult<WasmPool> {
+        let mut settings = match mode {
+            0 => Settings::v2(),
+            1 => Settings::v1(),
+            _ => return Err(to_js(Problem::Range(format!("mode {mode} is out of range")))),
+        };
+        settings.cooldowns = lift(cooldowns_from([
+            max_rate_limit_cooldown_ms,
+            billing_backoff_ms,
+            billing_max_ms,
+            failure_window_ms,
+        ]))?;
+        if !policy.is_empty() {
+            if policy.len() != Reason::ALL.len() {
+                return Err(to_js(Problem::Range("policy must have one byte per reason".into())));
+            }
+            let mut p = Policy::v2();
+            for (r, &b) in Reason::ALL.iter().zip(policy) {
+                let rp = ReasonPolicy::from_byte(b).ok_or_else(|| {
+                    to_js(Problem::Config(ConfigError::new(format!("policy.{r}"), "invalid policy")))
+                })?;
+                p.set(*r, rp);
+            }
+            settings.policy = p;
+        }
+        debug_assert!(matches!(settings.mode, Mode::V1 | Mode::V2));
+        Ok(WasmPool { inner: Pool::new(settings) })
+    }
+
+    /// Adds a profile and returns its index. `position` is its index in the user's
+    /// `profiles` (or `fallbackModels`) array, for error messages.
+    #[wasm_bindgen(js_name = addProfile)]
+    pub fn add_profile(
+        &mut self,
+        id: String,
+        provider: String,
+        fallback: bool,
+        position: u32,
+    ) -> JsResult<u32> {
+        let kind = if fallback { Kind::Fallback } else { Kind::Primary };
+        lift(self.inner.add_profile(&ProfileSpec { id, provider, kind }, position as usize))
+    }
+
+    /// Number of profiles.
+    #[wasm_bindgen(getter)]
+    pub fn size(&self) -> u32 {
+        self.inner.len() as u32
+    }
+
+    /// Index of a provider name, -1 if no profile has it.
+    #[wasm_bindgen(js_name = providerIndex)]
+    pub fn provider_index(&self, provider: &str) -> i32 {
+        self.inner.provider_index(provider).map_or(-1, |p| p as i32)
+    }
+
+    /// Picks a profile (its index) for a call at `now`, preferring provider index
+    /// `preferred` (-1: none); -1 when every profile is cooling down.
+    pub fn acquire(&mut self, now: f64, preferred: i32) -> JsResult<i32> {
+        let pref = u32::try_from(preferred).ok();
+        Ok(lift(self.inner.acquire(now, pref))?.map_or(-1, |i| i as i32))
+    }
+
+    /// Reports a success; `lease` is the `now` of the acquire, NaN for `markSuccess`.
+    pub fn succeed(&mut self, idx: u32, now: f64, lease: f64) -> JsResult<()> {
+        lift(self.inner.succeed(idx, now, opt(lease)))
+    }
+
+    /// Reports a failure. Returns the cooldown started in ms, -1 when none started,
+    /// -2 when the failure was a late report of the current cooldown's incident.
+    pub fn fail(
+        &mut self,
+        idx: u32,
+        now: f64,
+        reason_code: u8,
+        retry_after_ms: f64,
+        lease: f64,
+    ) -> JsResult<f64> {
+        let f = lift(self.inner.fail(idx, now, reason(reason_code)?, opt(retry_after_ms), opt(lease)))?;
+        Ok(if f.late { -2.0 } else { f.cooldown_ms.unwrap_or(-1.0) })
+    }
+
+    /// Ends a lease without a verdict.
+    pub fn release(&mut self, idx: u32) -> JsResult<()> {
+        lift(self.inner.release(idx))
+    }
+
+    #[wasm_bindgen(js_name = clearCooldown)]
+    pub fn clear_cooldown(&mut self, idx: u32, now: f64) -> JsResult<()> {
+        lift(self.inner.clear_cooldown(idx, now))
+    }
+
+    #[wasm_bindgen(js_name = isCooling)]
+    pub fn is_cooling(&self, idx: u32, now: f64) -> JsResult<bool> {
+        lift(self.inner.is_cooling(idx, now))
+    }
+
+    /// Ms until the soonest cooling profile recovers; -1 when none is cooling.
+    #[wasm_bindgen(js_name = waitMs)]
+    pub fn wait_ms(&mut self, now: f64) -> JsResult<f64> {
+        Ok(lift(self.inner.wait_ms(now))?.unwrap_or(-1.0))
+    }
+
+    /// The error count of a profile.
+    #[wasm_bindgen(js_name = errorCount)]
+    pub fn error_count(&self, idx: u32) -> JsResult<u32> {
+        self.inner.state(idx).map(|s| s.error_count).ok_or_else(|| to_js(Error::UnknownProfile(idx).into()))
+    }
+
+    /// The whole status in one array; see `STATUS_COLUMNS`.
+    pub fn status(&self, now: f64) -> JsResult<Vec<f64>> {
+        if !crate::config::check_time(now) {
+            return Err(to_js(Error::BadTime(now).into()));
+        }
+        let n = self.inner.len();
+        let mut out = Vec::with_capacity(n * STATUS_COLUMNS + 5);
+        let mut totals = crate::status::Totals::default();
+        let nan = f64::NAN;
+        for idx in 0..n as u32 {
+            let Some(p) = self.inner.profile_status(idx, now) else { continue };
+            totals.add(&p, self.inner.cooldown_until(idx));
+            out.extend_from_slice(&[
+                p.state as u8 as f64,
+                p.cooldown_until.unwrap_or(nan),
+                p.error_count as f64,
+                p.last_used.unwrap_or(nan),
+                p.last_failure.unwrap_or(nan),
+                p.last_success.unwrap_or(nan),
+                p.reason.map_or(-1.0, |r| r.code() as f64),
+                p.in_flight as f64,
+            ]);
+        }
+        totals.finish();
+        out.extend_from_slice(&[
+            totals.available as f64,
+            totals.in_cooldown as f64,
+            totals.disabled as f64,
+            totals.unavailable_reason.map_or(-1.0, |r| r.code() as f64),
+            totals.next_available_at.unwrap_or(nan),
+        ]);
+        Ok(out)
+    }
+}
+
+/// Classifies extracted error facts; returns a reason code. `status` NaN: none.
+#[wasm_bindgen]
+pub fn classify(status: f64, message: &str, name: &str, code: &str, v1: bool) -> u8 {
+    let facts = ErrorFacts { status: opt(status), message, name, code };
+    classify_facts(&facts, if v1 { Rules::V1 } else { Rules::V2 }).code()
+}
+
+/// Whether a message is about a timeout (v1's `/timeout|timed?.out/i`).
+#[wasm_bindgen(js_name = isTimeoutMessage)]
+pub fn is_timeout_message(message: &str) -> bool {
+    crate::classify::is_timeout_message(message)
+}
+
+/// Parses a "come back later" header into ms from `now`; NaN when unparseable.
+/// `kind`: 0 `retry-after`, 1 `retry-after-ms`, 2 an `x-ratelimit-reset-*` value.
+#[wasm_bindgen(js_name = parseRetryHeader)]
+pub fn parse_retry_header(kind: u8, value: &str, now: f64) -> f64 {
+    let parsed = match kind {
+        0 => retry::parse_retry_after(value, now),
+        1 => retry::parse_retry_after_ms(value),
+        2 => retry::parse_reset(value, now),
+        _ => None,
+    };
+    parsed.unwrap_or(f64::NAN)
+}

@@ -1,0 +1,381 @@
+//! Property test: random operation sequences against a small reference model written
+//! for clarity (linear scans, no index), comparing every pick, every failure outcome and
+//! the full status after every step, in both v1 and v2 modes.
+
+use key_carousel::{
+    Cooldowns, Kind, Mode, Policy, Pool, ProfileSpec, Reason, ReasonPolicy, Schedule, Settings, State,
+};
+use proptest::prelude::*;
+
+#[derive(Clone, Debug)]
+struct MProfile {
+    provider: usize,
+    fallback: bool,
+    rank: f64,
+    until: Option<f64>,
+    error_count: u32,
+    last_used: Option<f64>,
+    last_failure: Option<f64>,
+    last_success: Option<f64>,
+    reason: Option<Reason>,
+    started: Option<f64>,
+    long: bool,
+    in_flight: u32,
+}
+
+#[derive(Clone, Debug)]
+struct Model {
+    s: Settings,
+    p: Vec<MProfile>,
+    picks: f64,
+}
+
+impl Model {
+    fn cooling(&self, i: usize, now: f64) -> bool {
+        self.p[i].until.is_some_and(|u| u > now)
+    }
+
+    fn pick(&self, now: f64, pref: Option<usize>) -> Option<usize> {
+        let group = |p: &MProfile| {
+            if p.fallback {
+                2
+            } else if pref.is_none() || pref == Some(p.provider) {
+                0
+            } else {
+                1
+            }
+        };
+        (0..self.p.len()).filter(|&i| !self.cooling(i, now)).min_by(|&a, &b| {
+            let (pa, pb) = (&self.p[a], &self.p[b]);
+            (group(pa), pa.rank).partial_cmp(&(group(pb), pb.rank)).unwrap().then(a.cmp(&b))
+        })
+    }
+
+    fn acquire(&mut self, now: f64, pref: Option<usize>) -> Option<usize> {
+        let i = self.pick(now, pref)?;
+        if self.s.mode == Mode::V2 {
+            self.picks += 1.0;
+            let p = &mut self.p[i];
+            p.rank = self.picks;
+            p.last_used = Some(now);
+            p.in_flight += 1;
+        }
+        Some(i)
+    }
+
+    fn late(&self, i: usize, now: f64, lease: Option<f64>) -> bool {
+        self.s.mode == Mode::V2
+            && lease.is_some_and(|t| self.cooling(i, now) && self.p[i].started.is_some_and(|s| t <= s))
+    }
+
+    fn succeed(&mut self, i: usize, now: f64, lease: Option<f64>) {
+        let late = self.late(i, now, lease);
+        let mode = self.s.mode;
+        let p = &mut self.p[i];
+        if lease.is_some() {
+            p.in_flight = p.in_flight.saturating_sub(1);
+        }
+        p.last_used = Some(now);
+        p.last_success = Some(now);
+        if !late {
+            p.until = None;
+        }
+        match (mode, lease) {
+            (Mode::V1, _) => p.rank = now,
+            (Mode::V2, None) => {
+                self.picks += 1.0;
+                p.rank = self.picks;
+            }
+            _ => {}
+        }
+    }
+
+    /// Returns (cooldown started, late, error count).
+    fn fail(
+        &mut self,
+        i: usize,
+        now: f64,
+        r: Reason,
+        retry: Option<f64>,
+        lease: Option<f64>,
+    ) -> (Option<f64>, bool, u32) {
+        let late = self.late(i, now, lease);
+        let cooling = self.cooling(i, now);
+        let pol = self.s.policy.get(r);
+        let cd = self.s.cooldowns;
+        let mode = self.s.mode;
+        let p = &mut self.p[i];
+        if lease.is_some() {
+            p.in_flight = p.in_flight.saturating_sub(1);
+        }
+        if late || pol.schedule == Schedule::None {
+            return (None, late, p.error_count);
+        }
+        if cooling {
+            p.error_count += 1;
+            p.last_failure = Some(now);
+            if mode == Mode::V1 {
+                p.reason = Some(r);
+            }
+            return (None, false, p.error_count);
+        }
+        if let Some(last) = p.last_failure {
+            let counts = mode == Mode::V2 || last != 0.0;
+            if counts && now - last > cd.failure_window_ms {
+                p.error_count = 0;
+            }
+        }
+        p.error_count += 1;
+        p.last_failure = Some(now);
+        p.reason = Some(r);
+        p.started = Some(now);
+        p.long = pol.schedule == Schedule::Long;
+        let (cap, step) = match pol.schedule {
+            Schedule::Transient => {
+                let exp = (p.error_count - 1).min(3);
+                (cd.max_rate_limit_cooldown_ms, 60_000.0 * 5f64.powi(exp as i32))
+            }
+            _ => {
+                let exp = (p.error_count - 1).min(10);
+                (cd.billing_max_ms, cd.billing_backoff_ms * 2f64.powi(exp as i32))
+            }
+        };
+        let ms = match retry {
+            Some(ms) => ms.min(cap),
+            None => step.min(cap),
+        };
+        p.until = Some(now + ms);
+        (Some(ms), false, p.error_count)
+    }
+
+    fn state(&self, i: usize, now: f64) -> State {
+        let p = &self.p[i];
+        if !self.cooling(i, now) {
+            State::Available
+        } else if match self.s.mode {
+            Mode::V1 => matches!(p.reason, Some(Reason::Billing | Reason::AuthPermanent)),
+            Mode::V2 => p.long,
+        } {
+            State::Disabled
+        } else {
+            State::Cooldown
+        }
+    }
+
+    fn wait(&self, now: f64) -> Option<f64> {
+        (0..self.p.len())
+            .filter(|&i| self.cooling(i, now))
+            .map(|i| self.p[i].until.unwrap() - now)
+            .min_by(|a, b| a.partial_cmp(b).unwrap())
+    }
+}
+
+#[derive(Clone, Debug)]
+enum Op {
+    Acquire(Option<usize>),
+    Succeed(usize),
+    Fail(usize, Reason, Option<f64>),
+    Release(usize),
+    MarkSuccess(usize),
+    MarkFailure(usize, Reason, Option<f64>),
+    Clear(usize),
+    Advance(f64),
+}
+
+fn reason() -> impl Strategy<Value = Reason> {
+    (0u8..9).prop_map(|c| Reason::from_code(c).unwrap())
+}
+
+fn retry() -> impl Strategy<Value = Option<f64>> {
+    prop_oneof![3 => Just(None), 1 => (0u32..400_000).prop_map(|ms| Some(ms as f64))]
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        6 => proptest::option::of(0usize..4).prop_map(Op::Acquire),
+        3 => any::<usize>().prop_map(Op::Succeed),
+        4 => (any::<usize>(), reason(), retry()).prop_map(|(k, r, t)| Op::Fail(k, r, t)),
+        1 => any::<usize>().prop_map(Op::Release),
+        1 => any::<usize>().prop_map(Op::MarkSuccess),
+        2 => (any::<usize>(), reason(), retry()).prop_map(|(k, r, t)| Op::MarkFailure(k, r, t)),
+        1 => any::<usize>().prop_map(Op::Clear),
+        4 => prop_oneof![
+            4 => (0u32..400_000).prop_map(|d| d as f64),
+            1 => (0u32..100_000_000).prop_map(|d| d as f64),
+            1 => (1u32..4_000_000).prop_map(|d| -(d as f64)),
+        ]
+        .prop_map(Op::Advance),
+    ]
+}
+
+fn policy() -> impl Strategy<Value = Policy> {
+    prop_oneof![
+        2 => Just(Policy::v2()),
+        1 => proptest::collection::vec((any::<bool>(), 0u8..3), 9).prop_map(|v| {
+            let mut p = Policy::v2();
+            for (r, (rotate, s)) in Reason::ALL.iter().zip(v) {
+                p.set(*r, ReasonPolicy { rotate, schedule: Schedule::from_code(s).unwrap() });
+            }
+            p
+        }),
+    ]
+}
+
+fn settings() -> impl Strategy<Value = Settings> {
+    (any::<bool>(), policy(), 0u32..8_000_000, 0u32..40_000_000, 0u32..90_000_000, 0u32..100_000_000)
+        .prop_map(|(v1, policy, a, b, c, d)| Settings {
+            mode: if v1 { Mode::V1 } else { Mode::V2 },
+            policy: if v1 { Policy::v1() } else { policy },
+            cooldowns: Cooldowns {
+                max_rate_limit_cooldown_ms: a as f64,
+                billing_backoff_ms: b as f64,
+                billing_max_ms: c as f64,
+                failure_window_ms: d as f64,
+            },
+        })
+}
+
+/// Profiles: (provider 0..3, is fallback).
+fn profiles() -> impl Strategy<Value = Vec<(usize, bool)>> {
+    proptest::collection::vec((0usize..3, prop::bool::weighted(0.2)), 1..9)
+}
+
+fn run(settings: Settings, defs: Vec<(usize, bool)>, ops: Vec<Op>, start: f64) -> Result<(), TestCaseError> {
+    let specs: Vec<ProfileSpec> = defs
+        .iter()
+        .enumerate()
+        .map(|(i, &(prov, fb))| ProfileSpec {
+            id: format!("p{i}"),
+            provider: format!("prov{prov}"),
+            kind: if fb { Kind::Fallback } else { Kind::Primary },
+        })
+        .collect();
+    // The pool orders primaries before fallbacks; the model uses the same order.
+    let mut ordered: Vec<(usize, bool)> = defs.iter().copied().filter(|d| !d.1).collect();
+    ordered.extend(defs.iter().copied().filter(|d| d.1));
+    let mut sorted_specs: Vec<ProfileSpec> =
+        specs.iter().filter(|s| s.kind == Kind::Primary).cloned().collect();
+    sorted_specs.extend(specs.iter().filter(|s| s.kind == Kind::Fallback).cloned());
+    let mut pool = Pool::with_profiles(settings, &sorted_specs).unwrap();
+    let rank0 = if settings.mode == Mode::V1 { -1.0 } else { 0.0 };
+    let mut model = Model {
+        s: settings,
+        p: ordered
+            .iter()
+            .map(|&(provider, fallback)| MProfile {
+                provider,
+                fallback,
+                rank: rank0,
+                until: None,
+                error_count: 0,
+                last_used: None,
+                last_failure: None,
+                last_success: None,
+                reason: None,
+                started: None,
+                long: false,
+                in_flight: 0,
+            })
+            .collect(),
+        picks: 0.0,
+    };
+    let n = model.p.len();
+    let mut now = start;
+    let mut leases: Vec<(usize, f64)> = Vec::new();
+    for op in ops {
+        match op {
+            Op::Acquire(pref) => {
+                // Provider indices in the pool are interned in order of first appearance.
+                let pool_pref = pref.and_then(|p| pool.provider_index(&format!("prov{p}")));
+                // A provider no profile has prefers nothing, in the pool and the model alike.
+                let got = pool.acquire(now, pool_pref).unwrap().map(|i| i as usize);
+                let want = model.acquire(now, pref);
+                prop_assert_eq!(got, want, "acquire({:?}) at {}", pref, now);
+                if let Some(i) = got {
+                    leases.push((i, now));
+                }
+            }
+            Op::Succeed(k) | Op::Fail(k, ..) | Op::Release(k) if leases.is_empty() => {
+                let _ = k;
+            }
+            Op::Succeed(k) => {
+                let (i, t) = leases.remove(k % leases.len());
+                pool.succeed(i as u32, now, Some(t)).unwrap();
+                model.succeed(i, now, Some(t));
+            }
+            Op::Fail(k, r, retry) => {
+                let (i, t) = leases.remove(k % leases.len());
+                let f = pool.fail(i as u32, now, r, retry, Some(t)).unwrap();
+                let want = model.fail(i, now, r, retry, Some(t));
+                prop_assert_eq!((f.cooldown_ms, f.late, f.error_count), want);
+            }
+            Op::Release(k) => {
+                let (i, _) = leases.remove(k % leases.len());
+                pool.release(i as u32).unwrap();
+                model.p[i].in_flight = model.p[i].in_flight.saturating_sub(1);
+            }
+            Op::MarkSuccess(k) => {
+                pool.succeed((k % n) as u32, now, None).unwrap();
+                model.succeed(k % n, now, None);
+            }
+            Op::MarkFailure(k, r, retry) => {
+                let f = pool.fail((k % n) as u32, now, r, retry, None).unwrap();
+                let want = model.fail(k % n, now, r, retry, None);
+                prop_assert_eq!((f.cooldown_ms, f.late, f.error_count), want);
+            }
+            Op::Clear(k) => {
+                pool.clear_cooldown((k % n) as u32, now).unwrap();
+                model.p[k % n].until = None;
+                model.p[k % n].error_count = 0;
+            }
+            Op::Advance(d) => now = (now + d).max(0.0),
+        }
+        // Compare the whole status and the wait after every step.
+        let status = pool.status(now).unwrap();
+        for (i, ps) in status.profiles.iter().enumerate() {
+            let m = &model.p[i];
+            prop_assert_eq!(ps.state, model.state(i, now), "state of {}", i);
+            prop_assert_eq!(ps.cooldown_until, m.until);
+            prop_assert_eq!(ps.error_count, m.error_count);
+            prop_assert_eq!(ps.last_used, m.last_used);
+            prop_assert_eq!(ps.last_failure, m.last_failure);
+            prop_assert_eq!(ps.last_success, m.last_success);
+            prop_assert_eq!(ps.reason, m.reason);
+            prop_assert_eq!(ps.in_flight, m.in_flight);
+            prop_assert_eq!(pool.is_cooling(i as u32, now).unwrap(), model.cooling(i, now));
+        }
+        let available = (0..n).filter(|&i| !model.cooling(i, now)).count() as u32;
+        prop_assert_eq!(status.totals.available, available);
+        prop_assert_eq!(pool.wait_ms(now).unwrap(), model.wait(now));
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+    #[test]
+    fn pool_agrees_with_the_model(
+        settings in settings(),
+        defs in profiles(),
+        ops in proptest::collection::vec(op(), 1..80),
+        start in prop_oneof![Just(0.0), Just(1.7e12), (0u64..(1u64 << 53)).prop_map(|t| t as f64)],
+    ) {
+        run(settings, defs, ops, start)?;
+    }
+}
+
+#[test]
+fn model_and_pool_agree_on_a_simple_rotation() {
+    let defs = vec![(0, false), (0, false), (1, false), (2, true)];
+    let ops = vec![
+        Op::Acquire(Some(0)),
+        Op::Acquire(Some(0)),
+        Op::Acquire(Some(0)),
+        Op::Fail(0, Reason::RateLimit, None),
+        Op::Acquire(None),
+        Op::Advance(61_000.0),
+        Op::Acquire(Some(1)),
+    ];
+    run(Settings::v2(), defs, ops, 1.7e12).unwrap();
+}
