@@ -1,0 +1,280 @@
+// run(): rotation, waiting for cooldowns, maxWaitMs, aborts, provider preference, round-robin.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { Pool, AllProfilesExhaustedError } from "../../pkg/index.mjs";
+import { T0, MIN, keys, manualClock, rejection, statusOf, tooManyRequests, httpError } from "./helpers.mjs";
+
+test("1. a 429 on the first key rotates to the second; the first cools down for 1 min", async () => {
+  const clock = manualClock();
+  const pool = new Pool({ profiles: keys(2), clock: clock.fn });
+  const seen = [];
+  const res = await pool.run(async ({ profileId, apiKey }) => {
+    seen.push(profileId);
+    if (profileId === "k0") throw Object.assign(new Error("Too Many Requests"), { status: 429 });
+    return `ok with ${apiKey}`;
+  });
+
+  assert.deepEqual(seen, ["k0", "k1"]);
+  assert.equal(res.value, "ok with key-openai-1-0123456789");
+  assert.equal(res.profileId, "k1");
+  assert.equal(res.provider, "openai");
+  assert.equal(res.attempts.length, 1);
+  assert.equal(res.attempts[0].profileId, "k0");
+  assert.equal(res.attempts[0].reason, "rate_limit");
+  assert.equal(res.attempts[0].error, "Too Many Requests");
+  assert.equal(res.attempts[0].cooldownMs, 60_000);
+
+  const s = pool.getStatus();
+  const [k0, k1] = s.profiles;
+  assert.equal(k0.id, "k0");
+  assert.equal(k0.state, "cooldown");
+  assert.equal(k0.cooldownUntil, T0 + 60_000);
+  assert.equal(k0.errorCount, 1);
+  assert.equal(k0.reason, "rate_limit");
+  assert.equal(k0.lastFailure, T0);
+  assert.equal(k1.state, "available");
+  assert.equal(k1.errorCount, 0);
+  assert.equal(k1.lastSuccess, T0);
+  assert.equal(s.totalAvailable, 1);
+  assert.equal(s.totalInCooldown, 1);
+  assert.equal(s.unavailableReason, null);
+  assert.equal(pool.isInCooldown("k0"), true);
+  assert.equal(pool.isInCooldown("k1"), false);
+});
+
+test("4. when every key cools down, run waits for the soonest recovery and uses that key", async () => {
+  const pool = new Pool({ profiles: keys(3) }); // real clock: run really waits
+  pool.markFailure("k0", "rate_limit", { retryAfterMs: 80 });
+  pool.markFailure("k1", "rate_limit", { retryAfterMs: 30 });
+  pool.markFailure("k2", "rate_limit", { retryAfterMs: 60 });
+  assert.equal(pool.getStatus().totalAvailable, 0);
+
+  const calls = [];
+  const start = performance.now();
+  const res = await pool.run(({ profileId }) => {
+    calls.push(profileId);
+    return profileId;
+  });
+  const elapsed = performance.now() - start;
+
+  assert.deepEqual(calls, ["k1"]);
+  assert.equal(res.value, "k1");
+  assert.equal(res.profileId, "k1");
+  assert.deepEqual(res.attempts, []);
+  assert.ok(elapsed >= 20, `run should have waited for k1's cooldown, took ${elapsed.toFixed(1)} ms`);
+  assert.ok(elapsed < 1000, `run waited far too long: ${elapsed.toFixed(1)} ms`);
+  assert.equal(statusOf(pool, "k1").state, "available");
+});
+
+test("5. maxWaitMs (pool-wide and per run) gives up with AllProfilesExhaustedError", async (t) => {
+  await t.test("pool option: every attempt failed and the soonest recovery is beyond maxWaitMs", async () => {
+    const clock = manualClock();
+    const pool = new Pool({
+      profiles: [
+        { id: "k0", provider: "openai", model: "gpt-4o", apiKey: "key-zero-0123456789" },
+        { id: "k1", provider: "openai", model: "gpt-4o-mini", apiKey: "key-one-0123456789" },
+      ],
+      maxWaitMs: 1000,
+      clock: clock.fn,
+    });
+    let calls = 0;
+    const err = await rejection(
+      pool.run(() => {
+        calls++;
+        throw tooManyRequests();
+      }),
+    );
+    assert.equal(calls, 2);
+    assert.ok(err instanceof AllProfilesExhaustedError);
+    assert.ok(err instanceof Error);
+    assert.equal(err.name, "AllProfilesExhaustedError");
+    assert.equal(err.attempts.length, 2);
+    assert.deepEqual(err.attempts.map((a) => a.profileId), ["k0", "k1"]);
+    assert.deepEqual(err.attempts.map((a) => a.reason), ["rate_limit", "rate_limit"]);
+    assert.equal(err.retryAt, T0 + 60_000);
+    assert.equal(err.retryAfterMs, 60_000);
+    assert.equal(
+      err.message,
+      "All LLM profiles exhausted after 2 attempt(s):\n" +
+        "  k0 (openai/gpt-4o): rate_limit \u2014 Too Many Requests\n" +
+        "  k1 (openai/gpt-4o-mini): rate_limit \u2014 Too Many Requests",
+    );
+  });
+
+  await t.test("run option: maxWaitMs 0 on a pool that would wait forever", async () => {
+    const clock = manualClock();
+    const pool = new Pool({ profiles: keys(2), clock: clock.fn });
+    pool.markFailure("k0", "rate_limit");
+    clock.now += 10_000;
+    pool.markFailure("k1", "rate_limit");
+    let calls = 0;
+    const err = await rejection(pool.run(() => calls++, { maxWaitMs: 0 }));
+    assert.equal(calls, 0);
+    assert.ok(err instanceof AllProfilesExhaustedError);
+    assert.deepEqual(err.attempts, []);
+    assert.equal(err.retryAt, T0 + 60_000);
+    assert.equal(err.retryAfterMs, 50_000);
+    assert.match(err.message, /^All LLM profiles exhausted after 0 attempt\(s\):/);
+  });
+
+  await t.test("run option overrides the pool's maxWaitMs, both ways", async () => {
+    const pool = new Pool({ profiles: keys(1), maxWaitMs: 0 }); // real clock
+    pool.markFailure("k0", "rate_limit", { retryAfterMs: 40 });
+    const res = await pool.run(() => "waited", { maxWaitMs: 5000 });
+    assert.equal(res.value, "waited");
+    assert.equal(res.profileId, "k0");
+
+    const patient = new Pool({ profiles: keys(1), maxWaitMs: 60 * MIN });
+    patient.markFailure("k0", "rate_limit", { retryAfterMs: 5000 });
+    let calls = 0;
+    const err = await rejection(patient.run(() => calls++, { maxWaitMs: 10 }));
+    assert.ok(err instanceof AllProfilesExhaustedError);
+    assert.equal(calls, 0);
+    assert.ok(err.retryAfterMs > 10 && err.retryAfterMs <= 5000, `retryAfterMs ${err.retryAfterMs}`);
+  });
+});
+
+test("6. the caller's abort propagates at once, untouched, and records no failure", async (t) => {
+  await t.test("(a) abort while the task runs: run rejects with the task's rejection (signal.reason)", async () => {
+    const pool = new Pool({ profiles: keys(2) });
+    const ac = new AbortController();
+    const reason = new Error("user cancelled");
+    let calls = 0;
+    const p = pool.run(
+      ({ signal }) => {
+        calls++;
+        assert.equal(signal, ac.signal);
+        return new Promise((_, reject) => signal.addEventListener("abort", () => reject(signal.reason), { once: true }));
+      },
+      { signal: ac.signal },
+    );
+    assert.equal(statusOf(pool, "k0").inFlight, 1);
+    ac.abort(reason);
+    const err = await rejection(p);
+    assert.equal(err, reason); // the very same object
+    assert.equal(calls, 1);
+    const s = pool.getStatus();
+    for (const prof of s.profiles) {
+      assert.equal(prof.state, "available");
+      assert.equal(prof.errorCount, 0);
+      assert.equal(prof.inFlight, 0);
+      assert.equal(prof.lastFailure, undefined);
+    }
+    assert.equal(s.totalAvailable, 2);
+  });
+
+  await t.test("(b) abort while waiting for a cooldown rejects promptly with signal.reason", async () => {
+    const pool = new Pool({ profiles: keys(1) }); // real clock
+    pool.markFailure("k0", "rate_limit"); // 60 s
+    const ac = new AbortController();
+    const reason = new Error("stop waiting");
+    let calls = 0;
+    const start = performance.now();
+    setTimeout(() => ac.abort(reason), 20);
+    const err = await rejection(pool.run(() => calls++, { signal: ac.signal }));
+    const elapsed = performance.now() - start;
+    assert.equal(err, reason);
+    assert.equal(calls, 0);
+    assert.ok(elapsed < 200, `abort took ${elapsed.toFixed(1)} ms`);
+    assert.equal(statusOf(pool, "k0").errorCount, 1);
+    assert.equal(statusOf(pool, "k0").inFlight, 0);
+  });
+
+  await t.test("(c) an already-aborted signal rejects without calling the task", async () => {
+    const pool = new Pool({ profiles: keys(2) });
+    const reason = new Error("too late");
+    let calls = 0;
+    const err = await rejection(pool.run(() => calls++, { signal: AbortSignal.abort(reason) }));
+    assert.equal(err, reason);
+    assert.equal(calls, 0);
+
+    const ac = new AbortController();
+    ac.abort();
+    const err2 = await rejection(pool.run(() => calls++, { signal: ac.signal }));
+    assert.equal(err2, ac.signal.reason);
+    assert.equal(err2.name, "AbortError");
+    assert.equal(calls, 0);
+    assert.ok(pool.getStatus().profiles.every((p) => p.inFlight === 0 && p.errorCount === 0 && p.lastUsed === undefined));
+  });
+});
+
+test("8. provider preference, then other providers, then fallback models", async () => {
+  const clock = manualClock();
+  const pool = new Pool({
+    profiles: [
+      { id: "o0", provider: "openai", model: "gpt-4o", apiKey: "openai-key-0-abcdefgh" },
+      { id: "a0", provider: "anthropic", model: "claude-sonnet", apiKey: "anthropic-key-0-abcdefgh" },
+      { id: "a1", provider: "anthropic", model: "claude-sonnet", apiKey: "anthropic-key-1-abcdefgh" },
+      { id: "o1", provider: "openai", model: "gpt-4o", apiKey: "openai-key-1-abcdefgh" },
+    ],
+    fallbackModels: [
+      { provider: "anthropic", model: "claude-haiku" }, // borrows a0's key
+      { provider: "mistral", model: "mistral-small" }, // no key, no mistral profile: skipped
+      { provider: "google", model: "gemini-flash", apiKey: "google-key-abcdefgh" },
+    ],
+    clock: clock.fn,
+  });
+  const ids = pool.getStatus().profiles.map((p) => p.id);
+  assert.deepEqual(ids, ["o0", "a0", "a1", "o1", "fallback-anthropic-claude-haiku", "fallback-google-gemini-flash"]);
+  assert.throws(() => pool.isInCooldown("fallback-mistral-mistral-small"), RangeError);
+
+  const ctxs = [];
+  const task = (ctx) => {
+    ctxs.push(ctx);
+    return ctx.profileId;
+  };
+  const pick = async () => (await pool.run(task, { provider: "anthropic" })).profileId;
+
+  assert.equal(await pick(), "a0");
+  assert.equal(await pick(), "a1");
+  assert.equal(await pick(), "a0");
+
+  pool.markFailure("a0", "rate_limit");
+  pool.markFailure("a1", "rate_limit");
+  assert.equal(await pick(), "o0");
+  assert.equal(await pick(), "o1");
+
+  pool.markFailure("o0", "rate_limit");
+  pool.markFailure("o1", "rate_limit");
+  const fb = await pool.run(task, { provider: "anthropic" });
+  assert.equal(fb.profileId, "fallback-anthropic-claude-haiku");
+  assert.equal(fb.provider, "anthropic");
+  assert.equal(fb.model, "claude-haiku");
+  const fbCtx = ctxs.at(-1);
+  assert.equal(fbCtx.model, "claude-haiku");
+  assert.equal(fbCtx.apiKey, "anthropic-key-0-abcdefgh"); // borrowed from the first anthropic profile
+  assert.equal(statusOf(pool, "fallback-anthropic-claude-haiku").kind, "fallback");
+
+  pool.markFailure("fallback-anthropic-claude-haiku", "rate_limit");
+  const g = await pool.run(task, { provider: "anthropic" });
+  assert.equal(g.profileId, "fallback-google-gemini-flash");
+  assert.equal(ctxs.at(-1).apiKey, "google-key-abcdefgh");
+  assert.equal(ctxs.at(-1).model, "gemini-flash");
+
+  // Once the preferred provider's keys recover, they win again.
+  clock.now += 60_001;
+  assert.equal(await pick(), "a1");
+});
+
+test("9. round-robin: sequential runs go k0, k1, k2, k0, ... (least recently picked first)", async () => {
+  const clock = manualClock();
+  const pool = new Pool({ profiles: keys(3), clock: clock.fn });
+  const order = [];
+  for (let i = 0; i < 7; i++) {
+    const res = await pool.run(({ profileId }) => profileId);
+    order.push(res.profileId);
+    clock.now += 1000;
+  }
+  assert.deepEqual(order, ["k0", "k1", "k2", "k0", "k1", "k2", "k0"]);
+
+  // k1 fails (503) and cools down: the run falls over to k2, then k0 and k2 take turns.
+  const order2 = [];
+  const res = await pool.run(({ profileId }) => {
+    if (profileId === "k1") throw httpError(503, "Service Unavailable");
+    return profileId;
+  });
+  assert.equal(res.profileId, "k2");
+  assert.deepEqual(res.attempts.map((a) => [a.profileId, a.reason]), [["k1", "server_error"]]);
+  for (let i = 0; i < 3; i++) order2.push((await pool.run(({ profileId }) => profileId)).profileId);
+  assert.deepEqual(order2, ["k0", "k2", "k0"]);
+});
