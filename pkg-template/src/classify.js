@@ -97,13 +97,21 @@ function headerGetter(headers) {
   if (headers === null || typeof headers !== "object") return null;
   const getFn = get(headers, "get");
   if (typeof getFn === "function") {
-    // Headers (case-insensitive) or Map (exact keys: try lower case, then as sent).
+    // Headers (case-insensitive) or Map (exact keys: the lower-case name, else any
+    // key that matches it case-insensitively).
     return (name) => {
       try {
-        return getFn.call(headers, name) ?? undefined;
+        const v = getFn.call(headers, name);
+        if (v !== undefined && v !== null) return v;
+        if (typeof headers.keys === "function" && !(typeof Headers !== "undefined" && headers instanceof Headers)) {
+          for (const key of headers.keys()) {
+            if (typeof key === "string" && key.toLowerCase() === name) return getFn.call(headers, key);
+          }
+        }
       } catch {
-        return undefined;
+        // a hostile object: no headers
       }
+      return undefined;
     };
   }
   return (name) => {

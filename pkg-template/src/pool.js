@@ -14,6 +14,7 @@ const POOL_OPTIONS = new Set(["profiles", "fallbackModels", "cooldowns", "policy
 const RUN_OPTIONS = new Set(["provider", "model", "signal", "label", "maxWaitMs"]);
 const EMPTY = Object.freeze({});
 const MAX_TIME = 2 ** 53;
+const MAX_TIMEOUT = 2 ** 31 - 1;
 const INSPECT = Symbol.for("nodejs.util.inspect.custom");
 
 function isObject(v) {
@@ -48,10 +49,12 @@ function sleep(ms, signal) {
       clearTimeout(timer);
       reject(abortError(signal));
     };
+    // setTimeout takes at most 2^31 - 1 ms; a longer wait wakes up early and the
+    // caller's loop waits again.
     const timer = setTimeout(() => {
       signal?.removeEventListener("abort", onAbort);
       resolve();
-    }, ms);
+    }, Math.min(ms, MAX_TIMEOUT));
     signal?.addEventListener("abort", onAbort, { once: true });
   });
 }
@@ -203,8 +206,8 @@ export class Pool {
   }
 
   /** Records a failure in the core and logs it; returns the cooldown started (ms, or -1/-2). */
-  #fail(idx, reason, retryMs, lease) {
-    const cd = this.#core.fail(idx, this.#now(), REASON_CODE.get(reason), retryMs ?? NaN, lease);
+  #fail(idx, now, reason, retryMs, lease) {
+    const cd = this.#core.fail(idx, now, REASON_CODE.get(reason), retryMs ?? NaN, lease);
     if (cd >= 0) {
       const errorCount = this.#core.errorCount(idx);
       this.#log(
@@ -246,8 +249,10 @@ export class Pool {
           throw err;
         }
         const reason = classifyError(err);
-        const retryMs = retryAfterMs(err, now);
-        const cd = this.#call(() => this.#fail(idx, reason, retryMs, now));
+        // An HTTP-date Retry-After is a point in time: measure it from the failure.
+        const failedAt = this.#now();
+        const retryMs = retryAfterMs(err, failedAt);
+        const cd = this.#call(() => this.#fail(idx, failedAt, reason, retryMs, now));
         const error = redact(errorMessage(err), ctx.apiKey, this.#allKeys);
         const attempt = { profileId: ctx.profileId, provider: ctx.provider, model: ctx.model, error, reason };
         if (cd >= 0) attempt.cooldownMs = cd;
@@ -310,7 +315,7 @@ export class Pool {
         throw new RangeError("retryAfterMs must be a finite number of ms >= 0");
       }
     }
-    this.#call(() => this.#fail(idx, reason, retryMs, NaN));
+    this.#call(() => this.#fail(idx, this.#now(), reason, retryMs, NaN));
   }
 
   markSuccess(profileId) {

@@ -49,21 +49,39 @@ test("4. when every key cools down, run waits for the soonest recovery and uses 
   pool.markFailure("k2", "rate_limit", { retryAfterMs: 60 });
   assert.equal(pool.getStatus().totalAvailable, 0);
 
+  const k1Until = statusOf(pool, "k1").cooldownUntil;
+  assert.ok(k1Until < statusOf(pool, "k2").cooldownUntil && k1Until < statusOf(pool, "k0").cooldownUntil);
+
   const calls = [];
   const start = performance.now();
   const res = await pool.run(({ profileId }) => {
-    calls.push(profileId);
+    calls.push([profileId, Date.now()]);
     return profileId;
   });
   const elapsed = performance.now() - start;
 
-  assert.deepEqual(calls, ["k1"]);
+  assert.deepEqual(calls.map((c) => c[0]), ["k1"]);
+  assert.ok(calls[0][1] >= k1Until, `the task ran ${k1Until - calls[0][1]} ms before k1 recovered`);
   assert.equal(res.value, "k1");
   assert.equal(res.profileId, "k1");
   assert.deepEqual(res.attempts, []);
-  assert.ok(elapsed >= 20, `run should have waited for k1's cooldown, took ${elapsed.toFixed(1)} ms`);
   assert.ok(elapsed < 1000, `run waited far too long: ${elapsed.toFixed(1)} ms`);
   assert.equal(statusOf(pool, "k1").state, "available");
+});
+
+test("4 (extra). run waits for a cooldown longer than setTimeout's limit (2^31-1 ms) instead of giving up", async () => {
+  const DAY = 24 * 60 * MIN;
+  // A 30-day billing backoff is a valid configuration (cooldowns up to 2^53 ms are accepted).
+  const pool = new Pool({ profiles: keys(1), cooldowns: { billingBackoffMs: 30 * DAY, billingMaxMs: 30 * DAY } });
+  pool.markFailure("k0", "billing");
+  const ac = new AbortController();
+  const reason = new Error("the caller stops waiting");
+  const timer = setTimeout(() => ac.abort(reason), 300);
+  let calls = 0;
+  const err = await rejection(pool.run(() => calls++, { signal: ac.signal }));
+  clearTimeout(timer);
+  assert.equal(calls, 0);
+  assert.equal(err, reason, `run should still be waiting when the caller aborts; it threw ${err?.name}: ${JSON.stringify(err?.message)}`);
 });
 
 test("5. maxWaitMs (pool-wide and per run) gives up with AllProfilesExhaustedError", async (t) => {

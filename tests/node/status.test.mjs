@@ -115,23 +115,23 @@ test("7. a FailoverError thrown by the task carries its reason and retryAfterMs"
   });
 });
 
-test("13. Retry-After and rate-limit reset headers set the cooldown (clamped to the cap)", async (t) => {
-  /** Runs a 2-key pool whose first key throws `err`; returns what the user sees about k0. */
-  async function cooldownAfter(err) {
-    const clock = manualClock();
-    const pool = new Pool({ profiles: keys(2), clock: clock.fn });
-    const res = await pool.run(({ profileId }) => {
-      if (profileId === "k0") throw err;
-      return "ok";
-    });
-    assert.equal(res.profileId, "k1");
-    assert.equal(res.attempts.length, 1);
-    const k0 = statusOf(pool, "k0");
-    assert.equal(k0.state, "cooldown");
-    return { until: k0.cooldownUntil - T0, attempt: res.attempts[0] };
-  }
-  const e429 = (headers) => httpError(429, "Too Many Requests", { headers });
+/** Runs a 2-key pool whose first key throws `err`; returns what the user sees about k0. */
+async function cooldownAfter(err) {
+  const clock = manualClock();
+  const pool = new Pool({ profiles: keys(2), clock: clock.fn });
+  const res = await pool.run(({ profileId }) => {
+    if (profileId === "k0") throw err;
+    return "ok";
+  });
+  assert.equal(res.profileId, "k1");
+  assert.equal(res.attempts.length, 1);
+  const k0 = statusOf(pool, "k0");
+  assert.equal(k0.state, "cooldown");
+  return { until: k0.cooldownUntil - T0, attempt: res.attempts[0] };
+}
+const e429 = (headers) => httpError(429, "Too Many Requests", { headers });
 
+test("13. Retry-After and rate-limit reset headers set the cooldown (clamped to the cap)", async (t) => {
   await t.test("retry-after: 7 as Headers, plain object and Map", async () => {
     for (const headers of [
       new Headers({ "retry-after": "7" }),
@@ -171,6 +171,30 @@ test("13. Retry-After and rate-limit reset headers set the cooldown (clamped to 
     assert.equal(until, 30 * SEC);
     assert.equal(attempt.cooldownMs, 30 * SEC);
   });
+});
+
+test("13 (extra). header names are case-insensitive in every shape: Retry-After in a plain object and a Map", async () => {
+  for (const headers of [{ "Retry-After": "7" }, new Map([["Retry-After", "7"]])]) {
+    const { until, attempt } = await cooldownAfter(e429(headers));
+    assert.equal(until, 7 * SEC, `${headers.constructor.name} with "Retry-After": cooldownUntil - now`);
+    assert.equal(attempt.cooldownMs, 7 * SEC, `${headers.constructor.name} with "Retry-After": attempts[0].cooldownMs`);
+  }
+});
+
+test("13 (extra). an HTTP-date Retry-After is a point in time: a call that took 5 s still recovers at that date", async () => {
+  const clock = manualClock();
+  const pool = new Pool({ profiles: keys(2), clock: clock.fn });
+  const date = new Date(T0 + 30 * SEC).toUTCString();
+  const res = await pool.run(({ profileId }) => {
+    if (profileId === "k0") {
+      clock.now += 5 * SEC; // the request took 5 s; the provider says "come back at T0 + 30 s"
+      throw e429({ "retry-after": date });
+    }
+    return "ok";
+  });
+  assert.equal(res.profileId, "k1");
+  assert.equal(statusOf(pool, "k0").cooldownUntil, T0 + 30 * SEC, "k0 recovers at the date the provider gave");
+  assert.equal(res.attempts[0].cooldownMs, 25 * SEC);
 });
 
 test("17. markSuccess clears the cooldown but keeps errorCount; clearCooldown clears both", () => {
