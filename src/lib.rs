@@ -33,4 +33,4 @@ pub use classify::{classify, ErrorFacts, Rules};
 pub use config::{ConfigError, Kind, Mode, ProfileSpec, Settings};
 pub use pool::{Error, Failure, Pool, ProfileState};
 pub use reason::{Policy, Reason, ReasonPolicy, Schedule};
-pub use status::{ProfileStatus, State, Status, Totals};
+pub use status::{ProfileStatus, State, Status, Totals, STATUS_COLUMNS, STATUS_TOTALS};

@@ -2,7 +2,6 @@
 //! change them (acquire, succeed, fail, release, clear). Every operation takes `now` in
 //! ms since the Unix epoch; the pool never reads a clock.
 
-use std::collections::BTreeMap;
 use std::fmt;
 
 use crate::config::{check_name, check_time, ConfigError, Kind, Mode, ProfileSpec, Settings};
@@ -80,10 +79,10 @@ pub struct Failure {
 #[derive(Clone, Debug, Default)]
 pub struct Pool {
     settings: Settings,
-    ids: Vec<String>,
-    by_id: BTreeMap<String, u32>,
+    ids: Vec<Box<str>>,
+    by_id: IdIndex,
     origin: Vec<(Kind, u32)>,
-    providers: Vec<String>,
+    providers: Vec<Box<str>>,
     provider_of: Vec<u32>,
     state: Vec<ProfileState>,
     sel: Selection,
@@ -120,23 +119,28 @@ impl Pool {
 
     /// Adds a profile; `position` is its index in its configuration list (for errors).
     pub fn add_profile(&mut self, spec: &ProfileSpec, position: usize) -> Result<u32, ConfigError> {
-        let path = || format!("{}[{position}]", spec.kind.list());
-        check_name(|| format!("{}.provider", path()), &spec.provider)?;
-        check_name(|| format!("{}.id", path()), &spec.id)?;
-        if let Some(&other) = self.by_id.get(&spec.id) {
+        self.add(&spec.id, &spec.provider, spec.kind, position)
+    }
+
+    /// [`Pool::add_profile`] without building a [`ProfileSpec`].
+    pub fn add(&mut self, id: &str, provider: &str, kind: Kind, position: usize) -> Result<u32, ConfigError> {
+        let path = || format!("{}[{position}]", kind.list());
+        check_name(|| format!("{}.provider", path()), provider)?;
+        check_name(|| format!("{}.id", path()), id)?;
+        if let Some(other) = self.by_id.get(&self.ids, id) {
             let (kind, pos) = self.origin[other as usize];
             return Err(ConfigError::new(
                 format!("{}.id", path()),
-                format!("\"{}\" is already used by {}[{pos}]", spec.id, kind.list()),
+                format!("\"{id}\" is already used by {}[{pos}]", kind.list()),
             ));
         }
         if self.ids.len() >= u32::MAX as usize - 1 {
             return Err(ConfigError::new(path(), "too many profiles"));
         }
-        let provider = match self.providers.iter().position(|p| *p == spec.provider) {
+        let provider = match self.providers.iter().position(|p| &**p == provider) {
             Some(p) => p as u32,
             None => {
-                self.providers.push(spec.provider.clone());
+                self.providers.push(provider.into());
                 (self.providers.len() - 1) as u32
             }
         };
@@ -144,10 +148,10 @@ impl Pool {
             Mode::V1 => -1.0,
             Mode::V2 => 0.0,
         };
-        let idx = self.sel.add((spec.kind == Kind::Primary).then_some(provider), rank);
-        self.ids.push(spec.id.clone());
-        self.by_id.insert(spec.id.clone(), idx);
-        self.origin.push((spec.kind, position as u32));
+        let idx = self.sel.add((kind == Kind::Primary).then_some(provider), rank);
+        self.ids.push(id.into());
+        self.by_id.insert(&self.ids, idx);
+        self.origin.push((kind, position as u32));
         self.provider_of.push(provider);
         self.state.push(ProfileState::default());
         Ok(idx)
@@ -167,36 +171,55 @@ impl Pool {
 
     /// The profile with this id.
     pub fn index_of(&self, id: &str) -> Option<u32> {
-        self.by_id.get(id).copied()
+        self.by_id.get(&self.ids, id)
     }
 
     pub fn id(&self, idx: u32) -> Option<&str> {
-        self.ids.get(idx as usize).map(String::as_str)
+        self.ids.get(idx as usize).map(|s| &**s)
+    }
+
+    /// Reserves room for `additional` more profiles, so adding them allocates once.
+    pub fn reserve(&mut self, additional: usize) {
+        self.ids.reserve_exact(additional);
+        self.origin.reserve_exact(additional);
+        self.provider_of.reserve_exact(additional);
+        self.state.reserve_exact(additional);
+        self.sel.reserve(additional);
+        self.by_id.reserve(&self.ids, self.ids.len() + additional);
     }
 
     /// The index of a provider name, for [`Pool::acquire`]'s preference.
     pub fn provider_index(&self, provider: &str) -> Option<u32> {
-        self.providers.iter().position(|p| p == provider).map(|p| p as u32)
+        self.providers.iter().position(|p| &**p == provider).map(|p| p as u32)
     }
 
     pub fn provider(&self, idx: u32) -> Option<&str> {
         let p = *self.provider_of.get(idx as usize)?;
-        self.providers.get(p as usize).map(String::as_str)
+        self.providers.get(p as usize).map(|s| &**s)
     }
 
     pub fn kind(&self, idx: u32) -> Option<Kind> {
         self.origin.get(idx as usize).map(|o| o.0)
     }
 
+    /// The failure history of every profile, in index order.
+    pub fn states(&self) -> &[ProfileState] {
+        &self.state
+    }
+
     /// The failure history of a profile.
+    #[inline]
     pub fn state(&self, idx: u32) -> Option<&ProfileState> {
         self.state.get(idx as usize)
     }
 
     /// The recorded end of the profile's cooldown (NaN: none), possibly past.
+    #[inline]
     pub fn cooldown_until(&self, idx: u32) -> f64 {
         self.sel.until(idx)
     }
+
+    #[inline]
 
     pub(crate) fn mode(&self) -> Mode {
         self.settings.mode
@@ -336,12 +359,15 @@ impl Pool {
     }
 
     /// Whether a lease's call began before the profile's current cooldown did.
+    #[inline]
     fn is_late(&self, idx: u32, now: f64, lease: Option<f64>) -> bool {
         match lease {
             Some(t) => self.sel.is_cooling(idx, now) && t <= self.state[idx as usize].cooldown_started,
             None => false,
         }
     }
+
+    #[inline]
 
     fn check(&self, idx: u32) -> Result<(), Error> {
         if (idx as usize) < self.ids.len() {
@@ -351,6 +377,8 @@ impl Pool {
         }
     }
 
+    #[inline]
+
     fn check_lease(&self, lease: Option<f64>) -> Result<(), Error> {
         match lease {
             Some(t) if !check_time(t) => Err(Error::BadTime(t)),
@@ -358,11 +386,75 @@ impl Pool {
         }
     }
 
+    #[inline]
+
     fn sync(&mut self, now: f64) -> Result<(), Error> {
         if !check_time(now) {
             return Err(Error::BadTime(now));
         }
         self.sel.advance(now);
         Ok(())
+    }
+}
+
+/// Id → index lookup: an open-addressing hash table of profile indices (the ids
+/// themselves live once, in `Pool::ids`). FNV-1a; ids come from the configuration.
+#[derive(Clone, Debug, Default)]
+struct IdIndex {
+    slots: Vec<u32>,
+}
+
+const EMPTY_SLOT: u32 = u32::MAX;
+
+fn hash(id: &str) -> u32 {
+    id.bytes().fold(0x811c_9dc5u32, |h, b| (h ^ b as u32).wrapping_mul(0x0100_0193))
+}
+
+impl IdIndex {
+    fn get(&self, ids: &[Box<str>], id: &str) -> Option<u32> {
+        if self.slots.is_empty() {
+            return None;
+        }
+        let mask = self.slots.len() - 1;
+        let mut i = hash(id) as usize & mask;
+        loop {
+            let slot = self.slots[i];
+            if slot == EMPTY_SLOT {
+                return None;
+            }
+            if ids.get(slot as usize).is_some_and(|s| &**s == id) {
+                return Some(slot);
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    /// Adds `idx` (whose id is `ids[idx]`, not yet present).
+    fn insert(&mut self, ids: &[Box<str>], idx: u32) {
+        if (ids.len()) * 2 > self.slots.len() {
+            self.reserve(ids, ids.len() * 2);
+        }
+        self.place(ids, idx);
+    }
+
+    fn place(&mut self, ids: &[Box<str>], idx: u32) {
+        let mask = self.slots.len() - 1;
+        let mut i = hash(&ids[idx as usize]) as usize & mask;
+        while self.slots[i] != EMPTY_SLOT {
+            i = (i + 1) & mask;
+        }
+        self.slots[i] = idx;
+    }
+
+    /// Makes room for `count` ids at a load of at most one half.
+    fn reserve(&mut self, ids: &[Box<str>], count: usize) {
+        let want = (count.max(4) * 2).next_power_of_two();
+        if want <= self.slots.len() {
+            return;
+        }
+        let old = core::mem::replace(&mut self.slots, vec![EMPTY_SLOT; want]);
+        for idx in old.into_iter().filter(|&s| s != EMPTY_SLOT) {
+            self.place(ids, idx);
+        }
     }
 }

@@ -30,6 +30,7 @@ struct Heap {
 }
 
 impl Heap {
+    #[inline]
     fn peek(&self) -> Option<u32> {
         self.items.first().copied()
     }
@@ -38,12 +39,16 @@ impl Heap {
         self.items.len()
     }
 
+    #[inline]
+
     fn push(&mut self, id: u32, pos: &mut [u32], key: &[f64]) {
         let i = self.items.len();
         self.items.push(id);
         pos[id as usize] = i as u32;
         self.sift_up(i, pos, key);
     }
+
+    #[inline]
 
     fn remove(&mut self, id: u32, pos: &mut [u32], key: &[f64]) {
         let i = pos[id as usize];
@@ -62,6 +67,7 @@ impl Heap {
     }
 
     /// Restores the heap order after the key of `id` changed.
+    #[inline]
     fn rekey(&mut self, id: u32, pos: &mut [u32], key: &[f64]) {
         let i = pos[id as usize];
         if i != NONE {
@@ -69,10 +75,14 @@ impl Heap {
         }
     }
 
+    #[inline]
+
     fn fix(&mut self, i: usize, pos: &mut [u32], key: &[f64]) {
         let i = self.sift_up(i, pos, key);
         self.sift_down(i, pos, key);
     }
+
+    #[inline]
 
     fn sift_up(&mut self, mut i: usize, pos: &mut [u32], key: &[f64]) -> usize {
         while i > 0 {
@@ -85,6 +95,8 @@ impl Heap {
         }
         i
     }
+
+    #[inline]
 
     fn sift_down(&mut self, mut i: usize, pos: &mut [u32], key: &[f64]) {
         let n = self.items.len();
@@ -104,6 +116,8 @@ impl Heap {
             i = best;
         }
     }
+
+    #[inline]
 
     fn swap(&mut self, a: usize, b: usize, pos: &mut [u32]) {
         self.items.swap(a, b);
@@ -152,6 +166,16 @@ impl Selection {
         self.rank.is_empty()
     }
 
+    /// Reserves room for `additional` more profiles.
+    pub fn reserve(&mut self, additional: usize) {
+        self.rank.reserve_exact(additional);
+        self.until.reserve_exact(additional);
+        self.provider.reserve_exact(additional);
+        self.pos_provider.reserve_exact(additional);
+        self.pos_group.reserve_exact(additional);
+        self.pos_cooling.reserve_exact(additional);
+    }
+
     /// Adds a profile (available, never picked) and returns its index.
     /// `provider` is `None` for a fallback model.
     pub fn add(&mut self, provider: Option<u32>, rank: f64) -> u32 {
@@ -171,22 +195,27 @@ impl Selection {
         id
     }
 
+    #[inline]
+
     pub fn rank(&self, id: u32) -> f64 {
         self.rank[id as usize]
     }
 
     /// The recorded end of the profile's cooldown (NaN: none), possibly in the past.
+    #[inline]
     pub fn until(&self, id: u32) -> f64 {
         self.until[id as usize]
     }
 
     /// Whether the profile is cooling down at `now`.
+    #[inline]
     pub fn is_cooling(&self, id: u32, now: f64) -> bool {
         self.until[id as usize] > now
     }
 
     /// Brings the index to `now`: profiles whose cooldown ended become available. A clock
     /// that went backwards rebuilds the index from the recorded cooldowns (O(n log n)).
+    #[inline]
     pub fn advance(&mut self, now: f64) {
         if now < self.clock {
             self.rebuild(now);
@@ -221,6 +250,7 @@ impl Selection {
 
     /// The best available profile at the index's clock: the preferred provider's
     /// primaries first, then any primary, then the fallback models.
+    #[inline]
     pub fn pick(&self, preferred: Option<u32>) -> Option<u32> {
         if let Some(top) = preferred.and_then(|p| self.by_provider.get(p as usize)).and_then(Heap::peek) {
             return Some(top);
@@ -229,6 +259,7 @@ impl Selection {
     }
 
     /// Sets a profile's rank.
+    #[inline]
     pub fn set_rank(&mut self, id: u32, rank: f64) {
         self.rank[id as usize] = rank;
         let group =
@@ -241,6 +272,7 @@ impl Selection {
 
     /// Records a cooldown ending at `until` (NaN: none). The profile leaves the groups
     /// while `until` is later than the index's clock.
+    #[inline]
     pub fn set_until(&mut self, id: u32, until: f64) {
         self.until[id as usize] = until;
         if until > self.clock {
@@ -257,6 +289,7 @@ impl Selection {
     }
 
     /// The earliest recovery time among cooling profiles.
+    #[inline]
     pub fn soonest(&self) -> Option<f64> {
         self.cooling.peek().map(|id| self.until[id as usize])
     }
@@ -265,6 +298,8 @@ impl Selection {
     pub fn available(&self) -> usize {
         self.primaries.len() + self.fallbacks.len()
     }
+
+    #[inline]
 
     fn make_available(&mut self, id: u32) {
         if self.pos_group[id as usize] != NONE {
@@ -278,6 +313,8 @@ impl Selection {
             self.by_provider[p as usize].push(id, &mut self.pos_provider, &self.rank);
         }
     }
+
+    #[inline]
 
     fn make_unavailable(&mut self, id: u32) {
         if self.pos_group[id as usize] == NONE {

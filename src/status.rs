@@ -5,6 +5,11 @@ use crate::config::{check_time, Mode};
 use crate::pool::{Error, Pool};
 use crate::reason::Reason;
 
+/// Numbers per profile in [`Pool::write_columns`].
+pub const STATUS_COLUMNS: usize = 8;
+/// Numbers after the profiles in [`Pool::write_columns`].
+pub const STATUS_TOTALS: usize = 5;
+
 /// The state of a profile at a given time.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u8)]
@@ -64,6 +69,8 @@ pub struct Totals {
     pub next_available_at: Option<f64>,
 }
 
+#[inline]
+
 fn opt(t: f64) -> Option<f64> {
     (!t.is_nan()).then_some(t)
 }
@@ -71,13 +78,18 @@ fn opt(t: f64) -> Option<f64> {
 impl Totals {
     /// Adds one profile's status; call in profile order.
     pub fn add(&mut self, p: &ProfileStatus, until: f64) {
-        match p.state {
+        self.count(p.state, p.reason, until);
+    }
+
+    #[inline]
+    fn count(&mut self, state: State, reason: Option<Reason>, until: f64) {
+        match state {
             State::Available => self.available += 1,
             State::Cooldown => self.in_cooldown += 1,
             State::Disabled => self.disabled += 1,
         }
-        if p.state != State::Available {
-            self.unavailable_reason = p.reason;
+        if state != State::Available {
+            self.unavailable_reason = reason;
             self.next_available_at = Some(self.next_available_at.map_or(until, |t| t.min(until)));
         }
     }
@@ -93,6 +105,7 @@ impl Totals {
 
 impl Pool {
     /// The status of one profile at `now` (index must be valid and `now` checked).
+    #[inline]
     pub fn profile_status(&self, idx: u32, now: f64) -> Option<ProfileStatus> {
         let st = self.state(idx)?;
         let until = self.cooldown_until(idx);
@@ -118,6 +131,54 @@ impl Pool {
             reason: st.reason,
             in_flight: st.in_flight,
         })
+    }
+
+    /// The status as numbers, for hosts that build their own objects (one crossing of
+    /// the wasm boundary): [`STATUS_COLUMNS`] per profile — state, cooldownUntil,
+    /// errorCount, lastUsed, lastFailure, lastSuccess, reason code (-1: none), inFlight —
+    /// then the totals: available, inCooldown, disabled, unavailableReason (-1: none),
+    /// nextAvailableAt. Absent times are NaN. `out` is cleared and reused.
+    pub fn write_columns(&self, now: f64, out: &mut Vec<f64>) -> Result<(), Error> {
+        if !check_time(now) {
+            return Err(Error::BadTime(now));
+        }
+        let n = self.len();
+        out.clear();
+        out.resize(n * STATUS_COLUMNS, 0.0);
+        let mut totals = Totals::default();
+        let v1 = self.mode() == Mode::V1;
+        for ((idx, row), st) in out.chunks_exact_mut(STATUS_COLUMNS).enumerate().zip(self.states()) {
+            let until = self.cooldown_until(idx as u32);
+            let state = if !(until > now) {
+                State::Available
+            } else if v1 && matches!(st.reason, Some(Reason::Billing | Reason::AuthPermanent))
+                || !v1 && st.cooling_long
+            {
+                State::Disabled
+            } else {
+                State::Cooldown
+            };
+            totals.count(state, st.reason, until);
+            row.copy_from_slice(&[
+                state as u8 as f64,
+                until,
+                st.error_count as f64,
+                st.last_used,
+                st.last_failure,
+                st.last_success,
+                st.reason.map_or(-1.0, |r| r.code() as f64),
+                st.in_flight as f64,
+            ]);
+        }
+        totals.finish();
+        out.extend_from_slice(&[
+            totals.available as f64,
+            totals.in_cooldown as f64,
+            totals.disabled as f64,
+            totals.unavailable_reason.map_or(-1.0, |r| r.code() as f64),
+            totals.next_available_at.unwrap_or(f64::NAN),
+        ]);
+        Ok(())
     }
 
     /// The status of every profile and the totals at `now`.

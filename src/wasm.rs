@@ -31,8 +31,6 @@ const TS_DOC: &'static str = r#"
 export const STATUS_COLUMNS: 8;
 "#;
 
-const STATUS_COLUMNS: usize = 8;
-
 /// Maps a core error to the JS error users see: bad times and indices are `RangeError`s,
 /// configuration problems are `Error`s named `ConfigError` with a `field` property.
 enum Problem {
@@ -83,6 +81,7 @@ fn reason(code: u8) -> JsResult<Reason> {
 #[wasm_bindgen(js_name = Pool)]
 pub struct WasmPool {
     inner: Pool,
+    status: Vec<f64>,
 }
 
 #[wasm_bindgen(js_class = Pool)]
@@ -123,7 +122,7 @@ impl WasmPool {
             settings.policy = p;
         }
         debug_assert!(matches!(settings.mode, Mode::V1 | Mode::V2));
-        Ok(WasmPool { inner: Pool::new(settings) })
+        Ok(WasmPool { inner: Pool::new(settings), status: Vec::new() })
     }
 
     /// Adds a profile and returns its index. `position` is its index in the user's
@@ -138,6 +137,36 @@ impl WasmPool {
     ) -> JsResult<u32> {
         let kind = if fallback { Kind::Fallback } else { Kind::Primary };
         lift(self.inner.add_profile(&ProfileSpec { id, provider, kind }, position as usize))
+    }
+
+    /// Adds many profiles in one call: `ids` and `providers` are the strings concatenated,
+    /// cut by their UTF-16 lengths; `fallback` is 1 for a fallback model; `positions` are
+    /// the indices in the user's arrays. Returns the index of the first one added.
+    #[wasm_bindgen(js_name = addProfiles)]
+    pub fn add_profiles(
+        &mut self,
+        ids: &str,
+        id_lens: &[u32],
+        providers: &str,
+        provider_lens: &[u32],
+        fallback: &[u8],
+        positions: &[u32],
+    ) -> JsResult<u32> {
+        let n = id_lens.len();
+        if provider_lens.len() != n || fallback.len() != n || positions.len() != n {
+            return Err(to_js(Problem::Range("addProfiles: arrays of different lengths".into())));
+        }
+        let first = self.inner.len() as u32;
+        self.inner.reserve(n);
+        let (mut ids, mut providers) = (Utf16Cutter(ids), Utf16Cutter(providers));
+        for i in 0..n {
+            let bad = || to_js(Problem::Range("addProfiles: lengths do not match the strings".into()));
+            let id = ids.cut(id_lens[i]).ok_or_else(bad)?;
+            let provider = providers.cut(provider_lens[i]).ok_or_else(bad)?;
+            let kind = if fallback[i] == 1 { Kind::Fallback } else { Kind::Primary };
+            lift(self.inner.add(id, provider, kind, positions[i] as usize))?;
+        }
+        Ok(first)
     }
 
     /// Number of profiles.
@@ -205,38 +234,18 @@ impl WasmPool {
         self.inner.state(idx).map(|s| s.error_count).ok_or_else(|| to_js(Error::UnknownProfile(idx).into()))
     }
 
-    /// The whole status in one array; see `STATUS_COLUMNS`.
-    pub fn status(&self, now: f64) -> JsResult<Vec<f64>> {
-        if !crate::config::check_time(now) {
-            return Err(to_js(Error::BadTime(now).into()));
-        }
-        let n = self.inner.len();
-        let mut out = Vec::with_capacity(n * STATUS_COLUMNS + 5);
-        let mut totals = crate::status::Totals::default();
-        let nan = f64::NAN;
-        for idx in 0..n as u32 {
-            let Some(p) = self.inner.profile_status(idx, now) else { continue };
-            totals.add(&p, self.inner.cooldown_until(idx));
-            out.extend_from_slice(&[
-                p.state as u8 as f64,
-                p.cooldown_until.unwrap_or(nan),
-                p.error_count as f64,
-                p.last_used.unwrap_or(nan),
-                p.last_failure.unwrap_or(nan),
-                p.last_success.unwrap_or(nan),
-                p.reason.map_or(-1.0, |r| r.code() as f64),
-                p.in_flight as f64,
-            ]);
-        }
-        totals.finish();
-        out.extend_from_slice(&[
-            totals.available as f64,
-            totals.in_cooldown as f64,
-            totals.disabled as f64,
-            totals.unavailable_reason.map_or(-1.0, |r| r.code() as f64),
-            totals.next_available_at.unwrap_or(nan),
-        ]);
-        Ok(out)
+    /// Writes the status into the pool's status buffer and returns its length; read it
+    /// with `statusPtr` as a `Float64Array` view of the module's memory (see
+    /// `STATUS_COLUMNS`), before the next call into the module.
+    pub fn status(&mut self, now: f64) -> JsResult<u32> {
+        lift(self.inner.write_columns(now, &mut self.status))?;
+        Ok(self.status.len() as u32)
+    }
+
+    /// Address of the status buffer in the module's memory.
+    #[wasm_bindgen(js_name = statusPtr)]
+    pub fn status_ptr(&self) -> u32 {
+        self.status.as_ptr() as u32
     }
 }
 
@@ -264,4 +273,27 @@ pub fn parse_retry_header(kind: u8, value: &str, now: f64) -> f64 {
         _ => None,
     };
     parsed.unwrap_or(f64::NAN)
+}
+
+/// Cuts consecutive pieces off a string by their length in UTF-16 code units.
+struct Utf16Cutter<'a>(&'a str);
+
+impl<'a> Utf16Cutter<'a> {
+    fn cut(&mut self, units: u32) -> Option<&'a str> {
+        let mut left = units as usize;
+        let mut end = 0;
+        for c in self.0.chars() {
+            if left == 0 {
+                break;
+            }
+            left = left.checked_sub(c.len_utf16())?;
+            end += c.len_utf8();
+        }
+        if left != 0 {
+            return None;
+        }
+        let (piece, rest) = self.0.split_at(end);
+        self.0 = rest;
+        Some(piece)
+    }
 }

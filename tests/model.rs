@@ -4,6 +4,7 @@
 
 use key_carousel::{
     Cooldowns, Kind, Mode, Policy, Pool, ProfileSpec, Reason, ReasonPolicy, Schedule, Settings, State,
+    STATUS_COLUMNS,
 };
 use proptest::prelude::*;
 
@@ -344,6 +345,42 @@ fn run(settings: Settings, defs: Vec<(usize, bool)>, ops: Vec<Op>, start: f64) -
             prop_assert_eq!(ps.in_flight, m.in_flight);
             prop_assert_eq!(pool.is_cooling(i as u32, now).unwrap(), model.cooling(i, now));
         }
+        // The numeric columns the wasm binding hands to JS say the same.
+        let mut cols = Vec::new();
+        pool.write_columns(now, &mut cols).unwrap();
+        prop_assert_eq!(cols.len(), n * STATUS_COLUMNS + 5);
+        for (i, ps) in status.profiles.iter().enumerate() {
+            let row = &cols[i * STATUS_COLUMNS..(i + 1) * STATUS_COLUMNS];
+            let num = |v: Option<f64>| v.unwrap_or(f64::NAN);
+            let want = [
+                ps.state as u8 as f64,
+                num(ps.cooldown_until),
+                ps.error_count as f64,
+                num(ps.last_used),
+                num(ps.last_failure),
+                num(ps.last_success),
+                ps.reason.map_or(-1.0, |r| r.code() as f64),
+                ps.in_flight as f64,
+            ];
+            for (got, want) in row.iter().zip(want) {
+                prop_assert!(
+                    got == &want || (got.is_nan() && want.is_nan()),
+                    "column of {}: {} != {}",
+                    i,
+                    got,
+                    want
+                );
+            }
+        }
+        let t = &cols[n * STATUS_COLUMNS..];
+        prop_assert_eq!(t[0], status.totals.available as f64);
+        prop_assert_eq!(t[1], status.totals.in_cooldown as f64);
+        prop_assert_eq!(t[2], status.totals.disabled as f64);
+        prop_assert_eq!(t[3], status.totals.unavailable_reason.map_or(-1.0, |r| r.code() as f64));
+        prop_assert!(
+            t[4] == status.totals.next_available_at.unwrap_or(f64::NAN)
+                || t[4].is_nan() && status.totals.next_available_at.is_none()
+        );
         let available = (0..n).filter(|&i| !model.cooling(i, now)).count() as u32;
         prop_assert_eq!(status.totals.available, available);
         prop_assert_eq!(pool.wait_ms(now).unwrap(), model.wait(now));

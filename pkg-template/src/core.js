@@ -3,10 +3,20 @@
 // them through core(), which fails with a clear error when used before that.
 
 let loaded = null;
+let memory = null;
 
-/** @param {object} exports the wasm-bindgen module namespace, initialised */
-export function setCore(exports) {
-  loaded = exports;
+/**
+ * @param {object} glue the wasm-bindgen module namespace, initialised
+ * @param {object} instanceExports the wasm instance's exports (what `initSync` returns)
+ */
+export function setCore(glue, instanceExports) {
+  loaded = glue;
+  memory = instanceExports.memory;
+}
+
+/** The module's memory, for zero-copy views of buffers the core fills (status). */
+export function coreMemory() {
+  return memory;
 }
 
 export function core() {

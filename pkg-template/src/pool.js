@@ -1,7 +1,7 @@
 // The v2 Pool: the async API around the core's state machine. Keys, ids, providers and
 // models live here (keys never enter the core); the core keeps indices and numbers.
 
-import { core } from "./core.js";
+import { core, coreMemory } from "./core.js";
 import { AllProfilesExhaustedError, ConfigError, fromCore } from "./errors.js";
 import { classifyError, errorMessage, isCallerAbort, retryAfterMs } from "./classify.js";
 import { REASONS, REASON_CODE, resolvePolicy } from "./reasons.js";
@@ -16,6 +16,9 @@ const EMPTY = Object.freeze({});
 const MAX_TIME = 2 ** 53;
 const MAX_TIMEOUT = 2 ** 31 - 1;
 const INSPECT = Symbol.for("nodejs.util.inspect.custom");
+const PROFILE_KEYS = new Set(["id", "provider", "model", "apiKey"]);
+const FALLBACK_KEYS = new Set(["provider", "model", "apiKey"]);
+const COOLDOWN_KEYS = new Set(COOLDOWN_FIELDS);
 
 function isObject(v) {
   return v !== null && typeof v === "object" && !Array.isArray(v);
@@ -83,7 +86,7 @@ export class Pool {
     if (!Array.isArray(profiles)) throw new ConfigError("profiles", "must be an array");
     if (!Array.isArray(fallbackModels)) throw new ConfigError("fallbackModels", "must be an array");
     if (!isObject(cooldowns)) throw new ConfigError("cooldowns", "must be an object");
-    checkKeys(cooldowns, new Set(COOLDOWN_FIELDS), "cooldowns");
+    checkKeys(cooldowns, COOLDOWN_KEYS, "cooldowns");
     for (const f of COOLDOWN_FIELDS) {
       if (cooldowns[f] !== undefined && typeof cooldowns[f] !== "number") {
         throw new ConfigError(`cooldowns.${f}`, "must be a number of ms");
@@ -100,79 +103,93 @@ export class Pool {
     this.#logger = logger;
     this.#maxWaitMs = maxWaitMs;
 
+    // Validated here, then added to the core in one call.
+    const ids = [];
+    const fallbackFlags = [];
+    const positions = [];
+    const derived = new Map();
+    profiles.forEach((def, i) => {
+      const at = `profiles[${i}]`;
+      if (!isObject(def)) throw new ConfigError(at, "must be an object { provider, apiKey, id?, model? }");
+      checkKeys(def, PROFILE_KEYS, at);
+      if (typeof def.apiKey !== "string" || def.apiKey === "") {
+        throw new ConfigError(`${at}.apiKey`, "must be a non-empty string");
+      }
+      if (typeof def.provider !== "string") throw new ConfigError(`${at}.provider`, "must be a string");
+      optionalString(def.id, `${at}.id`);
+      optionalString(def.model, `${at}.model`);
+      if (def.model === "") throw new ConfigError(`${at}.model`, "must not be empty");
+      let id = def.id;
+      if (id === undefined) {
+        // Stable across restarts, reordering and added keys; reveals nothing of the key.
+        id = `${def.provider}-${fingerprint(`${def.model ?? ""}\u0000${def.apiKey}`)}`;
+        const twin = derived.get(id);
+        if (twin !== undefined) {
+          throw new ConfigError(`${at}.apiKey`, `same provider, model and key as profiles[${twin}]`);
+        }
+        derived.set(id, i);
+      }
+      this.#push(id, def.provider, def.model, def.apiKey, "primary");
+      ids.push(id);
+      fallbackFlags.push(0);
+      positions.push(i);
+    });
+    const primaries = this.#providers.length;
+    fallbackModels.forEach((fb, i) => {
+      const at = `fallbackModels[${i}]`;
+      if (!isObject(fb)) throw new ConfigError(at, "must be an object { provider, model, apiKey? }");
+      checkKeys(fb, FALLBACK_KEYS, at);
+      if (typeof fb.provider !== "string") throw new ConfigError(`${at}.provider`, "must be a string");
+      if (typeof fb.model !== "string" || fb.model === "") {
+        throw new ConfigError(`${at}.model`, "must be a non-empty string");
+      }
+      if (fb.apiKey !== undefined && (typeof fb.apiKey !== "string" || fb.apiKey === "")) {
+        throw new ConfigError(`${at}.apiKey`, "must be a non-empty string when given");
+      }
+      const borrowed = this.#providers.indexOf(fb.provider);
+      const apiKey = fb.apiKey ?? (borrowed >= 0 && borrowed < primaries ? this.#keys[borrowed] : undefined);
+      if (apiKey === undefined) {
+        this.#log("debug", `${at} skipped: no apiKey and no ${fb.provider} profile to borrow one from`);
+        return;
+      }
+      const id = `fallback-${fb.provider}-${fb.model}`;
+      this.#push(id, fb.provider, fb.model, apiKey, "fallback");
+      ids.push(id);
+      fallbackFlags.push(1);
+      positions.push(i);
+    });
+    if (ids.length === 0) {
+      throw new ConfigError("profiles", "at least one profile or fallback with an API key is required");
+    }
     let c;
     try {
       c = new (core().Pool)(0, ...COOLDOWN_FIELDS.map((f) => cooldowns[f]), policyBytes);
+      c.addProfiles(
+        ids.join(""),
+        Uint32Array.from(ids, (id) => id.length),
+        this.#providers.join(""),
+        Uint32Array.from(this.#providers, (p) => p.length),
+        Uint8Array.from(fallbackFlags),
+        Uint32Array.from(positions),
+      );
     } catch (e) {
+      c?.free();
       throw fromCore(e);
     }
-    try {
-      const derived = new Map();
-      profiles.forEach((def, i) => {
-        const at = `profiles[${i}]`;
-        if (!isObject(def)) throw new ConfigError(at, "must be an object { provider, apiKey, id?, model? }");
-        checkKeys(def, new Set(["id", "provider", "model", "apiKey", "weight"]), at);
-        if (typeof def.apiKey !== "string" || def.apiKey === "") {
-          throw new ConfigError(`${at}.apiKey`, "must be a non-empty string");
-        }
-        if (typeof def.provider !== "string") throw new ConfigError(`${at}.provider`, "must be a string");
-        optionalString(def.id, `${at}.id`);
-        optionalString(def.model, `${at}.model`);
-        if (def.model === "") throw new ConfigError(`${at}.model`, "must not be empty");
-        let id = def.id;
-        if (id === undefined) {
-          // Stable across restarts, reordering and added keys; reveals nothing of the key.
-          id = `${def.provider}-${fingerprint(`${def.model ?? ""}\u0000${def.apiKey}`)}`;
-          const twin = derived.get(id);
-          if (twin !== undefined) {
-            throw new ConfigError(`${at}.apiKey`, `same provider, model and key as profiles[${twin}]`);
-          }
-          derived.set(id, i);
-        }
-        this.#add(c, id, def.provider, def.model, def.apiKey, false, i);
-      });
-      fallbackModels.forEach((fb, i) => {
-        const at = `fallbackModels[${i}]`;
-        if (!isObject(fb)) throw new ConfigError(at, "must be an object { provider, model, apiKey? }");
-        checkKeys(fb, new Set(["provider", "model", "apiKey"]), at);
-        if (typeof fb.provider !== "string") throw new ConfigError(`${at}.provider`, "must be a string");
-        if (typeof fb.model !== "string" || fb.model === "") {
-          throw new ConfigError(`${at}.model`, "must be a non-empty string");
-        }
-        if (fb.apiKey !== undefined && (typeof fb.apiKey !== "string" || fb.apiKey === "")) {
-          throw new ConfigError(`${at}.apiKey`, "must be a non-empty string when given");
-        }
-        const borrowed = this.#providers.findIndex((p, j) => p === fb.provider && this.#kinds[j] === "primary");
-        const apiKey = fb.apiKey ?? (borrowed >= 0 ? this.#keys[borrowed] : undefined);
-        if (apiKey === undefined) {
-          this.#log("debug", `${at} skipped: no apiKey and no ${fb.provider} profile to borrow one from`);
-          return;
-        }
-        this.#add(c, `fallback-${fb.provider}-${fb.model}`, fb.provider, fb.model, apiKey, true, i);
-      });
-    } catch (e) {
-      c.free();
-      throw fromCore(e);
-    }
-    if (this.#ids.length === 0) {
-      c.free();
-      throw new ConfigError("profiles", "at least one profile or fallback with an API key is required");
-    }
+    ids.forEach((id, idx) => this.#index.set(id, idx));
+    this.#ids = ids;
+    for (const p of new Set(this.#providers)) this.#providerIndex.set(p, c.providerIndex(p));
     this.#core = c;
     this.#allKeys = [...new Set(this.#keys)];
     const n = this.#ids.length;
     this.#maxAttempts = Math.min(160, Math.max(32, 24 + 8 * n));
   }
 
-  #add(c, id, provider, model, apiKey, fallback, position) {
-    const idx = c.addProfile(id, provider, fallback, position);
-    this.#ids[idx] = id;
-    this.#providers[idx] = provider;
-    this.#models[idx] = model;
-    this.#keys[idx] = apiKey;
-    this.#kinds[idx] = fallback ? "fallback" : "primary";
-    this.#index.set(id, idx);
-    if (!this.#providerIndex.has(provider)) this.#providerIndex.set(provider, c.providerIndex(provider));
+  #push(id, provider, model, apiKey, kind) {
+    this.#providers.push(provider);
+    this.#models.push(model);
+    this.#keys.push(apiKey);
+    this.#kinds.push(kind);
   }
 
   #now() {
@@ -335,40 +352,48 @@ export class Pool {
 
   getStatus() {
     const now = this.#now();
-    const cols = this.#call(() => this.#core.status(now));
+    let len;
+    try {
+      len = this.#core.status(now);
+    } catch (e) {
+      throw fromCore(e);
+    }
+    // A view of the core's status buffer: read before the next call into the module.
+    const cols = new Float64Array(coreMemory().buffer, this.#core.statusPtr(), len);
     const n = this.#ids.length;
     const profiles = new Array(n);
-    for (let i = 0; i < n; i++) {
-      const b = i * COLS;
-      const state = STATES[cols[b]];
-      const cooling = state !== "available";
-      const num = (v) => (Number.isNaN(v) ? undefined : v);
-      const reason = cols[b + 6] < 0 ? undefined : REASONS[cols[b + 6]];
+    for (let i = 0, b = 0; i < n; i++, b += COLS) {
+      const code = cols[b];
+      const cooling = code !== 0;
+      const lastUsed = cols[b + 3];
+      const lastFailure = cols[b + 4];
+      const lastSuccess = cols[b + 5];
+      const until = cols[b + 1];
       profiles[i] = {
         id: this.#ids[i],
         provider: this.#providers[i],
         model: this.#models[i],
-        state,
-        cooldownUntil: cooling ? cols[b + 1] : undefined,
+        state: STATES[code],
+        cooldownUntil: cooling ? until : undefined,
         errorCount: cols[b + 2],
-        lastUsed: num(cols[b + 3]),
-        lastFailure: num(cols[b + 4]),
-        lastSuccess: num(cols[b + 5]),
-        lastFailureReason: reason,
-        reason: cooling ? reason : undefined,
-        remainingMs: cooling ? cols[b + 1] - now : 0,
+        lastUsed: lastUsed === lastUsed ? lastUsed : undefined,
+        lastFailure: lastFailure === lastFailure ? lastFailure : undefined,
+        lastSuccess: lastSuccess === lastSuccess ? lastSuccess : undefined,
+        reason: cooling ? REASONS[cols[b + 6]] : undefined,
+        remainingMs: cooling ? until - now : 0,
         inFlight: cols[b + 7],
         kind: this.#kinds[i],
       };
     }
     const t = n * COLS;
+    const next = cols[t + 4];
     return {
       profiles,
       totalAvailable: cols[t],
       totalInCooldown: cols[t + 1],
       totalDisabled: cols[t + 2],
       unavailableReason: cols[t + 3] < 0 ? null : REASONS[cols[t + 3]],
-      nextAvailableAt: Number.isNaN(cols[t + 4]) ? undefined : cols[t + 4],
+      nextAvailableAt: next === next ? next : undefined,
     };
   }
 

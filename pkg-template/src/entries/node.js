@@ -6,8 +6,7 @@ import { readFileSync } from "node:fs";
 import * as glue from "key-carousel-wasm";
 import { setCore } from "../core.js";
 
-glue.initSync({ module: readFileSync(new URL("./key_carousel_bg.wasm", import.meta.url)) });
-setCore(glue);
+setCore(glue, glue.initSync({ module: readFileSync(new URL("./key_carousel_bg.wasm", import.meta.url)) }));
 
 export * from "../index.js";
 
