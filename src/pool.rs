@@ -220,7 +220,6 @@ impl Pool {
     }
 
     #[inline]
-
     pub(crate) fn mode(&self) -> Mode {
         self.settings.mode
     }
