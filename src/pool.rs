@@ -367,7 +367,6 @@ impl Pool {
     }
 
     #[inline]
-
     fn check(&self, idx: u32) -> Result<(), Error> {
         if (idx as usize) < self.ids.len() {
             Ok(())
@@ -377,7 +376,6 @@ impl Pool {
     }
 
     #[inline]
-
     fn check_lease(&self, lease: Option<f64>) -> Result<(), Error> {
         match lease {
             Some(t) if !check_time(t) => Err(Error::BadTime(t)),
@@ -386,7 +384,6 @@ impl Pool {
     }
 
     #[inline]
-
     fn sync(&mut self, now: f64) -> Result<(), Error> {
         if !check_time(now) {
             return Err(Error::BadTime(now));

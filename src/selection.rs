@@ -40,7 +40,6 @@ impl Heap {
     }
 
     #[inline]
-
     fn push(&mut self, id: u32, pos: &mut [u32], key: &[f64]) {
         let i = self.items.len();
         self.items.push(id);
@@ -49,7 +48,6 @@ impl Heap {
     }
 
     #[inline]
-
     fn remove(&mut self, id: u32, pos: &mut [u32], key: &[f64]) {
         let i = pos[id as usize];
         if i == NONE {
@@ -76,14 +74,12 @@ impl Heap {
     }
 
     #[inline]
-
     fn fix(&mut self, i: usize, pos: &mut [u32], key: &[f64]) {
         let i = self.sift_up(i, pos, key);
         self.sift_down(i, pos, key);
     }
 
     #[inline]
-
     fn sift_up(&mut self, mut i: usize, pos: &mut [u32], key: &[f64]) -> usize {
         while i > 0 {
             let parent = (i - 1) / 2;
@@ -97,7 +93,6 @@ impl Heap {
     }
 
     #[inline]
-
     fn sift_down(&mut self, mut i: usize, pos: &mut [u32], key: &[f64]) {
         let n = self.items.len();
         loop {
@@ -118,7 +113,6 @@ impl Heap {
     }
 
     #[inline]
-
     fn swap(&mut self, a: usize, b: usize, pos: &mut [u32]) {
         self.items.swap(a, b);
         pos[self.items[a] as usize] = a as u32;
@@ -196,7 +190,6 @@ impl Selection {
     }
 
     #[inline]
-
     pub fn rank(&self, id: u32) -> f64 {
         self.rank[id as usize]
     }
@@ -300,7 +293,6 @@ impl Selection {
     }
 
     #[inline]
-
     fn make_available(&mut self, id: u32) {
         if self.pos_group[id as usize] != NONE {
             return;
@@ -315,7 +307,6 @@ impl Selection {
     }
 
     #[inline]
-
     fn make_unavailable(&mut self, id: u32) {
         if self.pos_group[id as usize] == NONE {
             return;

@@ -70,7 +70,6 @@ pub struct Totals {
 }
 
 #[inline]
-
 fn opt(t: f64) -> Option<f64> {
     (!t.is_nan()).then_some(t)
 }
