@@ -148,7 +148,8 @@ impl Pool {
         let v1 = self.mode() == Mode::V1;
         for ((idx, row), st) in out.chunks_exact_mut(STATUS_COLUMNS).enumerate().zip(self.states()) {
             let until = self.cooldown_until(idx as u32);
-            let state = if !(until > now) {
+            let cooling = until > now; // false for NaN (no cooldown)
+            let state = if !cooling {
                 State::Available
             } else if v1 && matches!(st.reason, Some(Reason::Billing | Reason::AuthPermanent))
                 || !v1 && st.cooling_long
