@@ -184,7 +184,6 @@ export type ProfileStatus = {
   remainingMs: number;
   /** Why it rests; absent when available. */
   reason?: FailureReason;
-  lastFailureReason?: FailureReason;
   /** Failures in a row (decays after `failureWindowMs`). */
   errorCount: number;
   /** Last time the profile was picked or succeeded. */
@@ -193,7 +192,6 @@ export type ProfileStatus = {
   lastSuccess?: number;
   /** Calls on this profile that are running now. */
   inFlight: number;
-  kind: "primary" | "fallback";
 };
 
 /** The status of the pool (v1's fields, plus totals of disabled profiles and the next recovery). */

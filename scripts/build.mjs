@@ -48,6 +48,8 @@ await esbuild.build({
   define: { "import.meta.url": "__kc_module_url" },
   banner: { js: 'const __kc_module_url = require("node:url").pathToFileURL(__filename).href;' },
   legalComments: "none",
+  minifySyntax: true,
+  minifyWhitespace: true,
   logLevel: "warning",
 });
 

@@ -5,123 +5,143 @@
 //! wins, ties broken by configuration order; the pool sets the rank (the pick sequence
 //! number in v2, so that concurrent calls spread; the last success time in v1).
 //!
-//! Every group is an indexed binary heap over profile indices: picking, re-ranking,
+//! Every group is an indexed 4-ary heap over profile indices: picking, re-ranking,
 //! cooling and recovering a profile cost O(log n) and allocate nothing once the pool is
 //! built. Cooling profiles sit in one more heap ordered by the time they recover, so
 //! recoveries are found without scanning the pool.
 
 const NONE: u32 = u32::MAX;
 
-/// `a` sorts before `b` by `key`, ties by index.
-#[inline]
-fn before(key: &[f64], a: u32, b: u32) -> bool {
-    match key[a as usize].total_cmp(&key[b as usize]) {
-        core::cmp::Ordering::Less => true,
-        core::cmp::Ordering::Equal => a < b,
-        core::cmp::Ordering::Greater => false,
+/// Children per heap node: a 4-ary heap is half as deep as a binary one, and a node's
+/// children share a cache line, which keeps picks flat as pools grow.
+const ARITY: usize = 4;
+
+/// A heap member: its key is copied in, so comparisons read contiguous memory.
+#[derive(Clone, Copy, Debug)]
+struct Entry {
+    key: f64,
+    id: u32,
+}
+
+impl Entry {
+    /// Sorts before `other`: smaller key, ties by profile index.
+    #[inline]
+    fn before(self, other: Entry) -> bool {
+        match self.key.total_cmp(&other.key) {
+            core::cmp::Ordering::Less => true,
+            core::cmp::Ordering::Equal => self.id < other.id,
+            core::cmp::Ordering::Greater => false,
+        }
     }
 }
 
-/// A binary min-heap of profile indices whose positions are kept in a caller-owned
+/// A 4-ary min-heap of profile indices whose positions are kept in a caller-owned
 /// array (`pos[profile]`), so any member can be removed or re-keyed in O(log n).
 #[derive(Clone, Debug, Default)]
 struct Heap {
-    items: Vec<u32>,
+    items: Vec<Entry>,
 }
 
 impl Heap {
     #[inline]
     fn peek(&self) -> Option<u32> {
-        self.items.first().copied()
+        self.items.first().map(|e| e.id)
     }
 
     fn len(&self) -> usize {
         self.items.len()
     }
 
+    /// Adds `id` with key `key[id]`.
     #[inline]
     fn push(&mut self, id: u32, pos: &mut [u32], key: &[f64]) {
         let i = self.items.len();
-        self.items.push(id);
-        pos[id as usize] = i as u32;
-        self.sift_up(i, pos, key);
+        self.items.push(Entry { key: key[id as usize], id });
+        self.sift_up(i, pos);
     }
 
     #[inline]
-    fn remove(&mut self, id: u32, pos: &mut [u32], key: &[f64]) {
+    fn remove(&mut self, id: u32, pos: &mut [u32]) {
         let i = pos[id as usize];
         if i == NONE {
             return;
         }
-        let i = i as usize;
-        let last = self.items.len() - 1;
-        self.items.swap(i, last);
-        pos[self.items[i] as usize] = i as u32;
-        self.items.pop();
         pos[id as usize] = NONE;
+        let i = i as usize;
+        let Some(last) = self.items.pop() else { return };
         if i < self.items.len() {
-            self.fix(i, pos, key);
+            self.items[i] = last;
+            pos[last.id as usize] = i as u32;
+            self.fix(i, pos);
         }
     }
 
-    /// Restores the heap order after the key of `id` changed.
+    /// Restores the heap order after `key[id]` changed.
     #[inline]
     fn rekey(&mut self, id: u32, pos: &mut [u32], key: &[f64]) {
         let i = pos[id as usize];
         if i != NONE {
-            self.fix(i as usize, pos, key);
+            self.items[i as usize].key = key[id as usize];
+            self.fix(i as usize, pos);
         }
     }
 
     #[inline]
-    fn fix(&mut self, i: usize, pos: &mut [u32], key: &[f64]) {
-        let i = self.sift_up(i, pos, key);
-        self.sift_down(i, pos, key);
+    fn fix(&mut self, i: usize, pos: &mut [u32]) {
+        if i > 0 && self.items[i].before(self.items[(i - 1) / ARITY]) {
+            self.sift_up(i, pos);
+        } else {
+            self.sift_down(i, pos);
+        }
     }
 
     #[inline]
-    fn sift_up(&mut self, mut i: usize, pos: &mut [u32], key: &[f64]) -> usize {
+    fn sift_up(&mut self, mut i: usize, pos: &mut [u32]) {
+        let e = self.items[i];
         while i > 0 {
-            let parent = (i - 1) / 2;
-            if !before(key, self.items[i], self.items[parent]) {
+            let parent = (i - 1) / ARITY;
+            let p = self.items[parent];
+            if !e.before(p) {
                 break;
             }
-            self.swap(i, parent, pos);
+            self.items[i] = p;
+            pos[p.id as usize] = i as u32;
             i = parent;
         }
-        i
+        self.items[i] = e;
+        pos[e.id as usize] = i as u32;
     }
 
     #[inline]
-    fn sift_down(&mut self, mut i: usize, pos: &mut [u32], key: &[f64]) {
+    fn sift_down(&mut self, mut i: usize, pos: &mut [u32]) {
         let n = self.items.len();
+        let e = self.items[i];
         loop {
-            let (l, r) = (2 * i + 1, 2 * i + 2);
-            let mut best = i;
-            if l < n && before(key, self.items[l], self.items[best]) {
-                best = l;
+            let first = ARITY * i + 1;
+            if first >= n {
+                break;
             }
-            if r < n && before(key, self.items[r], self.items[best]) {
-                best = r;
+            let mut best = first;
+            for c in first + 1..(first + ARITY).min(n) {
+                if self.items[c].before(self.items[best]) {
+                    best = c;
+                }
             }
-            if best == i {
-                return;
+            let b = self.items[best];
+            if !b.before(e) {
+                break;
             }
-            self.swap(i, best, pos);
+            self.items[i] = b;
+            pos[b.id as usize] = i as u32;
             i = best;
         }
-    }
-
-    #[inline]
-    fn swap(&mut self, a: usize, b: usize, pos: &mut [u32]) {
-        self.items.swap(a, b);
-        pos[self.items[a] as usize] = a as u32;
-        pos[self.items[b] as usize] = b as u32;
+        self.items[i] = e;
+        pos[e.id as usize] = i as u32;
     }
 
     fn clear(&mut self, pos: &mut [u32]) {
-        for &id in &self.items {
-            pos[id as usize] = NONE;
+        for e in &self.items {
+            pos[e.id as usize] = NONE;
         }
         self.items.clear();
     }
@@ -219,7 +239,7 @@ impl Selection {
             if self.until[top as usize] > now {
                 break;
             }
-            self.cooling.remove(top, &mut self.pos_cooling, &self.until);
+            self.cooling.remove(top, &mut self.pos_cooling);
             self.make_available(top);
         }
     }
@@ -276,7 +296,7 @@ impl Selection {
                 self.cooling.rekey(id, &mut self.pos_cooling, &self.until);
             }
         } else {
-            self.cooling.remove(id, &mut self.pos_cooling, &self.until);
+            self.cooling.remove(id, &mut self.pos_cooling);
             self.make_available(id);
         }
     }
@@ -313,10 +333,10 @@ impl Selection {
         }
         let p = self.provider[id as usize];
         if p == NONE {
-            self.fallbacks.remove(id, &mut self.pos_group, &self.rank);
+            self.fallbacks.remove(id, &mut self.pos_group);
         } else {
-            self.primaries.remove(id, &mut self.pos_group, &self.rank);
-            self.by_provider[p as usize].remove(id, &mut self.pos_provider, &self.rank);
+            self.primaries.remove(id, &mut self.pos_group);
+            self.by_provider[p as usize].remove(id, &mut self.pos_provider);
         }
     }
 }

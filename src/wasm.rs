@@ -234,12 +234,15 @@ impl WasmPool {
         self.inner.state(idx).map(|s| s.error_count).ok_or_else(|| to_js(Error::UnknownProfile(idx).into()))
     }
 
-    /// Writes the status into the pool's status buffer and returns its length; read it
-    /// with `statusPtr` as a `Float64Array` view of the module's memory (see
-    /// `STATUS_COLUMNS`), before the next call into the module.
-    pub fn status(&mut self, now: f64) -> JsResult<u32> {
-        lift(self.inner.write_columns(now, &mut self.status))?;
-        Ok(self.status.len() as u32)
+    /// Writes the status into the pool's status buffer and returns its length, 0 when
+    /// `now` is not a valid time (the JS layer checks it first; no `Result` on this path).
+    /// Read the buffer with `statusPtr` as a `Float64Array` view of the module's memory
+    /// (see `STATUS_COLUMNS`), before the next call into the module.
+    pub fn status(&mut self, now: f64) -> u32 {
+        match self.inner.write_columns(now, &mut self.status) {
+            Ok(()) => self.status.len() as u32,
+            Err(_) => 0,
+        }
     }
 
     /// Address of the status buffer in the module's memory.

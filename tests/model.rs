@@ -238,7 +238,9 @@ fn settings() -> impl Strategy<Value = Settings> {
 
 /// Profiles: (provider 0..3, is fallback).
 fn profiles() -> impl Strategy<Value = Vec<(usize, bool)>> {
-    proptest::collection::vec((0usize..3, prop::bool::weighted(0.2)), 1..9)
+    let one = (0usize..3, prop::bool::weighted(0.2));
+    // Small pools hit every corner; large ones make the heaps several levels deep.
+    prop_oneof![3 => proptest::collection::vec(one.clone(), 1..9), 1 => proptest::collection::vec(one, 20..150)]
 }
 
 fn run(settings: Settings, defs: Vec<(usize, bool)>, ops: Vec<Op>, start: f64) -> Result<(), TestCaseError> {
@@ -395,7 +397,7 @@ proptest! {
     fn pool_agrees_with_the_model(
         settings in settings(),
         defs in profiles(),
-        ops in proptest::collection::vec(op(), 1..80),
+        ops in proptest::collection::vec(op(), 1..160),
         start in prop_oneof![Just(0.0), Just(1.7e12), (0u64..(1u64 << 53)).prop_map(|t| t as f64)],
     ) {
         run(settings, defs, ops, start)?;

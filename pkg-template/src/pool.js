@@ -70,7 +70,6 @@ export class Pool {
   #ids = [];
   #providers = [];
   #models = [];
-  #kinds = [];
   #index = new Map();
   #providerIndex = new Map();
   #policy;
@@ -78,6 +77,7 @@ export class Pool {
   #logger;
   #maxWaitMs;
   #maxAttempts;
+  #statusView = null;
 
   constructor(options) {
     if (!isObject(options)) throw new ConfigError("options", "must be an object { profiles, ... }");
@@ -185,11 +185,10 @@ export class Pool {
     this.#maxAttempts = Math.min(160, Math.max(32, 24 + 8 * n));
   }
 
-  #push(id, provider, model, apiKey, kind) {
+  #push(id, provider, model, apiKey) {
     this.#providers.push(provider);
     this.#models.push(model);
     this.#keys.push(apiKey);
-    this.#kinds.push(kind);
   }
 
   #now() {
@@ -352,14 +351,15 @@ export class Pool {
 
   getStatus() {
     const now = this.#now();
-    let len;
-    try {
-      len = this.#core.status(now);
-    } catch (e) {
-      throw fromCore(e);
+    const len = this.#core.status(now);
+    if (len === 0) throw new RangeError(`time must be a finite number of ms in [0, 2^53], got ${now}`);
+    // A view of the core's status buffer, read before the next call into the module.
+    // The buffer keeps its address while its length does, so the view is kept until
+    // the length changes or the memory grows (which detaches the old view: length 0).
+    let cols = this.#statusView;
+    if (cols === null || cols.length !== len) {
+      cols = this.#statusView = new Float64Array(coreMemory().buffer, this.#core.statusPtr(), len);
     }
-    // A view of the core's status buffer: read before the next call into the module.
-    const cols = new Float64Array(coreMemory().buffer, this.#core.statusPtr(), len);
     const n = this.#ids.length;
     const profiles = new Array(n);
     for (let i = 0, b = 0; i < n; i++, b += COLS) {
@@ -382,7 +382,6 @@ export class Pool {
         reason: cooling ? REASONS[cols[b + 6]] : undefined,
         remainingMs: cooling ? until - now : 0,
         inFlight: cols[b + 7],
-        kind: this.#kinds[i],
       };
     }
     const t = n * COLS;

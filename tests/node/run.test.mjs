@@ -261,7 +261,8 @@ test("8. provider preference, then other providers, then fallback models", async
   const fbCtx = ctxs.at(-1);
   assert.equal(fbCtx.model, "claude-haiku");
   assert.equal(fbCtx.apiKey, "anthropic-key-0-abcdefgh"); // borrowed from the first anthropic profile
-  assert.equal(statusOf(pool, "fallback-anthropic-claude-haiku").kind, "fallback");
+  const fbStatus = statusOf(pool, "fallback-anthropic-claude-haiku");
+  assert.deepEqual([fbStatus.provider, fbStatus.model], ["anthropic", "claude-haiku"]);
 
   pool.markFailure("fallback-anthropic-claude-haiku", "rate_limit");
   const g = await pool.run(task, { provider: "anthropic" });

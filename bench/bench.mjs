@@ -1,0 +1,229 @@
+// `npm run bench`: key-carousel 2 against key-carousel 1.1.0 (dev dependency
+// `key-carousel-v1`), side by side in one process, with tinybench. Prints one table (both
+// times, the ratio, the target and PASS/MISS), writes bench/results.json and renders
+// bench/run-vs-size.svg. Targets are printed, never asserted: these machines are shared
+// and noisy, so compare ratios measured in the same run.
+//
+// Usage: npm run bench            (builds first)
+//        node bench/bench.mjs --quick   (fewer sizes and shorter budgets, for a smoke run)
+
+import { execFileSync, spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { cpus, tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { gzipSync } from "node:zlib";
+import { Bench } from "tinybench";
+import { Pool } from "../pkg/index.mjs";
+import { LlmKeyPool } from "key-carousel-v1";
+import { renderChart } from "./chart.mjs";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const root = join(here, "..");
+const quick = process.argv.includes("--quick");
+const SIZES = quick ? [3, 1000, 10_000] : [3, 100, 1000, 10_000, 100_000];
+const TIME = quick ? 60 : 250; // ms budget per task
+
+const profilesOf = (n) =>
+  Array.from({ length: n }, (_, i) => ({
+    id: `key-${i}`,
+    provider: i % 4 === 0 ? "anthropic" : "openai",
+    apiKey: `sk-bench-${i}-${"x".repeat(24)}`,
+  }));
+const ok = () => Promise.resolve(1);
+
+/** Median time of one call in µs: each sample runs `batch` calls. */
+async function measure(pairs) {
+  const bench = new Bench({ time: TIME, warmupTime: Math.min(50, TIME / 4), iterations: 5 });
+  for (const { name, fn, batch } of pairs) {
+    bench.add(name, async () => {
+      for (let i = 0; i < batch; i++) await fn();
+    });
+  }
+  await bench.run();
+  const out = {};
+  for (const task of bench.tasks) {
+    const pair = pairs.find((p) => p.name === task.name);
+    if (task.result.state !== "completed") throw task.result.error ?? new Error(`${task.name}: ${task.result.state}`);
+    out[task.name] = (task.result.latency.p50 * 1000) / pair.batch;
+  }
+  return out;
+}
+
+/** Batch size so one sample takes ~0.1 ms or more for the faster version. */
+const batchFor = (n) => (n >= 100_000 ? 1 : n >= 10_000 ? 4 : 100);
+
+const rows = [];
+const results = { machine: `${cpus().length}× ${cpus()[0]?.model ?? "cpu"}, Node ${process.version}`, date: new Date().toISOString(), rows };
+function row(name, v2, v1, target, pass, unit = "µs") {
+  rows.push({ name, v2, v1, ratio: v1 !== undefined && v2 ? v1 / v2 : undefined, target, pass, unit });
+}
+
+// ── run and getStatus at each size ───────────────────────────────────────────
+const runBySize = [];
+for (const n of SIZES) {
+  const profiles = profilesOf(n);
+  const v2 = new Pool({ profiles });
+  const v1 = new LlmKeyPool({ profiles });
+  const batch = batchFor(n);
+  const t = await measure([
+    { name: "v2 run", fn: () => v2.run(ok), batch },
+    { name: "v1 run", fn: () => v1.run(ok), batch: n >= 10_000 ? 1 : batch },
+  ]);
+  runBySize.push({ n, v2: t["v2 run"], v1: t["v1 run"] });
+  const s = await measure([
+    { name: "v2 status", fn: () => v2.getStatus(), batch: n >= 10_000 ? 1 : 20 },
+    { name: "v1 status", fn: () => v1.getStatus(), batch: n >= 10_000 ? 1 : 20 },
+  ]);
+  const runTarget = n === 3 ? "≤ 1.0× v1" : n === 10_000 ? "≥ 500× faster" : "";
+  const runPass = n === 3 ? t["v2 run"] <= t["v1 run"] : n === 10_000 ? t["v1 run"] / t["v2 run"] >= 500 : undefined;
+  row(`run, ${n.toLocaleString("en")} profiles`, t["v2 run"], t["v1 run"], runTarget, runPass);
+  row(`getStatus, ${n.toLocaleString("en")} profiles`, s["v2 status"], s["v1 status"], "≤ v1", s["v2 status"] <= s["v1 status"]);
+}
+const first = runBySize[0].v2;
+const last = runBySize[runBySize.length - 1];
+row(
+  `run growth, 3 → ${last.n.toLocaleString("en")} profiles`,
+  last.v2 / first,
+  last.v1 / runBySize[0].v1,
+  "< 2×",
+  last.v2 / first < 2,
+  "×",
+);
+
+// ── half the pool cooling; a failing-then-succeeding run ────────────────────
+for (const n of [1000, 10_000]) {
+  const profiles = profilesOf(n);
+  const v2 = new Pool({ profiles });
+  const v1 = new LlmKeyPool({ profiles });
+  for (let i = 0; i < n; i += 2) {
+    v2.markFailure(`key-${i}`, "billing");
+    await v1.markFailure(`key-${i}`, "billing");
+  }
+  const t = await measure([
+    { name: "v2", fn: () => v2.run(ok), batch: batchFor(n) },
+    { name: "v1", fn: () => v1.run(ok), batch: n >= 10_000 ? 1 : batchFor(n) },
+  ]);
+  row(`run, half of ${n.toLocaleString("en")} cooling`, t.v2, t.v1, "", undefined);
+}
+{
+  const profiles = profilesOf(100);
+  const failOnce = (pool) => {
+    let failed;
+    return async () => {
+      let first = true;
+      await pool.run(async ({ profileId }) => {
+        if (first) {
+          first = false;
+          failed = profileId;
+          throw Object.assign(new Error("Internal error"), { status: 500 });
+        }
+        return 1;
+      });
+      await pool.clearCooldown(failed);
+    };
+  };
+  const v2 = new Pool({ profiles });
+  const v1 = new LlmKeyPool({ profiles });
+  const t = await measure([
+    { name: "v2", fn: failOnce(v2), batch: 50 },
+    { name: "v1", fn: failOnce(v1), batch: 50 },
+  ]);
+  row("run failing once then succeeding (+ clearCooldown), 100 profiles", t.v2, t.v1, "", undefined);
+}
+
+// ── persisted run (file store) ───────────────────────────────────────────────
+{
+  const dir = mkdtempSync(join(tmpdir(), "kc-bench-"));
+  const profiles = profilesOf(3);
+  let fileStore;
+  try {
+    ({ fileStore } = await import("../pkg/file.mjs"));
+  } catch {
+    fileStore = undefined;
+  }
+  const v1 = new LlmKeyPool({ profiles, storagePath: join(dir, "v1.json") });
+  await v1.init();
+  const pairs = [{ name: "v1", fn: () => v1.run(ok), batch: 10 }];
+  let v2;
+  if (fileStore) {
+    v2 = new Pool({ profiles, storage: fileStore(join(dir, "v2.json")) });
+    await v2.init();
+    pairs.push({ name: "v2", fn: () => v2.run(ok), batch: 1000 });
+  }
+  const t = await measure(pairs);
+  if (v2) await v2.close?.();
+  row(
+    "persisted run, file store, 3 profiles",
+    t.v2,
+    t.v1,
+    "≤ 20 µs",
+    t.v2 === undefined ? undefined : t.v2 <= 20,
+  );
+  if (!fileStore) rows[rows.length - 1].note = "v2: pending (no fileStore in this build)";
+  rmSync(dir, { recursive: true, force: true });
+}
+
+// ── cold start: fresh processes ──────────────────────────────────────────────
+{
+  const script = join(here, "cold-start.mjs");
+  const times = { v2: [], v1: [] };
+  const count = quick ? 6 : 20;
+  for (let i = 0; i < count; i++) {
+    for (const which of ["v2", "v1"]) {
+      const r = spawnSync(process.execPath, [script, which], { encoding: "utf8" });
+      if (r.status !== 0) throw new Error(`cold start ${which}: ${r.stderr}`);
+      times[which].push(Number(r.stdout.trim()));
+    }
+  }
+  const median = (xs) => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+  const [c2, c1] = [median(times.v2), median(times.v1)];
+  row(`cold start (import + wasm + new Pool, 3 keys), median of ${count}`, c2 * 1000, c1 * 1000, "≤ 2× v1 and ≤ 5 ms", c2 <= 2 * c1 && c2 <= 5);
+}
+
+// ── construction and memory at 100,000 profiles: fresh processes ────────────
+{
+  const run = (which) => {
+    const r = spawnSync(process.execPath, ["--expose-gc", join(here, "memory.mjs"), which, "100000"], { encoding: "utf8" });
+    if (r.status !== 0) throw new Error(`memory ${which}: ${r.stderr}`);
+    return JSON.parse(r.stdout);
+  };
+  const m2 = run("v2");
+  const m1 = run("v1");
+  row("new Pool, 100,000 profiles", m2.constructMs * 1000, m1.constructMs * 1000, "≤ 100 ms", m2.constructMs <= 100);
+  row("wasm memory per profile, 100,000 profiles", m2.wasmBytesPerProfile, undefined, "≤ 200 B", m2.wasmBytesPerProfile <= 200, "B");
+  row("heap + wasm memory per profile, 100,000 profiles", m2.bytesPerProfile, m1.bytesPerProfile, "", undefined, "B");
+}
+
+// ── size ─────────────────────────────────────────────────────────────────────
+{
+  const wasm = readFileSync(join(root, "pkg", "key_carousel_bg.wasm"));
+  const gz = gzipSync(wasm, { level: 9 }).length;
+  const packed = JSON.parse(execFileSync("npm", ["pack", "./pkg", "--dry-run", "--json"], { cwd: root, encoding: "utf8" }))[0];
+  const v1Pkg = JSON.parse(readFileSync(join(root, "node_modules", "key-carousel-v1", "package.json"), "utf8"));
+  row("wasm, raw", wasm.length / 1000, undefined, "", undefined, "KB");
+  row("wasm, gzip -9", gz / 1000, undefined, "≤ 48 KB (stretch 32 KB)", gz <= 48_000, "KB");
+  row(`tarball (npm pack), v1 ${v1Pkg.version} for reference`, packed.size / 1000, undefined, "", undefined, "KB");
+}
+
+// ── output ───────────────────────────────────────────────────────────────────
+const fmt = (v, unit) => {
+  if (v === undefined || Number.isNaN(v)) return "—";
+  if (unit === "µs") return v >= 1000 ? `${(v / 1000).toFixed(2)} ms` : `${v.toFixed(v < 10 ? 3 : 1)} µs`;
+  if (unit === "×") return `${v.toFixed(2)}×`;
+  if (unit === "KB") return `${v.toFixed(1)} KB`;
+  return `${Math.round(v)} ${unit}`;
+};
+const table = rows.map((r) => ({
+  benchmark: r.name,
+  "key-carousel 2": fmt(r.v2, r.unit),
+  "key-carousel 1.1.0": fmt(r.v1, r.unit),
+  "v1 / v2": r.ratio === undefined || r.unit === "×" ? "" : `${r.ratio >= 10 ? Math.round(r.ratio) : r.ratio.toFixed(2)}×`,
+  target: r.target,
+  result: r.pass === undefined ? (r.note ?? "") : r.pass ? "PASS" : "MISS",
+}));
+console.log(`key-carousel bench — ${results.machine}`);
+console.table(table);
+writeFileSync(join(here, "results.json"), JSON.stringify({ ...results, runBySize }, null, 2) + "\n");
+writeFileSync(join(here, "run-vs-size.svg"), renderChart(runBySize, results.machine));
+console.log("wrote bench/results.json and bench/run-vs-size.svg");
