@@ -81,7 +81,9 @@ pub struct Pool {
     settings: Settings,
     ids: Vec<Box<str>>,
     by_id: IdIndex,
-    origin: Vec<(Kind, u32)>,
+    /// Where each profile came from: its position in its configuration list, with the
+    /// top bit set for fallback models (4 bytes a profile).
+    origin: Vec<u32>,
     providers: Vec<Box<str>>,
     provider_of: Vec<u32>,
     state: Vec<ProfileState>,
@@ -128,13 +130,13 @@ impl Pool {
         check_name(|| format!("{}.provider", path()), provider)?;
         check_name(|| format!("{}.id", path()), id)?;
         if let Some(other) = self.by_id.get(&self.ids, id) {
-            let (kind, pos) = self.origin[other as usize];
+            let (kind, pos) = unpack_origin(self.origin[other as usize]);
             return Err(ConfigError::new(
                 format!("{}.id", path()),
                 format!("\"{id}\" is already used by {}[{pos}]", kind.list()),
             ));
         }
-        if self.ids.len() >= u32::MAX as usize - 1 {
+        if self.ids.len() >= u32::MAX as usize - 1 || position >= FALLBACK_BIT as usize {
             return Err(ConfigError::new(path(), "too many profiles"));
         }
         let provider = match self.providers.iter().position(|p| &**p == provider) {
@@ -151,7 +153,7 @@ impl Pool {
         let idx = self.sel.add((kind == Kind::Primary).then_some(provider), rank);
         self.ids.push(id.into());
         self.by_id.insert(&self.ids, idx);
-        self.origin.push((kind, position as u32));
+        self.origin.push(position as u32 | if kind == Kind::Fallback { FALLBACK_BIT } else { 0 });
         self.provider_of.push(provider);
         self.state.push(ProfileState::default());
         Ok(idx)
@@ -199,7 +201,7 @@ impl Pool {
     }
 
     pub fn kind(&self, idx: u32) -> Option<Kind> {
-        self.origin.get(idx as usize).map(|o| o.0)
+        self.origin.get(idx as usize).map(|&o| unpack_origin(o).0)
     }
 
     /// The failure history of every profile, in index order.
@@ -391,6 +393,13 @@ impl Pool {
         self.sel.advance(now);
         Ok(())
     }
+}
+
+const FALLBACK_BIT: u32 = 1 << 31;
+
+fn unpack_origin(o: u32) -> (Kind, u32) {
+    let kind = if o & FALLBACK_BIT != 0 { Kind::Fallback } else { Kind::Primary };
+    (kind, o & !FALLBACK_BIT)
 }
 
 /// Id → index lookup: an open-addressing hash table of profile indices (the ids

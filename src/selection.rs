@@ -17,7 +17,9 @@ const NONE: u32 = u32::MAX;
 const ARITY: usize = 4;
 
 /// A heap member: its key is copied in, so comparisons read contiguous memory.
+/// Packed to 12 bytes (wasm loads need no alignment).
 #[derive(Clone, Copy, Debug)]
+#[repr(C, packed(4))]
 struct Entry {
     key: f64,
     id: u32,
@@ -27,9 +29,10 @@ impl Entry {
     /// Sorts before `other`: smaller key, ties by profile index.
     #[inline]
     fn before(self, other: Entry) -> bool {
-        match self.key.total_cmp(&other.key) {
+        let (a, b, ia, ib) = (self.key, other.key, self.id, other.id);
+        match a.total_cmp(&b) {
             core::cmp::Ordering::Less => true,
-            core::cmp::Ordering::Equal => self.id < other.id,
+            core::cmp::Ordering::Equal => ia < ib,
             core::cmp::Ordering::Greater => false,
         }
     }
@@ -188,6 +191,7 @@ impl Selection {
         self.pos_provider.reserve_exact(additional);
         self.pos_group.reserve_exact(additional);
         self.pos_cooling.reserve_exact(additional);
+        self.primaries.items.reserve_exact(additional);
     }
 
     /// Adds a profile (available, never picked) and returns its index.

@@ -139,32 +139,37 @@ impl WasmPool {
         lift(self.inner.add_profile(&ProfileSpec { id, provider, kind }, position as usize))
     }
 
-    /// Adds many profiles in one call: `ids` and `providers` are the strings concatenated,
-    /// cut by their UTF-16 lengths; `fallback` is 1 for a fallback model; `positions` are
-    /// the indices in the user's arrays. Returns the index of the first one added.
+    /// Adds many profiles in one call: `ids` are the ids concatenated, cut by their
+    /// UTF-16 lengths; `providers` the distinct provider names likewise, and `provider`
+    /// each profile's index into them; `fallback` is 1 for a fallback model; `positions`
+    /// are the indices in the user's arrays. Returns the index of the first one added.
     #[wasm_bindgen(js_name = addProfiles)]
     pub fn add_profiles(
         &mut self,
         ids: &str,
-        id_lens: &[u32],
+        id_lens: &[u16],
         providers: &str,
-        provider_lens: &[u32],
+        provider_lens: &[u16],
+        provider: &[u32],
         fallback: &[u8],
         positions: &[u32],
     ) -> JsResult<u32> {
         let n = id_lens.len();
-        if provider_lens.len() != n || fallback.len() != n || positions.len() != n {
+        if provider.len() != n || fallback.len() != n || positions.len() != n {
             return Err(to_js(Problem::Range("addProfiles: arrays of different lengths".into())));
         }
+        let bad = || to_js(Problem::Range("addProfiles: lengths do not match the strings".into()));
+        let mut names = Utf16Cutter(providers);
+        let names: Vec<&str> =
+            provider_lens.iter().map(|&len| names.cut(len as u32)).collect::<Option<_>>().ok_or_else(bad)?;
         let first = self.inner.len() as u32;
         self.inner.reserve(n);
-        let (mut ids, mut providers) = (Utf16Cutter(ids), Utf16Cutter(providers));
+        let mut ids = Utf16Cutter(ids);
         for i in 0..n {
-            let bad = || to_js(Problem::Range("addProfiles: lengths do not match the strings".into()));
-            let id = ids.cut(id_lens[i]).ok_or_else(bad)?;
-            let provider = providers.cut(provider_lens[i]).ok_or_else(bad)?;
+            let id = ids.cut(id_lens[i] as u32).ok_or_else(bad)?;
+            let name = names.get(provider[i] as usize).ok_or_else(bad)?;
             let kind = if fallback[i] == 1 { Kind::Fallback } else { Kind::Primary };
-            lift(self.inner.add(id, provider, kind, positions[i] as usize))?;
+            lift(self.inner.add(id, name, kind, positions[i] as usize))?;
         }
         Ok(first)
     }

@@ -164,11 +164,16 @@ export class Pool {
     let c;
     try {
       c = new (core().Pool)(0, ...COOLDOWN_FIELDS.map((f) => cooldowns[f]), policyBytes);
+      // Ids are at most 256 bytes long (checked in the core), so their lengths fit 16 bits;
+      // longer ones are cut to a length the core rejects with the field's name.
+      const names = [...new Set(this.#providers)];
+      const nameIndex = new Map(names.map((p, i) => [p, i]));
       c.addProfiles(
         ids.join(""),
-        Uint32Array.from(ids, (id) => id.length),
-        this.#providers.join(""),
-        Uint32Array.from(this.#providers, (p) => p.length),
+        Uint16Array.from(ids, (id) => Math.min(id.length, 0xffff)),
+        names.join(""),
+        Uint16Array.from(names, (p) => Math.min(p.length, 0xffff)),
+        Uint32Array.from(this.#providers, (p) => nameIndex.get(p)),
         Uint8Array.from(fallbackFlags),
         Uint32Array.from(positions),
       );
