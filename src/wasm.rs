@@ -144,6 +144,7 @@ impl WasmPool {
     /// each profile's index into them; `fallback` is 1 for a fallback model; `positions`
     /// are the indices in the user's arrays. Returns the index of the first one added.
     #[wasm_bindgen(js_name = addProfiles)]
+    #[allow(clippy::too_many_arguments)] // one crossing for the whole configuration
     pub fn add_profiles(
         &mut self,
         ids: &str,
