@@ -280,9 +280,12 @@ impl Pool {
                 // ties by the current rank (the pick order), then configuration order.
                 let mut used: Vec<u32> =
                     (0..n).filter(|&i| !self.state[i as usize].last_used.is_nan()).collect();
-                used.sort_by(|&a, &b| {
-                    let (ta, tb) = (self.state[a as usize].last_used, self.state[b as usize].last_used);
-                    ta.total_cmp(&tb).then(self.sel.rank(a).total_cmp(&self.sel.rank(b))).then(a.cmp(&b))
+                let state = &self.state;
+                let sel = &self.sel;
+                heapsort(&mut used, |&a, &b| {
+                    let (ta, tb) = (state[a as usize].last_used, state[b as usize].last_used);
+                    ta.total_cmp(&tb).then(sel.rank(a).total_cmp(&sel.rank(b))).then(a.cmp(&b))
+                        == Ordering::Less
                 });
                 for (k, &idx) in used.iter().enumerate() {
                     self.sel.set_rank(idx, (k + 1) as f64);
@@ -290,6 +293,32 @@ impl Pool {
                 self.picks = used.len() as f64;
             }
         }
+    }
+}
+
+/// An in-place heapsort: a few hundred bytes of wasm where the standard library's sorts
+/// take several KB; O(n log n) like them (only import re-ranks, so speed matters less).
+fn heapsort<T: Copy>(v: &mut [T], less: impl Fn(&T, &T) -> bool) {
+    let sift = |v: &mut [T], mut root: usize, end: usize| loop {
+        let mut child = 2 * root + 1;
+        if child >= end {
+            return;
+        }
+        if child + 1 < end && less(&v[child], &v[child + 1]) {
+            child += 1;
+        }
+        if !less(&v[root], &v[child]) {
+            return;
+        }
+        v.swap(root, child);
+        root = child;
+    };
+    for i in (0..v.len() / 2).rev() {
+        sift(v, i, v.len());
+    }
+    for end in (1..v.len()).rev() {
+        v.swap(0, end);
+        sift(v, 0, end);
     }
 }
 
@@ -322,6 +351,17 @@ mod tests {
         let v2 = rec(Some(150.0), None, 0);
         let m = merge(&v1, &v2);
         assert_eq!((m.cooldown_until, m.error_count, m.updated_at), (Some(260.0), 2, Some(200.0)));
+    }
+
+    #[test]
+    fn heapsort_sorts() {
+        let mut v: Vec<u32> = (0..200).map(|i| (i * 7919) % 211).collect();
+        let mut want = v.clone();
+        want.sort();
+        heapsort(&mut v, |a, b| a < b);
+        assert_eq!(v, want);
+        let mut empty: [u32; 0] = [];
+        heapsort(&mut empty, |a, b| a < b);
     }
 
     #[test]

@@ -5,9 +5,12 @@
 import { readFileSync } from "node:fs";
 import * as glue from "key-carousel-wasm";
 import { setCore } from "../core.js";
+import { setFileStore } from "../persist.js";
+import { fileStore } from "../file.js";
 
 glue.initSync({ module: readFileSync(new URL("./key_carousel_bg.wasm", import.meta.url)) });
 setCore(glue);
+setFileStore(fileStore); // `storagePath` means fileStore(storagePath)
 
 export * from "../index.js";
 
