@@ -12,6 +12,8 @@ export const RECORD_COLUMNS = 9;
 const MAX_TIME = 2 ** 53;
 const MAX_COUNT = 2 ** 32 - 1;
 const MAX_ID = 1024;
+const LONG_BILLING = REASON_CODE.get("billing");
+const LONG_AUTH = REASON_CODE.get("auth_permanent");
 const TIME_FIELDS = [
   ["lastUsed", 1],
   ["lastFailure", 2],
@@ -91,8 +93,14 @@ function parseObject(data) {
     if (code !== undefined) cols[b + 5] = code;
     else if (reason !== undefined && reason !== null) dropped++;
     const long = rec.cooldownLong;
-    cols[b + 7] = long === true ? 1 : 0;
-    if (long !== undefined && typeof long !== "boolean") dropped++;
+    if (long === undefined && rec.updatedAt === undefined) {
+      // Written by key-carousel 1, which has no cooldownLong: it calls a profile disabled
+      // when its last failure was billing or auth_permanent (the long schedule).
+      cols[b + 7] = code === LONG_BILLING || code === LONG_AUTH ? 1 : 0;
+    } else {
+      cols[b + 7] = long === true ? 1 : 0;
+      if (long !== undefined && typeof long !== "boolean") dropped++;
+    }
   }
   return { ids, cols: ids.length === keys.length ? cols : cols.subarray(0, ids.length * RECORD_COLUMNS), dropped };
 }
