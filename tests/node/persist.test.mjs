@@ -105,7 +105,10 @@ test("pools sharing a store see each other's cooldowns after their next write", 
   b.markFailure("k1", "billing");
   await a.flush(); // writes k0
   await b.flush(); // merges k0, writes both
-  await a.flush(); // merges k1
+  await a.flush(); // nothing pending: no write, so a has not seen k1 yet
+  assert.equal(statusOf(a, "k1").state, "available");
+  await a.run(() => 1);
+  await a.flush(); // its next write merges k1
   assert.equal(statusOf(a, "k1").state, "disabled");
   assert.equal(statusOf(b, "k0").state, "cooldown");
   const saved = JSON.parse(store.load());
