@@ -391,7 +391,13 @@ export declare function memoryStore(): StateStore & {
  * same moment can overwrite each other; the next write merges again.
  * @throws {TypeError} when there is no Web Storage (pass one).
  */
-export declare function webStorageStore(storage?: Storage, options?: { key?: string }): StateStore;
+export declare function webStorageStore(storage?: WebStorageLike, options?: { key?: string }): StateStore;
+
+/** The part of the Web Storage API (`localStorage`, `sessionStorage`) that `webStorageStore` uses. */
+export type WebStorageLike = {
+  getItem(key: string): string | null;
+  setItem(key: string, value: string): void;
+};
 
 /**
  * Merges two stored states with the rule every store uses: per id, `lastUsed`,
