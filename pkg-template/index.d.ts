@@ -122,6 +122,21 @@ export type PoolOptions = {
   /** The time in ms since the epoch, read at every call. Default `Date.now` (fake timers work). */
   clock?: () => number;
   logger?: Logger;
+  /**
+   * Where the state (cooldowns, error counts, last use) is kept across restarts and shared
+   * between processes: a built-in store (`fileStore(path)` from `key-carousel/file`,
+   * `memoryStore()`, `webStorageStore()`) or your own `{ load, save }` (see {@link StateStore}).
+   * Failures are written at once, success-only changes at most once per `saveIntervalMs`.
+   */
+  storage?: StateStore;
+  /** key-carousel 1's option, kept: the same as `storage: fileStore(storagePath)` (Node, Deno, Bun). */
+  storagePath?: string;
+  /**
+   * The longest a success-only change (lastUsed, lastSuccess, a success ending a cooldown)
+   * waits before it is written: at most one such write per interval. Default 1000 ms.
+   * Failures and `clearCooldown` are written at once.
+   */
+  saveIntervalMs?: number;
 };
 
 /** Options of one `run`. */
@@ -251,7 +266,148 @@ export declare class Pool {
   getStatus(): PoolStatus;
   /** The status: `JSON.stringify(pool)` shows ids and numbers, never a key. */
   toJSON(): PoolStatus;
+  /**
+   * Loads the stored state (with `storage` or `storagePath`) and merges it into the pool;
+   * the first `run` does it itself when this was not called. Never rejects: a store that
+   * cannot be read is reported through the logger (error) and the pool starts fresh; a
+   * stored value that is garbage, truncated, of another version or of the wrong types is
+   * copied aside (`<path>.corrupt-<time>` for files, the store decides for others), reported
+   * once (warn), and the pool starts fresh. Without storage it resolves at once.
+   */
+  init(): Promise<void>;
+  /**
+   * Writes everything not yet written (for Workers: `ctx.waitUntil(pool.flush())`; before
+   * `process.exit()`). Rejects with the store's error when that write fails; the pool keeps
+   * the changes and tries again later.
+   */
+  flush(): Promise<void>;
+  /** Flushes, then stops saving: no timers are left, later changes are not written. */
+  close(): Promise<void>;
 }
+
+/** One profile's stored state: key-carousel 1's fields, then v2's. Times are ms since the epoch. */
+export type ProfileRecord = {
+  errorCount: number;
+  /** Last pick (v2) or success (v1). */
+  lastUsed?: number;
+  lastFailure?: number;
+  lastSuccess?: number;
+  /** The recorded end of the last cooldown, possibly past. */
+  cooldownUntil?: number;
+  lastFailureReason?: FailureReason;
+  /** When the cooldown group (cooldownUntil, lastFailureReason, errorCount, cooldownLong, cooldownStartedAt) last changed. */
+  updatedAt?: number;
+  /** The cooldown is on the long schedule (`disabled`). Absent: false. */
+  cooldownLong?: boolean;
+  cooldownStartedAt?: number;
+};
+
+/**
+ * The stored state: key-carousel 1's file format (`version` 1), which 1.1.0 reads, with
+ * v2's extra fields per profile. Ids the pool does not have are kept and written back
+ * (another process may use them).
+ */
+export type Snapshot = {
+  version: 1;
+  profiles: { [id: string]: ProfileRecord };
+};
+
+/**
+ * What a store holds: the JSON text, the parsed object, or `null`/`undefined` for nothing.
+ * Anything else (garbage, wrong version, wrong types) is treated as bad state: the pool
+ * starts fresh, asks the store to keep a copy, and warns once.
+ */
+export type StoredState = string | Snapshot | null | undefined;
+
+/**
+ * A place to keep the pool's state. Your own needs `load` and `save`; built-in adapters
+ * implement `update` (read-merge-write, atomic where the store allows it).
+ *
+ * How writers racing on one store fare depends on `update`:
+ * - file (`fileStore`): a lock file serialises writers on one machine or shared disk;
+ *   each merges with the file under the lock, so no update is lost.
+ * - Redis: the merge runs on the server in one script (`update` sends `merge(null)` and
+ *   returns the merged value); atomic across machines.
+ * - Cloudflare KV, Deno KV without a transaction, Web Storage across tabs: read, merge,
+ *   write, not atomic: two writers at the same moment can overwrite each other, and the
+ *   next write of either merges again (eventually consistent).
+ * - `save` only (your callback): the pool writes its whole state, merged with what it
+ *   loaded at start, and nothing else: the last writer wins. Implement `update` to merge.
+ *
+ * Merging is commutative, associative and idempotent (per id the timestamps take the
+ * maximum and the cooldown fields come from the later event), so writing the same state
+ * twice or in any order is harmless. See {@link mergeSnapshots}.
+ *
+ * ```ts
+ * const pool = new Pool({
+ *   profiles,
+ *   storage: {
+ *     load: () => db.get("llm-keys"),                          // string | object | null
+ *     save: (snapshot) => db.set("llm-keys", JSON.stringify(snapshot)),
+ *   },
+ * });
+ * await pool.init();
+ * ```
+ */
+export interface StateStore {
+  /** How logs name the store, e.g. `file /var/lib/app/keys.json`. */
+  readonly name?: string;
+  /** Reads the stored state. A rejection means "unreachable": logged, the pool starts fresh. */
+  load(): StoredState | Promise<StoredState>;
+  /** Writes the pool's whole state. Used when there is no `update`. */
+  save?(snapshot: Snapshot): void | Promise<void>;
+  /**
+   * Read-merge-write, as atomically as the store allows: read the stored value, call
+   * `merge(stored)` — it merges `stored` into the pool and returns the pool's whole state
+   * to write — and write that. `merge` may be called more than once (e.g. to retry after a
+   * conflicting write). A store that merges on its side (a Redis script) calls
+   * `merge(null)` for the pool's own state, sends it, and returns the merged value, which the
+   * pool merges in. A rejection is logged and the write retried later.
+   */
+  update?(merge: (stored: StoredState) => Snapshot): StoredState | void | Promise<StoredState | void>;
+  /**
+   * Keeps a copy of a bad stored value before it is overwritten; returns where (for the
+   * warning), e.g. `<path>.corrupt-<time>` or a side key.
+   */
+  keepCorrupt?(raw: StoredState, problem: string): string | void | Promise<string | void>;
+  /** Called by `pool.close()` after the last write. */
+  close?(): void | Promise<void>;
+}
+
+/**
+ * A store in this process's memory, kept as JSON text. Pools given the same store share
+ * their state. For tests, and for runtimes with nothing else.
+ */
+export declare function memoryStore(): StateStore & {
+  /** The bad values found in it, as they were. */
+  readonly corrupt: StoredState[];
+};
+
+/**
+ * A store in a Web Storage (`localStorage` by default) under `key` (default
+ * `"key-carousel"`). A bad value is copied to `<key>.corrupt-<time>`. Tabs writing at the
+ * same moment can overwrite each other; the next write merges again.
+ * @throws {TypeError} when there is no Web Storage (pass one).
+ */
+export declare function webStorageStore(storage?: WebStorageLike, options?: { key?: string }): StateStore;
+
+/** The part of the Web Storage API (`localStorage`, `sessionStorage`) that `webStorageStore` uses. */
+export type WebStorageLike = {
+  getItem(key: string): string | null;
+  setItem(key: string, value: string): void;
+};
+
+/**
+ * Merges two stored states with the rule every store uses: per id, `lastUsed`,
+ * `lastFailure` and `lastSuccess` take the maximum; the cooldown group (`cooldownUntil`,
+ * `lastFailureReason`, `errorCount`, `cooldownLong`, `cooldownStartedAt`, `updatedAt`) comes
+ * whole from the record with the greater key `(updatedAt ?? max(lastFailure, lastSuccess) ?? -1,
+ * cooldownUntil ?? -1, errorCount, lastFailureReason ?? "", cooldownLong, cooldownStartedAt ?? -1)`,
+ * and `updatedAt` becomes that key's first part. Commutative, associative, idempotent.
+ * Unusable fields are dropped.
+ * @throws {Error} when either value as a whole is unusable (not JSON, wrong version).
+ */
+export declare function mergeSnapshots(a: StoredState, b: StoredState): Snapshot;
 
 /**
  * Throw this from a task to tell the pool why the call failed.

@@ -53,15 +53,42 @@ await esbuild.build({
   logLevel: "warning",
 });
 
-// index.mjs re-exports the CommonJS build: one module instance for import and require.
-const names = ["Pool", "FailoverError", "AllProfilesExhaustedError", "ConfigError", "classifyError", "FAILURE_REASONS", "init"];
-writeFileSync(
-  join(out, "index.mjs"),
-  `// ES module entry for Node: the same instance as index.cjs.\nimport kc from "./index.cjs";\n\nexport const { ${names.join(", ")} } = kc;\n`,
-);
+// `key-carousel/file`: the file store alone (node:fs, node:path, node:os), no wasm.
+await esbuild.build({
+  entryPoints: [join(tpl, "src", "entries", "file.js")],
+  outfile: join(out, "file.cjs"),
+  bundle: true,
+  format: "cjs",
+  platform: "node",
+  target: "node18",
+  legalComments: "none",
+  logLevel: "warning",
+});
+
+// The .mjs files re-export the CommonJS builds: one module instance for import and require.
+const names = [
+  "Pool",
+  "FailoverError",
+  "AllProfilesExhaustedError",
+  "ConfigError",
+  "classifyError",
+  "FAILURE_REASONS",
+  "init",
+  "memoryStore",
+  "webStorageStore",
+  "mergeSnapshots",
+];
+const wrapper = (cjs, exported) =>
+  `// ES module entry for Node: the same instance as ${cjs}.\nimport m from "./${cjs}";\n\nexport const { ${exported.join(", ")} } = m;\n`;
+writeFileSync(join(out, "index.mjs"), wrapper("index.cjs", names));
+writeFileSync(join(out, "file.mjs"), wrapper("file.cjs", ["fileStore"]));
 
 copyFileSync(join(tpl, "index.d.ts"), join(out, "index.d.ts"));
 copyFileSync(join(tpl, "index.d.ts"), join(out, "index.d.cts"));
+// file.d.ts imports the shared types from the entry of the same module kind.
+const fileTypes = readFileSync(join(tpl, "file.d.ts"), "utf8");
+writeFileSync(join(out, "file.d.ts"), fileTypes);
+writeFileSync(join(out, "file.d.cts"), fileTypes.replace('from "./index.js"', 'from "./index.cjs"'));
 copyFileSync(join(root, "README.md"), join(out, "README.md"));
 copyFileSync(join(root, "LICENSE"), join(out, "LICENSE"));
 const pkg = JSON.parse(readFileSync(join(tpl, "package.json"), "utf8"));

@@ -23,6 +23,7 @@ pub mod pool;
 pub mod reason;
 pub mod retry;
 pub mod selection;
+pub mod snapshot;
 pub mod status;
 
 #[cfg(feature = "wasm")]
@@ -33,4 +34,5 @@ pub use classify::{classify, ErrorFacts, Rules};
 pub use config::{ConfigError, Kind, Mode, ProfileSpec, Settings};
 pub use pool::{Error, Failure, Pool, ProfileState};
 pub use reason::{Policy, Reason, ReasonPolicy, Schedule};
+pub use snapshot::{merge, Record, Snapshot};
 pub use status::{ProfileStatus, State, Status, Totals, STATUS_COLUMNS, STATUS_TOTALS};

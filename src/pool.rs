@@ -2,11 +2,13 @@
 //! change them (acquire, succeed, fail, release, clear). Every operation takes `now` in
 //! ms since the Unix epoch; the pool never reads a clock.
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use crate::config::{check_name, check_time, ConfigError, Kind, Mode, ProfileSpec, Settings};
 use crate::reason::{Reason, Schedule};
 use crate::selection::Selection;
+use crate::snapshot::Record;
 
 /// An operation that the pool refuses; the pool is unchanged.
 #[derive(Clone, Debug, PartialEq)]
@@ -43,6 +45,9 @@ pub struct ProfileState {
     pub cooldown_started: f64,
     /// Whether the current (or last) cooldown is on the long schedule.
     pub cooling_long: bool,
+    /// When the cooldown group (cooldown, error count, reason, schedule, start) last
+    /// changed: the time that decides which record wins a merge (see [`crate::snapshot`]).
+    pub updated_at: f64,
     /// Calls acquired and not yet reported.
     pub in_flight: u32,
 }
@@ -57,6 +62,7 @@ impl Default for ProfileState {
             reason: None,
             cooldown_started: f64::NAN,
             cooling_long: false,
+            updated_at: f64::NAN,
             in_flight: 0,
         }
     }
@@ -86,10 +92,13 @@ pub struct Pool {
     origin: Vec<u32>,
     providers: Vec<Box<str>>,
     provider_of: Vec<u32>,
-    state: Vec<ProfileState>,
-    sel: Selection,
+    pub(crate) state: Vec<ProfileState>,
+    pub(crate) sel: Selection,
     /// Number of picks so far: the v2 round-robin rank.
-    picks: f64,
+    pub(crate) picks: f64,
+    /// Imported records of ids this pool does not have, kept for re-export: another
+    /// process sharing the store may use them.
+    pub(crate) extras: BTreeMap<String, Record>,
 }
 
 impl Pool {
@@ -258,7 +267,8 @@ impl Pool {
         }
         st.last_used = now;
         st.last_success = now;
-        if !late {
+        if !late && !self.sel.until(idx).is_nan() {
+            st.updated_at = now;
             self.sel.set_until(idx, f64::NAN);
         }
         match (self.settings.mode, lease) {
@@ -303,6 +313,7 @@ impl Pool {
             // Already resting: count it, but never extend the cooldown.
             st.error_count = st.error_count.saturating_add(1);
             st.last_failure = now;
+            st.updated_at = now;
             if mode == Mode::V1 {
                 st.reason = Some(reason);
             }
@@ -321,6 +332,7 @@ impl Pool {
         st.reason = Some(reason);
         st.cooldown_started = now;
         st.cooling_long = policy.schedule == Schedule::Long;
+        st.updated_at = now;
         let ms = cd.cooldown_ms(policy.schedule, st.error_count, retry_after_ms);
         let error_count = st.error_count;
         self.sel.set_until(idx, now + ms);
@@ -339,7 +351,11 @@ impl Pool {
     pub fn clear_cooldown(&mut self, idx: u32, now: f64) -> Result<(), Error> {
         self.check(idx)?;
         self.sync(now)?;
-        self.state[idx as usize].error_count = 0;
+        let st = &mut self.state[idx as usize];
+        if st.error_count != 0 || !self.sel.until(idx).is_nan() {
+            st.updated_at = now;
+        }
+        st.error_count = 0;
         self.sel.set_until(idx, f64::NAN);
         Ok(())
     }

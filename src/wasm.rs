@@ -11,6 +11,7 @@ use crate::config::{cooldowns_from, ConfigError, Kind, Mode, ProfileSpec, Settin
 use crate::pool::{Error, Pool};
 use crate::reason::{Policy, Reason, ReasonPolicy};
 use crate::retry;
+use crate::snapshot::Record;
 
 type JsResult<T> = Result<T, JsValue>;
 
@@ -29,6 +30,13 @@ const TS_DOC: &'static str = r#"
  * ```
  */
 export const STATUS_COLUMNS: 8;
+
+/**
+ * Layout of a record in `Pool.importSnapshot` / `Pool.exportSnapshot`: errorCount,
+ * lastUsed, lastFailure, lastSuccess, cooldownUntil, reason code (-1 none), updatedAt,
+ * cooldownLong (0/1), cooldownStartedAt. Absent values are NaN.
+ */
+export const RECORD_COLUMNS: 9;
 "#;
 
 /// Maps a core error to the JS error users see: bad times and indices are `RangeError`s,
@@ -238,6 +246,57 @@ impl WasmPool {
     #[wasm_bindgen(js_name = errorCount)]
     pub fn error_count(&self, idx: u32) -> JsResult<u32> {
         self.inner.state(idx).map(|s| s.error_count).ok_or_else(|| to_js(Error::UnknownProfile(idx).into()))
+    }
+
+    /// Merges stored records into the pool (see `src/snapshot.rs`). `ids` are the
+    /// records' ids joined with `"\0"` (empty: none); `cols` has `RECORD_COLUMNS` numbers
+    /// per id, in the same order. Out-of-range values are dropped field by field.
+    /// Returns the number of ids the pool does not have (kept for re-export).
+    #[wasm_bindgen(js_name = importSnapshot)]
+    pub fn import_snapshot(&mut self, ids: &str, cols: &[f64], now: f64) -> JsResult<u32> {
+        let n = if ids.is_empty() { 0 } else { ids.split('\0').count() };
+        if cols.len() != n * Record::COLUMNS {
+            return Err(to_js(Problem::Range(format!(
+                "importSnapshot: {} numbers for {n} ids, expected {}",
+                cols.len(),
+                n * Record::COLUMNS
+            ))));
+        }
+        let records = ids.split('\0').zip(cols.chunks_exact(Record::COLUMNS)).map(|(id, c)| {
+            let c: &[f64; Record::COLUMNS] = c.try_into().unwrap_or(&[f64::NAN; Record::COLUMNS]);
+            (id, Record::from_columns(c))
+        });
+        Ok(lift(self.inner.import(records, now))? as u32)
+    }
+
+    /// Every record in column form: the profiles in index order, then the records of
+    /// unknown ids in `extraIds()` order.
+    #[wasm_bindgen(js_name = exportSnapshot)]
+    pub fn export_snapshot(&self) -> Vec<f64> {
+        let n = self.inner.len();
+        let mut out = Vec::with_capacity((n + self.inner.extras().len()) * Record::COLUMNS);
+        for idx in 0..n as u32 {
+            if let Some(r) = self.inner.record(idx) {
+                r.write_columns(&mut out);
+            }
+        }
+        for r in self.inner.extras().values() {
+            r.write_columns(&mut out);
+        }
+        out
+    }
+
+    /// The ids of the kept records of unknown ids, joined with `"\0"`.
+    #[wasm_bindgen(js_name = extraIds)]
+    pub fn extra_ids(&self) -> String {
+        let mut out = String::new();
+        for (i, id) in self.inner.extras().keys().enumerate() {
+            if i > 0 {
+                out.push('\0');
+            }
+            out.push_str(id);
+        }
+        out
     }
 
     /// Writes the status into the pool's status buffer and returns its length, 0 when

@@ -1,10 +1,15 @@
 //! Property test: random operation sequences against a small reference model written
 //! for clarity (linear scans, no index), comparing every pick, every failure outcome and
-//! the full status after every step, in both v1 and v2 modes.
+//! the full status after every step, in both v1 and v2 modes. Imports of stored records
+//! (snapshots, `src/snapshot.rs`) are among the operations: the model merges them with a
+//! plain implementation of the rule and re-ranks by `lastUsed`, and the pool's export is
+//! compared with the model's records after every step.
+
+use std::collections::BTreeMap;
 
 use key_carousel::{
-    Cooldowns, Kind, Mode, Policy, Pool, ProfileSpec, Reason, ReasonPolicy, Schedule, Settings, State,
-    STATUS_COLUMNS,
+    Cooldowns, Kind, Mode, Policy, Pool, ProfileSpec, Reason, ReasonPolicy, Record, Schedule, Settings,
+    State, STATUS_COLUMNS,
 };
 use proptest::prelude::*;
 
@@ -21,7 +26,57 @@ struct MProfile {
     reason: Option<Reason>,
     started: Option<f64>,
     long: bool,
+    updated: Option<f64>,
     in_flight: u32,
+}
+
+impl MProfile {
+    fn record(&self) -> Record {
+        Record {
+            error_count: self.error_count,
+            last_used: self.last_used,
+            last_failure: self.last_failure,
+            last_success: self.last_success,
+            cooldown_until: self.until,
+            reason: self.reason,
+            // Never changed here: 0, so plain uses never win a merge (see Pool::record).
+            updated_at: Some(self.updated.unwrap_or(0.0)),
+            cooldown_long: self.long,
+            cooldown_started_at: self.started,
+        }
+    }
+}
+
+/// The merge rule, written out plainly: timestamps take the maximum; the cooldown group
+/// comes whole from the record with the greater key, and carries that key's time.
+fn model_merge(a: &Record, b: &Record) -> Record {
+    let max = |x: Option<f64>, y: Option<f64>| match (x, y) {
+        (None, None) => None,
+        (x, y) => Some(x.unwrap_or(f64::MIN).max(y.unwrap_or(f64::MIN))),
+    };
+    let event = |r: &Record| r.updated_at.or(max(r.last_failure, r.last_success));
+    let key = |r: &Record| {
+        (
+            event(r).unwrap_or(-1.0),
+            r.cooldown_until.unwrap_or(-1.0),
+            r.error_count as f64,
+            r.reason.map_or(String::new(), |x| x.as_str().to_string()),
+            r.cooldown_long as u8 as f64,
+            r.cooldown_started_at.unwrap_or(-1.0),
+        )
+    };
+    let w = if key(a) >= key(b) { a } else { b };
+    Record {
+        error_count: w.error_count,
+        last_used: max(a.last_used, b.last_used),
+        last_failure: max(a.last_failure, b.last_failure),
+        last_success: max(a.last_success, b.last_success),
+        cooldown_until: w.cooldown_until,
+        reason: w.reason,
+        updated_at: event(w),
+        cooldown_long: w.cooldown_long,
+        cooldown_started_at: w.cooldown_started_at,
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -29,6 +84,8 @@ struct Model {
     s: Settings,
     p: Vec<MProfile>,
     picks: f64,
+    ids: Vec<String>,
+    extras: BTreeMap<String, Record>,
 }
 
 impl Model {
@@ -79,6 +136,9 @@ impl Model {
         p.last_used = Some(now);
         p.last_success = Some(now);
         if !late {
+            if p.until.is_some() {
+                p.updated = Some(now);
+            }
             p.until = None;
         }
         match (mode, lease) {
@@ -115,6 +175,7 @@ impl Model {
         if cooling {
             p.error_count += 1;
             p.last_failure = Some(now);
+            p.updated = Some(now);
             if mode == Mode::V1 {
                 p.reason = Some(r);
             }
@@ -131,6 +192,7 @@ impl Model {
         p.reason = Some(r);
         p.started = Some(now);
         p.long = pol.schedule == Schedule::Long;
+        p.updated = Some(now);
         let (cap, step) = match pol.schedule {
             Schedule::Transient => {
                 let exp = (p.error_count - 1).min(3);
@@ -163,6 +225,72 @@ impl Model {
         }
     }
 
+    fn clear(&mut self, i: usize, now: f64) {
+        let p = &mut self.p[i];
+        if p.error_count != 0 || p.until.is_some() {
+            p.updated = Some(now);
+        }
+        p.until = None;
+        p.error_count = 0;
+    }
+
+    /// Merges stored records; re-ranks by lastUsed when one changed.
+    fn import(&mut self, records: &[(String, Record)]) {
+        let mut reorder = false;
+        for (id, r) in records {
+            let Some(i) = self.ids.iter().position(|x| x == id) else {
+                let m = match self.extras.get(id) {
+                    Some(mine) => model_merge(mine, r),
+                    None => model_merge(r, r),
+                };
+                self.extras.insert(id.clone(), m);
+                continue;
+            };
+            let p = &mut self.p[i];
+            let m = model_merge(&p.record(), r);
+            reorder |= m.last_used != p.last_used;
+            p.error_count = m.error_count;
+            p.last_used = m.last_used;
+            p.last_failure = m.last_failure;
+            p.last_success = m.last_success;
+            p.until = m.cooldown_until;
+            p.reason = m.reason;
+            p.updated = m.updated_at;
+            p.long = m.cooldown_long;
+            p.started = m.cooldown_started_at;
+        }
+        if !reorder {
+            return;
+        }
+        match self.s.mode {
+            Mode::V1 => {
+                for p in &mut self.p {
+                    p.rank = p.last_used.unwrap_or(-1.0);
+                }
+            }
+            Mode::V2 => {
+                let mut used: Vec<usize> =
+                    (0..self.p.len()).filter(|&i| self.p[i].last_used.is_some()).collect();
+                used.sort_by(|&a, &b| {
+                    let (pa, pb) = (&self.p[a], &self.p[b]);
+                    (pa.last_used, pa.rank, a).partial_cmp(&(pb.last_used, pb.rank, b)).unwrap()
+                });
+                for (k, &i) in used.iter().enumerate() {
+                    self.p[i].rank = (k + 1) as f64;
+                }
+                self.picks = used.len() as f64;
+            }
+        }
+    }
+
+    fn export(&self) -> BTreeMap<String, Record> {
+        let mut out = self.extras.clone();
+        for (i, p) in self.p.iter().enumerate() {
+            out.insert(self.ids[i].clone(), p.record());
+        }
+        out
+    }
+
     fn wait(&self, now: f64) -> Option<f64> {
         (0..self.p.len())
             .filter(|&i| self.cooling(i, now))
@@ -181,10 +309,40 @@ enum Op {
     MarkFailure(usize, Reason, Option<f64>),
     Clear(usize),
     Advance(f64),
+    /// Stored records: (id selector, record); selectors past the profiles name unknown ids.
+    Import(Vec<(usize, Record)>),
 }
 
 fn reason() -> impl Strategy<Value = Reason> {
     (0u8..9).prop_map(|c| Reason::from_code(c).unwrap())
+}
+
+/// A stored record near `now` (offsets from the start of the run), to make merges go
+/// either way.
+fn stored_record() -> impl Strategy<Value = Record> {
+    let t = || {
+        prop_oneof![
+            2 => Just(None),
+            3 => (0u32..2_000_000).prop_map(|d| Some(1.7e12 + d as f64)),
+            1 => prop::sample::select(vec![0.0, 1.0, 1.7e12]).prop_map(Some),
+        ]
+    };
+    ((0u32..4, t(), t(), t()), (t(), proptest::option::of(reason()), t(), any::<bool>(), t())).prop_map(
+        |(
+            (error_count, last_used, last_failure, last_success),
+            (cooldown_until, reason, updated_at, cooldown_long, cooldown_started_at),
+        )| Record {
+            error_count,
+            last_used,
+            last_failure,
+            last_success,
+            cooldown_until,
+            reason,
+            updated_at,
+            cooldown_long,
+            cooldown_started_at,
+        },
+    )
 }
 
 fn retry() -> impl Strategy<Value = Option<f64>> {
@@ -200,6 +358,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => any::<usize>().prop_map(Op::MarkSuccess),
         2 => (any::<usize>(), reason(), retry()).prop_map(|(k, r, t)| Op::MarkFailure(k, r, t)),
         1 => any::<usize>().prop_map(Op::Clear),
+        1 => proptest::collection::vec((0usize..12, stored_record()), 0..5).prop_map(Op::Import),
         4 => prop_oneof![
             4 => (0u32..400_000).prop_map(|d| d as f64),
             1 => (0u32..100_000_000).prop_map(|d| d as f64),
@@ -277,10 +436,13 @@ fn run(settings: Settings, defs: Vec<(usize, bool)>, ops: Vec<Op>, start: f64) -
                 reason: None,
                 started: None,
                 long: false,
+                updated: None,
                 in_flight: 0,
             })
             .collect(),
         picks: 0.0,
+        ids: sorted_specs.iter().map(|s| s.id.clone()).collect(),
+        extras: BTreeMap::new(),
     };
     let n = model.p.len();
     let mut now = start;
@@ -328,8 +490,16 @@ fn run(settings: Settings, defs: Vec<(usize, bool)>, ops: Vec<Op>, start: f64) -
             }
             Op::Clear(k) => {
                 pool.clear_cooldown((k % n) as u32, now).unwrap();
-                model.p[k % n].until = None;
-                model.p[k % n].error_count = 0;
+                model.clear(k % n, now);
+            }
+            Op::Import(recs) => {
+                let named: Vec<(String, Record)> = recs
+                    .into_iter()
+                    .map(|(k, r)| (if k < n { model.ids[k].clone() } else { format!("x{}", k - n) }, r))
+                    .collect();
+                let unknown = pool.import(named.iter().map(|(id, r)| (id.as_str(), *r)), now).unwrap();
+                prop_assert_eq!(unknown, named.iter().filter(|(id, _)| !model.ids.contains(id)).count());
+                model.import(&named);
             }
             Op::Advance(d) => now = (now + d).max(0.0),
         }
@@ -386,6 +556,7 @@ fn run(settings: Settings, defs: Vec<(usize, bool)>, ops: Vec<Op>, start: f64) -
         let available = (0..n).filter(|&i| !model.cooling(i, now)).count() as u32;
         prop_assert_eq!(status.totals.available, available);
         prop_assert_eq!(pool.wait_ms(now).unwrap(), model.wait(now));
+        prop_assert_eq!(pool.export().profiles, model.export());
     }
     Ok(())
 }

@@ -6,10 +6,19 @@
 //   fallback-anthropic-claude-3-5-haiku-latest                    -> used while OpenAI is down
 //   and a second pool with a mistyped key: its 401 echoes the key, the pool redacts it.
 //
+// The main pool keeps its state in a file (fileStore): run the demo twice and the second run
+// starts with the first run's cooldowns (key-B stays disabled, so it is never called). The file
+// is $KC_DEMO_STATE, else key-carousel-demo-state.json in the OS temp directory; start afresh
+// with `npm run demo -- --reset` (or delete the file).
+//
 // Run with `npm run demo` (after building) or `node examples/demo/demo.mjs`. No network access
 // beyond 127.0.0.1, no dependencies.
 
 import { Pool, classifyError, AllProfilesExhaustedError } from "../../pkg/index.mjs";
+import { fileStore } from "../../pkg/file.mjs";
+import { existsSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { inspect } from "node:util";
 import { startMockLlm, KEY_A, KEY_B, KEY_C, KEY_FALLBACK } from "./mock-llm-server.mjs";
 
@@ -29,6 +38,10 @@ function out(line = "") {
   console.log(line);
 }
 
+const statePath = process.env.KC_DEMO_STATE || join(tmpdir(), "key-carousel-demo-state.json");
+if (process.argv.includes("--reset")) rmSync(statePath, { force: true });
+const hadState = existsSync(statePath);
+
 const mock = await startMockLlm({ rateLimitAfter: 3, retryAfterSeconds: 2 });
 
 const pool = new Pool({
@@ -39,7 +52,9 @@ const pool = new Pool({
   ],
   fallbackModels: [{ provider: "anthropic", model: "claude-3-5-haiku-latest", apiKey: KEY_FALLBACK }],
   maxWaitMs: 3_000,
+  storage: fileStore(statePath),
 });
+await pool.init(); // loads what the previous run saved (the first `run` would do it too)
 
 // ---------------------------------------------------------------------------------------------
 // The task: one chat call, made the way an app would make it. A non-2xx response becomes an
@@ -146,6 +161,17 @@ function phase(title) {
 
 // ---------------------------------------------------------------------------------------------
 out(`mock LLM API on ${mock.url}; pool: key-A, key-B, key-C (openai) + fallback anthropic/claude-3-5-haiku-latest`);
+if (!hadState) {
+  out(`state file ${statePath}: none yet, a fresh start (run the demo again: it starts from this run's state)`);
+} else {
+  const resting = pool.getStatus().profiles.filter((p) => p.state !== "available");
+  out(`state file ${statePath}: loaded, saved by the previous run; ` +
+    (resting.length ? `it starts with ${resting.length} resting profile(s):` : "no profile is resting any more"));
+  for (const p of resting) {
+    out(`   ~ ${p.id} ${p.state === "disabled" ? "DISABLED" : "cooldown"} for ${human(p.remainingMs)} more` +
+      ` (reason=${p.reason ?? "?"}, errorCount=${p.errorCount}), from the previous run: it will not be called`);
+  }
+}
 out(`${pad("req", 5)}${pad("served by", ID_W)}${pad("model", MODEL_W)}  time`);
 
 phase("1. sequential: round-robin; key-B has no funds");
@@ -208,6 +234,8 @@ out(`available ${status.totalAvailable}, cooling down ${status.totalInCooldown},
   `(${Object.entries(mock.stats.byStatus).map(([s, c]) => `${c}x${s}`).join(" ")})`);
 
 await mock.close();
+await pool.close(); // writes what is pending
+out(`state saved to ${statePath}; the next run starts from it (reset: npm run demo -- --reset)`);
 
 // Self-check: no API key in anything we printed or in the pool's public surfaces.
 const keys = [KEY_A, KEY_B, KEY_C, KEY_FALLBACK, KEY_TYPO];

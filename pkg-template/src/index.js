@@ -5,3 +5,5 @@ export { Pool } from "./pool.js";
 export { FailoverError, AllProfilesExhaustedError, ConfigError } from "./errors.js";
 export { classifyError } from "./classify.js";
 export { REASONS as FAILURE_REASONS } from "./reasons.js";
+export { memoryStore, webStorageStore } from "./stores.js";
+export { mergeSnapshots } from "./snapshot.js";

@@ -6,11 +6,24 @@ import { AllProfilesExhaustedError, ConfigError, fromCore } from "./errors.js";
 import { classifyError, errorMessage, isCallerAbort, retryAfterMs } from "./classify.js";
 import { REASONS, REASON_CODE, resolvePolicy } from "./reasons.js";
 import { fingerprint, redact } from "./secrets.js";
+import { Persister, fileStoreFactory } from "./persist.js";
+import { CorruptState, parseState, toSnapshot } from "./snapshot.js";
 
 const STATES = ["available", "cooldown", "disabled"];
 const COLS = 8;
 const COOLDOWN_FIELDS = ["maxRateLimitCooldownMs", "billingBackoffMs", "billingMaxMs", "failureWindowMs"];
-const POOL_OPTIONS = new Set(["profiles", "fallbackModels", "cooldowns", "policy", "maxWaitMs", "clock", "logger"]);
+const POOL_OPTIONS = new Set([
+  "profiles",
+  "fallbackModels",
+  "cooldowns",
+  "policy",
+  "maxWaitMs",
+  "clock",
+  "logger",
+  "storage",
+  "storagePath",
+  "saveIntervalMs",
+]);
 const RUN_OPTIONS = new Set(["provider", "model", "signal", "label", "maxWaitMs"]);
 const EMPTY = Object.freeze({});
 const MAX_TIME = 2 ** 53;
@@ -39,6 +52,34 @@ function checkWait(value, field) {
   if (typeof value !== "number" || Number.isNaN(value) || value < 0) {
     throw new ConfigError(field, "must be a non-negative number of ms (Infinity allowed)");
   }
+}
+
+/** The store of the `storage` / `storagePath` options, checked; undefined when none. */
+function storeOption(options) {
+  const { storage, storagePath } = options;
+  if (storage !== undefined && storagePath !== undefined) {
+    throw new ConfigError("storagePath", "give either storage or storagePath, not both");
+  }
+  if (storagePath !== undefined) {
+    if (typeof storagePath !== "string" || storagePath === "") {
+      throw new ConfigError("storagePath", "must be a non-empty string (the path of the state file)");
+    }
+    const make = fileStoreFactory();
+    if (make === null) {
+      throw new ConfigError("storagePath", "needs a file system; use `storage: fileStore(path)` from key-carousel/file where there is one");
+    }
+    return make(storagePath);
+  }
+  if (storage === undefined) return undefined;
+  if (
+    storage === null ||
+    typeof storage !== "object" ||
+    typeof storage.load !== "function" ||
+    (typeof storage.save !== "function" && typeof storage.update !== "function")
+  ) {
+    throw new ConfigError("storage", "must be a store: an object with load() and save(snapshot) or update(merge)");
+  }
+  return storage;
 }
 
 function abortError(signal) {
@@ -78,6 +119,11 @@ export class Pool {
   #maxWaitMs;
   #maxAttempts;
   #statusView = null;
+  /** @type {Persister | undefined} */
+  #persist;
+  #store;
+  /** The last unusable stored value seen (its text), so each is reported once. */
+  #lastBad;
 
   constructor(options) {
     if (!isObject(options)) throw new ConfigError("options", "must be an object { profiles, ... }");
@@ -93,6 +139,11 @@ export class Pool {
       }
     }
     checkWait(maxWaitMs, "maxWaitMs");
+    const store = storeOption(options);
+    const { saveIntervalMs = 1000 } = options;
+    if (typeof saveIntervalMs !== "number" || !(saveIntervalMs >= 0) || saveIntervalMs === Infinity) {
+      throw new ConfigError("saveIntervalMs", "must be a finite number of ms >= 0");
+    }
     if (typeof clock !== "function") throw new ConfigError("clock", "must be a function returning ms since the epoch");
     if (logger !== undefined && (logger === null || typeof logger !== "object")) {
       throw new ConfigError("logger", "must be an object with debug/info/warn/error methods");
@@ -188,6 +239,66 @@ export class Pool {
     this.#allKeys = [...new Set(this.#keys)];
     const n = this.#ids.length;
     this.#maxAttempts = Math.min(160, Math.max(32, 24 + 8 * n));
+    if (store !== undefined) {
+      this.#store = store;
+      this.#persist = new Persister({
+        store,
+        absorb: (raw) => this.#absorb(raw),
+        snapshot: () => this.#snapshot(),
+        log: (level, msg) => this.#log(level, msg),
+        intervalMs: saveIntervalMs,
+      });
+    }
+  }
+
+  /**
+   * Merges a stored value into the core. Returns a promise only when the value was bad
+   * (settled once the copy is kept and the warning logged).
+   */
+  #absorb(raw) {
+    let parsed;
+    try {
+      parsed = parseState(raw);
+    } catch (e) {
+      if (!(e instanceof CorruptState)) throw e;
+      return this.#bad(raw, `${e.message}; starting fresh`);
+    }
+    if (parsed.ids.length > 0) {
+      this.#call(() => this.#core.importSnapshot(parsed.ids.join("\u0000"), parsed.cols, this.#now()));
+    }
+    if (parsed.dropped > 0) return this.#bad(raw, `${parsed.dropped} unusable value(s) dropped, the rest loaded`);
+    return undefined;
+  }
+
+  /** Keeps a copy of a bad stored value (the store decides where) and warns, once per value. */
+  async #bad(raw, problem) {
+    let text;
+    try {
+      text = typeof raw === "string" ? raw : JSON.stringify(raw);
+    } catch {
+      text = String(raw);
+    }
+    if (text === this.#lastBad) return;
+    this.#lastBad = text;
+    const name = typeof this.#store.name === "string" ? this.#store.name : "storage";
+    let copy;
+    if (typeof this.#store.keepCorrupt !== "function") {
+      copy = "this store keeps no copy";
+    } else {
+      try {
+        const where = await this.#store.keepCorrupt(raw, problem);
+        copy = where ? `a copy is kept at ${where}` : "a copy is kept by the store";
+      } catch (e) {
+        copy = `keeping a copy failed: ${e instanceof Error ? e.message : e}`;
+      }
+    }
+    this.#log("warn", `key-carousel: the state stored in ${name} is unusable (${problem}); ${copy}`);
+  }
+
+  /** The pool's state in stored form (v1's file format plus v2's fields). */
+  #snapshot() {
+    const cols = this.#core.exportSnapshot();
+    return toSnapshot(this.#ids, this.#core.extraIds(), cols);
   }
 
   #push(id, provider, model, apiKey) {
@@ -228,7 +339,9 @@ export class Pool {
 
   /** Records a failure in the core and logs it; returns the cooldown started (ms, or -1/-2). */
   #fail(idx, now, reason, retryMs, lease) {
-    const cd = this.#core.fail(idx, now, REASON_CODE.get(reason), retryMs ?? NaN, lease);
+    const code = REASON_CODE.get(reason);
+    const cd = this.#core.fail(idx, now, code, retryMs ?? NaN, lease);
+    if (this.#persist !== undefined && cd !== -2 && this.#policy[code].schedule !== "none") this.#persist.change(true);
     if (cd >= 0) {
       const errorCount = this.#core.errorCount(idx);
       this.#log(
@@ -246,6 +359,7 @@ export class Pool {
     const label = o.label ?? "key-carousel";
     const pref = o.provider === undefined ? -1 : this.#providerIndex.get(o.provider) ?? -1;
     const attempts = [];
+    if (this.#persist !== undefined && !this.#persist.loaded) await this.#persist.load();
     for (let i = 0; i < this.#maxAttempts; i++) {
       if (signal?.aborted) throw abortError(signal);
       const now = this.#now();
@@ -267,6 +381,7 @@ export class Pool {
       } catch (err) {
         if (isCallerAbort(err, signal)) {
           this.#core.release(idx);
+          if (this.#persist !== undefined) this.#persist.change(false); // the pick's lastUsed
           throw err;
         }
         const reason = classifyError(err);
@@ -284,6 +399,7 @@ export class Pool {
         continue;
       }
       this.#call(() => this.#core.succeed(idx, this.#now(), now));
+      if (this.#persist !== undefined) this.#persist.change(false);
       return { value, profileId: ctx.profileId, provider: ctx.provider, model: ctx.model, attempts };
     }
     throw new AllProfilesExhaustedError(attempts);
@@ -342,6 +458,7 @@ export class Pool {
   markSuccess(profileId) {
     const idx = this.#idx(profileId);
     this.#call(() => this.#core.succeed(idx, this.#now(), NaN));
+    this.#persist?.change(false);
   }
 
   isInCooldown(profileId) {
@@ -352,6 +469,22 @@ export class Pool {
   clearCooldown(profileId) {
     const idx = this.#idx(profileId);
     this.#call(() => this.#core.clearCooldown(idx, this.#now()));
+    this.#persist?.change(true);
+  }
+
+  /** Loads the stored state (once); `run` does it itself when this was not called. */
+  async init() {
+    if (this.#persist !== undefined) await this.#persist.load();
+  }
+
+  /** Writes every pending change; rejects with the store's error when that write fails. */
+  async flush() {
+    if (this.#persist !== undefined) await this.#persist.flush();
+  }
+
+  /** Flushes, then stops saving (no timers left). */
+  async close() {
+    if (this.#persist !== undefined) await this.#persist.close();
   }
 
   getStatus() {

@@ -5,8 +5,11 @@
 import { readFileSync } from "node:fs";
 import * as glue from "key-carousel-wasm";
 import { setCore } from "../core.js";
+import { setFileStore } from "../persist.js";
+import { fileStore } from "../file.js";
 
 setCore(glue, glue.initSync({ module: readFileSync(new URL("./key_carousel_bg.wasm", import.meta.url)) }));
+setFileStore(fileStore); // `storagePath` means fileStore(storagePath)
 
 export * from "../index.js";
 

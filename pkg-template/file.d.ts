@@ -1,0 +1,42 @@
+/**
+ * `key-carousel/file`: the pool's state in a JSON file that any number of processes share
+ * (Node, Deno, Bun).
+ *
+ * ```ts
+ * import { Pool } from "key-carousel";
+ * import { fileStore } from "key-carousel/file";
+ * const pool = new Pool({ profiles, storage: fileStore("/var/lib/my-app/llm-keys.json") });
+ * await pool.init();
+ * ```
+ * @packageDocumentation
+ */
+import type { StateStore } from "./index.js";
+
+export type FileStoreOptions = {
+  /**
+   * A lock older than this is taken over even if its owner seems alive (its pid may have
+   * been reused, or it is on another machine sharing the disk). Default 10 000 ms. A lock
+   * whose owner process is gone (same host) is taken over at once.
+   */
+  staleMs?: number;
+  /** The longest a write waits for a live lock before it fails (and is retried later). Default 15 000 ms. */
+  lockTimeoutMs?: number;
+  /** fsync the data (and the directory) before and after the rename. Default true. */
+  fsync?: boolean;
+};
+
+/**
+ * A store in the file at `path`, in key-carousel 1's format (1.1.0 reads it).
+ *
+ * Each write takes the lock file `<path>.lock` (created exclusively; it holds the owner's
+ * pid, hostname and a random token, and the time), merges with the file's content under the
+ * lock, writes a temp file, fsyncs it and renames it over `path`. So:
+ * - writers racing (processes on one machine, or on machines sharing the disk) never lose
+ *   each other's updates: each merges with the latest file under the lock;
+ * - readers never see a partial file (rename is atomic);
+ * - a lock left by a process killed with SIGKILL is taken over at once when the owner was
+ *   on this machine, else after `staleMs`; a live lock is never taken over: a writer waits
+ *   (with backoff, at most `lockTimeoutMs`);
+ * - a file that cannot be used is copied to `<path>.corrupt-<time>` and replaced.
+ */
+export declare function fileStore(path: string, options?: FileStoreOptions): StateStore & { readonly path: string };

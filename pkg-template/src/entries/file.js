@@ -1,0 +1,3 @@
+// Entry of the subpath `key-carousel/file` (Node, Deno, Bun): the file store alone. It does
+// not load the WebAssembly module; the pool it is given to does the merging.
+export { fileStore } from "../file.js";

@@ -1,0 +1,272 @@
+// fileStore: the pool's state in a JSON file shared by any number of processes (Node, Deno,
+// Bun: only node:fs, node:path and node:os APIs all three provide).
+//
+// A write (`update`) runs under a lock file `<path>.lock`:
+// 1. create the lock with `wx` (fails if it exists) and write its owner into it: pid,
+//    hostname, pid namespace (Linux), a random token, the time;
+// 2. read the file, merge it with the pool's state (the pool's merge callback), write the
+//    result to a temp file in the same directory, fsync it, check the lock is still ours,
+//    rename the temp file over the file (atomic: readers see the old or the new file, never
+//    a partial one), fsync the directory;
+// 3. remove the lock (only if it still holds our token).
+// A writer that finds the lock taken waits with backoff (1 ms doubling to 50 ms, jittered),
+// at most `lockTimeoutMs`, then fails (the pool logs it and retries later). It removes the
+// lock only when it is stale: its owner is on this host (same hostname and pid namespace)
+// and no longer exists (`process.kill(pid, 0)` → ESRCH), or it is older than `staleMs`.
+// Removal happens under a second lock (`<path>.lock.break`) after checking again that it
+// is the same stale lock, so two waiters never remove each other's fresh lock. A live
+// lock (owner alive, younger than `staleMs`) is never removed.
+//
+// The file is v1's format (`{ "version": 1, "profiles": {...} }`, extra fields per
+// profile), so key-carousel 1.1.0 can read it and share it during a rolling upgrade.
+
+import { promises as fsp, readlinkSync } from "node:fs";
+import { basename, dirname, join } from "node:path";
+import { hostname as osHostname } from "node:os";
+
+const MAX_DELAY_MS = 50;
+
+function thisHost() {
+  let host = "";
+  try {
+    host = osHostname();
+  } catch {
+    // Deno without --allow-sys: the pid check below is then skipped for other processes.
+  }
+  let ns = "";
+  try {
+    ns = readlinkSync("/proc/self/ns/pid"); // e.g. "pid:[4026531836]"; absent off Linux
+  } catch {
+    // not Linux, or no /proc
+  }
+  return { host, ns };
+}
+
+function token() {
+  const c = globalThis.crypto;
+  if (typeof c?.randomUUID === "function") return c.randomUUID();
+  return `${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}-${Math.random().toString(36).slice(2)}`;
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+function isAlive(pid) {
+  try {
+    globalThis.process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return e?.code !== "ESRCH"; // EPERM: it exists, owned by another user
+  }
+}
+
+function checkMs(value, name, fallback) {
+  if (value === undefined) return fallback;
+  if (typeof value !== "number" || !(value >= 0) || value === Infinity) {
+    throw new TypeError(`fileStore: ${name} must be a finite number of ms >= 0`);
+  }
+  return value;
+}
+
+/**
+ * A store for `new Pool({ storage: fileStore(path) })`; see index.d.ts (`file.d.ts`).
+ * @param {string} path
+ * @param {{ staleMs?: number, lockTimeoutMs?: number, fsync?: boolean }} [options]
+ */
+export function fileStore(path, options = {}) {
+  if (typeof path !== "string" || path === "") throw new TypeError("fileStore(path): path must be a non-empty string");
+  if (options === null || typeof options !== "object") throw new TypeError("fileStore(path, options): options must be an object");
+  for (const k of Object.keys(options)) {
+    if (!["staleMs", "lockTimeoutMs", "fsync"].includes(k)) throw new TypeError(`fileStore: unknown option ${JSON.stringify(k)}`);
+  }
+  const staleMs = checkMs(options.staleMs, "staleMs", 10_000);
+  const lockTimeoutMs = checkMs(options.lockTimeoutMs, "lockTimeoutMs", 15_000);
+  const fsync = options.fsync ?? true;
+  if (typeof fsync !== "boolean") throw new TypeError("fileStore: fsync must be a boolean");
+
+  const dir = dirname(path);
+  const lockPath = `${path}.lock`;
+  const breakPath = `${path}.lock.break`;
+  const tmpPath = (t) => join(dir, `.${basename(path)}.${t}.tmp`);
+  const me = thisHost();
+
+  async function readOrNull(p) {
+    try {
+      return await fsp.readFile(p, "utf8");
+    } catch (e) {
+      if (e?.code === "ENOENT") return null;
+      throw e;
+    }
+  }
+
+  /** The lock as it is now: null when there is none. */
+  async function inspectLock() {
+    let text, st;
+    try {
+      st = await fsp.stat(lockPath);
+      text = await fsp.readFile(lockPath, "utf8");
+    } catch (e) {
+      if (e?.code === "ENOENT") return null;
+      throw e;
+    }
+    let owner = null;
+    try {
+      const o = JSON.parse(text);
+      if (o !== null && typeof o === "object") owner = o;
+    } catch {
+      // Empty or partial: its owner died between creating and writing it, or is writing.
+    }
+    const now = Date.now();
+    const since = typeof owner?.time === "number" ? owner.time : st.mtimeMs;
+    let stale = null;
+    if (owner && owner.hostname === me.host && (owner.ns ?? "") === me.ns && Number.isInteger(owner.pid) && owner.pid > 0) {
+      if (!isAlive(owner.pid)) stale = `its owner, process ${owner.pid}, is gone`;
+    }
+    if (stale === null && now - since > staleMs) stale = `it is ${Math.round(now - since)} ms old (staleMs ${staleMs})`;
+    return { text, mtimeMs: st.mtimeMs, owner, stale };
+  }
+
+  /** Removes the lock if it is stale; true when the lock is gone now. */
+  async function recover(seen) {
+    try {
+      const fh = await fsp.open(breakPath, "wx");
+      await fh.close();
+    } catch (e) {
+      if (e?.code !== "EEXIST") throw e;
+      // Someone else is removing it (for microseconds), or died doing so.
+      try {
+        const st = await fsp.stat(breakPath);
+        if (Date.now() - st.mtimeMs > staleMs) await fsp.unlink(breakPath);
+      } catch {
+        // gone meanwhile
+      }
+      return false;
+    }
+    try {
+      const now = await inspectLock();
+      if (now === null) return true;
+      if (now.stale === null || now.text !== seen.text || now.mtimeMs !== seen.mtimeMs) return false;
+      await fsp.unlink(lockPath);
+      if (typeof now.owner?.token === "string") await fsp.unlink(tmpPath(now.owner.token)).catch(() => {});
+      return true;
+    } finally {
+      await fsp.unlink(breakPath).catch(() => {});
+    }
+  }
+
+  async function acquire() {
+    const t = token();
+    const owner = () =>
+      JSON.stringify({ pid: globalThis.process?.pid ?? 0, hostname: me.host, ns: me.ns || undefined, token: t, time: Date.now() });
+    const deadline = Date.now() + lockTimeoutMs;
+    let delay = 1;
+    let madeDir = false;
+    for (;;) {
+      let fh;
+      try {
+        fh = await fsp.open(lockPath, "wx");
+      } catch (e) {
+        if (e?.code === "ENOENT" && !madeDir) {
+          madeDir = true;
+          await fsp.mkdir(dir, { recursive: true });
+          continue;
+        }
+        if (e?.code !== "EEXIST") throw e;
+      }
+      if (fh !== undefined) {
+        try {
+          await fh.writeFile(owner());
+        } catch (e) {
+          await fh.close().catch(() => {});
+          await fsp.unlink(lockPath).catch(() => {});
+          throw e;
+        }
+        await fh.close();
+        return t;
+      }
+      const seen = await inspectLock();
+      if (seen === null) continue;
+      if (seen.stale !== null && (await recover(seen))) continue;
+      if (Date.now() >= deadline) {
+        const who = seen.owner ? `process ${seen.owner.pid} on ${JSON.stringify(seen.owner.hostname)}` : "an unknown owner";
+        throw new Error(`fileStore: ${lockPath} is held by ${who} for more than ${lockTimeoutMs} ms; a live lock is not taken over`);
+      }
+      await sleep(Math.min(delay * (1 + Math.random()), deadline - Date.now()));
+      delay = Math.min(delay * 2, MAX_DELAY_MS);
+    }
+  }
+
+  async function ownsLock(t) {
+    try {
+      return JSON.parse(await fsp.readFile(lockPath, "utf8"))?.token === t;
+    } catch {
+      return false;
+    }
+  }
+
+  async function release(t) {
+    if (await ownsLock(t)) await fsp.unlink(lockPath).catch(() => {});
+  }
+
+  async function writeAtomic(text, t) {
+    const tmp = tmpPath(t);
+    try {
+      const fh = await fsp.open(tmp, "w");
+      try {
+        await fh.writeFile(text);
+        if (fsync) await fh.sync();
+      } finally {
+        await fh.close();
+      }
+      if (!(await ownsLock(t))) throw new Error(`fileStore: lost ${lockPath} while writing (taken over as stale); not writing`);
+      await fsp.rename(tmp, path);
+    } catch (e) {
+      await fsp.unlink(tmp).catch(() => {});
+      throw e;
+    }
+    if (fsync) {
+      // Make the rename itself durable; not every platform can open a directory.
+      try {
+        const d = await fsp.open(dir, "r");
+        try {
+          await d.sync();
+        } finally {
+          await d.close();
+        }
+      } catch {
+        // best effort
+      }
+    }
+  }
+
+  return {
+    name: `file ${path}`,
+    path,
+    /** The file's content, or null when there is no file. */
+    load() {
+      return readOrNull(path);
+    },
+    /** Read-merge-write under the lock; see the top of this file. */
+    async update(merge) {
+      const t = await acquire();
+      try {
+        const snapshot = merge(await readOrNull(path));
+        await writeAtomic(JSON.stringify(snapshot), t);
+      } finally {
+        await release(t);
+      }
+    },
+    /** Copies bad content to `<path>.corrupt-<time>` and returns that path. */
+    async keepCorrupt(raw) {
+      const text = typeof raw === "string" ? raw : JSON.stringify(raw);
+      for (let i = 0; ; i++) {
+        const p = `${path}.corrupt-${Date.now()}${i ? `-${i}` : ""}`;
+        try {
+          await fsp.writeFile(p, text, { flag: "wx" });
+          return p;
+        } catch (e) {
+          if (e?.code !== "EEXIST" || i > 100) throw e;
+        }
+      }
+    },
+  };
+}

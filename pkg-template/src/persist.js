@@ -1,0 +1,241 @@
+// When a pool's state is loaded and saved. The pool tells the Persister what changed
+// (`change(urgent)`); the Persister decides when to write:
+// - a failure (urgent) is written at once: one write in flight at a time, changes made
+//   meanwhile go into the next write, which starts as soon as this one ends;
+// - success-only changes (lastUsed/lastSuccess, a success ending a cooldown) are coalesced:
+//   at most one write per `intervalMs` (default 1 s);
+// - a write that fails is reported through the logger (error) and retried with backoff
+//   (intervalMs, doubling, at most 30 s), and on `flush()`; since every write carries the
+//   whole state and stores merge, the store converges once it works again;
+// - nothing pending is lost when the process ends by running out of work: a `beforeExit`
+//   listener (Node, Bun, Deno's Node compatibility) flushes. `process.exit()` and signals
+//   cannot wait for I/O: there, what was not yet written (at most `intervalMs` of
+//   success-only changes; failures are written within milliseconds) is lost, and the
+//   logger says so. Call `await pool.flush()` (or `close()`) before `process.exit()`.
+// Timers are unref'd where the runtime has it: a pending save never keeps a process alive.
+
+const MAX_BACKOFF_MS = 30_000;
+
+let makeFileStore = null;
+
+/** Set by runtime entries that have a file system: what `storagePath` means. */
+export function setFileStore(factory) {
+  makeFileStore = factory;
+}
+
+export function fileStoreFactory() {
+  return makeFileStore;
+}
+
+/** Persisters with unsaved changes, for the exit hooks. */
+const pending = new Set();
+let hooked = false;
+
+function hookExit() {
+  if (hooked) return;
+  hooked = true;
+  const proc = globalThis.process;
+  if (typeof proc?.on !== "function") return;
+  // The event loop is empty: write what is pending (once per persister, so a store that
+  // keeps failing cannot keep the process alive).
+  proc.on("beforeExit", () => {
+    for (const p of pending) {
+      if (p.exitFlushTried) continue;
+      p.exitFlushTried = true;
+      p.flush().catch(() => {}); // already reported through the logger
+    }
+  });
+  proc.on("exit", () => {
+    for (const p of pending) p.reportLost();
+  });
+}
+
+function unref(timer) {
+  if (typeof timer === "object" && typeof timer?.unref === "function") timer.unref();
+  return timer;
+}
+
+const errorText = (e) => (e instanceof Error ? e.message : String(e));
+
+export class Persister {
+  /**
+   * @param {object} o
+   * @param {object} o.store the storage adapter or the user's `{ load, save }`
+   * @param {(raw: unknown) => void} o.absorb merges a stored value into the pool
+   * @param {() => object} o.snapshot the pool's state in stored form
+   * @param {(level: string, msg: string) => void} o.log
+   * @param {number} o.intervalMs
+   */
+  constructor({ store, absorb, snapshot, log, intervalMs }) {
+    this.store = store;
+    this.absorb = absorb;
+    this.snapshot = snapshot;
+    this.log = log;
+    this.intervalMs = intervalMs;
+    this.name = typeof store.name === "string" ? store.name : "storage";
+    /** 0 clean, 1 success-only changes, 2 a failure to write at once. */
+    this.dirty = 0;
+    this.writing = null;
+    this.timer = null;
+    this.due = Infinity;
+    this.lastWrite = -Infinity;
+    this.failures = 0;
+    this.loaded = false;
+    this.loading = null;
+    this.loadFailed = false;
+    this.closed = false;
+    this.exitFlushTried = false;
+    hookExit();
+  }
+
+  /** Loads the stored state once; never rejects (a failure is logged, the pool starts fresh). */
+  load() {
+    this.loading ??= this.#load();
+    return this.loading;
+  }
+
+  async #load() {
+    try {
+      const raw = await this.store.load();
+      await this.absorb(raw);
+      this.loadFailed = false;
+    } catch (e) {
+      // The store is unreachable (not: its content is bad; absorb handles that). Runs go
+      // on with a fresh state; a store without `update` loads again before saving, so the
+      // stored state is not overwritten unread.
+      this.loadFailed = true;
+      this.log("error", `key-carousel: loading state from ${this.name} failed, starting fresh: ${errorText(e)}`);
+    } finally {
+      this.loaded = true;
+    }
+  }
+
+  /** Something changed; `urgent`: a failure or cleared cooldown, written at once. */
+  change(urgent) {
+    if (this.closed) return;
+    const level = urgent ? 2 : 1;
+    if (this.dirty >= level && (this.timer !== null || this.writing !== null)) return;
+    if (this.dirty < level) this.dirty = level;
+    pending.add(this);
+    this.exitFlushTried = false;
+    if (this.writing === null) this.#schedule();
+  }
+
+  #schedule() {
+    if (this.dirty === 0 || this.closed) return;
+    const now = Date.now();
+    let at = this.dirty === 2 ? now : this.lastWrite + this.intervalMs;
+    if (this.failures > 0) {
+      const backoff = Math.min(MAX_BACKOFF_MS, this.intervalMs * 2 ** (this.failures - 1));
+      at = Math.max(at, this.lastWrite + Math.max(backoff, 1));
+    }
+    if (this.timer !== null) {
+      if (this.due <= at) return;
+      clearTimeout(this.timer);
+    }
+    this.due = at;
+    this.timer = unref(setTimeout(() => {
+      this.timer = null;
+      this.due = Infinity;
+      this.#write().catch(() => {}); // reported through the logger
+    }, Math.max(0, at - now)));
+  }
+
+  /** One write of the whole state; rejects with the store's error. */
+  #write() {
+    if (this.timer !== null) {
+      clearTimeout(this.timer);
+      this.timer = null;
+      this.due = Infinity;
+    }
+    const level = this.dirty;
+    this.dirty = 0;
+    const w = this.#writeNow().then(
+      () => {
+        if (this.failures > 0) this.log("info", `key-carousel: saving state to ${this.name} works again`);
+        this.failures = 0;
+      },
+      (e) => {
+        this.dirty = Math.max(this.dirty, level);
+        this.failures++;
+        const retry = Math.min(MAX_BACKOFF_MS, this.intervalMs * 2 ** (this.failures - 1));
+        this.log(
+          "error",
+          `key-carousel: saving state to ${this.name} failed (attempt ${this.failures}; retrying in ${Math.round(retry / 100) / 10}s): ${errorText(e)}`,
+        );
+        throw e;
+      },
+    ).finally(() => {
+      this.lastWrite = Date.now();
+      this.writing = null;
+      if (this.dirty === 0) pending.delete(this);
+      else this.#schedule();
+    });
+    this.writing = w;
+    return w;
+  }
+
+  async #writeNow() {
+    await this.load();
+    const store = this.store;
+    if (typeof store.update === "function") {
+      let merged = false;
+      const result = await store.update((stored) => {
+        merged = true;
+        this.absorb(stored);
+        return this.snapshot();
+      });
+      // A store that merged on its side (e.g. a Redis script) returns what it holds now.
+      if (!merged && result !== undefined && result !== null) this.absorb(result);
+      return;
+    }
+    if (this.loadFailed) {
+      // Read before overwriting: the state stored by others must not be lost.
+      const raw = await store.load();
+      await this.absorb(raw);
+      this.loadFailed = false;
+    }
+    await store.save(this.snapshot());
+  }
+
+  /** Writes everything pending; rejects when the last write failed. */
+  async flush() {
+    await this.load();
+    for (;;) {
+      if (this.writing !== null) {
+        try {
+          await this.writing;
+        } catch {
+          // A write that started before this flush: this flush tries again below.
+        }
+        continue;
+      }
+      if (this.dirty === 0) return;
+      await this.#write();
+    }
+  }
+
+  /** Flushes, then stops: no more timers, no more writes. */
+  async close() {
+    if (this.closed) return;
+    try {
+      await this.flush();
+    } finally {
+      this.closed = true;
+      if (this.timer !== null) clearTimeout(this.timer);
+      this.timer = null;
+      pending.delete(this);
+      await this.store.close?.();
+    }
+  }
+
+  /** At `exit`, when the process ends without waiting: say what is lost. */
+  reportLost() {
+    if (this.dirty === 0 && this.writing === null) return;
+    this.log(
+      "warn",
+      `key-carousel: the process is exiting with state not yet saved to ${this.name}; ` +
+        "call `await pool.flush()` before process.exit()",
+    );
+  }
+}

@@ -1,0 +1,154 @@
+// Stored state <-> the core's record columns. The stored form is v1's file format,
+// `{ "version": 1, "profiles": { id: { errorCount, lastUsed, ... } } }`, plus v2's fields
+// (updatedAt, cooldownLong, cooldownStartedAt), so key-carousel 1.1.0 can read it. Parsing
+// and validation happen here, in JS (JSON.parse is native and fast, and the wasm stays
+// small); the core gets numbers only, checks them again and merges (src/snapshot.rs).
+
+import { core } from "./core.js";
+import { REASONS, REASON_CODE } from "./reasons.js";
+
+/** Numbers per record, in src/snapshot.rs's order (`Record::COLUMNS`). */
+export const RECORD_COLUMNS = 9;
+const MAX_TIME = 2 ** 53;
+const MAX_COUNT = 2 ** 32 - 1;
+const MAX_ID = 1024;
+const LONG_BILLING = REASON_CODE.get("billing");
+const LONG_AUTH = REASON_CODE.get("auth_permanent");
+const TIME_FIELDS = [
+  ["lastUsed", 1],
+  ["lastFailure", 2],
+  ["lastSuccess", 3],
+  ["cooldownUntil", 4],
+  ["updatedAt", 6],
+  ["cooldownStartedAt", 8],
+];
+
+/** A stored value that cannot be used at all (garbage, truncated JSON, wrong version or types). */
+export class CorruptState extends Error {}
+
+function isRecordObject(v) {
+  return v !== null && typeof v === "object" && !Array.isArray(v);
+}
+
+const isTime = (v) => typeof v === "number" && v >= 0 && v <= MAX_TIME; // false for NaN
+const isCount = (v) => Number.isInteger(v) && v >= 0 && v <= MAX_COUNT;
+
+/**
+ * Parses a stored value (`string`, a parsed object, `null`/`undefined` for "nothing
+ * stored") into `{ ids, cols, dropped }`: ids of the records, their columns, and how many
+ * values (fields, records or ids) were unusable and dropped.
+ * @throws {CorruptState} when the value as a whole is unusable.
+ */
+export function parseState(raw) {
+  if (raw === null || raw === undefined) return { ids: [], cols: new Float64Array(0), dropped: 0 };
+  let data = raw;
+  if (typeof raw === "string") {
+    try {
+      data = JSON.parse(raw);
+    } catch (e) {
+      throw new CorruptState(raw.trim() === "" ? "empty" : `not valid JSON (${e.message})`);
+    }
+  }
+  try {
+    return parseObject(data);
+  } catch (e) {
+    if (e instanceof CorruptState) throw e;
+    throw new CorruptState(`unreadable (${e?.message ?? e})`); // e.g. a throwing getter
+  }
+}
+
+function parseObject(data) {
+  if (!isRecordObject(data)) throw new CorruptState(`not an object but ${Array.isArray(data) ? "an array" : typeof data}`);
+  if (data.version !== 1) {
+    const v = data.version;
+    throw new CorruptState(`unsupported version ${typeof v === "string" || typeof v === "number" ? JSON.stringify(v) : typeof v}`);
+  }
+  const profiles = data.profiles;
+  if (!isRecordObject(profiles)) throw new CorruptState("`profiles` is not an object");
+  const keys = Object.keys(profiles);
+  const ids = [];
+  const cols = new Float64Array(keys.length * RECORD_COLUMNS).fill(NaN);
+  let dropped = 0;
+  for (const id of keys) {
+    const rec = profiles[id];
+    if (id === "" || id.length > MAX_ID || id.includes("\u0000") || !isRecordObject(rec)) {
+      dropped++;
+      continue;
+    }
+    const b = ids.length * RECORD_COLUMNS;
+    ids.push(id);
+    const count = rec.errorCount;
+    if (isCount(count)) cols[b] = count;
+    else {
+      cols[b] = 0;
+      if (count !== undefined) dropped++;
+    }
+    for (const [name, col] of TIME_FIELDS) {
+      const v = rec[name];
+      if (isTime(v)) cols[b + col] = v;
+      else if (v !== undefined && v !== null) dropped++;
+    }
+    const reason = rec.lastFailureReason;
+    const code = typeof reason === "string" ? REASON_CODE.get(reason) : undefined;
+    if (code !== undefined) cols[b + 5] = code;
+    else if (reason !== undefined && reason !== null) dropped++;
+    const long = rec.cooldownLong;
+    if (long === undefined && rec.updatedAt === undefined) {
+      // Written by key-carousel 1, which has no cooldownLong: it calls a profile disabled
+      // when its last failure was billing or auth_permanent (the long schedule).
+      cols[b + 7] = code === LONG_BILLING || code === LONG_AUTH ? 1 : 0;
+    } else {
+      cols[b + 7] = long === true ? 1 : 0;
+      if (long !== undefined && typeof long !== "boolean") dropped++;
+    }
+  }
+  return { ids, cols: ids.length === keys.length ? cols : cols.subarray(0, ids.length * RECORD_COLUMNS), dropped };
+}
+
+/** The stored form of one record (absent values are left out, as v1 leaves them out). */
+function record(cols, b) {
+  const r = { errorCount: cols[b] };
+  if (cols[b + 1] === cols[b + 1]) r.lastUsed = cols[b + 1];
+  if (cols[b + 2] === cols[b + 2]) r.lastFailure = cols[b + 2];
+  if (cols[b + 3] === cols[b + 3]) r.lastSuccess = cols[b + 3];
+  if (cols[b + 4] === cols[b + 4]) r.cooldownUntil = cols[b + 4];
+  if (cols[b + 5] >= 0) r.lastFailureReason = REASONS[cols[b + 5]];
+  if (cols[b + 6] === cols[b + 6]) r.updatedAt = cols[b + 6];
+  if (cols[b + 7] === 1) r.cooldownLong = true;
+  if (cols[b + 8] === cols[b + 8]) r.cooldownStartedAt = cols[b + 8];
+  return r;
+}
+
+/**
+ * Builds the stored form from the core's export: `ids` name the first records (the
+ * pool's profiles), `extraIds` (joined with "\0") the rest.
+ */
+export function toSnapshot(ids, extraIds, cols) {
+  // A null-prototype object: an id such as "__proto__" is an ordinary key here.
+  const profiles = Object.create(null);
+  let i = 0;
+  for (; i < ids.length; i++) profiles[ids[i]] = record(cols, i * RECORD_COLUMNS);
+  if (extraIds !== "") {
+    for (const id of extraIds.split("\u0000")) profiles[id] = record(cols, i++ * RECORD_COLUMNS);
+  }
+  return { version: 1, profiles };
+}
+
+/**
+ * Merges two stored states with the core's rule (the same as every store's): per id, the
+ * timestamps take the maximum and the cooldown group comes from the later event. Accepts
+ * what `parseState` accepts; unusable values are dropped.
+ * @throws {CorruptState} when either value as a whole is unusable.
+ */
+export function mergeSnapshots(a, b) {
+  const pa = parseState(a);
+  const pb = parseState(b);
+  const c = new (core().Pool)(0, undefined, undefined, undefined, undefined, new Uint8Array(0));
+  try {
+    c.importSnapshot(pa.ids.join("\u0000"), pa.cols, 0);
+    c.importSnapshot(pb.ids.join("\u0000"), pb.cols, 0);
+    return toSnapshot([], c.extraIds(), c.exportSnapshot());
+  } finally {
+    c.free();
+  }
+}

@@ -1,0 +1,388 @@
+//! Snapshots: the persisted form of a pool's state, and the one merge rule every store
+//! uses.
+//!
+//! This module owns
+//! - [`Record`], the per-profile record that is stored (v1's fields `errorCount`,
+//!   `lastUsed`, `lastFailure`, `lastSuccess`, `cooldownUntil`, `lastFailureReason`, plus
+//!   v2's `updatedAt`, `cooldownLong`, `cooldownStartedAt`), and its numeric column form
+//!   (how records cross the wasm boundary: the JS layer parses and validates the stored
+//!   JSON and hands over numbers; [`Record::from_columns`] checks them again, so no input
+//!   can make the core misbehave);
+//! - [`merge`], the merge of two records, and [`Snapshot::merge`], of two snapshots;
+//! - the pool's [`Pool::export`] and [`Pool::import`] (import merges, re-indexes the
+//!   selection and keeps records of ids the pool does not have, for re-export).
+//!
+//! # The merge rule
+//! Per id: `lastUsed`, `lastFailure` and `lastSuccess` take the maximum (absent < any
+//! number). The *cooldown group* — `cooldownUntil`, `lastFailureReason`, `errorCount`,
+//! `cooldownLong`, `cooldownStartedAt`, `updatedAt` — is taken whole from the record whose
+//! key is greater, compared lexicographically:
+//!
+//! ```text
+//! ( updatedAt ?? max(lastFailure, lastSuccess) ?? -1,   // the time of its last event
+//!   cooldownUntil ?? -1, errorCount, lastFailureReason ?? "",
+//!   cooldownLong (false < true), cooldownStartedAt ?? -1 )
+//! ```
+//!
+//! and the merged record's `updatedAt` is the winner's first key component (absent when
+//! that is -1). The last two components make the key a total order over cooldown groups
+//! (without them two records that tie on the first four would merge differently in each
+//! order), and writing the first component back into `updatedAt` keeps the merged
+//! record's key equal to the winner's (without it, a record with no `updatedAt` — as v1
+//! writes them — would get a later key from the other record's timestamps, and the merge
+//! would not be associative). With both, merging is commutative, associative and
+//! idempotent (`merge(a, a)` is `a` with `updatedAt` filled in, and every record the
+//! pool exports after an import is in that form); `tests/snapshot.rs` checks it. Other
+//! stores (a Redis Lua script, a KV read-merge-write) implement exactly this rule.
+
+use std::cmp::Ordering;
+use std::collections::BTreeMap;
+
+use crate::config::{check_time, Mode};
+use crate::pool::{Error, Pool};
+use crate::reason::Reason;
+
+/// One profile's persisted state. Times are ms since the epoch; `None` is absent.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Record {
+    pub error_count: u32,
+    pub last_used: Option<f64>,
+    pub last_failure: Option<f64>,
+    pub last_success: Option<f64>,
+    /// The recorded end of the last cooldown (possibly past), as v1 stores it.
+    pub cooldown_until: Option<f64>,
+    /// `lastFailureReason`.
+    pub reason: Option<Reason>,
+    /// When the cooldown group last changed.
+    pub updated_at: Option<f64>,
+    /// The cooldown is on the long schedule (the profile is `disabled` while it lasts).
+    pub cooldown_long: bool,
+    pub cooldown_started_at: Option<f64>,
+}
+
+fn time(x: f64) -> Option<f64> {
+    check_time(x).then_some(x)
+}
+
+fn max_opt(a: Option<f64>, b: Option<f64>) -> Option<f64> {
+    match (a, b) {
+        (Some(x), Some(y)) => Some(x.max(y)),
+        (x, None) => x,
+        (None, y) => y,
+    }
+}
+
+impl Record {
+    /// Numbers per record in the column form: errorCount, lastUsed, lastFailure,
+    /// lastSuccess, cooldownUntil, reason code (-1: none), updatedAt, cooldownLong (0 or
+    /// 1), cooldownStartedAt. Absent values are NaN.
+    pub const COLUMNS: usize = 9;
+
+    /// Reads a record from its columns, dropping every value that is out of range (times
+    /// outside [0, 2^53], an error count that is not an integer in u32, an unknown reason
+    /// code) field by field. Never fails.
+    pub fn from_columns(c: &[f64; Record::COLUMNS]) -> Record {
+        let count = c[0];
+        let code = c[5];
+        Record {
+            error_count: if count.fract() == 0.0 && (0.0..=u32::MAX as f64).contains(&count) {
+                count as u32
+            } else {
+                0
+            },
+            last_used: time(c[1]),
+            last_failure: time(c[2]),
+            last_success: time(c[3]),
+            cooldown_until: time(c[4]),
+            reason: if code.fract() == 0.0 && (0.0..=255.0).contains(&code) {
+                Reason::from_code(code as u8)
+            } else {
+                None
+            },
+            updated_at: time(c[6]),
+            cooldown_long: c[7] == 1.0,
+            cooldown_started_at: time(c[8]),
+        }
+    }
+
+    /// Appends the record's columns to `out`.
+    pub fn write_columns(&self, out: &mut Vec<f64>) {
+        let n = |t: Option<f64>| t.unwrap_or(f64::NAN);
+        out.extend_from_slice(&[
+            self.error_count as f64,
+            n(self.last_used),
+            n(self.last_failure),
+            n(self.last_success),
+            n(self.cooldown_until),
+            self.reason.map_or(-1.0, |r| r.code() as f64),
+            n(self.updated_at),
+            if self.cooldown_long { 1.0 } else { 0.0 },
+            n(self.cooldown_started_at),
+        ]);
+    }
+
+    /// The time of the record's last event: `updatedAt ?? max(lastFailure, lastSuccess)`.
+    pub fn event_time(&self) -> Option<f64> {
+        self.updated_at.or_else(|| max_opt(self.last_failure, self.last_success))
+    }
+
+    /// Orders two records by the merge key (see the module documentation).
+    pub fn cmp_key(&self, other: &Record) -> Ordering {
+        let t = |x: Option<f64>| x.unwrap_or(-1.0);
+        let reason = |r: &Record| r.reason.map_or("", Reason::as_str);
+        t(self.event_time())
+            .total_cmp(&t(other.event_time()))
+            .then_with(|| t(self.cooldown_until).total_cmp(&t(other.cooldown_until)))
+            .then_with(|| self.error_count.cmp(&other.error_count))
+            .then_with(|| reason(self).cmp(reason(other)))
+            .then_with(|| self.cooldown_long.cmp(&other.cooldown_long))
+            .then_with(|| t(self.cooldown_started_at).total_cmp(&t(other.cooldown_started_at)))
+    }
+
+    /// The record with `updatedAt` filled in from its event time: what [`merge`] returns
+    /// for `merge(r, r)`.
+    pub fn normalized(&self) -> Record {
+        Record { updated_at: self.event_time(), ..*self }
+    }
+}
+
+/// Merges two records of one profile (see the module documentation for the rule).
+pub fn merge(a: &Record, b: &Record) -> Record {
+    let w = if a.cmp_key(b) == Ordering::Less { b } else { a };
+    Record {
+        last_used: max_opt(a.last_used, b.last_used),
+        last_failure: max_opt(a.last_failure, b.last_failure),
+        last_success: max_opt(a.last_success, b.last_success),
+        updated_at: w.event_time(),
+        ..*w
+    }
+}
+
+/// The stored state of a set of profiles, by id.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Snapshot {
+    pub profiles: BTreeMap<String, Record>,
+}
+
+impl Snapshot {
+    /// Merges two snapshots: ids in either are in the result, ids in both are merged
+    /// with [`merge`]. Commutative, associative and idempotent like [`merge`].
+    /// Every record of the result is normalized ([`Record::normalized`]), as [`merge`]
+    /// leaves it.
+    pub fn merge(&self, other: &Snapshot) -> Snapshot {
+        let mut profiles: BTreeMap<String, Record> =
+            self.profiles.iter().map(|(id, r)| (id.clone(), r.normalized())).collect();
+        for (id, r) in &other.profiles {
+            profiles.entry(id.clone()).and_modify(|mine| *mine = merge(mine, r)).or_insert(r.normalized());
+        }
+        Snapshot { profiles }
+    }
+}
+
+impl Pool {
+    /// The persisted record of one profile.
+    pub fn record(&self, idx: u32) -> Option<Record> {
+        let st = self.state(idx)?;
+        let opt = |t: f64| (!t.is_nan()).then_some(t);
+        Some(Record {
+            error_count: st.error_count,
+            last_used: opt(st.last_used),
+            last_failure: opt(st.last_failure),
+            last_success: opt(st.last_success),
+            cooldown_until: opt(self.cooldown_until(idx)),
+            reason: st.reason,
+            // A profile whose cooldown fields never changed here says so with 0: its
+            // uses and successes are not cooldown events, so they never win a merge over
+            // another process's cooldown. (v1's records carry no `updatedAt`; for them a
+            // success is an event, since v1's success clears the cooldown.)
+            updated_at: Some(if st.updated_at.is_nan() { 0.0 } else { st.updated_at }),
+            cooldown_long: st.cooling_long,
+            cooldown_started_at: opt(st.cooldown_started),
+        })
+    }
+
+    /// Records of ids this pool does not have, from earlier imports.
+    pub fn extras(&self) -> &BTreeMap<String, Record> {
+        &self.extras
+    }
+
+    /// The pool's state as a snapshot: every profile, and every imported record of an id
+    /// the pool does not have.
+    pub fn export(&self) -> Snapshot {
+        let mut profiles = self.extras.clone();
+        for idx in 0..self.len() as u32 {
+            if let (Some(id), Some(r)) = (self.id(idx), self.record(idx)) {
+                profiles.insert(id.to_string(), r);
+            }
+        }
+        Snapshot { profiles }
+    }
+
+    /// Merges stored records into the pool at `now`: each profile's record becomes
+    /// `merge(its record, the stored one)`, records of unknown ids are kept (merged with
+    /// what was kept before), cooling and available profiles are re-indexed, and when a
+    /// profile's `lastUsed` changed the round-robin order is rebuilt from `lastUsed`
+    /// (least recently used first; v1 mode ranks by `lastUsed` as v1 does).
+    /// Returns the number of records of ids the pool does not have.
+    pub fn import<'a, I>(&mut self, records: I, now: f64) -> Result<usize, Error>
+    where
+        I: IntoIterator<Item = (&'a str, Record)>,
+    {
+        if !check_time(now) {
+            return Err(Error::BadTime(now));
+        }
+        self.sel.advance(now);
+        let mut reorder = false;
+        let mut unknown = 0;
+        for (id, stored) in records {
+            let Some(idx) = self.index_of(id) else {
+                unknown += 1;
+                self.extras
+                    .entry(id.to_string())
+                    .and_modify(|mine| *mine = merge(mine, &stored))
+                    .or_insert_with(|| stored.normalized());
+                continue;
+            };
+            let Some(mine) = self.record(idx) else { continue };
+            let m = merge(&mine, &stored);
+            if m == mine {
+                continue;
+            }
+            let nan = |t: Option<f64>| t.unwrap_or(f64::NAN);
+            reorder |= m.last_used != mine.last_used;
+            let st = &mut self.state[idx as usize];
+            st.error_count = m.error_count;
+            st.last_used = nan(m.last_used);
+            st.last_failure = nan(m.last_failure);
+            st.last_success = nan(m.last_success);
+            st.reason = m.reason;
+            st.updated_at = nan(m.updated_at);
+            st.cooling_long = m.cooldown_long;
+            st.cooldown_started = nan(m.cooldown_started_at);
+            if m.cooldown_until != mine.cooldown_until {
+                self.sel.set_until(idx, nan(m.cooldown_until));
+            }
+        }
+        if reorder {
+            self.rerank();
+        }
+        Ok(unknown)
+    }
+
+    /// Rebuilds the round-robin ranks from `lastUsed`.
+    fn rerank(&mut self) {
+        let n = self.len() as u32;
+        match self.mode() {
+            Mode::V1 => {
+                for idx in 0..n {
+                    let t = self.state[idx as usize].last_used;
+                    self.sel.set_rank(idx, if t.is_nan() { -1.0 } else { t });
+                }
+            }
+            Mode::V2 => {
+                // Never used: rank 0 (configuration order). Used: 1, 2, ... by lastUsed,
+                // ties by the current rank (the pick order), then configuration order.
+                let mut used: Vec<u32> =
+                    (0..n).filter(|&i| !self.state[i as usize].last_used.is_nan()).collect();
+                let state = &self.state;
+                let sel = &self.sel;
+                heapsort(&mut used, |&a, &b| {
+                    let (ta, tb) = (state[a as usize].last_used, state[b as usize].last_used);
+                    ta.total_cmp(&tb).then(sel.rank(a).total_cmp(&sel.rank(b))).then(a.cmp(&b))
+                        == Ordering::Less
+                });
+                for (k, &idx) in used.iter().enumerate() {
+                    self.sel.set_rank(idx, (k + 1) as f64);
+                }
+                self.picks = used.len() as f64;
+            }
+        }
+    }
+}
+
+/// An in-place heapsort: a few hundred bytes of wasm where the standard library's sorts
+/// take several KB; O(n log n) like them (only import re-ranks, so speed matters less).
+fn heapsort<T: Copy>(v: &mut [T], less: impl Fn(&T, &T) -> bool) {
+    let sift = |v: &mut [T], mut root: usize, end: usize| loop {
+        let mut child = 2 * root + 1;
+        if child >= end {
+            return;
+        }
+        if child + 1 < end && less(&v[child], &v[child + 1]) {
+            child += 1;
+        }
+        if !less(&v[root], &v[child]) {
+            return;
+        }
+        v.swap(root, child);
+        root = child;
+    };
+    for i in (0..v.len() / 2).rev() {
+        sift(v, i, v.len());
+    }
+    for end in (1..v.len()).rev() {
+        v.swap(0, end);
+        sift(v, 0, end);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(updated: Option<f64>, until: Option<f64>, count: u32) -> Record {
+        Record { updated_at: updated, cooldown_until: until, error_count: count, ..Record::default() }
+    }
+
+    #[test]
+    fn the_later_event_wins_the_cooldown_group() {
+        let failed = Record {
+            reason: Some(Reason::RateLimit),
+            last_failure: Some(100.0),
+            ..rec(Some(100.0), Some(160.0), 1)
+        };
+        let cleared = Record { last_success: Some(90.0), ..rec(Some(90.0), None, 0) };
+        let m = merge(&failed, &cleared);
+        assert_eq!(m.cooldown_until, Some(160.0));
+        assert_eq!(m.last_success, Some(90.0));
+        assert_eq!(m, merge(&cleared, &failed));
+    }
+
+    #[test]
+    fn v1_records_use_their_last_event() {
+        // No updatedAt (written by key-carousel 1): its last failure is its event.
+        let v1 = Record { last_failure: Some(200.0), ..rec(None, Some(260.0), 2) };
+        let v2 = rec(Some(150.0), None, 0);
+        let m = merge(&v1, &v2);
+        assert_eq!((m.cooldown_until, m.error_count, m.updated_at), (Some(260.0), 2, Some(200.0)));
+    }
+
+    #[test]
+    fn heapsort_sorts() {
+        let mut v: Vec<u32> = (0..200).map(|i| (i * 7919) % 211).collect();
+        let mut want = v.clone();
+        want.sort();
+        heapsort(&mut v, |a, b| a < b);
+        assert_eq!(v, want);
+        let mut empty: [u32; 0] = [];
+        heapsort(&mut empty, |a, b| a < b);
+    }
+
+    #[test]
+    fn columns_drop_bad_values_field_by_field() {
+        let c = [1.5, -1.0, f64::NAN, 1e300, 5.0, 99.0, f64::INFINITY, 1.0, 3.0];
+        let r = Record::from_columns(&c);
+        assert_eq!(
+            r,
+            Record {
+                cooldown_until: Some(5.0),
+                cooldown_long: true,
+                cooldown_started_at: Some(3.0),
+                ..Record::default()
+            }
+        );
+        let mut out = vec![];
+        r.write_columns(&mut out);
+        assert_eq!(Record::from_columns(&out.try_into().unwrap()), r);
+    }
+}

@@ -1,0 +1,403 @@
+// Persistence in one process: when the pool writes, bad stored state, failing stores,
+// unknown ids, the file format key-carousel 1.1.0 shares, and the lock rules of fileStore.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { hostname, tmpdir } from "node:os";
+import { join } from "node:path";
+import { createRequire } from "node:module";
+import { Pool, ConfigError, memoryStore, webStorageStore, mergeSnapshots } from "../../pkg/index.mjs";
+import { fileStore } from "../../pkg/file.mjs";
+import { keys, statusOf, tick, tooManyRequests } from "./helpers.mjs";
+
+const dir = () => mkdtempSync(join(tmpdir(), "kc-persist-"));
+const readState = (path) => JSON.parse(readFileSync(path, "utf8"));
+
+function capture() {
+  const c = { warn: [], error: [], info: [] };
+  c.logger = { warn: (m) => c.warn.push(m), error: (m) => c.error.push(m), info: (m) => c.info.push(m) };
+  return c;
+}
+
+/** A memory store that counts its writes. */
+function counting() {
+  const inner = memoryStore();
+  const s = {
+    writes: 0,
+    load: () => inner.load(),
+    update: (merge) => {
+      s.writes++;
+      return inner.update(merge);
+    },
+    get value() {
+      return JSON.parse(inner.load());
+    },
+  };
+  return s;
+}
+
+async function until(cond, ms = 2000) {
+  const t0 = Date.now();
+  while (!cond()) {
+    if (Date.now() - t0 > ms) assert.fail("timed out waiting");
+    await tick(2);
+  }
+  return Date.now() - t0;
+}
+
+test("a failure is written within milliseconds; successes are coalesced", async () => {
+  const store = counting();
+  const pool = new Pool({ profiles: keys(3), storage: store, saveIntervalMs: 300 });
+  await pool.init();
+  for (let i = 0; i < 200; i++) await pool.run(() => 1);
+  await tick(20);
+  assert.ok(store.writes <= 1, `${store.writes} writes for 200 successes`);
+  const before = store.writes;
+  pool.markFailure("k1", "rate_limit");
+  const waited = await until(() => store.value?.profiles.k1?.cooldownUntil > Date.now());
+  assert.ok(waited < 100, `the failure reached the store after ${waited} ms`);
+  assert.equal(store.writes, before + 1);
+  for (let i = 0; i < 200; i++) await pool.run(() => 1);
+  await tick(50);
+  assert.equal(store.writes, before + 1, "successes wait for the interval");
+  await until(() => store.writes === before + 2, 1000);
+  await pool.close();
+});
+
+test("a failure through fileStore reaches the file within milliseconds", async () => {
+  const path = join(dir(), "state.json");
+  const pool = new Pool({ profiles: keys(2), storage: fileStore(path) });
+  await pool.init();
+  const t0 = Date.now();
+  await pool.run(({ profileId }) => {
+    if (profileId === "k0") throw tooManyRequests();
+    return 1;
+  });
+  const waited = await until(() => existsSync(path) && readState(path).profiles.k0?.cooldownUntil > t0);
+  assert.ok(waited < 200, `${waited} ms`);
+  await pool.close();
+});
+
+test("flush writes what is pending; close stops writing", async () => {
+  const store = counting();
+  const pool = new Pool({ profiles: keys(2), storage: store, saveIntervalMs: 60_000 });
+  await pool.run(() => 1);
+  await pool.flush();
+  await pool.run(() => 1);
+  const used = statusOf(pool, "k1").lastUsed;
+  assert.notEqual(store.value.profiles.k1.lastUsed, used);
+  await pool.flush();
+  assert.equal(store.value.profiles.k1.lastUsed, used);
+  await pool.close();
+  const writes = store.writes;
+  pool.markFailure("k0", "billing");
+  await tick(20);
+  assert.equal(store.writes, writes);
+  assert.equal(statusOf(pool, "k0").state, "disabled", "the pool itself still works");
+});
+
+test("pools sharing a store see each other's cooldowns after their next write", async () => {
+  const store = memoryStore();
+  const a = new Pool({ profiles: keys(2), storage: store });
+  const b = new Pool({ profiles: keys(2), storage: store });
+  await Promise.all([a.init(), b.init()]);
+  a.markFailure("k0", "rate_limit");
+  b.markFailure("k1", "billing");
+  await a.flush(); // writes k0
+  await b.flush(); // merges k0, writes both
+  await a.flush(); // nothing pending: no write, so a has not seen k1 yet
+  assert.equal(statusOf(a, "k1").state, "available");
+  await a.run(() => 1);
+  await a.flush(); // its next write merges k1
+  assert.equal(statusOf(a, "k1").state, "disabled");
+  assert.equal(statusOf(b, "k0").state, "cooldown");
+  const saved = JSON.parse(store.load());
+  assert.ok(saved.profiles.k0.cooldownUntil > Date.now() && saved.profiles.k1.cooldownUntil > Date.now());
+  await a.close();
+  await b.close();
+});
+
+test("run loads the state itself when init was not called", async () => {
+  let loads = 0;
+  const until = Date.now() + 60_000;
+  const storage = {
+    async load() {
+      loads++;
+      await tick(20);
+      return { version: 1, profiles: { k0: { errorCount: 1, cooldownUntil: until, lastFailure: Date.now(), lastFailureReason: "rate_limit" } } };
+    },
+    save() {},
+  };
+  const pool = new Pool({ profiles: keys(2), storage });
+  const [r1, r2] = await Promise.all([pool.run(({ profileId }) => profileId), pool.run(({ profileId }) => profileId)]);
+  assert.deepEqual([r1.value, r2.value], ["k1", "k1"]);
+  assert.equal(loads, 1);
+  await pool.init();
+  assert.equal(loads, 1);
+});
+
+// ---- bad stored state ------------------------------------------------------------------
+
+const GOOD = JSON.stringify({ version: 1, profiles: { k0: { errorCount: 1, cooldownUntil: 4e12, lastFailure: 1.7e12, lastFailureReason: "billing" } } });
+const CORRUPT = {
+  garbage: "hello, world",
+  "truncated JSON": GOOD.slice(0, GOOD.length - 9),
+  empty: "",
+  "wrong version": JSON.stringify({ version: 2, profiles: {} }),
+  "no version": JSON.stringify({ profiles: {} }),
+  "profiles not an object": JSON.stringify({ version: 1, profiles: [1, 2] }),
+  "not an object": "[1,2,3]",
+  "JSON null": "null",
+};
+
+for (const [name, content] of Object.entries(CORRUPT)) {
+  test(`corrupt state (${name}): start fresh, keep a copy, warn once, keep working`, async () => {
+    const d = dir();
+    const path = join(d, "state.json");
+    writeFileSync(path, content);
+    const log = capture();
+    const pool = new Pool({ profiles: keys(2), storage: fileStore(path), logger: log.logger });
+    await pool.init();
+    assert.equal(log.warn.length, 1, log.warn.join("\n"));
+    const copy = readdirSync(d).find((f) => f.startsWith("state.json.corrupt-"));
+    assert.ok(copy, "a copy is kept");
+    assert.match(log.warn[0], new RegExp(`state stored in file .*state\\.json is unusable .*a copy is kept at .*${copy}`));
+    assert.equal(readFileSync(join(d, copy), "utf8"), content);
+    assert.equal(pool.getStatus().totalAvailable, 2, "fresh state");
+    const r = await pool.run(({ profileId }) => profileId);
+    assert.equal(r.value, "k0");
+    pool.markFailure("k1", "rate_limit");
+    await pool.flush();
+    assert.equal(readState(path).version, 1);
+    assert.ok(readState(path).profiles.k1.cooldownUntil > Date.now());
+    await pool.flush();
+    assert.equal(log.warn.length, 1, "warned once");
+    assert.equal(readdirSync(d).filter((f) => f.includes("corrupt")).length, 1, "one copy");
+    await pool.close();
+  });
+}
+
+test("hostile fields are dropped one by one; __proto__ is an ordinary id; the rest loads", async () => {
+  const d = dir();
+  const path = join(d, "state.json");
+  const future = Date.now() + 600_000;
+  const content = `{"version":1,"profiles":{
+    "k0":{"errorCount":"3","cooldownUntil":1e300,"lastFailure":-5,"lastSuccess":"17","lastFailureReason":"nope","cooldownLong":"yes"},
+    "__proto__":{"errorCount":2,"cooldownUntil":${future},"polluted":true},
+    "k1":{"errorCount":1.5,"cooldownUntil":${future},"lastFailure":${Date.now()},"lastFailureReason":"rate_limit"},
+    "k2":"not a record", "":{"errorCount":1}}}`;
+  writeFileSync(path, content);
+  const log = capture();
+  const pool = new Pool({ profiles: keys(3), storage: fileStore(path), logger: log.logger });
+  await pool.init();
+  assert.equal(log.warn.length, 1);
+  assert.match(log.warn[0], /unusable \(9 unusable value\(s\) dropped, the rest loaded\)/);
+  const k0 = statusOf(pool, "k0");
+  assert.deepEqual([k0.state, k0.errorCount, k0.lastFailure, k0.lastSuccess, k0.lastFailureReason], ["available", 0, undefined, undefined, undefined]);
+  const k1 = statusOf(pool, "k1");
+  assert.deepEqual([k1.state, k1.errorCount, k1.cooldownUntil], ["cooldown", 0, future]);
+  assert.equal({}.polluted, undefined);
+  assert.equal(Object.prototype.errorCount, undefined);
+  await pool.run(() => 1);
+  await pool.flush();
+  const saved = readState(path);
+  assert.deepEqual(Object.keys(saved.profiles).sort(), ["__proto__", "k0", "k1", "k2"]);
+  assert.deepEqual(saved.profiles.__proto__, { errorCount: 2, cooldownUntil: future });
+  assert.equal(readFileSync(join(d, readdirSync(d).find((f) => f.includes("corrupt"))), "utf8"), content);
+  await pool.close();
+});
+
+test("a store that cannot be read: error logged, the pool starts fresh, and reads before its first save", async () => {
+  let fail = true;
+  let stored = JSON.stringify({ version: 1, profiles: { other: { errorCount: 1, lastFailure: 5 } } });
+  const storage = {
+    load() {
+      if (fail) throw new Error("connection refused");
+      return stored;
+    },
+    save(s) {
+      stored = JSON.stringify(s);
+    },
+  };
+  const log = capture();
+  const pool = new Pool({ profiles: keys(2), storage, logger: log.logger });
+  await pool.init();
+  assert.match(log.error.join("\n"), /loading state from storage failed, starting fresh: connection refused/);
+  assert.equal((await pool.run(({ profileId }) => profileId)).value, "k0");
+  fail = false;
+  pool.markFailure("k1", "rate_limit");
+  await pool.flush();
+  const saved = JSON.parse(stored);
+  assert.ok(saved.profiles.other, "what was stored is kept, not overwritten unread");
+  assert.ok(saved.profiles.k1.cooldownUntil > Date.now());
+});
+
+test("a save that throws never fails a run: logged, retried, and the store converges", async () => {
+  let broken = true;
+  let stored = null;
+  const storage = {
+    name: "flaky",
+    load: () => stored,
+    save(s) {
+      if (broken) throw new Error("ENOSPC: no space left on device");
+      stored = JSON.stringify(s);
+    },
+  };
+  const log = capture();
+  const pool = new Pool({ profiles: keys(2), storage, logger: log.logger, saveIntervalMs: 20 });
+  const r = await pool.run(({ profileId }) => {
+    if (profileId === "k0") throw tooManyRequests();
+    return "ok";
+  });
+  assert.equal(r.value, "ok");
+  await until(() => log.error.length > 0);
+  assert.match(log.error[0], /saving state to flaky failed \(attempt 1; retrying in 0s\): ENOSPC: no space left on device/);
+  await assert.rejects(pool.flush(), /ENOSPC/);
+  assert.equal((await pool.run(() => "still ok")).value, "still ok");
+  broken = false;
+  // Without any further change or flush, the retry timer writes it.
+  await until(() => stored !== null, 3000);
+  assert.ok(JSON.parse(stored).profiles.k0.cooldownUntil > Date.now());
+  await until(() => log.info.some((m) => /saving state to flaky works again/.test(m)));
+  await pool.flush();
+  await pool.close();
+});
+
+test("records of ids this pool does not have are kept and written back", async () => {
+  const path = join(dir(), "state.json");
+  const other = { errorCount: 3, lastFailure: 1.7e12, cooldownUntil: 4e12, lastFailureReason: "billing", updatedAt: 1.7e12, cooldownLong: true, cooldownStartedAt: 1.7e12 };
+  writeFileSync(path, JSON.stringify({ version: 1, profiles: { "someone-else": other } }));
+  const pool = new Pool({ profiles: keys(2), storage: fileStore(path) });
+  await pool.run(() => 1);
+  pool.markFailure("k0", "timeout");
+  await pool.close();
+  assert.deepEqual(readState(path).profiles["someone-else"], other);
+  assert.deepEqual(Object.keys(readState(path).profiles).sort(), ["k0", "k1", "someone-else"]);
+});
+
+test("storagePath means fileStore(storagePath)", async () => {
+  const path = join(dir(), "sub", "state.json");
+  const pool = new Pool({ profiles: keys(2), storagePath: path });
+  pool.markFailure("k1", "billing");
+  await pool.close();
+  assert.equal(readState(path).profiles.k1.cooldownLong, true);
+  const again = new Pool({ profiles: keys(2), storagePath: path });
+  await again.init();
+  assert.equal(statusOf(again, "k1").state, "disabled");
+});
+
+test("storage options are checked", () => {
+  const profiles = keys(1);
+  const field = (opts) => {
+    try {
+      new Pool({ profiles, ...opts });
+    } catch (e) {
+      assert.ok(e instanceof ConfigError, e);
+      return e.message;
+    }
+    assert.fail("no error");
+  };
+  assert.equal(field({ storage: {} }), "storage: must be a store: an object with load() and save(snapshot) or update(merge)");
+  assert.equal(field({ storage: { load() {} } }), "storage: must be a store: an object with load() and save(snapshot) or update(merge)");
+  assert.equal(field({ storagePath: "" }), "storagePath: must be a non-empty string (the path of the state file)");
+  assert.equal(field({ storagePath: "a", storage: memoryStore() }), "storagePath: give either storage or storagePath, not both");
+  assert.equal(field({ saveIntervalMs: -1 }), "saveIntervalMs: must be a finite number of ms >= 0");
+  assert.throws(() => fileStore(""), TypeError);
+  assert.throws(() => fileStore("x", { staleMs: NaN }), /staleMs must be a finite number/);
+  assert.throws(() => webStorageStore(undefined), /must be a Web Storage/);
+});
+
+// ---- key-carousel 1.1.0 shares the file --------------------------------------------------
+
+let v1;
+try {
+  v1 = createRequire(import.meta.url)("key-carousel-v1");
+} catch {
+  v1 = undefined;
+}
+
+test("key-carousel 1.1.0 reads our file, and we read its file", { skip: v1 ? false : "key-carousel-v1 not installed" }, async () => {
+  const path = join(dir(), "state.json");
+  const profiles = keys(3);
+  const pool = new Pool({ profiles, storage: fileStore(path) });
+  pool.markFailure("k0", "billing");
+  pool.markFailure("k1", "rate_limit");
+  await pool.run(() => 1);
+  await pool.close();
+
+  const old = new v1.LlmKeyPool({ profiles, storagePath: path });
+  await old.init();
+  assert.equal(old.isInCooldown("k0"), true);
+  assert.equal(old.isInCooldown("k1"), true);
+  assert.equal(old.isInCooldown("k2"), false);
+  const st = old.getStatus();
+  assert.deepEqual(st.profiles.map((p) => [p.id, p.state, p.errorCount]), [["k0", "disabled", 1], ["k1", "cooldown", 1], ["k2", "available", 0]]);
+
+  // v1 writes (its own format, no v2 fields); v2 reads it and merges by the last event.
+  await old.markFailure("k2", "server_error");
+  await old.markSuccess("k1");
+  const again = new Pool({ profiles, storage: fileStore(path) });
+  await again.init();
+  assert.deepEqual(again.getStatus().profiles.map((p) => p.state), ["disabled", "available", "cooldown"]);
+});
+
+// ---- fileStore's lock --------------------------------------------------------------------
+
+test("a live lock is never taken over: the writer waits, then fails; it proceeds once the lock is gone", async () => {
+  const path = join(dir(), "state.json");
+  const lock = JSON.stringify({ pid: process.pid, hostname: hostname(), token: "someone", time: Date.now() });
+  writeFileSync(`${path}.lock`, lock);
+  const log = capture();
+  const pool = new Pool({ profiles: keys(2), storage: fileStore(path, { lockTimeoutMs: 300 }), logger: log.logger, saveIntervalMs: 10 });
+  pool.markFailure("k0", "rate_limit");
+  const t0 = Date.now();
+  await assert.rejects(pool.flush(), new RegExp(`state\\.json\\.lock is held by process ${process.pid} .* for more than 300 ms; a live lock is not taken over`));
+  assert.ok(Date.now() - t0 >= 250);
+  assert.equal(readFileSync(`${path}.lock`, "utf8"), lock, "the lock is untouched");
+  assert.ok(!existsSync(path));
+  (await import("node:fs")).unlinkSync(`${path}.lock`);
+  await pool.flush();
+  assert.ok(readState(path).profiles.k0.cooldownUntil > Date.now());
+  await pool.close();
+});
+
+test("a lock older than staleMs (owner on another host) is taken over", async () => {
+  const path = join(dir(), "state.json");
+  writeFileSync(`${path}.lock`, JSON.stringify({ pid: 1, hostname: "elsewhere", token: "x", time: Date.now() - 5000 }));
+  const t0 = Date.now();
+  await fileStore(path, { staleMs: 1000 }).update(() => ({ version: 1, profiles: {} }));
+  assert.ok(Date.now() - t0 < 500);
+  assert.deepEqual(readState(path), { version: 1, profiles: {} });
+  assert.ok(!existsSync(`${path}.lock`));
+  // A fresh lock of another host is not.
+  writeFileSync(`${path}.lock`, JSON.stringify({ pid: 1, hostname: "elsewhere", token: "y", time: Date.now() }));
+  await assert.rejects(fileStore(path, { staleMs: 10_000, lockTimeoutMs: 100 }).update(() => ({ version: 1, profiles: {} })), /held by process 1 on "elsewhere"/);
+});
+
+// ---- the other stores and mergeSnapshots ---------------------------------------------------
+
+test("webStorageStore keeps the state under its key and copies bad values aside", async () => {
+  const map = new Map();
+  const storage = { getItem: (k) => (map.has(k) ? map.get(k) : null), setItem: (k, v) => map.set(k, String(v)) };
+  map.set("kc", "{oops");
+  const log = capture();
+  const pool = new Pool({ profiles: keys(2), storage: webStorageStore(storage, { key: "kc" }), logger: log.logger });
+  await pool.init();
+  assert.match(log.warn[0], /webStorage key "kc" is unusable \(not valid JSON.*a copy is kept at kc\.corrupt-\d+/);
+  pool.markFailure("k0", "auth");
+  await pool.flush();
+  assert.ok(JSON.parse(map.get("kc")).profiles.k0.cooldownUntil > Date.now());
+  const side = [...map.keys()].find((k) => k.startsWith("kc.corrupt-"));
+  assert.equal(map.get(side), "{oops");
+});
+
+test("mergeSnapshots: the later event wins the cooldown, timestamps take the maximum", () => {
+  const a = { version: 1, profiles: { k: { errorCount: 1, lastFailure: 100, cooldownUntil: 160, lastFailureReason: "rate_limit", updatedAt: 100 } } };
+  const b = { version: 1, profiles: { k: { errorCount: 0, lastSuccess: 90, updatedAt: 90 }, j: { errorCount: 2 } } };
+  const m = mergeSnapshots(a, b);
+  assert.deepEqual(mergeSnapshots(b, a), m);
+  assert.deepEqual(m.profiles.k, { errorCount: 1, lastFailure: 100, lastSuccess: 90, cooldownUntil: 160, lastFailureReason: "rate_limit", updatedAt: 100 });
+  assert.deepEqual(m.profiles.j, { errorCount: 2 });
+  assert.deepEqual(mergeSnapshots(JSON.stringify(m), m), m);
+  assert.throws(() => mergeSnapshots("{", null), /not valid JSON/);
+});

@@ -1,0 +1,276 @@
+//! Property tests of snapshots: the merge laws (commutative, associative, idempotent),
+//! "merging never loses a failure", snapshot merges keeping every id, and export →
+//! import round trips through the pool.
+
+use std::collections::BTreeMap;
+
+use key_carousel::{merge, Kind, Pool, ProfileSpec, Reason, Record, Settings, Snapshot, State};
+use proptest::prelude::*;
+
+/// Times from a small set, so that ties (the hard cases of a merge) are common.
+fn t() -> impl Strategy<Value = Option<f64>> {
+    prop_oneof![
+        2 => Just(None),
+        3 => prop::sample::select(vec![0.0, 1.0, 2.0, 5.0, 1.7e12]).prop_map(Some),
+        1 => (0u64..(1u64 << 53)).prop_map(|x| Some(x as f64)),
+    ]
+}
+
+fn record() -> impl Strategy<Value = Record> {
+    (
+        (0u32..3, t(), t(), t()),
+        (
+            t(),
+            proptest::option::of(prop::sample::select(vec![
+                Reason::RateLimit,
+                Reason::Billing,
+                Reason::Auth,
+            ])),
+        ),
+        (t(), any::<bool>(), t()),
+    )
+        .prop_map(
+            |(
+                (error_count, last_used, last_failure, last_success),
+                (cooldown_until, reason),
+                (updated_at, cooldown_long, cooldown_started_at),
+            )| Record {
+                error_count,
+                last_used,
+                last_failure,
+                last_success,
+                cooldown_until,
+                reason,
+                updated_at,
+                cooldown_long,
+                cooldown_started_at,
+            },
+        )
+}
+
+fn snapshot() -> impl Strategy<Value = Snapshot> {
+    proptest::collection::btree_map(prop::sample::select(vec!["a", "b", "c", "__proto__"]), record(), 0..4)
+        .prop_map(|m| Snapshot { profiles: m.into_iter().map(|(k, v)| (k.to_string(), v)).collect() })
+}
+
+/// The cooldown group of a record.
+fn group(r: &Record) -> (Option<f64>, u32, Option<Reason>, bool, Option<f64>) {
+    (r.cooldown_until, r.error_count, r.reason, r.cooldown_long, r.cooldown_started_at)
+}
+
+fn at_least(merged: Option<f64>, input: Option<f64>) -> bool {
+    match (merged, input) {
+        (_, None) => true,
+        (Some(m), Some(i)) => m >= i,
+        (None, Some(_)) => false,
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 4000, ..ProptestConfig::default() })]
+
+    #[test]
+    fn merge_is_commutative(a in record(), b in record()) {
+        prop_assert_eq!(merge(&a, &b), merge(&b, &a));
+    }
+
+    #[test]
+    fn merge_is_associative(a in record(), b in record(), c in record()) {
+        prop_assert_eq!(merge(&merge(&a, &b), &c), merge(&a, &merge(&b, &c)));
+    }
+
+    #[test]
+    fn merge_is_idempotent(a in record(), b in record()) {
+        // merge(a, a) only fills in updatedAt; a merged record merges with itself to itself.
+        prop_assert_eq!(merge(&a, &a), a.normalized());
+        let m = merge(&a, &b);
+        prop_assert_eq!(merge(&m, &m), m);
+        prop_assert_eq!(merge(&m, &a), m);
+        prop_assert_eq!(merge(&m, &b), m);
+    }
+
+    #[test]
+    fn merging_never_loses_a_failure(a in record(), b in record()) {
+        let m = merge(&a, &b);
+        for input in [&a, &b] {
+            prop_assert!(at_least(m.last_failure, input.last_failure));
+            prop_assert!(at_least(m.last_success, input.last_success));
+            prop_assert!(at_least(m.last_used, input.last_used));
+        }
+        // A cooldown whose event is the latest survives, with its whole group.
+        let ev = |r: &Record| r.event_time().unwrap_or(-1.0);
+        for (x, y) in [(&a, &b), (&b, &a)] {
+            if ev(x) > ev(y) {
+                prop_assert_eq!(group(&m), group(x));
+            }
+        }
+        // Whatever wins, the merged group is one of the inputs' groups, never a mix.
+        prop_assert!(group(&m) == group(&a) || group(&m) == group(&b));
+    }
+
+    #[test]
+    fn snapshot_merge_laws_and_every_id_kept(a in snapshot(), b in snapshot(), c in snapshot()) {
+        let ab = a.merge(&b);
+        prop_assert_eq!(&ab, &b.merge(&a));
+        prop_assert_eq!(ab.merge(&c), a.merge(&b.merge(&c)));
+        prop_assert_eq!(ab.merge(&ab), ab.clone());
+        for id in a.profiles.keys().chain(b.profiles.keys()) {
+            prop_assert!(ab.profiles.contains_key(id), "id {} dropped", id);
+        }
+        prop_assert!(ab.profiles.keys().all(|id| a.profiles.contains_key(id) || b.profiles.contains_key(id)));
+    }
+}
+
+// ---- through the pool ------------------------------------------------------------------
+
+fn specs() -> Vec<ProfileSpec> {
+    let s = |id: &str, provider: &str, kind| ProfileSpec { id: id.into(), provider: provider.into(), kind };
+    vec![
+        s("a", "openai", Kind::Primary),
+        s("b", "openai", Kind::Primary),
+        s("c", "anthropic", Kind::Primary),
+        s("fb", "openai", Kind::Fallback),
+    ]
+}
+
+#[derive(Clone, Debug)]
+enum Op {
+    Acquire,
+    Succeed(usize),
+    Fail(usize, Reason),
+    MarkFailure(usize, Reason),
+    MarkSuccess(usize),
+    Clear(usize),
+    Advance(f64),
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    let reason = (0u8..9).prop_map(|c| Reason::from_code(c).unwrap());
+    prop_oneof![
+        4 => Just(Op::Acquire),
+        2 => any::<usize>().prop_map(Op::Succeed),
+        3 => (any::<usize>(), reason.clone()).prop_map(|(k, r)| Op::Fail(k, r)),
+        1 => (any::<usize>(), reason).prop_map(|(k, r)| Op::MarkFailure(k, r)),
+        1 => any::<usize>().prop_map(Op::MarkSuccess),
+        1 => any::<usize>().prop_map(Op::Clear),
+        3 => (0u32..200_000).prop_map(|d| Op::Advance(d as f64)),
+    ]
+}
+
+fn drive(settings: Settings, ops: &[Op], start: f64) -> (Pool, f64) {
+    let mut pool = Pool::with_profiles(settings, &specs()).unwrap();
+    let mut now = start;
+    let mut leases: Vec<(u32, f64)> = vec![];
+    let n = pool.len();
+    for op in ops {
+        match *op {
+            Op::Acquire => {
+                if let Some(i) = pool.acquire(now, None).unwrap() {
+                    leases.push((i, now));
+                }
+            }
+            Op::Succeed(k) if !leases.is_empty() => {
+                let (i, t) = leases.remove(k % leases.len());
+                pool.succeed(i, now, Some(t)).unwrap();
+            }
+            Op::Fail(k, r) if !leases.is_empty() => {
+                let (i, t) = leases.remove(k % leases.len());
+                pool.fail(i, now, r, None, Some(t)).unwrap();
+            }
+            Op::Succeed(_) | Op::Fail(..) => {}
+            Op::MarkFailure(k, r) => {
+                pool.fail((k % n) as u32, now, r, None, None).unwrap();
+            }
+            Op::MarkSuccess(k) => pool.succeed((k % n) as u32, now, None).unwrap(),
+            Op::Clear(k) => pool.clear_cooldown((k % n) as u32, now).unwrap(),
+            Op::Advance(d) => now += d,
+        }
+    }
+    (pool, now)
+}
+
+fn normalized(s: &Snapshot) -> Snapshot {
+    Snapshot { profiles: s.profiles.iter().map(|(k, r)| (k.clone(), r.normalized())).collect() }
+}
+
+fn import(pool: &mut Pool, s: &Snapshot, now: f64) -> usize {
+    pool.import(s.profiles.iter().map(|(k, r)| (k.as_str(), *r)), now).unwrap()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 1000, ..ProptestConfig::default() })]
+
+    #[test]
+    fn export_import_round_trip(
+        v1 in any::<bool>(),
+        ops in proptest::collection::vec(op(), 0..40),
+        extra in proptest::collection::btree_map("[x-z]{1,3}", record(), 0..3),
+    ) {
+        let settings = if v1 { Settings::v1() } else { Settings::v2() };
+        let (mut first, now) = drive(settings, &ops, 1.7e12);
+        let extras = Snapshot { profiles: extra.into_iter().collect::<BTreeMap<_, _>>() };
+        prop_assert_eq!(import(&mut first, &extras, now), extras.profiles.len());
+        let saved = first.export();
+        // Unknown ids are kept and re-exported.
+        for id in extras.profiles.keys() {
+            prop_assert!(saved.profiles.contains_key(id));
+        }
+        let mut second = Pool::with_profiles(settings, &specs()).unwrap();
+        import(&mut second, &saved, now);
+        prop_assert_eq!(second.export(), normalized(&saved));
+        // What a user sees is the same, except calls in flight (those are not persisted).
+        let (s1, s2) = (first.status(now).unwrap(), second.status(now).unwrap());
+        for (p1, p2) in s1.profiles.iter().zip(&s2.profiles) {
+            prop_assert_eq!(p1.state, p2.state);
+            prop_assert_eq!(p1.cooldown_until, p2.cooldown_until);
+            prop_assert_eq!(p1.error_count, p2.error_count);
+            prop_assert_eq!((p1.last_used, p1.last_failure, p1.last_success), (p2.last_used, p2.last_failure, p2.last_success));
+            prop_assert_eq!(p1.reason, p2.reason);
+        }
+        prop_assert_eq!(s1.totals.available, s2.totals.available);
+        prop_assert_eq!(first.clone().wait_ms(now).unwrap(), second.clone().wait_ms(now).unwrap());
+        // Importing again changes nothing.
+        import(&mut second, &saved, now);
+        prop_assert_eq!(second.export(), normalized(&saved));
+    }
+
+    #[test]
+    fn importing_two_snapshots_is_importing_their_merge(
+        ops in proptest::collection::vec(op(), 0..30),
+        a in snapshot(),
+        b in snapshot(),
+    ) {
+        let (mut one, now) = drive(Settings::v2(), &ops, 1.7e12);
+        let mut two = one.clone();
+        import(&mut one, &a, now);
+        import(&mut one, &b, now);
+        import(&mut two, &a.merge(&b), now);
+        prop_assert_eq!(one.export(), two.export());
+    }
+}
+
+#[test]
+fn a_restarted_pool_skips_the_key_that_was_cooling() {
+    let now = 1.7e12;
+    let (mut first, _) = drive(Settings::v2(), &[], now);
+    let a = first.index_of("a").unwrap();
+    first.fail(a, now, Reason::RateLimit, None, None).unwrap();
+    let saved = first.export();
+    let mut second = Pool::with_profiles(Settings::v2(), &specs()).unwrap();
+    import(&mut second, &saved, now + 1.0);
+    assert_eq!(second.profile_status(a, now + 1.0).unwrap().state, State::Cooldown);
+    assert_eq!(second.acquire(now + 1.0, None).unwrap(), second.index_of("b"));
+}
+
+#[test]
+fn a_restarted_pool_continues_the_round_robin() {
+    let now = 1.7e12;
+    let mut first = Pool::with_profiles(Settings::v2(), &specs()).unwrap();
+    assert_eq!(first.acquire(now, None).unwrap(), Some(0)); // a
+    assert_eq!(first.acquire(now + 1.0, None).unwrap(), Some(1)); // b
+    let mut second = Pool::with_profiles(Settings::v2(), &specs()).unwrap();
+    import(&mut second, &first.export(), now + 2.0);
+    // c was never picked, then a (least recently), then b.
+    let picks: Vec<_> = (0..3).map(|i| second.acquire(now + 3.0 + i as f64, None).unwrap()).collect();
+    assert_eq!(picks, vec![Some(2), Some(0), Some(1)]);
+}
