@@ -52,7 +52,7 @@ await esbuild.build({
 });
 
 // index.mjs re-exports the CommonJS build: one module instance for import and require.
-const names = ["Pool", "FailoverError", "AllProfilesExhaustedError", "ConfigError", "classifyError", "FAILURE_REASONS", "init"];
+const names = ["Pool", "LlmKeyPool", "FailoverError", "AllProfilesExhaustedError", "ConfigError", "classifyError", "FAILURE_REASONS", "init"];
 writeFileSync(
   join(out, "index.mjs"),
   `// ES module entry for Node: the same instance as index.cjs.\nimport kc from "./index.cjs";\n\nexport const { ${names.join(", ")} } = kc;\n`,
