@@ -7,7 +7,7 @@
 
 import { core } from "./core.js";
 import { AllProfilesExhaustedError, ConfigError, fromCore } from "./errors.js";
-import { classifyErrorV1, errorMessage, isCallerAbort } from "./classify.js";
+import { classifyErrorV1, errorMessage, isV1NonTimeoutAbort } from "./classify.js";
 import { REASONS, REASON_CODE } from "./reasons.js";
 import { redact } from "./secrets.js";
 
@@ -22,11 +22,6 @@ const INSPECT = Symbol.for("nodejs.util.inspect.custom");
 
 function abortReason(signal) {
   return signal.reason ?? new DOMException("The operation was aborted.", "AbortError");
-}
-
-/** v1's test for "an abort that is not a timeout", which `run` rethrows untouched. */
-function isV1NonTimeoutAbort(err) {
-  return isCallerAbort(err, undefined);
 }
 
 /**
