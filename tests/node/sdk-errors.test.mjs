@@ -8,7 +8,7 @@ import http from "node:http";
 import OpenAI from "openai";
 import Anthropic from "@anthropic-ai/sdk";
 import { GoogleGenAI } from "@google/genai";
-import { Pool, classifyError } from "../../pkg/index.mjs";
+import { Pool, LlmKeyPool, classifyError } from "../../pkg/index.mjs";
 import { T0, SEC, MIN, HOUR, manualClock, rejection, statusOf } from "./helpers.mjs";
 
 // ── The mock server: the API key names the scenario ("s429~k0-…"); the path names the SDK ──
@@ -88,37 +88,44 @@ const SUCCESS = {
   google: { candidates: [{ content: { role: "model", parts: [{ text: "hello" }] }, finishReason: "STOP", index: 0 }], usageMetadata: { promptTokenCount: 1, candidatesTokenCount: 1, totalTokenCount: 2 } },
 };
 
+// v1's rules on @google/genai: every 429 says "quota", so it is billing (a 5 h rest); its own
+// timeout is a bare AbortError, which v1 takes for the caller's abort and rethrows.
+const V1_GOOGLE_429 = { google: { reason: "billing" } };
+const V1_GOOGLE_ABORT = { google: { outcome: "rethrows" } };
+
 /**
  * The scenarios. `answer(sdk, key)` → [status, headers, body], or "drop" / "slow". `reason`
  * and `cooldownMs` are what classifyError and the pool must give (per SDK when they differ);
- * `outcome`: "rotates" (run moves to the next key) or "rethrows".
+ * `outcome`: "rotates" (run moves to the next key, the default) or "rethrows". `v1`: what
+ * LlmKeyPool (v1's rules, no Retry-After, `format` rotates) gives instead, when it differs.
  */
 const SCENARIOS = [
-  { id: "s429", name: "429", answer: (sdk) => [429, {}, BODIES[sdk].rate], reason: "rate_limit", cooldownMs: MIN },
-  { id: "s429ra", name: "429 retry-after: 7", answer: (sdk) => [429, { "retry-after": "7" }, BODIES[sdk].rate], reason: "rate_limit", cooldownMs: { openai: 7 * SEC, anthropic: 7 * SEC, google: MIN } },
-  { id: "s429ms", name: "429 retry-after-ms: 2500", answer: (sdk) => [429, { "retry-after-ms": "2500" }, BODIES[sdk].rate], reason: "rate_limit", cooldownMs: { openai: 2500, anthropic: 2500, google: MIN } },
+  { id: "s429", name: "429", answer: (sdk) => [429, {}, BODIES[sdk].rate], reason: "rate_limit", cooldownMs: MIN, v1: V1_GOOGLE_429 },
+  { id: "s429ra", name: "429 retry-after: 7", answer: (sdk) => [429, { "retry-after": "7" }, BODIES[sdk].rate], reason: "rate_limit", cooldownMs: { openai: 7 * SEC, anthropic: 7 * SEC, google: MIN }, v1: V1_GOOGLE_429 },
+  { id: "s429ms", name: "429 retry-after-ms: 2500", answer: (sdk) => [429, { "retry-after-ms": "2500" }, BODIES[sdk].rate], reason: "rate_limit", cooldownMs: { openai: 2500, anthropic: 2500, google: MIN }, v1: V1_GOOGLE_429 },
   {
     id: "s429reset",
     name: "429 x-ratelimit-reset-requests: 6m0s",
     answer: (sdk) => [429, { "x-ratelimit-limit-requests": "3", "x-ratelimit-remaining-requests": "0", "x-ratelimit-reset-requests": "6m0s" }, BODIES[sdk].rate],
     reason: "rate_limit",
     cooldownMs: { openai: 6 * MIN, anthropic: 6 * MIN, google: MIN },
+    v1: V1_GOOGLE_429,
   },
   { id: "squota", name: "429 insufficient_quota (OpenAI's body)", answer: () => [429, {}, OPENAI_QUOTA], reason: "billing", cooldownMs: 5 * HOUR, state: "disabled" },
   { id: "s401", name: "401", answer: (sdk, key) => [401, {}, typeof BODIES[sdk][401] === "function" ? BODIES[sdk][401](key) : BODIES[sdk][401]], reason: "auth", cooldownMs: MIN },
   { id: "s403", name: "403", answer: (sdk) => [403, {}, BODIES[sdk][403]], reason: "auth_permanent", cooldownMs: 5 * HOUR, state: "disabled" },
   { id: "s402", name: "402", answer: (sdk) => [402, {}, BODIES[sdk][402]], reason: "billing", cooldownMs: 5 * HOUR, state: "disabled" },
   { id: "s404", name: "404 unknown model", answer: (sdk) => [404, {}, BODIES[sdk][404]], reason: "model_not_found", cooldownMs: MIN },
-  { id: "s400", name: "400 context length", answer: (sdk) => [400, {}, BODIES[sdk][400]], reason: "format", outcome: "rethrows" },
-  { id: "s500", name: "500", answer: (sdk) => [500, {}, BODIES[sdk][500]], reason: "server_error", cooldownMs: MIN },
+  { id: "s400", name: "400 context length", answer: (sdk) => [400, {}, BODIES[sdk][400]], reason: "format", outcome: "rethrows", v1: { outcome: "rotates" } },
+  { id: "s500", name: "500", answer: (sdk) => [500, {}, BODIES[sdk][500]], reason: "server_error", cooldownMs: MIN, v1: { reason: "unknown" } },
   { id: "s503", name: "503", answer: (sdk) => [503, {}, BODIES[sdk][503]], reason: "server_error", cooldownMs: MIN },
   { id: "s529", name: "529 overloaded (Anthropic's body)", answer: () => [529, {}, ANTHROPIC_OVERLOADED], reason: "server_error", cooldownMs: MIN },
-  { id: "sdrop", name: "dropped connection", answer: () => "drop", reason: "server_error", cooldownMs: MIN },
-  { id: "stimeout", name: "slow answer, the SDK's timeout option", answer: () => "slow", sdkTimeout: true, reason: "timeout", cooldownMs: MIN },
-  { id: "ssignal", name: "slow answer, AbortSignal.timeout() as run's signal", answer: () => "slow", runSignal: true, reason: "timeout", outcome: "rethrows" },
-  { id: "sinner", name: "slow answer, AbortSignal.timeout() inside the task", answer: () => "slow", taskSignal: true, reason: "timeout", cooldownMs: MIN },
-  { id: "sgquota", name: "429 RESOURCE_EXHAUSTED with RetryInfo 37s (Gemini)", only: "google", answer: () => [429, {}, BODIES.google.geminiQuota], reason: "rate_limit", cooldownMs: 37 * SEC },
-  { id: "sgkey", name: "400 API_KEY_INVALID (Gemini's wrong key)", only: "google", answer: () => [400, {}, BODIES.google.keyInvalid], reason: "auth", cooldownMs: MIN },
+  { id: "sdrop", name: "dropped connection", answer: () => "drop", reason: "server_error", cooldownMs: MIN, v1: { reason: "unknown" } },
+  { id: "stimeout", name: "slow answer, the SDK's timeout option", answer: () => "slow", sdkTimeout: true, reason: "timeout", cooldownMs: MIN, v1: V1_GOOGLE_ABORT },
+  { id: "ssignal", name: "slow answer, AbortSignal.timeout() as run's signal", answer: () => "slow", runSignal: true, reason: "timeout", outcome: "rethrows", v1: { outcome: "rethrows" } },
+  { id: "sinner", name: "slow answer, AbortSignal.timeout() inside the task", answer: () => "slow", taskSignal: true, reason: "timeout", cooldownMs: MIN, v1: { reason: "unknown", google: { outcome: "rethrows" } } },
+  { id: "sgquota", name: "429 RESOURCE_EXHAUSTED with RetryInfo 37s (Gemini)", only: "google", answer: () => [429, {}, BODIES.google.geminiQuota], reason: "rate_limit", cooldownMs: 37 * SEC, v1: { reason: "billing" } },
+  { id: "sgkey", name: "400 API_KEY_INVALID (Gemini's wrong key)", only: "google", answer: () => [400, {}, BODIES.google.keyInvalid], reason: "auth", cooldownMs: MIN, v1: { reason: "format" } },
 ];
 
 const SLOW_MS = 5000;
@@ -243,6 +250,35 @@ for (const [sdk, call] of Object.entries(SDKS)) {
         assert.equal(k0().errorCount, 1);
         assert.equal(pool.isInCooldown("k0"), true);
         assert.equal(statusOf(pool, "k1").state, "available");
+      });
+
+      await t.test(`${s.name}, through LlmKeyPool (v1's rules)`, async () => {
+        const v1 = { reason: pick(s.reason, sdk), outcome: s.outcome, ...s.v1, ...s.v1?.[sdk] };
+        const key0 = `${s.id}~k0-${sdk}-v1-0123456789abcdef`;
+        const pool = new LlmKeyPool({ profiles: [{ provider: sdk, apiKey: key0 }, { provider: sdk, apiKey: `ok~k1-${sdk}-v1-0123456789` }] });
+        // v1 passed no signal to the task: a v1 program closes over its own.
+        const runSignal = s.runSignal ? AbortSignal.timeout(CUT_MS) : undefined;
+        const seen = [];
+        const run = pool.run(({ profileId, apiKey }) => {
+          seen.push(profileId);
+          return call(apiKey, callOptions(s, runSignal));
+        }, { signal: runSignal });
+        const p0 = () => pool.getStatus().profiles[0];
+        if (v1.outcome === "rethrows") {
+          const err = await rejection(run);
+          assert.ok(["AbortError", "TimeoutError"].includes(err.name), `${err.name}: ${err.message}`);
+          assert.deepEqual(seen, ["profile-0"]);
+          assert.equal(p0().errorCount, 0);
+          return;
+        }
+        const res = await run;
+        assert.deepEqual(seen, ["profile-0", "profile-1"]);
+        assert.equal(res.attempts[0].reason, v1.reason);
+        assert.equal(Object.hasOwn(res.attempts[0], "cooldownMs"), false, "v1's attempt fields only");
+        const long = v1.reason === "billing" || v1.reason === "auth_permanent";
+        assert.equal(p0().state, long ? "disabled" : "cooldown");
+        // v1's schedule, whatever the provider's headers said.
+        assert.equal(p0().cooldownUntil - p0().lastFailure, long ? 5 * HOUR : MIN);
       });
     }
   });
