@@ -325,7 +325,7 @@ function redactV1(value, keys) {
   return value;
 }
 
-const stats = { sequences: 0, constructed: 0, ops: 0, runs: 0, attempts: 0, waits: 0, attemptLimit: 0 };
+const stats = { sequences: 0, constructed: 0, ops: 0, runs: 0, attempts: 0, waits: 0, attemptLimit: 0, concurrent: 0, sameKey: 0 };
 
 async function sequence(start, config, ops) {
   clock = start;
@@ -349,6 +349,12 @@ async function sequence(start, config, ops) {
     assert.deepStrictEqual(rb, redactV1(ra, keys), where);
     if (ra.result?.exhausted || ra.result?.ok) stats.attempts += (ra.result.exhausted ?? ra.result.ok).attempts.length;
     if (op.op === "run") stats.runs++;
+    if (op.op === "concurrent") {
+      stats.concurrent++;
+      // v1's signature: runs started together get the same key (the pick is recorded at success).
+      const firsts = op.runs.map((_, i) => ra.calls.find((c) => c.run === i)?.ctx.profileId).filter(Boolean);
+      if (new Set(firsts).size < firsts.length) stats.sameKey++;
+    }
     // A run that ended on the attempt limit (its last call failed and no wait ended it).
     if (op.op === "run" && ra.result.exhausted && ra.calls.length >= 16 && ra.result.exhausted.attempts.length === ra.calls.length) stats.attemptLimit++;
     const sa = await withFakeTime(async () => a.pool.getStatus());
@@ -369,13 +375,15 @@ test(`LlmKeyPool and key-carousel 1.1.0 agree on ${RUNS} random sequences`, asyn
   t.diagnostic(
     `${stats.sequences} sequences (${stats.constructed} constructed, the rest compared construction errors), ` +
       `${stats.ops} operations, ${stats.runs} serial runs, ${stats.attempts} failed attempts, ${stats.waits} waits, ` +
-      `${stats.attemptLimit} runs stopped by the attempt limit, ${secs} s`,
+      `${stats.attemptLimit} runs stopped by the attempt limit, ${stats.concurrent} groups of concurrent runs ` +
+      `(${stats.sameKey} sharing a key), ${secs} s`,
   );
   // The generators must reach the interesting paths, or the comparison proves little.
   assert.ok(stats.constructed > RUNS / 2, `only ${stats.constructed} pools constructed`);
   assert.ok(stats.waits > 20, `only ${stats.waits} runs waited for a cooldown`);
   assert.ok(stats.attempts > 1000, `only ${stats.attempts} failed attempts`);
   assert.ok(stats.attemptLimit > 5, `only ${stats.attemptLimit} runs reached the attempt limit`);
+  assert.ok(stats.sameKey > 20, `only ${stats.sameKey} groups of concurrent runs shared a key`);
 });
 
 // ── classification through run's attempts, and v2's classifyError against v1's ──
