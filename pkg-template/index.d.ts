@@ -145,7 +145,11 @@ export type RunOptions = {
   provider?: string;
   /** Model for profiles that do not name one (`ctx.model`). */
   model?: string;
-  /** Aborts the call: waiting stops and the abort error propagates, untouched. */
+  /**
+   * Aborts the call: waiting stops, and once it has fired, whatever the task throws (the
+   * SDK's abort error) propagates untouched and no key is blamed. An abort you did not ask
+   * for (an SDK's own timeout, a deadline inside the task) is a `timeout` and rotates.
+   */
   signal?: AbortSignal;
   /** Prefix of this call's log lines. */
   label?: string;
@@ -159,11 +163,17 @@ export type ProfileContext = {
   apiKey: string;
   provider: string;
   model: string;
-  /** The `signal` given to `run`, to pass on to your HTTP client. */
+  /**
+   * The `signal` given to `run`, to pass on to your HTTP client or SDK ({@link Pool} only;
+   * {@link LlmKeyPool} passes v1's four fields).
+   */
   signal?: AbortSignal;
 };
 
-/** One failed attempt of a `run`. The error text has every configured key redacted. */
+/**
+ * One failed attempt of a `run`. The error text has every configured key redacted.
+ * `cooldownMs` and `retryAfterMs` are {@link Pool}'s; {@link LlmKeyPool} reports v1's fields.
+ */
 export type FailedAttempt = {
   profileId: string;
   provider: string;
@@ -186,42 +196,61 @@ export type RunResult<T> = {
   attempts: FailedAttempt[];
 };
 
-/** The status of one profile. */
-export type ProfileStatus = {
+/**
+ * One profile in a status, v1's fields: everything {@link LlmKeyPool} reports, and the part
+ * of {@link ProfileStatus} that v1 code reads.
+ */
+export interface PoolProfileStatus {
   id: string;
   provider: string;
   model?: string;
   /** `disabled`: resting on the long schedule (billing, revoked key). */
   state: "available" | "cooldown" | "disabled";
-  /** When the rest ends (ms since the epoch); absent when available. */
+  /**
+   * When the rest ends (ms since the epoch). {@link Pool}: absent when available.
+   * {@link LlmKeyPool}: as v1, the end of the last rest even once it has passed, until a
+   * success or `clearCooldown`.
+   */
   cooldownUntil?: number;
+  /** Failures in a row (decays after `failureWindowMs`). */
+  errorCount: number;
+  /** {@link Pool}: last time the profile was picked or succeeded. {@link LlmKeyPool}: last success (v1). */
+  lastUsed?: number;
+  lastFailure?: number;
+}
+
+/** The status of one profile in {@link Pool}'s status: v1's fields and v2's. */
+export interface ProfileStatus extends PoolProfileStatus {
   /** Ms until available; 0 when available. */
   remainingMs: number;
   /** Why it rests; absent when available. */
   reason?: FailureReason;
-  /** Failures in a row (decays after `failureWindowMs`). */
-  errorCount: number;
-  /** Last time the profile was picked or succeeded. */
-  lastUsed?: number;
-  lastFailure?: number;
   lastSuccess?: number;
   /** Calls on this profile that are running now. */
   inFlight: number;
-};
+}
 
-/** The status of the pool (v1's fields, plus totals of disabled profiles and the next recovery). */
-export type PoolStatus = {
+/**
+ * The status of a pool, v1's shape: what {@link LlmKeyPool.getStatus} returns, and the part
+ * of {@link DetailedPoolStatus} (what {@link Pool.getStatus} returns) that v1 code reads.
+ */
+export interface PoolStatus {
   /** Primaries in configuration order, then fallback models. */
-  profiles: ProfileStatus[];
+  profiles: PoolProfileStatus[];
   totalAvailable: number;
   /** Profiles cooling down on the transient schedule (disabled ones are not counted). */
   totalInCooldown: number;
-  totalDisabled: number;
   /** Only when nothing is available: the reason of the last unavailable profile. */
   unavailableReason: FailureReason | null;
+}
+
+/** {@link Pool}'s status: v1's fields, plus totals of disabled profiles and the next recovery. */
+export interface DetailedPoolStatus extends PoolStatus {
+  profiles: ProfileStatus[];
+  totalDisabled: number;
   /** Only when nothing is available: when the first profile recovers. */
   nextAvailableAt?: number;
-};
+}
 
 /**
  * A pool of API keys. Each `run` gets a profile (round-robin within the preferred
@@ -263,6 +292,84 @@ export declare class Pool {
   /** Ends the profile's rest and resets its error count. */
   clearCooldown(profileId: string): void;
   /** The state of every profile, built in one call into the core. */
+  getStatus(): DetailedPoolStatus;
+  /** The status: `JSON.stringify(pool)` shows ids and numbers, never a key. */
+  toJSON(): DetailedPoolStatus;
+}
+
+/** Options of `new LlmKeyPool(...)`: key-carousel 1's, unchanged. Unknown options are ignored (as in v1). */
+export type LlmKeyPoolConfig = {
+  /** The API keys; without `id`, a profile is `profile-<index>` (v1's ids). */
+  profiles: ProfileDefinition[];
+  fallbackModels?: FallbackModelDefinition[];
+  /** A JSON file shared with v1 processes; call `await pool.init()` after construction to load it. */
+  storagePath?: string;
+  /** Negative values throw `<field> must be non-negative` (v1's message); NaN, infinite and non-numbers throw a {@link ConfigError}. */
+  cooldowns?: CooldownConfig;
+  /** When every profile is cooling down, `run` waits for the soonest, unless it is further than this. Default: no limit. */
+  maxWaitMs?: number;
+  /** Gets v1's log lines (keys redacted); a logger that throws is ignored. */
+  logger?: Logger;
+};
+
+/** What {@link LlmKeyPool.run} resolves with (v1's name for {@link RunResult}). */
+export type LlmKeyPoolResult<T> = RunResult<T>;
+
+/**
+ * key-carousel 1.1.0's `LlmKeyPool`, for upgrading without changing code: v1's options,
+ * methods, validation messages, ids (`profile-<index>`), classification (v1's rules),
+ * treatment of `format` errors (they rotate and cool the key), and state machine (run by the
+ * v2 core in v1 mode). The time is `Date.now()` at each call, so fake timers work.
+ *
+ * The differences from v1 are listed in the README ("Migrating from v1"); in short: keys are
+ * redacted from attempts and logs, the caller's abort never cools a key, and input v1
+ * accepted but then mishandled (NaN cooldowns, odd ids, a task that is not a function) is
+ * rejected. For v2's behaviour (spreading concurrent calls, Retry-After, v2's classification,
+ * `format` rethrown) use {@link Pool}.
+ *
+ * ```ts
+ * import { LlmKeyPool } from "key-carousel";
+ * const pool = new LlmKeyPool({
+ *   profiles: [{ provider: "openai", apiKey: process.env.OPENAI_KEY_1! }, { provider: "openai", apiKey: process.env.OPENAI_KEY_2! }],
+ *   maxWaitMs: 30_000,
+ * });
+ * const { value, profileId } = await pool.run(async ({ apiKey, model }) => callTheModel(apiKey, model), { model: "gpt-4o" });
+ * ```
+ */
+export declare class LlmKeyPool {
+  /**
+   * @throws {Error} with v1's messages: `Duplicate profile ID: "x"`, `Profile "x" has an empty
+   *   API key`, `Profile "x" has an empty provider`, `Duplicate fallback ID: "x"`,
+   *   `maxRateLimitCooldownMs must be non-negative` (and the other cooldowns), `At least one
+   *   profile or fallback with an API key is required`.
+   * @throws {ConfigError} for what v1 accepted but could not use (NaN or non-number cooldowns,
+   *   ids or providers with surrounding whitespace or control characters, non-string keys).
+   */
+  constructor(config: LlmKeyPoolConfig);
+  /** Loads the state saved at `storagePath`; resolves at once without one. */
+  init(): Promise<void>;
+  /**
+   * Runs `task` with a profile (round-robin by last success within the preferred provider,
+   * then other providers, then fallback models); on failure classifies the error with v1's
+   * rules, rests the profile and tries the next. When every profile rests, waits for the
+   * soonest (up to `maxWaitMs`). At most `min(160, max(32, 24 + 8 × profiles))` iterations.
+   * @throws {AllProfilesExhaustedError} with v1's message and `attempts`.
+   * @throws an AbortError/TimeoutError the task threw whose message is not about a timeout,
+   *   untouched; the signal's reason once `signal` has fired.
+   */
+  run<T>(task: (ctx: ProfileContext) => Promise<T>, opts?: RunOptions): Promise<LlmKeyPoolResult<T>>;
+  /**
+   * Records a failure: a rest on the reason's schedule, or, during a rest, one more error
+   * (v1). An unknown id is ignored. Resolves once the state is written (with `storagePath`).
+   */
+  markFailure(profileId: string, reason: FailureReason): Promise<void>;
+  /** Records a success: ends the rest, sets lastUsed. An unknown id is ignored. */
+  markSuccess(profileId: string): Promise<void>;
+  /** Whether the profile is resting now; `false` for an unknown id. */
+  isInCooldown(profileId: string): boolean;
+  /** Ends the rest and resets the error count. An unknown id is ignored. */
+  clearCooldown(profileId: string): Promise<void>;
+  /** v1's status: exactly v1's fields. */
   getStatus(): PoolStatus;
   /** The status: `JSON.stringify(pool)` shows ids and numbers, never a key. */
   toJSON(): PoolStatus;
@@ -446,10 +553,13 @@ export declare class ConfigError extends TypeError {
 }
 
 /**
- * Maps any thrown value to a failure reason: a {@link FailoverError}'s own reason, else the
- * HTTP status (`status`, `statusCode`, `response.status`), the provider's error code, the
+ * Maps any thrown value to a failure reason with v2's rules: a {@link FailoverError}'s own
+ * reason, else the HTTP status (`status`, `statusCode`, `response.status`), the provider's
+ * error code (also from a JSON body in the message, as @google/genai throws it), the
  * message, the error's name and its `cause`. Recognises the official OpenAI, Anthropic and
- * Google SDKs' errors.
+ * Google SDKs' errors. v2's rules are v1's plus: any 5xx is `server_error` and 408 `timeout`
+ * (v1: `unknown`), error codes, causes, and SDK timeout/abort classes; {@link LlmKeyPool}
+ * classifies with v1's rules.
  *
  * ```ts
  * classifyError(Object.assign(new Error("slow down"), { status: 429 })); // "rate_limit"

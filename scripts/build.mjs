@@ -68,6 +68,7 @@ await esbuild.build({
 // The .mjs files re-export the CommonJS builds: one module instance for import and require.
 const names = [
   "Pool",
+  "LlmKeyPool",
   "FailoverError",
   "AllProfilesExhaustedError",
   "ConfigError",

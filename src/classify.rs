@@ -4,7 +4,8 @@
 //! [`Rules::V1`] reproduces key-carousel 1.1.0's classifier exactly (except its
 //! `instanceof FailoverError` check, which the JS layer does). [`Rules::V2`] adds every 5xx,
 //! 408, the `code` strings that the OpenAI, Anthropic and Google SDKs and Node's network
-//! stack use, and the OpenAI SDK's `APIConnectionTimeoutError`.
+//! stack use (at 400 and 429 a known code outranks the status rule), and the SDKs'
+//! `APIConnectionTimeoutError` and `APIUserAbortError`.
 //!
 //! v1's message tests are JavaScript regular expressions. They are kept here verbatim and
 //! run by a tiny matcher (`js_regex_test`) instead of a regex engine, to keep the wasm small.
@@ -31,7 +32,9 @@ pub struct ErrorFacts<'a> {
     pub message: &'a str,
     /// `error.name` when the thrown value is an Error, else `""`.
     pub name: &'a str,
-    /// `error.code` / `error.error.code` / `error.type`, else `""`.
+    /// Candidate error codes (`error.code`, `error.error.type`, a Google body's
+    /// `ErrorInfo.reason` and `status`, …), comma-separated in order of preference; the
+    /// first one in the code table counts. `""`: none.
     pub code: &'a str,
 }
 
@@ -62,7 +65,7 @@ const MESSAGE_RULES: [(&str, Reason); 8] = [
 ];
 
 /// v2's `code` table (compared ASCII-case-insensitively, whole string).
-const CODE_RULES: [(&str, Reason); 21] = [
+const CODE_RULES: [(&str, Reason); 23] = [
     ("ETIMEDOUT", Reason::Timeout),
     ("ECONNABORTED", Reason::Timeout),
     ("UND_ERR_CONNECT_TIMEOUT", Reason::Timeout),
@@ -84,6 +87,10 @@ const CODE_RULES: [(&str, Reason); 21] = [
     ("not_found_error", Reason::ModelNotFound),
     ("context_length_exceeded", Reason::Format),
     ("overloaded_error", Reason::ServerError),
+    // Google: any 429 is RESOURCE_EXHAUSTED, and its message says "quota" even for a
+    // per-minute limit; a wrong key is a 400 whose ErrorInfo reason is API_KEY_INVALID.
+    ("RESOURCE_EXHAUSTED", Reason::RateLimit),
+    ("API_KEY_INVALID", Reason::Auth),
 ];
 
 /// Maps an error's facts to a [`Reason`].
@@ -109,8 +116,12 @@ pub fn classify(facts: &ErrorFacts, rules: Rules) -> Reason {
             return Reason::Billing;
         }
         if is(429.0) {
-            // v2 also believes a billing `code` (OpenAI's insufficient_quota 429).
-            if js_regex_test(QUOTA_429, &message) || code == Some(Reason::Billing) {
+            // v2 believes a rate-limit or billing code before the message (OpenAI's
+            // insufficient_quota is billing; Google's RESOURCE_EXHAUSTED "check quota" is not).
+            if let Some(r @ (Reason::RateLimit | Reason::Billing)) = code {
+                return r;
+            }
+            if js_regex_test(QUOTA_429, &message) {
                 return Reason::Billing;
             }
             return Reason::RateLimit;
@@ -119,7 +130,8 @@ pub fn classify(facts: &ErrorFacts, rules: Rules) -> Reason {
             return Reason::ModelNotFound;
         }
         if is(400.0) {
-            return Reason::Format;
+            // v2: a known code says what kind of bad request (Google's API_KEY_INVALID).
+            return code.unwrap_or(Reason::Format);
         }
         if is(503.0) || is(529.0) {
             return Reason::ServerError;
@@ -146,7 +158,10 @@ pub fn classify(facts: &ErrorFacts, rules: Rules) -> Reason {
 
     let timeout_name = match rules {
         Rules::V1 => matches!(facts.name, "AbortError" | "TimeoutError"),
-        Rules::V2 => matches!(facts.name, "AbortError" | "TimeoutError" | "APIConnectionTimeoutError"),
+        Rules::V2 => matches!(
+            facts.name,
+            "AbortError" | "TimeoutError" | "APIConnectionTimeoutError" | "APIUserAbortError"
+        ),
     };
     if timeout_name {
         return Reason::Timeout;
@@ -160,9 +175,11 @@ pub fn is_timeout_message(message: &str) -> bool {
     js_regex_test(TIMEOUT_MESSAGE, message)
 }
 
-/// The reason of a v2 error `code`, if it is one we know.
-fn code_reason(code: &str) -> Option<Reason> {
-    CODE_RULES.iter().find(|(c, _)| c.eq_ignore_ascii_case(code)).map(|&(_, r)| r)
+/// The reason of the first known code in a comma-separated list of candidates.
+fn code_reason(codes: &str) -> Option<Reason> {
+    codes
+        .split(',')
+        .find_map(|code| CODE_RULES.iter().find(|(c, _)| c.eq_ignore_ascii_case(code)).map(|&(_, r)| r))
 }
 
 /// `new RegExp(pattern, "i").test(text)` for the small subset of JS regex syntax used above:
@@ -553,8 +570,10 @@ mod tests {
             let f = ErrorFacts { name: "AbortError", message: "Rate limit", ..Default::default() };
             assert_eq!(classify(&f, rules), RateLimit);
         }
-        assert_eq!(classify(&facts("APIConnectionTimeoutError"), Rules::V1), Unknown);
-        assert_eq!(classify(&facts("APIConnectionTimeoutError"), Rules::V2), Timeout);
+        for sdk_name in ["APIConnectionTimeoutError", "APIUserAbortError"] {
+            assert_eq!(classify(&facts(sdk_name), Rules::V1), Unknown);
+            assert_eq!(classify(&facts(sdk_name), Rules::V2), Timeout);
+        }
     }
 
     #[test]
@@ -587,6 +606,44 @@ mod tests {
         assert_eq!(classify(&f, Rules::V2), Billing);
         let f = ErrorFacts { status: Some(429.0), code: "rate_limit_exceeded", ..Default::default() };
         assert_eq!(classify(&f, Rules::V2), RateLimit);
+    }
+
+    #[test]
+    fn code_candidates_first_known_wins() {
+        let code = |code| classify(&ErrorFacts { code, ..Default::default() }, Rules::V2);
+        assert_eq!(code("requests,rate_limit_exceeded"), RateLimit);
+        assert_eq!(code("invalid_request_error,API_KEY_INVALID,INVALID_ARGUMENT"), Auth);
+        assert_eq!(code("insufficient_quota,RESOURCE_EXHAUSTED"), Billing);
+        assert_eq!(code("RESOURCE_EXHAUSTED,insufficient_quota"), RateLimit);
+        assert_eq!(code("a,,b"), Unknown);
+        assert_eq!(code(","), Unknown);
+        assert_eq!(code("ETIMEDOUT ,x"), Unknown); // still whole strings only
+        let v1 = ErrorFacts { code: "x,ECONNRESET", ..Default::default() };
+        assert_eq!(classify(&v1, Rules::V1), Unknown);
+    }
+
+    #[test]
+    fn codes_at_400_and_429_in_v2() {
+        let at = |status: f64, code, message| {
+            let f = ErrorFacts { status: Some(status), code, message, ..Default::default() };
+            (classify(&f, Rules::V1), classify(&f, Rules::V2))
+        };
+        // Google's per-minute limit: a 429 whose message says "quota".
+        let quota = "You exceeded your current quota, please check your plan and billing details.";
+        assert_eq!(at(429.0, "RESOURCE_EXHAUSTED", quota), (Billing, RateLimit));
+        assert_eq!(at(429.0, "", quota), (Billing, Billing));
+        assert_eq!(at(429.0, "insufficient_quota", ""), (RateLimit, Billing));
+        // Only rate-limit and billing codes count at 429.
+        assert_eq!(at(429.0, "ETIMEDOUT", ""), (RateLimit, RateLimit));
+        assert_eq!(at(429.0, "invalid_api_key", quota), (Billing, Billing));
+        // Google's wrong key: 400 + API_KEY_INVALID.
+        assert_eq!(at(400.0, "API_KEY_INVALID,INVALID_ARGUMENT", "API key not valid."), (Format, Auth));
+        assert_eq!(at(400.0, "INVALID_ARGUMENT", "API key not valid."), (Format, Format));
+        assert_eq!(at(400.0, "context_length_exceeded", ""), (Format, Format));
+        assert_eq!(at(400.0, "invalid_request_error", "invalid api key"), (Format, Format));
+        // Other statuses still come before the code.
+        assert_eq!(at(401.0, "RESOURCE_EXHAUSTED", ""), (Auth, Auth));
+        assert_eq!(at(404.0, "API_KEY_INVALID", ""), (ModelNotFound, ModelNotFound));
     }
 
     #[test]

@@ -37,12 +37,67 @@ function extractName(err) {
   return typeof name === "string" ? name : "";
 }
 
-function extractCode(err) {
-  const body = get(err, "error");
-  for (const v of [get(err, "code"), get(body, "code"), get(get(body, "error"), "type"), get(body, "type"), get(err, "type")]) {
-    if (typeof v === "string" && v !== "") return v;
+/**
+ * v2: the error's name, or its class's name when the name is the generic "Error" (the
+ * OpenAI SDK leaves `name` alone: its APIUserAbortError is named "Error").
+ */
+function extractNameV2(err) {
+  const name = extractName(err);
+  if (name !== "Error") return name;
+  const ctor = get(get(err, "constructor"), "name");
+  return typeof ctor === "string" && ctor !== "" ? ctor : name;
+}
+
+const MAX_JSON_MESSAGE = 65536;
+
+/**
+ * The JSON error body that an SDK put into the message (@google/genai's ApiError message is
+ * the body, `{"error":{"code":429,"status":"RESOURCE_EXHAUSTED",...}}`; Anthropic's is
+ * "429 {...}"), or undefined.
+ */
+function bodyInMessage(err) {
+  const message = errorMessage(err);
+  const start = message.indexOf("{");
+  if (start < 0 || start > 40 || message.length > MAX_JSON_MESSAGE) return undefined;
+  try {
+    const body = JSON.parse(message.slice(start));
+    return body !== null && typeof body === "object" ? body : undefined;
+  } catch {
+    return undefined;
   }
-  return "";
+}
+
+/** The `details` entries of a Google error body of this type (`…google.rpc.RetryInfo`). */
+function googleDetails(body, type) {
+  const details = get(get(body, "error"), "details");
+  if (!Array.isArray(details)) return [];
+  return details.filter((d) => {
+    const t = get(d, "@type");
+    return typeof t === "string" && t.endsWith(`google.rpc.${type}`);
+  });
+}
+
+/**
+ * The candidate error codes, in order of preference, comma-separated for the core (which
+ * takes the first it knows): the SDK's `code`, the body's code and type, then a Google
+ * body's ErrorInfo reason and status.
+ */
+function extractCodes(err) {
+  const body = get(err, "error");
+  const inMessage = bodyInMessage(err);
+  const inner = get(inMessage, "error");
+  const candidates = [
+    get(err, "code"),
+    get(body, "code"),
+    get(get(body, "error"), "type"),
+    get(body, "type"),
+    get(err, "type"),
+    get(inner, "code"),
+    get(inner, "type"),
+    ...googleDetails(inMessage, "ErrorInfo").map((d) => get(d, "reason")),
+    get(inner, "status"),
+  ];
+  return candidates.filter((v) => typeof v === "string" && v !== "" && !v.includes(",")).join(",");
 }
 
 function isFailoverError(err) {
@@ -56,7 +111,9 @@ function classifyWith(err, v1, depth) {
   }
   // v1 lowercases the message with toLowerCase() before matching; the core folds ASCII only.
   const message = errorMessage(err).toLowerCase();
-  const code = core().classify(extractStatus(err), message, extractName(err), v1 ? "" : extractCode(err), v1);
+  const code = v1
+    ? core().classify(extractStatus(err), message, extractName(err), "", true)
+    : core().classify(extractStatus(err), message, extractNameV2(err), extractCodes(err), false);
   if (code === UNKNOWN && !v1 && depth < 4) {
     const cause = get(err, "cause");
     if (cause !== undefined && cause !== null && cause !== err) return classifyWith(cause, v1, depth + 1);
@@ -78,13 +135,20 @@ export function classifyErrorV1(err) {
 }
 
 /**
- * A caller's abort, which `run` rethrows at once: the run's signal fired, or (as in v1)
- * an AbortError/TimeoutError whose message is not about a timeout.
+ * The caller's abort, which `run` rethrows at once, untouched, blaming no key: the run's
+ * signal has fired, whatever the task threw then (fetch rethrows the signal's reason, the
+ * OpenAI and Anthropic SDKs an APIUserAbortError, @google/genai a bare AbortError). An abort
+ * the caller did not ask for (an SDK's own timeout, a deadline inside the task) is a timeout.
  */
-export function isCallerAbort(err, signal) {
-  if (signal?.aborted && (err === signal.reason || extractName(err) === "AbortError" || extractName(err) === "TimeoutError")) {
-    return true;
-  }
+export function isCallerAbort(_err, signal) {
+  return signal?.aborted === true;
+}
+
+/**
+ * v1's rule (LlmKeyPool): an AbortError/TimeoutError whose message is not about a timeout
+ * is the caller's abort.
+ */
+export function isV1NonTimeoutAbort(err) {
   if (isFailoverError(err)) return false;
   const name = extractName(err);
   if (name !== "AbortError" && name !== "TimeoutError") return false;
@@ -163,7 +227,8 @@ function fromHeaders(headers, now) {
 /**
  * How long the provider asked us to wait, in ms, from `retry-after-ms`, `retry-after`
  * (seconds or HTTP date) or `x-ratelimit-reset-requests`/`-tokens` on the error's
- * headers (a plain object, `Headers` or `Map`), or a FailoverError's `retryAfterMs`.
+ * headers (a plain object, `Headers` or `Map`), a FailoverError's `retryAfterMs`, or the
+ * `RetryInfo.retryDelay` of a Google error body in the message.
  */
 export function retryAfterMs(err, now) {
   const own = get(err, "retryAfterMs");
@@ -171,6 +236,13 @@ export function retryAfterMs(err, now) {
   for (const holder of [err, get(err, "response"), get(err, "cause")]) {
     const v = fromHeaders(get(holder, "headers"), now);
     if (v !== undefined) return v;
+  }
+  // @google/genai keeps no headers on its errors; the body's RetryInfo says "37s".
+  for (const info of googleDetails(bodyInMessage(err), "RetryInfo")) {
+    const delay = get(info, "retryDelay");
+    if (typeof delay !== "string") continue;
+    const v = core().parseRetryHeader(2, delay, now);
+    if (!Number.isNaN(v)) return v;
   }
   return undefined;
 }

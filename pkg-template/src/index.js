@@ -2,6 +2,7 @@
 // WebAssembly module first, then re-exports this.
 
 export { Pool } from "./pool.js";
+export { LlmKeyPool } from "./v1.js";
 export { FailoverError, AllProfilesExhaustedError, ConfigError } from "./errors.js";
 export { classifyError } from "./classify.js";
 export { REASONS as FAILURE_REASONS } from "./reasons.js";

@@ -14,6 +14,8 @@
 //   logger says so. Call `await pool.flush()` (or `close()`) before `process.exit()`.
 // Timers are unref'd where the runtime has it: a pending save never keeps a process alive.
 
+import { CorruptState, parseState, toSnapshot } from "./snapshot.js";
+
 const MAX_BACKOFF_MS = 30_000;
 
 let makeFileStore = null;
@@ -61,15 +63,14 @@ export class Persister {
   /**
    * @param {object} o
    * @param {object} o.store the storage adapter or the user's `{ load, save }`
-   * @param {(raw: unknown) => void} o.absorb merges a stored value into the pool
-   * @param {() => object} o.snapshot the pool's state in stored form
+   * @param {StateLink} o.link moves state between the pool's core and stored form
    * @param {(level: string, msg: string) => void} o.log
    * @param {number} o.intervalMs
    */
-  constructor({ store, absorb, snapshot, log, intervalMs }) {
+  constructor({ store, link, log, intervalMs }) {
     this.store = store;
-    this.absorb = absorb;
-    this.snapshot = snapshot;
+    this.absorb = (raw) => link.absorb(raw);
+    this.snapshot = () => link.snapshot();
     this.log = log;
     this.intervalMs = intervalMs;
     this.name = typeof store.name === "string" ? store.name : "storage";
@@ -238,4 +239,82 @@ export class Persister {
         "call `await pool.flush()` before process.exit()",
     );
   }
+}
+
+/**
+ * Moves a pool's state between its core and the stored form (v1's file format plus v2's
+ * fields), and deals with stored values that cannot be used: start fresh, keep a copy
+ * (the store decides where), warn once per value.
+ */
+export class StateLink {
+  #core;
+  #ids;
+  #store;
+  #now;
+  #log;
+  /** The last unusable stored value seen (its text), so each is reported once. */
+  #lastBad;
+
+  constructor({ core, ids, store, now, log }) {
+    this.#core = core;
+    this.#ids = ids;
+    this.#store = store;
+    this.#now = now;
+    this.#log = log;
+  }
+
+  #import(parsed) {
+    this.#core.importSnapshot(parsed.ids.join("\u0000"), parsed.cols, this.#now());
+  }
+
+  /**
+   * Merges a stored value into the core. Returns a promise only when the value was bad
+   * (settled once the copy is kept and the warning logged).
+   */
+  absorb(raw) {
+    let parsed;
+    try {
+      parsed = parseState(raw);
+    } catch (e) {
+      if (!(e instanceof CorruptState)) throw e;
+      return this.#bad(raw, `${e.message}; starting fresh`);
+    }
+    if (parsed.ids.length > 0) {
+      this.#import(parsed);
+    }
+    if (parsed.dropped > 0) return this.#bad(raw, `${parsed.dropped} unusable value(s) dropped, the rest loaded`);
+    return undefined;
+  }
+
+  /** Keeps a copy of a bad stored value (the store decides where) and warns, once per value. */
+  async #bad(raw, problem) {
+    let text;
+    try {
+      text = typeof raw === "string" ? raw : JSON.stringify(raw);
+    } catch {
+      text = String(raw);
+    }
+    if (text === this.#lastBad) return;
+    this.#lastBad = text;
+    const name = typeof this.#store.name === "string" ? this.#store.name : "storage";
+    let copy;
+    if (typeof this.#store.keepCorrupt !== "function") {
+      copy = "this store keeps no copy";
+    } else {
+      try {
+        const where = await this.#store.keepCorrupt(raw, problem);
+        copy = where ? `a copy is kept at ${where}` : "a copy is kept by the store";
+      } catch (e) {
+        copy = `keeping a copy failed: ${e instanceof Error ? e.message : e}`;
+      }
+    }
+    this.#log("warn", `key-carousel: the state stored in ${name} is unusable (${problem}); ${copy}`);
+  }
+
+  /** The pool's state in stored form (v1's file format plus v2's fields). */
+  snapshot() {
+    const cols = this.#core.exportSnapshot();
+    return toSnapshot(this.#ids, this.#core.extraIds(), cols);
+  }
+
 }

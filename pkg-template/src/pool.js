@@ -1,13 +1,12 @@
 // The v2 Pool: the async API around the core's state machine. Keys, ids, providers and
 // models live here (keys never enter the core); the core keeps indices and numbers.
 
-import { core, coreMemory } from "./core.js";
+import { core, statusColumns } from "./core.js";
 import { AllProfilesExhaustedError, ConfigError, fromCore } from "./errors.js";
 import { classifyError, errorMessage, isCallerAbort, retryAfterMs } from "./classify.js";
 import { REASONS, REASON_CODE, resolvePolicy } from "./reasons.js";
 import { fingerprint, redact } from "./secrets.js";
-import { Persister, fileStoreFactory } from "./persist.js";
-import { CorruptState, parseState, toSnapshot } from "./snapshot.js";
+import { Persister, StateLink, fileStoreFactory } from "./persist.js";
 
 const STATES = ["available", "cooldown", "disabled"];
 const COLS = 8;
@@ -121,9 +120,6 @@ export class Pool {
   #statusView = null;
   /** @type {Persister | undefined} */
   #persist;
-  #store;
-  /** The last unusable stored value seen (its text), so each is reported once. */
-  #lastBad;
 
   constructor(options) {
     if (!isObject(options)) throw new ConfigError("options", "must be an object { profiles, ... }");
@@ -240,65 +236,13 @@ export class Pool {
     const n = this.#ids.length;
     this.#maxAttempts = Math.min(160, Math.max(32, 24 + 8 * n));
     if (store !== undefined) {
-      this.#store = store;
       this.#persist = new Persister({
         store,
-        absorb: (raw) => this.#absorb(raw),
-        snapshot: () => this.#snapshot(),
+        link: new StateLink({ core: c, ids, store, now: () => this.#now(), log: (level, msg) => this.#log(level, msg) }),
         log: (level, msg) => this.#log(level, msg),
         intervalMs: saveIntervalMs,
       });
     }
-  }
-
-  /**
-   * Merges a stored value into the core. Returns a promise only when the value was bad
-   * (settled once the copy is kept and the warning logged).
-   */
-  #absorb(raw) {
-    let parsed;
-    try {
-      parsed = parseState(raw);
-    } catch (e) {
-      if (!(e instanceof CorruptState)) throw e;
-      return this.#bad(raw, `${e.message}; starting fresh`);
-    }
-    if (parsed.ids.length > 0) {
-      this.#call(() => this.#core.importSnapshot(parsed.ids.join("\u0000"), parsed.cols, this.#now()));
-    }
-    if (parsed.dropped > 0) return this.#bad(raw, `${parsed.dropped} unusable value(s) dropped, the rest loaded`);
-    return undefined;
-  }
-
-  /** Keeps a copy of a bad stored value (the store decides where) and warns, once per value. */
-  async #bad(raw, problem) {
-    let text;
-    try {
-      text = typeof raw === "string" ? raw : JSON.stringify(raw);
-    } catch {
-      text = String(raw);
-    }
-    if (text === this.#lastBad) return;
-    this.#lastBad = text;
-    const name = typeof this.#store.name === "string" ? this.#store.name : "storage";
-    let copy;
-    if (typeof this.#store.keepCorrupt !== "function") {
-      copy = "this store keeps no copy";
-    } else {
-      try {
-        const where = await this.#store.keepCorrupt(raw, problem);
-        copy = where ? `a copy is kept at ${where}` : "a copy is kept by the store";
-      } catch (e) {
-        copy = `keeping a copy failed: ${e instanceof Error ? e.message : e}`;
-      }
-    }
-    this.#log("warn", `key-carousel: the state stored in ${name} is unusable (${problem}); ${copy}`);
-  }
-
-  /** The pool's state in stored form (v1's file format plus v2's fields). */
-  #snapshot() {
-    const cols = this.#core.exportSnapshot();
-    return toSnapshot(this.#ids, this.#core.extraIds(), cols);
   }
 
   #push(id, provider, model, apiKey) {
@@ -489,15 +433,7 @@ export class Pool {
 
   getStatus() {
     const now = this.#now();
-    const len = this.#core.status(now);
-    if (len === 0) throw new RangeError(`time must be a finite number of ms in [0, 2^53], got ${now}`);
-    // A view of the core's status buffer, read before the next call into the module.
-    // The buffer keeps its address while its length does, so the view is kept until
-    // the length changes or the memory grows (which detaches the old view: length 0).
-    let cols = this.#statusView;
-    if (cols === null || cols.length !== len) {
-      cols = this.#statusView = new Float64Array(coreMemory().buffer, this.#core.statusPtr(), len);
-    }
+    const cols = (this.#statusView = statusColumns(this.#core, now, this.#statusView));
     const n = this.#ids.length;
     const profiles = new Array(n);
     for (let i = 0, b = 0; i < n; i++, b += COLS) {

@@ -1,0 +1,369 @@
+// LlmKeyPool: key-carousel 1.1.0's API, kept for drop-in upgrades. The state machine is the
+// core's (mode 1 = v1 semantics: the pick is recorded at success, `disabled` follows the last
+// failure reason, markFailure during a cooldown still counts, every reason rotates); this file
+// only holds what v1 kept in JS: validation with v1's messages, keys, the run loop, logging.
+// Each place where it deliberately differs from v1 is marked "v1 difference" and listed in
+// the README's "Migrating from v1" section.
+
+import { core, statusColumns } from "./core.js";
+import { Persister, StateLink, fileStoreFactory } from "./persist.js";
+import { AllProfilesExhaustedError, ConfigError, fromCore } from "./errors.js";
+import { classifyErrorV1, errorMessage, isV1NonTimeoutAbort } from "./classify.js";
+import { REASONS, REASON_CODE } from "./reasons.js";
+import { redact } from "./secrets.js";
+
+const MODE_V1 = 1;
+const V1_POLICY = new Uint8Array(0); // empty: the mode's default policy (v1's)
+const COOLDOWN_FIELDS = ["maxRateLimitCooldownMs", "billingBackoffMs", "billingMaxMs", "failureWindowMs"];
+const STATES = ["available", "cooldown", "disabled"];
+const COLS = 8; // numbers per profile in the core's status (see src/wasm.rs)
+const MAX_TIMER_MS = 2 ** 31 - 1; // setTimeout fires at once beyond this
+const DEFAULT_LABEL = "llm-failover";
+const INSPECT = Symbol.for("nodejs.util.inspect.custom");
+
+function abortReason(signal) {
+  return signal.reason ?? new DOMException("The operation was aborted.", "AbortError");
+}
+
+/**
+ * Sleeps `ms`, rejecting with the signal's reason on abort. v1 difference (fixed silently):
+ * v1 left its abort listener on the signal after every completed sleep, and a wait longer
+ * than setTimeout's 24.8-day limit fired at once; this sleeps in chunks and cleans up.
+ */
+function sleep(ms, signal) {
+  return new Promise((resolve, reject) => {
+    let timer;
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(abortReason(signal));
+    };
+    let left = ms;
+    const arm = () => {
+      const step = Math.min(left, MAX_TIMER_MS);
+      left -= step;
+      timer = setTimeout(() => {
+        if (left > 0) return arm();
+        signal?.removeEventListener("abort", onAbort);
+        resolve();
+      }, step);
+    };
+    arm();
+    signal?.addEventListener("abort", onAbort, { once: true });
+  });
+}
+
+/** key-carousel 1.1.0's `LlmKeyPool`; see index.d.ts for the documentation. */
+export class LlmKeyPool {
+  #core;
+  #ids = [];
+  #providers = [];
+  #models = [];
+  #keys = [];
+  #allKeys;
+  #index = new Map();
+  #providerIndex = new Map();
+  #storagePath;
+  /** @type {Persister | undefined} */
+  #persister;
+  #statusView = null;
+  #maxWaitMs;
+  #logger;
+  #maxIterations;
+
+  constructor(config) {
+    this.#storagePath = config.storagePath;
+    this.#maxWaitMs = config.maxWaitMs;
+    this.#logger = config.logger;
+
+    // v1's checks first, in v1's order and with v1's messages (plain Errors).
+    const cd = config.cooldowns ?? {};
+    if (config.cooldowns) {
+      for (const f of COOLDOWN_FIELDS) {
+        if (cd[f] !== undefined && cd[f] < 0) throw new Error(`${f} must be non-negative`);
+      }
+    }
+    // v1 difference: v1 took NaN, Infinity, null and strings (and broke on them later: a NaN
+    // cooldown never ends). They are ConfigErrors naming the field here.
+    for (const f of COOLDOWN_FIELDS) {
+      if (cd[f] !== undefined && typeof cd[f] !== "number") {
+        throw new ConfigError(`cooldowns.${f}`, "must be a number of ms");
+      }
+    }
+    let c;
+    try {
+      c = new (core().Pool)(MODE_V1, ...COOLDOWN_FIELDS.map((f) => cd[f]), V1_POLICY);
+    } catch (e) {
+      throw fromCore(e);
+    }
+
+    try {
+      let idx = 0;
+      for (const def of config.profiles) {
+        const id = def.id ?? `profile-${idx}`;
+        if (this.#index.has(id)) throw new Error(`Duplicate profile ID: "${id}"`);
+        if (!def.apiKey) throw new Error(`Profile "${id}" has an empty API key`);
+        if (!def.provider) throw new Error(`Profile "${id}" has an empty provider`);
+        // v1 difference: ids, providers and keys must be strings, and ids and providers
+        // names the core accepts (no surrounding whitespace, no control characters, ≤ 256 bytes).
+        this.#checkStrings(`profiles[${idx}]`, id, def.provider, def.apiKey);
+        this.#add(c, id, def.provider, def.model, def.apiKey, false, idx);
+        idx++;
+      }
+      let position = 0;
+      for (const fb of config.fallbackModels ?? []) {
+        const fallbackId = `fallback-${fb.provider}-${fb.model}`;
+        const borrowed = this.#providers.findIndex((p, j) => j < idx && p === fb.provider);
+        const apiKey = fb.apiKey ?? (borrowed >= 0 ? this.#keys[borrowed] : undefined);
+        if (apiKey) {
+          if (this.#index.has(fallbackId)) throw new Error(`Duplicate fallback ID: "${fallbackId}"`);
+          this.#checkStrings(`fallbackModels[${position}]`, fallbackId, fb.provider, apiKey);
+          this.#add(c, fallbackId, fb.provider, fb.model, apiKey, true, position);
+        }
+        position++;
+      }
+    } catch (e) {
+      c.free();
+      throw fromCore(e);
+    }
+    if (this.#ids.length === 0) {
+      c.free();
+      throw new Error("At least one profile or fallback with an API key is required");
+    }
+    this.#core = c;
+    this.#allKeys = [...new Set(this.#keys)];
+    this.#maxIterations = Math.min(160, Math.max(32, 24 + this.#ids.length * 8));
+    if (this.#storagePath) {
+      const makeFileStore = fileStoreFactory();
+      if (makeFileStore === null) throw new Error("storagePath needs a file system (Node, Deno or Bun)");
+      const store = makeFileStore(this.#storagePath);
+      const log = (level, msg) => this.#log(level, msg);
+      this.#persister = new Persister({
+        store,
+        link: new StateLink({ core: c, ids: this.#ids, store, now: () => this.#now(), log }),
+        log,
+        intervalMs: 1000,
+      });
+    }
+  }
+
+  #checkStrings(at, id, provider, apiKey) {
+    if (typeof id !== "string") throw new ConfigError(`${at}.id`, "must be a string");
+    if (typeof provider !== "string") throw new ConfigError(`${at}.provider`, "must be a string");
+    if (typeof apiKey !== "string") throw new ConfigError(`${at}.apiKey`, "must be a string");
+  }
+
+  #add(c, id, provider, model, apiKey, fallback, position) {
+    const idx = c.addProfile(id, provider, fallback, position);
+    this.#ids[idx] = id;
+    this.#providers[idx] = provider;
+    this.#models[idx] = model;
+    this.#keys[idx] = apiKey;
+    this.#index.set(id, idx);
+    if (!fallback && !this.#providerIndex.has(provider)) this.#providerIndex.set(provider, c.providerIndex(provider));
+  }
+
+  /** Time as v1 reads it: `Date.now()` at every call, so fake timers work. */
+  #now() {
+    return Date.now();
+  }
+
+  #call(fn) {
+    try {
+      return fn();
+    } catch (e) {
+      throw fromCore(e);
+    }
+  }
+
+  #log(level, message) {
+    try {
+      this.#logger?.[level]?.(message);
+    } catch {
+      // v1 difference: a throwing logger broke v1's run; it is ignored here.
+    }
+  }
+
+  /**
+   * Saves the state after a change (`urgent`: a failure or a cleared cooldown). The public
+   * methods wait for the write, as v1's did; `run` does not (v2 difference: a failure is
+   * written within milliseconds, successes at most once a second, instead of rewriting the
+   * file on every call). As in v1, a failed save is logged (logger.error), never thrown.
+   */
+  async #persist(urgent, wait) {
+    if (this.#persister === undefined) return;
+    this.#persister.change(urgent);
+    if (!wait) return;
+    try {
+      await this.#persister.flush();
+    } catch {
+      // Reported through the logger by the Persister.
+    }
+  }
+
+  /** Loads the persisted state when `storagePath` is set (merging it with this pool's). */
+  async init() {
+    if (this.#persister === undefined) return;
+    await this.#persister.load();
+    this.#log("info", `Loaded persisted state for ${this.#ids.length} profiles`);
+  }
+
+  /** v2 addition: writes what is pending (`run` coalesces success-only writes). */
+  async flush() {
+    try {
+      await this.#persister?.flush();
+    } catch {
+      // Reported through the logger by the Persister.
+    }
+  }
+
+  /** v2 addition: flushes, then stops saving (no timers left). */
+  async close() {
+    await this.#persister?.close().catch(() => {});
+  }
+
+  async run(task, opts) {
+    // v1 difference: v1 called a non-function task, caught the TypeError and failed every key.
+    if (typeof task !== "function") throw new TypeError("run(task): task must be a function");
+    const attempts = [];
+    const signal = opts?.signal;
+    const label = opts?.label ?? DEFAULT_LABEL;
+    const pref = opts?.provider ? this.#providerIndex.get(opts.provider) ?? -1 : -1;
+    for (let iteration = 0; iteration < this.#maxIterations; iteration++) {
+      if (signal?.aborted) throw abortReason(signal);
+      const now = this.#now();
+      const idx = this.#call(() => this.#core.acquire(now, pref));
+      if (idx < 0) {
+        const waitMs = this.#call(() => this.#core.waitMs(now));
+        if (waitMs < 0) throw new AllProfilesExhaustedError(attempts);
+        const maxWait = opts?.maxWaitMs ?? this.#maxWaitMs;
+        if (maxWait !== undefined && waitMs > maxWait) throw new AllProfilesExhaustedError(attempts);
+        this.#log("warn", `[${label}] All profiles in cooldown, waiting ${Math.round(waitMs / 1000)}s`);
+        await sleep(waitMs, signal);
+        continue;
+      }
+      const id = this.#ids[idx];
+      const ctx = {
+        profileId: id,
+        apiKey: this.#keys[idx],
+        provider: this.#providers[idx],
+        model: this.#models[idx] ?? opts?.model ?? "unknown",
+      };
+      let value;
+      try {
+        value = await task(ctx);
+      } catch (err) {
+        if (isV1NonTimeoutAbort(err)) throw err;
+        // v1 difference: once the caller's own signal has fired, v1 still blamed the key
+        // (cooled it, recorded an attempt) before throwing signal.reason; the key is left
+        // alone here and the caller gets what v1 threw.
+        if (signal?.aborted) throw abortReason(signal);
+        const reason = classifyErrorV1(err);
+        // v1 difference: keys the provider echoed into the message are redacted.
+        const error = redact(errorMessage(err), ctx.apiKey, this.#allKeys);
+        attempts.push({ profileId: id, provider: ctx.provider, model: ctx.model, error, reason });
+        await this.#markFailure(id, reason, false);
+        this.#log("warn", `[${label}] Profile ${id} failed: ${reason} \u2014 ${error}`);
+        continue;
+      }
+      await this.#markSuccess(id, false);
+      return { value, profileId: id, provider: ctx.provider, model: ctx.model, attempts };
+    }
+    throw new AllProfilesExhaustedError(attempts);
+  }
+
+  markFailure(profileId, reason) {
+    return this.#markFailure(profileId, reason, true);
+  }
+
+  async #markFailure(profileId, reason, wait) {
+    const idx = this.#index.get(profileId);
+    if (idx === undefined) return;
+    let code = REASON_CODE.get(reason);
+    if (code === undefined) {
+      // v1 difference: v1 stored any string as the reason (and cooled on the transient
+      // schedule); it is recorded as "unknown", which cools the same.
+      this.#log("warn", `markFailure(${JSON.stringify(profileId)}): unknown failure reason ${JSON.stringify(String(reason))}, recorded as "unknown"`);
+      code = REASON_CODE.get("unknown");
+    }
+    const cooldownMs = this.#call(() => this.#core.fail(idx, this.#now(), code, NaN, NaN));
+    if (cooldownMs >= 0) {
+      const errorCount = this.#core.errorCount(idx);
+      this.#log(
+        "info",
+        `Profile ${profileId} in cooldown for ${Math.round(cooldownMs / 1000)}s (errorCount=${errorCount}, reason=${REASONS[code]})`,
+      );
+    }
+    await this.#persist(true, wait);
+  }
+
+  markSuccess(profileId) {
+    return this.#markSuccess(profileId, true);
+  }
+
+  async #markSuccess(profileId, wait) {
+    const idx = this.#index.get(profileId);
+    if (idx === undefined) return;
+    this.#call(() => this.#core.succeed(idx, this.#now(), NaN));
+    await this.#persist(false, wait);
+  }
+
+  isInCooldown(profileId) {
+    const idx = this.#index.get(profileId);
+    if (idx === undefined) return false;
+    return this.#call(() => this.#core.isCooling(idx, this.#now()));
+  }
+
+  async clearCooldown(profileId) {
+    const idx = this.#index.get(profileId);
+    if (idx === undefined) return;
+    this.#call(() => this.#core.clearCooldown(idx, this.#now()));
+    await this.#persist(true, true);
+  }
+
+  getStatus() {
+    const now = this.#now();
+    const cols = (this.#statusView = statusColumns(this.#core, now, this.#statusView));
+    const n = this.#ids.length;
+    const num = (v) => (Number.isNaN(v) ? undefined : v);
+    const profiles = new Array(n);
+    for (let i = 0; i < n; i++) {
+      const b = i * COLS;
+      profiles[i] = {
+        id: this.#ids[i],
+        provider: this.#providers[i],
+        model: this.#models[i],
+        state: STATES[cols[b]],
+        // As v1: the recorded end of the last cooldown, even once it has passed.
+        cooldownUntil: num(cols[b + 1]),
+        errorCount: cols[b + 2],
+        lastUsed: num(cols[b + 3]),
+        lastFailure: num(cols[b + 4]),
+      };
+    }
+    const t = n * COLS;
+    return {
+      profiles,
+      totalAvailable: cols[t],
+      totalInCooldown: cols[t + 1],
+      unavailableReason: cols[t + 3] < 0 ? null : REASONS[cols[t + 3]],
+    };
+  }
+
+  /** v1 difference: `JSON.stringify(pool)` shows the status, never a key. */
+  toJSON() {
+    return this.getStatus();
+  }
+
+  toString() {
+    return `[LlmKeyPool: ${this.#ids.length} profiles]`;
+  }
+
+  get [Symbol.toStringTag]() {
+    return "LlmKeyPool";
+  }
+
+  [INSPECT]() {
+    const s = this.getStatus();
+    return `LlmKeyPool { profiles: ${this.#ids.length}, available: ${s.totalAvailable}, inCooldown: ${s.totalInCooldown} }`;
+  }
+}
