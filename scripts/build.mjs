@@ -60,11 +60,14 @@ run(bin("wasm-opt"), [
   join(wasmDir, "key_carousel_bg.wasm"), "-o", wasmOut,
 ]);
 
-const runtimesOf = (e) => e.runtimes ?? RUNTIMES;
+// In RUNTIMES' order whatever the order in ENTRIES (it is the exports map's order).
+const runtimesOf = (e) => RUNTIMES.filter((r) => (e.runtimes ?? RUNTIMES).includes(r));
 const srcOf = (e, runtime) => join(tpl, "src", e.src.replaceAll("{runtime}", runtime));
 for (const e of ENTRIES) {
-  for (const r of runtimesOf(e)) {
+  for (const r of e.runtimes ?? []) {
     if (!RUNTIMES.includes(r)) throw new Error(`build: ENTRIES ${e.subpath}: unknown runtime ${r}`);
+  }
+  for (const r of runtimesOf(e)) {
     if (!existsSync(srcOf(e, r))) throw new Error(`build: ENTRIES ${e.subpath}: no ${srcOf(e, r)}`);
   }
 }
@@ -156,6 +159,9 @@ for (const e of ENTRIES) {
         : esmBranch(e, `${e.name}.${r}.mjs`);
   }
   if (runtimesOf(e).includes(DEFAULT_RUNTIME)) branch.default = esmBranch(e, `${e.name}.${DEFAULT_RUNTIME}.mjs`);
+  // A server-only subpath: resolvers without a runtime condition (TypeScript's "bundler"
+  // resolution, esbuild's neutral platform) get the Node build and its types.
+  else if (runtimesOf(e).includes("node")) branch.default = esmBranch(e, `${e.name}.mjs`);
   exportsMap[e.subpath] = branch;
 }
 exportsMap["./package.json"] = "./package.json";

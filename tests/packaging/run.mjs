@@ -166,7 +166,8 @@ async function driverRuntime(name, cmdFor, cwd) {
 
 // ---------------------------------------------------------------------------------------
 
-const pkgDir = join(root, "pkg");
+// KC_PKG_DIR: another built package to check (e.g. a branch's pkg/ built elsewhere).
+const pkgDir = process.env.KC_PKG_DIR ?? join(root, "pkg");
 if (!existsSync(join(pkgDir, "package.json"))) throw new Error("pkg/ is not built: run `npm run build` first");
 const packDir = join(tmpRoot, "pack");
 mkdirSync(packDir);
