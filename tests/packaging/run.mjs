@@ -525,28 +525,59 @@ await step("example-deno", async () => {
   if (!/answered by k1 after 1 failed attempt/.test(r.stdout)) throw new Error("the deno example did not report the answer from the second key");
 });
 
-await step("example-browser", async () => {
-  const dir = exampleProject("browser");
-  await installExample(dir, [`vite@${version("vite")}`]);
-  await mustSh(join(BIN, "vite"), ["build", "--logLevel", "warn"], { cwd: dir });
-  const server = await serveStatic(join(dir, "dist"));
+/** Opens the example page, clicks "Ask" and checks what the page shows. */
+async function askOnPage(url, what) {
   const b = await chromium();
   const context = await b.newContext();
   try {
     const page = await context.newPage();
     const errors = [];
     page.on("pageerror", (e) => errors.push(e.message));
-    await page.goto(`${server.url}/`);
+    page.on("requestfailed", (r) => errors.push(`request failed: ${r.url()}`));
+    page.on("response", (r) => r.status() >= 400 && !r.url().endsWith("/favicon.ico") && errors.push(`${r.status()} ${r.url()}`));
+    await page.goto(url);
     await page.getByRole("button", { name: "Ask" }).click();
     const out = page.locator("#log");
     await out.getByText(/answered by key-2 after 1 failed attempt/).waitFor({ timeout: 15_000 });
     const text = await out.innerText();
-    log(text.split("\n").map((l) => `   | ${l}`).join("\n"));
-    if (!/key-1\s+cooldown/.test(text)) throw new Error(`the page does not show key-1 cooling down:\n${text}`);
-    if (errors.length) throw new Error(errors.join("; "));
+    log(`   ${what}:\n${text.split("\n").map((l) => `   | ${l}`).join("\n")}`);
+    if (!/key-1\s+cooldown/.test(text)) throw new Error(`${what}: the page does not show key-1 cooling down:\n${text}`);
+    if (errors.length) throw new Error(`${what}: ${errors.join("; ")}`);
   } finally {
     await context.close();
+  }
+}
+
+await step("example-browser", async () => {
+  const dir = exampleProject("browser");
+  await installExample(dir, [`vite@${version("vite")}`]);
+  await mustSh(join(BIN, "vite"), ["build", "--logLevel", "warn"], { cwd: dir });
+  const server = await serveStatic(join(dir, "dist"));
+  try {
+    await askOnPage(`${server.url}/`, "vite build");
+  } finally {
     await server.close();
+  }
+  // And `npx vite` (the dev server pre-bundles dependencies, a classic way to lose the .wasm).
+  const port = await new Promise((resolve) => {
+    const s = http.createServer().listen(0, "127.0.0.1", () => {
+      const p = s.address().port;
+      s.close(() => resolve(p));
+    });
+  });
+  const dev = spawn(join(BIN, "vite"), ["--host", "127.0.0.1", "--port", String(port), "--strictPort"], { cwd: dir, stdio: ["ignore", "pipe", "pipe"] });
+  let devOut = "";
+  dev.stdout.on("data", (d) => (devOut += d));
+  dev.stderr.on("data", (d) => (devOut += d));
+  try {
+    const deadline = Date.now() + 30_000;
+    while (!/ready in/.test(devOut)) {
+      if (Date.now() > deadline || dev.exitCode !== null) throw new Error(`vite dev server did not start:\n${devOut}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    await askOnPage(`http://127.0.0.1:${port}/`, "vite dev server");
+  } finally {
+    dev.kill();
   }
 });
 
