@@ -146,14 +146,18 @@ async function step(name, fn) {
   }
 }
 
-/** A runtime driver run twice when persistence exists: "run", then "load" in a new process. */
-async function driverRuntime(name, cmdFor, cwd) {
+/**
+ * A runtime driver run twice when persistence exists: "run", then "load" in a new process.
+ * `build` is the file of the package the runtime must have picked (its export condition).
+ */
+async function driverRuntime(name, cmdFor, cwd, build) {
   const stateDir = join(cwd, "state");
   mkdirSync(stateDir, { recursive: true });
   const run = `${name}-${Date.now()}`;
   const [cmd, args, env] = cmdFor("run", mock.urlFor(run), stateDir);
   const r = await sh(cmd, args, { cwd, env, timeoutMs: 60_000 });
   const res = resultOf(r, `${name} run`);
+  if (basename(String(res.resolved)) !== build) throw new Error(`${name} loaded ${res.resolved}, expected the package's ${build}`);
   checkMockSaw(mock, run);
   const out = { coldStart: res.coldStartMs, wall: r.ms, persistence: res.persistence, runtime: res.runtime };
   if (res.persistence === "saved") {
@@ -182,12 +186,12 @@ const mock = await startMock();
 
 await step("node-esm", async () => {
   const dir = await project("node-esm", { files: ["scenario.mjs", "node-esm.mjs"] });
-  return driverRuntime("node-esm", (phase, url, state, saved) => [process.execPath, ["node-esm.mjs", phase, url, state, ...(saved ? [saved] : [])]], dir);
+  return driverRuntime("node-esm", (phase, url, state, saved) => [process.execPath, ["node-esm.mjs", phase, url, state, ...(saved ? [saved] : [])]], dir, "index.mjs");
 });
 
 await step("node-cjs", async () => {
   const dir = await project("node-cjs", { files: ["scenario.mjs", "node-cjs.cjs"] });
-  return driverRuntime("node-cjs", (phase, url, state, saved) => [process.execPath, ["node-cjs.cjs", phase, url, state, ...(saved ? [saved] : [])]], dir);
+  return driverRuntime("node-cjs", (phase, url, state, saved) => [process.execPath, ["node-cjs.cjs", phase, url, state, ...(saved ? [saved] : [])]], dir, "index.cjs");
 });
 
 await step("deno", async () => {
@@ -206,12 +210,13 @@ await step("deno", async () => {
       { DENO_DIR: denoDir, DENO_NO_UPDATE_CHECK: "1", NO_COLOR: "1" },
     ],
     dir,
+    "index.deno.mjs",
   );
 });
 
 await step("bun", async () => {
   const dir = await project("bun", { files: ["scenario.mjs", "bun.mjs"] });
-  return driverRuntime("bun", (phase, url, state, saved) => [join(BIN, "bun"), ["bun.mjs", phase, url, state, ...(saved ? [saved] : [])], { BUN_RUNTIME_TRANSPILER_CACHE_PATH: "0" }], dir);
+  return driverRuntime("bun", (phase, url, state, saved) => [join(BIN, "bun"), ["bun.mjs", phase, url, state, ...(saved ? [saved] : [])], { BUN_RUNTIME_TRANSPILER_CACHE_PATH: "0" }], dir, "index.bun.mjs");
 });
 
 // workerd through Miniflare: bundled like Wrangler does (conditions workerd, worker, browser;
@@ -258,7 +263,8 @@ await step("workerd", async () => {
   const dir = await project("workerd", { files: ["scenario.mjs", "worker.mjs"] });
   const esbuild = await import("esbuild");
   const outdir = join(dir, "dist");
-  await esbuild.build({
+  const built = await esbuild.build({
+    metafile: true,
     entryPoints: [join(dir, "worker.mjs")],
     outfile: join(outdir, "worker.mjs"),
     bundle: true,
@@ -272,6 +278,8 @@ await step("workerd", async () => {
     logOverride: { "import-is-undefined": "silent" },
     plugins: [{ name: "wasm-module", setup: (b) => b.onResolve({ filter: /\.wasm$/ }, (a) => ({ path: a.path, external: true })) }],
   });
+  const inputs = Object.keys(built.metafile.inputs).filter((f) => f.includes("node_modules/key-carousel/"));
+  if (!inputs.some((f) => f.endsWith("/index.workerd.mjs"))) throw new Error(`the worker bundle has none of the package's Workers build: ${inputs.join(", ")}`);
   const code = readFileSync(join(outdir, "worker.mjs"), "utf8");
   const wasmImports = [...code.matchAll(/from\s+"([^"]+\.wasm)"/g)].map((m) => m[1]);
   if (wasmImports.length !== 1) throw new Error(`the worker bundle should import the .wasm once as a module, imports: ${JSON.stringify(wasmImports)}`);
