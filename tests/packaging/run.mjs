@@ -412,6 +412,23 @@ await step("chromium-webpack", async () => {
   }
 });
 
+// esbuild does not copy files referenced by `new URL(..., import.meta.url)`: the README tells
+// users to put key_carousel_bg.wasm next to the bundle. This is that path.
+await step("chromium-esbuild", async () => {
+  const dir = await browserDir();
+  const esbuild = await import("esbuild");
+  const outdir = join(dir, "dist-esbuild");
+  await esbuild.build({ entryPoints: [join(dir, "page", "page.mjs")], outfile: join(outdir, "main.js"), bundle: true, format: "esm", platform: "browser", logLevel: "warning" });
+  cpSync(join(dir, "node_modules", "key-carousel", "key_carousel_bg.wasm"), join(outdir, "key_carousel_bg.wasm"));
+  writeFileSync(join(outdir, "index.html"), `<!doctype html><meta charset="utf-8"><title>esbuild</title><script type="module" src="./main.js"></script>\n`);
+  const server = await serveStatic(outdir);
+  try {
+    return await pageRuntime("chromium-esbuild", `${server.url}/index.html`);
+  } finally {
+    await server.close();
+  }
+});
+
 // ---------------------------------------------------------------------------------------
 // Hygiene: publint and attw on the tarball, and TypeScript resolving the types.
 
