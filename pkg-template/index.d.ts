@@ -568,7 +568,26 @@ export declare class ConfigError extends TypeError {
 export declare function classifyError(error: unknown): FailureReason;
 
 /**
- * Loads the WebAssembly module. In Node it is loaded at import, so this resolves at once;
- * it exists for runtimes that must load it asynchronously.
+ * Where {@link init} gets the WebAssembly module, in browsers: a URL (string or `URL`) or a
+ * `Request` to fetch, a `Response` or a promise of one, the bytes (`ArrayBuffer`, typed
+ * array), or a compiled `WebAssembly.Module`.
  */
-export declare function init(): Promise<void>;
+export type WasmSource = string | ArrayBuffer | ArrayBufferView | object;
+
+/**
+ * Loads the WebAssembly module.
+ *
+ * - Node, Deno, Bun, Cloudflare Workers: the module is loaded at import; this resolves at
+ *   once and `source` is ignored.
+ * - Browsers (and the `default` build): call `await init()` once before using the pool;
+ *   until then every use throws an error saying so. It fetches the package's own
+ *   `key_carousel_bg.wasm` (bundlers such as Vite and webpack 5 emit it), unless `source`
+ *   says where else to get it. Calling it again is harmless.
+ *
+ * ```ts
+ * import { Pool, init } from "key-carousel";
+ * await init();
+ * const pool = new Pool({ profiles });
+ * ```
+ */
+export declare function init(source?: WasmSource): Promise<void>;

@@ -1,14 +1,37 @@
 // Builds the publishable npm package into pkg/: the Rust crate to wasm32 (release,
 // size-optimised), wasm-bindgen's glue, wasm-opt, then the JS layer of pkg-template/
-// bundled per entry, the types and package.json. Run through `npm run build`, which
-// runs scripts/setup.sh first.
+// bundled per entry and per runtime, the types and package.json (with its exports map).
+// Run through `npm run build`, which runs scripts/setup.sh first.
 
 import { execFileSync } from "node:child_process";
-import { copyFileSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { gzipSync } from "node:zlib";
 import * as esbuild from "esbuild";
+
+// The package's entry points: one line per subpath export.
+//   subpath  its key in package.json "exports"
+//   name     the base name of its files in pkg/: <name>.cjs and <name>.mjs (Node),
+//            <name>.<runtime>.mjs (the other runtimes), <name>.d.ts and <name>.d.cts
+//   src      its module in pkg-template/src/; "{runtime}" in it means one module per runtime
+//            (entries/<runtime>.js loads the wasm its own way)
+//   types    its declarations in pkg-template/ (copied to <name>.d.ts and <name>.d.cts)
+//   runtimes where it exists (default: all of RUNTIMES)
+// A subpath's bundles for one runtime share the JS layer with "." (one module instance), except
+// under Node's require, where each <name>.cjs is its own bundle: a module reached from two
+// subpaths must then hold no state of its own (the file store gets the pool's merge passed in).
+const ENTRIES = [
+  { subpath: ".", name: "index", src: "entries/{runtime}.js", types: "index.d.ts" },
+  { subpath: "./file", name: "file", src: "entries/file.js", types: "file.d.ts", runtimes: ["node", "deno", "bun"] },
+];
+
+// Where loading differs, in the order of the exports map: the first condition a resolver
+// knows wins (Deno and Bun also set "node", Wrangler also sets "browser", so these come first).
+// "default" (any other bundler or runtime) gets the browser build: fetch and `await init()`.
+const RUNTIMES = ["workerd", "deno", "bun", "browser", "node"];
+const DEFAULT_RUNTIME = "browser";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const tpl = join(root, "pkg-template");
@@ -28,7 +51,8 @@ run("wasm-bindgen", [
 
 rmSync(out, { recursive: true, force: true });
 mkdirSync(out, { recursive: true });
-const wasmOut = join(out, "key_carousel_bg.wasm");
+const WASM_FILE = "key_carousel_bg.wasm";
+const wasmOut = join(out, WASM_FILE);
 // -Oz: measured against -O3 in the performance issue; size wins on the hot path too.
 run(bin("wasm-opt"), [
   "-Oz", "--strip-debug", "--strip-producers",
@@ -37,64 +61,121 @@ run(bin("wasm-opt"), [
   join(wasmDir, "key_carousel_bg.wasm"), "-o", wasmOut,
 ]);
 
-await esbuild.build({
-  entryPoints: [join(tpl, "src", "entries", "node.js")],
-  outfile: join(out, "index.cjs"),
+// In RUNTIMES' order whatever the order in ENTRIES (it is the exports map's order).
+const runtimesOf = (e) => RUNTIMES.filter((r) => (e.runtimes ?? RUNTIMES).includes(r));
+const srcOf = (e, runtime) => join(tpl, "src", e.src.replaceAll("{runtime}", runtime));
+for (const e of ENTRIES) {
+  for (const r of e.runtimes ?? []) {
+    if (!RUNTIMES.includes(r)) throw new Error(`build: ENTRIES ${e.subpath}: unknown runtime ${r}`);
+  }
+  for (const r of runtimesOf(e)) {
+    if (!existsSync(srcOf(e, r))) throw new Error(`build: ENTRIES ${e.subpath}: no ${srcOf(e, r)}`);
+  }
+}
+
+const common = {
   bundle: true,
-  format: "cjs",
-  platform: "node",
-  target: "node18",
   alias: { "key-carousel-wasm": join(wasmDir, "key_carousel.js") },
-  define: { "import.meta.url": "__kc_module_url" },
-  banner: { js: 'const __kc_module_url = require("node:url").pathToFileURL(__filename).href;' },
   legalComments: "none",
+  logLevel: "warning",
+  // Smaller bundles parse faster at cold start; names are kept (stack traces, error names).
   minifySyntax: true,
   minifyWhitespace: true,
-  logLevel: "warning",
-});
+};
 
-// `key-carousel/file`: the file store alone (node:fs, node:path, node:os), no wasm.
+// An entry's import of the .wasm (workerd, deno) stays an import of the package's own file,
+// next to the bundles in pkg/.
+const wasmExternal = {
+  name: "wasm-external",
+  setup(build) {
+    build.onResolve({ filter: /\.wasm$/ }, () => ({ path: `./${WASM_FILE}`, external: true }));
+  },
+};
+
+// Node: one CommonJS bundle per subpath, and an ES module wrapper that re-exports it, so
+// `import` and `require` share one module instance.
+const require = createRequire(import.meta.url);
+for (const e of ENTRIES.filter((e) => runtimesOf(e).includes("node"))) {
+  const cjs = `${e.name}.cjs`;
+  await esbuild.build({
+    ...common,
+    entryPoints: [srcOf(e, "node")],
+    outfile: join(out, cjs),
+    format: "cjs",
+    platform: "node",
+    target: "node18",
+    define: { "import.meta.url": "__kc_module_url" },
+    banner: { js: 'const __kc_module_url = require("node:url").pathToFileURL(__filename).href;' },
+    plugins: [wasmExternal],
+  });
+  // The names come from the bundle itself, so the wrapper cannot miss one.
+  const names = Object.keys(require(join(out, cjs))).filter((n) => n !== "default" && n !== "__esModule");
+  writeFileSync(
+    join(out, `${e.name}.mjs`),
+    `// ES module entry for Node: the same instance as ${cjs}.\nimport m from "./${cjs}";\n\nexport const { ${names.join(", ")} } = m;\n`,
+  );
+}
+
+// The other runtimes: ES modules, all built at once so that whatever two entries share
+// (the JS layer, wasm-bindgen's glue) is one chunk, loaded once per runtime.
+const esmEntries = {};
+for (const e of ENTRIES) {
+  for (const r of runtimesOf(e).filter((r) => r !== "node")) esmEntries[`${e.name}.${r}`] = srcOf(e, r);
+}
 await esbuild.build({
-  entryPoints: [join(tpl, "src", "entries", "file.js")],
-  outfile: join(out, "file.cjs"),
-  bundle: true,
-  format: "cjs",
-  platform: "node",
-  target: "node18",
-  legalComments: "none",
-  logLevel: "warning",
+  ...common,
+  entryPoints: esmEntries,
+  outdir: out,
+  outExtension: { ".js": ".mjs" },
+  format: "esm",
+  splitting: true,
+  chunkNames: "shared-[hash]",
+  platform: "neutral",
+  mainFields: ["module", "main"],
+  target: "es2022",
+  // Deno's entry imports the .wasm in the source phase (`import source`), which esbuild
+  // passes through only when told the target has it.
+  supported: { "import-source": true },
+  external: ["node:*"],
+  plugins: [wasmExternal],
 });
 
-// The .mjs files re-export the CommonJS builds: one module instance for import and require.
-const names = [
-  "Pool",
-  "LlmKeyPool",
-  "FailoverError",
-  "AllProfilesExhaustedError",
-  "ConfigError",
-  "classifyError",
-  "FAILURE_REASONS",
-  "init",
-  "memoryStore",
-  "webStorageStore",
-  "mergeSnapshots",
-];
-const wrapper = (cjs, exported) =>
-  `// ES module entry for Node: the same instance as ${cjs}.\nimport m from "./${cjs}";\n\nexport const { ${exported.join(", ")} } = m;\n`;
-writeFileSync(join(out, "index.mjs"), wrapper("index.cjs", names));
-writeFileSync(join(out, "file.mjs"), wrapper("file.cjs", ["fileStore"]));
+// Types: <name>.d.ts for import, <name>.d.cts for require (its relative imports point at
+// the .d.cts files, so a CommonJS consumer's types stay CommonJS).
+for (const e of ENTRIES) {
+  const dts = readFileSync(join(tpl, e.types), "utf8");
+  writeFileSync(join(out, `${e.name}.d.ts`), dts);
+  writeFileSync(join(out, `${e.name}.d.cts`), dts.replace(/(from\s+["']\.\/[^"']+)\.js(["'])/g, "$1.cjs$2"));
+}
 
-copyFileSync(join(tpl, "index.d.ts"), join(out, "index.d.ts"));
-copyFileSync(join(tpl, "index.d.ts"), join(out, "index.d.cts"));
-// file.d.ts imports the shared types from the entry of the same module kind.
-const fileTypes = readFileSync(join(tpl, "file.d.ts"), "utf8");
-writeFileSync(join(out, "file.d.ts"), fileTypes);
-writeFileSync(join(out, "file.d.cts"), fileTypes.replace('from "./index.js"', 'from "./index.cjs"'));
+// The exports map: `types` first in every branch.
+const esmBranch = (e, file) => ({ types: `./${e.name}.d.ts`, default: `./${file}` });
+const exportsMap = {};
+for (const e of ENTRIES) {
+  const branch = {};
+  for (const r of runtimesOf(e)) {
+    branch[r] =
+      r === "node"
+        ? {
+            import: esmBranch(e, `${e.name}.mjs`),
+            require: { types: `./${e.name}.d.cts`, default: `./${e.name}.cjs` },
+          }
+        : esmBranch(e, `${e.name}.${r}.mjs`);
+  }
+  if (runtimesOf(e).includes(DEFAULT_RUNTIME)) branch.default = esmBranch(e, `${e.name}.${DEFAULT_RUNTIME}.mjs`);
+  // A server-only subpath: resolvers without a runtime condition (TypeScript's "bundler"
+  // resolution, esbuild's neutral platform) get the Node build and its types.
+  else if (runtimesOf(e).includes("node")) branch.default = esmBranch(e, `${e.name}.mjs`);
+  exportsMap[e.subpath] = branch;
+}
+exportsMap["./package.json"] = "./package.json";
+
 copyFileSync(join(root, "README.md"), join(out, "README.md"));
 copyFileSync(join(root, "LICENSE"), join(out, "LICENSE"));
 const pkg = JSON.parse(readFileSync(join(tpl, "package.json"), "utf8"));
+pkg.exports = exportsMap;
 writeFileSync(join(out, "package.json"), JSON.stringify(pkg, null, 2) + "\n");
 
 const raw = statSync(wasmOut).size;
 const gz = gzipSync(readFileSync(wasmOut), { level: 9 }).length;
-console.log(`built pkg/ — key_carousel_bg.wasm ${raw} bytes raw, ${gz} bytes gzip`);
+console.log(`built pkg/ — ${WASM_FILE} ${raw} bytes raw, ${gz} bytes gzip`);

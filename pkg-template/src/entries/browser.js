@@ -1,0 +1,32 @@
+// Browser entry (Vite, webpack 5, Rollup, a plain <script type="module">) and the `default`
+// of the exports map. Browsers cannot compile a module of this size synchronously on the main
+// thread, so the page calls `await init()` once; until then every use of the pool throws an
+// error that says so. The .wasm is referenced as `new URL("./key_carousel_bg.wasm",
+// import.meta.url)`, the pattern bundlers recognise: they emit the file and rewrite the URL.
+
+import * as glue from "key-carousel-wasm";
+import { isCoreLoaded, setCore } from "../core.js";
+
+export * from "../index.js";
+
+let loading = null;
+
+/**
+ * Loads the WebAssembly module; call it once and await it before using the pool (calling it
+ * again is harmless). `source` overrides where the module comes from: a URL (string or
+ * `URL`), a `Request`, a `Response` or a promise of one, the bytes, or a compiled
+ * `WebAssembly.Module`. Default: the package's own `key_carousel_bg.wasm`.
+ */
+export function init(source) {
+  if (isCoreLoaded()) return Promise.resolve();
+  loading ??= glue
+    .default({ module_or_path: source ?? new URL("./key_carousel_bg.wasm", import.meta.url) })
+    .then(
+      (instanceExports) => setCore(glue, instanceExports),
+      (err) => {
+        loading = null;
+        throw err;
+      },
+    );
+  return loading;
+}
