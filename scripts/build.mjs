@@ -77,6 +77,7 @@ const names = [
   "init",
   "memoryStore",
   "webStorageStore",
+  "redisStore",
   "mergeSnapshots",
 ];
 const wrapper = (cjs, exported) =>

@@ -7,4 +7,5 @@ export { FailoverError, AllProfilesExhaustedError, ConfigError } from "./errors.
 export { classifyError } from "./classify.js";
 export { REASONS as FAILURE_REASONS } from "./reasons.js";
 export { memoryStore, webStorageStore } from "./stores.js";
+export { redisStore } from "./redis.js";
 export { mergeSnapshots } from "./snapshot.js";
