@@ -119,7 +119,8 @@ export async function startRedis() {
 }
 
 /**
- * A connected client of the given kind: "ioredis" or "redis" (node-redis). `failFast`: no
+ * A connected client of the given kind: "ioredis", "redis" (node-redis 5) or "redis4"
+ * (node-redis 4). `failFast`: no
  * offline queue, so commands fail at once while the server is down (instead of waiting
  * for the reconnection), and reconnection every 50 ms. Returns `{ client, quit() }`.
  */
@@ -139,8 +140,9 @@ export async function connectClient(kind, port, { failFast = false } = {}) {
     });
     return { client, quit: () => client.quit().catch(() => client.disconnect()) };
   }
-  if (kind === "redis") {
-    const { createClient } = await import("redis");
+  if (kind === "redis" || kind === "redis4") {
+    // "redis4": node-redis 4 (the devDependency redis4 is npm:redis@4)
+    const { createClient } = await import(kind);
     const client = createClient({
       url: `redis://127.0.0.1:${port}`,
       disableOfflineQueue: failFast,

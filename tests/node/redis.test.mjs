@@ -16,12 +16,13 @@ import { connectClient, startRedis } from "./redis-server.mjs";
 
 const child = fileURLToPath(new URL("./fixtures/redis-child.mjs", import.meta.url));
 const KINDS = ["ioredis", "redis"];
+const ALL_KINDS = [...KINDS, "redis4"]; // node-redis 4 too where a test covers each client
 
 let server;
 const clients = {};
 before(async () => {
   server = await startRedis(); // throws (the suite fails) when redis-server is missing
-  for (const kind of KINDS) clients[kind] = await connectClient(kind, server.port);
+  for (const kind of ALL_KINDS) clients[kind] = await connectClient(kind, server.port);
 });
 after(async () => {
   for (const c of Object.values(clients)) await c.quit();
@@ -77,11 +78,11 @@ async function stored(key) {
   return text === null ? null : JSON.parse(text);
 }
 
-test("redisStore recognises ioredis and node-redis; a failure reaches Redis and a pool on the other client", async () => {
-  for (const [writer, reader] of [["ioredis", "redis"], ["redis", "ioredis"]]) {
+test("redisStore recognises ioredis and node-redis (4 and 5); a failure reaches Redis and a pool on another client", async () => {
+  for (const [writer, reader] of [["ioredis", "redis"], ["redis", "ioredis"], ["redis4", "ioredis"], ["ioredis", "redis4"]]) {
     const key = freshKey("basic");
     const storeA = redisStore(clients[writer].client, { key });
-    assert.equal(storeA.client, writer);
+    assert.equal(storeA.client, writer === "ioredis" ? "ioredis" : "redis");
     const a = new Pool({ profiles: keys(3), storage: storeA });
     await a.init();
     a.markFailure("k1", "rate_limit");
@@ -310,7 +311,7 @@ test("restart: process A cools k0 and exits; process B (the other client) loads 
 // ---- Bad stored values ----
 
 test("a garbage value at load: the pool starts fresh, warns once, the value is kept under <key>:corrupt:<time>", async () => {
-  for (const kind of KINDS) {
+  for (const kind of ALL_KINDS) {
     const key = freshKey("garbage");
     await io().set(key, '{"version":1,"profiles":{"k0":{"errorCount":3'); // truncated
     const log = capture();
