@@ -77,7 +77,7 @@ const names = [
   "init",
   "memoryStore",
   "webStorageStore",
-  "redisStore",
+  "redisStore", "cloudflareKvStore", "denoKvStore",
   "mergeSnapshots",
 ];
 const wrapper = (cjs, exported) =>
