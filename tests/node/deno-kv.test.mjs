@@ -23,3 +23,15 @@ test("denoKvStore in Deno (deno test tests/deno/)", (t) => {
   const summary = /ok \| (\d+) passed \| 0 failed/.exec(out);
   assert.ok(summary && Number(summary[1]) >= 6, `expected the Deno tests to pass:\n${out}`);
 });
+
+test("denoKvStore's types accept Deno's own Deno.Kv (deno check)", () => {
+  const deno = join(root, "node_modules", ".bin", "deno");
+  const r = spawnSync(deno, ["check", "--unstable-kv", "tests/deno/kv-types.ts"], {
+    cwd: root,
+    encoding: "utf8",
+    timeout: 120_000,
+    env: { ...process.env, NO_COLOR: "1", DENO_NO_UPDATE_CHECK: "1" },
+  });
+  assert.ifError(r.error);
+  assert.equal(r.status, 0, `${r.stdout}\n${r.stderr}`);
+});
