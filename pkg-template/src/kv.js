@@ -85,7 +85,14 @@ export function denoKvStore(kv, options = {}) {
     name,
     key,
     async load() {
-      return (await kv.get(key)).value ?? null;
+      for (let attempt = 1; ; attempt++) {
+        try {
+          return (await kv.get(key)).value ?? null;
+        } catch (e) {
+          if (!BUSY.test(e?.message ?? "") || attempt >= MAX_ATTEMPTS) throw e;
+          await sleep(1 + Math.random() * Math.min(50, attempt * 5));
+        }
+      }
     },
     async update(merge) {
       for (let attempt = 1; ; attempt++) {

@@ -4,7 +4,19 @@
 import { Pool, denoKvStore } from "../../pkg/index.mjs";
 
 const [path, start, ...ids] = Deno.args;
-const kv = await Deno.openKv(path);
+// Two processes creating the same new KV file at once: SQLite may answer "database is
+// locked" to one of them (Deno.openKv itself, before any store is involved); open again.
+async function open() {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await Deno.openKv(path);
+    } catch (e) {
+      if (!/database is locked/.test(e?.message) || attempt >= 50) throw e;
+      await new Promise((r) => setTimeout(r, 10 + Math.random() * 20));
+    }
+  }
+}
+const kv = await open();
 const errors = [];
 const profiles = Array.from({ length: 8 }, (_, i) => ({ id: `k${i}`, provider: "openai", apiKey: `sk-deno-${i}-0123456789abcdef` }));
 const pool = new Pool({ profiles, storage: denoKvStore(kv), logger: { error: (m) => errors.push(m) } });
