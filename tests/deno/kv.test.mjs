@@ -133,8 +133,8 @@ Deno.test("two writers on one KV file at once, 40 failures each on different key
       pools.map(async (pool, w) => {
         for (let n = 0; n < 40; n++) {
           const id = `k${w * 4 + (n % 4)}`; // writer 0: k0..k3, writer 1: k4..k7
+          lastFailure[id] = Date.now(); // the pool's own time of the failure is this or later
           pool.markFailure(id, "rate_limit");
-          lastFailure[id] = Date.now();
           await new Promise((r) => setTimeout(r, n % 3));
         }
         await pool.flush();
