@@ -125,7 +125,8 @@ export type PoolOptions = {
   /**
    * Where the state (cooldowns, error counts, last use) is kept across restarts and shared
    * between processes: a built-in store (`fileStore(path)` from `key-carousel/file`,
-   * `memoryStore()`, `webStorageStore()`) or your own `{ load, save }` (see {@link StateStore}).
+   * `redisStore(client)`, `cloudflareKvStore(env.KV)`, `denoKvStore(kv)`, `webStorageStore()`,
+   * `memoryStore()`) or your own `{ load, save }` (see {@link StateStore}).
    * Failures are written at once, success-only changes at most once per `saveIntervalMs`.
    */
   storage?: StateStore;
@@ -295,6 +296,23 @@ export declare class Pool {
   getStatus(): DetailedPoolStatus;
   /** The status: `JSON.stringify(pool)` shows ids and numbers, never a key. */
   toJSON(): DetailedPoolStatus;
+  /**
+   * Loads the stored state (`storage` or `storagePath`) and merges it into the pool; the
+   * first `run` does it itself when this was not called. Never rejects: a store that cannot
+   * be read is reported through the logger (error) and the pool starts fresh; a stored value
+   * that is garbage, truncated, of another version or of the wrong types is copied aside
+   * (the store decides where), reported once (warn), and the pool starts fresh. Without
+   * storage it resolves at once.
+   */
+  init(): Promise<void>;
+  /**
+   * Writes everything not yet written (for Workers: `ctx.waitUntil(pool.flush())`; before
+   * `process.exit()`). Rejects with the store's error when that write fails; the pool keeps
+   * the changes and tries again later.
+   */
+  flush(): Promise<void>;
+  /** Flushes, then stops saving: no timers are left, later changes are not written. */
+  close(): Promise<void>;
 }
 
 /** Options of `new LlmKeyPool(...)`: key-carousel 1's, unchanged. Unknown options are ignored (as in v1). */
@@ -433,11 +451,13 @@ export type StoredState = string | Snapshot | null | undefined;
  * How writers racing on one store fare depends on `update`:
  * - file (`fileStore`): a lock file serialises writers on one machine or shared disk;
  *   each merges with the file under the lock, so no update is lost.
- * - Redis: the merge runs on the server in one script (`update` sends `merge(null)` and
- *   returns the merged value); atomic across machines.
- * - Cloudflare KV, Deno KV without a transaction, Web Storage across tabs: read, merge,
- *   write, not atomic: two writers at the same moment can overwrite each other, and the
- *   next write of either merges again (eventually consistent).
+ * - Redis (`redisStore`): the merge runs on the server in one script (`update` sends
+ *   `merge(null)` and returns the merged value); atomic across machines, no update is lost.
+ * - Deno KV (`denoKvStore`): read, merge, then commit with a check of the entry's
+ *   versionstamp, again on a conflict; atomic, no update is lost.
+ * - Cloudflare KV (`cloudflareKvStore`), Web Storage across tabs (`webStorageStore`): read,
+ *   merge, write, not atomic: two writers at the same moment can overwrite each other, and
+ *   the next write of the one that lost merges its state back (eventually consistent).
  * - `save` only (your callback): the pool writes its whole state, merged with what it
  *   loaded at start, and nothing else: the last writer wins. Implement `update` to merge.
  *
@@ -502,6 +522,139 @@ export declare function webStorageStore(storage?: WebStorageLike, options?: { ke
 export type WebStorageLike = {
   getItem(key: string): string | null;
   setItem(key: string, value: string): void;
+};
+
+/**
+ * A store in one Redis string at `key` (default `"key-carousel"`), shared by every process
+ * and machine using it. `client` is yours: an ioredis client or a node-redis (`redis` v4,
+ * v5) client, connected (the store never connects, quits or listens to it).
+ *
+ * Each write runs one Lua script on the server (EVALSHA; EVAL when the server does not have
+ * it yet, e.g. after a restart): it reads the stored state, merges the pool's state into it
+ * with the core's rule and stores the result, atomically; the pool then merges the result
+ * in, so it learns the cooldowns others wrote. So writers racing never lose an update,
+ * however many machines share the key. A bad stored value (not JSON, another version, wrong
+ * types, a key of another Redis type) is moved aside to `<key>:corrupt:<time>` by the same
+ * script, and the pool starts fresh (warning once).
+ *
+ * While Redis is unreachable, runs go on (only the first, which loads the state, waits for
+ * the load); what happens to a write depends on your client's settings: with an offline
+ * queue (both clients' default) it waits for the reconnection,
+ * without one (ioredis `enableOfflineQueue: false`, node-redis `disableOfflineQueue: true`)
+ * it fails at once, is logged and retried with backoff, and the state converges once Redis
+ * is back. node-redis needs an `error` listener on the client, or a lost connection ends
+ * the process. In Redis Cluster, give a key with a hash tag (`"{key-carousel}"`) so the copy
+ * of a bad value lands in the same slot.
+ *
+ * ```ts
+ * import Redis from "ioredis";
+ * const pool = new Pool({ profiles, storage: redisStore(new Redis(process.env.REDIS_URL!), { key: "my-app:llm-keys" }) });
+ *
+ * import { createClient } from "redis";
+ * const client = await createClient({ url: process.env.REDIS_URL }).on("error", console.error).connect();
+ * const pool2 = new Pool({ profiles, storage: redisStore(client) });
+ * ```
+ * @throws {TypeError} when `client` is neither an ioredis nor a node-redis client.
+ */
+export declare function redisStore(client: IoRedisLike | NodeRedisLike, options?: { key?: string }): StateStore & {
+  /** The client API recognised. */
+  readonly client: "ioredis" | "redis";
+  readonly key: string;
+};
+
+/** The part of an ioredis client that `redisStore` uses. */
+export type IoRedisLike = {
+  evalsha(sha: string, numKeys: number, ...keysAndArgs: string[]): Promise<unknown>;
+  eval(script: string, numKeys: number, ...keysAndArgs: string[]): Promise<unknown>;
+  get(key: string): Promise<string | null>;
+  set(key: string, value: string, nx: "NX"): Promise<unknown>;
+};
+
+/** The part of a node-redis (`redis` v4, v5) client that `redisStore` uses. */
+export type NodeRedisLike = {
+  evalSha(sha: string, options: { keys: string[]; arguments: string[] }): Promise<unknown>;
+  eval(script: string, options: { keys: string[]; arguments: string[] }): Promise<unknown>;
+  get(key: string): Promise<unknown>;
+  set(key: string, value: string, options: { NX: true }): Promise<unknown>;
+};
+
+/**
+ * A store in Cloudflare Workers KV under `key` (default `"key-carousel"`).
+ *
+ * Each write reads the value, merges the pool's state into it and puts the result. KV has
+ * no transactions and is eventually consistent, so:
+ * - guaranteed: every put carries the writer's whole state merged with what it read; a
+ *   failure is put at once (then at most one put per `minWriteIntervalMs`, default 1000,
+ *   KV's limit of one write per second per key);
+ * - eventual: a put is visible in other locations within about 60 s (reads are cached that
+ *   long); two writers at about the same moment (in different locations, up to ~60 s apart)
+ *   are last-writer-wins, and what the loser wrote is merged back by its next put: the
+ *   state converges as long as pools keep writing.
+ *
+ * In a Worker, let the write finish after the response: `ctx.waitUntil(pool.flush())`.
+ * A bad value is copied to `<key>:corrupt:<time>` and the pool starts fresh (warning once).
+ *
+ * ```ts
+ * export default {
+ *   async fetch(request: Request, env: { KV: KVNamespace }, ctx: ExecutionContext) {
+ *     const pool = new Pool({ profiles, storage: cloudflareKvStore(env.KV, { key: "llm-keys" }) });
+ *     const { value } = await pool.run(({ apiKey }) => callTheModel(apiKey));
+ *     ctx.waitUntil(pool.flush());
+ *     return new Response(value);
+ *   },
+ * };
+ * ```
+ * @throws {TypeError} when `namespace` is not a KV binding.
+ */
+export declare function cloudflareKvStore(
+  namespace: KvNamespaceLike,
+  options?: { key?: string; minWriteIntervalMs?: number },
+): StateStore & { readonly key: string };
+
+/** The part of a Workers KV namespace binding that `cloudflareKvStore` uses. */
+export type KvNamespaceLike = {
+  get(key: string, type: "text"): Promise<string | null>;
+  put(key: string, value: string): Promise<unknown>;
+};
+
+/**
+ * A store in Deno KV under `key` (default `["key-carousel"]`; a string is a one-part key).
+ *
+ * Each write is an atomic read-merge-write: read the entry, merge the pool's state into it,
+ * commit with a check of the entry's versionstamp; when another writer committed in
+ * between, read and merge again (at most 50 times in a row; a local KV file busy with
+ * another process is retried the same way). So writers racing, in one process or many,
+ * never lose an update. The value (JSON text) must fit Deno KV's 64 KiB: about 250 profiles
+ * that have all failed (a profile never used takes a fifth of that); a larger state fails
+ * to save (logged). A bad value is copied to `[...key, "corrupt", <time>]` and the pool
+ * starts fresh (warning once). `Deno.openKv` needs `--unstable-kv` outside Deno Deploy.
+ *
+ * ```ts
+ * const kv = await Deno.openKv();
+ * const pool = new Pool({ profiles, storage: denoKvStore(kv, { key: ["my-app", "llm-keys"] }) });
+ * ```
+ * @throws {TypeError} when `kv` is not a Deno.Kv.
+ */
+export declare function denoKvStore(
+  kv: DenoKvLike,
+  options?: { key?: string | readonly DenoKvKeyPart[] },
+): StateStore & { readonly key: DenoKvKeyPart[] };
+
+/** A part of a Deno KV key. */
+export type DenoKvKeyPart = string | number | bigint | boolean | Uint8Array;
+
+/** The part of `Deno.Kv` that `denoKvStore` uses. */
+export type DenoKvLike = {
+  get(key: readonly DenoKvKeyPart[]): Promise<{ value: unknown; versionstamp: string | null }>;
+  set(key: readonly DenoKvKeyPart[], value: unknown): Promise<unknown>;
+  atomic(): DenoKvAtomicLike;
+};
+
+/** The part of `Deno.AtomicOperation` that `denoKvStore` uses. */
+export type DenoKvAtomicLike = {
+  check(...checks: { key: readonly DenoKvKeyPart[]; versionstamp: string | null }[]): DenoKvAtomicLike;
+  set(key: readonly DenoKvKeyPart[], value: unknown): DenoKvAtomicLike;
+  commit(): Promise<{ ok: boolean }>;
 };
 
 /**

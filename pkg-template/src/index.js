@@ -7,4 +7,6 @@ export { FailoverError, AllProfilesExhaustedError, ConfigError } from "./errors.
 export { classifyError } from "./classify.js";
 export { REASONS as FAILURE_REASONS } from "./reasons.js";
 export { memoryStore, webStorageStore } from "./stores.js";
+export { redisStore } from "./redis.js";
+export { cloudflareKvStore, denoKvStore } from "./kv.js";
 export { mergeSnapshots } from "./snapshot.js";

@@ -180,14 +180,13 @@ export class Persister {
     await this.load();
     const store = this.store;
     if (typeof store.update === "function") {
-      let merged = false;
       const result = await store.update((stored) => {
-        merged = true;
         this.absorb(stored);
         return this.snapshot();
       });
-      // A store that merged on its side (e.g. a Redis script) returns what it holds now.
-      if (!merged && result !== undefined && result !== null) this.absorb(result);
+      // A store that merged on its side (a Redis script: it called merge(null) for the
+      // pool's state) returns what it holds now.
+      if (result !== undefined && result !== null) this.absorb(result);
       return;
     }
     if (this.loadFailed) {

@@ -299,9 +299,20 @@ await step("workerd", async () => {
     checkMockSaw(mock, run);
     out = { wall: coldWall, persistence: res.persistence, coldNote: "Miniflare start → first run (workerd's clock is frozen inside a request)" };
     if (res.persistence === "saved") {
-      // What ctx.waitUntil(pool.flush()) wrote is in the namespace.
-      const stored = await (await w.mf.getKVNamespace("KC_STATE")).get("key-carousel");
-      if (!stored || !stored.includes('"k0"')) throw new Error(`KV KC_STATE holds ${stored} after ctx.waitUntil(pool.flush())`);
+      // What ctx.waitUntil(pool.flush()) writes reaches the namespace: the failure at once,
+      // the success on the next put (cloudflareKvStore spaces puts 1 s apart, KV's limit per
+      // key), so wait for both before stopping workerd, as the Workers runtime waits for
+      // waitUntil promises.
+      const kv = await w.mf.getKVNamespace("KC_STATE");
+      const deadline = Date.now() + 5000;
+      let stored;
+      for (;;) {
+        stored = await kv.get("key-carousel");
+        const profiles = stored ? JSON.parse(stored).profiles : {};
+        if (profiles?.k0?.cooldownUntil && profiles?.k1?.lastSuccess) break;
+        if (Date.now() > deadline) throw new Error(`KV KC_STATE holds ${stored} 5 s after ctx.waitUntil(pool.flush())`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
       await w.mf.dispose();
       w = await startWorker({ modules, kvPersist, bindings, kvNamespaces: ["KC_STATE"] });
       const res2 = await getJson(new URL(`/load?saved=${encodeURIComponent(JSON.stringify(res.saved))}`, w.url));

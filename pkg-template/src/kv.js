@@ -1,0 +1,120 @@
+// Key-value stores of the edge runtimes: Cloudflare Workers KV and Deno KV. Both keep the
+// state as one JSON string (key-carousel 1's format plus v2's fields) under one key, and
+// a bad value under a side key. Nothing here imports a runtime module: the binding or the
+// Deno.Kv is the user's.
+
+// A pause inside a write keeps the process alive (not unref'd): whoever awaits the write
+// (flush, close) must see it end.
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+const asText = (raw) => (typeof raw === "string" ? raw : JSON.stringify(raw));
+
+function checkOptions(name, options) {
+  if (options === null || typeof options !== "object") throw new TypeError(`${name} options must be an object`);
+}
+
+/**
+ * Keeps the state in Workers KV under `key` (default "key-carousel"). Each write reads the
+ * value, merges the pool's state into it and puts the result: KV has no transactions, so
+ * two writers at the same moment can overwrite each other (the later put wins), and KV is
+ * eventually consistent (a put is visible elsewhere within about 60 s, reads may be
+ * cached that long). What a writer lost is put back by the next write of the pool that
+ * holds it, since every write carries the pool's whole state. Puts to the key are at
+ * least `minWriteIntervalMs` apart (KV allows one write per second per key). A bad value
+ * is copied to `<key>:corrupt:<time>`.
+ */
+export function cloudflareKvStore(namespace, options = {}) {
+  if (namespace === null || typeof namespace !== "object" || typeof namespace.get !== "function" || typeof namespace.put !== "function") {
+    throw new TypeError("cloudflareKvStore(namespace): namespace must be a Workers KV namespace binding (env.MY_KV)");
+  }
+  checkOptions("cloudflareKvStore", options);
+  const key = options.key ?? "key-carousel";
+  if (typeof key !== "string" || key === "") throw new TypeError("cloudflareKvStore: key must be a non-empty string");
+  const minWriteIntervalMs = options.minWriteIntervalMs ?? 1000;
+  if (typeof minWriteIntervalMs !== "number" || !(minWriteIntervalMs >= 0)) {
+    throw new TypeError("cloudflareKvStore: minWriteIntervalMs must be a number >= 0");
+  }
+  let nextPut = 0;
+  return {
+    name: `Cloudflare KV key ${JSON.stringify(key)}`,
+    key,
+    load() {
+      return namespace.get(key, "text");
+    },
+    async update(merge) {
+      // Wait for the slot first, then read: the write carries everything up to then.
+      for (let wait = nextPut - Date.now(); wait > 0; wait = nextPut - Date.now()) await sleep(wait);
+      nextPut = Date.now() + minWriteIntervalMs;
+      const snapshot = merge(await namespace.get(key, "text"));
+      await namespace.put(key, JSON.stringify(snapshot));
+    },
+    async keepCorrupt(raw) {
+      const side = `${key}:corrupt:${Date.now()}`;
+      await namespace.put(side, asText(raw));
+      return side;
+    },
+  };
+}
+
+const MAX_ATTEMPTS = 50;
+const BUSY = /database is locked|SQLITE_BUSY/i;
+
+function keyText(key) {
+  return `[${key.map((p) => (typeof p === "string" ? JSON.stringify(p) : typeof p === "bigint" ? `${p}n` : String(p))).join(", ")}]`;
+}
+
+/**
+ * Keeps the state in Deno KV under `key` (default ["key-carousel"]). Each write is an atomic
+ * read-merge-write: read the entry, merge, commit with a check of the entry's versionstamp,
+ * and on a conflicting write (or a local KV file busy with another writer) start again, at
+ * most 50 times in a row (then the write fails and is retried later). So no writer's update
+ * is lost. A value is at most 64 KiB (Deno KV's limit): about 250 profiles that have all
+ * failed at some point (a profile never used takes a fifth of that). A bad value is copied to `[...key, "corrupt", <time>]`.
+ */
+export function denoKvStore(kv, options = {}) {
+  if (kv === null || typeof kv !== "object" || typeof kv.get !== "function" || typeof kv.set !== "function" || typeof kv.atomic !== "function") {
+    throw new TypeError("denoKvStore(kv): kv must be a Deno.Kv (await Deno.openKv())");
+  }
+  checkOptions("denoKvStore", options);
+  let key = options.key ?? ["key-carousel"];
+  if (typeof key === "string") key = [key];
+  if (!Array.isArray(key) || key.length === 0) throw new TypeError("denoKvStore: key must be a non-empty array of key parts (or a string)");
+  key = [...key];
+  const name = `Deno KV key ${keyText(key)}`;
+  return {
+    name,
+    key,
+    async load() {
+      for (let attempt = 1; ; attempt++) {
+        try {
+          return (await kv.get(key)).value ?? null;
+        } catch (e) {
+          if (!BUSY.test(e?.message ?? "") || attempt >= MAX_ATTEMPTS) throw e;
+          await sleep(1 + Math.random() * Math.min(50, attempt * 5));
+        }
+      }
+    },
+    async update(merge) {
+      for (let attempt = 1; ; attempt++) {
+        let result;
+        try {
+          const entry = await kv.get(key);
+          const snapshot = merge(entry.value ?? null);
+          result = await kv.atomic().check(entry).set(key, JSON.stringify(snapshot)).commit();
+        } catch (e) {
+          // A local KV file (SQLite) that another handle or process is writing: try again.
+          if (!BUSY.test(e?.message ?? "") || attempt >= MAX_ATTEMPTS) throw e;
+          result = { ok: false };
+        }
+        if (result.ok) return;
+        if (attempt >= MAX_ATTEMPTS) throw new Error(`${name}: ${attempt} conflicting writes in a row`);
+        if (attempt > 1) await sleep(1 + Math.random() * Math.min(50, attempt * 5)); // others are writing: step aside
+      }
+    },
+    async keepCorrupt(raw) {
+      const side = [...key, "corrupt", Date.now()];
+      await kv.set(side, raw);
+      return keyText(side);
+    },
+  };
+}

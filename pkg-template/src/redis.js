@@ -1,0 +1,428 @@
+// redisStore: the state in one Redis string, merged on the server by a Lua script, so every
+// write is one atomic read-merge-write however many machines share the key.
+//
+// The script implements the merge rule of src/snapshot.rs exactly (the key, its tie-breakers,
+// the winner's event time written back as `updatedAt`) and the validation of
+// src/snapshot.js's parseState (what is dropped, what makes the whole value unusable);
+// tests/node/redis.test.mjs checks it against mergeSnapshots on random states. It parses
+// JSON itself: Redis's cjson cannot tell `[]` from `{}` and rounds numbers to 14 digits.
+// One difference no writer produces: `-0` (JSON.stringify writes 0) equals 0 in Lua, while
+// the core orders it just below 0.
+//
+// The client is the user's: ioredis, or node-redis (`redis` v4/v5), told apart by their API
+// (node-redis has `evalSha`, ioredis `evalsha`). Nothing here imports either.
+
+import { REASONS } from "./reasons.js";
+
+const LUA_MERGE = String.raw`-- key-carousel: merges a pool's state into the state stored at KEYS[1], atomically.
+-- KEYS[1]: the state (a JSON string); KEYS[2]: where a bad stored value is kept.
+-- ARGV[1]: the pool's state, JSON: { "version": 1, "profiles": { id: record } }.
+-- Returns { merged } or, when the stored value was unusable in whole or in part,
+-- { merged, the stored value, the key its copy is kept under }.
+local RANK = { @RANKS@ }
+local LONG = { billing = true, auth_permanent = true }
+local MAX_TIME, MAX_COUNT = 9007199254740992, 4294967295
+local byte, sub, find, char, format, floor = string.byte, string.sub, string.find, string.char, string.format, math.floor
+local NULL, ARRAY = {}, {}
+
+-- JSON, as strict as JavaScript's JSON.parse. Objects are tables, arrays the ARRAY marker
+-- (their content is never needed), null the NULL marker; a lone surrogate becomes U+FFFD
+-- (as a JavaScript string reaches the core: UTF-8).
+local function fail() error("invalid JSON", 0) end
+local ESC = { [34] = '"', [92] = "\\", [47] = "/", [98] = "\b", [102] = "\f", [110] = "\n", [114] = "\r", [116] = "\t" }
+local function utf8(c)
+  if c < 0x80 then return char(c) end
+  if c < 0x800 then return char(0xC0 + floor(c / 0x40), 0x80 + c % 0x40) end
+  if c < 0x10000 then return char(0xE0 + floor(c / 0x1000), 0x80 + floor(c / 0x40) % 0x40, 0x80 + c % 0x40) end
+  return char(0xF0 + floor(c / 0x40000), 0x80 + floor(c / 0x1000) % 0x40, 0x80 + floor(c / 0x40) % 0x40, 0x80 + c % 0x40)
+end
+local function hex4(s, i)
+  local h = sub(s, i, i + 3)
+  if not find(h, "^%x%x%x%x$") then fail() end
+  return tonumber(h, 16)
+end
+local function skip(s, i)
+  return find(s, "[^ \t\r\n]", i) or #s + 1
+end
+local function str(s, i)
+  local parts, n, j = {}, 0, i + 1
+  while true do
+    local a, b = find(s, '^[^"\\%z\1-\31]+', j)
+    if a then n = n + 1; parts[n] = sub(s, a, b); j = b + 1 end
+    local c = byte(s, j)
+    if c == 34 then return table.concat(parts), j + 1 end
+    if c ~= 92 then fail() end
+    local e = byte(s, j + 1)
+    if e == 117 then
+      local cp = hex4(s, j + 2)
+      j = j + 6
+      if cp >= 0xD800 and cp < 0xDC00 and sub(s, j, j + 1) == "\\u" then
+        local lo = hex4(s, j + 2)
+        if lo >= 0xDC00 and lo < 0xE000 then cp = 0x10000 + (cp - 0xD800) * 0x400 + (lo - 0xDC00); j = j + 6 end
+      end
+      if cp >= 0xD800 and cp < 0xE000 then cp = 0xFFFD end
+      n = n + 1; parts[n] = utf8(cp)
+    else
+      local m = ESC[e]
+      if m == nil then fail() end
+      n = n + 1; parts[n] = m; j = j + 2
+    end
+  end
+end
+local function num(s, i)
+  local a, e = find(s, "^-?0", i)
+  if a == nil then a, e = find(s, "^-?[1-9]%d*", i) end
+  if a == nil then fail() end
+  local _, f = find(s, "^%.%d+", e + 1)
+  if f then e = f end
+  _, f = find(s, "^[eE][-+]?%d+", e + 1)
+  if f then e = f end
+  return tonumber(sub(s, i, e)), e + 1
+end
+local value
+value = function(s, i)
+  local c = byte(s, i)
+  if c == 123 then
+    local obj = {}
+    i = skip(s, i + 1)
+    if byte(s, i) == 125 then return obj, i + 1 end
+    while true do
+      if byte(s, i) ~= 34 then fail() end
+      local k, v
+      k, i = str(s, i)
+      i = skip(s, i)
+      if byte(s, i) ~= 58 then fail() end
+      v, i = value(s, skip(s, i + 1))
+      obj[k] = v
+      i = skip(s, i)
+      c = byte(s, i)
+      if c == 125 then return obj, i + 1 end
+      if c ~= 44 then fail() end
+      i = skip(s, i + 1)
+    end
+  elseif c == 91 then
+    i = skip(s, i + 1)
+    if byte(s, i) == 93 then return ARRAY, i + 1 end
+    while true do
+      local _
+      _, i = value(s, i)
+      i = skip(s, i)
+      c = byte(s, i)
+      if c == 93 then return ARRAY, i + 1 end
+      if c ~= 44 then fail() end
+      i = skip(s, i + 1)
+    end
+  elseif c == 34 then return str(s, i)
+  elseif c == 116 and sub(s, i, i + 3) == "true" then return true, i + 4
+  elseif c == 102 and sub(s, i, i + 4) == "false" then return false, i + 5
+  elseif c == 110 and sub(s, i, i + 3) == "null" then return NULL, i + 4
+  end
+  return num(s, i)
+end
+local function decode(s)
+  local v, i = value(s, skip(s, 1))
+  if skip(s, i) <= #s then fail() end
+  return v
+end
+
+-- The stored form -> records, as src/snapshot.js's parseState reads it: unusable fields,
+-- records and ids are dropped (and counted); nil and the problem when the whole is unusable.
+local TIMES = { { "lastUsed", "lu" }, { "lastFailure", "lf" }, { "lastSuccess", "ls" },
+  { "cooldownUntil", "cu" }, { "updatedAt", "ua" }, { "cooldownStartedAt", "cs" } }
+local function isobj(v) return type(v) == "table" and v ~= NULL and v ~= ARRAY end
+local function u16len(s) -- the length of a string in JavaScript (UTF-16 code units)
+  local _, cont = string.gsub(s, "[\128-\191]", "")
+  local _, four = string.gsub(s, "[\240-\247]", "")
+  return #s - cont + four
+end
+local function parse(raw)
+  local ok, data = pcall(decode, raw)
+  if not ok then return nil, "not valid JSON" end
+  if not isobj(data) then return nil, "not an object" end
+  if data.version ~= 1 then return nil, "unsupported version" end
+  local profiles = data.profiles
+  if not isobj(profiles) then return nil, "profiles is not an object" end
+  local out, dropped = {}, 0
+  for id, rec in pairs(profiles) do
+    if id == "" or find(id, "%z") or not isobj(rec) or u16len(id) > 1024 then
+      dropped = dropped + 1
+    else
+      local r = { ec = 0, cl = false }
+      local count = rec.errorCount
+      if type(count) == "number" and count >= 0 and count <= MAX_COUNT and count == floor(count) then
+        r.ec = count
+      elseif count ~= nil then
+        dropped = dropped + 1
+      end
+      for _, f in ipairs(TIMES) do
+        local v = rec[f[1]]
+        if type(v) == "number" and v >= 0 and v <= MAX_TIME then
+          r[f[2]] = v
+        elseif v ~= nil and v ~= NULL then
+          dropped = dropped + 1
+        end
+      end
+      local reason = rec.lastFailureReason
+      if type(reason) == "string" and RANK[reason] then
+        r.rs = reason
+      elseif reason ~= nil and reason ~= NULL then
+        dropped = dropped + 1
+      end
+      local long = rec.cooldownLong
+      if long == nil and rec.updatedAt == nil then
+        -- written by key-carousel 1: billing and auth_permanent are the long schedule
+        r.cl = r.rs ~= nil and LONG[r.rs] == true
+      else
+        r.cl = long == true
+        if long ~= nil and type(long) ~= "boolean" then dropped = dropped + 1 end
+      end
+      out[id] = r
+    end
+  end
+  return out, dropped
+end
+
+-- The merge of src/snapshot.rs: timestamps take the maximum; the cooldown group comes whole
+-- from the record with the greater key (event time, cooldownUntil, errorCount, reason,
+-- cooldownLong, cooldownStartedAt; absent times are -1, an absent reason ranks first), and
+-- the winner's event time becomes updatedAt.
+local function maxo(x, y)
+  if x == nil then return y end
+  if y == nil or x >= y then return x end
+  return y
+end
+local function event(r)
+  if r.ua ~= nil then return r.ua end
+  return maxo(r.lf, r.ls)
+end
+local function t(x)
+  if x == nil then return -1 end
+  return x
+end
+local function less(a, b)
+  local keys = {
+    { t(event(a)), t(event(b)) }, { t(a.cu), t(b.cu) }, { a.ec, b.ec },
+    { RANK[a.rs] or 0, RANK[b.rs] or 0 }, { a.cl and 1 or 0, b.cl and 1 or 0 }, { t(a.cs), t(b.cs) } }
+  for _, k in ipairs(keys) do
+    if k[1] ~= k[2] then return k[1] < k[2] end
+  end
+  return false
+end
+local function merge(a, b)
+  local w = a
+  if less(a, b) then w = b end
+  return { ec = w.ec, lu = maxo(a.lu, b.lu), lf = maxo(a.lf, b.lf), ls = maxo(a.ls, b.ls),
+    cu = w.cu, rs = w.rs, ua = event(w), cl = w.cl, cs = w.cs }
+end
+
+-- The stored form, as src/snapshot.js writes it.
+local function enc_num(x)
+  if x == floor(x) then return format("%d", x) end
+  return format("%.17g", x)
+end
+local function enc_str(s)
+  return '"' .. (string.gsub(s, '[%c"\\]', function(c)
+    if c == '"' then return '\\"' end
+    if c == "\\" then return "\\\\" end
+    return format("\\u%04x", byte(c))
+  end)) .. '"'
+end
+local function enc_rec(r)
+  local o = { '{"errorCount":', enc_num(r.ec) }
+  local function add(name, v) if v ~= nil then o[#o + 1] = ',"' .. name .. '":' .. enc_num(v) end end
+  add("lastUsed", r.lu)
+  add("lastFailure", r.lf)
+  add("lastSuccess", r.ls)
+  add("cooldownUntil", r.cu)
+  if r.rs ~= nil then o[#o + 1] = ',"lastFailureReason":' .. enc_str(r.rs) end
+  add("updatedAt", r.ua)
+  if r.cl then o[#o + 1] = ',"cooldownLong":true' end
+  add("cooldownStartedAt", r.cs)
+  o[#o + 1] = "}"
+  return table.concat(o)
+end
+
+local mine, problem = parse(ARGV[1])
+if mine == nil then return redis.error_reply("key-carousel: the state sent is unusable: " .. problem) end
+local key = KEYS[1]
+local kind = redis.call("TYPE", key).ok
+local raw, bad, stored = false, false, {}
+if kind == "string" then
+  raw = redis.call("GET", key)
+  local p, dropped = parse(raw)
+  if p == nil then bad = true else stored = p; bad = dropped > 0 end
+elseif kind ~= "none" then
+  raw = "(a Redis " .. kind .. ", not a string)"
+  bad = true
+end
+local side = KEYS[2]
+if bad then
+  local n = 0
+  while redis.call("EXISTS", side) == 1 do n = n + 1; side = KEYS[2] .. "-" .. n end
+  if kind == "string" then redis.call("SET", side, raw) else redis.call("RENAME", key, side) end
+end
+local merged = {}
+for id, r in pairs(stored) do merged[id] = merge(r, r) end
+for id, r in pairs(mine) do
+  local m = merged[id]
+  if m == nil then merged[id] = merge(r, r) else merged[id] = merge(m, r) end
+end
+local parts, n = {}, 0
+for id, r in pairs(merged) do n = n + 1; parts[n] = enc_str(id) .. ":" .. enc_rec(r) end
+local text = '{"version":1,"profiles":{' .. table.concat(parts, ",") .. "}}"
+if text ~= raw then redis.call("SET", key, text) end
+if bad then return { text, raw, side } end
+return { text }
+`;
+
+/** Reasons ranked as the core compares their names (byte order), from 1; absent is 0. */
+const RANKS = [...REASONS].sort().map((r, i) => `${r} = ${i + 1}`).join(", ");
+
+/** The merge script (exported for the tests, which run it against mergeSnapshots). */
+export const REDIS_MERGE_SCRIPT = LUA_MERGE.replace("@RANKS@", RANKS);
+
+const EMPTY = '{"version":1,"profiles":{}}';
+
+/** SHA-1 of an ASCII string, hex: the script's name for EVALSHA (no crypto module needed). */
+export function sha1Hex(text) {
+  const bytes = new TextEncoder().encode(text);
+  const words = new Uint32Array((((bytes.length + 8) >> 6) + 1) * 16);
+  for (let i = 0; i < bytes.length; i++) words[i >> 2] |= bytes[i] << (24 - (i % 4) * 8);
+  words[bytes.length >> 2] |= 0x80 << (24 - (bytes.length % 4) * 8);
+  words[words.length - 1] = bytes.length * 8;
+  const w = new Uint32Array(80);
+  let [a0, b0, c0, d0, e0] = [0x67452301, 0xefcdab89, 0x98badcfe, 0x10325476, 0xc3d2e1f0];
+  const rol = (x, n) => (x << n) | (x >>> (32 - n));
+  for (let off = 0; off < words.length; off += 16) {
+    for (let i = 0; i < 80; i++) w[i] = i < 16 ? words[off + i] : rol(w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16], 1);
+    let [a, b, c, d, e] = [a0, b0, c0, d0, e0];
+    for (let i = 0; i < 80; i++) {
+      const f = i < 20 ? (b & c) | (~b & d) : i < 40 ? b ^ c ^ d : i < 60 ? (b & c) | (b & d) | (c & d) : b ^ c ^ d;
+      const k = i < 20 ? 0x5a827999 : i < 40 ? 0x6ed9eba1 : i < 60 ? 0x8f1bbcdc : 0xca62c1d6;
+      const tmp = (rol(a, 5) + f + e + k + w[i]) >>> 0;
+      [e, d, c, b, a] = [d, c, rol(b, 30) >>> 0, a, tmp];
+    }
+    [a0, b0, c0, d0, e0] = [(a0 + a) >>> 0, (b0 + b) >>> 0, (c0 + c) >>> 0, (d0 + d) >>> 0, (e0 + e) >>> 0];
+  }
+  return [a0, b0, c0, d0, e0].map((x) => x.toString(16).padStart(8, "0")).join("");
+}
+
+let scriptSha = null;
+
+/** A reply as text (a client configured to return Buffers gives bytes). */
+function text(v) {
+  if (v === null || v === undefined || typeof v === "string") return v ?? null;
+  if (v instanceof Uint8Array) return new TextDecoder().decode(v);
+  return String(v);
+}
+
+/** The commands the store needs, on whichever client it was given. */
+function clientOps(client) {
+  const has = (name) => client !== null && (typeof client === "object" || typeof client === "function") && typeof client[name] === "function";
+  // node-redis (`redis` v4, v5): camelCase commands taking option objects.
+  if (has("evalSha") && has("eval") && has("get") && has("set")) {
+    return {
+      kind: "redis",
+      evalsha: (sha, keys, args) => client.evalSha(sha, { keys, arguments: args }),
+      eval: (src, keys, args) => client.eval(src, { keys, arguments: args }),
+      get: (k) => client.get(k),
+      setNx: async (k, v) => (await client.set(k, v, { NX: true })) !== null,
+    };
+  }
+  // ioredis (and clients with its API): lowercase commands with positional arguments.
+  if (has("evalsha") && has("eval") && has("get") && has("set")) {
+    return {
+      kind: "ioredis",
+      evalsha: (sha, keys, args) => client.evalsha(sha, keys.length, ...keys, ...args),
+      eval: (src, keys, args) => client.eval(src, keys.length, ...keys, ...args),
+      get: (k) => client.get(k),
+      setNx: async (k, v) => (await client.set(k, v, "NX")) !== null,
+    };
+  }
+  throw new TypeError("redisStore(client): client must be an ioredis client or a node-redis (`redis` v4/v5) client");
+}
+
+/**
+ * Keeps the state in the Redis string at `key` (default "key-carousel"), shared by every
+ * process and machine using that key. Each write is one script run on the server (EVALSHA,
+ * EVAL when the server does not have it yet): it reads the stored state, merges the pool's
+ * state into it with the core's rule and stores the result, atomically; the pool then merges
+ * the result in, so it learns what the others wrote. A bad stored value (not JSON, another
+ * version, wrong types, or a key of another Redis type) is copied to
+ * `<key>:corrupt:<time>` by the same script (a key of another type is renamed there) and
+ * the pool starts fresh.
+ */
+export function redisStore(client, options = {}) {
+  const ops = clientOps(client);
+  if (options === null || typeof options !== "object") throw new TypeError("redisStore options must be an object { key? }");
+  const key = options.key ?? "key-carousel";
+  if (typeof key !== "string" || key === "") throw new TypeError("redisStore: key must be a non-empty string");
+  const sideKey = () => `${key}:corrupt:${Date.now()}`;
+  /** Bad values the script has copied, by text -> where, until the pool asks (keepCorrupt). */
+  const kept = new Map();
+  /** Bad values the script found while keeping another: reported by the next update. */
+  let found = [];
+
+  async function merge(stateText) {
+    const keys = [key, sideKey()];
+    scriptSha ??= sha1Hex(REDIS_MERGE_SCRIPT);
+    let reply;
+    try {
+      reply = await ops.evalsha(scriptSha, keys, [stateText]);
+    } catch (e) {
+      if (!/^NOSCRIPT/.test(e?.message ?? "")) throw e;
+      reply = await ops.eval(REDIS_MERGE_SCRIPT, keys, [stateText]); // also caches it on the server
+    }
+    if (!Array.isArray(reply) || reply.length < 1) throw new Error(`redisStore: unexpected reply from the merge script: ${String(reply)}`);
+    const merged = text(reply[0]);
+    if (reply.length < 3) return { merged, bad: null };
+    const bad = { raw: text(reply[1]), side: text(reply[2]) };
+    kept.set(bad.raw, bad.side);
+    return { merged, bad };
+  }
+
+  return {
+    name: `redis key ${JSON.stringify(key)}`,
+    /** Which client API was recognised: "ioredis" or "redis" (node-redis). */
+    client: ops.kind,
+    key,
+    async load() {
+      return text(await ops.get(key));
+    },
+    async update(mergeInto) {
+      const { merged, bad } = await merge(JSON.stringify(mergeInto(null)));
+      const report = bad ? [...found, bad] : found;
+      found = [];
+      // The pool warns (once per value) and asks keepCorrupt, which names the copy.
+      for (const b of report) {
+        mergeInto(b.raw);
+        kept.delete(b.raw); // asked for at once, or not at all: a value the pool warned about before
+      }
+      return merged;
+    },
+    async keepCorrupt(raw) {
+      const value = typeof raw === "string" ? raw : JSON.stringify(raw);
+      const side = kept.get(value);
+      if (side !== undefined) {
+        kept.delete(value);
+        return side;
+      }
+      // Found by load(): the script copies it, if it is still stored, and stores the
+      // usable rest (or an empty state).
+      const { bad } = await merge(EMPTY);
+      if (bad !== null) {
+        if (bad.raw === value) {
+          kept.delete(value);
+          return bad.side;
+        }
+        found.push(bad); // another bad value, stored meanwhile: reported by the next update
+      }
+      // Replaced meanwhile: keep the copy of what was loaded here.
+      for (let i = 0; ; i++) {
+        const k = `${sideKey()}${i ? `-${i}` : ""}`;
+        if (await ops.setNx(k, value)) return k;
+        if (i > 100) throw new Error(`redisStore: no free key for the copy of a bad value (${k})`);
+      }
+    },
+  };
+}

@@ -1,0 +1,184 @@
+// cloudflareKvStore against Miniflare's KV (workerd's implementation): from Node through
+// Miniflare's API, and inside workerd with a Worker bundled from the package's JS layer and
+// the built wasm.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { copyFileSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import * as esbuild from "esbuild";
+import { Miniflare } from "miniflare";
+import { Pool, cloudflareKvStore } from "../../pkg/index.mjs";
+import { keys, tick } from "./helpers.mjs";
+
+const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
+let mf;
+let kv;
+let workDir;
+
+before(async () => {
+  // The Worker: tests/workers/worker.js bundled (the wasm stays a module of its own).
+  workDir = mkdtempSync(join(tmpdir(), "kc-worker-"));
+  await esbuild.build({
+    entryPoints: [join(root, "tests", "workers", "worker.js")],
+    outfile: join(workDir, "worker.mjs"),
+    bundle: true,
+    format: "esm",
+    platform: "neutral",
+    alias: { "key-carousel-wasm": join(root, "target", "wasm-bindgen", "key_carousel.js") },
+    external: ["./key_carousel_bg.wasm"],
+    logLevel: "warning",
+  });
+  copyFileSync(join(root, "pkg", "key_carousel_bg.wasm"), join(workDir, "key_carousel_bg.wasm"));
+  mf = new Miniflare({
+    modules: true,
+    scriptPath: join(workDir, "worker.mjs"),
+    modulesRoot: workDir,
+    modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"] }],
+    compatibilityDate: "2025-01-01",
+    kvNamespaces: ["KV"],
+  });
+  kv = await mf.getKVNamespace("KV");
+});
+after(async () => {
+  await mf?.dispose();
+  if (workDir) rmSync(workDir, { recursive: true, force: true });
+});
+
+let keySeq = 0;
+const freshKey = (name) => `kc-test:${name}:${keySeq++}`;
+
+function capture() {
+  const c = { warn: [], error: [] };
+  c.logger = { warn: (m) => c.warn.push(m), error: (m) => c.error.push(m) };
+  return c;
+}
+
+async function stored(key) {
+  const text = await kv.get(key, "text");
+  return text === null ? null : JSON.parse(text);
+}
+
+const coolingIn = (state, now = Date.now()) =>
+  Object.entries(state.profiles)
+    .filter(([, r]) => r.cooldownUntil > now)
+    .map(([id]) => id)
+    .sort();
+
+test("a failure reaches KV at once; a pool started later loads it and avoids the key", async () => {
+  const key = freshKey("basic");
+  const a = new Pool({ profiles: keys(3), storage: cloudflareKvStore(kv, { key }) });
+  await a.init();
+  a.markFailure("k2", "billing");
+  await a.flush();
+  const state = await stored(key);
+  assert.deepEqual(coolingIn(state), ["k2"]);
+  assert.equal(state.profiles.k2.lastFailureReason, "billing");
+  assert.equal(state.profiles.k2.cooldownLong, true);
+
+  const b = new Pool({ profiles: keys(3), storage: cloudflareKvStore(kv, { key }) });
+  await b.init();
+  assert.equal(b.getStatus().profiles[2].state, "disabled");
+  const picks = [];
+  for (let i = 0; i < 4; i++) picks.push((await b.run(({ profileId }) => profileId)).value);
+  assert.ok(!picks.includes("k2"), `picked ${picks}`);
+  await a.close();
+  await b.close();
+  assert.throws(() => cloudflareKvStore({ get() {} }), /KV namespace binding/);
+  assert.throws(() => cloudflareKvStore(kv, { minWriteIntervalMs: -1 }), /minWriteIntervalMs/);
+});
+
+test("two writers racing: the later put overwrites the other's update; that writer's next write merges it back", async () => {
+  const key = freshKey("race");
+  // Writer A's put waits until writer B has read and put: A's read-merge-write spans B's.
+  let releaseA;
+  const aMayPut = new Promise((r) => (releaseA = r));
+  let aRead;
+  let armed = false; // after init: the get of A's write
+  const aHasRead = new Promise((r) => (aRead = r));
+  const gated = {
+    get: (...args) => kv.get(...args).finally(() => armed && aRead()),
+    put: async (...args) => {
+      await aMayPut;
+      return kv.put(...args);
+    },
+  };
+  const a = new Pool({ profiles: keys(3), storage: cloudflareKvStore(gated, { key, minWriteIntervalMs: 0 }) });
+  const b = new Pool({ profiles: keys(3), storage: cloudflareKvStore(kv, { key, minWriteIntervalMs: 0 }) });
+  await a.init();
+  await b.init();
+  armed = true;
+  a.markFailure("k0", "rate_limit");
+  await aHasRead; // A has read the (empty) state and waits to put
+  b.markFailure("k1", "rate_limit");
+  await b.flush();
+  assert.deepEqual(coolingIn(await stored(key)), ["k1"]);
+  releaseA();
+  await a.flush();
+  assert.deepEqual(coolingIn(await stored(key)), ["k0"], "A's put, merged with what A read, overwrote B's cooldown");
+  // Eventual: B's next write (any change, here a success) reads k0 and puts k0 and k1.
+  await b.run(() => 1);
+  await b.flush();
+  assert.deepEqual(coolingIn(await stored(key)), ["k0", "k1"]);
+  await a.close();
+  await b.close();
+});
+
+test("puts to the key are at least minWriteIntervalMs apart (KV's one write per second per key), and each carries everything", async () => {
+  const key = freshKey("spacing");
+  const puts = [];
+  const timed = { get: (...a) => kv.get(...a), put: (k, v) => (puts.push({ k, at: Date.now() }), kv.put(k, v)) };
+  const pool = new Pool({ profiles: keys(4), storage: cloudflareKvStore(timed, { key, minWriteIntervalMs: 250 }) });
+  await pool.init();
+  for (const id of ["k0", "k1", "k2"]) {
+    pool.markFailure(id, "rate_limit");
+    await tick(20);
+  }
+  await pool.flush();
+  const at = puts.filter((p) => p.k === key).map((p) => p.at);
+  assert.ok(at.length >= 2 && at.length <= 3, `${at.length} puts`);
+  for (let i = 1; i < at.length; i++) assert.ok(at[i] - at[i - 1] >= 245, `puts ${at[i] - at[i - 1]} ms apart`);
+  assert.deepEqual(coolingIn(await stored(key)), ["k0", "k1", "k2"]);
+  await pool.close();
+});
+
+test("a bad value: the pool starts fresh, warns once, and keeps the value under <key>:corrupt:<time>", async () => {
+  const key = freshKey("corrupt");
+  await kv.put(key, '{"version": 3, "profiles": {}}');
+  const log = capture();
+  const t0 = Date.now();
+  const pool = new Pool({ profiles: keys(2), storage: cloudflareKvStore(kv, { key, minWriteIntervalMs: 0 }), logger: log.logger });
+  await pool.init();
+  assert.equal(log.warn.length, 1, log.warn.join("\n"));
+  assert.match(log.warn[0], /Cloudflare KV key "kc-test:corrupt:\d+" is unusable \(unsupported version 3; starting fresh\)/);
+  const side = /a copy is kept at (\S+)$/.exec(log.warn[0])?.[1];
+  assert.match(side, new RegExp(`^${key}:corrupt:\\d+$`));
+  const time = Number(side.split(":").pop());
+  assert.ok(time >= t0 && time <= Date.now());
+  assert.equal(await kv.get(side, "text"), '{"version": 3, "profiles": {}}');
+  assert.equal((await pool.run(({ profileId }) => profileId)).value, "k0");
+  pool.markFailure("k1", "rate_limit");
+  await pool.flush();
+  assert.deepEqual(coolingIn(await stored(key)), ["k1"]);
+  assert.equal(log.warn.length, 1);
+  await pool.close();
+});
+
+test("in workerd: a Worker (package JS layer + built wasm) cools k0 in one request; the next request's pool avoids it", async () => {
+  const res = await mf.dispatchFetch("http://worker.test/fail-k0");
+  const body = await res.json();
+  assert.equal(body.value, "k1", JSON.stringify(body));
+  // The write runs in ctx.waitUntil after the response.
+  let state = null;
+  for (let i = 0; i < 100 && !(state && coolingIn(state).includes("k0")); i++) {
+    await tick(20);
+    state = await stored("worker-state");
+  }
+  assert.deepEqual(coolingIn(state), ["k0"]);
+  assert.equal(state.profiles.k0.lastFailureReason, "rate_limit");
+  const next = await (await mf.dispatchFetch("http://worker.test/pick")).json();
+  assert.equal(next.k0, "cooldown");
+  assert.ok(!next.picks.includes("k0"), JSON.stringify(next));
+  assert.deepEqual(next.logs, []);
+});

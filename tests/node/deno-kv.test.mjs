@@ -1,0 +1,37 @@
+// Runs the Deno KV tests (tests/deno/) in Deno, from the npm devDependency `deno`: Deno.openKv
+// on temp files, two handles and two Deno processes writing one KV file, bad values.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
+
+test("denoKvStore in Deno (deno test tests/deno/)", (t) => {
+  const deno = join(root, "node_modules", ".bin", "deno");
+  const r = spawnSync(deno, ["test", "--unstable-kv", "--allow-read", "--allow-write", "--allow-env", "--allow-run", "tests/deno/"], {
+    cwd: root,
+    encoding: "utf8",
+    timeout: 120_000,
+    env: { ...process.env, NO_COLOR: "1", DENO_NO_UPDATE_CHECK: "1" },
+  });
+  assert.ifError(r.error); // deno missing: `npm ci` installs it
+  const out = `${r.stdout}\n${r.stderr}`;
+  for (const line of out.split("\n").filter((l) => / \.\.\. (ok|FAILED)/.test(l))) t.diagnostic(line);
+  assert.equal(r.status, 0, out);
+  const summary = /ok \| (\d+) passed \| 0 failed/.exec(out);
+  assert.ok(summary && Number(summary[1]) >= 6, `expected the Deno tests to pass:\n${out}`);
+});
+
+test("denoKvStore's types accept Deno's own Deno.Kv (deno check)", () => {
+  const deno = join(root, "node_modules", ".bin", "deno");
+  const r = spawnSync(deno, ["check", "--unstable-kv", "tests/deno/kv-types.ts"], {
+    cwd: root,
+    encoding: "utf8",
+    timeout: 120_000,
+    env: { ...process.env, NO_COLOR: "1", DENO_NO_UPDATE_CHECK: "1" },
+  });
+  assert.ifError(r.error);
+  assert.equal(r.status, 0, `${r.stdout}\n${r.stderr}`);
+});

@@ -1,0 +1,448 @@
+// redisStore against a real redis-server (started here on a free port, stopped at the end)
+// with both clients, ioredis and node-redis: the merge script against the core's merge on
+// random states, processes racing, a restart, bad stored values, and the server killed
+// and restarted while processes run.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import fc from "fast-check";
+import { Pool, redisStore, mergeSnapshots } from "../../pkg/index.mjs";
+import { REDIS_MERGE_SCRIPT, sha1Hex } from "../../pkg-template/src/redis.js";
+import { REASONS } from "../../pkg-template/src/reasons.js";
+import { parseState } from "../../pkg-template/src/snapshot.js";
+import { keys, tick } from "./helpers.mjs";
+import { connectClient, startRedis } from "./redis-server.mjs";
+
+const child = fileURLToPath(new URL("./fixtures/redis-child.mjs", import.meta.url));
+const KINDS = ["ioredis", "redis"];
+const ALL_KINDS = [...KINDS, "redis4"]; // node-redis 4 too where a test covers each client
+
+let server;
+const clients = {};
+before(async () => {
+  server = await startRedis(); // throws (the suite fails) when redis-server is missing
+  for (const kind of ALL_KINDS) clients[kind] = await connectClient(kind, server.port);
+});
+after(async () => {
+  for (const c of Object.values(clients)) await c.quit();
+  await server?.stop();
+});
+
+let keySeq = 0;
+const freshKey = (name) => `kc-test:${name}:${process.pid}:${keySeq++}`;
+const io = () => clients.ioredis.client;
+
+function capture() {
+  const c = { warn: [], error: [], info: [] };
+  c.logger = { warn: (m) => c.warn.push(m), error: (m) => c.error.push(m), info: (m) => c.info.push(m) };
+  return c;
+}
+
+/** Runs the child fixture; resolves with its parsed JSON lines once it exits with 0. */
+function runChild(args, { onLine, stdin = false } = {}) {
+  const p = spawn(process.execPath, [child, ...args.map(String)], { stdio: [stdin ? "pipe" : "ignore", "pipe", "pipe"] });
+  let out = "";
+  let err = "";
+  const lines = [];
+  p.stdout.on("data", (d) => {
+    out += d;
+    let nl;
+    while ((nl = out.indexOf("\n")) >= 0) {
+      const line = out.slice(0, nl);
+      out = out.slice(nl + 1);
+      if (line.startsWith("{")) lines.push(JSON.parse(line));
+      else onLine?.(line);
+    }
+  });
+  p.stderr.on("data", (d) => (err += d));
+  const timer = setTimeout(() => p.kill("SIGKILL"), 60_000);
+  p.done = new Promise((resolve, reject) => {
+    p.on("exit", (code, signal) => {
+      clearTimeout(timer);
+      if (code === 0) resolve(lines);
+      else reject(new Error(`child ${args.join(" ")} exited with ${code ?? signal}: ${err.trim().slice(-2000)}`));
+    });
+  });
+  return p;
+}
+
+const coolingIn = (state, now = Date.now()) =>
+  Object.entries(state.profiles)
+    .filter(([, r]) => r.cooldownUntil > now)
+    .map(([id]) => id)
+    .sort();
+
+async function stored(key) {
+  const text = await io().get(key);
+  return text === null ? null : JSON.parse(text);
+}
+
+test("redisStore recognises ioredis and node-redis (4 and 5); a failure reaches Redis and a pool on another client", async () => {
+  for (const [writer, reader] of [["ioredis", "redis"], ["redis", "ioredis"], ["redis4", "ioredis"], ["ioredis", "redis4"]]) {
+    const key = freshKey("basic");
+    const storeA = redisStore(clients[writer].client, { key });
+    assert.equal(storeA.client, writer === "ioredis" ? "ioredis" : "redis");
+    const a = new Pool({ profiles: keys(3), storage: storeA });
+    await a.init();
+    a.markFailure("k1", "rate_limit");
+    await a.flush();
+    const state = await stored(key);
+    assert.deepEqual(coolingIn(state), ["k1"]);
+    assert.equal(state.profiles.k1.lastFailureReason, "rate_limit");
+    assert.equal(state.profiles.k1.errorCount, 1);
+
+    const b = new Pool({ profiles: keys(3), storage: redisStore(clients[reader].client, { key }) });
+    await b.init();
+    assert.equal(b.isInCooldown("k1"), true, `${reader} reads what ${writer} wrote`);
+    const picked = [];
+    for (let i = 0; i < 4; i++) picked.push((await b.run(({ profileId }) => profileId)).value);
+    assert.ok(!picked.includes("k1"), `picked ${picked}`);
+    await a.close();
+    await b.close();
+  }
+  assert.throws(() => redisStore({ get() {} }), /ioredis client or a node-redis/);
+  assert.throws(() => redisStore(io(), { key: "" }), /non-empty string/);
+});
+
+test("the script runs by EVALSHA under its SHA-1; after the server lost it (restart), EVAL once, then EVALSHA again", async () => {
+  assert.equal(sha1Hex(REDIS_MERGE_SCRIPT), await io().script("LOAD", REDIS_MERGE_SCRIPT));
+  assert.equal(sha1Hex("abc"), "a9993e364706816aba3e25717850c26c9cd0d89d");
+  await io().script("FLUSH");
+  await io().config("RESETSTAT");
+  const key = freshKey("sha");
+  const pool = new Pool({ profiles: keys(2), storage: redisStore(clients.redis.client, { key }) });
+  await pool.init();
+  for (let i = 0; i < 5; i++) {
+    pool.markFailure("k0", "rate_limit");
+    await pool.flush();
+  }
+  const stats = await io().info("commandstats");
+  const calls = (cmd) => Number(new RegExp(`cmdstat_${cmd}:calls=(\\d+)`).exec(stats)?.[1] ?? 0);
+  assert.equal(calls("eval"), 1, stats);
+  assert.equal(calls("evalsha"), 5, stats); // the first answered NOSCRIPT
+  assert.equal((await stored(key)).profiles.k0.errorCount, 5);
+  await pool.close();
+});
+
+// ---- The script against the core's merge (mergeSnapshots) on random states ----
+
+const T = 1_700_000_000_000;
+const ID = fc.oneof(
+  { weight: 6, arbitrary: fc.constantFrom("k0", "k1", "k2", "é", "𝄞", "__proto__", "a\"b\\c\n", "x\uD800", "a\u0000b", "", "x".repeat(1025), "é".repeat(1024)) },
+  { weight: 1, arbitrary: fc.string({ unit: "grapheme", maxLength: 6 }) },
+);
+// Few distinct values, so keys often tie and the tie-breakers decide.
+const TIME = fc.oneof(
+  { weight: 6, arbitrary: fc.constantFrom(T, T + 1, T + 2, T + 60_000, 0, 2 ** 53) },
+  { weight: 2, arbitrary: fc.integer({ min: 0, max: 2 ** 53 }) },
+  { weight: 1, arbitrary: fc.double({ min: 0, max: 2e12, noNaN: true }) },
+  { weight: 1, arbitrary: fc.constantFrom(-1, 2 ** 53 + 2, 1e400, "12", true, [], {}, null, 1.5, T + 0.25) },
+);
+const COUNT = fc.oneof(
+  { weight: 6, arbitrary: fc.integer({ min: 0, max: 3 }) },
+  { weight: 1, arbitrary: fc.constantFrom(-1, 1.5, 2 ** 32 - 1, 2 ** 32, "1", null, false) },
+);
+const REASON = fc.oneof(
+  { weight: 6, arbitrary: fc.constantFrom(...REASONS) },
+  { weight: 1, arbitrary: fc.constantFrom("bogus", "", null, 5, "Rate_limit") },
+);
+const LONG = fc.constantFrom(true, false, null, "yes", 1);
+const RECORD = fc.oneof(
+  {
+    weight: 12,
+    arbitrary: fc.record(
+      {
+        errorCount: COUNT,
+        lastUsed: TIME,
+        lastFailure: TIME,
+        lastSuccess: TIME,
+        cooldownUntil: TIME,
+        lastFailureReason: REASON,
+        updatedAt: TIME,
+        cooldownLong: LONG,
+        cooldownStartedAt: TIME,
+        extra: fc.constant("kept? no: dropped silently"),
+      },
+      { requiredKeys: [] },
+    ),
+  },
+  { weight: 1, arbitrary: fc.constantFrom(null, [], [1], "x", 3) },
+);
+const STATE = fc.dictionary(ID, RECORD, { maxKeys: 6 }).map((profiles) => ({ version: 1, profiles }));
+
+const FIELDS = {
+  errorCount: COUNT,
+  lastUsed: TIME,
+  lastFailure: TIME,
+  lastSuccess: TIME,
+  cooldownUntil: TIME,
+  lastFailureReason: REASON,
+  updatedAt: TIME,
+  cooldownLong: LONG,
+  cooldownStartedAt: TIME,
+};
+
+/** A twin of `state`: each record with one field changed or removed, so that keys tie up to one component. */
+const twinOf = (state) =>
+  fc
+    .tuple(...Object.keys(state.profiles).map(() => fc.constantFrom(...Object.keys(FIELDS)).chain((f) => fc.tuple(fc.constant(f), fc.option(FIELDS[f])))))
+    .map((changes) => {
+      const profiles = {};
+      Object.entries(state.profiles).forEach(([id, r], i) => {
+        const [field, value] = changes[i];
+        if (r === null || typeof r !== "object" || Array.isArray(r)) return;
+        const copy = { ...r };
+        if (value === null) delete copy[field];
+        else copy[field] = value;
+        profiles[id] = copy;
+      });
+      return { version: 1, profiles };
+    });
+
+/** JSON text of a state, sometimes with every non-ASCII character as a \u escape and extra spaces. */
+const asText = fc.tuple(fc.boolean(), fc.boolean()).map(([escape, spaced]) => (s) => {
+  let text = JSON.stringify(s, null, spaced ? 2 : undefined);
+  if (escape) text = text.replace(/[^\x00-\x7f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+  return text;
+});
+
+/** [stored text or null, the pool's state as text]: independent states, or twins. */
+const PAIR = STATE.chain((a) =>
+  fc.tuple(fc.constant(a), fc.oneof(STATE, twinOf(a)), asText, asText, fc.integer({ min: 0, max: 9 })).map(([x, y, fx, fy, n]) => [n === 0 ? null : fx(x), fy(y)]),
+);
+
+/** Runs the script on `storedText` (null: no key) with the pool's state `mineText`. */
+async function scriptMerge(key, storedText, mineText) {
+  await io().del(key);
+  if (storedText !== null) await io().set(key, storedText);
+  const reply = await io().eval(REDIS_MERGE_SCRIPT, 2, key, `${key}:corrupt:test`, mineText);
+  return { merged: JSON.parse(reply[0]), bad: reply.length === 3, storedAfter: JSON.parse(await io().get(key)) };
+}
+
+/** What the core does with the same two values; `bad`: the pool would warn about the stored one. */
+function coreMerge(storedText, mineText) {
+  const merged = JSON.parse(JSON.stringify(mergeSnapshots(storedText, mineText)));
+  let bad;
+  try {
+    bad = parseState(storedText).dropped > 0;
+  } catch {
+    bad = true;
+  }
+  return { merged, bad };
+}
+
+test("differential: the Lua merge equals mergeSnapshots on random states (ties, v1 records, bad fields, odd ids)", async () => {
+  const key = freshKey("diff");
+  let badSeen = 0;
+  await fc.assert(
+    fc.asyncProperty(PAIR, async ([storedText, mineText]) => {
+      const lua = await scriptMerge(key, storedText, mineText);
+      const core = coreMerge(storedText, mineText);
+      assert.deepEqual(lua.merged, core.merged);
+      assert.deepEqual(lua.storedAfter, core.merged);
+      assert.equal(lua.bad, core.bad, "the script keeps a copy when the pool would warn");
+      if (lua.bad) badSeen++;
+    }),
+    { numRuns: 400, seed: 20260801 },
+  );
+  assert.ok(badSeen > 10, `only ${badSeen} stored values with bad fields were generated`);
+});
+
+test("differential: values the pool calls unusable in whole or in part, the script does too", async () => {
+  const key = freshKey("bad");
+  const mine = JSON.stringify({ version: 1, profiles: { k0: { errorCount: 1, updatedAt: T, cooldownUntil: T + 5 } } });
+  const whole = [
+    "", "   ", "{garbage", '{"version":1,"profiles":{"k0":{"errorCount":1}', "[]", "null", "42", '"text"',
+    '{"version":2,"profiles":{}}', '{"version":"1","profiles":{}}', '{"profiles":{}}', '{"version":1}',
+    '{"version":1,"profiles":[]}', '{"version":1,"profiles":null}', '{"version":1,"profiles":{}} x',
+    '{"version":1,"profiles":{},}', '{"version":01,"profiles":{}}', '{"version":1.,"profiles":{}}',
+    "\uFEFF{\"version\":1,\"profiles\":{}}", '{"version":1,"profiles":{"a":{"x":"\u0001"}}}',
+    '{"version":1,"profiles":{"a":{"x":"\\x"}}}', '{"version":1,"profiles":{"a":{"x":"\\u12"}}}',
+    '{"version":1,"profiles":{"a":{"x":NaN}}}', "{'version':1,'profiles':{}}", '{"version":1e0,"profiles":{}',
+  ];
+  const partial = [
+    '{"version":1,"profiles":{"k0":[]}}', '{"version":1,"profiles":{"k0":{"errorCount":"2"}}}',
+    '{"version":1,"profiles":{"k0":{"cooldownUntil":-5},"k1":{}}}', '{"version":1,"profiles":{"":{}}}',
+    '{"version":1,"profiles":{"k0":{"cooldownLong":null}}}', '{"version":1,"profiles":{"k0":{"lastFailureReason":"bogus"}}}',
+  ];
+  const fine = [
+    '{"version":1,"profiles":{}}', '{"version":1e0,"profiles":{},"other":[1,{"a":null}]}',
+    ' \t\r\n{"version":1,"profiles":{"k0":{"lastUsed":null,"lastFailureReason":null,"x":[1,2,{}]}}} \n',
+    '{"version":1,"profiles":{"k0":{"errorCount":1,"lastFailure":1e3,"cooldownUntil":2.5E3}}}',
+  ];
+  for (const text of [...whole, ...partial, ...fine]) {
+    const lua = await scriptMerge(key, text, mine);
+    const expected = whole.includes(text) || partial.includes(text);
+    assert.equal(lua.bad, expected, `script on ${JSON.stringify(text)}`);
+    assert.equal(await io().get(`${key}:corrupt:test`), expected ? text : null, `copy of ${JSON.stringify(text)}`);
+    await io().del(`${key}:corrupt:test`);
+    if (whole.includes(text)) assert.throws(() => mergeSnapshots(text, null), undefined, `core on ${JSON.stringify(text)}`);
+    else assert.deepEqual(lua.merged, JSON.parse(JSON.stringify(mergeSnapshots(text, mine))), `merge with ${JSON.stringify(text)}`);
+  }
+});
+
+// ---- Processes and machines sharing one key ----
+
+test("8 processes started together (4 on ioredis, 4 on node-redis), each failing a different key: Redis holds all 8 cooldowns", async () => {
+  const key = freshKey("race8");
+  const start = Date.now() + 1500;
+  const procs = Array.from({ length: 8 }, (_, i) => runChild(["fail-one", KINDS[i % 2], server.port, key, i, start]));
+  const results = await Promise.all(procs.map((p) => p.done));
+  for (const r of results) assert.deepEqual(r[0].errors, []);
+  const state = await stored(key);
+  assert.deepEqual(coolingIn(state), ["k0", "k1", "k2", "k3", "k4", "k5", "k6", "k7"]);
+  for (const r of Object.values(state.profiles)) {
+    assert.equal(r.errorCount, 1);
+    assert.equal(r.lastFailureReason, "rate_limit");
+  }
+});
+
+test("restart: process A cools k0 and exits; process B (the other client) loads it and does not pick k0", async () => {
+  for (const [a, b] of [["ioredis", "redis"], ["redis", "ioredis"]]) {
+    const key = freshKey("restart");
+    await runChild(["restart-a", a, server.port, key]).done;
+    const [result] = await runChild(["restart-b", b, server.port, key]).done;
+    assert.deepEqual(result.picked, ["k1", "k1", "k1"]);
+    assert.equal(result.k0, "cooldown");
+  }
+});
+
+// ---- Bad stored values ----
+
+test("a garbage value at load: the pool starts fresh, warns once, the value is kept under <key>:corrupt:<time>", async () => {
+  for (const kind of ALL_KINDS) {
+    const key = freshKey("garbage");
+    await io().set(key, '{"version":1,"profiles":{"k0":{"errorCount":3'); // truncated
+    const log = capture();
+    const t0 = Date.now();
+    const pool = new Pool({ profiles: keys(2), storage: redisStore(clients[kind].client, { key }), logger: log.logger });
+    await pool.init();
+    assert.equal(log.warn.length, 1, log.warn.join("\n"));
+    const side = /a copy is kept at (\S+)$/.exec(log.warn[0])?.[1];
+    assert.match(log.warn[0], /redis key "kc-test:garbage:[^"]+" is unusable \(not valid JSON/);
+    assert.match(side ?? "", new RegExp(`^${key}:corrupt:(\\d+)$`));
+    const time = Number(side.split(":").pop());
+    assert.ok(time >= t0 && time <= Date.now(), `${time} is the time of the copy`);
+    assert.equal(await io().get(side), '{"version":1,"profiles":{"k0":{"errorCount":3');
+    assert.deepEqual(await stored(key), { version: 1, profiles: {} }, "fresh state stored");
+    // The pool works and writes valid state; no second warning.
+    assert.equal((await pool.run(({ profileId }) => profileId)).value, "k0");
+    pool.markFailure("k1", "billing");
+    await pool.flush();
+    assert.deepEqual(coolingIn(await stored(key)), ["k1"]);
+    assert.equal(log.warn.length, 1);
+    assert.deepEqual(await io().keys(`${key}:corrupt:*`), [side]);
+    await pool.close();
+  }
+});
+
+test("a bad value written while the pool runs: the script keeps a copy and stores the merge, the pool warns once", async () => {
+  const key = freshKey("midrun");
+  const log = capture();
+  const pool = new Pool({ profiles: keys(3), storage: redisStore(clients.redis.client, { key }), logger: log.logger });
+  await pool.init();
+  pool.markFailure("k0", "rate_limit");
+  await pool.flush();
+  await io().set(key, "not json at all");
+  pool.markFailure("k1", "rate_limit");
+  await pool.flush();
+  await tick(20);
+  assert.equal(log.warn.length, 1, log.warn.join("\n"));
+  const side = /a copy is kept at (\S+)$/.exec(log.warn[0])?.[1];
+  assert.equal(await io().get(side), "not json at all");
+  assert.deepEqual(coolingIn(await stored(key)), ["k0", "k1"], "the pool's whole state is stored again");
+  // The same bad value again: a copy is kept again, the warning is not repeated.
+  await io().set(key, "not json at all");
+  pool.markFailure("k2", "rate_limit");
+  await pool.flush();
+  await tick(20);
+  assert.deepEqual(coolingIn(await stored(key)), ["k0", "k1", "k2"]);
+  assert.equal(log.warn.length, 1);
+  assert.equal((await io().keys(`${key}:corrupt:*`)).length, 2);
+  await pool.close();
+});
+
+test("a value with some bad fields: the rest is loaded, the pool warns once, the original is kept, the cleaned value stored", async () => {
+  const key = freshKey("partial");
+  const future = Date.now() + 60_000;
+  const original = JSON.stringify({
+    version: 1,
+    profiles: { k0: { errorCount: 2, cooldownUntil: future, lastFailure: Date.now(), lastFailureReason: "rate_limit" }, k1: { errorCount: "many" } },
+  });
+  await io().set(key, original);
+  const log = capture();
+  const pool = new Pool({ profiles: keys(2), storage: redisStore(clients.ioredis.client, { key }), logger: log.logger });
+  await pool.init();
+  assert.equal(pool.isInCooldown("k0"), true);
+  assert.equal(log.warn.length, 1, log.warn.join("\n"));
+  assert.match(log.warn[0], /1 unusable value\(s\) dropped, the rest loaded/);
+  const side = /a copy is kept at (\S+)$/.exec(log.warn[0])?.[1];
+  assert.equal(await io().get(side), original);
+  const now = await stored(key);
+  assert.equal(now.profiles.k0.cooldownUntil, future);
+  assert.equal(now.profiles.k1.errorCount, 0);
+  await pool.close();
+});
+
+test("a key of another Redis type: renamed to the side key, the pool starts fresh and warns once", async () => {
+  const key = freshKey("hash");
+  await io().hset(key, "field", "value");
+  const log = capture();
+  const pool = new Pool({ profiles: keys(2), storage: redisStore(clients.ioredis.client, { key }), logger: log.logger });
+  await pool.init(); // GET fails (WRONGTYPE): logged, the pool starts fresh
+  assert.match(log.error.join("\n"), /WRONGTYPE/);
+  pool.markFailure("k0", "rate_limit");
+  await pool.flush();
+  await tick(20);
+  assert.equal(log.warn.length, 1, log.warn.join("\n"));
+  const side = /a copy is kept at (\S+)$/.exec(log.warn[0])?.[1];
+  assert.deepEqual(await io().hgetall(side), { field: "value" });
+  assert.deepEqual(coolingIn(await stored(key)), ["k0"]);
+  await pool.close();
+});
+
+// ---- The server killed and restarted while processes run ----
+
+test("Redis killed and restarted mid-run: runs go on, save errors are logged, the state converges after the restart", async () => {
+  const srv = await startRedis();
+  try {
+    const key = freshKey("outage");
+    const procs = [];
+    for (let i = 0; i < 4; i++) {
+      let ready;
+      const isReady = new Promise((r) => (ready = r));
+      const p = runChild(["runs", KINDS[i % 2], srv.port, key, i + 1], { stdin: true, onLine: (l) => l === "ready" && ready() });
+      p.isReady = isReady;
+      procs.push(p);
+    }
+    await Promise.race([Promise.all(procs.map((p) => p.isReady)), Promise.all(procs.map((p) => p.done))]);
+    await tick(600);
+    const killedAt = Date.now();
+    await srv.kill();
+    await tick(700);
+    const restartedAt = Date.now();
+    await srv.start();
+    await tick(1000);
+    for (const p of procs) p.stdin.write("stop\n");
+    const results = (await Promise.all(procs.map((p) => p.done))).map((lines) => lines[0]);
+
+    const { client, quit } = await connectClient("ioredis", srv.port);
+    const final = JSON.parse(await client.get(key));
+    await quit();
+    for (const [i, r] of results.entries()) {
+      const during = r.done.filter((t) => t > killedAt && t < restartedAt).length;
+      assert.ok(during > 20, `process ${i} (${r.client}) completed ${during} runs while Redis was down`);
+      assert.match(r.errors.join("\n"), /saving state to redis key .* failed/, `process ${i} logged the failed saves`);
+      assert.match(r.infos.join("\n"), /saving state to redis key .* works again/);
+      // Everything this process knew is in Redis: merging it in changes nothing.
+      assert.deepEqual(JSON.parse(JSON.stringify(mergeSnapshots(final, r.lastSent))), final, `process ${i}'s state is in Redis`);
+      for (const [id, at] of Object.entries(r.failures)) {
+        assert.ok(final.profiles[id].lastFailure >= at, `process ${i}'s failure of ${id} at ${at} is stored`);
+      }
+    }
+    assert.deepEqual(Object.keys(final.profiles).sort(), ["k0", "k1", "k2", "k3", "k4", "k5", "k6", "k7"]);
+  } finally {
+    await srv.stop();
+  }
+});

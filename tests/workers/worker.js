@@ -1,0 +1,37 @@
+// A Worker for the workerd test (tests/node/cloudflare-kv.test.mjs): the package's JS layer
+// (pkg-template/src) with the built wasm, bundled by the test with esbuild, run by
+// Miniflare with a KV namespace bound as KV. Not a Workers entry of the package: only what
+// this test needs to load the module in workerd.
+import * as glue from "key-carousel-wasm";
+import wasmModule from "./key_carousel_bg.wasm";
+import { setCore } from "../../pkg-template/src/core.js";
+import { Pool, cloudflareKvStore } from "../../pkg-template/src/index.js";
+
+setCore(glue, glue.initSync({ module: wasmModule }));
+
+const profiles = [0, 1, 2].map((i) => ({ id: `k${i}`, provider: "openai", apiKey: `sk-worker-${i}-0123456789abcdef` }));
+
+export default {
+  async fetch(request, env, ctx) {
+    const logs = [];
+    const logger = { warn: (m) => logs.push(m), error: (m) => logs.push(m) };
+    const pool = new Pool({ profiles, storage: cloudflareKvStore(env.KV, { key: "worker-state" }), logger });
+    const { pathname } = new URL(request.url);
+    if (pathname === "/fail-k0") {
+      // k0 answers 429: the pool rotates to k1; the write goes on after the response.
+      const result = await pool.run(({ profileId }) => {
+        if (profileId === "k0") throw Object.assign(new Error("Too Many Requests"), { status: 429 });
+        return profileId;
+      });
+      ctx.waitUntil(pool.flush());
+      return Response.json({ value: result.value, logs });
+    }
+    if (pathname === "/pick") {
+      const picks = [];
+      for (let i = 0; i < 3; i++) picks.push((await pool.run(({ profileId }) => profileId)).value);
+      ctx.waitUntil(pool.flush());
+      return Response.json({ picks, k0: pool.getStatus().profiles[0].state, logs });
+    }
+    return new Response("not found", { status: 404 });
+  },
+};
