@@ -48,8 +48,9 @@ pub struct ProfileState {
     /// When the cooldown group (cooldown, error count, reason, schedule, start) last
     /// changed: the time that decides which record wins a merge (see [`crate::snapshot`]).
     pub updated_at: f64,
-    /// Calls acquired and not yet reported.
-    pub in_flight: u32,
+    /// Calls acquired and not yet reported (saturates at 65,535: 16 bits keep the
+    /// record at 48 bytes).
+    pub in_flight: u16,
 }
 
 impl Default for ProfileState {

@@ -128,7 +128,7 @@ impl Pool {
             last_failure: opt(st.last_failure),
             last_success: opt(st.last_success),
             reason: st.reason,
-            in_flight: st.in_flight,
+            in_flight: st.in_flight.into(),
         })
     }
 
