@@ -1,8 +1,8 @@
 // `npm run bench`: key-carousel 2 against key-carousel 1.1.0 (dev dependency
 // `key-carousel-v1`), side by side in one process, with tinybench. Prints one table (both
-// times, the ratio, the target and PASS/MISS), writes bench/results.json and renders
-// bench/run-vs-size.svg. Targets are printed, never asserted: these machines are shared
-// and noisy, so compare ratios measured in the same run.
+// times, the ratio, the target and PASS/MISS), writes bench/results.json and
+// bench/results.md and renders bench/run-vs-size.svg. Targets are printed, never
+// asserted: these machines are shared and noisy, so compare ratios measured in one run.
 //
 // Usage: npm run bench            (builds first)
 //        node bench/bench.mjs --quick   (fewer sizes and shorter budgets, for a smoke run)
@@ -226,5 +226,16 @@ const table = rows.map((r) => ({
 console.log(`key-carousel bench — ${results.machine}`);
 console.table(table);
 writeFileSync(join(here, "results.json"), JSON.stringify({ ...results, runBySize }, null, 2) + "\n");
+// The same table in Markdown, for the README's Performance section.
+const cols = Object.keys(table[0]);
+const md = [
+  `Measured ${results.date.slice(0, 10)} on ${results.machine}.`,
+  "",
+  `| ${cols.join(" | ")} |`,
+  `| ${cols.map(() => "---").join(" | ")} |`,
+  ...table.map((r) => `| ${cols.map((c) => String(r[c]).replaceAll("|", "\\|")).join(" | ")} |`),
+  "",
+].join("\n");
+writeFileSync(join(here, "results.md"), md);
 writeFileSync(join(here, "run-vs-size.svg"), renderChart(runBySize, results.machine));
-console.log("wrote bench/results.json and bench/run-vs-size.svg");
+console.log("wrote bench/results.json, bench/results.md and bench/run-vs-size.svg");
