@@ -772,15 +772,16 @@ impl Pool {
         Ok(self.sel.soonest().map(|t| t - now))
     }
 
-    /// [`Pool::wait_ms`] for a call that names `model`: how long until a profile is
-    /// available to it (0 when one is); `None` when nothing rests. When pairs of that
-    /// model rest, this scans the profiles (O(n)): it is asked only when a call finds
-    /// nothing available, once per wait.
+    /// How long until a profile is available to a call naming `model` (`None`: no
+    /// model): 0 when one is. When pairs of that model rest, this scans the profiles
+    /// (O(n)): it is asked only when a call finds nothing available, once per wait.
     pub fn wait_ms_for(&mut self, now: f64, model: Option<u32>) -> Result<Option<f64>, Error> {
         self.check_model(model)?;
         self.sync(now)?;
         let resting = |t: f64| if t > now { t } else { now };
-        let Some(m) = model.filter(|&m| self.sel.has_view(m)) else { return self.wait_ms(now) };
+        let Some(m) = model.filter(|&m| self.sel.has_view(m)) else {
+            return Ok(if self.sel.available() > 0 { Some(0.0) } else { self.wait_ms(now)? });
+        };
         let mut best = f64::INFINITY;
         for idx in 0..self.len() as u32 {
             let pair = self.pair_of(idx, m).map_or(now, |p| resting(self.sel.pair_until(p)));

@@ -314,8 +314,8 @@ impl WasmPool {
         lift(self.inner.is_cooling(idx, now))
     }
 
-    /// Ms until the soonest cooling profile recovers (for a call naming the model index
-    /// `model`: until a profile is available to it); -1 when none is cooling.
+    /// Ms until a profile is available to a call (naming the model index `model`): 0
+    /// when one is; -1 when there is none (an empty pool).
     #[wasm_bindgen(js_name = waitMs)]
     pub fn wait_ms(&mut self, now: f64, model: Option<u32>) -> JsResult<f64> {
         Ok(lift(self.inner.wait_ms_for(now, model))?.unwrap_or(-1.0))

@@ -494,18 +494,18 @@ impl Model {
         out
     }
 
-    /// How long until a profile is available to a call naming `model`: the soonest
-    /// recovery of a resting profile, or with pairs of that model resting, the soonest
-    /// time some profile is free of both rests.
-    fn wait(&self, now: f64, model: Option<usize>) -> Option<f64> {
-        let m = model.filter(|&m| (0..self.p.len()).any(|i| self.pair_resting(i, m, now)));
-        if let Some(m) = m {
-            let free = |t: Option<f64>| t.filter(|&t| t > now).unwrap_or(now);
-            let best = (0..self.p.len())
-                .map(|i| free(self.p[i].until).max(free(self.pairs.get(&(i, m)).and_then(|q| q.until))))
-                .fold(f64::INFINITY, f64::min);
-            return Some(best - now);
-        }
+    /// How long until a profile is available to a call naming `model`: 0 when one is;
+    /// else the soonest time some profile is free of its own rest and of the pair's.
+    fn wait_for(&self, now: f64, model: Option<usize>) -> Option<f64> {
+        let free = |t: Option<f64>| t.filter(|&t| t > now).unwrap_or(now);
+        let pair = |i: usize| model.and_then(|m| self.pairs.get(&(i, m))).and_then(|q| q.until);
+        let best =
+            (0..self.p.len()).map(|i| free(self.p[i].until).max(free(pair(i)))).fold(f64::INFINITY, f64::min);
+        Some(best - now)
+    }
+
+    /// How long until the soonest resting profile recovers; `None` when none rests.
+    fn wait(&self, now: f64) -> Option<f64> {
         (0..self.p.len())
             .filter(|&i| self.cooling(i, now))
             .map(|i| self.p[i].until.unwrap() - now)
@@ -869,14 +869,11 @@ fn run(
         }
         let available = (0..n).filter(|&i| !model.cooling(i, now)).count() as u32;
         prop_assert_eq!(status.totals.available, available);
-        prop_assert_eq!(pool.wait_ms(now).unwrap(), model.wait(now, None));
+        prop_assert_eq!(pool.wait_ms(now).unwrap(), model.wait(now));
+        prop_assert_eq!(pool.wait_ms_for(now, None).unwrap(), model.wait_for(now, None));
         for m in 0..MODELS {
-            prop_assert_eq!(
-                pool.wait_ms_for(now, Some(m as u32)).unwrap(),
-                model.wait(now, Some(m)),
-                "wait for m{}",
-                m
-            );
+            let (got, want) = (pool.wait_ms_for(now, Some(m as u32)).unwrap(), model.wait_for(now, Some(m)));
+            prop_assert_eq!(got, want, "wait for m{}", m);
         }
         prop_assert_eq!(pool.export().profiles, model.export());
         // The rests that ended since the last step: by time, or cleared early.
