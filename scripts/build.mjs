@@ -65,6 +65,19 @@ await esbuild.build({
   logLevel: "warning",
 });
 
+// The `key-carousel` command (package.json "bin"): status and clear of a state file.
+await esbuild.build({
+  entryPoints: [join(tpl, "src", "cli.js")],
+  outfile: join(out, "cli.cjs"),
+  bundle: true,
+  format: "cjs",
+  platform: "node",
+  target: "node18",
+  banner: { js: "#!/usr/bin/env node" },
+  legalComments: "none",
+  logLevel: "warning",
+});
+
 // The .mjs files re-export the CommonJS builds: one module instance for import and require.
 const names = [
   "Pool",
