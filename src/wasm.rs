@@ -248,7 +248,11 @@ impl WasmPool {
         sticky: Option<u32>,
     ) -> JsResult<i32> {
         let pref = u32::try_from(preferred).ok();
-        Ok(lift(self.inner.acquire_for(now, pref, model, sticky))?.map_or(-1, |i| i as i32))
+        let got = match (model, sticky) {
+            (None, None) => self.inner.acquire(now, pref),
+            _ => self.inner.acquire_for(now, pref, model, sticky),
+        };
+        Ok(lift(got)?.map_or(-1, |i| i as i32))
     }
 
     /// The rests that ended since the last call: profile, model index (2^32 − 1: the
@@ -264,7 +268,10 @@ impl WasmPool {
     /// Reports a success; `lease` is the `now` of the acquire, NaN for `markSuccess`;
     /// `model` the model index the call named.
     pub fn succeed(&mut self, idx: u32, now: f64, lease: f64, model: Option<u32>) -> JsResult<()> {
-        lift(self.inner.succeed_for(idx, now, opt(lease), model))
+        match model {
+            None => lift(self.inner.succeed(idx, now, opt(lease))),
+            Some(_) => lift(self.inner.succeed_for(idx, now, opt(lease), model)),
+        }
     }
 
     /// Reports a failure of a call (that named the model index `model`). Returns the

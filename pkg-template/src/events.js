@@ -10,6 +10,8 @@ export class Emitter {
   /** @type {Map<string, Function[]>} */
   #listeners = new Map();
   #report;
+  /** Per event, whether anyone listens: a plain object of fixed shape, cheap to test on hot paths. */
+  active = Object.fromEntries(EVENTS.map((t) => [t, false]));
 
   /** @param {(type: string, error: unknown) => void} report called when a listener fails */
   constructor(report) {
@@ -29,6 +31,7 @@ export class Emitter {
     const list = this.#listeners.get(type);
     if (list === undefined) this.#listeners.set(type, [listener]);
     else list.push(listener);
+    this.active[type] = true;
   }
 
   /** Removes the most recently added registration of `listener`; true when there was one. */
@@ -38,13 +41,16 @@ export class Emitter {
     const i = list === undefined ? -1 : list.lastIndexOf(listener);
     if (i < 0) return false;
     list.splice(i, 1);
-    if (list.length === 0) this.#listeners.delete(type);
+    if (list.length === 0) {
+      this.#listeners.delete(type);
+      this.active[type] = false;
+    }
     return true;
   }
 
   /** Whether anyone listens to `type` (payloads are built only then). */
   has(type) {
-    return this.#listeners.has(type);
+    return this.active[type] === true;
   }
 
   emit(type, payload) {

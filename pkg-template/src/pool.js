@@ -142,6 +142,8 @@ export class Pool {
   /** @type {Persister | undefined} */
   #persist;
   #events;
+  /** `#events.active`: per event, whether anyone listens. */
+  #on;
   #metrics;
   /** @type {Sessions | undefined} */
   #sessions;
@@ -281,9 +283,8 @@ export class Pool {
     const n = this.#ids.length;
     this.#maxAttempts = Math.min(160, Math.max(32, 24 + 8 * n));
     this.#metrics = new Metrics(n);
-    this.#events = new Emitter((type, e) =>
-      this.#log("error", `key-carousel: a "${type}" listener threw: ${e instanceof Error ? e.message : String(e)}`),
-    );
+    this.#events = this.#emitter();
+    this.#on = this.#events.active;
     if (store !== undefined) {
       this.#persist = new Persister({
         store,
@@ -297,6 +298,13 @@ export class Pool {
         },
       });
     }
+  }
+
+  /** The pool's events (made here, not in the constructor: its closure keeps nothing else alive). */
+  #emitter() {
+    return new Emitter((type, e) =>
+      this.#log("error", `key-carousel: a "${type}" listener threw: ${e instanceof Error ? e.message : String(e)}`),
+    );
   }
 
   #push(id, provider, model, apiKey) {
@@ -425,7 +433,7 @@ export class Pool {
     const signal = o.signal;
     const label = o.label ?? "key-carousel";
     const pref = o.provider === undefined ? -1 : this.#providerIndex.get(o.provider) ?? -1;
-    const model = this.#model(o.model);
+    const model = o.model === undefined ? undefined : this.#model(o.model);
     const session = o.session;
     // The session's profile, tried first while it is healthy (until an attempt fails).
     let sticky = session === undefined ? undefined : (this.#sessions ??= new Sessions(this.#sessionsMax)).get(session);
@@ -468,7 +476,7 @@ export class Pool {
         if (cd >= 0) attempt.cooldownMs = cd;
         if (retryMs !== undefined) attempt.retryAfterMs = retryMs;
         attempts.push(attempt);
-        if (this.#events.has("failure")) this.#events.emit("failure", { ...attempt });
+        if (this.#on.failure) this.#events.emit("failure", { ...attempt });
         this.#log("warn", `[${label}] Profile ${ctx.profileId} failed: ${reason} \u2014 ${error}`);
         if (!this.#policy[REASON_CODE.get(reason)].rotate) throw err;
         sticky = undefined;
@@ -478,7 +486,7 @@ export class Pool {
       if (this.#persist !== undefined) this.#persist.change(false);
       this.#metrics.success(idx);
       if (session !== undefined) this.#sessions.set(session, idx);
-      if (this.#events.has("success")) {
+      if (this.#on.success) {
         const event = { profileId: ctx.profileId, provider: ctx.provider, model: ctx.model, attempts: attempts.length };
         if (session !== undefined) event.session = session;
         this.#events.emit("success", event);
