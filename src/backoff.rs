@@ -24,19 +24,19 @@ pub enum Ladder {
     Geometric { base_ms: f64, factor: f64, cap_ms: f64 },
 }
 
-fn check_ms(field: impl FnOnce() -> String, v: f64) -> Result<f64, ConfigError> {
-    let problem = if v.is_nan() {
-        "must be a number, got NaN"
+/// What is wrong with a duration in ms (NaN, infinite, negative or past 2^53), if anything.
+pub(crate) fn ms_problem(v: f64) -> Option<&'static str> {
+    if v.is_nan() {
+        Some("must be a number, got NaN")
     } else if v.is_infinite() {
-        "must be finite"
+        Some("must be finite")
     } else if v < 0.0 {
-        "must be non-negative"
+        Some("must be non-negative")
     } else if v > MAX_TIME_MS {
-        "must be at most 2^53 ms"
+        Some("must be at most 2^53 ms")
     } else {
-        return Ok(v);
-    };
-    Err(ConfigError::new(field(), problem))
+        None
+    }
 }
 
 impl Ladder {
@@ -52,13 +52,11 @@ impl Ladder {
         }
         let mut out = [0.0; MAX_STEPS];
         for (i, &v) in steps.iter().enumerate() {
-            out[i] = check_ms(|| format!("{field}[{i}]"), v)?;
-            if i > 0 && v < out[i - 1] {
-                return Err(ConfigError::new(
-                    format!("{field}[{i}]"),
-                    "must not be shorter than the step before",
-                ));
+            let shorter = i > 0 && v < out[i - 1];
+            if let Some(p) = ms_problem(v).or(shorter.then_some("must not be shorter than the step before")) {
+                return Err(ConfigError::new(format!("{field}[{i}]"), p));
             }
+            out[i] = v;
         }
         Ok(Ladder::Steps { len: steps.len() as u8, steps: out })
     }
@@ -66,15 +64,43 @@ impl Ladder {
     /// `min(cap_ms, base_ms × factor^(n−1))`: base and cap finite ms with base ≤ cap,
     /// factor finite and ≥ 1.
     pub fn geometric(field: &str, base_ms: f64, factor: f64, cap_ms: f64) -> Result<Ladder, ConfigError> {
-        let base_ms = check_ms(|| format!("{field}.baseMs"), base_ms)?;
-        let cap_ms = check_ms(|| format!("{field}.capMs"), cap_ms)?;
-        if !(factor.is_finite() && factor >= 1.0) {
-            return Err(ConfigError::new(format!("{field}.factor"), "must be a finite number >= 1"));
+        let problem = if let Some(p) = ms_problem(base_ms) {
+            ("baseMs", p)
+        } else if let Some(p) = ms_problem(cap_ms) {
+            ("capMs", p)
+        } else if !(factor.is_finite() && factor >= 1.0) {
+            ("factor", "must be a finite number >= 1")
+        } else if cap_ms < base_ms {
+            ("capMs", "must not be less than baseMs")
+        } else {
+            return Ok(Ladder::Geometric { base_ms, factor, cap_ms });
+        };
+        Err(ConfigError::new(format!("{field}.{}", problem.0), problem.1))
+    }
+
+    /// Whether the ladder is one [`Ladder::steps`] or [`Ladder::geometric`] accept (for
+    /// ladders built from their parts, e.g. by the wasm binding after the JS layer
+    /// checked them and named the fields).
+    pub fn is_valid(&self) -> bool {
+        match *self {
+            Ladder::Steps { len, steps } => {
+                let mut prev = 0.0;
+                for &v in steps.get(..len as usize).unwrap_or(&[]) {
+                    if ms_problem(v).is_some() || v < prev {
+                        return false;
+                    }
+                    prev = v;
+                }
+                len > 0
+            }
+            Ladder::Geometric { base_ms, factor, cap_ms } => {
+                ms_problem(base_ms).is_none()
+                    && ms_problem(cap_ms).is_none()
+                    && factor.is_finite()
+                    && factor >= 1.0
+                    && base_ms <= cap_ms
+            }
         }
-        if cap_ms < base_ms {
-            return Err(ConfigError::new(format!("{field}.capMs"), "must not be less than baseMs"));
-        }
-        Ok(Ladder::Geometric { base_ms, factor, cap_ms })
     }
 
     /// The longest rest of the ladder (what a Retry-After is clamped to).
@@ -280,5 +306,27 @@ mod tests {
         assert_eq!(e(Ladder::geometric("s", 1.0, 0.5, 9.0)), "s.factor: must be a finite number >= 1");
         assert_eq!(e(Ladder::geometric("s", 10.0, 2.0, 9.0)), "s.capMs: must not be less than baseMs");
         assert_eq!(e(Ladder::geometric("s", f64::INFINITY, 2.0, 9.0)), "s.baseMs: must be finite");
+    }
+
+    #[test]
+    fn is_valid_agrees_with_the_constructors() {
+        let steps = |v: &[f64]| {
+            let mut a = [0.0; MAX_STEPS];
+            a[..v.len()].copy_from_slice(v);
+            Ladder::Steps { len: v.len() as u8, steps: a }
+        };
+        for v in [&[][..], &[1.0, 0.5], &[f64::NAN], &[-1.0], &[1e300], &[0.0, 0.0, 5.0]] {
+            assert_eq!(steps(v).is_valid(), Ladder::steps("s", v).is_ok(), "{v:?}");
+        }
+        for (b, f, c) in [
+            (1.0, 2.0, 5.0),
+            (1.0, 0.9, 5.0),
+            (5.0, 2.0, 1.0),
+            (f64::NAN, 2.0, 1.0),
+            (1.0, f64::INFINITY, 2.0),
+        ] {
+            let g = Ladder::Geometric { base_ms: b, factor: f, cap_ms: c };
+            assert_eq!(g.is_valid(), Ladder::geometric("g", b, f, c).is_ok(), "{b} {f} {c}");
+        }
     }
 }

@@ -115,13 +115,10 @@ pub fn cooldowns_from(values: [Option<f64>; 4]) -> Result<Cooldowns, ConfigError
     for i in 0..4 {
         out[i] = match values[i] {
             None => defaults[i],
-            Some(v) if v.is_nan() => return Err(ConfigError::new(cd_field(i), "must be a number, got NaN")),
-            Some(v) if v.is_infinite() => return Err(ConfigError::new(cd_field(i), "must be finite")),
-            Some(v) if v < 0.0 => return Err(ConfigError::new(cd_field(i), "must be non-negative")),
-            Some(v) if v > MAX_TIME_MS => {
-                return Err(ConfigError::new(cd_field(i), "must be at most 2^53 ms"))
-            }
-            Some(v) => v,
+            Some(v) => match crate::backoff::ms_problem(v) {
+                Some(problem) => return Err(ConfigError::new(cd_field(i), problem)),
+                None => v,
+            },
         };
     }
     Ok(Cooldowns {

@@ -265,7 +265,8 @@ impl Pool {
     /// Sets every profile's weight (in index order; the round-robin picks a profile of
     /// weight w as often as w profiles of weight 1). Weights are whole numbers from 1 to
     /// [`MAX_WEIGHT`]; errors name the field (`profiles[2].weight`). Call it before the
-    /// first pick: it forgets the picks so far. Ignored by the `Priority` strategy.
+    /// first pick (a weighted profile starts as never picked). Ignored by the `Priority`
+    /// strategy.
     pub fn set_weights(&mut self, weights: &[u32]) -> Result<(), ConfigError> {
         if weights.len() != self.len() {
             return Err(ConfigError::new("profiles", "one weight per profile is required"));
@@ -280,13 +281,13 @@ impl Pool {
         let mut w = Weights::default();
         if weights.iter().any(|&w| w != 1) {
             let mut end = 0;
-            w.start.push(0);
-            for (i, &n) in weights.iter().enumerate() {
-                end += n;
+            for &n in weights {
                 w.start.push(end);
-                w.head.push(0);
-                w.seq.resize(end as usize, self.sel.rank(i as u32));
+                end += n;
             }
+            w.start.push(end);
+            w.head = vec![0; weights.len()];
+            w.seq = vec![0.0; end as usize];
         }
         self.weights = w;
         Ok(())
@@ -394,15 +395,10 @@ impl Pool {
         }
     }
 
-    /// Sets the v2 pick order; the round-robin starts over (as if nothing was picked).
+    /// Sets the v2 pick order. Call it before the first pick (ranks already given by the
+    /// round-robin would otherwise still order the priority strategy's picks).
     pub fn set_strategy(&mut self, strategy: Strategy) {
         self.settings.strategy = strategy;
-        if self.settings.mode == Mode::V2 {
-            self.picks = 0.0;
-            for idx in 0..self.len() as u32 {
-                self.reset_rank(idx, 0.0);
-            }
-        }
     }
 
     pub fn len(&self) -> usize {

@@ -6,7 +6,7 @@
 
 use wasm_bindgen::prelude::*;
 
-use crate::backoff::Ladder;
+use crate::backoff::{Ladder, MAX_STEPS};
 use crate::classify::{classify as classify_facts, ErrorFacts, Rules};
 use crate::config::{cooldowns_from, ConfigError, Kind, Mode, ProfileSpec, Settings, Strategy};
 use crate::pool::{Error, Failure, Pool};
@@ -195,8 +195,9 @@ impl WasmPool {
     /// Configures what v1 does not have, after the profiles are added: `strategy` 0
     /// round-robin, 1 priority; `weights` one per profile in index order (empty: all 1);
     /// the ladders of the transient and long schedules: empty for v1's, `[1, step, ...]`
-    /// for steps, `[2, baseMs, factor, capMs]` for base × factor with a cap. Errors name
-    /// the field (`profiles[2].weight`, `schedules.transient[1]`).
+    /// for steps, `[2, baseMs, factor, capMs]` for base × factor with a cap (checked by the
+    /// JS layer first, which names the field; a bad one here is a `RangeError`). Weight
+    /// errors name the field (`profiles[2].weight`).
     pub fn configure(
         &mut self,
         strategy: u8,
@@ -213,8 +214,8 @@ impl WasmPool {
         if !weights.is_empty() {
             lift(self.inner.set_weights(weights))?;
         }
-        self.inner.set_ladder(Schedule::Transient, ladder("schedules.transient", transient)?);
-        self.inner.set_ladder(Schedule::Long, ladder("schedules.long", long)?);
+        self.inner.set_ladder(Schedule::Transient, ladder(transient)?);
+        self.inner.set_ladder(Schedule::Long, ladder(long)?);
         Ok(())
     }
 
@@ -442,16 +443,26 @@ pub fn parse_retry_header(kind: u8, value: &str, now: f64) -> f64 {
     parsed.unwrap_or(f64::NAN)
 }
 
-/// A ladder from its encoding (see `Pool.configure`).
-fn ladder(field: &str, values: &[f64]) -> JsResult<Option<Ladder>> {
-    Ok(match values {
-        [] => None,
-        [kind, steps @ ..] if *kind == 1.0 => Some(lift(Ladder::steps(field, steps))?),
-        [kind, base, factor, cap] if *kind == 2.0 => {
-            Some(lift(Ladder::geometric(field, *base, *factor, *cap))?)
+/// A ladder from its encoding (see `Pool.configure`). The JS layer checks ladders first and
+/// names the field in its errors (as `Ladder::steps` and `Ladder::geometric` do); this only
+/// refuses what it should never get.
+fn ladder(values: &[f64]) -> JsResult<Option<Ladder>> {
+    let ladder = match values {
+        [] => return Ok(None),
+        [kind, steps @ ..] if *kind == 1.0 && steps.len() <= MAX_STEPS => {
+            let mut out = [0.0; MAX_STEPS];
+            out[..steps.len()].copy_from_slice(steps);
+            Ladder::Steps { len: steps.len() as u8, steps: out }
         }
-        _ => return Err(to_js(Problem::Range(format!("{field}: unknown ladder encoding")))),
-    })
+        [kind, base_ms, factor, cap_ms] if *kind == 2.0 => {
+            Ladder::Geometric { base_ms: *base_ms, factor: *factor, cap_ms: *cap_ms }
+        }
+        _ => Ladder::Steps { len: 0, steps: [0.0; MAX_STEPS] },
+    };
+    if !ladder.is_valid() {
+        return Err(to_js(Problem::Range("configure: invalid ladder".into())));
+    }
+    Ok(Some(ladder))
 }
 
 /// Cuts consecutive pieces off a string by their length in UTF-16 code units.

@@ -1,6 +1,8 @@
 // The `schedules` and `strategy` options: cooldown ladders per reason class and the pick
-// order, checked for shape here and encoded for the core, which checks the values (and
-// names the field in its errors: `schedules.transient[1]: must be non-negative`).
+// order, checked here (errors name the field, with the messages of the core's
+// `Ladder::steps` / `Ladder::geometric` in src/backoff.rs) and encoded for the core, which
+// refuses anything invalid again (a RangeError: it keeps its wasm small by leaving the
+// messages to this layer).
 
 import { ConfigError } from "./errors.js";
 
@@ -9,17 +11,31 @@ export const GENTLE = Object.freeze([30_000, 60_000, 300_000]);
 const STRATEGIES = ["round-robin", "priority"];
 const CLASSES = ["transient", "long"];
 const LADDER_KEYS = new Set(["baseMs", "factor", "capMs"]);
+const MAX_STEPS = 10;
+const MAX_MS = 2 ** 53;
 const NONE = new Float64Array(0);
 
 function isObject(v) {
   return v !== null && typeof v === "object" && !Array.isArray(v);
 }
 
+/** A duration in ms, or a ConfigError naming `field` (the core's messages). */
+function ms(v, field) {
+  if (typeof v !== "number") throw new ConfigError(field, v === undefined ? "is required" : "must be a number of ms");
+  if (Number.isNaN(v)) throw new ConfigError(field, "must be a number, got NaN");
+  if (!Number.isFinite(v)) throw new ConfigError(field, "must be finite");
+  if (v < 0) throw new ConfigError(field, "must be non-negative");
+  if (v > MAX_MS) throw new ConfigError(field, "must be at most 2^53 ms");
+  return v;
+}
+
 /** One class's ladder: an array of steps or { baseMs, factor = 2, capMs }; encoded for the core. */
 function ladder(value, field) {
   if (Array.isArray(value)) {
+    if (value.length < 1 || value.length > MAX_STEPS) throw new ConfigError(field, "must have 1 to 10 steps");
     value.forEach((v, i) => {
-      if (typeof v !== "number") throw new ConfigError(`${field}[${i}]`, "must be a number of ms");
+      ms(v, `${field}[${i}]`);
+      if (i > 0 && v < value[i - 1]) throw new ConfigError(`${field}[${i}]`, "must not be shorter than the step before");
     });
     return Float64Array.from([1, ...value]);
   }
@@ -30,9 +46,12 @@ function ladder(value, field) {
     if (!LADDER_KEYS.has(k)) throw new ConfigError(`${field}.${k}`, "unknown option");
   }
   const { baseMs, factor = 2, capMs } = value;
-  for (const [k, v] of [["baseMs", baseMs], ["factor", factor], ["capMs", capMs]]) {
-    if (typeof v !== "number") throw new ConfigError(`${field}.${k}`, v === undefined ? "is required" : "must be a number");
+  ms(baseMs, `${field}.baseMs`);
+  ms(capMs, `${field}.capMs`);
+  if (typeof factor !== "number" || !Number.isFinite(factor) || factor < 1) {
+    throw new ConfigError(`${field}.factor`, "must be a finite number >= 1");
   }
+  if (capMs < baseMs) throw new ConfigError(`${field}.capMs`, "must not be less than baseMs");
   return Float64Array.from([2, baseMs, factor, capMs]);
 }
 
