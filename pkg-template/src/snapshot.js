@@ -172,7 +172,7 @@ export function toSnapshot(ids, extraIds, cols) {
     const cut = pair.indexOf(PAIR_SEPARATOR);
     const id = pair.slice(0, cut);
     const full = record(cols, b);
-    const rec = Object.create(null);
+    const rec = {};
     for (const f of MODEL_FIELDS) if (full[f] !== undefined) rec[f] = full[f];
     const holder = (profiles[id] ??= { errorCount: 0 });
     (holder.models ??= Object.create(null))[pair.slice(cut + 1)] = rec;

@@ -3,7 +3,7 @@
 // rests the whole key; status, persistence and waiting see model-scoped rests.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { Pool, AllProfilesExhaustedError, memoryStore } from "../../pkg/index.mjs";
+import { Pool, AllProfilesExhaustedError, memoryStore, mergeSnapshots } from "../../pkg/index.mjs";
 import { T0, MIN, keys, manualClock, rejection, statusOf, httpError, tooManyRequests } from "./helpers.mjs";
 
 /** A task that fails with `err` on the given (profile, model) pairs and returns "profile/model" otherwise. */
@@ -182,4 +182,18 @@ test("a model name the pool cannot use for scoping (empty) still runs, resting t
   assert.equal(res.value, "k1/");
   assert.equal(statusOf(pool, "k0").state, "cooldown");
   assert.equal(statusOf(pool, "k0").cooldownUntil - T0, MIN);
+});
+
+test("mergeSnapshots merges model-scoped records with the same rule: the later event wins", () => {
+  const rest = (updatedAt, until) => ({ errorCount: 1, lastFailure: updatedAt, cooldownUntil: until, lastFailureReason: "rate_limit", updatedAt, cooldownStartedAt: updatedAt });
+  const a = { version: 1, profiles: { k0: { errorCount: 0, models: { "gpt-4o": rest(T0, T0 + MIN) } } } };
+  const cleared = { errorCount: 0, lastFailure: T0, lastFailureReason: "rate_limit", updatedAt: T0 + 5, cooldownStartedAt: T0 };
+  const b = { version: 1, profiles: { k0: { errorCount: 0, models: { "gpt-4o": cleared, mini: rest(T0 + 1, T0 + 2 * MIN) } } } };
+  const ab = mergeSnapshots(a, b);
+  assert.deepEqual(JSON.parse(JSON.stringify(ab)), JSON.parse(JSON.stringify(mergeSnapshots(b, a))));
+  assert.deepEqual(ab.profiles.k0.models["gpt-4o"], cleared);
+  assert.equal(ab.profiles.k0.models.mini.cooldownUntil, T0 + 2 * MIN);
+  // A profile record holding only models (of a profile no pool here has) survives a merge.
+  const only = mergeSnapshots({ version: 1, profiles: { x: { errorCount: 0, models: { m: rest(T0, T0 + MIN) } } } }, null);
+  assert.equal(only.profiles.x.models.m.cooldownUntil, T0 + MIN);
 });
