@@ -562,7 +562,7 @@ export class Pool {
       model = this.#markModel(idx, options.model);
     }
     const now = this.#now();
-    const name = options?.model ?? this.#models[idx];
+    const name = this.#models[idx] ?? options?.model; // as run's ctx.model
     this.#call(() => this.#fail(idx, now, reason, retryMs, NaN, model, name));
     if (this.#tracking) this.#observe(now);
   }
