@@ -485,7 +485,7 @@ export class Pool {
       this.#call(() => this.#core.succeed(idx, this.#now(), now, undefined));
       if (this.#persist !== undefined) this.#persist.change(false);
       this.#metrics.success(idx);
-      if (session !== undefined) this.#sessions.set(session, idx);
+      if (session !== undefined) this.#sessions.keep(session, idx);
       if (this.#on.success) {
         const event = { profileId: ctx.profileId, provider: ctx.provider, model: ctx.model, attempts: attempts.length };
         if (session !== undefined) event.session = session;

@@ -26,6 +26,14 @@ export class Sessions {
     return idx;
   }
 
+  /**
+   * After a call of the session succeeded on `idx`: remembers it, unless that is already
+   * what the map holds (`get` made it the most recently used when the call started).
+   */
+  keep(session, idx) {
+    if (this.#map.get(session) !== idx) this.set(session, idx);
+  }
+
   /** Remembers the profile that served a session, forgetting the least recently used beyond `max`. */
   set(session, idx) {
     this.#map.delete(session);
