@@ -53,7 +53,7 @@ pub enum Mode {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum Strategy {
     /// The profile picked least recently first (never-picked first, then configuration
-    /// order); a profile of weight w counts as w profiles (see [`crate::Pool::set_weight`]).
+    /// order); a profile of weight w counts as w profiles (see [`crate::Pool::set_weights`]).
     #[default]
     RoundRobin,
     /// Always the first available profile in configuration order.
