@@ -107,6 +107,19 @@ for (const n of [1000, 10_000]) {
   ]);
   row(`run, half of ${n.toLocaleString("en")} cooling`, t.v2, t.v1, "", undefined);
 }
+// ── model-scoped rests: half the keys rest for the model the calls name ─────
+for (const n of [1000, 10_000]) {
+  const v2 = new Pool({ profiles: profilesOf(n) });
+  for (let i = 0; i < n; i += 2) v2.markFailure(`key-${i}`, "rate_limit", { model: "gpt-4o" });
+  for (let i = 1; i < 20; i += 2) v2.markFailure(`key-${i}`, "rate_limit", { model: "gpt-4o-mini" });
+  const t = await measure([{ name: "v2", fn: () => v2.run(ok, { model: "gpt-4o" }), batch: batchFor(n) }]);
+  row(`run naming a model, half of ${n.toLocaleString("en")} resting for it (2 models with rests)`, t.v2, undefined, "", undefined);
+}
+{
+  const v2 = new Pool({ profiles: profilesOf(1000) });
+  const t = await measure([{ name: "v2", fn: () => v2.run(ok, { session: "conversation-42" }), batch: 100 }]);
+  row("run with a sticky session, 1,000 profiles", t.v2, undefined, "", undefined);
+}
 {
   const profiles = profilesOf(100);
   const failOnce = (pool) => {

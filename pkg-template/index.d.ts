@@ -52,6 +52,16 @@ export type ProfileDefinition = {
   model?: string;
   /** The secret. It is passed to your task and never appears in status, errors or logs. */
   apiKey: string;
+  /**
+   * {@link Pool} only: under round-robin, a profile of weight 3 serves three times as often
+   * as one of weight 1 (it counts as three keys picked least recently first). A whole
+   * number from 1 to 1000; default 1. Ignored by `strategy: "priority"`.
+   *
+   * ```ts
+   * profiles: [{ provider: "openai", apiKey: paidTier, weight: 3 }, { provider: "openai", apiKey: freeTier }]
+   * ```
+   */
+  weight?: number;
 };
 
 /**
@@ -86,7 +96,39 @@ export type ReasonPolicy = {
   rotate?: boolean;
   /** Cooldown schedule for the profile that failed. */
   schedule?: Schedule;
+  /**
+   * When the call names a model (`run(task, { model })`) and the profile has no model of its
+   * own: `"model"` rests the key for that model only (other models keep using it), `"key"`
+   * rests the whole key. Default `"model"` for `rate_limit`, `timeout` and `model_not_found`,
+   * `"key"` for the others. A second model failing on the same key within `failureWindowMs`
+   * rests the whole key.
+   */
+  scope?: "key" | "model";
 };
+
+/**
+ * A cooldown ladder: the rest after the 1st, 2nd, ... failure in a row, in ms (the last step
+ * repeats; at most 10 steps, each not shorter than the one before), or `baseMs × factor^(n−1)`
+ * capped at `capMs` (`factor` ≥ 1, default 2). A Retry-After is clamped to the ladder's
+ * longest rest.
+ */
+export type Ladder = number[] | { baseMs: number; factor?: number; capMs: number };
+
+/**
+ * Cooldown ladders per reason class (which reasons use which class: {@link ReasonPolicy}).
+ * - `"v1"` (default): transient 1 min, 5 min, 25 min, 1 h; long 5 h, 10 h, 20 h, 24 h (and the
+ *   `cooldowns` fields that tune them);
+ * - `"gentle"`: transient 30 s, 1 min, 5 min; long as v1;
+ * - `{ transient?, long? }`: your own {@link Ladder} for a class (the other stays v1's). A
+ *   custom ladder has its own cap: `cooldowns.maxRateLimitCooldownMs` (transient) and
+ *   `billingBackoffMs`/`billingMaxMs` (long) cannot be combined with it.
+ *
+ * ```ts
+ * new Pool({ profiles, schedules: "gentle" });
+ * new Pool({ profiles, schedules: { transient: [10_000, 30_000, 120_000], long: { baseMs: 3_600_000, factor: 2, capMs: 86_400_000 } } });
+ * ```
+ */
+export type Schedules = "v1" | "gentle" | { transient?: Ladder; long?: Ladder };
 
 /**
  * Per-reason overrides of the default policy (every reason rotates on its schedule, except
@@ -138,6 +180,19 @@ export type PoolOptions = {
    * Failures and `clearCooldown` are written at once.
    */
   saveIntervalMs?: number;
+  /**
+   * The order within a group: `"round-robin"` (default; the profile picked least recently,
+   * each counted `weight` times) or `"priority"` (always the first available profile in
+   * configuration order, back to it as soon as it recovers).
+   */
+  strategy?: "round-robin" | "priority";
+  /** Cooldown ladders: a preset or your own; see {@link Schedules}. */
+  schedules?: Schedules;
+  /**
+   * Sticky sessions (`run(task, { session })`): how many sessions the pool remembers, the
+   * least recently used forgotten first. Default `{ max: 10000 }`.
+   */
+  sessions?: { max?: number };
 };
 
 /** Options of one `run`. */
@@ -156,6 +211,18 @@ export type RunOptions = {
   label?: string;
   /** Overrides the pool's `maxWaitMs` for this call. */
   maxWaitMs?: number;
+  /**
+   * A sticky session ({@link Pool} only): calls of the same session are served by the same
+   * profile while it is healthy (provider-side prompt caches stay warm); when it rests, the
+   * session moves to the profile that serves the call, and stays there. A session stays in
+   * its group: when it had to move to a fallback model, it moves back once a profile of the
+   * preferred provider is available. The pool remembers `sessions.max` sessions (LRU).
+   *
+   * ```ts
+   * await pool.run(task, { session: `conversation-${conversationId}` });
+   * ```
+   */
+  session?: string;
 };
 
 /** What your task receives: the profile to use for this attempt. */
@@ -229,7 +296,22 @@ export interface ProfileStatus extends PoolProfileStatus {
   lastSuccess?: number;
   /** Calls on this profile that are running now. */
   inFlight: number;
+  /**
+   * The models this profile rests for (while it stays available to others); absent when
+   * none. See {@link ReasonPolicy.scope}.
+   */
+  modelCooldowns?: ModelCooldownStatus[];
 }
+
+/** A model-scoped rest: calls naming `model` skip the profile until `cooldownUntil`. */
+export type ModelCooldownStatus = {
+  model: string;
+  state: "cooldown" | "disabled";
+  cooldownUntil: number;
+  remainingMs: number;
+  reason?: FailureReason;
+  errorCount: number;
+};
 
 /**
  * The status of a pool, v1's shape: what {@link LlmKeyPool.getStatus} returns, and the part
@@ -249,9 +331,72 @@ export interface PoolStatus {
 export interface DetailedPoolStatus extends PoolStatus {
   profiles: ProfileStatus[];
   totalDisabled: number;
-  /** Only when nothing is available: when the first profile recovers. */
+  /** Only when nothing is available: when the first profile recovers (ms since the epoch). */
   nextAvailableAt?: number;
 }
+
+/**
+ * The events of a {@link Pool} and their payloads: plain frozen objects with ids, provider,
+ * model, reason, times and counts, never a key. `model` is the model the call used (the
+ * profile's, else `run`'s `model`, else `"unknown"`), or the model a model-scoped rest is
+ * for.
+ */
+export interface PoolEvents {
+  /** A failure started a rest on the transient schedule (`scope: "model"`: for that model only). */
+  cooldown: RestEvent;
+  /** A failure started a rest on the long schedule (billing, revoked key): the profile is `disabled`. */
+  disabled: RestEvent;
+  /**
+   * A rest is over, first noticed by a `run`, `getStatus`, `isInCooldown`, `metrics`, a mark
+   * or `clearCooldown` (rests end on the clock, not on a timer; ended early: by
+   * `clearCooldown`, `markSuccess`, or another process through the store). Emitted for rests
+   * that end while a "recover" listener is attached.
+   */
+  recover: { profileId: string; provider: string; model?: string; scope: "key" | "model"; at: number };
+  /** A `run` succeeded. `attempts`: the failed attempts before the one that succeeded. */
+  success: { profileId: string; provider: string; model: string; attempts: number; session?: string };
+  /** A `run` attempt failed: the {@link FailedAttempt} (error text redacted). */
+  failure: FailedAttempt;
+  /** `run` gave up with {@link AllProfilesExhaustedError}. */
+  exhausted: { attempts: number; label: string; provider?: string; model?: string; retryAt?: number; retryAfterMs?: number };
+  /** Loading or saving the state failed (the pool goes on; a save is retried). */
+  "persist-error": { store: string; operation: "load" | "save"; error: string; attempt: number };
+}
+
+/** The payload of "cooldown" and "disabled". */
+export type RestEvent = {
+  profileId: string;
+  provider: string;
+  model?: string;
+  /** `"model"`: the profile rests for `model` only. */
+  scope: "key" | "model";
+  reason: FailureReason;
+  /** When the rest ends (ms since the epoch). */
+  until: number;
+  cooldownMs: number;
+  /** The failures in a row of the profile (of the pair profile/model when `scope` is "model"). */
+  errorCount: number;
+  /** A model-scoped failure that rested the whole key: another model had failed on it within the failure window. */
+  widened?: true;
+};
+
+/** {@link Pool.metrics}: counts since the pool was created, in this process. */
+export type PoolMetrics = {
+  profiles: {
+    id: string;
+    provider: string;
+    model?: string;
+    successes: number;
+    /** Every reason, 0 included (stable series for Prometheus). */
+    failures: Record<FailureReason, number>;
+    failuresTotal: number;
+    /** Rests started (model-scoped ones included). */
+    cooldowns: number;
+    /** Calls running on the profile now. */
+    inFlight: number;
+  }[];
+  totals: { successes: number; failures: number; cooldowns: number; inFlight: number; exhausted: number };
+};
 
 /**
  * A pool of API keys. Each `run` gets a profile (round-robin within the preferred
@@ -283,11 +428,16 @@ export declare class Pool {
   /**
    * Records a failure of a profile, as `run` does. `retryAfterMs` replaces the schedule's
    * step (clamped to its cap). A failure during a cooldown counts but does not extend it.
+   * `model`: the model the call was for, as `run`'s (model-scoped reasons rest the key for
+   * that model only).
    * @throws {RangeError} for an unknown id or reason.
    */
-  markFailure(profileId: string, reason: FailureReason, options?: { retryAfterMs?: number }): void;
-  /** Records a success: clears the cooldown; the error count decays with the failure window. */
-  markSuccess(profileId: string): void;
+  markFailure(profileId: string, reason: FailureReason, options?: { retryAfterMs?: number; model?: string }): void;
+  /**
+   * Records a success: clears the cooldown (with `model`: also that model's rest); the error
+   * count decays with the failure window.
+   */
+  markSuccess(profileId: string, options?: { model?: string }): void;
   /** Whether the profile is resting now (cooldown or disabled). */
   isInCooldown(profileId: string): boolean;
   /** Ends the profile's rest and resets its error count. */
@@ -313,6 +463,28 @@ export declare class Pool {
   flush(): Promise<void>;
   /** Flushes, then stops saving: no timers are left, later changes are not written. */
   close(): Promise<void>;
+  /**
+   * Listens to an event (see {@link PoolEvents}). A listener that throws, or returns a
+   * promise that rejects, is reported through the logger (error) and changes nothing else.
+   *
+   * ```ts
+   * pool.on("cooldown", (e) => console.warn(`${e.profileId} rests ${e.cooldownMs} ms (${e.reason})`));
+   * pool.on("exhausted", (e) => metrics.increment("llm.exhausted", { retryAfterMs: e.retryAfterMs }));
+   * ```
+   * @throws {TypeError} for an unknown event name or a listener that is not a function.
+   */
+  on<E extends keyof PoolEvents>(event: E, listener: (payload: PoolEvents[E]) => unknown): this;
+  /** Removes a listener added with {@link Pool.on} (its most recent registration). */
+  off<E extends keyof PoolEvents>(event: E, listener: (payload: PoolEvents[E]) => unknown): this;
+  /**
+   * Counts per profile since the pool was created (successes, failures by reason, rests
+   * started, calls in flight), for Prometheus or a log line.
+   *
+   * ```ts
+   * for (const p of pool.metrics().profiles) gauge.set({ profile: p.id }, p.inFlight);
+   * ```
+   */
+  metrics(): PoolMetrics;
 }
 
 /** Options of `new LlmKeyPool(...)`: key-carousel 1's, unchanged. Unknown options are ignored (as in v1). */
@@ -691,7 +863,12 @@ export declare class FailoverError extends Error {
 export declare class AllProfilesExhaustedError extends Error {
   /** Every failed attempt of the call, keys redacted. */
   readonly attempts: FailedAttempt[];
-  /** When the soonest profile recovers (ms since the epoch), if the call gave up waiting. */
+  /**
+   * When a profile is next available to this call (ms since the epoch; for a call naming a
+   * model, one that does not rest for it): set when the call gave up while every profile it
+   * could use was resting — it would have waited longer than `maxWaitMs`, or it ran out of
+   * attempts. Absent when nothing rests (the attempts failed without resting a key).
+   */
   readonly retryAt?: number;
   /** `retryAt` as a delay from the moment the call gave up. */
   readonly retryAfterMs?: number;

@@ -140,6 +140,17 @@ await esbuild.build({
   plugins: [wasmExternal],
 });
 
+// The `key-carousel` command (package.json "bin"): status and clear of a state file.
+await esbuild.build({
+  ...common,
+  entryPoints: [join(tpl, "src", "cli.js")],
+  outfile: join(out, "cli.cjs"),
+  format: "cjs",
+  platform: "node",
+  target: "node18",
+  banner: { js: "#!/usr/bin/env node" },
+});
+
 // Types: <name>.d.ts for import, <name>.d.cts for require (its relative imports point at
 // the .d.cts files, so a CommonJS consumer's types stay CommonJS).
 for (const e of ENTRIES) {

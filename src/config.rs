@@ -49,23 +49,41 @@ pub enum Mode {
     V1,
 }
 
+/// In which order a group's available profiles are picked (v2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Strategy {
+    /// The profile picked least recently first (never-picked first, then configuration
+    /// order); a profile of weight w counts as w profiles (see [`crate::Pool::set_weights`]).
+    #[default]
+    RoundRobin,
+    /// Always the first available profile in configuration order.
+    Priority,
+}
+
 /// Everything about a pool except its profiles.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Settings {
     pub cooldowns: Cooldowns,
     pub policy: Policy,
     pub mode: Mode,
+    /// v2 only: v1 mode always ranks by last success.
+    pub strategy: Strategy,
 }
 
 impl Settings {
     /// v2's defaults.
     pub fn v2() -> Settings {
-        Settings { cooldowns: Cooldowns::default(), policy: Policy::v2(), mode: Mode::V2 }
+        Settings {
+            cooldowns: Cooldowns::default(),
+            policy: Policy::v2(),
+            mode: Mode::V2,
+            strategy: Strategy::RoundRobin,
+        }
     }
 
     /// v1's defaults.
     pub fn v1() -> Settings {
-        Settings { cooldowns: Cooldowns::default(), policy: Policy::v1(), mode: Mode::V1 }
+        Settings { cooldowns: Cooldowns::default(), policy: Policy::v1(), mode: Mode::V1, ..Settings::v2() }
     }
 
     /// The classification rules of this mode.
@@ -97,13 +115,10 @@ pub fn cooldowns_from(values: [Option<f64>; 4]) -> Result<Cooldowns, ConfigError
     for i in 0..4 {
         out[i] = match values[i] {
             None => defaults[i],
-            Some(v) if v.is_nan() => return Err(ConfigError::new(cd_field(i), "must be a number, got NaN")),
-            Some(v) if v.is_infinite() => return Err(ConfigError::new(cd_field(i), "must be finite")),
-            Some(v) if v < 0.0 => return Err(ConfigError::new(cd_field(i), "must be non-negative")),
-            Some(v) if v > MAX_TIME_MS => {
-                return Err(ConfigError::new(cd_field(i), "must be at most 2^53 ms"))
-            }
-            Some(v) => v,
+            Some(v) => match crate::backoff::ms_problem(v) {
+                Some(problem) => return Err(ConfigError::new(cd_field(i), problem)),
+                None => v,
+            },
         };
     }
     Ok(Cooldowns {
@@ -111,6 +126,7 @@ pub fn cooldowns_from(values: [Option<f64>; 4]) -> Result<Cooldowns, ConfigError
         billing_backoff_ms: out[1],
         billing_max_ms: out[2],
         failure_window_ms: out[3],
+        ..Cooldowns::default()
     })
 }
 

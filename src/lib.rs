@@ -29,10 +29,12 @@ pub mod status;
 #[cfg(feature = "wasm")]
 mod wasm;
 
-pub use backoff::Cooldowns;
+pub use backoff::{Cooldowns, Ladder};
 pub use classify::{classify, ErrorFacts, Rules};
-pub use config::{ConfigError, Kind, Mode, ProfileSpec, Settings};
-pub use pool::{Error, Failure, Pool, ProfileState};
+pub use config::{ConfigError, Kind, Mode, ProfileSpec, Settings, Strategy};
+pub use pool::{Error, Failure, PairState, Pool, ProfileState};
 pub use reason::{Policy, Reason, ReasonPolicy, Schedule};
-pub use snapshot::{merge, Record, Snapshot};
-pub use status::{ProfileStatus, State, Status, Totals, STATUS_COLUMNS, STATUS_TOTALS};
+pub use snapshot::{merge, pair_id, Record, Snapshot, PAIR_SEPARATOR};
+pub use status::{
+    ModelCooldown, ProfileStatus, State, Status, Totals, PAIR_COLUMNS, STATUS_COLUMNS, STATUS_TOTALS,
+};

@@ -5,7 +5,8 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use crate::config::{check_name, check_time, ConfigError, Kind, Mode, ProfileSpec, Settings};
+use crate::backoff::Ladder;
+use crate::config::{check_name, check_time, ConfigError, Kind, Mode, ProfileSpec, Settings, Strategy};
 use crate::reason::{Reason, Schedule};
 use crate::selection::Selection;
 use crate::snapshot::Record;
@@ -17,6 +18,8 @@ pub enum Error {
     UnknownProfile(u32),
     /// `now` (or a lease time) is NaN, infinite, negative or past 2^53.
     BadTime(f64),
+    /// No model has this index (see [`Pool::model_index`]).
+    UnknownModel(u32),
 }
 
 impl fmt::Display for Error {
@@ -24,6 +27,7 @@ impl fmt::Display for Error {
         match self {
             Error::UnknownProfile(i) => write!(f, "no profile has index {i}"),
             Error::BadTime(_) => f.write_str("time must be a finite number of ms in [0, 2^53]"),
+            Error::UnknownModel(m) => write!(f, "no model has index {m}"),
         }
     }
 }
@@ -70,7 +74,7 @@ impl Default for ProfileState {
 }
 
 /// What a reported failure did.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, Default)]
 pub struct Failure {
     /// The cooldown that started, in ms; `None` when none did (already cooling, or the
     /// reason's schedule is `none`).
@@ -78,8 +82,79 @@ pub struct Failure {
     /// The call was acquired before the profile's current cooldown began: the same
     /// incident seen late, which changed nothing.
     pub late: bool,
-    /// The profile's error count afterwards.
+    /// The profile's error count afterwards (the pair's when `model_scoped`).
     pub error_count: u32,
+    /// The failure applied to the pair (profile, model) only: the profile stays available
+    /// to other models.
+    pub model_scoped: bool,
+    /// A model-scoped failure that rested the whole profile, because another model had
+    /// failed on it within the failure window.
+    pub widened: bool,
+}
+
+/// The failure history of one pair (profile, model): a rest for that model only.
+/// Times are ms since the epoch, NaN when unset.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PairState {
+    pub profile: u32,
+    pub model: u32,
+    pub error_count: u32,
+    pub last_failure: f64,
+    pub reason: Option<Reason>,
+    pub cooldown_started: f64,
+    pub cooling_long: bool,
+    /// As [`ProfileState::updated_at`], for the pair's cooldown group.
+    pub updated_at: f64,
+}
+
+/// The most distinct model names a pool interns.
+pub const MAX_MODELS: usize = 4096;
+/// The largest profile weight.
+pub const MAX_WEIGHT: u32 = 1000;
+
+/// Profile weights for the round-robin: a profile of weight w keeps its last w picks
+/// (a ring, oldest at `head`), and its rank is the oldest of them: it counts as w
+/// profiles picked least recently first. Empty when every weight is 1 (rank = last pick).
+#[derive(Clone, Debug, Default)]
+struct Weights {
+    /// Profile i's ring is `seq[start[i]..start[i + 1]]`.
+    start: Vec<u32>,
+    head: Vec<u32>,
+    seq: Vec<f64>,
+}
+
+impl Weights {
+    /// Records a pick numbered `seq` (later than every pick before) and returns the
+    /// profile's new rank.
+    #[inline]
+    fn pick(&mut self, idx: u32, seq: f64) -> f64 {
+        if self.start.is_empty() {
+            return seq;
+        }
+        let (a, len) = (self.start[idx as usize] as usize, self.len(idx) as usize);
+        let h = self.head[idx as usize] as usize;
+        self.seq[a + h] = seq;
+        let h = if h + 1 == len { 0 } else { h + 1 };
+        self.head[idx as usize] = h as u32;
+        self.seq[a + h]
+    }
+
+    /// Forgets the profile's picks but one, numbered `rank`, counted w times.
+    fn reset(&mut self, idx: u32, rank: f64) {
+        if self.start.is_empty() {
+            return;
+        }
+        let (a, len) = (self.start[idx as usize] as usize, self.len(idx) as usize);
+        self.seq[a..a + len].fill(rank);
+        self.head[idx as usize] = 0;
+    }
+
+    fn len(&self, idx: u32) -> u32 {
+        match self.start.get(idx as usize + 1) {
+            Some(&b) => b - self.start[idx as usize],
+            None => 1,
+        }
+    }
 }
 
 /// A pool of profiles.
@@ -100,6 +175,16 @@ pub struct Pool {
     /// Imported records of ids this pool does not have, kept for re-export: another
     /// process sharing the store may use them.
     pub(crate) extras: BTreeMap<String, Record>,
+    weights: Weights,
+    /// Interned model names, and their lookup.
+    models: Vec<Box<str>>,
+    by_model: IdIndex,
+    /// Pairs (profile, model) with a failure history, indexed like the selection's pairs;
+    /// `pair_head[profile]` starts the list of a profile's pairs, `pair_next` links it
+    /// (both empty until the first pair).
+    pub(crate) pairs: Vec<PairState>,
+    pair_head: Vec<u32>,
+    pair_next: Vec<u32>,
 }
 
 impl Pool {
@@ -166,11 +251,155 @@ impl Pool {
         self.origin.push(position as u32 | if kind == Kind::Fallback { FALLBACK_BIT } else { 0 });
         self.provider_of.push(provider);
         self.state.push(ProfileState::default());
+        if !self.pair_head.is_empty() {
+            self.pair_head.push(NO_PAIR);
+        }
+        if !self.weights.start.is_empty() {
+            let end = *self.weights.start.last().unwrap_or(&0);
+            self.weights.start.push(end + 1);
+            self.weights.head.push(0);
+            self.weights.seq.push(self.sel.rank(idx));
+        }
         Ok(idx)
+    }
+
+    /// Sets every profile's weight (in index order; the round-robin picks a profile of
+    /// weight w as often as w profiles of weight 1). Weights are whole numbers from 1 to
+    /// [`MAX_WEIGHT`]; errors name the field (`profiles[2].weight`). Call it before the
+    /// first pick (a weighted profile starts as never picked). Ignored by the `Priority`
+    /// strategy.
+    pub fn set_weights(&mut self, weights: &[u32]) -> Result<(), ConfigError> {
+        if weights.len() != self.len() {
+            return Err(ConfigError::new("profiles", "one weight per profile is required"));
+        }
+        if let Some(i) = weights.iter().position(|w| !(1..=MAX_WEIGHT).contains(w)) {
+            let (kind, pos) = unpack_origin(self.origin[i]);
+            return Err(ConfigError::new(
+                format!("{}[{pos}].weight", kind.list()),
+                "must be a whole number from 1 to 1000",
+            ));
+        }
+        let mut w = Weights::default();
+        if weights.iter().any(|&w| w != 1) {
+            let mut end = 0;
+            for &n in weights {
+                w.start.push(end);
+                end += n;
+            }
+            w.start.push(end);
+            w.head = vec![0; weights.len()];
+            w.seq = vec![0.0; end as usize];
+        }
+        self.weights = w;
+        Ok(())
+    }
+
+    /// The weight of a profile (1 unless set).
+    pub fn weight(&self, idx: u32) -> u32 {
+        self.weights.len(idx)
+    }
+
+    /// The index of a model name, interning it: models are named by calls
+    /// ([`Pool::acquire_for`], [`Pool::fail_for`]), not configured. At most
+    /// [`MAX_MODELS`] distinct names.
+    pub fn model_index(&mut self, name: &str) -> Result<u32, ConfigError> {
+        if let Some(m) = self.by_model.get(&self.models, name) {
+            return Ok(m);
+        }
+        check_name(|| "model".to_string(), name)?;
+        if self.models.len() >= MAX_MODELS {
+            return Err(ConfigError::new("model", "more than 4096 distinct models"));
+        }
+        self.models.push(name.into());
+        let m = (self.models.len() - 1) as u32;
+        self.by_model.insert(&self.models, m);
+        Ok(m)
+    }
+
+    /// The index of a model name already interned.
+    pub fn find_model(&self, name: &str) -> Option<u32> {
+        self.by_model.get(&self.models, name)
+    }
+
+    pub fn model_name(&self, m: u32) -> Option<&str> {
+        self.models.get(m as usize).map(|s| &**s)
+    }
+
+    /// Every pair (profile, model) with a failure history, in creation order; the pair's
+    /// index is its position.
+    pub fn pairs(&self) -> &[PairState] {
+        &self.pairs
+    }
+
+    /// The recorded end of a pair's rest (NaN: none), possibly past.
+    pub fn pair_until(&self, pair: u32) -> f64 {
+        self.sel.pair_until(pair)
+    }
+
+    /// The pair of a profile and a model, if it has a history.
+    pub fn pair_of(&self, idx: u32, model: u32) -> Option<u32> {
+        let mut p = *self.pair_head.get(idx as usize)?;
+        while p != NO_PAIR {
+            if self.pairs[p as usize].model == model {
+                return Some(p);
+            }
+            p = self.pair_next[p as usize];
+        }
+        None
+    }
+
+    pub(crate) fn pair_or_add(&mut self, idx: u32, model: u32) -> u32 {
+        if let Some(p) = self.pair_of(idx, model) {
+            return p;
+        }
+        if self.pair_head.is_empty() {
+            self.pair_head = vec![NO_PAIR; self.len()];
+        }
+        let p = self.sel.add_pair(idx, model);
+        self.pairs.push(PairState {
+            profile: idx,
+            model,
+            error_count: 0,
+            last_failure: f64::NAN,
+            reason: None,
+            cooldown_started: f64::NAN,
+            cooling_long: false,
+            updated_at: f64::NAN,
+        });
+        self.pair_next.push(self.pair_head[idx as usize]);
+        self.pair_head[idx as usize] = p;
+        p
+    }
+
+    /// The pairs of a profile, newest first.
+    fn pairs_of(&self, idx: u32) -> impl Iterator<Item = u32> + '_ {
+        let mut p = self.pair_head.get(idx as usize).copied().unwrap_or(NO_PAIR);
+        core::iter::from_fn(move || {
+            let cur = p;
+            (cur != NO_PAIR).then(|| {
+                p = self.pair_next[cur as usize];
+                cur
+            })
+        })
     }
 
     pub fn settings(&self) -> &Settings {
         &self.settings
+    }
+
+    /// Replaces a schedule's ladder (`None`: v1's). Rests already started keep their end.
+    pub fn set_ladder(&mut self, schedule: Schedule, ladder: Option<Ladder>) {
+        match schedule {
+            Schedule::Transient => self.settings.cooldowns.transient = ladder,
+            Schedule::Long => self.settings.cooldowns.long = ladder,
+            Schedule::None => {}
+        }
+    }
+
+    /// Sets the v2 pick order. Call it before the first pick (ranks already given by the
+    /// round-robin would otherwise still order the priority strategy's picks).
+    pub fn set_strategy(&mut self, strategy: Strategy) {
+        self.settings.strategy = strategy;
     }
 
     pub fn len(&self) -> usize {
@@ -242,14 +471,75 @@ impl Pool {
     pub fn acquire(&mut self, now: f64, preferred: Option<u32>) -> Result<Option<u32>, Error> {
         self.sync(now)?;
         let Some(idx) = self.sel.pick(preferred) else { return Ok(None) };
+        self.record_pick(idx, now);
+        Ok(Some(idx))
+    }
+
+    /// [`Pool::acquire`] for a call that names a model and/or a sticky profile (v2; v1
+    /// mode ignores both). With `model`, profiles resting for that model are skipped.
+    /// With `sticky` (a session's profile), that profile is picked when it is available
+    /// to the call and in the same group as the profile the call would get otherwise
+    /// (the preferred provider's, other primaries, fallbacks): a session stays on its
+    /// key while it is healthy, and moves back from a fallback once a primary recovers.
+    pub fn acquire_for(
+        &mut self,
+        now: f64,
+        preferred: Option<u32>,
+        model: Option<u32>,
+        sticky: Option<u32>,
+    ) -> Result<Option<u32>, Error> {
+        self.check_model(model)?;
+        if let Some(s) = sticky {
+            self.check(s)?;
+        }
+        self.sync(now)?;
+        let (model, sticky) = match self.mode() {
+            Mode::V1 => (None, None),
+            Mode::V2 => (model, sticky),
+        };
+        let best = match model {
+            Some(m) => self.sel.pick_for(preferred, m),
+            None => self.sel.pick(preferred),
+        };
+        let Some(best) = best else { return Ok(None) };
+        let idx = match sticky {
+            Some(s)
+                if self.sel.is_available(s, model)
+                    && self.sel.group(s, preferred) == self.sel.group(best, preferred) =>
+            {
+                s
+            }
+            _ => best,
+        };
+        self.record_pick(idx, now);
+        Ok(Some(idx))
+    }
+
+    #[inline]
+    fn record_pick(&mut self, idx: u32, now: f64) {
         if self.settings.mode == Mode::V2 {
-            self.picks += 1.0;
-            self.sel.set_rank(idx, self.picks);
+            self.use_rank(idx);
             let st = &mut self.state[idx as usize];
             st.last_used = now;
             st.in_flight = st.in_flight.saturating_add(1);
         }
-        Ok(Some(idx))
+    }
+
+    /// Sets a profile's rank as if it had been picked `weight` times, numbered `rank`
+    /// (the import's re-ranking).
+    pub(crate) fn reset_rank(&mut self, idx: u32, rank: f64) {
+        self.weights.reset(idx, rank);
+        self.sel.set_rank(idx, rank);
+    }
+
+    /// Counts a use of the profile for the v2 round-robin.
+    #[inline]
+    fn use_rank(&mut self, idx: u32) {
+        if self.settings.strategy == Strategy::RoundRobin {
+            self.picks += 1.0;
+            let rank = self.weights.pick(idx, self.picks);
+            self.sel.set_rank(idx, rank);
+        }
     }
 
     /// Reports a success: clears the cooldown and records lastUsed/lastSuccess. With a
@@ -274,11 +564,30 @@ impl Pool {
         }
         match (self.settings.mode, lease) {
             (Mode::V1, _) => self.sel.set_rank(idx, now),
-            (Mode::V2, None) => {
-                self.picks += 1.0;
-                self.sel.set_rank(idx, self.picks);
-            }
+            (Mode::V2, None) => self.use_rank(idx),
             (Mode::V2, Some(_)) => {}
+        }
+        Ok(())
+    }
+
+    /// [`Pool::succeed`] for a call that named a model: also ends the pair's rest, unless
+    /// the lease began before it (a lease never outlives its pick, so only a standalone
+    /// `markSuccess` with a model ends one).
+    pub fn succeed_for(
+        &mut self,
+        idx: u32,
+        now: f64,
+        lease: Option<f64>,
+        model: Option<u32>,
+    ) -> Result<(), Error> {
+        self.check_model(model)?;
+        self.succeed(idx, now, lease)?;
+        let Some(p) = model.and_then(|m| self.pair_of(idx, m)) else { return Ok(()) };
+        let st = &mut self.pairs[p as usize];
+        let late = lease.is_some_and(|t| t <= st.cooldown_started);
+        if self.sel.pair_until(p) > now && !late {
+            st.updated_at = now;
+            self.sel.set_pair_until(p, f64::NAN);
         }
         Ok(())
     }
@@ -294,22 +603,96 @@ impl Pool {
         retry_after_ms: Option<f64>,
         lease: Option<f64>,
     ) -> Result<Failure, Error> {
+        self.fail_for(idx, now, reason, retry_after_ms, lease, None)
+    }
+
+    /// [`Pool::fail`] for a call that named `model` (v2). When the reason's policy is
+    /// per model (`rate_limit`, `timeout`, `model_not_found` by default), the pair
+    /// (profile, model) rests on the reason's schedule, counted on its own error count,
+    /// and the profile stays available to other models; but when another model failed
+    /// on the profile within the failure window (and its count was not cleared), the
+    /// whole profile rests instead (`widened`). A failure while the pair rests counts
+    /// and does not extend it; a lease that began before the pair's rest is late. While
+    /// the profile itself rests (or the lease began before that), the failure is the
+    /// profile's, as in [`Pool::fail`].
+    pub fn fail_for(
+        &mut self,
+        idx: u32,
+        now: f64,
+        reason: Reason,
+        retry_after_ms: Option<f64>,
+        lease: Option<f64>,
+        model: Option<u32>,
+    ) -> Result<Failure, Error> {
         self.check(idx)?;
         self.check_lease(lease)?;
+        self.check_model(model)?;
         self.sync(now)?;
         let mode = self.settings.mode;
         let policy = self.settings.policy.get(reason);
         let late = mode == Mode::V2 && self.is_late(idx, now, lease);
         let cooling = self.sel.is_cooling(idx, now);
-        let cd = self.settings.cooldowns;
         let st = &mut self.state[idx as usize];
         if lease.is_some() {
             st.in_flight = st.in_flight.saturating_sub(1);
         }
-        let unchanged = Failure { cooldown_ms: None, late, error_count: st.error_count };
         if late || policy.schedule == Schedule::None {
-            return Ok(unchanged);
+            return Ok(Failure { late, error_count: st.error_count, ..Failure::default() });
         }
+        let scoped = match model {
+            Some(m) if mode == Mode::V2 && policy.per_model && !cooling => Some(m),
+            _ => None,
+        };
+        let Some(m) = scoped else { return Ok(self.fail_key(idx, now, reason, retry_after_ms, cooling)) };
+        let window = self.settings.cooldowns.failure_window_ms;
+        let widen = self.pairs_of(idx).any(|q| {
+            let q = &self.pairs[q as usize];
+            q.model != m && q.error_count > 0 && now - q.last_failure <= window
+        });
+        if widen {
+            return Ok(Failure { widened: true, ..self.fail_key(idx, now, reason, retry_after_ms, false) });
+        }
+        let p = self.pair_or_add(idx, m);
+        let resting = self.sel.pair_until(p) > now;
+        let st = &mut self.pairs[p as usize];
+        let scoped = Failure { model_scoped: true, ..Failure::default() };
+        if resting {
+            if lease.is_some_and(|t| t <= st.cooldown_started) {
+                return Ok(Failure { late: true, error_count: st.error_count, ..scoped });
+            }
+            st.error_count = st.error_count.saturating_add(1);
+            st.last_failure = now;
+            st.updated_at = now;
+            return Ok(Failure { error_count: st.error_count, ..scoped });
+        }
+        if !st.last_failure.is_nan() && now - st.last_failure > window {
+            st.error_count = 0;
+        }
+        st.error_count = st.error_count.saturating_add(1);
+        st.last_failure = now;
+        st.reason = Some(reason);
+        st.cooldown_started = now;
+        st.cooling_long = policy.schedule == Schedule::Long;
+        st.updated_at = now;
+        let ms = self.settings.cooldowns.cooldown_ms(policy.schedule, st.error_count, retry_after_ms);
+        let error_count = st.error_count;
+        self.sel.set_pair_until(p, now + ms);
+        Ok(Failure { cooldown_ms: Some(ms), error_count, ..scoped })
+    }
+
+    /// A failure of the profile itself (the lease and the reason's schedule checked).
+    fn fail_key(
+        &mut self,
+        idx: u32,
+        now: f64,
+        reason: Reason,
+        retry_after_ms: Option<f64>,
+        cooling: bool,
+    ) -> Failure {
+        let mode = self.settings.mode;
+        let policy = self.settings.policy.get(reason);
+        let cd = self.settings.cooldowns;
+        let st = &mut self.state[idx as usize];
         if cooling {
             // Already resting: count it, but never extend the cooldown.
             st.error_count = st.error_count.saturating_add(1);
@@ -318,7 +701,7 @@ impl Pool {
             if mode == Mode::V1 {
                 st.reason = Some(reason);
             }
-            return Ok(Failure { error_count: st.error_count, ..unchanged });
+            return Failure { error_count: st.error_count, ..Failure::default() };
         }
         let last = st.last_failure;
         let window_applies = match mode {
@@ -337,7 +720,7 @@ impl Pool {
         let ms = cd.cooldown_ms(policy.schedule, st.error_count, retry_after_ms);
         let error_count = st.error_count;
         self.sel.set_until(idx, now + ms);
-        Ok(Failure { cooldown_ms: Some(ms), late: false, error_count })
+        Failure { cooldown_ms: Some(ms), error_count, ..Failure::default() }
     }
 
     /// Ends a lease without a verdict (the caller aborted the call).
@@ -348,7 +731,7 @@ impl Pool {
         Ok(())
     }
 
-    /// Clears the cooldown and the error count.
+    /// Clears the cooldown and the error count, the profile's and its pairs'.
     pub fn clear_cooldown(&mut self, idx: u32, now: f64) -> Result<(), Error> {
         self.check(idx)?;
         self.sync(now)?;
@@ -358,6 +741,16 @@ impl Pool {
         }
         st.error_count = 0;
         self.sel.set_until(idx, f64::NAN);
+        let mut p = self.pair_head.get(idx as usize).copied().unwrap_or(NO_PAIR);
+        while p != NO_PAIR {
+            let st = &mut self.pairs[p as usize];
+            if st.error_count != 0 || !self.sel.pair_until(p).is_nan() {
+                st.updated_at = now;
+            }
+            st.error_count = 0;
+            self.sel.set_pair_until(p, f64::NAN);
+            p = self.pair_next[p as usize];
+        }
         Ok(())
     }
 
@@ -376,6 +769,39 @@ impl Pool {
         Ok(self.sel.soonest().map(|t| t - now))
     }
 
+    /// How long until a profile is available to a call naming `model` (`None`: no
+    /// model): 0 when one is. When pairs of that model rest, this scans the profiles
+    /// (O(n)): it is asked only when a call finds nothing available, once per wait.
+    pub fn wait_ms_for(&mut self, now: f64, model: Option<u32>) -> Result<Option<f64>, Error> {
+        self.check_model(model)?;
+        self.sync(now)?;
+        let resting = |t: f64| if t > now { t } else { now };
+        let Some(m) = model.filter(|&m| self.sel.has_view(m)) else {
+            return Ok(if self.sel.available() > 0 { Some(0.0) } else { self.wait_ms(now)? });
+        };
+        let mut best = f64::INFINITY;
+        for idx in 0..self.len() as u32 {
+            let pair = self.pair_of(idx, m).map_or(now, |p| resting(self.sel.pair_until(p)));
+            best = best.min(resting(self.sel.until(idx)).max(pair));
+        }
+        Ok(Some(best - now))
+    }
+
+    /// Starts (or stops) recording the rests that end, for [`Pool::take_recovered`].
+    pub fn track_recoveries(&mut self, on: bool) {
+        self.sel.track_recoveries(on);
+    }
+
+    /// Brings the pool to `now` and returns the rests that ended since the last call
+    /// (while tracking is on), oldest first, two numbers each: profile, `u32::MAX` for a
+    /// profile's own rest; profile, model for a pair's. A rest ends when its time is reached (seen
+    /// by the first operation at or after it) or when a success, `clear_cooldown` or an
+    /// import ends it early.
+    pub fn take_recovered(&mut self, now: f64) -> Result<Vec<u32>, Error> {
+        self.sync(now)?;
+        Ok(self.sel.take_recovered())
+    }
+
     /// Whether a lease's call began before the profile's current cooldown did.
     #[inline]
     fn is_late(&self, idx: u32, now: f64, lease: Option<f64>) -> bool {
@@ -391,6 +817,14 @@ impl Pool {
             Ok(())
         } else {
             Err(Error::UnknownProfile(idx))
+        }
+    }
+
+    #[inline]
+    fn check_model(&self, model: Option<u32>) -> Result<(), Error> {
+        match model {
+            Some(m) if m as usize >= self.models.len() => Err(Error::UnknownModel(m)),
+            _ => Ok(()),
         }
     }
 
@@ -413,6 +847,7 @@ impl Pool {
 }
 
 const FALLBACK_BIT: u32 = 1 << 31;
+const NO_PAIR: u32 = u32::MAX;
 
 fn unpack_origin(o: u32) -> (Kind, u32) {
     let kind = if o & FALLBACK_BIT != 0 { Kind::Fallback } else { Kind::Primary };

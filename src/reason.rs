@@ -100,25 +100,40 @@ impl Schedule {
     }
 }
 
-/// What one reason does: rotate to the next profile (or rethrow), and which schedule.
+/// What one reason does: rotate to the next profile (or rethrow), which schedule, and
+/// whether a failure of a call that names a model rests the key for that model only.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ReasonPolicy {
     pub rotate: bool,
     pub schedule: Schedule,
+    /// Model-scoped: when the call names a model, the key rests for that model only
+    /// (see [`crate::Pool::fail_for`]). v2's default for `rate_limit`, `timeout` and
+    /// `model_not_found`.
+    pub per_model: bool,
 }
 
 impl ReasonPolicy {
-    /// Packs into one byte for the wasm boundary: bit 0 = rotate, bits 1–2 = schedule.
+    /// Key-scoped policy.
+    pub const fn new(rotate: bool, schedule: Schedule) -> ReasonPolicy {
+        ReasonPolicy { rotate, schedule, per_model: false }
+    }
+
+    /// Packs into one byte for the wasm boundary: bit 0 = rotate, bits 1–2 = schedule,
+    /// bit 3 = per model.
     pub const fn to_byte(self) -> u8 {
-        (self.rotate as u8) | ((self.schedule as u8) << 1)
+        (self.rotate as u8) | ((self.schedule as u8) << 1) | ((self.per_model as u8) << 3)
     }
 
     /// Inverse of [`ReasonPolicy::to_byte`]; `None` for an invalid byte.
     pub fn from_byte(b: u8) -> Option<ReasonPolicy> {
-        if b >> 3 != 0 {
+        if b >> 4 != 0 {
             return None;
         }
-        Some(ReasonPolicy { rotate: b & 1 == 1, schedule: Schedule::from_code(b >> 1)? })
+        Some(ReasonPolicy {
+            rotate: b & 1 == 1,
+            schedule: Schedule::from_code((b >> 1) & 3)?,
+            per_model: b & 8 != 0,
+        })
     }
 }
 
@@ -128,16 +143,21 @@ pub struct Policy(pub [ReasonPolicy; 9]);
 
 impl Policy {
     /// v2's default: `format` (a bad request, the request's fault) neither rotates nor
-    /// cools the key; every other reason rotates on its v1 schedule.
+    /// cools the key; every other reason rotates on its v1 schedule; `rate_limit`,
+    /// `timeout` and `model_not_found` of a call that names a model rest the key for that
+    /// model only.
     pub fn v2() -> Policy {
         let mut p = Policy::v1();
-        p.0[Reason::Format as usize] = ReasonPolicy { rotate: false, schedule: Schedule::None };
+        p.0[Reason::Format as usize] = ReasonPolicy::new(false, Schedule::None);
+        for r in [Reason::RateLimit, Reason::Timeout, Reason::ModelNotFound] {
+            p.0[r as usize].per_model = true;
+        }
         p
     }
 
     /// v1's behaviour: every reason rotates; billing and auth_permanent use the long schedule.
     pub fn v1() -> Policy {
-        let mut arr = [ReasonPolicy { rotate: true, schedule: Schedule::Transient }; 9];
+        let mut arr = [ReasonPolicy::new(true, Schedule::Transient); 9];
         for r in Reason::ALL {
             arr[r as usize].schedule = r.default_schedule();
         }
@@ -181,6 +201,8 @@ mod tests {
             }
         }
         assert_eq!(ReasonPolicy::from_byte(0b110), None); // schedule 3
+        assert_eq!(ReasonPolicy::from_byte(0b1_0000), None);
+        assert!(ReasonPolicy::from_byte(0b1001).unwrap().per_model);
     }
 
     #[test]
@@ -190,6 +212,9 @@ mod tests {
         assert_eq!(v2.get(Reason::Format).schedule, Schedule::None);
         assert_eq!(v2.get(Reason::Billing).schedule, Schedule::Long);
         assert_eq!(v2.get(Reason::AuthPermanent).schedule, Schedule::Long);
+        let scoped: Vec<Reason> = Reason::ALL.into_iter().filter(|&r| v2.get(r).per_model).collect();
+        assert_eq!(scoped, vec![Reason::RateLimit, Reason::Timeout, Reason::ModelNotFound]);
+        assert!(Reason::ALL.iter().all(|&r| !Policy::v1().get(r).per_model));
         let v1 = Policy::v1();
         assert!(v1.get(Reason::Format).rotate);
         assert_eq!(v1.get(Reason::Format).schedule, Schedule::Transient);

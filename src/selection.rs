@@ -9,8 +9,23 @@
 //! cooling and recovering a profile cost O(log n) and allocate nothing once the pool is
 //! built. Cooling profiles sit in one more heap ordered by the time they recover, so
 //! recoveries are found without scanning the pool.
+//!
+//! # Model-scoped cooldowns
+//! A *pair* (profile, model) can rest on its own: the profile stays available to every
+//! other model. For each model that has at least one resting pair, the index keeps a
+//! *view*: a copy of the group heaps without the profiles resting for that model (they
+//! are marked blocked). A call that names such a model picks from its view, in O(1)
+//! like any pick; calls naming no model, or a model with nothing resting, use the base
+//! heaps. The cost: a view is created by copying the base heaps when its model's first
+//! pair starts resting (O(n) memory copy, once per episode) and dropped when its last
+//! pair recovers; while M views exist, every re-rank, cooldown and recovery of a profile
+//! updates M + 1 sets of heaps, O((M + 1) log n). With no model-scoped rest anywhere,
+//! nothing changes from the plain index. Resting pairs sit in their own heap by recovery
+//! time, like resting profiles.
 
 const NONE: u32 = u32::MAX;
+/// In a view's `pos_group`: the profile rests for the view's model.
+const BLOCKED: u32 = u32::MAX - 1;
 
 /// Children per heap node: a 4-ary heap is half as deep as a binary one, and a node's
 /// children share a cache line, which keeps picks flat as pools grow.
@@ -66,7 +81,7 @@ impl Heap {
     #[inline]
     fn remove(&mut self, id: u32, pos: &mut [u32]) {
         let i = pos[id as usize];
-        if i == NONE {
+        if i >= BLOCKED {
             return;
         }
         pos[id as usize] = NONE;
@@ -83,7 +98,7 @@ impl Heap {
     #[inline]
     fn rekey(&mut self, id: u32, pos: &mut [u32], key: &[f64]) {
         let i = pos[id as usize];
-        if i != NONE {
+        if i < BLOCKED {
             self.items[i as usize].key = key[id as usize];
             self.fix(i as usize, pos);
         }
@@ -150,6 +165,102 @@ impl Heap {
     }
 }
 
+/// The available profiles of one set of groups: by provider, all primaries, fallbacks.
+#[derive(Clone, Debug, Default)]
+struct Groups {
+    /// Available primaries by provider, and their positions.
+    by_provider: Vec<Heap>,
+    pos_provider: Vec<u32>,
+    /// Available primaries (all providers) or fallbacks; a profile is in one of the two.
+    primaries: Heap,
+    fallbacks: Heap,
+    /// Position in `primaries`/`fallbacks`; `NONE` when absent, `BLOCKED` in a view when
+    /// the profile rests for the view's model.
+    pos_group: Vec<u32>,
+}
+
+impl Groups {
+    fn push_profile(&mut self, provider: u32) {
+        self.pos_provider.push(NONE);
+        self.pos_group.push(NONE);
+        if provider != NONE {
+            while self.by_provider.len() <= provider as usize {
+                self.by_provider.push(Heap::default());
+            }
+        }
+    }
+
+    #[inline]
+    fn contains(&self, id: u32) -> bool {
+        self.pos_group[id as usize] < BLOCKED
+    }
+
+    /// Adds an available profile, unless present or blocked.
+    #[inline]
+    fn insert(&mut self, id: u32, provider: u32, rank: &[f64]) {
+        if self.pos_group[id as usize] != NONE {
+            return;
+        }
+        if provider == NONE {
+            self.fallbacks.push(id, &mut self.pos_group, rank);
+        } else {
+            self.primaries.push(id, &mut self.pos_group, rank);
+            self.by_provider[provider as usize].push(id, &mut self.pos_provider, rank);
+        }
+    }
+
+    #[inline]
+    fn remove(&mut self, id: u32, provider: u32) {
+        if !self.contains(id) {
+            return;
+        }
+        if provider == NONE {
+            self.fallbacks.remove(id, &mut self.pos_group);
+        } else {
+            self.primaries.remove(id, &mut self.pos_group);
+            self.by_provider[provider as usize].remove(id, &mut self.pos_provider);
+        }
+    }
+
+    #[inline]
+    fn rekey(&mut self, id: u32, provider: u32, rank: &[f64]) {
+        if provider == NONE {
+            self.fallbacks.rekey(id, &mut self.pos_group, rank);
+        } else {
+            self.primaries.rekey(id, &mut self.pos_group, rank);
+            self.by_provider[provider as usize].rekey(id, &mut self.pos_provider, rank);
+        }
+    }
+
+    /// The preferred provider's best primary, else the best primary, else the best
+    /// fallback.
+    #[inline]
+    fn pick(&self, preferred: Option<u32>) -> Option<u32> {
+        if let Some(top) = preferred.and_then(|p| self.by_provider.get(p as usize)).and_then(Heap::peek) {
+            return Some(top);
+        }
+        self.primaries.peek().or_else(|| self.fallbacks.peek())
+    }
+
+    fn clear(&mut self) {
+        for h in &mut self.by_provider {
+            h.clear(&mut self.pos_provider);
+        }
+        self.primaries.clear(&mut self.pos_group);
+        self.fallbacks.clear(&mut self.pos_group);
+    }
+}
+
+/// The groups of one model with resting pairs: the base groups minus the profiles
+/// resting for `model` (marked `BLOCKED`).
+#[derive(Clone, Debug)]
+struct View {
+    model: u32,
+    groups: Groups,
+    /// Number of resting pairs of this model.
+    blocked: u32,
+}
+
 /// The availability index of a pool.
 #[derive(Clone, Debug, Default)]
 pub struct Selection {
@@ -159,18 +270,27 @@ pub struct Selection {
     until: Vec<f64>,
     /// Provider index of each profile, `NONE` for fallback models.
     provider: Vec<u32>,
-    /// Available primaries by provider, and their positions.
-    by_provider: Vec<Heap>,
-    pos_provider: Vec<u32>,
-    /// Available primaries (all providers) or fallbacks; a profile is in one of the two.
-    primaries: Heap,
-    fallbacks: Heap,
-    pos_group: Vec<u32>,
+    /// The profiles available at the profile level.
+    base: Groups,
     /// Cooling profiles by recovery time.
     cooling: Heap,
     pos_cooling: Vec<u32>,
     /// The latest `now` the index was brought up to.
     clock: f64,
+    /// Pairs (profile, model): their profile, model and rest's end (NaN: none).
+    pair_profile: Vec<u32>,
+    pair_model: Vec<u32>,
+    pair_until: Vec<f64>,
+    /// Resting pairs by recovery time.
+    pair_cooling: Heap,
+    pos_pair: Vec<u32>,
+    /// One view per model with resting pairs; `view_of[model]` indexes `views`.
+    views: Vec<View>,
+    view_of: Vec<u32>,
+    /// Whether rests that end are recorded in `recovered` (see [`Selection::take_recovered`]).
+    track: bool,
+    /// Profile, model (`NONE`: the profile's own rest), profile, model, ...
+    recovered: Vec<u32>,
 }
 
 impl Selection {
@@ -188,26 +308,24 @@ impl Selection {
         self.rank.reserve_exact(additional);
         self.until.reserve_exact(additional);
         self.provider.reserve_exact(additional);
-        self.pos_provider.reserve_exact(additional);
-        self.pos_group.reserve_exact(additional);
+        self.base.pos_provider.reserve_exact(additional);
+        self.base.pos_group.reserve_exact(additional);
         self.pos_cooling.reserve_exact(additional);
-        self.primaries.items.reserve_exact(additional);
+        self.base.primaries.items.reserve_exact(additional);
     }
 
     /// Adds a profile (available, never picked) and returns its index.
     /// `provider` is `None` for a fallback model.
     pub fn add(&mut self, provider: Option<u32>, rank: f64) -> u32 {
         let id = self.rank.len() as u32;
+        let provider = provider.unwrap_or(NONE);
         self.rank.push(rank);
         self.until.push(f64::NAN);
-        self.provider.push(provider.unwrap_or(NONE));
-        self.pos_provider.push(NONE);
-        self.pos_group.push(NONE);
+        self.provider.push(provider);
         self.pos_cooling.push(NONE);
-        if let Some(p) = provider {
-            while self.by_provider.len() <= p as usize {
-                self.by_provider.push(Heap::default());
-            }
+        self.base.push_profile(provider);
+        for v in &mut self.views {
+            v.groups.push_profile(provider);
         }
         self.make_available(id);
         id
@@ -230,8 +348,9 @@ impl Selection {
         self.until[id as usize] > now
     }
 
-    /// Brings the index to `now`: profiles whose cooldown ended become available. A clock
-    /// that went backwards rebuilds the index from the recorded cooldowns (O(n log n)).
+    /// Brings the index to `now`: profiles and pairs whose rest ended become available. A
+    /// clock that went backwards rebuilds the index from the recorded cooldowns
+    /// (O(n log n)).
     #[inline]
     pub fn advance(&mut self, now: f64) {
         if now < self.clock {
@@ -245,22 +364,35 @@ impl Selection {
             }
             self.cooling.remove(top, &mut self.pos_cooling);
             self.make_available(top);
+            self.record(top, NONE);
+        }
+        while let Some(top) = self.pair_cooling.peek() {
+            if self.pair_until[top as usize] > now {
+                break;
+            }
+            self.pair_cooling.remove(top, &mut self.pos_pair);
+            self.unblock(top);
         }
     }
 
     fn rebuild(&mut self, now: f64) {
         self.clock = now;
-        for h in &mut self.by_provider {
-            h.clear(&mut self.pos_provider);
-        }
-        self.primaries.clear(&mut self.pos_group);
-        self.fallbacks.clear(&mut self.pos_group);
+        self.base.clear();
         self.cooling.clear(&mut self.pos_cooling);
+        self.pair_cooling.clear(&mut self.pos_pair);
+        self.views.clear();
+        self.view_of.fill(NONE);
         for id in 0..self.rank.len() as u32 {
             if self.until[id as usize] > now {
                 self.cooling.push(id, &mut self.pos_cooling, &self.until);
             } else {
                 self.make_available(id);
+            }
+        }
+        for pair in 0..self.pair_until.len() as u32 {
+            if self.pair_until[pair as usize] > now {
+                self.pair_cooling.push(pair, &mut self.pos_pair, &self.pair_until);
+                self.block(pair);
             }
         }
     }
@@ -269,21 +401,61 @@ impl Selection {
     /// primaries first, then any primary, then the fallback models.
     #[inline]
     pub fn pick(&self, preferred: Option<u32>) -> Option<u32> {
-        if let Some(top) = preferred.and_then(|p| self.by_provider.get(p as usize)).and_then(Heap::peek) {
-            return Some(top);
+        self.base.pick(preferred)
+    }
+
+    /// [`Selection::pick`] for a call that names `model`: profiles resting for that model
+    /// are skipped.
+    #[inline]
+    pub fn pick_for(&self, preferred: Option<u32>, model: u32) -> Option<u32> {
+        match self.view(model) {
+            Some(v) => v.groups.pick(preferred),
+            None => self.base.pick(preferred),
         }
-        self.primaries.peek().or_else(|| self.fallbacks.peek())
+    }
+
+    /// Whether the profile is available at the index's clock to a call naming `model`
+    /// (`None`: no model).
+    #[inline]
+    pub fn is_available(&self, id: u32, model: Option<u32>) -> bool {
+        self.base.contains(id) && model.and_then(|m| self.view(m)).map_or(true, |v| v.groups.contains(id))
+    }
+
+    /// The group of a profile for a call preferring `preferred`: 0 the preferred
+    /// provider's primaries (every primary when there is no preference), 1 other
+    /// primaries, 2 fallback models. [`Selection::pick`] takes the first group with an
+    /// available profile.
+    #[inline]
+    pub fn group(&self, id: u32, preferred: Option<u32>) -> u8 {
+        let p = self.provider[id as usize];
+        if p == NONE {
+            2
+        } else if preferred.map_or(true, |q| q == p) {
+            0
+        } else {
+            1
+        }
+    }
+
+    /// Whether pairs of `model` rest at the index's clock.
+    pub fn has_view(&self, model: u32) -> bool {
+        self.view(model).is_some()
+    }
+
+    #[inline]
+    fn view(&self, model: u32) -> Option<&View> {
+        let v = *self.view_of.get(model as usize)?;
+        self.views.get(v as usize)
     }
 
     /// Sets a profile's rank.
     #[inline]
     pub fn set_rank(&mut self, id: u32, rank: f64) {
         self.rank[id as usize] = rank;
-        let group =
-            if self.provider[id as usize] == NONE { &mut self.fallbacks } else { &mut self.primaries };
-        group.rekey(id, &mut self.pos_group, &self.rank);
-        if let Some(h) = self.by_provider.get_mut(self.provider[id as usize] as usize) {
-            h.rekey(id, &mut self.pos_provider, &self.rank);
+        let p = self.provider[id as usize];
+        self.base.rekey(id, p, &self.rank);
+        for v in &mut self.views {
+            v.groups.rekey(id, p, &self.rank);
         }
     }
 
@@ -299,9 +471,10 @@ impl Selection {
             } else {
                 self.cooling.rekey(id, &mut self.pos_cooling, &self.until);
             }
-        } else {
+        } else if self.pos_cooling[id as usize] != NONE {
             self.cooling.remove(id, &mut self.pos_cooling);
             self.make_available(id);
+            self.record(id, NONE);
         }
     }
 
@@ -313,35 +486,123 @@ impl Selection {
 
     /// Number of available profiles at the index's clock.
     pub fn available(&self) -> usize {
-        self.primaries.len() + self.fallbacks.len()
+        self.base.primaries.len() + self.base.fallbacks.len()
     }
 
     #[inline]
     fn make_available(&mut self, id: u32) {
-        if self.pos_group[id as usize] != NONE {
-            return;
-        }
         let p = self.provider[id as usize];
-        if p == NONE {
-            self.fallbacks.push(id, &mut self.pos_group, &self.rank);
-        } else {
-            self.primaries.push(id, &mut self.pos_group, &self.rank);
-            self.by_provider[p as usize].push(id, &mut self.pos_provider, &self.rank);
+        self.base.insert(id, p, &self.rank);
+        for v in &mut self.views {
+            v.groups.insert(id, p, &self.rank);
         }
     }
 
     #[inline]
     fn make_unavailable(&mut self, id: u32) {
-        if self.pos_group[id as usize] == NONE {
-            return;
-        }
         let p = self.provider[id as usize];
-        if p == NONE {
-            self.fallbacks.remove(id, &mut self.pos_group);
-        } else {
-            self.primaries.remove(id, &mut self.pos_group);
-            self.by_provider[p as usize].remove(id, &mut self.pos_provider);
+        self.base.remove(id, p);
+        for v in &mut self.views {
+            v.groups.remove(id, p);
         }
+    }
+
+    // ── pairs ─────────────────────────────────────────────────────────────────────
+
+    /// Adds a pair (profile `id`, `model`), not resting, and returns its index.
+    pub fn add_pair(&mut self, id: u32, model: u32) -> u32 {
+        let pair = self.pair_until.len() as u32;
+        self.pair_profile.push(id);
+        self.pair_model.push(model);
+        self.pair_until.push(f64::NAN);
+        self.pos_pair.push(NONE);
+        pair
+    }
+
+    /// The recorded end of a pair's rest (NaN: none), possibly in the past.
+    #[inline]
+    pub fn pair_until(&self, pair: u32) -> f64 {
+        self.pair_until[pair as usize]
+    }
+
+    /// Records a pair's rest ending at `until` (NaN: none): while it is later than the
+    /// index's clock, calls naming the pair's model skip its profile.
+    pub fn set_pair_until(&mut self, pair: u32, until: f64) {
+        self.pair_until[pair as usize] = until;
+        let resting = self.pos_pair[pair as usize] != NONE;
+        if until > self.clock {
+            if resting {
+                self.pair_cooling.rekey(pair, &mut self.pos_pair, &self.pair_until);
+            } else {
+                self.pair_cooling.push(pair, &mut self.pos_pair, &self.pair_until);
+                self.block(pair);
+            }
+        } else if resting {
+            self.pair_cooling.remove(pair, &mut self.pos_pair);
+            self.unblock(pair);
+        }
+    }
+
+    /// Removes the pair's profile from its model's view (creating the view).
+    fn block(&mut self, pair: u32) {
+        let (id, model) = (self.pair_profile[pair as usize], self.pair_model[pair as usize]);
+        if self.view_of.len() <= model as usize {
+            self.view_of.resize(model as usize + 1, NONE);
+        }
+        if self.view_of[model as usize] == NONE {
+            self.view_of[model as usize] = self.views.len() as u32;
+            self.views.push(View { model, groups: self.base.clone(), blocked: 0 });
+        }
+        let v = &mut self.views[self.view_of[model as usize] as usize];
+        v.groups.remove(id, self.provider[id as usize]);
+        v.groups.pos_group[id as usize] = BLOCKED;
+        v.blocked += 1;
+    }
+
+    /// Puts the pair's profile back in its model's view; drops the view when nothing
+    /// rests for its model any more.
+    fn unblock(&mut self, pair: u32) {
+        let (id, model) = (self.pair_profile[pair as usize], self.pair_model[pair as usize]);
+        let vi = self.view_of[model as usize] as usize;
+        let v = &mut self.views[vi];
+        v.groups.pos_group[id as usize] = NONE;
+        if self.base.contains(id) {
+            v.groups.insert(id, self.provider[id as usize], &self.rank);
+        }
+        v.blocked -= 1;
+        if v.blocked == 0 {
+            self.views.swap_remove(vi);
+            self.view_of[model as usize] = NONE;
+            if let Some(moved) = self.views.get(vi) {
+                self.view_of[moved.model as usize] = vi as u32;
+            }
+        }
+        self.record(id, model);
+    }
+
+    // ── recoveries ────────────────────────────────────────────────────────────────
+
+    /// Starts (or stops, dropping what was recorded) recording the rests that end.
+    pub fn track_recoveries(&mut self, on: bool) {
+        self.track = on;
+        if !on {
+            self.recovered = Vec::new();
+        }
+    }
+
+    #[inline]
+    fn record(&mut self, id: u32, model: u32) {
+        if self.track {
+            self.recovered.extend_from_slice(&[id, model]);
+        }
+    }
+
+    /// The rests that ended since the last call, oldest first, two numbers each: profile,
+    /// model for a pair's rest; profile, `u32::MAX` for the profile's own. Recorded only while
+    /// [`Selection::track_recoveries`] is on. A rest ends when the index reaches its end
+    /// ([`Selection::advance`]) or when it is cleared or shortened to the past.
+    pub fn take_recovered(&mut self) -> Vec<u32> {
+        core::mem::take(&mut self.recovered)
     }
 }
 
@@ -400,6 +661,34 @@ mod tests {
         s.advance(10.0); // the clock went back: everything cools again
         assert_eq!(s.pick(None), None);
         assert_eq!(s.soonest(), Some(120.0));
+    }
+
+    #[test]
+    fn a_model_view_skips_profiles_resting_for_its_model() {
+        let mut s = sample();
+        s.advance(100.0);
+        let p = s.add_pair(0, 7);
+        s.set_pair_until(p, 200.0);
+        assert_eq!(s.pick(Some(0)), Some(0));
+        assert_eq!(s.pick_for(Some(0), 7), Some(1));
+        assert_eq!(s.pick_for(Some(0), 3), Some(0)); // another model: no view
+        assert!(!s.is_available(0, Some(7)) && s.is_available(0, Some(3)) && s.is_available(0, None));
+        // Re-ranks reach the view; a cooldown of the profile itself too.
+        s.set_rank(1, 5.0);
+        assert_eq!(s.pick_for(Some(0), 7), Some(3));
+        s.set_until(3, 150.0);
+        assert_eq!(s.pick_for(Some(0), 7), Some(1));
+        s.track_recoveries(true);
+        s.advance(160.0);
+        assert_eq!(s.pick_for(Some(0), 7), Some(3));
+        s.advance(200.0);
+        assert_eq!(s.take_recovered(), vec![3, NONE, 0, 7]);
+        assert_eq!(s.pick_for(Some(0), 7), Some(0));
+        assert!(s.views.is_empty());
+        // The clock going back blocks the pair again.
+        s.advance(120.0);
+        assert_eq!(s.pick_for(Some(0), 7), Some(1));
+        assert_eq!(s.pick(None), Some(0));
     }
 
     #[test]

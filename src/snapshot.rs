@@ -10,7 +10,12 @@
 //!   can make the core misbehave);
 //! - [`merge`], the merge of two records, and [`Snapshot::merge`], of two snapshots;
 //! - the pool's [`Pool::export`] and [`Pool::import`] (import merges, re-indexes the
-//!   selection and keeps records of ids the pool does not have, for re-export).
+//!   selection and keeps records of ids the pool does not have, for re-export);
+//! - the records of model-scoped rests: one [`Record`] per pair (profile, model), whose
+//!   `lastUsed` and `lastSuccess` are always absent, under the id
+//!   `<profile id>\u{1}<model>` ([`pair_id`]; real ids hold no control characters), so
+//!   they are merged, kept and exported like any record. On disk they sit in the
+//!   profile's record, under `models: { <model>: {...} }`, which key-carousel 1 ignores.
 //!
 //! # The merge rule
 //! Per id: `lastUsed`, `lastFailure` and `lastSuccess` take the maximum (absent < any
@@ -38,7 +43,7 @@
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
 
-use crate::config::{check_time, Mode};
+use crate::config::{check_time, Mode, Strategy};
 use crate::pool::{Error, Pool};
 use crate::reason::Reason;
 
@@ -161,7 +166,16 @@ pub fn merge(a: &Record, b: &Record) -> Record {
 /// The stored state of a set of profiles, by id.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Snapshot {
+    /// Profile records, and pair records under [`pair_id`]s.
     pub profiles: BTreeMap<String, Record>,
+}
+
+/// Separates the profile id from the model in a pair record's id.
+pub const PAIR_SEPARATOR: char = '\u{1}';
+
+/// The id of the record of a pair (profile `id`, `model`): `<id>\u{1}<model>`.
+pub fn pair_id(id: &str, model: &str) -> String {
+    format!("{id}{PAIR_SEPARATOR}{model}")
 }
 
 impl Snapshot {
@@ -176,6 +190,13 @@ impl Snapshot {
             profiles.entry(id.clone()).and_modify(|mine| *mine = merge(mine, r)).or_insert(r.normalized());
         }
         Snapshot { profiles }
+    }
+}
+
+impl Record {
+    /// The record as a pair's: without `lastUsed` and `lastSuccess` (a pair has none).
+    pub fn pair_form(&self) -> Record {
+        Record { last_used: None, last_success: None, ..*self }
     }
 }
 
@@ -206,13 +227,41 @@ impl Pool {
         &self.extras
     }
 
-    /// The pool's state as a snapshot: every profile, and every imported record of an id
-    /// the pool does not have.
+    /// The persisted record of a pair (profile, model): see [`Pool::pairs`].
+    pub fn pair_record(&self, pair: u32) -> Option<Record> {
+        let st = self.pairs.get(pair as usize)?;
+        let opt = |t: f64| (!t.is_nan()).then_some(t);
+        Some(Record {
+            error_count: st.error_count,
+            last_failure: opt(st.last_failure),
+            cooldown_until: opt(self.pair_until(pair)),
+            reason: st.reason,
+            updated_at: Some(if st.updated_at.is_nan() { 0.0 } else { st.updated_at }),
+            cooldown_long: st.cooling_long,
+            cooldown_started_at: opt(st.cooldown_started),
+            ..Record::default()
+        })
+    }
+
+    /// The ids of the pairs' records ([`pair_id`]), in [`Pool::pairs`] order.
+    pub fn pair_ids(&self) -> impl Iterator<Item = String> + '_ {
+        self.pairs
+            .iter()
+            .map(|st| pair_id(self.id(st.profile).unwrap_or(""), self.model_name(st.model).unwrap_or("")))
+    }
+
+    /// The pool's state as a snapshot: every profile and pair, and every imported record
+    /// of an id the pool does not have.
     pub fn export(&self) -> Snapshot {
         let mut profiles = self.extras.clone();
         for idx in 0..self.len() as u32 {
             if let (Some(id), Some(r)) = (self.id(idx), self.record(idx)) {
                 profiles.insert(id.to_string(), r);
+            }
+        }
+        for (p, id) in self.pair_ids().enumerate() {
+            if let Some(r) = self.pair_record(p as u32) {
+                profiles.insert(id, r);
             }
         }
         Snapshot { profiles }
@@ -223,6 +272,9 @@ impl Pool {
     /// what was kept before), cooling and available profiles are re-indexed, and when a
     /// profile's `lastUsed` changed the round-robin order is rebuilt from `lastUsed`
     /// (least recently used first; v1 mode ranks by `lastUsed` as v1 does).
+    /// A record under a [`pair_id`] is merged into that pair (without its `lastUsed` and
+    /// `lastSuccess`), unless the pool does not have the profile (or cannot intern the
+    /// model name): then it is kept like a record of an unknown id.
     /// Returns the number of records of ids the pool does not have.
     pub fn import<'a, I>(&mut self, records: I, now: f64) -> Result<usize, Error>
     where
@@ -235,12 +287,22 @@ impl Pool {
         let mut reorder = false;
         let mut unknown = 0;
         for (id, stored) in records {
+            if let Some((profile, model)) = id.split_once(PAIR_SEPARATOR) {
+                let stored = stored.pair_form();
+                let known = self.index_of(profile).map(|idx| (idx, self.model_index(model)));
+                match known {
+                    Some((idx, Ok(m))) => self.import_pair(idx, m, &stored),
+                    Some((_, Err(_))) => self.keep(id, &stored),
+                    None => {
+                        unknown += 1;
+                        self.keep(id, &stored);
+                    }
+                }
+                continue;
+            }
             let Some(idx) = self.index_of(id) else {
                 unknown += 1;
-                self.extras
-                    .entry(id.to_string())
-                    .and_modify(|mine| *mine = merge(mine, &stored))
-                    .or_insert_with(|| stored.normalized());
+                self.keep(id, &stored);
                 continue;
             };
             let Some(mine) = self.record(idx) else { continue };
@@ -269,6 +331,34 @@ impl Pool {
         Ok(unknown)
     }
 
+    /// Keeps a record of an id the pool does not have, merged with what was kept.
+    fn keep(&mut self, id: &str, stored: &Record) {
+        self.extras
+            .entry(id.to_string())
+            .and_modify(|mine| *mine = merge(mine, stored))
+            .or_insert_with(|| stored.normalized());
+    }
+
+    fn import_pair(&mut self, idx: u32, model: u32, stored: &Record) {
+        let p = self.pair_or_add(idx, model);
+        let Some(mine) = self.pair_record(p) else { return };
+        let r = merge(&mine, stored);
+        if r == mine {
+            return;
+        }
+        let nan = |t: Option<f64>| t.unwrap_or(f64::NAN);
+        let st = &mut self.pairs[p as usize];
+        st.error_count = r.error_count;
+        st.last_failure = nan(r.last_failure);
+        st.reason = r.reason;
+        st.updated_at = nan(r.updated_at);
+        st.cooling_long = r.cooldown_long;
+        st.cooldown_started = nan(r.cooldown_started_at);
+        if r.cooldown_until != mine.cooldown_until {
+            self.sel.set_pair_until(p, nan(r.cooldown_until));
+        }
+    }
+
     /// Rebuilds the round-robin ranks from `lastUsed`.
     fn rerank(&mut self) {
         let n = self.len() as u32;
@@ -279,6 +369,7 @@ impl Pool {
                     self.sel.set_rank(idx, if t.is_nan() { -1.0 } else { t });
                 }
             }
+            Mode::V2 if self.settings().strategy == Strategy::Priority => {}
             Mode::V2 => {
                 // Never used: rank 0 (configuration order). Used: 1, 2, ... by lastUsed,
                 // ties by the current rank (the pick order), then configuration order.
@@ -292,7 +383,7 @@ impl Pool {
                         == Ordering::Less
                 });
                 for (k, &idx) in used.iter().enumerate() {
-                    self.sel.set_rank(idx, (k + 1) as f64);
+                    self.reset_rank(idx, (k + 1) as f64);
                 }
                 self.picks = used.len() as f64;
             }

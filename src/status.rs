@@ -7,8 +7,10 @@ use crate::reason::Reason;
 
 /// Numbers per profile in [`Pool::write_columns`].
 pub const STATUS_COLUMNS: usize = 8;
-/// Numbers after the profiles in [`Pool::write_columns`].
+/// Numbers after the profiles in [`Pool::write_columns`] (then the pair count).
 pub const STATUS_TOTALS: usize = 5;
+/// Numbers per resting pair in [`Pool::write_columns`].
+pub const PAIR_COLUMNS: usize = 6;
 
 /// The state of a profile at a given time.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -47,12 +49,29 @@ pub struct ProfileStatus {
     pub in_flight: u32,
 }
 
+/// A model-scoped rest: the profile is unavailable to calls naming that model.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ModelCooldown {
+    pub profile: u32,
+    /// The model's index ([`Pool::model_name`]).
+    pub model: u32,
+    /// `Cooldown`, or `Disabled` on the long schedule.
+    pub state: State,
+    pub cooldown_until: f64,
+    pub remaining_ms: f64,
+    pub error_count: u32,
+    pub reason: Option<Reason>,
+}
+
 /// The status of a pool.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Status {
     /// Primaries in configuration order, then fallback models.
     pub profiles: Vec<ProfileStatus>,
     pub totals: Totals,
+    /// The model-scoped rests in progress, by pair creation order. They do not count in
+    /// the totals: the profile is available to other models.
+    pub models: Vec<ModelCooldown>,
 }
 
 /// The pool-wide part of a status.
@@ -132,11 +151,29 @@ impl Pool {
         })
     }
 
+    /// The model-scoped rests in progress at `now` (`now` must be checked).
+    pub fn model_cooldowns(&self, now: f64) -> impl Iterator<Item = ModelCooldown> + '_ {
+        self.pairs().iter().enumerate().filter_map(move |(p, st)| {
+            let until = self.pair_until(p as u32);
+            (until > now).then_some(ModelCooldown {
+                profile: st.profile,
+                model: st.model,
+                state: if st.cooling_long { State::Disabled } else { State::Cooldown },
+                cooldown_until: until,
+                remaining_ms: until - now,
+                error_count: st.error_count,
+                reason: st.reason,
+            })
+        })
+    }
+
     /// The status as numbers, for hosts that build their own objects (one crossing of
     /// the wasm boundary): [`STATUS_COLUMNS`] per profile — state, cooldownUntil,
     /// errorCount, lastUsed, lastFailure, lastSuccess, reason code (-1: none), inFlight —
     /// then the totals: available, inCooldown, disabled, unavailableReason (-1: none),
-    /// nextAvailableAt. Absent times are NaN. `out` is cleared and reused.
+    /// nextAvailableAt; then the number of model-scoped rests and [`PAIR_COLUMNS`] for
+    /// each: profile, model, state, cooldownUntil, errorCount, reason code. Absent times
+    /// are NaN. `out` is cleared and reused.
     pub fn write_columns(&self, now: f64, out: &mut Vec<f64>) -> Result<(), Error> {
         if !check_time(now) {
             return Err(Error::BadTime(now));
@@ -177,7 +214,22 @@ impl Pool {
             totals.disabled as f64,
             totals.unavailable_reason.map_or(-1.0, |r| r.code() as f64),
             totals.next_available_at.unwrap_or(f64::NAN),
+            0.0,
         ]);
+        let count_at = out.len() - 1;
+        let mut pairs = 0;
+        for m in self.model_cooldowns(now) {
+            pairs += 1;
+            out.extend_from_slice(&[
+                m.profile as f64,
+                m.model as f64,
+                m.state as u8 as f64,
+                m.cooldown_until,
+                m.error_count as f64,
+                m.reason.map_or(-1.0, |r| r.code() as f64),
+            ]);
+        }
+        out[count_at] = pairs as f64;
         Ok(())
     }
 
@@ -195,6 +247,6 @@ impl Pool {
             }
         }
         totals.finish();
-        Ok(Status { profiles, totals })
+        Ok(Status { profiles, totals, models: self.model_cooldowns(now).collect() })
     }
 }

@@ -6,10 +6,11 @@
 
 use wasm_bindgen::prelude::*;
 
+use crate::backoff::{Ladder, MAX_STEPS};
 use crate::classify::{classify as classify_facts, ErrorFacts, Rules};
-use crate::config::{cooldowns_from, ConfigError, Kind, Mode, ProfileSpec, Settings};
-use crate::pool::{Error, Pool};
-use crate::reason::{Policy, Reason, ReasonPolicy};
+use crate::config::{cooldowns_from, ConfigError, Kind, Mode, ProfileSpec, Settings, Strategy};
+use crate::pool::{Error, Failure, Pool};
+use crate::reason::{Policy, Reason, ReasonPolicy, Schedule};
 use crate::retry;
 use crate::snapshot::Record;
 
@@ -30,6 +31,13 @@ const TS_DOC: &'static str = r#"
  * ```
  */
 export const STATUS_COLUMNS: 8;
+
+/**
+ * After the totals, `Pool.status(now)` has the number of model-scoped rests, then
+ * `PAIR_COLUMNS` numbers for each: profile index, model index (`Pool.modelName`), state
+ * (1 cooldown, 2 disabled), cooldownUntil, errorCount, reason code.
+ */
+export const PAIR_COLUMNS: 6;
 
 /**
  * Layout of a record in `Pool.importSnapshot` / `Pool.exportSnapshot`: errorCount,
@@ -90,6 +98,7 @@ fn reason(code: u8) -> JsResult<Reason> {
 pub struct WasmPool {
     inner: Pool,
     status: Vec<f64>,
+    last: Failure,
 }
 
 #[wasm_bindgen(js_class = Pool)]
@@ -130,7 +139,7 @@ impl WasmPool {
             settings.policy = p;
         }
         debug_assert!(matches!(settings.mode, Mode::V1 | Mode::V2));
-        Ok(WasmPool { inner: Pool::new(settings), status: Vec::new() })
+        Ok(WasmPool { inner: Pool::new(settings), status: Vec::new(), last: Failure::default() })
     }
 
     /// Adds a profile and returns its index. `position` is its index in the user's
@@ -183,6 +192,39 @@ impl WasmPool {
         Ok(first)
     }
 
+    /// Configures what v1 does not have, after the profiles are added: `strategy` 0
+    /// round-robin, 1 priority; `weights` one per profile in index order (empty: all 1);
+    /// the ladders of the transient and long schedules: empty for v1's, `[1, step, ...]`
+    /// for steps, `[2, baseMs, factor, capMs]` for base × factor with a cap (checked by the
+    /// JS layer first, which names the field; a bad one here is a `RangeError`). Weight
+    /// errors name the field (`profiles[2].weight`).
+    pub fn configure(
+        &mut self,
+        strategy: u8,
+        weights: &[u32],
+        transient: &[f64],
+        long: &[f64],
+    ) -> JsResult<()> {
+        let s = match strategy {
+            0 => Strategy::RoundRobin,
+            1 => Strategy::Priority,
+            _ => return Err(to_js(Problem::Range(format!("strategy {strategy} is out of range")))),
+        };
+        self.inner.set_strategy(s);
+        if !weights.is_empty() {
+            lift(self.inner.set_weights(weights))?;
+        }
+        self.inner.set_ladder(Schedule::Transient, ladder(transient)?);
+        self.inner.set_ladder(Schedule::Long, ladder(long)?);
+        Ok(())
+    }
+
+    /// The index of a model name, interned (a `ConfigError` for an unusable name).
+    #[wasm_bindgen(js_name = modelIndex)]
+    pub fn model_index(&mut self, name: &str) -> JsResult<u32> {
+        lift(self.inner.model_index(name))
+    }
+
     /// Number of profiles.
     #[wasm_bindgen(getter)]
     pub fn size(&self) -> u32 {
@@ -196,19 +238,46 @@ impl WasmPool {
     }
 
     /// Picks a profile (its index) for a call at `now`, preferring provider index
-    /// `preferred` (-1: none); -1 when every profile is cooling down.
-    pub fn acquire(&mut self, now: f64, preferred: i32) -> JsResult<i32> {
+    /// `preferred` (-1: none), for the model index `model` and with the sticky profile
+    /// `sticky` (a session's) when given (see `Pool::acquire_for`); -1 when every
+    /// profile is cooling down.
+    pub fn acquire(
+        &mut self,
+        now: f64,
+        preferred: i32,
+        model: Option<u32>,
+        sticky: Option<u32>,
+    ) -> JsResult<i32> {
         let pref = u32::try_from(preferred).ok();
-        Ok(lift(self.inner.acquire(now, pref))?.map_or(-1, |i| i as i32))
+        let got = match (model, sticky) {
+            (None, None) => self.inner.acquire(now, pref),
+            _ => self.inner.acquire_for(now, pref, model, sticky),
+        };
+        Ok(lift(got)?.map_or(-1, |i| i as i32))
     }
 
-    /// Reports a success; `lease` is the `now` of the acquire, NaN for `markSuccess`.
-    pub fn succeed(&mut self, idx: u32, now: f64, lease: f64) -> JsResult<()> {
-        lift(self.inner.succeed(idx, now, opt(lease)))
+    /// The rests that ended since the last call: profile, model index (2^32 − 1: the
+    /// profile's own rest), profile, model, ... `track`: keep recording them (when
+    /// false, nothing is recorded from now on).
+    #[wasm_bindgen(js_name = takeRecovered)]
+    pub fn take_recovered(&mut self, now: f64, track: bool) -> JsResult<Vec<u32>> {
+        let got = lift(self.inner.take_recovered(now))?;
+        self.inner.track_recoveries(track);
+        Ok(got)
     }
 
-    /// Reports a failure. Returns the cooldown started in ms, -1 when none started,
-    /// -2 when the failure was a late report of the current cooldown's incident.
+    /// Reports a success; `lease` is the `now` of the acquire, NaN for `markSuccess`;
+    /// `model` the model index the call named.
+    pub fn succeed(&mut self, idx: u32, now: f64, lease: f64, model: Option<u32>) -> JsResult<()> {
+        match model {
+            None => lift(self.inner.succeed(idx, now, opt(lease))),
+            Some(_) => lift(self.inner.succeed_for(idx, now, opt(lease), model)),
+        }
+    }
+
+    /// Reports a failure of a call (that named the model index `model`). Returns the
+    /// cooldown started in ms, -1 when none started, -2 when the failure was a late
+    /// report of the current cooldown's incident; `lastFailure()` tells more.
     pub fn fail(
         &mut self,
         idx: u32,
@@ -216,9 +285,26 @@ impl WasmPool {
         reason_code: u8,
         retry_after_ms: f64,
         lease: f64,
+        model: Option<u32>,
     ) -> JsResult<f64> {
-        let f = lift(self.inner.fail(idx, now, reason(reason_code)?, opt(retry_after_ms), opt(lease)))?;
+        let f = lift(self.inner.fail_for(
+            idx,
+            now,
+            reason(reason_code)?,
+            opt(retry_after_ms),
+            opt(lease),
+            model,
+        ))?;
+        self.last = f;
         Ok(if f.late { -2.0 } else { f.cooldown_ms.unwrap_or(-1.0) })
+    }
+
+    /// About the last `fail`: its error count × 4, + 2 when it was widened to the
+    /// profile, + 1 when it was model-scoped (the count is the pair's).
+    #[wasm_bindgen(js_name = lastFailure)]
+    pub fn last_failure(&self) -> f64 {
+        let f = &self.last;
+        f.error_count as f64 * 4.0 + (f.widened as u8 * 2 + f.model_scoped as u8) as f64
     }
 
     /// Ends a lease without a verdict.
@@ -236,10 +322,11 @@ impl WasmPool {
         lift(self.inner.is_cooling(idx, now))
     }
 
-    /// Ms until the soonest cooling profile recovers; -1 when none is cooling.
+    /// Ms until a profile is available to a call (naming the model index `model`): 0
+    /// when one is; -1 when there is none (an empty pool).
     #[wasm_bindgen(js_name = waitMs)]
-    pub fn wait_ms(&mut self, now: f64) -> JsResult<f64> {
-        Ok(lift(self.inner.wait_ms(now))?.unwrap_or(-1.0))
+    pub fn wait_ms(&mut self, now: f64, model: Option<u32>) -> JsResult<f64> {
+        Ok(lift(self.inner.wait_ms_for(now, model))?.unwrap_or(-1.0))
     }
 
     /// The error count of a profile.
@@ -270,32 +357,45 @@ impl WasmPool {
     }
 
     /// Every record in column form: the profiles in index order, then the records of
-    /// unknown ids in `extraIds()` order.
+    /// unknown ids and of the pairs in `extraIds()` order.
     #[wasm_bindgen(js_name = exportSnapshot)]
     pub fn export_snapshot(&self) -> Vec<f64> {
-        let n = self.inner.len();
-        let mut out = Vec::with_capacity((n + self.inner.extras().len()) * Record::COLUMNS);
+        let p = &self.inner;
+        let n = p.len();
+        let mut out = Vec::with_capacity((n + p.extras().len() + p.pairs().len()) * Record::COLUMNS);
         for idx in 0..n as u32 {
-            if let Some(r) = self.inner.record(idx) {
+            if let Some(r) = p.record(idx) {
                 r.write_columns(&mut out);
             }
         }
-        for r in self.inner.extras().values() {
+        for r in p.extras().values() {
             r.write_columns(&mut out);
+        }
+        for pair in 0..p.pairs().len() as u32 {
+            if let Some(r) = p.pair_record(pair) {
+                r.write_columns(&mut out);
+            }
         }
         out
     }
 
-    /// The ids of the kept records of unknown ids, joined with `"\0"`.
+    /// The ids of the kept records of unknown ids, then the pairs' record ids
+    /// (`<profile id>\u0001<model>`), joined with `"\0"`.
     #[wasm_bindgen(js_name = extraIds)]
     pub fn extra_ids(&self) -> String {
+        let p = &self.inner;
         let mut out = String::new();
-        for (i, id) in self.inner.extras().keys().enumerate() {
-            if i > 0 {
-                out.push('\0');
-            }
+        for id in p.extras().keys() {
             out.push_str(id);
+            out.push('\0');
         }
+        for st in p.pairs() {
+            out.push_str(p.id(st.profile).unwrap_or(""));
+            out.push(crate::snapshot::PAIR_SEPARATOR);
+            out.push_str(p.model_name(st.model).unwrap_or(""));
+            out.push('\0');
+        }
+        out.pop();
         out
     }
 
@@ -341,6 +441,28 @@ pub fn parse_retry_header(kind: u8, value: &str, now: f64) -> f64 {
         _ => None,
     };
     parsed.unwrap_or(f64::NAN)
+}
+
+/// A ladder from its encoding (see `Pool.configure`). The JS layer checks ladders first and
+/// names the field in its errors (as `Ladder::steps` and `Ladder::geometric` do); this only
+/// refuses what it should never get.
+fn ladder(values: &[f64]) -> JsResult<Option<Ladder>> {
+    let ladder = match values {
+        [] => return Ok(None),
+        [kind, steps @ ..] if *kind == 1.0 && steps.len() <= MAX_STEPS => {
+            let mut out = [0.0; MAX_STEPS];
+            out[..steps.len()].copy_from_slice(steps);
+            Ladder::Steps { len: steps.len() as u8, steps: out }
+        }
+        [kind, base_ms, factor, cap_ms] if *kind == 2.0 => {
+            Ladder::Geometric { base_ms: *base_ms, factor: *factor, cap_ms: *cap_ms }
+        }
+        _ => Ladder::Steps { len: 0, steps: [0.0; MAX_STEPS] },
+    };
+    if !ladder.is_valid() {
+        return Err(to_js(Problem::Range("configure: invalid ladder".into())));
+    }
+    Ok(Some(ladder))
 }
 
 /// Cuts consecutive pieces off a string by their length in UTF-16 code units.

@@ -4,20 +4,34 @@
 //! (snapshots, `src/snapshot.rs`) are among the operations: the model merges them with a
 //! plain implementation of the rule and re-ranks by `lastUsed`, and the pool's export is
 //! compared with the model's records after every step.
+//!
+//! v2's additions are in the model and the random sequences too: weights (a profile of
+//! weight w ranks by the oldest of its last w picks), the priority strategy (ranks never
+//! move), custom ladders, calls that name a model (model-scoped rests of a pair
+//! (profile, model), widened to the profile when a second model fails on it within the
+//! failure window), sticky picks (a session's profile, when available and in the group
+//! the call would get) and the recoveries the pool reports (a rest that ended, by time
+//! or early).
 
 use std::collections::BTreeMap;
 
 use key_carousel::{
-    Cooldowns, Kind, Mode, Policy, Pool, ProfileSpec, Reason, ReasonPolicy, Record, Schedule, Settings,
-    State, STATUS_COLUMNS,
+    pair_id, Cooldowns, Kind, Ladder, Mode, Policy, Pool, ProfileSpec, Reason, ReasonPolicy, Record,
+    Schedule, Settings, State, Strategy as Order, PAIR_COLUMNS, STATUS_COLUMNS,
 };
 use proptest::prelude::*;
+
+/// Models named by calls; the pool interns them first, so model k has index k.
+const MODELS: usize = 3;
 
 #[derive(Clone, Debug)]
 struct MProfile {
     provider: usize,
     fallback: bool,
-    rank: f64,
+    weight: usize,
+    /// The last `weight` pick numbers, oldest first (0: never picked); the rank is the
+    /// oldest (v2 round-robin), or the last success time (v1).
+    picks: Vec<f64>,
     until: Option<f64>,
     error_count: u32,
     last_used: Option<f64>,
@@ -31,6 +45,16 @@ struct MProfile {
 }
 
 impl MProfile {
+    fn rank(&self) -> f64 {
+        self.picks[0]
+    }
+
+    /// A use numbered `seq`: it replaces the oldest pick.
+    fn use_pick(&mut self, seq: f64) {
+        self.picks.remove(0);
+        self.picks.push(seq);
+    }
+
     fn record(&self) -> Record {
         Record {
             error_count: self.error_count,
@@ -43,6 +67,33 @@ impl MProfile {
             updated_at: Some(self.updated.unwrap_or(0.0)),
             cooldown_long: self.long,
             cooldown_started_at: self.started,
+        }
+    }
+}
+
+/// A model-scoped rest of a pair (profile, model).
+#[derive(Clone, Debug, Default)]
+struct MPair {
+    until: Option<f64>,
+    error_count: u32,
+    last_failure: Option<f64>,
+    reason: Option<Reason>,
+    started: Option<f64>,
+    long: bool,
+    updated: Option<f64>,
+}
+
+impl MPair {
+    fn record(&self) -> Record {
+        Record {
+            error_count: self.error_count,
+            last_failure: self.last_failure,
+            cooldown_until: self.until,
+            reason: self.reason,
+            updated_at: Some(self.updated.unwrap_or(0.0)),
+            cooldown_long: self.long,
+            cooldown_started_at: self.started,
+            ..Record::default()
         }
     }
 }
@@ -79,6 +130,24 @@ fn model_merge(a: &Record, b: &Record) -> Record {
     }
 }
 
+/// A ladder's step and cap, plainly.
+fn ladder_step(l: &Ladder, n: u32) -> f64 {
+    match *l {
+        Ladder::Steps { len, steps } => steps[(n as usize).min(len as usize) - 1],
+        Ladder::Geometric { base_ms, factor, cap_ms } => (base_ms * factor.powi(n as i32 - 1)).min(cap_ms),
+    }
+}
+
+fn ladder_cap(l: &Ladder) -> f64 {
+    match *l {
+        Ladder::Steps { len, steps } => steps[len as usize - 1],
+        Ladder::Geometric { cap_ms, .. } => cap_ms,
+    }
+}
+
+/// What a failure did: (cooldown started, late, error count, model-scoped, widened).
+type Outcome = (Option<f64>, bool, u32, bool, bool);
+
 #[derive(Clone, Debug)]
 struct Model {
     s: Settings,
@@ -86,35 +155,79 @@ struct Model {
     picks: f64,
     ids: Vec<String>,
     extras: BTreeMap<String, Record>,
+    pairs: BTreeMap<(usize, usize), MPair>,
+    /// Pairs in the order the pool created them (its status lists them so).
+    pair_order: Vec<(usize, usize)>,
 }
 
 impl Model {
+    fn v2(&self) -> bool {
+        self.s.mode == Mode::V2
+    }
+
     fn cooling(&self, i: usize, now: f64) -> bool {
         self.p[i].until.is_some_and(|u| u > now)
     }
 
-    fn pick(&self, now: f64, pref: Option<usize>) -> Option<usize> {
-        let group = |p: &MProfile| {
-            if p.fallback {
-                2
-            } else if pref.is_none() || pref == Some(p.provider) {
-                0
-            } else {
-                1
-            }
-        };
-        (0..self.p.len()).filter(|&i| !self.cooling(i, now)).min_by(|&a, &b| {
-            let (pa, pb) = (&self.p[a], &self.p[b]);
-            (group(pa), pa.rank).partial_cmp(&(group(pb), pb.rank)).unwrap().then(a.cmp(&b))
+    /// Creates the pair's history when it has none (in the pool's creation order).
+    fn touch_pair(&mut self, key: (usize, usize)) {
+        if let std::collections::btree_map::Entry::Vacant(e) = self.pairs.entry(key) {
+            e.insert(MPair::default());
+            self.pair_order.push(key);
+        }
+    }
+
+    fn pair_resting(&self, i: usize, m: usize, now: f64) -> bool {
+        self.pairs.get(&(i, m)).is_some_and(|p| p.until.is_some_and(|u| u > now))
+    }
+
+    fn available(&self, i: usize, model: Option<usize>, now: f64) -> bool {
+        !self.cooling(i, now) && !model.is_some_and(|m| self.pair_resting(i, m, now))
+    }
+
+    fn group(&self, i: usize, pref: Option<usize>) -> u8 {
+        let p = &self.p[i];
+        if p.fallback {
+            2
+        } else if pref.is_none() || pref == Some(p.provider) {
+            0
+        } else {
+            1
+        }
+    }
+
+    fn pick(&self, now: f64, pref: Option<usize>, model: Option<usize>) -> Option<usize> {
+        (0..self.p.len()).filter(|&i| self.available(i, model, now)).min_by(|&a, &b| {
+            let (ra, rb) = (self.p[a].rank(), self.p[b].rank());
+            (self.group(a, pref), ra).partial_cmp(&(self.group(b, pref), rb)).unwrap().then(a.cmp(&b))
         })
     }
 
-    fn acquire(&mut self, now: f64, pref: Option<usize>) -> Option<usize> {
-        let i = self.pick(now, pref)?;
-        if self.s.mode == Mode::V2 {
+    /// A use of the profile for the v2 round-robin.
+    fn use_rank(&mut self, i: usize) {
+        if self.s.strategy == Order::RoundRobin {
             self.picks += 1.0;
+            let seq = self.picks;
+            self.p[i].use_pick(seq);
+        }
+    }
+
+    fn acquire(
+        &mut self,
+        now: f64,
+        pref: Option<usize>,
+        model: Option<usize>,
+        sticky: Option<usize>,
+    ) -> Option<usize> {
+        let (model, sticky) = if self.v2() { (model, sticky) } else { (None, None) };
+        let best = self.pick(now, pref, model)?;
+        let i = match sticky {
+            Some(s) if self.available(s, model, now) && self.group(s, pref) == self.group(best, pref) => s,
+            _ => best,
+        };
+        if self.v2() {
+            self.use_rank(i);
             let p = &mut self.p[i];
-            p.rank = self.picks;
             p.last_used = Some(now);
             p.in_flight += 1;
         }
@@ -122,11 +235,10 @@ impl Model {
     }
 
     fn late(&self, i: usize, now: f64, lease: Option<f64>) -> bool {
-        self.s.mode == Mode::V2
-            && lease.is_some_and(|t| self.cooling(i, now) && self.p[i].started.is_some_and(|s| t <= s))
+        self.v2() && lease.is_some_and(|t| self.cooling(i, now) && self.p[i].started.is_some_and(|s| t <= s))
     }
 
-    fn succeed(&mut self, i: usize, now: f64, lease: Option<f64>) {
+    fn succeed(&mut self, i: usize, now: f64, lease: Option<f64>, model: Option<usize>) {
         let late = self.late(i, now, lease);
         let mode = self.s.mode;
         let p = &mut self.p[i];
@@ -142,16 +254,44 @@ impl Model {
             p.until = None;
         }
         match (mode, lease) {
-            (Mode::V1, _) => p.rank = now,
-            (Mode::V2, None) => {
-                self.picks += 1.0;
-                p.rank = self.picks;
-            }
+            (Mode::V1, _) => p.picks = vec![now],
+            (Mode::V2, None) => self.use_rank(i),
             _ => {}
+        }
+        if let Some(m) = model {
+            if self.pair_resting(i, m, now) {
+                let pair = self.pairs.get_mut(&(i, m)).unwrap();
+                let late = lease.is_some_and(|t| pair.started.is_some_and(|s| t <= s));
+                if !late {
+                    pair.until = None;
+                    pair.updated = Some(now);
+                }
+            }
         }
     }
 
-    /// Returns (cooldown started, late, error count).
+    fn rest_ms(&self, schedule: Schedule, count: u32, retry: Option<f64>) -> f64 {
+        let cd = self.s.cooldowns;
+        let (ladder, cap, step) = match schedule {
+            Schedule::Transient => {
+                let exp = (count - 1).min(3);
+                (cd.transient, cd.max_rate_limit_cooldown_ms, 60_000.0 * 5f64.powi(exp as i32))
+            }
+            _ => {
+                let exp = (count - 1).min(10);
+                (cd.long, cd.billing_max_ms, cd.billing_backoff_ms * 2f64.powi(exp as i32))
+            }
+        };
+        let (cap, step) = match ladder {
+            Some(l) => (ladder_cap(&l), ladder_step(&l, count)),
+            None => (cap, step.min(cap)),
+        };
+        match retry {
+            Some(ms) => ms.min(cap),
+            None => step,
+        }
+    }
+
     fn fail(
         &mut self,
         i: usize,
@@ -159,19 +299,62 @@ impl Model {
         r: Reason,
         retry: Option<f64>,
         lease: Option<f64>,
-    ) -> (Option<f64>, bool, u32) {
+        model: Option<usize>,
+    ) -> Outcome {
         let late = self.late(i, now, lease);
         let cooling = self.cooling(i, now);
         let pol = self.s.policy.get(r);
-        let cd = self.s.cooldowns;
+        let window = self.s.cooldowns.failure_window_ms;
         let mode = self.s.mode;
         let p = &mut self.p[i];
         if lease.is_some() {
             p.in_flight = p.in_flight.saturating_sub(1);
         }
         if late || pol.schedule == Schedule::None {
-            return (None, late, p.error_count);
+            return (None, late, p.error_count, false, false);
         }
+        if let Some(m) = model.filter(|_| mode == Mode::V2 && pol.per_model && !cooling) {
+            // A second model failing on the profile within the window rests the profile.
+            let widen = self.pairs.iter().any(|(&(pi, pm), q)| {
+                pi == i && pm != m && q.error_count > 0 && q.last_failure.is_some_and(|t| now - t <= window)
+            });
+            if widen {
+                let (cd, late, count, _, _) = self.fail_key(i, now, r, retry, false);
+                return (cd, late, count, false, true);
+            }
+            self.touch_pair((i, m));
+            let resting = self.pair_resting(i, m, now);
+            let ms = self.rest_ms(pol.schedule, self.pairs[&(i, m)].error_count.saturating_add(1), retry);
+            let ms_reset = self.rest_ms(pol.schedule, 1, retry);
+            let q = self.pairs.get_mut(&(i, m)).unwrap();
+            if resting {
+                if lease.is_some_and(|t| q.started.is_some_and(|s| t <= s)) {
+                    return (None, true, q.error_count, true, false);
+                }
+                q.error_count += 1;
+                q.last_failure = Some(now);
+                q.updated = Some(now);
+                return (None, false, q.error_count, true, false);
+            }
+            let reset = q.last_failure.is_some_and(|t| now - t > window);
+            q.error_count = if reset { 1 } else { q.error_count + 1 };
+            let ms = if reset { ms_reset } else { ms };
+            q.last_failure = Some(now);
+            q.reason = Some(r);
+            q.started = Some(now);
+            q.long = pol.schedule == Schedule::Long;
+            q.updated = Some(now);
+            q.until = Some(now + ms);
+            return (Some(ms), false, q.error_count, true, false);
+        }
+        self.fail_key(i, now, r, retry, cooling)
+    }
+
+    fn fail_key(&mut self, i: usize, now: f64, r: Reason, retry: Option<f64>, cooling: bool) -> Outcome {
+        let pol = self.s.policy.get(r);
+        let window = self.s.cooldowns.failure_window_ms;
+        let mode = self.s.mode;
+        let p = &mut self.p[i];
         if cooling {
             p.error_count += 1;
             p.last_failure = Some(now);
@@ -179,11 +362,11 @@ impl Model {
             if mode == Mode::V1 {
                 p.reason = Some(r);
             }
-            return (None, false, p.error_count);
+            return (None, false, p.error_count, false, false);
         }
         if let Some(last) = p.last_failure {
             let counts = mode == Mode::V2 || last != 0.0;
-            if counts && now - last > cd.failure_window_ms {
+            if counts && now - last > window {
                 p.error_count = 0;
             }
         }
@@ -193,22 +376,10 @@ impl Model {
         p.started = Some(now);
         p.long = pol.schedule == Schedule::Long;
         p.updated = Some(now);
-        let (cap, step) = match pol.schedule {
-            Schedule::Transient => {
-                let exp = (p.error_count - 1).min(3);
-                (cd.max_rate_limit_cooldown_ms, 60_000.0 * 5f64.powi(exp as i32))
-            }
-            _ => {
-                let exp = (p.error_count - 1).min(10);
-                (cd.billing_max_ms, cd.billing_backoff_ms * 2f64.powi(exp as i32))
-            }
-        };
-        let ms = match retry {
-            Some(ms) => ms.min(cap),
-            None => step.min(cap),
-        };
-        p.until = Some(now + ms);
-        (Some(ms), false, p.error_count)
+        let count = p.error_count;
+        let ms = self.rest_ms(pol.schedule, count, retry);
+        self.p[i].until = Some(now + ms);
+        (Some(ms), false, count, false, false)
     }
 
     fn state(&self, i: usize, now: f64) -> State {
@@ -232,22 +403,49 @@ impl Model {
         }
         p.until = None;
         p.error_count = 0;
+        for (_, q) in self.pairs.iter_mut().filter(|((pi, _), _)| *pi == i) {
+            if q.error_count != 0 || q.until.is_some() {
+                q.updated = Some(now);
+            }
+            q.until = None;
+            q.error_count = 0;
+        }
     }
 
     /// Merges stored records; re-ranks by lastUsed when one changed.
     fn import(&mut self, records: &[(String, Record)]) {
         let mut reorder = false;
         for (id, r) in records {
+            let known_pair = id.split_once('\u{1}').and_then(|(pid, model)| {
+                let i = self.ids.iter().position(|x| x == pid)?;
+                let m = (0..MODELS).find(|&m| format!("m{m}") == model)?;
+                Some((i, m))
+            });
+            let r =
+                if id.contains('\u{1}') { Record { last_used: None, last_success: None, ..*r } } else { *r };
+            if let Some(key) = known_pair {
+                self.touch_pair(key);
+                let q = self.pairs.get_mut(&key).unwrap();
+                let m = model_merge(&q.record(), &r);
+                q.error_count = m.error_count;
+                q.last_failure = m.last_failure;
+                q.until = m.cooldown_until;
+                q.reason = m.reason;
+                q.updated = m.updated_at;
+                q.long = m.cooldown_long;
+                q.started = m.cooldown_started_at;
+                continue;
+            }
             let Some(i) = self.ids.iter().position(|x| x == id) else {
                 let m = match self.extras.get(id) {
-                    Some(mine) => model_merge(mine, r),
-                    None => model_merge(r, r),
+                    Some(mine) => model_merge(mine, &r),
+                    None => model_merge(&r, &r),
                 };
                 self.extras.insert(id.clone(), m);
                 continue;
             };
             let p = &mut self.p[i];
-            let m = model_merge(&p.record(), r);
+            let m = model_merge(&p.record(), &r);
             reorder |= m.last_used != p.last_used;
             p.error_count = m.error_count;
             p.last_used = m.last_used;
@@ -262,21 +460,23 @@ impl Model {
         if !reorder {
             return;
         }
-        match self.s.mode {
-            Mode::V1 => {
+        match (self.s.mode, self.s.strategy) {
+            (Mode::V1, _) => {
                 for p in &mut self.p {
-                    p.rank = p.last_used.unwrap_or(-1.0);
+                    p.picks = vec![p.last_used.unwrap_or(-1.0)];
                 }
             }
-            Mode::V2 => {
+            (Mode::V2, Order::Priority) => {}
+            (Mode::V2, Order::RoundRobin) => {
                 let mut used: Vec<usize> =
                     (0..self.p.len()).filter(|&i| self.p[i].last_used.is_some()).collect();
                 used.sort_by(|&a, &b| {
                     let (pa, pb) = (&self.p[a], &self.p[b]);
-                    (pa.last_used, pa.rank, a).partial_cmp(&(pb.last_used, pb.rank, b)).unwrap()
+                    (pa.last_used, pa.rank(), a).partial_cmp(&(pb.last_used, pb.rank(), b)).unwrap()
                 });
                 for (k, &i) in used.iter().enumerate() {
-                    self.p[i].rank = (k + 1) as f64;
+                    let w = self.p[i].weight;
+                    self.p[i].picks = vec![(k + 1) as f64; w];
                 }
                 self.picks = used.len() as f64;
             }
@@ -288,29 +488,52 @@ impl Model {
         for (i, p) in self.p.iter().enumerate() {
             out.insert(self.ids[i].clone(), p.record());
         }
+        for (&(i, m), q) in &self.pairs {
+            out.insert(pair_id(&self.ids[i], &format!("m{m}")), q.record());
+        }
         out
     }
 
+    /// How long until a profile is available to a call naming `model`: 0 when one is;
+    /// else the soonest time some profile is free of its own rest and of the pair's.
+    fn wait_for(&self, now: f64, model: Option<usize>) -> Option<f64> {
+        let free = |t: Option<f64>| t.filter(|&t| t > now).unwrap_or(now);
+        let pair = |i: usize| model.and_then(|m| self.pairs.get(&(i, m))).and_then(|q| q.until);
+        let best =
+            (0..self.p.len()).map(|i| free(self.p[i].until).max(free(pair(i)))).fold(f64::INFINITY, f64::min);
+        Some(best - now)
+    }
+
+    /// How long until the soonest resting profile recovers; `None` when none rests.
     fn wait(&self, now: f64) -> Option<f64> {
         (0..self.p.len())
             .filter(|&i| self.cooling(i, now))
             .map(|i| self.p[i].until.unwrap() - now)
             .min_by(|a, b| a.partial_cmp(b).unwrap())
     }
+
+    /// The rests in progress at `now`: profiles, and pairs (profile, model).
+    fn resting(&self, now: f64) -> (Vec<usize>, Vec<(usize, usize)>) {
+        let profiles = (0..self.p.len()).filter(|&i| self.cooling(i, now)).collect();
+        let pairs = self.pair_order.iter().copied().filter(|&(i, m)| self.pair_resting(i, m, now)).collect();
+        (profiles, pairs)
+    }
 }
 
 #[derive(Clone, Debug)]
 enum Op {
-    Acquire(Option<usize>),
+    /// (preferred provider, model, sticky profile selector)
+    Acquire(Option<usize>, Option<usize>, Option<usize>),
     Succeed(usize),
     Fail(usize, Reason, Option<f64>),
     Release(usize),
-    MarkSuccess(usize),
-    MarkFailure(usize, Reason, Option<f64>),
+    MarkSuccess(usize, Option<usize>),
+    MarkFailure(usize, Reason, Option<f64>, Option<usize>),
     Clear(usize),
     Advance(f64),
-    /// Stored records: (id selector, record); selectors past the profiles name unknown ids.
-    Import(Vec<(usize, Record)>),
+    /// Stored records: (id selector, model selector, record); selectors past the profiles
+    /// name unknown ids; with a model selector, the record is the pair's.
+    Import(Vec<(usize, Option<usize>, Record)>),
 }
 
 fn reason() -> impl Strategy<Value = Reason> {
@@ -349,16 +572,22 @@ fn retry() -> impl Strategy<Value = Option<f64>> {
     prop_oneof![3 => Just(None), 1 => (0u32..400_000).prop_map(|ms| Some(ms as f64))]
 }
 
+fn model_sel() -> impl Strategy<Value = Option<usize>> {
+    prop_oneof![1 => Just(None), 2 => (0..MODELS).prop_map(Some)]
+}
+
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
-        6 => proptest::option::of(0usize..4).prop_map(Op::Acquire),
+        6 => (proptest::option::of(0usize..4), model_sel(), prop_oneof![3 => Just(None), 1 => any::<usize>().prop_map(Some)])
+            .prop_map(|(p, m, s)| Op::Acquire(p, m, s)),
         3 => any::<usize>().prop_map(Op::Succeed),
         4 => (any::<usize>(), reason(), retry()).prop_map(|(k, r, t)| Op::Fail(k, r, t)),
         1 => any::<usize>().prop_map(Op::Release),
-        1 => any::<usize>().prop_map(Op::MarkSuccess),
-        2 => (any::<usize>(), reason(), retry()).prop_map(|(k, r, t)| Op::MarkFailure(k, r, t)),
+        1 => (any::<usize>(), model_sel()).prop_map(|(k, m)| Op::MarkSuccess(k, m)),
+        2 => (any::<usize>(), reason(), retry(), model_sel()).prop_map(|(k, r, t, m)| Op::MarkFailure(k, r, t, m)),
         1 => any::<usize>().prop_map(Op::Clear),
-        1 => proptest::collection::vec((0usize..12, stored_record()), 0..5).prop_map(Op::Import),
+        1 => proptest::collection::vec((0usize..12, proptest::option::of(0usize..MODELS + 1), stored_record()), 0..5)
+            .prop_map(Op::Import),
         4 => prop_oneof![
             4 => (0u32..400_000).prop_map(|d| d as f64),
             1 => (0u32..100_000_000).prop_map(|d| d as f64),
@@ -371,63 +600,96 @@ fn op() -> impl Strategy<Value = Op> {
 fn policy() -> impl Strategy<Value = Policy> {
     prop_oneof![
         2 => Just(Policy::v2()),
-        1 => proptest::collection::vec((any::<bool>(), 0u8..3), 9).prop_map(|v| {
+        1 => proptest::collection::vec((any::<bool>(), 0u8..3, any::<bool>()), 9).prop_map(|v| {
             let mut p = Policy::v2();
-            for (r, (rotate, s)) in Reason::ALL.iter().zip(v) {
-                p.set(*r, ReasonPolicy { rotate, schedule: Schedule::from_code(s).unwrap() });
+            for (r, (rotate, s, per_model)) in Reason::ALL.iter().zip(v) {
+                p.set(*r, ReasonPolicy { rotate, schedule: Schedule::from_code(s).unwrap(), per_model });
             }
             p
         }),
     ]
 }
 
+fn ladder() -> impl Strategy<Value = Option<Ladder>> {
+    prop_oneof![
+        3 => Just(None),
+        1 => proptest::collection::vec(0u32..3_000_000, 1..5).prop_map(|mut v| {
+            v.sort();
+            let steps: Vec<f64> = v.into_iter().map(f64::from).collect();
+            Some(Ladder::steps("schedules.transient", &steps).unwrap())
+        }),
+        1 => (0u32..100_000, 1u32..5, 0u32..10_000_000).prop_map(|(base, factor, extra)| {
+            let base = base as f64;
+            Some(Ladder::geometric("schedules.long", base, factor as f64, base + extra as f64).unwrap())
+        }),
+    ]
+}
+
 fn settings() -> impl Strategy<Value = Settings> {
-    (any::<bool>(), policy(), 0u32..8_000_000, 0u32..40_000_000, 0u32..90_000_000, 0u32..100_000_000)
-        .prop_map(|(v1, policy, a, b, c, d)| Settings {
+    (
+        (any::<bool>(), policy(), prop::bool::weighted(0.25)),
+        (0u32..8_000_000, 0u32..40_000_000, 0u32..90_000_000, 0u32..100_000_000),
+        (ladder(), ladder()),
+    )
+        .prop_map(|((v1, policy, priority), (a, b, c, d), (transient, long))| Settings {
             mode: if v1 { Mode::V1 } else { Mode::V2 },
             policy: if v1 { Policy::v1() } else { policy },
+            strategy: if priority && !v1 { Order::Priority } else { Order::RoundRobin },
             cooldowns: Cooldowns {
                 max_rate_limit_cooldown_ms: a as f64,
                 billing_backoff_ms: b as f64,
                 billing_max_ms: c as f64,
                 failure_window_ms: d as f64,
+                transient: if v1 { None } else { transient },
+                long: if v1 { None } else { long },
             },
         })
 }
 
-/// Profiles: (provider 0..3, is fallback).
-fn profiles() -> impl Strategy<Value = Vec<(usize, bool)>> {
-    let one = (0usize..3, prop::bool::weighted(0.2));
+/// Profiles: (provider 0..3, is fallback, weight).
+fn profiles() -> impl Strategy<Value = Vec<(usize, bool, usize)>> {
+    let one = (0usize..3, prop::bool::weighted(0.2), prop_oneof![3 => Just(1usize), 1 => 1usize..4]);
     // Small pools hit every corner; large ones make the heaps several levels deep.
     prop_oneof![3 => proptest::collection::vec(one.clone(), 1..9), 1 => proptest::collection::vec(one, 20..150)]
 }
 
-fn run(settings: Settings, defs: Vec<(usize, bool)>, ops: Vec<Op>, start: f64) -> Result<(), TestCaseError> {
-    let specs: Vec<ProfileSpec> = defs
+fn run(
+    settings: Settings,
+    defs: Vec<(usize, bool, usize)>,
+    ops: Vec<Op>,
+    start: f64,
+) -> Result<(), TestCaseError> {
+    // The pool orders primaries before fallbacks; the model uses the same order.
+    let mut ordered: Vec<(usize, bool, usize)> = defs.iter().copied().filter(|d| !d.1).collect();
+    ordered.extend(defs.iter().copied().filter(|d| d.1));
+    let specs: Vec<ProfileSpec> = ordered
         .iter()
         .enumerate()
-        .map(|(i, &(prov, fb))| ProfileSpec {
+        .map(|(i, &(prov, fb, _))| ProfileSpec {
             id: format!("p{i}"),
             provider: format!("prov{prov}"),
             kind: if fb { Kind::Fallback } else { Kind::Primary },
         })
         .collect();
-    // The pool orders primaries before fallbacks; the model uses the same order.
-    let mut ordered: Vec<(usize, bool)> = defs.iter().copied().filter(|d| !d.1).collect();
-    ordered.extend(defs.iter().copied().filter(|d| d.1));
-    let mut sorted_specs: Vec<ProfileSpec> =
-        specs.iter().filter(|s| s.kind == Kind::Primary).cloned().collect();
-    sorted_specs.extend(specs.iter().filter(|s| s.kind == Kind::Fallback).cloned());
-    let mut pool = Pool::with_profiles(settings, &sorted_specs).unwrap();
+    let mut pool = Pool::with_profiles(settings, &specs).unwrap();
+    // Weights only mean something to the v2 round-robin; set them anyway.
+    let weights: Vec<u32> = ordered.iter().map(|d| d.2 as u32).collect();
+    pool.set_weights(&weights).unwrap();
+    for m in 0..MODELS {
+        prop_assert_eq!(pool.model_index(&format!("m{m}")).unwrap(), m as u32);
+    }
+    pool.track_recoveries(true);
+    let v2rr = settings.mode == Mode::V2 && settings.strategy == Order::RoundRobin;
     let rank0 = if settings.mode == Mode::V1 { -1.0 } else { 0.0 };
     let mut model = Model {
         s: settings,
         p: ordered
             .iter()
-            .map(|&(provider, fallback)| MProfile {
+            .map(|&(provider, fallback, weight)| MProfile {
                 provider,
                 fallback,
-                rank: rank0,
+                weight: if v2rr { weight } else { 1 },
+                picks: vec![rank0; if v2rr { weight } else { 1 }],
                 until: None,
                 error_count: 0,
                 last_used: None,
@@ -441,52 +703,58 @@ fn run(settings: Settings, defs: Vec<(usize, bool)>, ops: Vec<Op>, start: f64) -
             })
             .collect(),
         picks: 0.0,
-        ids: sorted_specs.iter().map(|s| s.id.clone()).collect(),
+        ids: specs.iter().map(|s| s.id.clone()).collect(),
         extras: BTreeMap::new(),
+        pairs: BTreeMap::new(),
+        pair_order: Vec::new(),
     };
     let n = model.p.len();
     let mut now = start;
-    let mut leases: Vec<(usize, f64)> = Vec::new();
+    let mut leases: Vec<(usize, f64, Option<usize>)> = Vec::new();
+    let mut resting_before = model.resting(now);
+    let as_u32 = |m: Option<usize>| m.map(|m| m as u32);
     for op in ops {
         match op {
-            Op::Acquire(pref) => {
+            Op::Acquire(pref, m, sticky) => {
                 // Provider indices in the pool are interned in order of first appearance.
                 let pool_pref = pref.and_then(|p| pool.provider_index(&format!("prov{p}")));
                 // A provider no profile has prefers nothing, in the pool and the model alike.
-                let got = pool.acquire(now, pool_pref).unwrap().map(|i| i as usize);
-                let want = model.acquire(now, pref);
-                prop_assert_eq!(got, want, "acquire({:?}) at {}", pref, now);
+                let sticky = sticky.map(|k| k % n);
+                let got =
+                    pool.acquire_for(now, pool_pref, as_u32(m), as_u32(sticky)).unwrap().map(|i| i as usize);
+                let want = model.acquire(now, pref, m, sticky);
+                prop_assert_eq!(got, want, "acquire({:?}, {:?}, {:?}) at {}", pref, m, sticky, now);
                 if let Some(i) = got {
-                    leases.push((i, now));
+                    leases.push((i, now, m));
                 }
             }
             Op::Succeed(k) | Op::Fail(k, ..) | Op::Release(k) if leases.is_empty() => {
                 let _ = k;
             }
             Op::Succeed(k) => {
-                let (i, t) = leases.remove(k % leases.len());
-                pool.succeed(i as u32, now, Some(t)).unwrap();
-                model.succeed(i, now, Some(t));
+                let (i, t, m) = leases.remove(k % leases.len());
+                pool.succeed_for(i as u32, now, Some(t), as_u32(m)).unwrap();
+                model.succeed(i, now, Some(t), m);
             }
             Op::Fail(k, r, retry) => {
-                let (i, t) = leases.remove(k % leases.len());
-                let f = pool.fail(i as u32, now, r, retry, Some(t)).unwrap();
-                let want = model.fail(i, now, r, retry, Some(t));
-                prop_assert_eq!((f.cooldown_ms, f.late, f.error_count), want);
+                let (i, t, m) = leases.remove(k % leases.len());
+                let f = pool.fail_for(i as u32, now, r, retry, Some(t), as_u32(m)).unwrap();
+                let want = model.fail(i, now, r, retry, Some(t), m);
+                prop_assert_eq!((f.cooldown_ms, f.late, f.error_count, f.model_scoped, f.widened), want);
             }
             Op::Release(k) => {
-                let (i, _) = leases.remove(k % leases.len());
+                let (i, _, _) = leases.remove(k % leases.len());
                 pool.release(i as u32).unwrap();
                 model.p[i].in_flight = model.p[i].in_flight.saturating_sub(1);
             }
-            Op::MarkSuccess(k) => {
-                pool.succeed((k % n) as u32, now, None).unwrap();
-                model.succeed(k % n, now, None);
+            Op::MarkSuccess(k, m) => {
+                pool.succeed_for((k % n) as u32, now, None, as_u32(m)).unwrap();
+                model.succeed(k % n, now, None, m);
             }
-            Op::MarkFailure(k, r, retry) => {
-                let f = pool.fail((k % n) as u32, now, r, retry, None).unwrap();
-                let want = model.fail(k % n, now, r, retry, None);
-                prop_assert_eq!((f.cooldown_ms, f.late, f.error_count), want);
+            Op::MarkFailure(k, r, retry, m) => {
+                let f = pool.fail_for((k % n) as u32, now, r, retry, None, as_u32(m)).unwrap();
+                let want = model.fail(k % n, now, r, retry, None, m);
+                prop_assert_eq!((f.cooldown_ms, f.late, f.error_count, f.model_scoped, f.widened), want);
             }
             Op::Clear(k) => {
                 pool.clear_cooldown((k % n) as u32, now).unwrap();
@@ -495,10 +763,25 @@ fn run(settings: Settings, defs: Vec<(usize, bool)>, ops: Vec<Op>, start: f64) -
             Op::Import(recs) => {
                 let named: Vec<(String, Record)> = recs
                     .into_iter()
-                    .map(|(k, r)| (if k < n { model.ids[k].clone() } else { format!("x{}", k - n) }, r))
+                    .map(|(k, m, r)| {
+                        let id = if k < n { model.ids[k].clone() } else { format!("x{}", k - n) };
+                        // Model selector MODELS names a model no call named (the pool interns it).
+                        (m.map_or(id.clone(), |m| pair_id(&id, &format!("m{m}"))), r)
+                    })
                     .collect();
+                // Records of a model the harness does not know go to the extras in the model;
+                // the pool interns the name and keeps the pair: compare only known ones.
+                // A stored snapshot names each id once.
+                let mut named: Vec<(String, Record)> =
+                    named.into_iter().filter(|(id, _)| !id.ends_with(&format!("m{MODELS}"))).collect();
+                let mut seen = std::collections::BTreeSet::new();
+                named.retain(|(id, _)| seen.insert(id.clone()));
                 let unknown = pool.import(named.iter().map(|(id, r)| (id.as_str(), *r)), now).unwrap();
-                prop_assert_eq!(unknown, named.iter().filter(|(id, _)| !model.ids.contains(id)).count());
+                let want_unknown = named
+                    .iter()
+                    .filter(|(id, _)| !model.ids.contains(&id.split('\u{1}').next().unwrap().to_string()))
+                    .count();
+                prop_assert_eq!(unknown, want_unknown);
                 model.import(&named);
             }
             Op::Advance(d) => now = (now + d).max(0.0),
@@ -517,10 +800,28 @@ fn run(settings: Settings, defs: Vec<(usize, bool)>, ops: Vec<Op>, start: f64) -
             prop_assert_eq!(ps.in_flight, m.in_flight);
             prop_assert_eq!(pool.is_cooling(i as u32, now).unwrap(), model.cooling(i, now));
         }
+        let pairs: Vec<(usize, usize, u32, Option<Reason>, f64, State)> = status
+            .models
+            .iter()
+            .map(|c| {
+                (c.profile as usize, c.model as usize, c.error_count, c.reason, c.cooldown_until, c.state)
+            })
+            .collect();
+        let want_pairs: Vec<(usize, usize, u32, Option<Reason>, f64, State)> = model
+            .resting(now)
+            .1
+            .into_iter()
+            .map(|(i, m)| {
+                let q = &model.pairs[&(i, m)];
+                let state = if q.long { State::Disabled } else { State::Cooldown };
+                (i, m, q.error_count, q.reason, q.until.unwrap(), state)
+            })
+            .collect();
+        prop_assert_eq!(&pairs, &want_pairs);
         // The numeric columns the wasm binding hands to JS say the same.
         let mut cols = Vec::new();
         pool.write_columns(now, &mut cols).unwrap();
-        prop_assert_eq!(cols.len(), n * STATUS_COLUMNS + 5);
+        prop_assert_eq!(cols.len(), n * STATUS_COLUMNS + 6 + pairs.len() * PAIR_COLUMNS);
         for (i, ps) in status.profiles.iter().enumerate() {
             let row = &cols[i * STATUS_COLUMNS..(i + 1) * STATUS_COLUMNS];
             let num = |v: Option<f64>| v.unwrap_or(f64::NAN);
@@ -553,10 +854,49 @@ fn run(settings: Settings, defs: Vec<(usize, bool)>, ops: Vec<Op>, start: f64) -
             t[4] == status.totals.next_available_at.unwrap_or(f64::NAN)
                 || t[4].is_nan() && status.totals.next_available_at.is_none()
         );
+        prop_assert_eq!(t[5], pairs.len() as f64);
+        for (k, &(i, m, count, reason, until, state)) in pairs.iter().enumerate() {
+            let row = &t[6 + k * PAIR_COLUMNS..6 + (k + 1) * PAIR_COLUMNS];
+            let want = [
+                i as f64,
+                m as f64,
+                state as u8 as f64,
+                until,
+                count as f64,
+                reason.map_or(-1.0, |r| r.code() as f64),
+            ];
+            prop_assert_eq!(row, &want[..]);
+        }
         let available = (0..n).filter(|&i| !model.cooling(i, now)).count() as u32;
         prop_assert_eq!(status.totals.available, available);
         prop_assert_eq!(pool.wait_ms(now).unwrap(), model.wait(now));
+        prop_assert_eq!(pool.wait_ms_for(now, None).unwrap(), model.wait_for(now, None));
+        for m in 0..MODELS {
+            let (got, want) = (pool.wait_ms_for(now, Some(m as u32)).unwrap(), model.wait_for(now, Some(m)));
+            prop_assert_eq!(got, want, "wait for m{}", m);
+        }
         prop_assert_eq!(pool.export().profiles, model.export());
+        // The rests that ended since the last step: by time, or cleared early.
+        let resting = model.resting(now);
+        let mut want: Vec<(u32, u32)> = resting_before
+            .0
+            .iter()
+            .filter(|i| !resting.0.contains(i))
+            .map(|&i| (i as u32, u32::MAX))
+            .chain(
+                resting_before
+                    .1
+                    .iter()
+                    .filter(|p| !resting.1.contains(p))
+                    .map(|&(i, m)| (i as u32, m as u32)),
+            )
+            .collect();
+        let mut got: Vec<(u32, u32)> =
+            pool.take_recovered(now).unwrap().chunks(2).map(|c| (c[0], c[1])).collect();
+        want.sort();
+        got.sort();
+        prop_assert_eq!(got, want, "recoveries at {}", now);
+        resting_before = resting;
     }
     Ok(())
 }
@@ -577,15 +917,31 @@ proptest! {
 
 #[test]
 fn model_and_pool_agree_on_a_simple_rotation() {
-    let defs = vec![(0, false), (0, false), (1, false), (2, true)];
+    let defs = vec![(0, false, 1), (0, false, 1), (1, false, 1), (2, true, 1)];
     let ops = vec![
-        Op::Acquire(Some(0)),
-        Op::Acquire(Some(0)),
-        Op::Acquire(Some(0)),
+        Op::Acquire(Some(0), None, None),
+        Op::Acquire(Some(0), None, None),
+        Op::Acquire(Some(0), None, None),
         Op::Fail(0, Reason::RateLimit, None),
-        Op::Acquire(None),
+        Op::Acquire(None, None, None),
         Op::Advance(61_000.0),
-        Op::Acquire(Some(1)),
+        Op::Acquire(Some(1), None, None),
+    ];
+    run(Settings::v2(), defs, ops, 1.7e12).unwrap();
+}
+
+#[test]
+fn model_and_pool_agree_on_model_scoped_rests() {
+    let defs = vec![(0, false, 1), (0, false, 1)];
+    let ops = vec![
+        Op::Acquire(None, Some(0), None),
+        Op::Fail(0, Reason::RateLimit, None), // p0 rests for m0 only
+        Op::Acquire(None, Some(0), None),     // p1
+        Op::Acquire(None, Some(1), None),     // p0, for m1
+        Op::Fail(1, Reason::Timeout, None),   // a second model on p0: the whole profile
+        Op::Acquire(None, None, Some(0)),     // p1 (p0 rests)
+        Op::Advance(61_000.0),
+        Op::Acquire(None, Some(0), Some(1)), // sticky p1
     ];
     run(Settings::v2(), defs, ops, 1.7e12).unwrap();
 }

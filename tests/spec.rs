@@ -156,8 +156,8 @@ fn format_cools_nothing_by_default_and_policy_changes_it() {
     assert_eq!(fail(&mut p, "oa1", T0, Reason::Format), None);
     assert_eq!(p.state(idx(&p, "oa1")).unwrap().error_count, 0);
     let mut s = Settings::v2();
-    s.policy.set(Reason::Format, ReasonPolicy { rotate: true, schedule: Schedule::Transient });
-    s.policy.set(Reason::RateLimit, ReasonPolicy { rotate: true, schedule: Schedule::Long });
+    s.policy.set(Reason::Format, ReasonPolicy::new(true, Schedule::Transient));
+    s.policy.set(Reason::RateLimit, ReasonPolicy::new(true, Schedule::Long));
     let mut p = pool(s);
     assert_eq!(fail(&mut p, "oa1", T0, Reason::Format), Some(MIN));
     assert_eq!(fail(&mut p, "oa2", T0, Reason::RateLimit), Some(5.0 * HOUR));
@@ -225,4 +225,116 @@ fn config_errors_name_the_field() {
     .unwrap_err();
     assert_eq!(err.to_string(), "fallbackModels[1].id: \"a\" is already used by profiles[0]");
     assert!(Pool::with_profiles(Settings::v2(), &[]).is_err());
+}
+
+// ── v2's additions (issue 8) ───────────────────────────────────────────────────────
+
+fn picks(p: &mut Pool, n: usize, now: f64) -> Vec<String> {
+    (0..n).map(|_| p.acquire(now, None).unwrap().map(|i| p.id(i).unwrap().to_string()).unwrap()).collect()
+}
+
+#[test]
+fn weights_share_picks_in_proportion_and_weight_one_is_plain_round_robin() {
+    let mut p = pool(Settings::v2());
+    p.set_weights(&[3, 1, 1, 1]).unwrap();
+    let mut count = std::collections::BTreeMap::<String, usize>::new();
+    for id in picks(&mut p, 10_000, T0) {
+        *count.entry(id).or_default() += 1;
+    }
+    // oa1 serves 3 of every 5 primary picks; the fallback none while primaries are available.
+    assert_eq!(count["oa1"], 6_000);
+    assert_eq!((count["oa2"], count["an1"], count.get("fb")), (2_000, 2_000, None));
+    // The weight-3 key counts as three keys picked least recently first: no long bursts.
+    let mut p = pool(Settings::v2());
+    p.set_weights(&[3, 1, 1, 1]).unwrap();
+    assert_eq!(picks(&mut p, 10, T0), ["oa1", "oa1", "oa1", "oa2", "an1", "oa1", "oa1", "oa1", "oa2", "an1"]);
+    let mut p = pool(Settings::v2());
+    p.set_weights(&[1, 1, 1, 1]).unwrap();
+    assert_eq!(picks(&mut p, 4, T0), ["oa1", "oa2", "an1", "oa1"]);
+    let err = p.set_weights(&[1, 0, 1, 1]).unwrap_err();
+    assert_eq!(err.to_string(), "profiles[1].weight: must be a whole number from 1 to 1000");
+    assert_eq!(p.set_weights(&[1, 1, 1, 1001]).unwrap_err().field, "fallbackModels[0].weight");
+}
+
+#[test]
+fn priority_takes_the_first_healthy_key_and_returns_to_it() {
+    let mut p = pool(Settings::v2());
+    p.set_strategy(key_carousel::Strategy::Priority);
+    assert_eq!(picks(&mut p, 3, T0), ["oa1", "oa1", "oa1"]);
+    fail(&mut p, "oa1", T0, Reason::RateLimit);
+    assert_eq!(picks(&mut p, 2, T0 + 1.0), ["oa2", "oa2"]);
+    assert_eq!(picks(&mut p, 1, T0 + MIN), ["oa1"]);
+}
+
+#[test]
+fn a_model_scoped_rest_keeps_the_key_for_other_models_and_a_second_model_widens_it() {
+    let mut p = pool(Settings::v2());
+    let (gpt4, mini) = (p.model_index("gpt-4o").unwrap(), p.model_index("gpt-4o-mini").unwrap());
+    let oa1 = idx(&p, "oa1");
+    let openai = p.provider_index("openai");
+    let f = p.fail_for(oa1, T0, Reason::RateLimit, None, None, Some(gpt4)).unwrap();
+    assert_eq!((f.cooldown_ms, f.model_scoped, f.widened), (Some(MIN), true, false));
+    // gpt-4o calls skip oa1; other calls still get it.
+    assert_eq!(p.acquire_for(T0, openai, Some(gpt4), None).unwrap(), Some(idx(&p, "oa2")));
+    assert_eq!(p.acquire_for(T0, openai, Some(mini), None).unwrap(), Some(oa1));
+    let st = p.status(T0).unwrap();
+    assert_eq!(st.profiles[oa1 as usize].state, State::Available);
+    assert_eq!(st.models.len(), 1);
+    assert_eq!((st.models[0].profile, st.models[0].model, st.models[0].remaining_ms), (oa1, gpt4, MIN));
+    // A billing failure is the key's, whatever the model.
+    assert!(!p.fail_for(idx(&p, "an1"), T0, Reason::Billing, None, None, Some(gpt4)).unwrap().model_scoped);
+    // A second model failing on oa1 within the failure window rests the whole key.
+    let f = p.fail_for(oa1, T0 + 10.0, Reason::Timeout, None, None, Some(mini)).unwrap();
+    assert_eq!((f.cooldown_ms, f.model_scoped, f.widened), (Some(MIN), false, true));
+    assert_eq!(p.profile_status(oa1, T0 + 10.0).unwrap().state, State::Cooldown);
+    // Everything rests: a gpt-4o call waits for the first key free of both rests: oa1,
+    // whose own rest (from T0 + 10) ends after its gpt-4o rest (from T0).
+    fail(&mut p, "oa2", T0 + 20.0, Reason::RateLimit);
+    fail(&mut p, "an1", T0 + 20.0, Reason::RateLimit);
+    fail(&mut p, "fb", T0 + 20.0, Reason::RateLimit);
+    assert_eq!(p.acquire_for(T0 + 30.0, openai, Some(gpt4), None).unwrap(), None);
+    assert_eq!(p.wait_ms_for(T0 + 30.0, Some(gpt4)).unwrap(), Some(MIN + 10.0 - 30.0));
+}
+
+#[test]
+fn a_sticky_pick_stays_while_healthy_and_moves_when_the_key_rests() {
+    let mut p = pool(Settings::v2());
+    let (oa1, oa2, fb) = (idx(&p, "oa1"), idx(&p, "oa2"), idx(&p, "fb"));
+    let openai = p.provider_index("openai");
+    for _ in 0..3 {
+        assert_eq!(p.acquire_for(T0, openai, None, Some(oa2)).unwrap(), Some(oa2));
+    }
+    fail(&mut p, "oa2", T0, Reason::RateLimit);
+    assert_eq!(p.acquire_for(T0, openai, None, Some(oa2)).unwrap(), Some(oa1));
+    fail(&mut p, "oa1", T0, Reason::RateLimit);
+    fail(&mut p, "an1", T0, Reason::RateLimit);
+    assert_eq!(p.acquire_for(T0, openai, None, Some(oa1)).unwrap(), Some(fb));
+    // Once the primaries recover, a session on the fallback goes back to them (to the
+    // one picked least recently).
+    assert_eq!(p.acquire_for(T0 + MIN, openai, None, Some(fb)).unwrap(), Some(oa2));
+}
+
+#[test]
+fn ladders_replace_the_schedules() {
+    let mut s = Settings::v2();
+    s.cooldowns = key_carousel::Cooldowns::gentle();
+    let mut p = pool(s);
+    let mut now = T0;
+    let mut got = vec![];
+    for _ in 0..4 {
+        let cd = fail(&mut p, "oa1", now, Reason::ServerError).unwrap();
+        got.push(cd);
+        now += cd;
+    }
+    assert_eq!(got, vec![30_000.0, MIN, 5.0 * MIN, 5.0 * MIN]);
+    assert_eq!(fail(&mut p, "oa2", T0, Reason::Billing), Some(5.0 * HOUR));
+    p.set_ladder(Schedule::Long, Some(key_carousel::Ladder::geometric("l", HOUR, 3.0, 8.0 * HOUR).unwrap()));
+    let mut now = T0;
+    let mut got = vec![];
+    for _ in 0..3 {
+        let cd = fail(&mut p, "an1", now, Reason::Billing).unwrap();
+        got.push(cd);
+        now += cd;
+    }
+    assert_eq!(got, vec![HOUR, 3.0 * HOUR, 8.0 * HOUR]);
 }

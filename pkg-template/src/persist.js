@@ -66,9 +66,12 @@ export class Persister {
    * @param {StateLink} o.link moves state between the pool's core and stored form
    * @param {(level: string, msg: string) => void} o.log
    * @param {number} o.intervalMs
+   * @param {(operation: "load" | "save", error: unknown, attempt: number) => void} [o.onError]
+   *   told of every failed load or save (the pool's "persist-error" event)
    */
-  constructor({ store, link, log, intervalMs }) {
+  constructor({ store, link, log, intervalMs, onError }) {
     this.store = store;
+    this.onError = onError;
     this.absorb = (raw) => link.absorb(raw);
     this.snapshot = () => link.snapshot();
     this.log = log;
@@ -106,6 +109,7 @@ export class Persister {
       // stored state is not overwritten unread.
       this.loadFailed = true;
       this.log("error", `key-carousel: loading state from ${this.name} failed, starting fresh: ${errorText(e)}`);
+      this.onError?.("load", e, 1);
     } finally {
       this.loaded = true;
     }
@@ -164,6 +168,7 @@ export class Persister {
           "error",
           `key-carousel: saving state to ${this.name} failed (attempt ${this.failures}; retrying in ${Math.round(retry / 100) / 10}s): ${errorText(e)}`,
         );
+        this.onError?.("save", e, this.failures);
         throw e;
       },
     ).finally(() => {

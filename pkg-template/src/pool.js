@@ -7,9 +7,14 @@ import { classifyError, errorMessage, isCallerAbort, retryAfterMs } from "./clas
 import { REASONS, REASON_CODE, resolvePolicy } from "./reasons.js";
 import { fingerprint, redact } from "./secrets.js";
 import { Persister, StateLink, fileStoreFactory } from "./persist.js";
+import { Emitter } from "./events.js";
+import { DEFAULT_MAX_SESSIONS, Sessions } from "./sessions.js";
+import { Metrics } from "./metrics.js";
+import { resolveSchedules, resolveStrategy } from "./schedules.js";
 
 const STATES = ["available", "cooldown", "disabled"];
 const COLS = 8;
+const PAIR_COLS = 6;
 const COOLDOWN_FIELDS = ["maxRateLimitCooldownMs", "billingBackoffMs", "billingMaxMs", "failureWindowMs"];
 const POOL_OPTIONS = new Set([
   "profiles",
@@ -22,13 +27,19 @@ const POOL_OPTIONS = new Set([
   "storage",
   "storagePath",
   "saveIntervalMs",
+  "strategy",
+  "schedules",
+  "sessions",
 ]);
-const RUN_OPTIONS = new Set(["provider", "model", "signal", "label", "maxWaitMs"]);
+const RUN_OPTIONS = new Set(["provider", "model", "signal", "label", "maxWaitMs", "session"]);
 const EMPTY = Object.freeze({});
 const MAX_TIME = 2 ** 53;
 const MAX_TIMEOUT = 2 ** 31 - 1;
 const INSPECT = Symbol.for("nodejs.util.inspect.custom");
-const PROFILE_KEYS = new Set(["id", "provider", "model", "apiKey"]);
+const PROFILE_KEYS = new Set(["id", "provider", "model", "apiKey", "weight"]);
+const MAX_WEIGHT = 1000;
+/** The core's "no model" in recovery records (u32::MAX). */
+const NO_MODEL = 2 ** 32 - 1;
 const FALLBACK_KEYS = new Set(["provider", "model", "apiKey"]);
 const COOLDOWN_KEYS = new Set(COOLDOWN_FIELDS);
 
@@ -81,6 +92,16 @@ function storeOption(options) {
   return storage;
 }
 
+/** The `sessions` option: `{ max }`, the most sessions remembered (default 10,000). */
+function sessionsOption(option) {
+  if (option === undefined) return DEFAULT_MAX_SESSIONS;
+  if (!isObject(option)) throw new ConfigError("sessions", "must be an object { max }");
+  checkKeys(option, new Set(["max"]), "sessions");
+  const { max = DEFAULT_MAX_SESSIONS } = option;
+  if (!(Number.isInteger(max) && max >= 1)) throw new ConfigError("sessions.max", "must be a whole number >= 1");
+  return max;
+}
+
 function abortError(signal) {
   return signal.reason ?? new DOMException("The operation was aborted.", "AbortError");
 }
@@ -120,6 +141,18 @@ export class Pool {
   #statusView = null;
   /** @type {Persister | undefined} */
   #persist;
+  #events;
+  /** `#events.active`: per event, whether anyone listens. */
+  #on;
+  #metrics;
+  /** @type {Sessions | undefined} */
+  #sessions;
+  #sessionsMax;
+  /** Model names interned in the core: name → index, and index → name. */
+  #modelIndex = new Map();
+  #modelNames = [];
+  /** Whether the core records the rests that end ("recover" has listeners). */
+  #tracking = false;
 
   constructor(options) {
     if (!isObject(options)) throw new ConfigError("options", "must be an object { profiles, ... }");
@@ -145,6 +178,9 @@ export class Pool {
       throw new ConfigError("logger", "must be an object with debug/info/warn/error methods");
     }
     const [policy, policyBytes] = resolvePolicy(options.policy);
+    const strategy = resolveStrategy(options.strategy);
+    const [transient, long] = resolveSchedules(options.schedules, cooldowns);
+    this.#sessionsMax = sessionsOption(options.sessions);
     this.#policy = policy;
     this.#clock = clock;
     this.#logger = logger;
@@ -154,6 +190,7 @@ export class Pool {
     const ids = [];
     const fallbackFlags = [];
     const positions = [];
+    const weights = [];
     const derived = new Map();
     profiles.forEach((def, i) => {
       const at = `profiles[${i}]`;
@@ -166,6 +203,9 @@ export class Pool {
       optionalString(def.id, `${at}.id`);
       optionalString(def.model, `${at}.model`);
       if (def.model === "") throw new ConfigError(`${at}.model`, "must not be empty");
+      if (def.weight !== undefined && !(Number.isInteger(def.weight) && def.weight >= 1 && def.weight <= MAX_WEIGHT)) {
+        throw new ConfigError(`${at}.weight`, "must be a whole number from 1 to 1000");
+      }
       let id = def.id;
       if (id === undefined) {
         // Stable across restarts, reordering and added keys; reveals nothing of the key.
@@ -180,6 +220,7 @@ export class Pool {
       ids.push(id);
       fallbackFlags.push(0);
       positions.push(i);
+      weights.push(def.weight ?? 1);
     });
     const primaries = this.#providers.length;
     fallbackModels.forEach((fb, i) => {
@@ -204,6 +245,7 @@ export class Pool {
       ids.push(id);
       fallbackFlags.push(1);
       positions.push(i);
+      weights.push(1);
     });
     if (ids.length === 0) {
       throw new ConfigError("profiles", "at least one profile or fallback with an API key is required");
@@ -224,6 +266,11 @@ export class Pool {
         Uint8Array.from(fallbackFlags),
         Uint32Array.from(positions),
       );
+      // What v1 has not: only when configured, so a plain pool is built as before.
+      const weighted = weights.some((w) => w !== 1);
+      if (strategy !== 0 || weighted || transient.length > 0 || long.length > 0) {
+        c.configure(strategy, weighted ? Uint32Array.from(weights) : new Uint32Array(0), transient, long);
+      }
     } catch (e) {
       c?.free();
       throw fromCore(e);
@@ -235,14 +282,29 @@ export class Pool {
     this.#allKeys = [...new Set(this.#keys)];
     const n = this.#ids.length;
     this.#maxAttempts = Math.min(160, Math.max(32, 24 + 8 * n));
+    this.#metrics = new Metrics(n);
+    this.#events = this.#emitter();
+    this.#on = this.#events.active;
     if (store !== undefined) {
       this.#persist = new Persister({
         store,
         link: new StateLink({ core: c, ids, store, now: () => this.#now(), log: (level, msg) => this.#log(level, msg) }),
         log: (level, msg) => this.#log(level, msg),
         intervalMs: saveIntervalMs,
+        onError: (operation, error, attempt) => {
+          if (!this.#events.has("persist-error")) return;
+          const message = error instanceof Error ? error.message : String(error);
+          this.#events.emit("persist-error", { store: this.#persist.name, operation, error: redact(message, "", this.#allKeys), attempt });
+        },
       });
     }
+  }
+
+  /** The pool's events (made here, not in the constructor: its closure keeps nothing else alive). */
+  #emitter() {
+    return new Emitter((type, e) =>
+      this.#log("error", `key-carousel: a "${type}" listener threw: ${e instanceof Error ? e.message : String(e)}`),
+    );
   }
 
   #push(id, provider, model, apiKey) {
@@ -281,19 +343,88 @@ export class Pool {
     }
   }
 
-  /** Records a failure in the core and logs it; returns the cooldown started (ms, or -1/-2). */
-  #fail(idx, now, reason, retryMs, lease) {
+  /**
+   * Records a failure in the core, counts it, logs and announces the rest it started.
+   * `model` is the model index the call named (undefined: none), `modelName` the model
+   * the events report. Returns the cooldown started (ms, or -1/-2).
+   */
+  #fail(idx, now, reason, retryMs, lease, model, modelName) {
     const code = REASON_CODE.get(reason);
-    const cd = this.#core.fail(idx, now, code, retryMs ?? NaN, lease);
+    const cd = this.#core.fail(idx, now, code, retryMs ?? NaN, lease, model);
     if (this.#persist !== undefined && cd !== -2 && this.#policy[code].schedule !== "none") this.#persist.change(true);
+    this.#metrics.failure(idx, code);
     if (cd >= 0) {
-      const errorCount = this.#core.errorCount(idx);
-      this.#log(
-        "info",
-        `Profile ${this.#ids[idx]} in cooldown for ${Math.round(cd / 1000)}s (errorCount=${errorCount}, reason=${reason})`,
-      );
+      this.#metrics.cooldown(idx);
+      const info = this.#core.lastFailure();
+      const scoped = info % 2 === 1;
+      const errorCount = Math.floor(info / 4);
+      const what = scoped ? `${this.#ids[idx]} (for ${modelName})` : this.#ids[idx];
+      this.#log("info", `Profile ${what} in cooldown for ${Math.round(cd / 1000)}s (errorCount=${errorCount}, reason=${reason})`);
+      const type = this.#policy[code].schedule === "long" ? "disabled" : "cooldown";
+      if (this.#events.has(type)) {
+        const event = {
+          profileId: this.#ids[idx],
+          provider: this.#providers[idx],
+          model: modelName,
+          scope: scoped ? "model" : "key",
+          reason,
+          until: now + cd,
+          cooldownMs: cd,
+          errorCount,
+        };
+        if ((info & 2) !== 0) event.widened = true;
+        this.#events.emit(type, event);
+      }
     }
     return cd;
+  }
+
+  /** The core's index of a model name a call gives (undefined when it cannot be interned). */
+  #model(name) {
+    if (name === undefined) return undefined;
+    let m = this.#modelIndex.get(name);
+    if (m === undefined) {
+      try {
+        m = this.#core.modelIndex(name);
+      } catch {
+        return undefined; // "", too long, control characters, or 4096 names already: not scoped
+      }
+      this.#modelIndex.set(name, m);
+      this.#modelNames[m] = name;
+    }
+    return m;
+  }
+
+  /** The name of a model index the core reports (models interned by an import included). */
+  #modelName(m) {
+    const known = this.#modelNames[m];
+    if (known !== undefined) return known;
+    // Interned by an import: its pair id names it. Rare; look it up through the snapshot ids.
+    for (const id of this.#core.extraIds().split("\u0000")) {
+      const cut = id.indexOf("\u0001");
+      if (cut < 0) continue;
+      const name = id.slice(cut + 1);
+      if (!this.#modelIndex.has(name)) this.#model(name);
+    }
+    return this.#modelNames[m] ?? `model-${m}`;
+  }
+
+  /** Announces the rests that ended since the last look ("recover"), when anyone listens. */
+  #observe(now) {
+    if (!this.#tracking) return;
+    const got = this.#core.takeRecovered(now, true);
+    for (let i = 0; i < got.length; i += 2) {
+      const idx = got[i];
+      const m = got[i + 1];
+      const scoped = m !== NO_MODEL;
+      this.#events.emit("recover", {
+        profileId: this.#ids[idx],
+        provider: this.#providers[idx],
+        model: scoped ? this.#modelName(m) : this.#models[idx],
+        scope: scoped ? "model" : "key",
+        at: now,
+      });
+    }
   }
 
   async run(task, options) {
@@ -302,14 +433,19 @@ export class Pool {
     const signal = o.signal;
     const label = o.label ?? "key-carousel";
     const pref = o.provider === undefined ? -1 : this.#providerIndex.get(o.provider) ?? -1;
+    const model = o.model === undefined ? undefined : this.#model(o.model);
+    const session = o.session;
+    // The session's profile, tried first while it is healthy (until an attempt fails).
+    let sticky = session === undefined ? undefined : (this.#sessions ??= new Sessions(this.#sessionsMax)).get(session);
     const attempts = [];
     if (this.#persist !== undefined && !this.#persist.loaded) await this.#persist.load();
     for (let i = 0; i < this.#maxAttempts; i++) {
       if (signal?.aborted) throw abortError(signal);
       const now = this.#now();
-      const idx = this.#call(() => this.#core.acquire(now, pref));
+      const idx = this.#call(() => this.#core.acquire(now, pref, model, sticky));
+      if (this.#tracking) this.#observe(now);
       if (idx < 0) {
-        await this.#waitForRecovery(now, o, attempts, label);
+        await this.#waitForRecovery(now, o, attempts, label, model);
         continue;
       }
       const ctx = {
@@ -332,21 +468,48 @@ export class Pool {
         // An HTTP-date Retry-After is a point in time: measure it from the failure.
         const failedAt = this.#now();
         const retryMs = retryAfterMs(err, failedAt);
-        const cd = this.#call(() => this.#fail(idx, failedAt, reason, retryMs, now));
+        // A profile with a model of its own serves only that model: its rests are the key's.
+        const scoped = this.#models[idx] === undefined ? model : undefined;
+        const cd = this.#call(() => this.#fail(idx, failedAt, reason, retryMs, now, scoped, ctx.model));
         const error = redact(errorMessage(err), ctx.apiKey, this.#allKeys);
         const attempt = { profileId: ctx.profileId, provider: ctx.provider, model: ctx.model, error, reason };
         if (cd >= 0) attempt.cooldownMs = cd;
         if (retryMs !== undefined) attempt.retryAfterMs = retryMs;
         attempts.push(attempt);
+        if (this.#on.failure) this.#events.emit("failure", { ...attempt });
         this.#log("warn", `[${label}] Profile ${ctx.profileId} failed: ${reason} \u2014 ${error}`);
         if (!this.#policy[REASON_CODE.get(reason)].rotate) throw err;
+        sticky = undefined;
         continue;
       }
-      this.#call(() => this.#core.succeed(idx, this.#now(), now));
+      this.#call(() => this.#core.succeed(idx, this.#now(), now, undefined));
       if (this.#persist !== undefined) this.#persist.change(false);
+      this.#metrics.success(idx);
+      if (session !== undefined) this.#sessions.keep(session, idx);
+      if (this.#on.success) {
+        const event = { profileId: ctx.profileId, provider: ctx.provider, model: ctx.model, attempts: attempts.length };
+        if (session !== undefined) event.session = session;
+        this.#events.emit("success", event);
+      }
       return { value, profileId: ctx.profileId, provider: ctx.provider, model: ctx.model, attempts };
     }
-    throw new AllProfilesExhaustedError(attempts);
+    // Out of attempts: when nothing is available to this call now, say when something is.
+    const now = this.#now();
+    const wait = this.#call(() => this.#core.waitMs(now, model));
+    throw this.#exhausted(attempts, o, label, wait > 0 ? { retryAt: now + wait, retryAfterMs: wait } : undefined);
+  }
+
+  /** The error `run` throws when it gives up, counted and announced. */
+  #exhausted(attempts, o, label, retry) {
+    this.#metrics.exhausted++;
+    if (this.#events.has("exhausted")) {
+      const event = { attempts: attempts.length, label };
+      if (o.provider !== undefined) event.provider = o.provider;
+      if (o.model !== undefined) event.model = o.model;
+      if (retry !== undefined) Object.assign(event, retry);
+      this.#events.emit("exhausted", event);
+    }
+    return new AllProfilesExhaustedError(attempts, retry);
   }
 
   #runOptions(options) {
@@ -354,7 +517,7 @@ export class Pool {
     for (const key of Object.keys(options)) {
       if (!RUN_OPTIONS.has(key)) throw new TypeError(`run options: unknown option ${JSON.stringify(key)}`);
     }
-    for (const key of ["provider", "model", "label"]) {
+    for (const key of ["provider", "model", "label", "session"]) {
       if (options[key] !== undefined && typeof options[key] !== "string") {
         throw new TypeError(`run options: ${key} must be a string`);
       }
@@ -371,12 +534,12 @@ export class Pool {
     return options;
   }
 
-  async #waitForRecovery(now, o, attempts, label) {
-    const wait = this.#call(() => this.#core.waitMs(now));
+  async #waitForRecovery(now, o, attempts, label, model) {
+    const wait = this.#call(() => this.#core.waitMs(now, model));
     const maxWait = o.maxWaitMs ?? this.#maxWaitMs;
-    if (wait < 0) throw new AllProfilesExhaustedError(attempts);
+    if (wait < 0) throw this.#exhausted(attempts, o, label, undefined);
     if (maxWait !== undefined && wait > maxWait) {
-      throw new AllProfilesExhaustedError(attempts, { retryAt: now + wait, retryAfterMs: wait });
+      throw this.#exhausted(attempts, o, label, { retryAt: now + wait, retryAfterMs: wait });
     }
     this.#log("warn", `[${label}] All profiles in cooldown, waiting ${Math.round(wait / 1000)}s`);
     await sleep(Math.max(1, Math.ceil(wait)), o.signal);
@@ -389,31 +552,87 @@ export class Pool {
       throw new RangeError(`unknown failure reason ${JSON.stringify(reason)} (expected one of ${REASONS.join(", ")})`);
     }
     let retryMs;
+    let model;
     if (options !== undefined) {
-      if (!isObject(options)) throw new TypeError("markFailure options must be an object { retryAfterMs? }");
+      if (!isObject(options)) throw new TypeError("markFailure options must be an object { retryAfterMs?, model? }");
       retryMs = options.retryAfterMs;
       if (retryMs !== undefined && (typeof retryMs !== "number" || !Number.isFinite(retryMs) || retryMs < 0)) {
         throw new RangeError("retryAfterMs must be a finite number of ms >= 0");
       }
+      model = this.#markModel(idx, options.model);
     }
-    this.#call(() => this.#fail(idx, this.#now(), reason, retryMs, NaN));
+    const now = this.#now();
+    const name = this.#models[idx] ?? options?.model; // as run's ctx.model
+    this.#call(() => this.#fail(idx, now, reason, retryMs, NaN, model, name));
+    if (this.#tracking) this.#observe(now);
   }
 
-  markSuccess(profileId) {
+  markSuccess(profileId, options) {
     const idx = this.#idx(profileId);
-    this.#call(() => this.#core.succeed(idx, this.#now(), NaN));
-    this.#persist?.change(false);
+    if (options !== undefined && !isObject(options)) throw new TypeError("markSuccess options must be an object { model? }");
+    const model = this.#markModel(idx, options?.model);
+    const now = this.#now();
+    this.#call(() => this.#core.succeed(idx, now, NaN, model));
+    this.#persist?.change(model !== undefined); // ending a model's rest is written at once
+    this.#metrics.success(idx);
+    if (this.#tracking) this.#observe(now);
+  }
+
+  /** The model index of a `markFailure`/`markSuccess` option (profiles with a model of their own: none). */
+  #markModel(idx, name) {
+    if (name === undefined) return undefined;
+    if (typeof name !== "string") throw new TypeError(`model must be a string, got ${typeof name}`);
+    return this.#models[idx] === undefined ? this.#model(name) : undefined;
   }
 
   isInCooldown(profileId) {
     const idx = this.#idx(profileId);
-    return this.#call(() => this.#core.isCooling(idx, this.#now()));
+    const now = this.#now();
+    if (this.#tracking) this.#observe(now);
+    return this.#call(() => this.#core.isCooling(idx, now));
   }
 
   clearCooldown(profileId) {
     const idx = this.#idx(profileId);
-    this.#call(() => this.#core.clearCooldown(idx, this.#now()));
+    const now = this.#now();
+    this.#call(() => this.#core.clearCooldown(idx, now));
     this.#persist?.change(true);
+    if (this.#tracking) this.#observe(now);
+  }
+
+  /**
+   * Listens to an event: "cooldown", "disabled", "recover", "success", "failure",
+   * "exhausted" or "persist-error" (see index.d.ts). Returns the pool.
+   */
+  on(type, listener) {
+    this.#events.on(type, listener);
+    if (type === "recover" && !this.#tracking) {
+      this.#tracking = true;
+      this.#call(() => this.#core.takeRecovered(this.#now(), true)); // from now on
+    }
+    return this;
+  }
+
+  /** Stops listening (the most recent registration of `listener` for `type`). Returns the pool. */
+  off(type, listener) {
+    this.#events.off(type, listener);
+    if (type === "recover" && this.#tracking && !this.#events.has("recover")) {
+      this.#tracking = false;
+      this.#call(() => this.#core.takeRecovered(this.#now(), false));
+    }
+    return this;
+  }
+
+  /**
+   * Counts since the pool was created, per profile: successes, failures by reason, rests
+   * started, calls in flight now; and their totals (plus `exhausted`: runs that gave up).
+   */
+  metrics() {
+    const now = this.#now();
+    if (this.#tracking) this.#observe(now);
+    const cols = (this.#statusView = statusColumns(this.#core, now, this.#statusView));
+    const profiles = this.#ids.map((id, i) => ({ id, provider: this.#providers[i], model: this.#models[i] }));
+    return this.#metrics.snapshot(profiles, (i) => cols[i * COLS + 7]);
   }
 
   /** Loads the stored state (once); `run` does it itself when this was not called. */
@@ -433,6 +652,7 @@ export class Pool {
 
   getStatus() {
     const now = this.#now();
+    if (this.#tracking) this.#observe(now);
     const cols = (this.#statusView = statusColumns(this.#core, now, this.#statusView));
     const n = this.#ids.length;
     const profiles = new Array(n);
@@ -460,7 +680,7 @@ export class Pool {
     }
     const t = n * COLS;
     const next = cols[t + 4];
-    return {
+    const status = {
       profiles,
       totalAvailable: cols[t],
       totalInCooldown: cols[t + 1],
@@ -468,6 +688,24 @@ export class Pool {
       unavailableReason: cols[t + 3] < 0 ? null : REASONS[cols[t + 3]],
       nextAvailableAt: next === next ? next : undefined,
     };
+    // Model-scoped rests: the profile stays available to other models.
+    const pairs = cols[t + 5];
+    if (pairs > 0) {
+      const rows = [];
+      for (let k = 0, b = t + 6; k < pairs; k++, b += PAIR_COLS) rows.push(Array.from(cols.subarray(b, b + PAIR_COLS)));
+      // Reading names may call into the core (which reuses the status buffer): rows first.
+      for (const [idx, m, state, until, errorCount, reason] of rows) {
+        (profiles[idx].modelCooldowns ??= []).push({
+          model: this.#modelName(m),
+          state: STATES[state],
+          cooldownUntil: until,
+          remainingMs: until - now,
+          reason: reason < 0 ? undefined : REASONS[reason],
+          errorCount,
+        });
+      }
+    }
+    return status;
   }
 
   /** `JSON.stringify(pool)` gives the status: ids and numbers, never a key. */

@@ -19,12 +19,16 @@ export const REASON_CODE = new Map(REASONS.map((r, i) => [r, i]));
 export const UNKNOWN = REASON_CODE.get("unknown");
 
 const SCHEDULES = ["transient", "long", "none"];
+const SCOPES = ["key", "model"];
+/** Reasons that, when a call names a model, rest the key for that model only (v2's default). */
+const MODEL_SCOPED = new Set(["rate_limit", "timeout", "model_not_found"]);
 
 /** v2's default policy: `format` is the request's fault (rethrow, no cooldown). */
 export function defaultPolicy() {
   return REASONS.map((r) => ({
     rotate: r !== "format",
     schedule: r === "format" ? "none" : r === "billing" || r === "auth_permanent" ? "long" : "transient",
+    scope: MODEL_SCOPED.has(r) ? "model" : "key",
   }));
 }
 
@@ -42,10 +46,10 @@ export function resolvePolicy(option) {
       }
       const entry = option[key];
       if (entry === null || typeof entry !== "object") {
-        throw new ConfigError(`policy.${key}`, "must be an object { rotate?, schedule? }");
+        throw new ConfigError(`policy.${key}`, "must be an object { rotate?, schedule?, scope? }");
       }
       for (const k of Object.keys(entry)) {
-        if (k !== "rotate" && k !== "schedule") throw new ConfigError(`policy.${key}.${k}`, "unknown option");
+        if (k !== "rotate" && k !== "schedule" && k !== "scope") throw new ConfigError(`policy.${key}.${k}`, "unknown option");
       }
       if (entry.rotate !== undefined) {
         if (typeof entry.rotate !== "boolean") throw new ConfigError(`policy.${key}.rotate`, "must be a boolean");
@@ -57,8 +61,14 @@ export function resolvePolicy(option) {
         }
         policies[code].schedule = entry.schedule;
       }
+      if (entry.scope !== undefined) {
+        if (!SCOPES.includes(entry.scope)) throw new ConfigError(`policy.${key}.scope`, `must be "key" or "model"`);
+        policies[code].scope = entry.scope;
+      }
     }
   }
-  const bytes = new Uint8Array(policies.map((p) => (p.rotate ? 1 : 0) | (SCHEDULES.indexOf(p.schedule) << 1)));
+  const bytes = new Uint8Array(
+    policies.map((p) => (p.rotate ? 1 : 0) | (SCHEDULES.indexOf(p.schedule) << 1) | (p.scope === "model" ? 8 : 0)),
+  );
   return [policies, bytes];
 }

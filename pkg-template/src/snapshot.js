@@ -1,6 +1,8 @@
 // Stored state <-> the core's record columns. The stored form is v1's file format,
 // `{ "version": 1, "profiles": { id: { errorCount, lastUsed, ... } } }`, plus v2's fields
-// (updatedAt, cooldownLong, cooldownStartedAt), so key-carousel 1.1.0 can read it. Parsing
+// (updatedAt, cooldownLong, cooldownStartedAt, and `models: { <model>: {...} }` for the
+// rests of one model on that key), so key-carousel 1.1.0 can read it. The core sees a
+// model's record as a record under the id `<id>\u0001<model>` (PAIR_SEPARATOR). Parsing
 // and validation happen here, in JS (JSON.parse is native and fast, and the wasm stays
 // small); the core gets numbers only, checks them again and merges (src/snapshot.rs).
 
@@ -12,6 +14,10 @@ export const RECORD_COLUMNS = 9;
 const MAX_TIME = 2 ** 53;
 const MAX_COUNT = 2 ** 32 - 1;
 const MAX_ID = 1024;
+/** Joins a profile id and a model in the id of a model's record (src/snapshot.rs). */
+export const PAIR_SEPARATOR = "\u0001";
+/** The fields of a model's record (it has no lastUsed/lastSuccess). */
+const MODEL_FIELDS = ["errorCount", "lastFailure", "cooldownUntil", "lastFailureReason", "updatedAt", "cooldownLong", "cooldownStartedAt"];
 const LONG_BILLING = REASON_CODE.get("billing");
 const LONG_AUTH = REASON_CODE.get("auth_permanent");
 const TIME_FIELDS = [
@@ -65,44 +71,68 @@ function parseObject(data) {
   }
   const profiles = data.profiles;
   if (!isRecordObject(profiles)) throw new CorruptState("`profiles` is not an object");
-  const keys = Object.keys(profiles);
   const ids = [];
-  const cols = new Float64Array(keys.length * RECORD_COLUMNS).fill(NaN);
+  const rows = [];
   let dropped = 0;
-  for (const id of keys) {
+  const usable = (id) => id !== "" && id.length <= MAX_ID && !id.includes("\u0000") && !id.includes(PAIR_SEPARATOR);
+  for (const id of Object.keys(profiles)) {
     const rec = profiles[id];
-    if (id === "" || id.length > MAX_ID || id.includes("\u0000") || !isRecordObject(rec)) {
+    if (!usable(id) || !isRecordObject(rec)) {
       dropped++;
       continue;
     }
-    const b = ids.length * RECORD_COLUMNS;
     ids.push(id);
-    const count = rec.errorCount;
-    if (isCount(count)) cols[b] = count;
-    else {
-      cols[b] = 0;
-      if (count !== undefined) dropped++;
+    rows.push(rec);
+    const models = rec.models;
+    if (models === undefined) continue;
+    if (!isRecordObject(models)) {
+      dropped++;
+      continue;
     }
-    for (const [name, col] of TIME_FIELDS) {
-      const v = rec[name];
-      if (isTime(v)) cols[b + col] = v;
-      else if (v !== undefined && v !== null) dropped++;
-    }
-    const reason = rec.lastFailureReason;
-    const code = typeof reason === "string" ? REASON_CODE.get(reason) : undefined;
-    if (code !== undefined) cols[b + 5] = code;
-    else if (reason !== undefined && reason !== null) dropped++;
-    const long = rec.cooldownLong;
-    if (long === undefined && rec.updatedAt === undefined) {
-      // Written by key-carousel 1, which has no cooldownLong: it calls a profile disabled
-      // when its last failure was billing or auth_permanent (the long schedule).
-      cols[b + 7] = code === LONG_BILLING || code === LONG_AUTH ? 1 : 0;
-    } else {
-      cols[b + 7] = long === true ? 1 : 0;
-      if (long !== undefined && typeof long !== "boolean") dropped++;
+    for (const model of Object.keys(models)) {
+      if (!usable(model) || !isRecordObject(models[model])) {
+        dropped++;
+        continue;
+      }
+      ids.push(`${id}${PAIR_SEPARATOR}${model}`);
+      rows.push(models[model]);
     }
   }
-  return { ids, cols: ids.length === keys.length ? cols : cols.subarray(0, ids.length * RECORD_COLUMNS), dropped };
+  const cols = new Float64Array(ids.length * RECORD_COLUMNS).fill(NaN);
+  rows.forEach((rec, i) => {
+    dropped += parseRecord(rec, cols, i * RECORD_COLUMNS);
+  });
+  return { ids, cols, dropped };
+}
+
+/** Writes one stored record's columns at `b`; returns how many values were unusable. */
+function parseRecord(rec, cols, b) {
+  let dropped = 0;
+  const count = rec.errorCount;
+  if (isCount(count)) cols[b] = count;
+  else {
+    cols[b] = 0;
+    if (count !== undefined) dropped++;
+  }
+  for (const [name, col] of TIME_FIELDS) {
+    const v = rec[name];
+    if (isTime(v)) cols[b + col] = v;
+    else if (v !== undefined && v !== null) dropped++;
+  }
+  const reason = rec.lastFailureReason;
+  const code = typeof reason === "string" ? REASON_CODE.get(reason) : undefined;
+  if (code !== undefined) cols[b + 5] = code;
+  else if (reason !== undefined && reason !== null) dropped++;
+  const long = rec.cooldownLong;
+  if (long === undefined && rec.updatedAt === undefined) {
+    // Written by key-carousel 1, which has no cooldownLong: it calls a profile disabled
+    // when its last failure was billing or auth_permanent (the long schedule).
+    cols[b + 7] = code === LONG_BILLING || code === LONG_AUTH ? 1 : 0;
+  } else {
+    cols[b + 7] = long === true ? 1 : 0;
+    if (long !== undefined && typeof long !== "boolean") dropped++;
+  }
+  return dropped;
 }
 
 /** The stored form of one record (absent values are left out, as v1 leaves them out). */
@@ -128,8 +158,24 @@ export function toSnapshot(ids, extraIds, cols) {
   const profiles = Object.create(null);
   let i = 0;
   for (; i < ids.length; i++) profiles[ids[i]] = record(cols, i * RECORD_COLUMNS);
+  const pairs = [];
   if (extraIds !== "") {
-    for (const id of extraIds.split("\u0000")) profiles[id] = record(cols, i++ * RECORD_COLUMNS);
+    for (const id of extraIds.split("\u0000")) {
+      const b = i++ * RECORD_COLUMNS;
+      if (id.includes(PAIR_SEPARATOR)) pairs.push([id, b]);
+      else profiles[id] = record(cols, b);
+    }
+  }
+  // A model's record sits in its profile's, under `models` (a profile with none gets
+  // an empty record to hold it).
+  for (const [pair, b] of pairs) {
+    const cut = pair.indexOf(PAIR_SEPARATOR);
+    const id = pair.slice(0, cut);
+    const full = record(cols, b);
+    const rec = {};
+    for (const f of MODEL_FIELDS) if (full[f] !== undefined) rec[f] = full[f];
+    const holder = (profiles[id] ??= { errorCount: 0 });
+    (holder.models ??= Object.create(null))[pair.slice(cut + 1)] = rec;
   }
   return { version: 1, profiles };
 }

@@ -1,6 +1,7 @@
 // key-carousel 2's own API, type-checked next to the v1 program (the v1-compatible status
 // types must not cost Pool users their v2 fields).
 import { Pool, FailoverError, type DetailedPoolStatus, type PoolStatus, type ProfileStatus, type RunResult } from "key-carousel";
+import type { PoolEvents, PoolMetrics, RestEvent, ModelCooldownStatus } from "key-carousel";
 
 const pool = new Pool({
   profiles: [{ id: "k0", provider: "openai", apiKey: "sk-1" }],
@@ -23,3 +24,33 @@ async function main(): Promise<void> {
   pool.markFailure("k0", "rate_limit", { retryAfterMs: 5 });
 }
 void main();
+
+// Issue 8: weights, strategy, schedules, sessions, model scope, events, metrics.
+const weighted = new Pool({
+  profiles: [
+    { provider: "openai", apiKey: "sk-1", weight: 3 },
+    { provider: "openai", apiKey: "sk-2" },
+  ],
+  strategy: "round-robin",
+  schedules: { transient: [30_000, 60_000], long: { baseMs: 3_600_000, factor: 2, capMs: 86_400_000 } },
+  sessions: { max: 100 },
+  policy: { server_error: { scope: "model" }, rate_limit: { scope: "key" } },
+});
+new Pool({ profiles: [{ provider: "openai", apiKey: "sk-1" }], strategy: "priority", schedules: "gentle" });
+
+async function issue8(): Promise<void> {
+  await weighted.run(({ model }) => model, { session: "conversation-42", model: "gpt-4o" });
+  const onRest = (e: RestEvent): void => console.log(e.profileId, e.until, e.scope, e.widened === true);
+  weighted.on("cooldown", onRest).on("disabled", onRest);
+  weighted.on("recover", (e) => console.log(e.profileId, e.scope, e.at));
+  weighted.on("exhausted", (e: PoolEvents["exhausted"]) => console.log(e.retryAt ?? e.attempts));
+  weighted.on("persist-error", (e) => console.log(e.store, e.operation, e.error));
+  weighted.off("cooldown", onRest);
+  const m: PoolMetrics = weighted.metrics();
+  const rl: number = m.profiles[0].failures.rate_limit + m.totals.exhausted;
+  const mc: ModelCooldownStatus[] = weighted.getStatus().profiles[0].modelCooldowns ?? [];
+  weighted.markFailure("x", "rate_limit", { model: "gpt-4o" });
+  weighted.markSuccess("x", { model: "gpt-4o" });
+  console.log(rl, mc.map((c) => c.model + c.remainingMs));
+}
+void issue8();

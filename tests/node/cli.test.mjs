@@ -1,0 +1,183 @@
+// The `key-carousel` command (pkg/cli.cjs, the package's bin): status and clear of a state file.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { execFile, execFileSync, spawn } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import { Pool } from "../../pkg/index.mjs";
+import { fileStore } from "../../pkg/file.mjs";
+import { MIN, keys } from "./helpers.mjs";
+
+const root = fileURLToPath(new URL("../../", import.meta.url));
+const cli = join(root, "pkg", "cli.cjs");
+
+/** Runs the CLI; resolves with { code, stdout, stderr } (never rejects on a non-zero exit). */
+async function run(args, env = {}) {
+  const clean = { ...process.env, ...env };
+  delete clean.FORCE_COLOR;
+  delete clean.NO_COLOR;
+  Object.assign(clean, env);
+  try {
+    const { stdout, stderr } = await promisify(execFile)(process.execPath, [cli, ...args], { env: clean });
+    return { code: 0, stdout, stderr };
+  } catch (e) {
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
+function tempDir(t) {
+  const dir = mkdtempSync(join(tmpdir(), "kc-cli-"));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** A state file written by a real pool: k0 cooling, k1 resting for gpt-4o, k2 disabled. */
+async function stateFile(dir) {
+  const path = join(dir, "state.json");
+  const pool = new Pool({ profiles: keys(4), storage: fileStore(path) });
+  await pool.init();
+  await pool.run(() => 1); // k0 used
+  pool.markFailure("k0", "rate_limit");
+  pool.markFailure("k1", "rate_limit", { model: "gpt-4o" });
+  pool.markFailure("k2", "billing");
+  await pool.close();
+  return path;
+}
+
+test("the package has a key-carousel bin pointing at the built CLI", () => {
+  const pkg = JSON.parse(readFileSync(join(root, "pkg", "package.json"), "utf8"));
+  assert.deepEqual(pkg.bin, { "key-carousel": "./cli.cjs" });
+  // The tarball users install carries it (package.json "files" is a list of globs).
+  const packed = JSON.parse(execFileSync("npm", ["pack", join(root, "pkg"), "--dry-run", "--json"], { encoding: "utf8" }))[0];
+  assert.ok(packed.files.some((f) => f.path === "cli.cjs"), packed.files.map((f) => f.path).join(", "));
+  assert.ok(readFileSync(cli, "utf8").startsWith("#!/usr/bin/env node\n"));
+});
+
+test("status prints a table: profile, state, reason, cooldown remaining, errors, last used (no colours off a TTY)", async (t) => {
+  const path = await stateFile(tempDir(t));
+  const { code, stdout, stderr } = await run(["status", path]);
+  assert.equal(code, 0, stderr);
+  assert.equal(stderr, "");
+  const lines = stdout.trimEnd().split("\n");
+  assert.match(lines[0], /^profile\s+state\s+reason\s+cooldown remaining\s+errors\s+last used$/);
+  const row = (id) => lines.find((l) => l.startsWith(id)).split(/\s{2,}/);
+  const [, s0, r0, left0, e0, used0] = row("k0");
+  assert.deepEqual([s0, r0, e0], ["cooldown", "rate_limit", "1"]);
+  assert.match(left0, /^(59s|1m 00s)$/);
+  assert.match(used0, /^\d+s ago$/);
+  assert.deepEqual(row("k1"), ["k1", "available", "-", "-", "0", "never"]);
+  const model = lines.find((l) => l.startsWith("  gpt-4o")).trim().split(/\s{2,}/);
+  assert.deepEqual(model.slice(0, 3), ["gpt-4o", "cooldown", "rate_limit"]);
+  assert.equal(model[4], "1");
+  assert.deepEqual(row("k2").slice(1, 4), ["disabled", "billing", "5h 00m"]);
+  assert.deepEqual(row("k3"), ["k3", "available", "-", "-", "0", "never"]);
+  assert.equal(lines.at(-1), "2 available, 1 in cooldown, 1 disabled");
+  assert.ok(!stdout.includes("\u001b["), "no colours when stdout is not a TTY");
+
+  const coloured = await run(["status", path], { FORCE_COLOR: "1" });
+  assert.match(coloured.stdout, /\u001b\[33mcooldown/);
+  assert.match(coloured.stdout, /\u001b\[31mdisabled/);
+  assert.match(coloured.stdout, /\u001b\[32mavailable/);
+});
+
+test("status --json gives the same facts as JSON", async (t) => {
+  const path = await stateFile(tempDir(t));
+  const before = Date.now();
+  const { code, stdout } = await run(["status", "--json", path]);
+  assert.equal(code, 0);
+  const s = JSON.parse(stdout);
+  assert.equal(s.file, path);
+  assert.ok(s.now >= before);
+  assert.deepEqual(s.profiles.map((p) => [p.id, p.state, p.reason, p.errorCount]), [
+    ["k0", "cooldown", "rate_limit", 1],
+    ["k1", "available", undefined, 0],
+    ["k2", "disabled", "billing", 1],
+    ["k3", "available", undefined, 0],
+  ]);
+  const k0 = s.profiles[0];
+  assert.equal(k0.remainingMs, k0.cooldownUntil - s.now);
+  assert.ok(k0.remainingMs > 0 && k0.remainingMs <= MIN);
+  assert.equal(typeof k0.lastUsed, "number");
+  assert.deepEqual(s.profiles[1].modelCooldowns.map((m) => [m.model, m.state, m.reason, m.errorCount]), [["gpt-4o", "cooldown", "rate_limit", 1]]);
+  assert.deepEqual([s.totalAvailable, s.totalInCooldown, s.totalDisabled, s.nextAvailableAt], [2, 1, 1, undefined]);
+});
+
+test("clear ends a profile's rests through the file store's lock and merge; pools see it", async (t) => {
+  const dir = tempDir(t);
+  const path = await stateFile(dir);
+  const { code, stdout, stderr } = await run(["clear", path, "k1"]);
+  assert.equal(code, 0, stderr);
+  assert.match(stdout, /^cleared k1 in .*state\.json: 1 cooldown\(s\) ended, error count reset\n$/);
+  const k1 = JSON.parse(readFileSync(path, "utf8")).profiles.k1.models["gpt-4o"];
+  assert.equal(k1.cooldownUntil, undefined);
+  assert.equal(k1.errorCount, 0);
+  assert.equal(k1.lastFailureReason, "rate_limit"); // history kept
+
+  // A pool that still holds k0's cooldown in memory learns of the clearing at its next write.
+  const running = new Pool({ profiles: keys(4), storage: fileStore(path) });
+  await running.init();
+  assert.equal(running.getStatus().profiles[0].state, "cooldown");
+  assert.equal((await run(["clear", path, "k0"])).code, 0);
+  running.markFailure("k3", "server_error"); // any write merges the file
+  await running.flush();
+  const s = running.getStatus().profiles;
+  assert.deepEqual([s[0].state, s[0].errorCount], ["available", 0]);
+  assert.equal(s[3].state, "cooldown", "the running pool's own failure is kept");
+  await running.close();
+  // A new pool starts with the cleared state; k2 is still disabled.
+  const fresh = new Pool({ profiles: keys(4), storage: fileStore(path) });
+  await fresh.init();
+  assert.deepEqual(fresh.getStatus().profiles.map((p) => p.state), ["available", "available", "disabled", "cooldown"]);
+  await fresh.close();
+});
+
+test("clear waits for a live lock instead of taking it over", async (t) => {
+  const dir = tempDir(t);
+  const path = await stateFile(dir);
+  // This test process holds the lock (alive, on this host).
+  writeFileSync(`${path}.lock`, JSON.stringify({ pid: process.pid, hostname: (await import("node:os")).hostname(), token: "test", time: Date.now() }));
+  const child = spawn(process.execPath, [cli, "clear", path, "k2"], { stdio: ["ignore", "pipe", "pipe"] });
+  let out = "";
+  child.stdout.on("data", (d) => (out += d));
+  const exited = new Promise((r) => child.on("exit", r));
+  await new Promise((r) => setTimeout(r, 400));
+  assert.equal(out, "", "clear must not write while the lock is held");
+  assert.equal(JSON.parse(readFileSync(path, "utf8")).profiles.k2.cooldownUntil > Date.now(), true);
+  rmSync(`${path}.lock`);
+  assert.equal(await exited, 0);
+  assert.match(out, /cleared k2/);
+  assert.equal(JSON.parse(readFileSync(path, "utf8")).profiles.k2.cooldownUntil, undefined);
+  assert.equal(existsSync(`${path}.lock`), false);
+});
+
+test("errors: missing file, corrupt file, unknown profile, bad usage", async (t) => {
+  const dir = tempDir(t);
+  const missing = await run(["status", join(dir, "nope.json")]);
+  assert.equal(missing.code, 1);
+  assert.equal(missing.stderr, `key-carousel: no state file at ${join(dir, "nope.json")}\n`);
+  assert.equal((await run(["clear", join(dir, "nope.json"), "k0"])).code, 1);
+
+  const corrupt = join(dir, "corrupt.json");
+  writeFileSync(corrupt, '{"version": 1, "profiles": {"k0": {"errorCount": 1}');
+  const bad = await run(["status", corrupt]);
+  assert.equal(bad.code, 1);
+  assert.match(bad.stderr, /^key-carousel: .*corrupt\.json is not a usable key-carousel state file: not valid JSON/);
+  writeFileSync(corrupt, '{"version": 2, "profiles": {}}');
+  assert.match((await run(["clear", corrupt, "k0"])).stderr, /unsupported version 2/);
+  assert.equal(readFileSync(corrupt, "utf8"), '{"version": 2, "profiles": {}}', "a bad file is left alone");
+
+  const path = await stateFile(dir);
+  const unknown = await run(["clear", path, "k9"]);
+  assert.equal(unknown.code, 1);
+  assert.equal(unknown.stderr, `key-carousel: no profile "k9" in ${path} (profiles: k0, k1, k2, k3)\n`);
+
+  for (const args of [[], ["status"], ["clear", path], ["frobnicate", path]]) {
+    const r = await run(args);
+    assert.equal(r.code, 2, args.join(" "));
+    assert.match(r.stderr, /Usage:\n {2}key-carousel status <state-file> \[--json\]\n {2}key-carousel clear <state-file> <profile>/);
+  }
+  assert.match((await run(["--help"])).stdout, /^Usage:/);
+});

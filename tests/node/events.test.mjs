@@ -1,0 +1,222 @@
+// Events (pool.on/off), metrics() and "next available" times (retryAt, nextAvailableAt).
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { Pool, AllProfilesExhaustedError } from "../../pkg/index.mjs";
+import { T0, MIN, HOUR, keys, manualClock, rejection, statusOf, httpError, tooManyRequests, tick } from "./helpers.mjs";
+
+const EVENTS = ["cooldown", "recover", "disabled", "success", "failure", "exhausted", "persist-error"];
+
+/** Records every event of `pool` as [type, payload]. */
+function record(pool) {
+  const seen = [];
+  for (const type of EVENTS) pool.on(type, (e) => seen.push([type, e]));
+  return seen;
+}
+
+test("events: cooldown, failure and success of a run, with plain objects", async () => {
+  const clock = manualClock();
+  const pool = new Pool({ profiles: keys(2), clock: clock.fn });
+  const seen = record(pool);
+  await pool.run(({ profileId }) => {
+    if (profileId === "k0") throw tooManyRequests();
+    return "ok";
+  }, { model: "gpt-4o", session: "s1" });
+  assert.deepEqual(seen, [
+    [
+      "cooldown",
+      { profileId: "k0", provider: "openai", model: "gpt-4o", scope: "model", reason: "rate_limit", until: T0 + MIN, cooldownMs: MIN, errorCount: 1 },
+    ],
+    ["failure", { profileId: "k0", provider: "openai", model: "gpt-4o", error: "Too Many Requests", reason: "rate_limit", cooldownMs: MIN }],
+    ["success", { profileId: "k1", provider: "openai", model: "gpt-4o", attempts: 1, session: "s1" }],
+  ]);
+  for (const [, e] of seen) {
+    assert.equal(Object.getPrototypeOf(e), Object.prototype);
+    assert.ok(Object.isFrozen(e));
+  }
+});
+
+test("events: disabled for a long rest; recover when a run or the status first sees it over", async () => {
+  const clock = manualClock();
+  const pool = new Pool({ profiles: keys(2), clock: clock.fn });
+  const seen = record(pool);
+  pool.markFailure("k0", "billing");
+  pool.markFailure("k1", "rate_limit", { model: "gpt-4o" });
+  assert.deepEqual(seen.map(([t, e]) => [t, e.profileId, e.scope, e.reason, e.until]), [
+    ["disabled", "k0", "key", "billing", T0 + 5 * HOUR],
+    ["cooldown", "k1", "model", "rate_limit", T0 + MIN],
+  ]);
+  seen.length = 0;
+  clock.now = T0 + MIN;
+  assert.deepEqual(seen, []); // nothing looked yet: rests end on the clock, not on a timer
+  pool.getStatus();
+  assert.deepEqual(seen, [["recover", { profileId: "k1", provider: "openai", model: "gpt-4o", scope: "model", at: T0 + MIN }]]);
+  pool.getStatus();
+  assert.equal(seen.length, 1, "each rest recovers once");
+  seen.length = 0;
+  clock.now = T0 + 5 * HOUR;
+  await pool.run(() => 1);
+  assert.deepEqual(seen[0], ["recover", { profileId: "k0", provider: "openai", model: undefined, scope: "key", at: T0 + 5 * HOUR }]);
+  // Ended early: clearCooldown.
+  pool.markFailure("k1", "server_error");
+  seen.length = 0;
+  pool.clearCooldown("k1");
+  assert.deepEqual(seen.map(([t, e]) => [t, e.profileId, e.scope]), [["recover", "k1", "key"]]);
+});
+
+test("events: exhausted, with retryAt; off removes a listener; unknown events are TypeErrors", async () => {
+  const clock = manualClock();
+  const pool = new Pool({ profiles: keys(1), clock: clock.fn, maxWaitMs: 0 });
+  const exhausted = [];
+  const listener = (e) => exhausted.push(e);
+  pool.on("exhausted", listener);
+  pool.markFailure("k0", "rate_limit");
+  await rejection(pool.run(() => 1, { provider: "openai", label: "chat" }));
+  assert.deepEqual(exhausted, [{ attempts: 0, label: "chat", provider: "openai", retryAt: T0 + MIN, retryAfterMs: MIN }]);
+  assert.equal(pool.off("exhausted", listener), pool);
+  await rejection(pool.run(() => 1));
+  assert.equal(exhausted.length, 1);
+  assert.throws(() => pool.on("cooled", () => {}), TypeError);
+  assert.throws(() => pool.on("cooldown", "not a function"), TypeError);
+});
+
+test("events: a listener that throws or rejects is logged and breaks nothing", async () => {
+  const errors = [];
+  const pool = new Pool({ profiles: keys(2), clock: manualClock().fn, logger: { error: (m) => errors.push(m) } });
+  const later = [];
+  pool.on("failure", () => {
+    throw new Error("listener bug");
+  });
+  pool.on("failure", async () => {
+    throw new Error("async listener bug");
+  });
+  pool.on("failure", (e) => later.push(e.profileId));
+  const res = await pool.run(({ profileId }) => {
+    if (profileId === "k0") throw httpError(500, "Internal error");
+    return profileId;
+  });
+  assert.equal(res.value, "k1");
+  assert.deepEqual(later, ["k0"]);
+  await tick();
+  assert.deepEqual(errors, [
+    'key-carousel: a "failure" listener threw: listener bug',
+    'key-carousel: a "failure" listener threw: async listener bug',
+  ]);
+  assert.equal(statusOf(pool, "k0").state, "cooldown");
+});
+
+test("events: no payload ever holds a key, even when the error text does", async () => {
+  const secret = "sk-live-abcdefghijklmnopqrstuvwxyz012345";
+  const clock = manualClock();
+  const failingStore = { name: "flaky", load: () => null, save: () => Promise.reject(new Error(`cannot save with ${secret}`)) };
+  const pool = new Pool({
+    profiles: [{ id: "a", provider: "openai", apiKey: secret }, ...keys(1)],
+    clock: clock.fn,
+    storage: failingStore,
+    saveIntervalMs: 10_000,
+    logger: {},
+  });
+  const seen = record(pool);
+  await pool.run(({ apiKey }) => {
+    if (apiKey === secret) throw httpError(401, `Incorrect API key provided: ${secret}`);
+    return 1;
+  });
+  await pool.flush().catch(() => {});
+  clock.now += 2 * MIN;
+  pool.getStatus();
+  assert.deepEqual([...new Set(seen.map(([t]) => t))].sort(), ["cooldown", "failure", "persist-error", "recover", "success"]);
+  const text = JSON.stringify(seen);
+  assert.ok(!text.includes(secret), text);
+  assert.ok(!text.includes("abcdefghijkl"), text);
+  const persist = seen.find(([t]) => t === "persist-error")[1];
+  assert.equal(persist.store, "flaky");
+  assert.equal(persist.operation, "save");
+  assert.match(persist.error, /^cannot save with \[redacted\]$/);
+  assert.ok(persist.attempt >= 1);
+  await pool.close().catch(() => {});
+});
+
+test("metrics: successes, failures by reason, cooldowns, in-flight and exhausted runs", async () => {
+  const clock = manualClock();
+  const pool = new Pool({ profiles: keys(2), clock: clock.fn, maxWaitMs: 0 });
+  const fresh = pool.metrics();
+  assert.deepEqual(fresh.totals, { successes: 0, failures: 0, cooldowns: 0, inFlight: 0, exhausted: 0 });
+  assert.deepEqual(Object.keys(fresh.profiles[0].failures).length, 9);
+  for (let i = 0; i < 4; i++) await pool.run(() => 1);
+  await pool.run(({ profileId }) => {
+    if (profileId === "k0") throw httpError(500, "boom");
+    return 1;
+  });
+  pool.markFailure("k1", "rate_limit"); // rests k1 too
+  pool.markFailure("k1", "rate_limit"); // during the rest: counted, no new rest
+  await rejection(pool.run(() => 1));
+  clock.now = T0 + MIN + 1; // both rests are over
+  let release;
+  const running = pool.run(() => new Promise((r) => (release = r)));
+  const pending = pool.run(() => new Promise(() => {}));
+  void pending;
+  await tick();
+  const m = pool.metrics();
+  const k0 = m.profiles.find((p) => p.id === "k0");
+  const k1 = m.profiles.find((p) => p.id === "k1");
+  assert.equal(k0.successes, 2);
+  assert.equal(k1.successes, 3);
+  assert.equal(k0.failures.server_error, 1);
+  assert.equal(k1.failures.rate_limit, 2);
+  assert.equal(k0.failuresTotal + k1.failuresTotal, 3);
+  assert.equal(k0.cooldowns, 1);
+  assert.equal(k1.cooldowns, 1);
+  assert.equal(m.totals.exhausted, 1);
+  assert.equal(m.totals.inFlight, 2);
+  assert.equal(k0.inFlight + k1.inFlight, 2);
+  assert.equal(JSON.stringify(m).includes("key-openai"), false);
+  release(1);
+  await running;
+  assert.equal(pool.metrics().totals.inFlight, 1);
+});
+
+test("next available: retryAt when the attempts ran out while keys rest; nothing when nothing rests", async () => {
+  const clock = manualClock();
+  // Every attempt fails with a 429 on a 1-key pool; after each failure but the last the
+  // clock jumps to the end of the rest, so the run goes on at once.
+  const pool = new Pool({ profiles: keys(1), clock: clock.fn });
+  let calls = 0;
+  pool.on("cooldown", (e) => {
+    if (calls < 32) clock.now = e.until;
+  });
+  const err = await rejection(
+    pool.run(() => {
+      calls++;
+      throw tooManyRequests();
+    }),
+  );
+  assert.ok(err instanceof AllProfilesExhaustedError);
+  assert.equal(calls, 32);
+  const k0 = statusOf(pool, "k0");
+  assert.equal(k0.state, "cooldown");
+  assert.equal(err.retryAt, k0.cooldownUntil);
+  assert.equal(err.retryAfterMs, k0.remainingMs);
+  assert.equal(err.retryAfterMs, HOUR); // the 32nd failure in a row: the cap
+
+  // Failures that rest nothing (a policy without a schedule): no retryAt.
+  const restless = new Pool({ profiles: keys(1), clock: manualClock().fn, policy: { server_error: { schedule: "none" } } });
+  const err2 = await rejection(restless.run(() => Promise.reject(httpError(500, "boom"))));
+  assert.equal(err2.attempts.length, 32);
+  assert.equal(err2.retryAt, undefined);
+  assert.equal(err2.retryAfterMs, undefined);
+});
+
+test("next available: status says when, per profile and for the pool", () => {
+  const clock = manualClock();
+  const pool = new Pool({ profiles: keys(2), clock: clock.fn });
+  pool.markFailure("k0", "rate_limit", { retryAfterMs: 30_000 });
+  let s = pool.getStatus();
+  assert.equal(s.nextAvailableAt, undefined); // k1 is available
+  pool.markFailure("k1", "billing");
+  clock.now = T0 + 10_000;
+  s = pool.getStatus();
+  assert.equal(s.nextAvailableAt, T0 + 30_000);
+  assert.deepEqual(s.profiles.map((p) => [p.id, p.state, p.reason, p.remainingMs]), [
+    ["k0", "cooldown", "rate_limit", 20_000],
+    ["k1", "disabled", "billing", 5 * HOUR - 10_000],
+  ]);
+});
