@@ -50,6 +50,32 @@ async function load(value, profiles = keys(3)) {
 const v1 = (profiles) => ({ version: 1, profiles });
 const cooling = { errorCount: 2, cooldownUntil: T0 + 5 * MIN, lastFailure: T0 - MIN, lastFailureReason: "rate_limit" };
 
+test("stored state that is unusable as a whole: the pool starts fresh, keeps a copy, warns once, and overwrites it", async () => {
+  const hostile = [
+    ["truncated JSON", '{"version":1,"profiles":{"k0":{"errorCount":'],
+    ["NaN in JSON text", '{"version":1,"profiles":{"k0":{"errorCount":NaN}}}'],
+    ["deep nesting (10^6 levels)", "[".repeat(1e6) + "]".repeat(1e6)],
+    ["a 10^6-element array", JSON.stringify(new Array(1e6).fill(0))],
+    ["profiles as an array", JSON.stringify({ version: 1, profiles: [cooling] })],
+    ["version as a string", JSON.stringify({ version: "1", profiles: { k0: cooling } })],
+    ["a future version", JSON.stringify({ version: 2, profiles: { k0: cooling } })],
+    ["a 1 MB string", JSON.stringify("x".repeat(1 << 20))],
+    ["a number", "42"],
+    ["an object whose getter throws", Object.defineProperty({ version: 1 }, "profiles", { get() { throw new Error("boom"); }, enumerable: true })],
+    ["a null-prototype object that cannot be printed", Object.assign(Object.create(null), { version: 10n })],
+  ];
+  for (const [name, value] of hostile) {
+    const r = await load(value);
+    assert.ok(r.status.profiles.every((p) => p.state === "available" && p.errorCount === 0), `${name}: fresh start`);
+    assert.equal(r.run.profileId, "k0", name);
+    assert.equal(r.log.warn.length, 1, `${name}: one warning\n${r.log.warn.join("\n")}`);
+    assert.match(r.log.warn[0], /is unusable \(.+; starting fresh\)/, name);
+    assert.deepEqual(r.log.error, [], `${name}: no error\n${r.log.error.join("\n")}`);
+    assert.equal(r.store.corrupt.length, 1, `${name}: a copy is kept`);
+    assert.equal(r.written.profiles.k2.errorCount, 1, `${name}: overwritten with the pool's state`);
+  }
+});
+
 /** A stored state of `n` records of ids the pool does not have. */
 function othersText(n) {
   const profiles = {};
