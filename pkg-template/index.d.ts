@@ -343,7 +343,7 @@ export declare class LlmKeyPool {
    *   `maxRateLimitCooldownMs must be non-negative` (and the other cooldowns), `At least one
    *   profile or fallback with an API key is required`.
    * @throws {ConfigError} for what v1 accepted but could not use (NaN or non-number cooldowns,
-   *   ids or providers with surrounding whitespace or control characters, non-string keys).
+   *   ids or providers with surrounding whitespace, control characters or lone surrogates, non-string keys).
    */
   constructor(config: LlmKeyPoolConfig);
   /** Loads the state saved at `storagePath`; resolves at once without one. */

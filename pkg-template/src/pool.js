@@ -5,7 +5,7 @@ import { core, statusColumns } from "./core.js";
 import { AllProfilesExhaustedError, ConfigError, fromCore } from "./errors.js";
 import { classifyError, errorMessage, isCallerAbort, retryAfterMs } from "./classify.js";
 import { REASONS, REASON_CODE, resolvePolicy } from "./reasons.js";
-import { fingerprint, redact } from "./secrets.js";
+import { LONE_SURROGATE, fingerprint, redact } from "./secrets.js";
 import { Persister, StateLink, fileStoreFactory } from "./persist.js";
 
 const STATES = ["available", "cooldown", "disabled"];
@@ -44,6 +44,13 @@ function checkKeys(obj, allowed, path) {
 
 function optionalString(value, field) {
   if (value !== undefined && typeof value !== "string") throw new ConfigError(field, "must be a string");
+}
+
+/** Ids, providers and models cross into the core as UTF-8: no lone surrogates. */
+function wellFormed(value, field) {
+  if (typeof value === "string" && LONE_SURROGATE.test(value)) {
+    throw new ConfigError(field, "must be well-formed Unicode (it holds a lone surrogate)");
+  }
 }
 
 function checkWait(value, field) {
@@ -166,6 +173,7 @@ export class Pool {
       optionalString(def.id, `${at}.id`);
       optionalString(def.model, `${at}.model`);
       if (def.model === "") throw new ConfigError(`${at}.model`, "must not be empty");
+      for (const f of ["provider", "id", "model"]) wellFormed(def[f], `${at}.${f}`);
       let id = def.id;
       if (id === undefined) {
         // Stable across restarts, reordering and added keys; reveals nothing of the key.
@@ -193,6 +201,7 @@ export class Pool {
       if (fb.apiKey !== undefined && (typeof fb.apiKey !== "string" || fb.apiKey === "")) {
         throw new ConfigError(`${at}.apiKey`, "must be a non-empty string when given");
       }
+      for (const f of ["provider", "model"]) wellFormed(fb[f], `${at}.${f}`);
       const borrowed = this.#providers.indexOf(fb.provider);
       const apiKey = fb.apiKey ?? (borrowed >= 0 && borrowed < primaries ? this.#keys[borrowed] : undefined);
       if (apiKey === undefined) {

@@ -3,6 +3,12 @@
 
 const REDACTED = "[redacted]";
 
+/**
+ * A lone UTF-16 surrogate: names cross into the core as UTF-8, where each one becomes
+ * U+FFFD, so "a\uD800" and "a\uDC00" would be one id there.
+ */
+export const LONE_SURROGATE = /[\uD800-\uDFFF]/u;
+
 /** Shortest run of a key's characters treated as a leak of the key. */
 export const MIN_LEAK = 8;
 

@@ -6,6 +6,7 @@
 
 import { core } from "./core.js";
 import { REASONS, REASON_CODE } from "./reasons.js";
+import { LONE_SURROGATE } from "./secrets.js";
 
 /** Numbers per record, in src/snapshot.rs's order (`Record::COLUMNS`). */
 export const RECORD_COLUMNS = 9;
@@ -71,7 +72,7 @@ function parseObject(data) {
   let dropped = 0;
   for (const id of keys) {
     const rec = profiles[id];
-    if (id === "" || id.length > MAX_ID || id.includes("\u0000") || !isRecordObject(rec)) {
+    if (id === "" || id.length > MAX_ID || id.includes("\u0000") || LONE_SURROGATE.test(id) || !isRecordObject(rec)) {
       dropped++;
       continue;
     }
