@@ -46,6 +46,13 @@ function optionalString(value, field) {
   if (value !== undefined && typeof value !== "string") throw new ConfigError(field, "must be a string");
 }
 
+/** The length of a name in UTF-16 units, or a cut of it that fits 16 bits. */
+function cutLength(s) {
+  if (s.length <= 0xffff) return s.length;
+  const last = s.charCodeAt(0xfffe);
+  return last >= 0xd800 && last <= 0xdbff ? 0xfffe : 0xffff;
+}
+
 /** Ids, providers and models cross into the core as UTF-8: no lone surrogates. */
 function wellFormed(value, field) {
   if (typeof value === "string" && LONE_SURROGATE.test(value)) {
@@ -221,14 +228,15 @@ export class Pool {
     try {
       c = new (core().Pool)(0, ...COOLDOWN_FIELDS.map((f) => cooldowns[f]), policyBytes);
       // Ids are at most 256 bytes long (checked in the core), so their lengths fit 16 bits;
-      // longer ones are cut to a length the core rejects with the field's name.
+      // longer ones are cut to a length the core rejects with the field's name (never
+      // inside a surrogate pair, which the core would take for lengths that do not match).
       const names = [...new Set(this.#providers)];
       const nameIndex = new Map(names.map((p, i) => [p, i]));
       c.addProfiles(
         ids.join(""),
-        Uint16Array.from(ids, (id) => Math.min(id.length, 0xffff)),
+        Uint16Array.from(ids, cutLength),
         names.join(""),
-        Uint16Array.from(names, (p) => Math.min(p.length, 0xffff)),
+        Uint16Array.from(names, cutLength),
         Uint32Array.from(this.#providers, (p) => nameIndex.get(p)),
         Uint8Array.from(fallbackFlags),
         Uint32Array.from(positions),

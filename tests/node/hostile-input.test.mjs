@@ -167,6 +167,8 @@ test("configuration: hostile values are ConfigErrors naming the field, and the m
     ["profile", { profiles: [JSON.parse('{"provider":"openai","apiKey":"k","__proto__":{"id":"x"}}')] }, "profiles[0].__proto__"],
     ["1 MB id", { profiles: [{ ...ok, id: "x".repeat(1 << 20) }] }, "profiles[0].id"],
     ["1 MB provider", { profiles: [{ ...ok, provider: "x".repeat(1 << 20) }] }, "profiles[0].provider"],
+    ["80,000 UTF-16 units of emoji as an id", { profiles: [{ ...ok, id: "\u{1F600}".repeat(40_000) }] }, "profiles[0].id"],
+    ["80,000 UTF-16 units of emoji as a provider", { profiles: [{ ...ok, provider: "\u{1F600}".repeat(40_000) }] }, "profiles[0].provider"],
     ["1 MB model: the fallback id is too long", { profiles: [ok], fallbackModels: [{ provider: "openai", model: "m".repeat(1 << 20) }] }, "fallbackModels[0].id"],
     ["10^6 profiles, the last one bad", { profiles: many }, "profiles[999999].apiKey"],
     ["deep nesting", { profiles: [ok], cooldowns: { billingMaxMs: deep } }, "cooldowns.billingMaxMs"],
