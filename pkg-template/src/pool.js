@@ -377,7 +377,14 @@ export class Pool {
       }
     }
     const s = options.signal;
-    if (s !== undefined && (s === null || typeof s !== "object" || typeof s.aborted !== "boolean")) {
+    if (
+      s !== undefined &&
+      (s === null ||
+        typeof s !== "object" ||
+        typeof s.aborted !== "boolean" ||
+        typeof s.addEventListener !== "function" ||
+        typeof s.removeEventListener !== "function")
+    ) {
       throw new TypeError("run options: signal must be an AbortSignal");
     }
     try {

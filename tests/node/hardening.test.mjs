@@ -1,0 +1,28 @@
+// Regression tests for what the fuzzing and fault tests found (issue 7): each test names
+// the problem it pins down. The fuzzing itself is in fuzz.test.mjs.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { Pool } from "../../pkg/index.mjs";
+import { keys, manualClock, rejection, tick } from "./helpers.mjs";
+
+test("run with a signal that is not an AbortSignal is a TypeError at once (was: an uncaught TypeError from a timer, ending the process)", async () => {
+  const clock = manualClock();
+  const pool = new Pool({ profiles: keys(1), clock: clock.fn });
+  pool.markFailure("k0", "rate_limit", { retryAfterMs: 20 }); // the run would have to wait
+  const uncaught = [];
+  const onUncaught = (e) => uncaught.push(e);
+  process.on("uncaughtException", onUncaught);
+  try {
+    for (const signal of [{ aborted: false }, { aborted: false, addEventListener() {} }]) {
+      const err = await rejection(pool.run(() => 1, { signal }));
+      assert.ok(err instanceof TypeError, String(err));
+      assert.equal(err.message, "run options: signal must be an AbortSignal");
+    }
+    await tick(60); // the timer of the wait, had one been started
+    assert.deepEqual(uncaught, []);
+  } finally {
+    process.off("uncaughtException", onUncaught);
+  }
+  clock.now += 20;
+  assert.equal((await pool.run(() => 1)).profileId, "k0", "the pool works");
+});
