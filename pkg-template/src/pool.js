@@ -508,7 +508,12 @@ export class Pool {
   }
 
   [INSPECT]() {
-    const s = this.getStatus();
+    let s;
+    try {
+      s = this.getStatus();
+    } catch {
+      return `Pool { profiles: ${this.#ids.length} }`; // the clock fails: no status, but no throw
+    }
     return `Pool { profiles: ${this.#ids.length}, available: ${s.totalAvailable}, inCooldown: ${s.totalInCooldown}, disabled: ${s.totalDisabled} }`;
   }
 }

@@ -2,6 +2,7 @@
 // the problem it pins down. The fuzzing itself is in fuzz.test.mjs.
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import util from "node:util";
 import { Pool } from "../../pkg/index.mjs";
 import { keys, manualClock, rejection, tick } from "./helpers.mjs";
 
@@ -25,4 +26,16 @@ test("run with a signal that is not an AbortSignal is a TypeError at once (was: 
   }
   clock.now += 20;
   assert.equal((await pool.run(() => 1)).profileId, "k0", "the pool works");
+});
+
+test("util.inspect(pool) never throws, even while the clock fails (was: the clock's RangeError)", () => {
+  const clock = manualClock();
+  const pool = new Pool({ profiles: keys(2), clock: clock.fn });
+  assert.equal(util.inspect(pool), "Pool { profiles: 2, available: 2, inCooldown: 0, disabled: 0 }");
+  clock.now = -1;
+  assert.equal(util.inspect(pool), "Pool { profiles: 2 }");
+  assert.equal(String(pool), "[Pool: 2 profiles]");
+  assert.throws(() => JSON.stringify(pool), RangeError, "toJSON is the status, which needs the time");
+  clock.now = 1_700_000_000_000;
+  assert.equal(util.inspect(pool), "Pool { profiles: 2, available: 2, inCooldown: 0, disabled: 0 }");
 });
