@@ -282,7 +282,8 @@ export declare class Pool {
   /**
    * Records a failure of a profile, as `run` does. `retryAfterMs` replaces the schedule's
    * step (clamped to its cap). A failure during a cooldown counts but does not extend it.
-   * @throws {RangeError} for an unknown id or reason.
+   * @throws {RangeError} for an unknown id or reason, or a retryAfterMs that is not a finite number >= 0.
+   * @throws {TypeError} for an id or reason that is not a string, or an unknown option.
    */
   markFailure(profileId: string, reason: FailureReason, options?: { retryAfterMs?: number }): void;
   /** Records a success: clears the cooldown; the error count decays with the failure window. */

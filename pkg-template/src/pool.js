@@ -415,6 +415,9 @@ export class Pool {
     let retryMs;
     if (options !== undefined) {
       if (!isObject(options)) throw new TypeError("markFailure options must be an object { retryAfterMs? }");
+      for (const key of Object.keys(options)) {
+        if (key !== "retryAfterMs") throw new TypeError(`markFailure options: unknown option ${JSON.stringify(key)}`);
+      }
       retryMs = options.retryAfterMs;
       if (retryMs !== undefined && (typeof retryMs !== "number" || !Number.isFinite(retryMs) || retryMs < 0)) {
         throw new RangeError("retryAfterMs must be a finite number of ms >= 0");

@@ -39,3 +39,15 @@ test("util.inspect(pool) never throws, even while the clock fails (was: the cloc
   clock.now = 1_700_000_000_000;
   assert.equal(util.inspect(pool), "Pool { profiles: 2, available: 2, inCooldown: 0, disabled: 0 }");
 });
+
+test("markFailure rejects unknown options like run does (was: { retryAfter: 5000 } silently meant the schedule's 1 min)", () => {
+  const clock = manualClock();
+  const pool = new Pool({ profiles: keys(1), clock: clock.fn });
+  assert.throws(() => pool.markFailure("k0", "rate_limit", { retryAfter: 5000 }), {
+    name: "TypeError",
+    message: 'markFailure options: unknown option "retryAfter"',
+  });
+  assert.equal(pool.getStatus().profiles[0].state, "available", "nothing recorded");
+  pool.markFailure("k0", "rate_limit", { retryAfterMs: 5000 });
+  assert.equal(pool.getStatus().profiles[0].remainingMs, 5000);
+});
