@@ -513,7 +513,8 @@ export type WebStorageLike = {
  * cooldownUntil ?? -1, errorCount, lastFailureReason ?? "", cooldownLong, cooldownStartedAt ?? -1)`,
  * and `updatedAt` becomes that key's first part. Commutative, associative, idempotent.
  * Unusable fields are dropped.
- * @throws {Error} when either value as a whole is unusable (not JSON, wrong version).
+ * @throws {TypeError} when either value as a whole is unusable (not JSON, wrong version),
+ *   e.g. `mergeSnapshots: b is unusable: unsupported version 2`.
  */
 export declare function mergeSnapshots(a: StoredState, b: StoredState): Snapshot;
 

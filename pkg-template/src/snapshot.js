@@ -106,6 +106,15 @@ function parseObject(data) {
   return { ids, cols: ids.length === keys.length ? cols : cols.subarray(0, ids.length * RECORD_COLUMNS), dropped };
 }
 
+function parseArgument(value, name) {
+  try {
+    return parseState(value);
+  } catch (e) {
+    if (e instanceof CorruptState) throw new TypeError(`mergeSnapshots: ${name} is unusable: ${e.message}`);
+    throw e;
+  }
+}
+
 /** The stored form of one record (absent values are left out, as v1 leaves them out). */
 function record(cols, b) {
   const r = { errorCount: cols[b] };
@@ -139,11 +148,11 @@ export function toSnapshot(ids, extraIds, cols) {
  * Merges two stored states with the core's rule (the same as every store's): per id, the
  * timestamps take the maximum and the cooldown group comes from the later event. Accepts
  * what `parseState` accepts; unusable values are dropped.
- * @throws {CorruptState} when either value as a whole is unusable.
+ * @throws {TypeError} when either value as a whole is unusable, saying which and why.
  */
 export function mergeSnapshots(a, b) {
-  const pa = parseState(a);
-  const pb = parseState(b);
+  const pa = parseArgument(a, "a");
+  const pb = parseArgument(b, "b");
   const c = new (core().Pool)(0, undefined, undefined, undefined, undefined, new Uint8Array(0));
   try {
     c.importSnapshot(pa.ids.join("\u0000"), pa.cols, 0);

@@ -3,7 +3,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import util from "node:util";
-import { Pool } from "../../pkg/index.mjs";
+import { Pool, mergeSnapshots } from "../../pkg/index.mjs";
 import { keys, manualClock, rejection, tick } from "./helpers.mjs";
 
 test("run with a signal that is not an AbortSignal is a TypeError at once (was: an uncaught TypeError from a timer, ending the process)", async () => {
@@ -50,4 +50,16 @@ test("markFailure rejects unknown options like run does (was: { retryAfter: 5000
   assert.equal(pool.getStatus().profiles[0].state, "available", "nothing recorded");
   pool.markFailure("k0", "rate_limit", { retryAfterMs: 5000 });
   assert.equal(pool.getStatus().profiles[0].remainingMs, 5000);
+});
+
+test("mergeSnapshots: an unusable argument is a TypeError saying which and why (was: a plain Error without the argument)", () => {
+  const good = { version: 1, profiles: { k0: { errorCount: 1, lastFailure: 5 } } };
+  const cases = [
+    [["{", good], /^mergeSnapshots: a is unusable: not valid JSON \(/],
+    [[good, { version: 2, profiles: {} }], /^mergeSnapshots: b is unusable: unsupported version 2$/],
+    [[good, []], /^mergeSnapshots: b is unusable: not an object but an array$/],
+    [[" ", good], /^mergeSnapshots: a is unusable: empty$/],
+  ];
+  for (const [[a, b], message] of cases) assert.throws(() => mergeSnapshots(a, b), (e) => e instanceof TypeError && message.test(e.message));
+  assert.deepEqual(mergeSnapshots(good, null).profiles.k0, { errorCount: 1, lastFailure: 5, updatedAt: 5 });
 });
