@@ -313,6 +313,22 @@ export class Pool {
     return cd;
   }
 
+  /** Ends the lease of a call without a verdict (the caller aborted, the clock failed). */
+  #release(idx) {
+    this.#core.release(idx);
+    this.#persist?.change(false); // the pick's lastUsed
+  }
+
+  /** The time a call on `idx` ended; a clock that fails ends its lease first, then throws. */
+  #endTime(idx) {
+    try {
+      return this.#now();
+    } catch (e) {
+      this.#release(idx);
+      throw e;
+    }
+  }
+
   async run(task, options) {
     if (typeof task !== "function") throw new TypeError("run(task): task must be a function");
     const o = options === undefined ? EMPTY : this.#runOptions(options);
@@ -341,13 +357,12 @@ export class Pool {
         value = await task(ctx);
       } catch (err) {
         if (isCallerAbort(err, signal)) {
-          this.#core.release(idx);
-          if (this.#persist !== undefined) this.#persist.change(false); // the pick's lastUsed
+          this.#release(idx);
           throw err;
         }
         const reason = classifyError(err);
         // An HTTP-date Retry-After is a point in time: measure it from the failure.
-        const failedAt = this.#now();
+        const failedAt = this.#endTime(idx);
         const retryMs = retryAfterMs(err, failedAt);
         const cd = this.#call(() => this.#fail(idx, failedAt, reason, retryMs, now));
         const error = redact(errorMessage(err), ctx.apiKey, this.#allKeys);
@@ -359,7 +374,8 @@ export class Pool {
         if (!this.#policy[REASON_CODE.get(reason)].rotate) throw err;
         continue;
       }
-      this.#call(() => this.#core.succeed(idx, this.#now(), now));
+      const doneAt = this.#endTime(idx);
+      this.#call(() => this.#core.succeed(idx, doneAt, now));
       if (this.#persist !== undefined) this.#persist.change(false);
       return { value, profileId: ctx.profileId, provider: ctx.provider, model: ctx.model, attempts };
     }

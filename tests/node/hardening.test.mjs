@@ -63,3 +63,27 @@ test("mergeSnapshots: an unusable argument is a TypeError saying which and why (
   for (const [[a, b], message] of cases) assert.throws(() => mergeSnapshots(a, b), (e) => e instanceof TypeError && message.test(e.message));
   assert.deepEqual(mergeSnapshots(good, null).profiles.k0, { errorCount: 1, lastFailure: 5, updatedAt: 5 });
 });
+
+test("a clock that fails when a call ends ends its lease (was: inFlight stayed 1 forever)", async () => {
+  const clock = manualClock();
+  const pool = new Pool({ profiles: keys(2), clock: clock.fn });
+  const outcomes = [
+    () => {
+      throw new Error("boom");
+    },
+    () => "ok",
+  ];
+  for (const outcome of outcomes) {
+    const err = await rejection(
+      pool.run(() => {
+        clock.now = NaN; // the clock breaks while the call runs
+        return outcome();
+      }),
+    );
+    assert.ok(err instanceof RangeError && /clock\(\) must return/.test(err.message), String(err));
+    clock.now = 1_700_000_000_000;
+    const st = pool.getStatus();
+    assert.deepEqual(st.profiles.map((p) => p.inFlight), [0, 0]);
+    assert.deepEqual(st.profiles.map((p) => p.errorCount), [0, 0], "no verdict without a time");
+  }
+});
