@@ -302,7 +302,9 @@ export class Pool {
   #fail(idx, now, reason, retryMs, lease) {
     const code = REASON_CODE.get(reason);
     const cd = this.#core.fail(idx, now, code, retryMs ?? NaN, lease);
-    if (this.#persist !== undefined && cd !== -2 && this.#policy[code].schedule !== "none") this.#persist.change(true);
+    // A failure that counted is written at once; one that did not (late, or a reason whose
+    // schedule is "none") still changed the pick's lastUsed, written with the next batch.
+    this.#persist?.change(cd !== -2 && this.#policy[code].schedule !== "none");
     if (cd >= 0) {
       const errorCount = this.#core.errorCount(idx);
       this.#log(

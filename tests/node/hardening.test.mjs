@@ -3,7 +3,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import util from "node:util";
-import { Pool, mergeSnapshots } from "../../pkg/index.mjs";
+import { Pool, memoryStore, mergeSnapshots } from "../../pkg/index.mjs";
 import { keys, manualClock, rejection, tick } from "./helpers.mjs";
 
 test("run with a signal that is not an AbortSignal is a TypeError at once (was: an uncaught TypeError from a timer, ending the process)", async () => {
@@ -86,4 +86,25 @@ test("a clock that fails when a call ends ends its lease (was: inFlight stayed 1
     assert.deepEqual(st.profiles.map((p) => p.inFlight), [0, 0]);
     assert.deepEqual(st.profiles.map((p) => p.errorCount), [0, 0], "no verdict without a time");
   }
+});
+
+test("the picks of calls that ended without a counted failure reach the store (was: never written)", async () => {
+  const clock = manualClock();
+  const store = memoryStore();
+  // `unknown` rotates without a rest: a run over failing keys ends exhausted, counting nothing.
+  const pool = new Pool({ profiles: keys(2), clock: clock.fn, storage: store, policy: { unknown: { schedule: "none" } } });
+  await pool.init();
+  const formatError = Object.assign(new Error("context length exceeded"), { status: 400 });
+  await rejection(pool.run(() => Promise.reject(formatError)));
+  await pool.flush();
+  assert.equal(JSON.parse(store.load())?.profiles.k0.lastUsed, clock.now, "format error: the pick is stored");
+
+  clock.now += 1000;
+  const exhausted = await rejection(pool.run(() => Promise.reject(new Error("?")), { maxWaitMs: 0 }));
+  assert.equal(exhausted.name, "AllProfilesExhaustedError");
+  await pool.flush();
+  const stored = JSON.parse(store.load()).profiles;
+  assert.deepEqual([stored.k0.lastUsed, stored.k1.lastUsed], [clock.now, clock.now], "every pick of the exhausted run is stored");
+  assert.deepEqual(pool.getStatus().profiles.map((p) => p.lastUsed), [clock.now, clock.now]);
+  await pool.close();
 });
