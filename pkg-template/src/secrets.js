@@ -26,7 +26,8 @@ export function fingerprint(text) {
   }
   h1 = Math.imul(h1 ^ (h1 >>> 16), 2246822507) ^ Math.imul(h2 ^ (h2 >>> 13), 3266489909);
   h2 = Math.imul(h2 ^ (h2 >>> 16), 2246822507) ^ Math.imul(h1 ^ (h1 >>> 13), 3266489909);
-  return ((h2 >>> 0) ^ (h1 >>> 0)).toString(16).padStart(8, "0").slice(-8);
+  // `^` gives a signed 32-bit result: `>>> 0` makes it unsigned, so it prints as 8 hex digits.
+  return ((h2 ^ h1) >>> 0).toString(16).padStart(8, "0");
 }
 
 /**

@@ -108,3 +108,10 @@ test("the picks of calls that ended without a counted failure reach the store (w
   assert.deepEqual(pool.getStatus().profiles.map((p) => p.lastUsed), [clock.now, clock.now]);
   await pool.close();
 });
+
+test("derived ids are <provider>-<8 hex digits> for every key (was: '-' and 7 digits for half of them)", () => {
+  // This key's fingerprint is negative as a signed 32-bit number: it printed as "-42da278".
+  const id = (apiKey, model) => new Pool({ profiles: [{ provider: "openai", model, apiKey }] }).getStatus().profiles[0].id;
+  assert.equal(id("sk-ant-LZWVYXSRUTKJQPHGNM", "m1"), "openai-fbd25d88");
+  for (let i = 0; i < 2000; i++) assert.match(id(`sk-key-${i}-${"x".repeat(i % 40)}`), /^openai-[0-9a-f]{8}$/);
+});
