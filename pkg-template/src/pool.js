@@ -249,7 +249,8 @@ export class Pool {
     this.#ids = ids;
     for (const p of new Set(this.#providers)) this.#providerIndex.set(p, c.providerIndex(p));
     this.#core = c;
-    this.#allKeys = [...new Set(this.#keys)];
+    // Longest first: a key that is a prefix of another is replaced after it, not inside it.
+    this.#allKeys = [...new Set(this.#keys)].sort((a, b) => b.length - a.length);
     const n = this.#ids.length;
     this.#maxAttempts = Math.min(160, Math.max(32, 24 + 8 * n));
     if (store !== undefined) {

@@ -130,7 +130,8 @@ export class LlmKeyPool {
       throw new Error("At least one profile or fallback with an API key is required");
     }
     this.#core = c;
-    this.#allKeys = [...new Set(this.#keys)];
+    // Longest first: a key that is a prefix of another is replaced after it, not inside it.
+    this.#allKeys = [...new Set(this.#keys)].sort((a, b) => b.length - a.length);
     this.#maxIterations = Math.min(160, Math.max(32, 24 + this.#ids.length * 8));
     if (this.#storagePath) {
       const makeFileStore = fileStoreFactory();

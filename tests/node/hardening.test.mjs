@@ -115,3 +115,14 @@ test("derived ids are <provider>-<8 hex digits> for every key (was: '-' and 7 di
   assert.equal(id("sk-ant-LZWVYXSRUTKJQPHGNM", "m1"), "openai-fbd25d88");
   for (let i = 0; i < 2000; i++) assert.match(id(`sk-key-${i}-${"x".repeat(i % 40)}`), /^openai-[0-9a-f]{8}$/);
 });
+
+test("a key that extends another key is redacted whole (was: its tail after the shorter key leaked)", async () => {
+  const A = "sk-live-QWERTYUIOPASDFGH";
+  const B = `${A}-JKLZXCVBNMQW`; // A is a prefix of B
+  const pool = new Pool({ profiles: [{ id: "a", provider: "p", apiKey: A }, { id: "b", provider: "p", apiKey: B }], maxWaitMs: 0 });
+  const err = await rejection(pool.run(() => Promise.reject(Object.assign(new Error(`gateway: keys ${A} and ${B} rejected`), { status: 401 }))));
+  assert.deepEqual(
+    err.attempts.map((a) => a.error),
+    ["gateway: keys [redacted] and [redacted] rejected", "gateway: keys [redacted] and [redacted] rejected"],
+  );
+});
