@@ -287,7 +287,8 @@ export class Pool {
   #idx(id) {
     if (typeof id !== "string") throw new TypeError(`profile id must be a string, got ${typeof id}`);
     const idx = this.#index.get(id);
-    if (idx === undefined) throw new RangeError(`unknown profile id ${JSON.stringify(id)}`);
+    // A key passed for an id (ctx.apiKey for ctx.profileId) is not printed.
+    if (idx === undefined) throw new RangeError(`unknown profile id ${redact(JSON.stringify(id), "", this.#allKeys)}`);
     return idx;
   }
 

@@ -126,3 +126,12 @@ test("a key that extends another key is redacted whole (was: its tail after the 
     ["gateway: keys [redacted] and [redacted] rejected", "gateway: keys [redacted] and [redacted] rejected"],
   );
 });
+
+test("a key passed where an id belongs is not printed in the RangeError (was: unknown profile id \"sk-...\")", () => {
+  const key = "sk-live-QWERTYUIOPASDFGH";
+  const pool = new Pool({ profiles: [{ id: "a", provider: "p", apiKey: key }] });
+  for (const call of [() => pool.markFailure(key, "auth"), () => pool.markSuccess(key), () => pool.clearCooldown(key), () => pool.isInCooldown(key)]) {
+    assert.throws(call, { name: "RangeError", message: 'unknown profile id "[redacted]"' });
+  }
+  assert.throws(() => pool.markSuccess("nope"), { message: 'unknown profile id "nope"' });
+});
