@@ -5,7 +5,7 @@ import { core, statusColumns } from "./core.js";
 import { AllProfilesExhaustedError, ConfigError, fromCore } from "./errors.js";
 import { classifyError, errorMessage, isCallerAbort, retryAfterMs } from "./classify.js";
 import { REASONS, REASON_CODE, resolvePolicy } from "./reasons.js";
-import { LONE_SURROGATE, fingerprint, redact } from "./secrets.js";
+import { LONE_SURROGATE, fingerprint, keyIndex, redact } from "./secrets.js";
 import { Persister, StateLink, fileStoreFactory } from "./persist.js";
 
 const STATES = ["available", "cooldown", "disabled"];
@@ -249,8 +249,7 @@ export class Pool {
     this.#ids = ids;
     for (const p of new Set(this.#providers)) this.#providerIndex.set(p, c.providerIndex(p));
     this.#core = c;
-    // Longest first: a key that is a prefix of another is replaced after it, not inside it.
-    this.#allKeys = [...new Set(this.#keys)].sort((a, b) => b.length - a.length);
+    this.#allKeys = keyIndex(this.#keys);
     const n = this.#ids.length;
     this.#maxAttempts = Math.min(160, Math.max(32, 24 + 8 * n));
     if (store !== undefined) {

@@ -10,7 +10,7 @@ import { Persister, StateLink, fileStoreFactory } from "./persist.js";
 import { AllProfilesExhaustedError, ConfigError, fromCore } from "./errors.js";
 import { classifyErrorV1, errorMessage, isV1NonTimeoutAbort } from "./classify.js";
 import { REASONS, REASON_CODE } from "./reasons.js";
-import { LONE_SURROGATE, redact } from "./secrets.js";
+import { LONE_SURROGATE, keyIndex, redact } from "./secrets.js";
 
 const MODE_V1 = 1;
 const V1_POLICY = new Uint8Array(0); // empty: the mode's default policy (v1's)
@@ -130,8 +130,7 @@ export class LlmKeyPool {
       throw new Error("At least one profile or fallback with an API key is required");
     }
     this.#core = c;
-    // Longest first: a key that is a prefix of another is replaced after it, not inside it.
-    this.#allKeys = [...new Set(this.#keys)].sort((a, b) => b.length - a.length);
+    this.#allKeys = keyIndex(this.#keys);
     this.#maxIterations = Math.min(160, Math.max(32, 24 + this.#ids.length * 8));
     if (this.#storagePath) {
       const makeFileStore = fileStoreFactory();

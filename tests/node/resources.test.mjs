@@ -71,6 +71,26 @@ test("100,000 profiles: built, used, rotated, reported and persisted in bounded 
   assert.ok(built < 5000 && statusMs < 2000 && loaded < 5000, `build ${Math.round(built)} ms, status ${Math.round(statusMs)} ms, load ${Math.round(loaded)} ms`);
 });
 
+test("a failed attempt costs the same with 100,000 keys as with 10 (was: 13x, redaction scanned every key)", async () => {
+  const { FailoverError } = await import("../../pkg/index.mjs");
+  const cost = async (n) => {
+    let now = T0;
+    const pool = new Pool({ profiles: keys(n, 1), clock: () => now, maxWaitMs: 0 });
+    const once = async () => {
+      now += 10;
+      let first = true;
+      await pool.run(() => (first ? ((first = false), Promise.reject(new FailoverError("Too Many Requests", { reason: "rate_limit", retryAfterMs: 1 }))) : 1));
+    };
+    for (let i = 0; i < 300; i++) await once(); // warm-up
+    const t0 = performance.now();
+    for (let i = 0; i < 3000; i++) await once();
+    return (performance.now() - t0) / 3000;
+  };
+  const small = await cost(10);
+  const large = await cost(100_000);
+  assert.ok(large < 3 * small + 0.005, `per run with a failed attempt: ${(small * 1000).toFixed(1)} µs with 10 keys, ${(large * 1000).toFixed(1)} µs with 100,000`);
+});
+
 test("10,000 concurrent runs held in their tasks: spread over the keys, counted in flight, all complete, no stack overflow", async () => {
   const pool = new Pool({ profiles: keys(3, 1), maxWaitMs: 0 });
   let open;
