@@ -1,5 +1,5 @@
 // `npm run fuzz`: the fuzzers of `npm test`, run longer. Builds first (through npm run build).
-//   KC_FUZZ_RUNS   JS sequences of tests/node/fuzz.test.mjs      (npm test: 5,000; here 100,000)
+//   KC_FUZZ_RUNS   JS sequences of tests/node/fuzz.test.mjs      (npm test: 10,000; here 100,000)
 //   KC_FUZZ_CASES  proptest cases per property of tests/fuzz.rs  (npm test: 2,000; here 50,000)
 //   KC_FUZZ_SEED   replay the JS fuzzer with this seed (fast-check prints it on failure)
 // KC_LONG=1 also runs the slow hostile-input cases (a stored state of 10^6 ids).

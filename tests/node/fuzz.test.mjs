@@ -14,7 +14,7 @@
 // - nothing is a wasm trap (RuntimeError), and after a throw the module still works;
 // - a wait is the model's (never negative, never a busy loop), and after close() no timer is
 //   left.
-// CI runs KC_FUZZ_RUNS (default 5,000) sequences; `npm run fuzz` runs more.
+// CI runs KC_FUZZ_RUNS (default 10,000) sequences; `npm run fuzz` runs more.
 // Reproduce a failure with KC_FUZZ_SEED=<seed> (and the path fast-check prints).
 
 import { test } from "node:test";
@@ -26,7 +26,7 @@ import { ModelPool, policyOf, DEFAULT_COOLDOWNS, parseStored, recordsText, merge
 import { outcome } from "./fuzz/outcomes.mjs";
 import { T0, KEYS, PROVIDERS, FAULTS, validConfig, hostileConfig, command } from "./fuzz/arbitraries.mjs";
 
-const RUNS = Number(process.env.KC_FUZZ_RUNS ?? 5000);
+const RUNS = Number(process.env.KC_FUZZ_RUNS ?? 10000);
 const SEED = process.env.KC_FUZZ_SEED === undefined ? undefined : Number(process.env.KC_FUZZ_SEED);
 const PATH = process.env.KC_FUZZ_PATH;
 
