@@ -13,7 +13,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import util from "node:util";
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Pool, LlmKeyPool, FailoverError, ConfigError, AllProfilesExhaustedError, FAILURE_REASONS, memoryStore, mergeSnapshots } from "../../pkg/index.mjs";
@@ -214,6 +214,7 @@ test("no key, nor 8 characters of one, in anything the package shows, across eve
     show("console", consoleLines.join("\n"));
   } finally {
     Object.assign(console, saved);
+    rmSync(dir, { recursive: true, force: true });
   }
 
   let checked = 0;
