@@ -5,6 +5,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
+import { rmSync } from "node:fs";
 import { getEventListeners, setMaxListeners } from "node:events";
 import { fileURLToPath } from "node:url";
 import { Pool, memoryStore } from "../../pkg/index.mjs";
@@ -138,6 +139,7 @@ test("no timer is left after close(), and a process using a pool ends by itself 
       assert.ok(ms < 5000, `${store}/${close}: the process ended after ${ms} ms`);
       assert.equal(result.active, 0, `${store}/${close}: no timer keeps the process alive`);
       if (close === "close") assert.equal(result.live, 0, `${store}: close() left ${result.live} timer(s)`);
+      rmSync(result.dir, { recursive: true, force: true });
     }
   }
 });
