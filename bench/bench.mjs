@@ -112,7 +112,7 @@ for (const n of [1000, 10_000]) {
   const v2 = new Pool({ profiles: profilesOf(n) });
   for (let i = 0; i < n; i += 2) v2.markFailure(`key-${i}`, "rate_limit", { model: "gpt-4o" });
   for (let i = 1; i < 20; i += 2) v2.markFailure(`key-${i}`, "rate_limit", { model: "gpt-4o-mini" });
-  const t = await measure([{ name: "v2", fn: () => v2.run(ok, { model: "gpt-4o" }), batch: batchFor(n) }]);
+  const t = await measure([{ name: "v2", fn: () => v2.run(ok, { model: "gpt-4o" }), batch: V2_BATCH }]);
   row(`run naming a model, half of ${n.toLocaleString("en")} resting for it (2 models with rests)`, t.v2, undefined, "", undefined);
 }
 {

@@ -430,7 +430,8 @@ export declare class Pool {
    * step (clamped to its cap). A failure during a cooldown counts but does not extend it.
    * `model`: the model the call was for, as `run`'s (model-scoped reasons rest the key for
    * that model only).
-   * @throws {RangeError} for an unknown id or reason.
+   * @throws {RangeError} for an unknown id or reason, or a retryAfterMs that is not a finite number >= 0.
+   * @throws {TypeError} for an id or reason that is not a string, or an unknown option.
    */
   markFailure(profileId: string, reason: FailureReason, options?: { retryAfterMs?: number; model?: string }): void;
   /**
@@ -533,7 +534,7 @@ export declare class LlmKeyPool {
    *   `maxRateLimitCooldownMs must be non-negative` (and the other cooldowns), `At least one
    *   profile or fallback with an API key is required`.
    * @throws {ConfigError} for what v1 accepted but could not use (NaN or non-number cooldowns,
-   *   ids or providers with surrounding whitespace or control characters, non-string keys).
+   *   ids or providers with surrounding whitespace, control characters or lone surrogates, non-string keys).
    */
   constructor(config: LlmKeyPoolConfig);
   /** Loads the state saved at `storagePath`; resolves at once without one. */
@@ -837,7 +838,8 @@ export type DenoKvAtomicLike = {
  * cooldownUntil ?? -1, errorCount, lastFailureReason ?? "", cooldownLong, cooldownStartedAt ?? -1)`,
  * and `updatedAt` becomes that key's first part. Commutative, associative, idempotent.
  * Unusable fields are dropped.
- * @throws {Error} when either value as a whole is unusable (not JSON, wrong version).
+ * @throws {TypeError} when either value as a whole is unusable (not JSON, wrong version),
+ *   e.g. `mergeSnapshots: b is unusable: unsupported version 2`.
  */
 export declare function mergeSnapshots(a: StoredState, b: StoredState): Snapshot;
 

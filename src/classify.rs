@@ -907,7 +907,10 @@ mod tests {
                 "", "Error", "AbortError", "TimeoutError", "APIConnectionTimeoutError",
             ]),
         ) {
-            let facts = ErrorFacts { status: s, message: &m, name, code: "ETIMEDOUT" };
+            // The JS layer lowercases the message (toLowerCase, the same mapping as
+            // to_lowercase) before it reaches the core, as v1 did before matching.
+            let lower = m.to_lowercase();
+            let facts = ErrorFacts { status: s, message: &lower, name, code: "ETIMEDOUT" };
             prop_assert_eq!(classify(&facts, Rules::V1), v1_reference(s, &m, name));
         }
 

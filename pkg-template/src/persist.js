@@ -296,7 +296,13 @@ export class StateLink {
     try {
       text = typeof raw === "string" ? raw : JSON.stringify(raw);
     } catch {
-      text = String(raw);
+      try {
+        text = String(raw);
+      } catch {
+        // Neither JSON nor a string (a null-prototype object holding a BigInt): the value
+        // itself tells it apart from the last bad one.
+        text = raw;
+      }
     }
     if (text === this.#lastBad) return;
     this.#lastBad = text;

@@ -5,7 +5,7 @@ import { core, statusColumns } from "./core.js";
 import { AllProfilesExhaustedError, ConfigError, fromCore } from "./errors.js";
 import { classifyError, errorMessage, isCallerAbort, retryAfterMs } from "./classify.js";
 import { REASONS, REASON_CODE, resolvePolicy } from "./reasons.js";
-import { fingerprint, redact } from "./secrets.js";
+import { LONE_SURROGATE, fingerprint, keyIndex, redact } from "./secrets.js";
 import { Persister, StateLink, fileStoreFactory } from "./persist.js";
 import { Emitter } from "./events.js";
 import { DEFAULT_MAX_SESSIONS, Sessions } from "./sessions.js";
@@ -55,6 +55,20 @@ function checkKeys(obj, allowed, path) {
 
 function optionalString(value, field) {
   if (value !== undefined && typeof value !== "string") throw new ConfigError(field, "must be a string");
+}
+
+/** The length of a name in UTF-16 units, or a cut of it that fits 16 bits. */
+function cutLength(s) {
+  if (s.length <= 0xffff) return s.length;
+  const last = s.charCodeAt(0xfffe);
+  return last >= 0xd800 && last <= 0xdbff ? 0xfffe : 0xffff;
+}
+
+/** Ids, providers and models cross into the core as UTF-8: no lone surrogates. */
+function wellFormed(value, field) {
+  if (typeof value === "string" && LONE_SURROGATE.test(value)) {
+    throw new ConfigError(field, "must be well-formed Unicode (it holds a lone surrogate)");
+  }
 }
 
 function checkWait(value, field) {
@@ -206,6 +220,7 @@ export class Pool {
       if (def.weight !== undefined && !(Number.isInteger(def.weight) && def.weight >= 1 && def.weight <= MAX_WEIGHT)) {
         throw new ConfigError(`${at}.weight`, "must be a whole number from 1 to 1000");
       }
+      for (const f of ["provider", "id", "model"]) wellFormed(def[f], `${at}.${f}`);
       let id = def.id;
       if (id === undefined) {
         // Stable across restarts, reordering and added keys; reveals nothing of the key.
@@ -234,6 +249,7 @@ export class Pool {
       if (fb.apiKey !== undefined && (typeof fb.apiKey !== "string" || fb.apiKey === "")) {
         throw new ConfigError(`${at}.apiKey`, "must be a non-empty string when given");
       }
+      for (const f of ["provider", "model"]) wellFormed(fb[f], `${at}.${f}`);
       const borrowed = this.#providers.indexOf(fb.provider);
       const apiKey = fb.apiKey ?? (borrowed >= 0 && borrowed < primaries ? this.#keys[borrowed] : undefined);
       if (apiKey === undefined) {
@@ -254,14 +270,15 @@ export class Pool {
     try {
       c = new (core().Pool)(0, ...COOLDOWN_FIELDS.map((f) => cooldowns[f]), policyBytes);
       // Ids are at most 256 bytes long (checked in the core), so their lengths fit 16 bits;
-      // longer ones are cut to a length the core rejects with the field's name.
+      // longer ones are cut to a length the core rejects with the field's name (never
+      // inside a surrogate pair, which the core would take for lengths that do not match).
       const names = [...new Set(this.#providers)];
       const nameIndex = new Map(names.map((p, i) => [p, i]));
       c.addProfiles(
         ids.join(""),
-        Uint16Array.from(ids, (id) => Math.min(id.length, 0xffff)),
+        Uint16Array.from(ids, cutLength),
         names.join(""),
-        Uint16Array.from(names, (p) => Math.min(p.length, 0xffff)),
+        Uint16Array.from(names, cutLength),
         Uint32Array.from(this.#providers, (p) => nameIndex.get(p)),
         Uint8Array.from(fallbackFlags),
         Uint32Array.from(positions),
@@ -279,7 +296,7 @@ export class Pool {
     this.#ids = ids;
     for (const p of new Set(this.#providers)) this.#providerIndex.set(p, c.providerIndex(p));
     this.#core = c;
-    this.#allKeys = [...new Set(this.#keys)];
+    this.#allKeys = keyIndex(this.#keys);
     const n = this.#ids.length;
     this.#maxAttempts = Math.min(160, Math.max(32, 24 + 8 * n));
     this.#metrics = new Metrics(n);
@@ -331,7 +348,8 @@ export class Pool {
   #idx(id) {
     if (typeof id !== "string") throw new TypeError(`profile id must be a string, got ${typeof id}`);
     const idx = this.#index.get(id);
-    if (idx === undefined) throw new RangeError(`unknown profile id ${JSON.stringify(id)}`);
+    // A key passed for an id (ctx.apiKey for ctx.profileId) is not printed.
+    if (idx === undefined) throw new RangeError(`unknown profile id ${redact(JSON.stringify(id), "", this.#allKeys)}`);
     return idx;
   }
 
@@ -351,7 +369,9 @@ export class Pool {
   #fail(idx, now, reason, retryMs, lease, model, modelName) {
     const code = REASON_CODE.get(reason);
     const cd = this.#core.fail(idx, now, code, retryMs ?? NaN, lease, model);
-    if (this.#persist !== undefined && cd !== -2 && this.#policy[code].schedule !== "none") this.#persist.change(true);
+    // A failure that counted is written at once; one that did not (late, or a reason whose
+    // schedule is "none") still changed the pick's lastUsed, written with the next batch.
+    this.#persist?.change(cd !== -2 && this.#policy[code].schedule !== "none");
     this.#metrics.failure(idx, code);
     if (cd >= 0) {
       this.#metrics.cooldown(idx);
@@ -427,6 +447,22 @@ export class Pool {
     }
   }
 
+  /** Ends the lease of a call without a verdict (the caller aborted, the clock failed). */
+  #release(idx) {
+    this.#core.release(idx);
+    this.#persist?.change(false); // the pick's lastUsed
+  }
+
+  /** The time a call on `idx` ended; a clock that fails ends its lease first, then throws. */
+  #endTime(idx) {
+    try {
+      return this.#now();
+    } catch (e) {
+      this.#release(idx);
+      throw e;
+    }
+  }
+
   async run(task, options) {
     if (typeof task !== "function") throw new TypeError("run(task): task must be a function");
     const o = options === undefined ? EMPTY : this.#runOptions(options);
@@ -460,13 +496,12 @@ export class Pool {
         value = await task(ctx);
       } catch (err) {
         if (isCallerAbort(err, signal)) {
-          this.#core.release(idx);
-          if (this.#persist !== undefined) this.#persist.change(false); // the pick's lastUsed
+          this.#release(idx);
           throw err;
         }
         const reason = classifyError(err);
         // An HTTP-date Retry-After is a point in time: measure it from the failure.
-        const failedAt = this.#now();
+        const failedAt = this.#endTime(idx);
         const retryMs = retryAfterMs(err, failedAt);
         // A profile with a model of its own serves only that model: its rests are the key's.
         const scoped = this.#models[idx] === undefined ? model : undefined;
@@ -482,7 +517,8 @@ export class Pool {
         sticky = undefined;
         continue;
       }
-      this.#call(() => this.#core.succeed(idx, this.#now(), now, undefined));
+      const doneAt = this.#endTime(idx);
+      this.#call(() => this.#core.succeed(idx, doneAt, now, undefined));
       if (this.#persist !== undefined) this.#persist.change(false);
       this.#metrics.success(idx);
       if (session !== undefined) this.#sessions.keep(session, idx);
@@ -523,7 +559,14 @@ export class Pool {
       }
     }
     const s = options.signal;
-    if (s !== undefined && (s === null || typeof s !== "object" || typeof s.aborted !== "boolean")) {
+    if (
+      s !== undefined &&
+      (s === null ||
+        typeof s !== "object" ||
+        typeof s.aborted !== "boolean" ||
+        typeof s.addEventListener !== "function" ||
+        typeof s.removeEventListener !== "function")
+    ) {
       throw new TypeError("run options: signal must be an AbortSignal");
     }
     try {
@@ -555,6 +598,11 @@ export class Pool {
     let model;
     if (options !== undefined) {
       if (!isObject(options)) throw new TypeError("markFailure options must be an object { retryAfterMs?, model? }");
+      for (const key of Object.keys(options)) {
+        if (key !== "retryAfterMs" && key !== "model") {
+          throw new TypeError(`markFailure options: unknown option ${JSON.stringify(key)}`);
+        }
+      }
       retryMs = options.retryAfterMs;
       if (retryMs !== undefined && (typeof retryMs !== "number" || !Number.isFinite(retryMs) || retryMs < 0)) {
         throw new RangeError("retryAfterMs must be a finite number of ms >= 0");
@@ -722,7 +770,12 @@ export class Pool {
   }
 
   [INSPECT]() {
-    const s = this.getStatus();
+    let s;
+    try {
+      s = this.getStatus();
+    } catch {
+      return `Pool { profiles: ${this.#ids.length} }`; // the clock fails: no status, but no throw
+    }
     return `Pool { profiles: ${this.#ids.length}, available: ${s.totalAvailable}, inCooldown: ${s.totalInCooldown}, disabled: ${s.totalDisabled} }`;
   }
 }

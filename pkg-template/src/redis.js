@@ -26,8 +26,8 @@ local byte, sub, find, char, format, floor = string.byte, string.sub, string.fin
 local NULL, ARRAY = {}, {}
 
 -- JSON, as strict as JavaScript's JSON.parse. Objects are tables, arrays the ARRAY marker
--- (their content is never needed), null the NULL marker; a lone surrogate becomes U+FFFD
--- (as a JavaScript string reaches the core: UTF-8).
+-- (their content is never needed), null the NULL marker; a string with a lone surrogate is
+-- marked with a leading NUL (the pool drops ids with lone surrogates).
 local function fail() error("invalid JSON", 0) end
 local ESC = { [34] = '"', [92] = "\\", [47] = "/", [98] = "\b", [102] = "\f", [110] = "\n", [114] = "\r", [116] = "\t" }
 local function utf8(c)
@@ -45,12 +45,14 @@ local function skip(s, i)
   return find(s, "[^ \t\r\n]", i) or #s + 1
 end
 local function str(s, i)
-  local parts, n, j = {}, 0, i + 1
+  local parts, n, j, lone = {}, 0, i + 1, false
   while true do
     local a, b = find(s, '^[^"\\%z\1-\31]+', j)
     if a then n = n + 1; parts[n] = sub(s, a, b); j = b + 1 end
     local c = byte(s, j)
-    if c == 34 then return table.concat(parts), j + 1 end
+    -- A string with a lone surrogate starts with NUL, which no usable id or reason has:
+    -- the pool drops such ids (they would merge with others in the core).
+    if c == 34 then return (lone and "\0" or "") .. table.concat(parts), j + 1 end
     if c ~= 92 then fail() end
     local e = byte(s, j + 1)
     if e == 117 then
@@ -60,7 +62,7 @@ local function str(s, i)
         local lo = hex4(s, j + 2)
         if lo >= 0xDC00 and lo < 0xE000 then cp = 0x10000 + (cp - 0xD800) * 0x400 + (lo - 0xDC00); j = j + 6 end
       end
-      if cp >= 0xD800 and cp < 0xE000 then cp = 0xFFFD end
+      if cp >= 0xD800 and cp < 0xE000 then cp = 0xFFFD; lone = true end
       n = n + 1; parts[n] = utf8(cp)
     else
       local m = ESC[e]

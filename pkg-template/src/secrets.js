@@ -3,6 +3,12 @@
 
 const REDACTED = "[redacted]";
 
+/**
+ * A lone UTF-16 surrogate: names cross into the core as UTF-8, where each one becomes
+ * U+FFFD, so "a\uD800" and "a\uDC00" would be one id there.
+ */
+export const LONE_SURROGATE = /[\uD800-\uDFFF]/u;
+
 /** Shortest run of a key's characters treated as a leak of the key. */
 export const MIN_LEAK = 8;
 
@@ -20,18 +26,46 @@ export function fingerprint(text) {
   }
   h1 = Math.imul(h1 ^ (h1 >>> 16), 2246822507) ^ Math.imul(h2 ^ (h2 >>> 13), 3266489909);
   h2 = Math.imul(h2 ^ (h2 >>> 16), 2246822507) ^ Math.imul(h1 ^ (h1 >>> 13), 3266489909);
-  return ((h2 >>> 0) ^ (h1 >>> 0)).toString(16).padStart(8, "0").slice(-8);
+  // `^` gives a signed 32-bit result: `>>> 0` makes it unsigned, so it prints as 8 hex digits.
+  return ((h2 ^ h1) >>> 0).toString(16).padStart(8, "0");
 }
 
 /**
- * Replaces in `text` every configured key, and every run of 8 or more characters that
- * also occurs in `key` (a key the provider echoed partly), with "[redacted]".
+ * The configured keys, indexed for `redact`: by their first 8 characters (so finding the
+ * keys a text holds costs the text's length, not the number of keys), the shorter ones
+ * apart.
  */
-export function redact(text, key, allKeys) {
-  let out = text;
-  for (const k of allKeys) {
-    if (out.includes(k)) out = out.split(k).join(REDACTED);
+export function keyIndex(keys) {
+  const byPrefix = new Map();
+  const short = [];
+  for (const k of new Set(keys)) {
+    if (k.length < MIN_LEAK) {
+      short.push(k);
+      continue;
+    }
+    const prefix = k.slice(0, MIN_LEAK);
+    const list = byPrefix.get(prefix);
+    if (list === undefined) byPrefix.set(prefix, [k]);
+    else list.push(k);
   }
+  return { byPrefix, short };
+}
+
+/**
+ * Replaces in `text` every configured key (`index` from `keyIndex`), and every run of 8 or
+ * more characters that also occurs in `key` (a key the provider echoed partly), with
+ * "[redacted]".
+ */
+export function redact(text, key, index) {
+  let out = text;
+  const found = new Set();
+  for (let i = 0; i + MIN_LEAK <= out.length; i++) {
+    const candidates = index.byPrefix.get(out.slice(i, i + MIN_LEAK));
+    if (candidates !== undefined) for (const k of candidates) if (out.startsWith(k, i)) found.add(k);
+  }
+  for (const k of index.short) if (out.includes(k)) found.add(k);
+  // Longest first: a key that is a prefix of another is replaced after it, not inside it.
+  for (const k of [...found].sort((a, b) => b.length - a.length)) out = out.split(k).join(REDACTED);
   if (key.length < MIN_LEAK || out.length < MIN_LEAK) return out;
   // Mark every position covered by an 8-character window that occurs in the key.
   let marks = null;

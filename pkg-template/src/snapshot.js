@@ -8,6 +8,7 @@
 
 import { core } from "./core.js";
 import { REASONS, REASON_CODE } from "./reasons.js";
+import { LONE_SURROGATE } from "./secrets.js";
 
 /** Numbers per record, in src/snapshot.rs's order (`Record::COLUMNS`). */
 export const RECORD_COLUMNS = 9;
@@ -74,7 +75,8 @@ function parseObject(data) {
   const ids = [];
   const rows = [];
   let dropped = 0;
-  const usable = (id) => id !== "" && id.length <= MAX_ID && !id.includes("\u0000") && !id.includes(PAIR_SEPARATOR);
+  const usable = (id) =>
+    id !== "" && id.length <= MAX_ID && !id.includes("\u0000") && !id.includes(PAIR_SEPARATOR) && !LONE_SURROGATE.test(id);
   for (const id of Object.keys(profiles)) {
     const rec = profiles[id];
     if (!usable(id) || !isRecordObject(rec)) {
@@ -135,6 +137,15 @@ function parseRecord(rec, cols, b) {
   return dropped;
 }
 
+function parseArgument(value, name) {
+  try {
+    return parseState(value);
+  } catch (e) {
+    if (e instanceof CorruptState) throw new TypeError(`mergeSnapshots: ${name} is unusable: ${e.message}`);
+    throw e;
+  }
+}
+
 /** The stored form of one record (absent values are left out, as v1 leaves them out). */
 function record(cols, b) {
   const r = { errorCount: cols[b] };
@@ -184,11 +195,11 @@ export function toSnapshot(ids, extraIds, cols) {
  * Merges two stored states with the core's rule (the same as every store's): per id, the
  * timestamps take the maximum and the cooldown group comes from the later event. Accepts
  * what `parseState` accepts; unusable values are dropped.
- * @throws {CorruptState} when either value as a whole is unusable.
+ * @throws {TypeError} when either value as a whole is unusable, saying which and why.
  */
 export function mergeSnapshots(a, b) {
-  const pa = parseState(a);
-  const pb = parseState(b);
+  const pa = parseArgument(a, "a");
+  const pb = parseArgument(b, "b");
   const c = new (core().Pool)(0, undefined, undefined, undefined, undefined, new Uint8Array(0));
   try {
     c.importSnapshot(pa.ids.join("\u0000"), pa.cols, 0);

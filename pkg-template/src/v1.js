@@ -10,7 +10,7 @@ import { Persister, StateLink, fileStoreFactory } from "./persist.js";
 import { AllProfilesExhaustedError, ConfigError, fromCore } from "./errors.js";
 import { classifyErrorV1, errorMessage, isV1NonTimeoutAbort } from "./classify.js";
 import { REASONS, REASON_CODE } from "./reasons.js";
-import { redact } from "./secrets.js";
+import { LONE_SURROGATE, keyIndex, redact } from "./secrets.js";
 
 const MODE_V1 = 1;
 const V1_POLICY = new Uint8Array(0); // empty: the mode's default policy (v1's)
@@ -130,7 +130,7 @@ export class LlmKeyPool {
       throw new Error("At least one profile or fallback with an API key is required");
     }
     this.#core = c;
-    this.#allKeys = [...new Set(this.#keys)];
+    this.#allKeys = keyIndex(this.#keys);
     this.#maxIterations = Math.min(160, Math.max(32, 24 + this.#ids.length * 8));
     if (this.#storagePath) {
       const makeFileStore = fileStoreFactory();
@@ -150,6 +150,9 @@ export class LlmKeyPool {
     if (typeof id !== "string") throw new ConfigError(`${at}.id`, "must be a string");
     if (typeof provider !== "string") throw new ConfigError(`${at}.provider`, "must be a string");
     if (typeof apiKey !== "string") throw new ConfigError(`${at}.apiKey`, "must be a string");
+    for (const [f, v] of [["id", id], ["provider", provider]]) {
+      if (LONE_SURROGATE.test(v)) throw new ConfigError(`${at}.${f}`, "must be well-formed Unicode (it holds a lone surrogate)");
+    }
   }
 
   #add(c, id, provider, model, apiKey, fallback, position) {

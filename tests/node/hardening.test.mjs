@@ -1,0 +1,137 @@
+// Regression tests for what the fuzzing and fault tests found (issue 7): each test names
+// the problem it pins down. The fuzzing itself is in fuzz.test.mjs.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import util from "node:util";
+import { Pool, memoryStore, mergeSnapshots } from "../../pkg/index.mjs";
+import { keys, manualClock, rejection, tick } from "./helpers.mjs";
+
+test("run with a signal that is not an AbortSignal is a TypeError at once (was: an uncaught TypeError from a timer, ending the process)", async () => {
+  const clock = manualClock();
+  const pool = new Pool({ profiles: keys(1), clock: clock.fn });
+  pool.markFailure("k0", "rate_limit", { retryAfterMs: 20 }); // the run would have to wait
+  const uncaught = [];
+  const onUncaught = (e) => uncaught.push(e);
+  process.on("uncaughtException", onUncaught);
+  try {
+    for (const signal of [{ aborted: false }, { aborted: false, addEventListener() {} }]) {
+      const err = await rejection(pool.run(() => 1, { signal }));
+      assert.ok(err instanceof TypeError, String(err));
+      assert.equal(err.message, "run options: signal must be an AbortSignal");
+    }
+    await tick(60); // the timer of the wait, had one been started
+    assert.deepEqual(uncaught, []);
+  } finally {
+    process.off("uncaughtException", onUncaught);
+  }
+  clock.now += 20;
+  assert.equal((await pool.run(() => 1)).profileId, "k0", "the pool works");
+});
+
+test("util.inspect(pool) never throws, even while the clock fails (was: the clock's RangeError)", () => {
+  const clock = manualClock();
+  const pool = new Pool({ profiles: keys(2), clock: clock.fn });
+  assert.equal(util.inspect(pool), "Pool { profiles: 2, available: 2, inCooldown: 0, disabled: 0 }");
+  clock.now = -1;
+  assert.equal(util.inspect(pool), "Pool { profiles: 2 }");
+  assert.equal(String(pool), "[Pool: 2 profiles]");
+  assert.throws(() => JSON.stringify(pool), RangeError, "toJSON is the status, which needs the time");
+  clock.now = 1_700_000_000_000;
+  assert.equal(util.inspect(pool), "Pool { profiles: 2, available: 2, inCooldown: 0, disabled: 0 }");
+});
+
+test("markFailure rejects unknown options like run does (was: { retryAfter: 5000 } silently meant the schedule's 1 min)", () => {
+  const clock = manualClock();
+  const pool = new Pool({ profiles: keys(1), clock: clock.fn });
+  assert.throws(() => pool.markFailure("k0", "rate_limit", { retryAfter: 5000 }), {
+    name: "TypeError",
+    message: 'markFailure options: unknown option "retryAfter"',
+  });
+  assert.equal(pool.getStatus().profiles[0].state, "available", "nothing recorded");
+  pool.markFailure("k0", "rate_limit", { retryAfterMs: 5000 });
+  assert.equal(pool.getStatus().profiles[0].remainingMs, 5000);
+});
+
+test("mergeSnapshots: an unusable argument is a TypeError saying which and why (was: a plain Error without the argument)", () => {
+  const good = { version: 1, profiles: { k0: { errorCount: 1, lastFailure: 5 } } };
+  const cases = [
+    [["{", good], /^mergeSnapshots: a is unusable: not valid JSON \(/],
+    [[good, { version: 2, profiles: {} }], /^mergeSnapshots: b is unusable: unsupported version 2$/],
+    [[good, []], /^mergeSnapshots: b is unusable: not an object but an array$/],
+    [[" ", good], /^mergeSnapshots: a is unusable: empty$/],
+  ];
+  for (const [[a, b], message] of cases) assert.throws(() => mergeSnapshots(a, b), (e) => e instanceof TypeError && message.test(e.message));
+  assert.deepEqual(mergeSnapshots(good, null).profiles.k0, { errorCount: 1, lastFailure: 5, updatedAt: 5 });
+});
+
+test("a clock that fails when a call ends ends its lease (was: inFlight stayed 1 forever)", async () => {
+  const clock = manualClock();
+  const pool = new Pool({ profiles: keys(2), clock: clock.fn });
+  const outcomes = [
+    () => {
+      throw new Error("boom");
+    },
+    () => "ok",
+  ];
+  for (const outcome of outcomes) {
+    const err = await rejection(
+      pool.run(() => {
+        clock.now = NaN; // the clock breaks while the call runs
+        return outcome();
+      }),
+    );
+    assert.ok(err instanceof RangeError && /clock\(\) must return/.test(err.message), String(err));
+    clock.now = 1_700_000_000_000;
+    const st = pool.getStatus();
+    assert.deepEqual(st.profiles.map((p) => p.inFlight), [0, 0]);
+    assert.deepEqual(st.profiles.map((p) => p.errorCount), [0, 0], "no verdict without a time");
+  }
+});
+
+test("the picks of calls that ended without a counted failure reach the store (was: never written)", async () => {
+  const clock = manualClock();
+  const store = memoryStore();
+  // `unknown` rotates without a rest: a run over failing keys ends exhausted, counting nothing.
+  const pool = new Pool({ profiles: keys(2), clock: clock.fn, storage: store, policy: { unknown: { schedule: "none" } } });
+  await pool.init();
+  const formatError = Object.assign(new Error("context length exceeded"), { status: 400 });
+  await rejection(pool.run(() => Promise.reject(formatError)));
+  await pool.flush();
+  assert.equal(JSON.parse(store.load())?.profiles.k0.lastUsed, clock.now, "format error: the pick is stored");
+
+  clock.now += 1000;
+  const exhausted = await rejection(pool.run(() => Promise.reject(new Error("?")), { maxWaitMs: 0 }));
+  assert.equal(exhausted.name, "AllProfilesExhaustedError");
+  await pool.flush();
+  const stored = JSON.parse(store.load()).profiles;
+  assert.deepEqual([stored.k0.lastUsed, stored.k1.lastUsed], [clock.now, clock.now], "every pick of the exhausted run is stored");
+  assert.deepEqual(pool.getStatus().profiles.map((p) => p.lastUsed), [clock.now, clock.now]);
+  await pool.close();
+});
+
+test("derived ids are <provider>-<8 hex digits> for every key (was: '-' and 7 digits for half of them)", () => {
+  // This key's fingerprint is negative as a signed 32-bit number: it printed as "-42da278".
+  const id = (apiKey, model) => new Pool({ profiles: [{ provider: "openai", model, apiKey }] }).getStatus().profiles[0].id;
+  assert.equal(id("sk-ant-LZWVYXSRUTKJQPHGNM", "m1"), "openai-fbd25d88");
+  for (let i = 0; i < 2000; i++) assert.match(id(`sk-key-${i}-${"x".repeat(i % 40)}`), /^openai-[0-9a-f]{8}$/);
+});
+
+test("a key that extends another key is redacted whole (was: its tail after the shorter key leaked)", async () => {
+  const A = "sk-live-QWERTYUIOPASDFGH";
+  const B = `${A}-JKLZXCVBNMQW`; // A is a prefix of B
+  const pool = new Pool({ profiles: [{ id: "a", provider: "p", apiKey: A }, { id: "b", provider: "p", apiKey: B }], maxWaitMs: 0 });
+  const err = await rejection(pool.run(() => Promise.reject(Object.assign(new Error(`gateway: keys ${A} and ${B} rejected`), { status: 401 }))));
+  assert.deepEqual(
+    err.attempts.map((a) => a.error),
+    ["gateway: keys [redacted] and [redacted] rejected", "gateway: keys [redacted] and [redacted] rejected"],
+  );
+});
+
+test("a key passed where an id belongs is not printed in the RangeError (was: unknown profile id \"sk-...\")", () => {
+  const key = "sk-live-QWERTYUIOPASDFGH";
+  const pool = new Pool({ profiles: [{ id: "a", provider: "p", apiKey: key }] });
+  for (const call of [() => pool.markFailure(key, "auth"), () => pool.markSuccess(key), () => pool.clearCooldown(key), () => pool.isInCooldown(key)]) {
+    assert.throws(call, { name: "RangeError", message: 'unknown profile id "[redacted]"' });
+  }
+  assert.throws(() => pool.markSuccess("nope"), { message: 'unknown profile id "nope"' });
+});

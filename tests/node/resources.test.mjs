@@ -1,0 +1,145 @@
+// Resource bounds (issue 7): 100,000 profiles, 10,000 concurrent runs (held in their tasks,
+// waiting for a rest to end, aborted while waiting), 1,000,000 sequential calls with flat
+// memory (JS heap and wasm memory, measured after full collections in a child process), and
+// no timer left after close(): a process using a pool ends by itself.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import { rmSync } from "node:fs";
+import { getEventListeners, setMaxListeners } from "node:events";
+import { fileURLToPath } from "node:url";
+import { Pool, memoryStore } from "../../pkg/index.mjs";
+import { T0, manualClock, rejection, tick } from "./helpers.mjs";
+
+const CHILD = fileURLToPath(new URL("./fixtures/resources-child.mjs", import.meta.url));
+
+function child(args, { timeout = 60_000, gc = false } = {}) {
+  return new Promise((resolve, reject) => {
+    const t0 = Date.now();
+    execFile(process.execPath, [...(gc ? ["--expose-gc"] : []), CHILD, ...args], { timeout }, (err, stdout, stderr) => {
+      if (err) return reject(new Error(`child ${args.join(" ")}: ${err.message}\n${stderr}`));
+      resolve({ result: JSON.parse(stdout.trim().split("\n").pop()), ms: Date.now() - t0, stderr });
+    });
+  });
+}
+
+const keys = (n, providers = 3) => Array.from({ length: n }, (_, i) => ({ id: `k${i}`, provider: `p${i % providers}`, apiKey: `sk-res-${i}-0123456789` }));
+
+test("1,000,000 sequential calls: the JS heap and the wasm memory stay flat", async () => {
+  const { result } = await child(["sequential", "1000000"], { gc: true, timeout: 120_000 });
+  const { before, after, calls } = result;
+  const perCall = (after.heap - before.heap) / calls;
+  assert.equal(after.wasm, before.wasm, `wasm memory ${before.wasm} -> ${after.wasm} bytes`);
+  assert.ok(perCall < 2, `JS heap ${before.heap} -> ${after.heap} bytes: ${perCall.toFixed(3)} bytes per call`);
+  assert.ok(after.external - before.external < 1 << 20, `external ${before.external} -> ${after.external}`);
+  assert.equal(result.inFlight, 0);
+});
+
+test("100,000 sequential calls on 100,000 profiles: the JS heap and the wasm memory stay flat", async () => {
+  const { result } = await child(["sequential", "100000", "100000", "nostore"], { gc: true, timeout: 120_000 });
+  const { before, after, calls } = result;
+  assert.equal(after.wasm, before.wasm, `wasm memory ${before.wasm} -> ${after.wasm} bytes`);
+  assert.ok((after.heap - before.heap) / calls < 2, `JS heap ${before.heap} -> ${after.heap} bytes over ${calls} calls`);
+});
+
+test("100,000 profiles: built, used, rotated, reported and persisted in bounded time", async () => {
+  const clock = manualClock();
+  const store = memoryStore();
+  const t0 = performance.now();
+  const pool = new Pool({ profiles: keys(100_000), clock: clock.fn, storage: store, maxWaitMs: 0, saveIntervalMs: 1 });
+  await pool.init();
+  const built = performance.now() - t0;
+  const seen = new Set();
+  for (let i = 0; i < 1000; i++) seen.add((await pool.run(({ profileId }) => profileId, { provider: "p1" })).profileId);
+  assert.equal(seen.size, 1000, "round-robin: 1,000 runs, 1,000 different keys of the preferred provider");
+  assert.ok([...seen].every((id) => Number(id.slice(1)) % 3 === 1));
+  for (let i = 0; i < 1000; i++) pool.markFailure(`k${i * 97}`, "rate_limit");
+  const t1 = performance.now();
+  const s = pool.getStatus();
+  const statusMs = performance.now() - t1;
+  assert.equal(s.profiles.length, 100_000);
+  assert.equal(s.totalInCooldown, 1000);
+  await pool.flush();
+  const stored = JSON.parse(store.load());
+  assert.equal(Object.keys(stored.profiles).length, 100_000);
+  await pool.close();
+  // A second process loads it.
+  const t2 = performance.now();
+  const again = new Pool({ profiles: keys(100_000), clock: clock.fn, storage: store });
+  await again.init();
+  const loaded = performance.now() - t2;
+  assert.equal(again.getStatus().totalInCooldown, 1000);
+  assert.ok(built < 5000 && statusMs < 2000 && loaded < 5000, `build ${Math.round(built)} ms, status ${Math.round(statusMs)} ms, load ${Math.round(loaded)} ms`);
+});
+
+test("a failed attempt costs the same with 100,000 keys as with 10 (was: 13x, redaction scanned every key)", async () => {
+  const { FailoverError } = await import("../../pkg/index.mjs");
+  const cost = async (n) => {
+    let now = T0;
+    const pool = new Pool({ profiles: keys(n, 1), clock: () => now, maxWaitMs: 0 });
+    const once = async () => {
+      now += 10;
+      let first = true;
+      await pool.run(() => (first ? ((first = false), Promise.reject(new FailoverError("Too Many Requests", { reason: "rate_limit", retryAfterMs: 1 }))) : 1));
+    };
+    for (let i = 0; i < 300; i++) await once(); // warm-up
+    const t0 = performance.now();
+    for (let i = 0; i < 3000; i++) await once();
+    return (performance.now() - t0) / 3000;
+  };
+  const small = await cost(10);
+  const large = await cost(100_000);
+  assert.ok(large < 3 * small + 0.005, `per run with a failed attempt: ${(small * 1000).toFixed(1)} µs with 10 keys, ${(large * 1000).toFixed(1)} µs with 100,000`);
+});
+
+test("10,000 concurrent runs held in their tasks: spread over the keys, counted in flight, all complete, no stack overflow", async () => {
+  const pool = new Pool({ profiles: keys(3, 1), maxWaitMs: 0 });
+  let open;
+  const gate = new Promise((r) => (open = r));
+  const runs = Array.from({ length: 10_000 }, () => pool.run(async ({ profileId }) => (await gate, profileId)));
+  await tick();
+  const inFlight = pool.getStatus().profiles.map((p) => p.inFlight);
+  assert.deepEqual(inFlight, [3334, 3333, 3333]);
+  open();
+  const results = await Promise.all(runs);
+  assert.equal(results.length, 10_000);
+  assert.deepEqual(pool.getStatus().profiles.map((p) => p.inFlight), [0, 0, 0]);
+});
+
+test("10,000 concurrent runs waiting for a rest to end: each sleeps once and proceeds; aborted, each stops and removes its listener", async () => {
+  const start = Date.now();
+  const pool = new Pool({ profiles: keys(2, 1), clock: () => T0 + (Date.now() - start) });
+  pool.markFailure("k0", "rate_limit", { retryAfterMs: 60 });
+  pool.markFailure("k1", "rate_limit", { retryAfterMs: 60 });
+  let calls = 0;
+  const t0 = performance.now();
+  const results = await Promise.all(Array.from({ length: 10_000 }, () => pool.run(({ profileId }) => (calls++, profileId))));
+  const ms = performance.now() - t0;
+  assert.equal(results.length, 10_000);
+  assert.equal(calls, 10_000, "one call each: none spun through its attempts");
+  assert.ok(ms >= 55, `they waited (${Math.round(ms)} ms)`);
+
+  pool.markFailure("k0", "billing");
+  pool.markFailure("k1", "billing"); // 5 h
+  const ac = new AbortController();
+  setMaxListeners(20_000, ac.signal);
+  const waiting = Array.from({ length: 10_000 }, () => pool.run(() => "never", { signal: ac.signal }));
+  await tick(5);
+  assert.equal(getEventListeners(ac.signal, "abort").length, 10_000, "one listener per waiting run");
+  ac.abort();
+  const errors = await Promise.all(waiting.map((p) => rejection(p)));
+  assert.ok(errors.every((e) => e === ac.signal.reason));
+  assert.equal(getEventListeners(ac.signal, "abort").length, 0, "no listener left on the signal");
+});
+
+test("no timer is left after close(), and a process using a pool ends by itself (with or without close)", async () => {
+  for (const store of ["file", "memory", "failing"]) {
+    for (const close of ["close", "none"]) {
+      const { result, ms } = await child(["exit", store, close], { timeout: 10_000 });
+      assert.ok(ms < 5000, `${store}/${close}: the process ended after ${ms} ms`);
+      assert.equal(result.active, 0, `${store}/${close}: no timer keeps the process alive`);
+      if (close === "close") assert.equal(result.live, 0, `${store}: close() left ${result.live} timer(s)`);
+      rmSync(result.dir, { recursive: true, force: true });
+    }
+  }
+});

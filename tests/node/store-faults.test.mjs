@@ -1,0 +1,286 @@
+// Store faults (issue 7): a save that throws on every second call, a load that returns garbage
+// (or throws) now and then, a file store on a full disk and on a read-only directory. Every
+// run completes, and once the fault clears the stored state converges to the pool's.
+//
+// Full disk and read-only directory are real when this process may mount (root with
+// CAP_SYS_ADMIN: a 64 KB tmpfs, filled up, remounted read-only); otherwise a read-only
+// directory is a chmod 555 one (non-root), and what cannot be made real is injected at the
+// file-system calls fileStore makes (fs.promises.open/rename/unlink failing with ENOSPC or
+// EROFS), which exercises the same code paths. Each test says which it used.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, promises as fsp, readdirSync, readFileSync, rmSync, writeFileSync, chmodSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Pool } from "../../pkg/index.mjs";
+import { fileStore } from "../../pkg/file.mjs";
+import { T0, MIN, keys, manualClock, tick, httpError } from "./helpers.mjs";
+
+function capture() {
+  const c = { error: [], warn: [], info: [] };
+  c.logger = { error: (m) => c.error.push(m), warn: (m) => c.warn.push(m), info: (m) => c.info.push(m) };
+  return c;
+}
+
+async function until(cond, ms = 3000) {
+  const t0 = Date.now();
+  while (!cond()) {
+    if (Date.now() - t0 > ms) assert.fail("timed out waiting");
+    await tick(2);
+  }
+}
+
+/**
+ * Runs `n` calls over k0..k3 on a clock that advances 10 s a call; every third call's first
+ * key answers 429, every seventh a 402. Returns how many completed (resolved or gave up by
+ * the pool's own rules).
+ */
+async function workload(pool, clock, n) {
+  let completed = 0;
+  for (let i = 0; i < n; i++) {
+    clock.now += 10_000;
+    let first = true;
+    const r = await pool
+      .run(({ profileId }) => {
+        const fail = first && (i % 3 === 0 ? httpError(429, "Too Many Requests") : i % 7 === 0 ? httpError(402, "Payment Required") : null);
+        first = false;
+        if (fail) throw fail;
+        return profileId;
+      })
+      .then(
+        (v) => v,
+        (e) => e,
+      );
+    assert.ok(!(r instanceof Error) || r.name === "AllProfilesExhaustedError", `run ${i}: ${r?.stack}`);
+    completed++;
+    if (i % 5 === 4) await tick(1); // let the store's timers (writes, retries) run
+  }
+  return completed;
+}
+
+/** The stored state says what the pool says, profile by profile. */
+function assertConverged(text, pool) {
+  const stored = JSON.parse(text).profiles;
+  for (const p of pool.getStatus().profiles) {
+    const s = stored[p.id];
+    assert.ok(s, `${p.id} is stored`);
+    assert.equal(s.errorCount, p.errorCount, `${p.id}.errorCount`);
+    for (const f of ["lastUsed", "lastFailure", "lastSuccess"]) assert.equal(s[f], p[f], `${p.id}.${f}`);
+    if (p.state !== "available") {
+      assert.equal(s.cooldownUntil, p.cooldownUntil, `${p.id}.cooldownUntil`);
+      assert.equal(s.cooldownLong === true, p.state === "disabled", `${p.id}.cooldownLong`);
+    }
+  }
+}
+
+test("a save that throws on every second call: every run completes, each failed write is retried, the store converges", async () => {
+  for (const kind of ["save", "update"]) {
+    let calls = 0;
+    let stored = null;
+    let flaky = true;
+    const write = (fn) => {
+      calls++;
+      if (flaky && calls % 2 === 0) throw new Error(`write ${calls} failed`);
+      fn();
+    };
+    const store =
+      kind === "save"
+        ? { name: "flaky-save", load: () => stored, save: (s) => write(() => (stored = JSON.stringify(s))) }
+        : { name: "flaky-update", load: () => stored, update: (merge) => write(() => (stored = JSON.stringify(merge(stored)))) };
+    const clock = manualClock();
+    const log = capture();
+    const pool = new Pool({ profiles: keys(4), storage: store, clock: clock.fn, maxWaitMs: 0, logger: log.logger, saveIntervalMs: 1 });
+    await pool.init();
+    const n = 120;
+    for (let round = 0; round < 4; round++) {
+      assert.equal(await workload(pool, clock, n / 4), n / 4);
+      await pool.flush().catch(() => {}); // a flush may hit the failing call; the next one retries
+    }
+    assert.ok(calls >= 4, `${kind}: ${calls} writes`);
+    assert.ok(log.error.length >= 1, `${kind}: failed writes are logged`);
+    assert.ok(log.error.every((m) => /saving state to flaky-(save|update) failed \(attempt \d+; retrying in [\d.]+s\): write \d+ failed/.test(m)), log.error[0]);
+    flaky = false;
+    await pool.flush();
+    assertConverged(stored, pool);
+    await pool.close();
+  }
+});
+
+test("a load that throws, then returns garbage: the first write reads again, copies the garbage aside, and writes the pool's state", async () => {
+  let loads = 0;
+  let stored = null;
+  const copies = [];
+  const store = {
+    name: "unreachable",
+    load() {
+      loads++;
+      if (loads === 1) throw new Error("ECONNRESET");
+      return loads === 2 ? '{"version":1,"profiles":' : stored;
+    },
+    save: (s) => (stored = JSON.stringify(s)),
+    keepCorrupt: (raw) => copies.push(raw),
+  };
+  const clock = manualClock();
+  const log = capture();
+  const pool = new Pool({ profiles: keys(4), storage: store, clock: clock.fn, maxWaitMs: 0, logger: log.logger, saveIntervalMs: 1 });
+  assert.equal(await workload(pool, clock, 30), 30, "runs complete although the state could not be loaded");
+  assert.match(log.error[0], /loading state from unreachable failed, starting fresh: ECONNRESET/);
+  await pool.flush();
+  assert.equal(loads, 2, "read again before the first write");
+  assert.deepEqual(copies, ['{"version":1,"profiles":']);
+  assertConverged(stored, pool);
+  await pool.close();
+});
+
+test("a store that another process fills with garbage: runs complete, bad values are copied aside once, the store converges", async () => {
+  const garbage = ["{", "null\u0000", '{"version":7}', JSON.stringify({ version: 1, profiles: [] }), "\uFFFD\uFFFD"];
+  let stored = JSON.stringify({ version: 1, profiles: { k0: { errorCount: 2, lastFailure: T0 - MIN, cooldownUntil: T0 + 5 * MIN, lastFailureReason: "rate_limit" } } });
+  let loads = 0;
+  let faulty = true;
+  const copies = [];
+  const store = {
+    name: "garbled",
+    load() {
+      loads++;
+      if (!faulty) return stored;
+      if (loads % 3 === 0) throw new Error("ECONNRESET");
+      return loads % 3 === 1 ? stored : garbage[loads % garbage.length];
+    },
+    update(merge) {
+      // Another process keeps writing garbage over the state until the fault clears.
+      const current = faulty ? garbage[loads++ % garbage.length] : stored;
+      stored = JSON.stringify(merge(current));
+    },
+    keepCorrupt(raw) {
+      copies.push(raw);
+      return `copy ${copies.length}`;
+    },
+  };
+  const clock = manualClock();
+  const log = capture();
+  const pool = new Pool({ profiles: keys(4), storage: store, clock: clock.fn, maxWaitMs: 0, logger: log.logger, saveIntervalMs: 1 });
+  await pool.init();
+  assert.equal(pool.getStatus().profiles[0].state, "cooldown", "the first load was good: k0's rest is loaded");
+  assert.equal(await workload(pool, clock, 60), 60);
+  await pool.flush();
+  assert.ok(copies.length >= 1, "bad values are copied aside");
+  assert.ok(new Set(copies).size === copies.length, "each bad value once");
+  const other = log.warn.filter((m) => !/is unusable/.test(m) && !/^\[key-carousel\] Profile k\d failed: /.test(m));
+  assert.deepEqual(other, [], "warnings are about the failed calls and the bad values only");
+  faulty = false;
+  pool.markSuccess("k1");
+  await pool.flush();
+  assertConverged(stored, pool);
+  await pool.close();
+});
+
+// ── the file store on a full disk and in a read-only directory ──────────────────────────
+
+let mountable;
+function canMount() {
+  if (mountable !== undefined) return mountable;
+  mountable = false;
+  if (process.platform !== "linux" || process.getuid?.() !== 0) return false;
+  const probe = mkdtempSync(join(tmpdir(), "kc-mount-probe-"));
+  try {
+    execFileSync("mount", ["-t", "tmpfs", "-o", "size=64k", "tmpfs", probe], { stdio: "ignore" });
+    execFileSync("umount", [probe], { stdio: "ignore" });
+    mountable = true;
+  } catch {
+    // not allowed here (a container without CAP_SYS_ADMIN)
+  } finally {
+    rmSync(probe, { recursive: true, force: true });
+  }
+  return mountable;
+}
+
+/** Makes fileStore's file-system calls fail with `code` while `on()` says so. */
+function injectFs(code, on, calls = ["open", "rename", "unlink", "writeFile", "mkdir"]) {
+  const saved = {};
+  for (const name of calls) {
+    saved[name] = fsp[name];
+    fsp[name] = async function (path, flags, ...rest) {
+      const writing = name !== "open" || /[wa+]/.test(String(flags ?? "r"));
+      if (on() && writing) throw Object.assign(new Error(`${code}: injected, ${name} '${path}'`), { code });
+      return saved[name].call(this, path, flags, ...rest);
+    };
+  }
+  return () => Object.assign(fsp, saved);
+}
+
+/** A directory that can be filled up / made read-only and back (`simulated`: by injection). */
+function faultyDir(t, fault, simulated) {
+  const dir = mkdtempSync(join(tmpdir(), `kc-${fault}-`));
+  const d = { dir, faulty: false, cleanup: [] };
+  if (!simulated && canMount()) {
+    execFileSync("mount", ["-t", "tmpfs", "-o", "size=64k", "tmpfs", dir]);
+    d.cleanup.push(() => execFileSync("umount", [dir]));
+    d.kind = `a real 64 KB tmpfs${fault === "full" ? ", filled up" : ", remounted read-only"}`;
+    const filler = join(dir, "filler");
+    d.set = (on) => {
+      d.faulty = on;
+      if (fault === "full") {
+        if (on) {
+          try {
+            writeFileSync(filler, Buffer.alloc(1 << 20));
+          } catch (e) {
+            assert.equal(e.code, "ENOSPC"); // filled to the last block
+          }
+        } else rmSync(filler, { force: true });
+      } else execFileSync("mount", ["-o", `remount,${on ? "ro" : "rw"}`, dir]);
+    };
+  } else if (!simulated && fault === "readonly" && process.getuid?.() !== 0) {
+    d.kind = "a real chmod 555 directory";
+    d.set = (on) => {
+      d.faulty = on;
+      chmodSync(dir, on ? 0o555 : 0o755);
+    };
+  } else {
+    const code = fault === "full" ? "ENOSPC" : "EROFS";
+    d.kind = `a simulated ${code} (fs.promises calls fail)`;
+    d.cleanup.push(injectFs(code, () => d.faulty));
+    d.set = (on) => (d.faulty = on);
+  }
+  d.cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
+  t.after(() => {
+    if (d.faulty) d.set(false);
+    for (const f of d.cleanup) f();
+  });
+  t.diagnostic(`${fault}: ${d.kind}`);
+  return d;
+}
+
+for (const [fault, simulated] of [["full", false], ["readonly", false], ["full", true], ["readonly", true]]) {
+  const what = `${fault === "full" ? "full disk" : "read-only directory"}${simulated ? " (simulated)" : ""}`;
+  test(`a file store on a ${what}: runs complete, writes fail and are retried, the file converges once it clears`, async (t) => {
+    const d = faultyDir(t, fault, simulated);
+    const sub = join(d.dir, "state");
+    mkdirSync(sub);
+    const path = join(sub, "llm-keys.json");
+    const clock = manualClock();
+    const log = capture();
+    const pool = new Pool({ profiles: keys(4), storage: fileStore(path, { lockTimeoutMs: 200 }), clock: clock.fn, maxWaitMs: 0, logger: log.logger, saveIntervalMs: 5 });
+    await pool.init();
+    assert.equal(await workload(pool, clock, 10), 10);
+    await pool.flush();
+    const before = readFileSync(path, "utf8");
+
+    d.set(true);
+    assert.equal(await workload(pool, clock, 40), 40, "every run completes while the store fails");
+    await assert.rejects(pool.flush(), (e) => ["ENOSPC", "EROFS", "EACCES"].includes(e.code) || /ENOSPC|EROFS|EACCES/.test(e.message), "flush reports the store's error");
+    await until(() => log.error.length >= 2); // the retries keep failing, and say so
+    assert.match(log.error[0], new RegExp(`saving state to file ${path.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")} failed \\(attempt 1;`));
+    assert.equal(readFileSync(path, "utf8"), before, "the file is the last good state, never a partial one");
+
+    d.set(false);
+    await until(() => log.info.some((m) => /works again/.test(m)), 5000); // the retry timer writes it
+    await pool.flush();
+    assertConverged(readFileSync(path, "utf8"), pool);
+    assert.deepEqual(readdirSync(sub), ["llm-keys.json"], "no lock or temp file left behind");
+    await pool.close();
+  });
+}
+
+// Redis killed and restarted mid-run: tests/node/redis.test.mjs ("Redis killed and restarted
+// mid-run: runs go on, save errors are logged, the state converges after the restart").
