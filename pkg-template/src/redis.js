@@ -137,6 +137,43 @@ local function u16len(s) -- the length of a string in JavaScript (UTF-16 code un
   local _, four = string.gsub(s, "[\240-\247]", "")
   return #s - cont + four
 end
+-- One stored record -> its fields, and how many of its values were unusable.
+local function rec_of(rec)
+  local dropped = 0
+  local r = { ec = 0, cl = false }
+  local count = rec.errorCount
+  if type(count) == "number" and count >= 0 and count <= MAX_COUNT and count == floor(count) then
+    r.ec = count
+  elseif count ~= nil then
+    dropped = dropped + 1
+  end
+  for _, f in ipairs(TIMES) do
+    local v = rec[f[1]]
+    if type(v) == "number" and v >= 0 and v <= MAX_TIME then
+      r[f[2]] = v
+    elseif v ~= nil and v ~= NULL then
+      dropped = dropped + 1
+    end
+  end
+  local reason = rec.lastFailureReason
+  if type(reason) == "string" and RANK[reason] then
+    r.rs = reason
+  elseif reason ~= nil and reason ~= NULL then
+    dropped = dropped + 1
+  end
+  local long = rec.cooldownLong
+  if long == nil and rec.updatedAt == nil then
+    -- written by key-carousel 1: billing and auth_permanent are the long schedule
+    r.cl = r.rs ~= nil and LONG[r.rs] == true
+  else
+    r.cl = long == true
+    if long ~= nil and type(long) ~= "boolean" then dropped = dropped + 1 end
+  end
+  return r, dropped
+end
+local function usable(id)
+  return id ~= "" and not find(id, "%z") and not find(id, "\1", 1, true) and u16len(id) <= 1024
+end
 local function parse(raw)
   local ok, data = pcall(decode, raw)
   if not ok then return nil, "not valid JSON" end
@@ -146,39 +183,30 @@ local function parse(raw)
   if not isobj(profiles) then return nil, "profiles is not an object" end
   local out, dropped = {}, 0
   for id, rec in pairs(profiles) do
-    if id == "" or find(id, "%z") or not isobj(rec) or u16len(id) > 1024 then
+    if not usable(id) or not isobj(rec) then
       dropped = dropped + 1
     else
-      local r = { ec = 0, cl = false }
-      local count = rec.errorCount
-      if type(count) == "number" and count >= 0 and count <= MAX_COUNT and count == floor(count) then
-        r.ec = count
-      elseif count ~= nil then
-        dropped = dropped + 1
-      end
-      for _, f in ipairs(TIMES) do
-        local v = rec[f[1]]
-        if type(v) == "number" and v >= 0 and v <= MAX_TIME then
-          r[f[2]] = v
-        elseif v ~= nil and v ~= NULL then
+      local r, d = rec_of(rec)
+      out[id] = r
+      dropped = dropped + d
+      -- Model-scoped records (per-model cooldowns) sit under "models"; they merge as the ids
+      -- "<id>\1<model>", as the pool's own merge does.
+      local models = rec.models
+      if models ~= nil then
+        if not isobj(models) then
           dropped = dropped + 1
+        else
+          for model, mrec in pairs(models) do
+            if not usable(model) or not isobj(mrec) then
+              dropped = dropped + 1
+            else
+              local mr, md = rec_of(mrec)
+              out[id .. "\1" .. model] = mr
+              dropped = dropped + md
+            end
+          end
         end
       end
-      local reason = rec.lastFailureReason
-      if type(reason) == "string" and RANK[reason] then
-        r.rs = reason
-      elseif reason ~= nil and reason ~= NULL then
-        dropped = dropped + 1
-      end
-      local long = rec.cooldownLong
-      if long == nil and rec.updatedAt == nil then
-        -- written by key-carousel 1: billing and auth_permanent are the long schedule
-        r.cl = r.rs ~= nil and LONG[r.rs] == true
-      else
-        r.cl = long == true
-        if long ~= nil and type(long) ~= "boolean" then dropped = dropped + 1 end
-      end
-      out[id] = r
     end
   end
   return out, dropped
@@ -229,17 +257,18 @@ local function enc_str(s)
     return format("\\u%04x", byte(c))
   end)) .. '"'
 end
-local function enc_rec(r)
+local function enc_rec(r, models, scoped)
   local o = { '{"errorCount":', enc_num(r.ec) }
   local function add(name, v) if v ~= nil then o[#o + 1] = ',"' .. name .. '":' .. enc_num(v) end end
-  add("lastUsed", r.lu)
+  if not scoped then add("lastUsed", r.lu) end
   add("lastFailure", r.lf)
-  add("lastSuccess", r.ls)
+  if not scoped then add("lastSuccess", r.ls) end
   add("cooldownUntil", r.cu)
   if r.rs ~= nil then o[#o + 1] = ',"lastFailureReason":' .. enc_str(r.rs) end
   add("updatedAt", r.ua)
   if r.cl then o[#o + 1] = ',"cooldownLong":true' end
   add("cooldownStartedAt", r.cs)
+  if models ~= nil then o[#o + 1] = ',"models":{' .. table.concat(models, ",") .. "}" end
   o[#o + 1] = "}"
   return table.concat(o)
 end
@@ -269,8 +298,25 @@ for id, r in pairs(mine) do
   local m = merged[id]
   if m == nil then merged[id] = merge(r, r) else merged[id] = merge(m, r) end
 end
+-- A model's record goes under its profile's "models" (a profile with none gets an empty
+-- record to hold it), with the model-scoped fields only, as src/snapshot.js writes it.
+local models = {}
+for id, r in pairs(merged) do
+  local cut = find(id, "\1", 1, true)
+  if cut then
+    local parent = sub(id, 1, cut - 1)
+    local list = models[parent]
+    if list == nil then list = {}; models[parent] = list end
+    list[#list + 1] = enc_str(sub(id, cut + 1)) .. ":" .. enc_rec(r, nil, true)
+  end
+end
 local parts, n = {}, 0
-for id, r in pairs(merged) do n = n + 1; parts[n] = enc_str(id) .. ":" .. enc_rec(r) end
+for id, r in pairs(merged) do
+  if not find(id, "\1", 1, true) then n = n + 1; parts[n] = enc_str(id) .. ":" .. enc_rec(r, models[id]) end
+end
+for parent, list in pairs(models) do
+  if merged[parent] == nil then n = n + 1; parts[n] = enc_str(parent) .. ':{"errorCount":0,"models":{' .. table.concat(list, ",") .. "}}" end
+end
 local text = '{"version":1,"profiles":{' .. table.concat(parts, ",") .. "}}"
 if text ~= raw then redis.call("SET", key, text) end
 if bad then return { text, raw, side } end

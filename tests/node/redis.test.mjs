@@ -446,3 +446,42 @@ test("Redis killed and restarted mid-run: runs go on, save errors are logged, th
     await srv.stop();
   }
 });
+
+// ---- Per-model cooldowns through Redis ----
+
+test("per-model rests travel through Redis: a pool on another client sees k0 resting for m1 only, and the Lua merge of `models` equals mergeSnapshots", async () => {
+  const key = freshKey("models");
+  const a = new Pool({ profiles: keys(2), storage: redisStore(io(), { key }) });
+  await a.init();
+  const r = await a.run(
+    async ({ profileId }) => {
+      if (profileId === "k0") throw Object.assign(new Error("Too Many Requests"), { status: 429 });
+      return profileId;
+    },
+    { model: "m1" },
+  );
+  assert.equal(r.value, "k1");
+  await a.flush();
+  const state = await stored(key);
+  assert.equal(state.profiles.k0.models.m1.lastFailureReason, "rate_limit", JSON.stringify(state.profiles.k0));
+  assert.ok(state.profiles.k0.models.m1.cooldownUntil > Date.now());
+
+  const b = new Pool({ profiles: keys(2), storage: redisStore(clients.redis.client, { key }) });
+  await b.init();
+  const k0 = b.getStatus().profiles[0];
+  assert.equal(k0.state, "available", "k0 rests for m1 only");
+  assert.deepEqual(k0.modelCooldowns.map((m) => [m.model, m.reason]), [["m1", "rate_limit"]]);
+  const picked = [];
+  for (let i = 0; i < 3; i++) picked.push((await b.run(({ profileId }) => profileId, { model: "m1" })).value);
+  assert.ok(!picked.includes("k0"), `picked for m1: ${picked}`);
+
+  // The same states merged by the script and by the pool's own merge.
+  const later = JSON.stringify({ version: 1, profiles: { k0: { errorCount: 0, models: { m1: { errorCount: 2, lastFailure: 9e12, cooldownUntil: 9.1e12, lastFailureReason: "timeout", updatedAt: 9e12 }, m2: { errorCount: 1, lastFailure: 5, updatedAt: 5 } } }, k9: { errorCount: 0, models: { m3: { errorCount: 1, lastFailure: 7, updatedAt: 7 } } } } });
+  const storedText = JSON.stringify(state);
+  const lua = await scriptMerge(freshKey("models-diff"), storedText, later);
+  const core = coreMerge(storedText, later);
+  assert.deepEqual(lua.merged, core.merged);
+  assert.equal(lua.merged.profiles.k0.models.m1.lastFailureReason, "timeout");
+  await a.close();
+  await b.close();
+});
