@@ -141,7 +141,12 @@ function sleep(ms, signal) {
 export class Pool {
   #core;
   #keys = [];
-  #allKeys;
+  #allKeys = null;
+
+  /** The keys indexed for redaction, built when first needed (a failure), not at construction. */
+  #keyIndex() {
+    return (this.#allKeys ??= keyIndex(this.#keys));
+  }
   #ids = [];
   #providers = [];
   #models = [];
@@ -296,7 +301,6 @@ export class Pool {
     this.#ids = ids;
     for (const p of new Set(this.#providers)) this.#providerIndex.set(p, c.providerIndex(p));
     this.#core = c;
-    this.#allKeys = keyIndex(this.#keys);
     const n = this.#ids.length;
     this.#maxAttempts = Math.min(160, Math.max(32, 24 + 8 * n));
     this.#metrics = new Metrics(n);
@@ -311,7 +315,7 @@ export class Pool {
         onError: (operation, error, attempt) => {
           if (!this.#events.has("persist-error")) return;
           const message = error instanceof Error ? error.message : String(error);
-          this.#events.emit("persist-error", { store: this.#persist.name, operation, error: redact(message, "", this.#allKeys), attempt });
+          this.#events.emit("persist-error", { store: this.#persist.name, operation, error: redact(message, "", this.#keyIndex()), attempt });
         },
       });
     }
@@ -349,7 +353,7 @@ export class Pool {
     if (typeof id !== "string") throw new TypeError(`profile id must be a string, got ${typeof id}`);
     const idx = this.#index.get(id);
     // A key passed for an id (ctx.apiKey for ctx.profileId) is not printed.
-    if (idx === undefined) throw new RangeError(`unknown profile id ${redact(JSON.stringify(id), "", this.#allKeys)}`);
+    if (idx === undefined) throw new RangeError(`unknown profile id ${redact(JSON.stringify(id), "", this.#keyIndex())}`);
     return idx;
   }
 
@@ -506,7 +510,7 @@ export class Pool {
         // A profile with a model of its own serves only that model: its rests are the key's.
         const scoped = this.#models[idx] === undefined ? model : undefined;
         const cd = this.#call(() => this.#fail(idx, failedAt, reason, retryMs, now, scoped, ctx.model));
-        const error = redact(errorMessage(err), ctx.apiKey, this.#allKeys);
+        const error = redact(errorMessage(err), ctx.apiKey, this.#keyIndex());
         const attempt = { profileId: ctx.profileId, provider: ctx.provider, model: ctx.model, error, reason };
         if (cd >= 0) attempt.cooldownMs = cd;
         if (retryMs !== undefined) attempt.retryAfterMs = retryMs;

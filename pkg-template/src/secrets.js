@@ -31,24 +31,25 @@ export function fingerprint(text) {
 }
 
 /**
- * The configured keys, indexed for `redact`: by their first 8 characters (so finding the
- * keys a text holds costs the text's length, not the number of keys), the shorter ones
- * apart.
+ * The configured keys, indexed for `redact`: by their last 8 characters (so finding the
+ * keys a text holds costs the text's length, not the number of keys; keys of one provider
+ * share their first characters — "sk-proj-", "sk-ant-api03-" — but not their last), the
+ * shorter ones apart. Built on the first failure, not at construction.
  */
 export function keyIndex(keys) {
-  const byPrefix = new Map();
+  const byTail = new Map();
   const short = [];
   for (const k of new Set(keys)) {
     if (k.length < MIN_LEAK) {
       short.push(k);
       continue;
     }
-    const prefix = k.slice(0, MIN_LEAK);
-    const list = byPrefix.get(prefix);
-    if (list === undefined) byPrefix.set(prefix, [k]);
+    const tail = k.slice(-MIN_LEAK);
+    const list = byTail.get(tail);
+    if (list === undefined) byTail.set(tail, [k]);
     else list.push(k);
   }
-  return { byPrefix, short };
+  return { byTail, short };
 }
 
 /**
@@ -59,9 +60,14 @@ export function keyIndex(keys) {
 export function redact(text, key, index) {
   let out = text;
   const found = new Set();
+  // Each window of 8 characters that ends a configured key: does the whole key end there?
   for (let i = 0; i + MIN_LEAK <= out.length; i++) {
-    const candidates = index.byPrefix.get(out.slice(i, i + MIN_LEAK));
-    if (candidates !== undefined) for (const k of candidates) if (out.startsWith(k, i)) found.add(k);
+    const candidates = index.byTail.get(out.slice(i, i + MIN_LEAK));
+    if (candidates === undefined) continue;
+    for (const k of candidates) {
+      const start = i + MIN_LEAK - k.length;
+      if (start >= 0 && out.startsWith(k, start)) found.add(k);
+    }
   }
   for (const k of index.short) if (out.includes(k)) found.add(k);
   // Longest first: a key that is a prefix of another is replaced after it, not inside it.

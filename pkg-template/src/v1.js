@@ -59,7 +59,12 @@ export class LlmKeyPool {
   #providers = [];
   #models = [];
   #keys = [];
-  #allKeys;
+  #allKeys = null;
+
+  /** The keys indexed for redaction, built when first needed (a failure), not at construction. */
+  #keyIndex() {
+    return (this.#allKeys ??= keyIndex(this.#keys));
+  }
   #index = new Map();
   #providerIndex = new Map();
   #storagePath;
@@ -130,7 +135,6 @@ export class LlmKeyPool {
       throw new Error("At least one profile or fallback with an API key is required");
     }
     this.#core = c;
-    this.#allKeys = keyIndex(this.#keys);
     this.#maxIterations = Math.min(160, Math.max(32, 24 + this.#ids.length * 8));
     if (this.#storagePath) {
       const makeFileStore = fileStoreFactory();
@@ -262,7 +266,7 @@ export class LlmKeyPool {
         if (signal?.aborted) throw abortReason(signal);
         const reason = classifyErrorV1(err);
         // v1 difference: keys the provider echoed into the message are redacted.
-        const error = redact(errorMessage(err), ctx.apiKey, this.#allKeys);
+        const error = redact(errorMessage(err), ctx.apiKey, this.#keyIndex());
         attempts.push({ profileId: id, provider: ctx.provider, model: ctx.model, error, reason });
         await this.#markFailure(id, reason, false);
         this.#log("warn", `[${label}] Profile ${id} failed: ${reason} \u2014 ${error}`);

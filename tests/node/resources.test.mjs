@@ -92,6 +92,31 @@ test("a failed attempt costs the same with 100,000 keys as with 10 (was: 13x, re
   assert.ok(large < 3 * small + 0.005, `per run with a failed attempt: ${(small * 1000).toFixed(1)} µs with 10 keys, ${(large * 1000).toFixed(1)} µs with 100,000`);
 });
 
+test("a failure whose message echoes a masked key costs the same with 100,000 keys sharing their prefix (sk-proj-) as with 10", async () => {
+  const cost = async (n) => {
+    let now = T0;
+    const profiles = Array.from({ length: n }, (_, i) => ({ id: `p${i}`, provider: "openai", apiKey: `sk-proj-${String(i).padStart(8, "0")}-${"q".repeat(24)}` }));
+    const pool = new Pool({ profiles, clock: () => now, maxWaitMs: 0 });
+    const once = async () => {
+      now += 10;
+      let first = true;
+      await pool.run(() => {
+        if (!first) return 1;
+        first = false;
+        // What OpenAI answers for a wrong key: the key's first characters and last four.
+        throw Object.assign(new Error("Incorrect API key provided: sk-proj-****qqqq. You can find your API key at ..."), { status: 429, headers: { "retry-after-ms": "1" } });
+      });
+    };
+    for (let i = 0; i < 300; i++) await once(); // warm-up
+    const t0 = performance.now();
+    for (let i = 0; i < 2000; i++) await once();
+    return (performance.now() - t0) / 2000;
+  };
+  const small = await cost(10);
+  const large = await cost(100_000);
+  assert.ok(large < 3 * small + 0.005, `per run with a failed attempt: ${(small * 1000).toFixed(1)} µs with 10 keys, ${(large * 1000).toFixed(1)} µs with 100,000`);
+});
+
 test("10,000 concurrent runs held in their tasks: spread over the keys, counted in flight, all complete, no stack overflow", async () => {
   const pool = new Pool({ profiles: keys(3, 1), maxWaitMs: 0 });
   let open;
