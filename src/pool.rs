@@ -107,6 +107,69 @@ pub struct PairState {
     pub updated_at: f64,
 }
 
+/// The cooldown group of a profile or of a (profile, model) pair, as a failure changes it:
+/// one place for the steps both kinds of rest take.
+struct Rest<'a> {
+    error_count: &'a mut u32,
+    last_failure: &'a mut f64,
+    reason: &'a mut Option<Reason>,
+    cooldown_started: &'a mut f64,
+    cooling_long: &'a mut bool,
+    updated_at: &'a mut f64,
+}
+
+impl Rest<'_> {
+    /// A failure during a rest: counted, never extending it. Returns the error count.
+    fn count(self, now: f64) -> u32 {
+        *self.error_count = self.error_count.saturating_add(1);
+        *self.last_failure = now;
+        *self.updated_at = now;
+        *self.error_count
+    }
+
+    /// A failure that starts a rest on `schedule`. `window`: the failure window, when it
+    /// applies (the last failure is older than it: the count restarts). Returns the error
+    /// count, which picks the rest's length.
+    fn start(self, now: f64, reason: Reason, schedule: Schedule, window: Option<f64>) -> u32 {
+        if window.is_some_and(|w| now - *self.last_failure > w) {
+            *self.error_count = 0;
+        }
+        *self.error_count = self.error_count.saturating_add(1);
+        *self.last_failure = now;
+        *self.reason = Some(reason);
+        *self.cooldown_started = now;
+        *self.cooling_long = schedule == Schedule::Long;
+        *self.updated_at = now;
+        *self.error_count
+    }
+}
+
+impl ProfileState {
+    fn rest(&mut self) -> Rest<'_> {
+        Rest {
+            error_count: &mut self.error_count,
+            last_failure: &mut self.last_failure,
+            reason: &mut self.reason,
+            cooldown_started: &mut self.cooldown_started,
+            cooling_long: &mut self.cooling_long,
+            updated_at: &mut self.updated_at,
+        }
+    }
+}
+
+impl PairState {
+    fn rest(&mut self) -> Rest<'_> {
+        Rest {
+            error_count: &mut self.error_count,
+            last_failure: &mut self.last_failure,
+            reason: &mut self.reason,
+            cooldown_started: &mut self.cooldown_started,
+            cooling_long: &mut self.cooling_long,
+            updated_at: &mut self.updated_at,
+        }
+    }
+}
+
 /// The most distinct model names a pool interns.
 pub const MAX_MODELS: usize = 4096;
 /// The largest profile weight.
@@ -660,22 +723,12 @@ impl Pool {
             if lease.is_some_and(|t| t <= st.cooldown_started) {
                 return Ok(Failure { late: true, error_count: st.error_count, ..scoped });
             }
-            st.error_count = st.error_count.saturating_add(1);
-            st.last_failure = now;
-            st.updated_at = now;
-            return Ok(Failure { error_count: st.error_count, ..scoped });
+            let error_count = st.rest().count(now);
+            return Ok(Failure { error_count, ..scoped });
         }
-        if !st.last_failure.is_nan() && now - st.last_failure > window {
-            st.error_count = 0;
-        }
-        st.error_count = st.error_count.saturating_add(1);
-        st.last_failure = now;
-        st.reason = Some(reason);
-        st.cooldown_started = now;
-        st.cooling_long = policy.schedule == Schedule::Long;
-        st.updated_at = now;
-        let ms = self.settings.cooldowns.cooldown_ms(policy.schedule, st.error_count, retry_after_ms);
-        let error_count = st.error_count;
+        let window_applies = !st.last_failure.is_nan();
+        let error_count = st.rest().start(now, reason, policy.schedule, window_applies.then_some(window));
+        let ms = self.settings.cooldowns.cooldown_ms(policy.schedule, error_count, retry_after_ms);
         self.sel.set_pair_until(p, now + ms);
         Ok(Failure { cooldown_ms: Some(ms), error_count, ..scoped })
     }
@@ -695,30 +748,20 @@ impl Pool {
         let st = &mut self.state[idx as usize];
         if cooling {
             // Already resting: count it, but never extend the cooldown.
-            st.error_count = st.error_count.saturating_add(1);
-            st.last_failure = now;
-            st.updated_at = now;
             if mode == Mode::V1 {
                 st.reason = Some(reason);
             }
-            return Failure { error_count: st.error_count, ..Failure::default() };
+            let error_count = st.rest().count(now);
+            return Failure { error_count, ..Failure::default() };
         }
         let last = st.last_failure;
         let window_applies = match mode {
             Mode::V1 => last != 0.0 && !last.is_nan(),
             Mode::V2 => !last.is_nan(),
         };
-        if window_applies && now - last > cd.failure_window_ms {
-            st.error_count = 0;
-        }
-        st.error_count = st.error_count.saturating_add(1);
-        st.last_failure = now;
-        st.reason = Some(reason);
-        st.cooldown_started = now;
-        st.cooling_long = policy.schedule == Schedule::Long;
-        st.updated_at = now;
-        let ms = cd.cooldown_ms(policy.schedule, st.error_count, retry_after_ms);
-        let error_count = st.error_count;
+        let window = window_applies.then_some(cd.failure_window_ms);
+        let error_count = st.rest().start(now, reason, policy.schedule, window);
+        let ms = cd.cooldown_ms(policy.schedule, error_count, retry_after_ms);
         self.sel.set_until(idx, now + ms);
         Failure { cooldown_ms: Some(ms), error_count, ..Failure::default() }
     }
