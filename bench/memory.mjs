@@ -3,7 +3,7 @@
 // includes the wasm memory), wasmBytesPerProfile (v2 only: growth of the wasm memory).
 // Usage: node --expose-gc bench/memory.mjs v2|v1 100000
 const [which, count] = [process.argv[2], Number(process.argv[3] ?? 100000)];
-const mod = which === "v2" ? await import("../pkg/index.mjs") : await import("key-carousel-v1");
+const mod = which === "v2" ? await import("key-carousel") : await import("key-carousel-v1");
 const Ctor = which === "v2" ? mod.Pool : mod.LlmKeyPool;
 // Warm the constructor on a small pool so the figure is the pool's, not the JIT's.
 new Ctor({ profiles: [{ id: "w", provider: "p", apiKey: "sk-warm-up-key" }] });

@@ -6,8 +6,8 @@ import { mkdtempSync, rmSync, statSync } from "node:fs";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Pool } from "../pkg/index.mjs";
-import { fileStore } from "../pkg/file.mjs";
+import { Pool } from "key-carousel";
+import { fileStore } from "key-carousel/file";
 
 const dir = mkdtempSync(join(tmpdir(), "kc-bench-"));
 const profiles = (n) => Array.from({ length: n }, (_, i) => ({ id: `k${i}`, provider: "openai", apiKey: `sk-bench-${i}-0123456789` }));

@@ -4,7 +4,7 @@
 // Run through `npm run build`, which runs scripts/setup.sh first.
 
 import { execFileSync } from "node:child_process";
-import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, lstatSync, mkdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -19,11 +19,12 @@ import * as esbuild from "esbuild";
 //            (entries/<runtime>.js loads the wasm its own way)
 //   types    its declarations in pkg-template/ (copied to <name>.d.ts and <name>.d.cts)
 //   runtimes where it exists (default: all of RUNTIMES)
+//   nodeEsm  its module for Node's native ES module build (default: src for "node")
 // A subpath's bundles for one runtime share the JS layer with "." (one module instance), except
 // under Node's require, where each <name>.cjs is its own bundle: a module reached from two
 // subpaths must then hold no state of its own (the file store gets the pool's merge passed in).
 const ENTRIES = [
-  { subpath: ".", name: "index", src: "entries/{runtime}.js", types: "index.d.ts" },
+  { subpath: ".", name: "index", src: "entries/{runtime}.js", nodeEsm: "entries/node-esm.js", types: "index.d.ts" },
   { subpath: "./file", name: "file", src: "entries/file.js", types: "file.d.ts", runtimes: ["node", "deno", "bun"] },
 ];
 
@@ -92,9 +93,20 @@ const wasmExternal = {
   },
 };
 
-// Node: one CommonJS bundle per subpath, and an ES module wrapper that re-exports it, so
-// `import` and `require` share one module instance.
+// Node, two builds per subpath:
+// - <name>.mjs, an ES module in one file, for Node with require(esm) (≥ 20.19, ≥ 22.12: the
+//   "module-sync" condition), where `import` and `require` both load it: one instance;
+// - <name>.cjs, a CommonJS bundle for `require` on older Node, and <name>.legacy.mjs, an ES
+//   module wrapper that re-exports it for `import` there, so both share one instance too.
+// A subpath's native ES module is one file with no chunk to load (each module Node loads
+// adds to a cold start); what it loads lazily (the file store) is another subpath's file.
 const require = createRequire(import.meta.url);
+const siblingsExternal = {
+  name: "siblings-external",
+  setup(build) {
+    build.onResolve({ filter: /^\.\/[a-z]+\.mjs$/ }, (args) => ({ path: args.path, external: true }));
+  },
+};
 for (const e of ENTRIES.filter((e) => runtimesOf(e).includes("node"))) {
   const cjs = `${e.name}.cjs`;
   await esbuild.build({
@@ -111,9 +123,18 @@ for (const e of ENTRIES.filter((e) => runtimesOf(e).includes("node"))) {
   // The names come from the bundle itself, so the wrapper cannot miss one.
   const names = Object.keys(require(join(out, cjs))).filter((n) => n !== "default" && n !== "__esModule");
   writeFileSync(
-    join(out, `${e.name}.mjs`),
-    `// ES module entry for Node: the same instance as ${cjs}.\nimport m from "./${cjs}";\n\nexport const { ${names.join(", ")} } = m;\n`,
+    join(out, `${e.name}.legacy.mjs`),
+    `// ES module entry for Node without require(esm): the same instance as ${cjs}.\nimport m from "./${cjs}";\n\nexport const { ${names.join(", ")} } = m;\n`,
   );
+  await esbuild.build({
+    ...common,
+    entryPoints: [join(tpl, "src", e.nodeEsm ?? e.src.replaceAll("{runtime}", "node"))],
+    outfile: join(out, `${e.name}.mjs`),
+    format: "esm",
+    platform: "node",
+    target: "node20",
+    plugins: [wasmExternal, siblingsExternal],
+  });
 }
 
 // The other runtimes: ES modules, all built at once so that whatever two entries share
@@ -168,7 +189,8 @@ for (const e of ENTRIES) {
     branch[r] =
       r === "node"
         ? {
-            import: esmBranch(e, `${e.name}.mjs`),
+            "module-sync": esmBranch(e, `${e.name}.mjs`),
+            import: esmBranch(e, `${e.name}.legacy.mjs`),
             require: { types: `./${e.name}.d.cts`, default: `./${e.name}.cjs` },
           }
         : esmBranch(e, `${e.name}.${r}.mjs`);
@@ -186,6 +208,15 @@ copyFileSync(join(root, "LICENSE"), join(out, "LICENSE"));
 const pkg = JSON.parse(readFileSync(join(tpl, "package.json"), "utf8"));
 pkg.exports = exportsMap;
 writeFileSync(join(out, "package.json"), JSON.stringify(pkg, null, 2) + "\n");
+
+// The workspace resolves the package by its name, through its exports map as a user's
+// project does (tests, bench, examples): node_modules/key-carousel links to pkg/.
+const link = join(root, "node_modules", "key-carousel");
+try {
+  lstatSync(link);
+} catch {
+  symlinkSync(join("..", "pkg"), link, "dir");
+}
 
 const raw = statSync(wasmOut).size;
 const gz = gzipSync(readFileSync(wasmOut), { level: 9 }).length;

@@ -1,8 +1,14 @@
 //! The wasm-bindgen binding: a thin `Pool` class over the core for the JS layer.
 //!
-//! Hot-path calls (acquire, succeed, fail) take and return numbers only; the status
-//! crosses once per call as one `Float64Array`. Absent optional numbers are NaN. Every
-//! Rust error becomes a JS error here, in [`to_js`]; no input can trap the module.
+//! Every export takes and returns numbers only (strings and arrays go in as arguments;
+//! what comes out is written into a buffer of the pool that the JS layer reads as a view
+//! of the module's memory). No export returns a `Result`, a `String` or a `Vec`: those
+//! would return several values, and an engine compiles a dedicated JS-to-wasm wrapper for
+//! each such signature when the module is compiled (measured in Node 20: 3 of the 4 ms
+//! the module took to compile). A failed call returns a sentinel (stated on each method)
+//! and keeps its [`Problem`]; the JS layer reads it with `problem()` and throws the error
+//! users see (`RangeError` or `ConfigError`), in one place (`pkg-template/src/core.js`).
+//! Absent optional numbers are NaN. No input can trap the module.
 
 use wasm_bindgen::prelude::*;
 
@@ -13,8 +19,6 @@ use crate::pool::{Error, Failure, Pool};
 use crate::reason::{Policy, Reason, ReasonPolicy, Schedule};
 use crate::retry;
 use crate::snapshot::Record;
-
-type JsResult<T> = Result<T, JsValue>;
 
 #[wasm_bindgen(typescript_custom_section)]
 const TS_DOC: &'static str = r#"
@@ -45,10 +49,24 @@ export const PAIR_COLUMNS: 6;
  * cooldownLong (0/1), cooldownStartedAt. Absent values are NaN.
  */
 export const RECORD_COLUMNS: 9;
+
+/**
+ * What `Pool.problem()` returns after a call failed: 1 a `RangeError` (a bad time or
+ * index), 2 a `ConfigError`; the text buffer then holds the message, or for a
+ * `ConfigError` the field's path, a NUL and what is wrong with it.
+ *
+ * ```ts
+ * if (pool.acquire(now, -1, undefined, undefined) === -2) {
+ *   const kind = pool.problem(); // 1 or 2
+ *   const text = new TextDecoder().decode(new Uint8Array(memory.buffer, pool.textPtr(), pool.textLen()));
+ * }
+ * ```
+ */
+export type ProblemKind = 0 | 1 | 2;
 "#;
 
-/// Maps a core error to the JS error users see: bad times and indices are `RangeError`s,
-/// configuration problems are `Error`s named `ConfigError` with a `field` property.
+/// Why a call failed, kept until the JS layer asks: bad times and indices become
+/// `RangeError`s, configuration problems `ConfigError`s naming the field.
 enum Problem {
     Op(Error),
     Config(ConfigError),
@@ -67,99 +85,186 @@ impl From<ConfigError> for Problem {
     }
 }
 
-fn to_js(p: Problem) -> JsValue {
-    match p {
-        Problem::Op(e) => js_sys::RangeError::new(&e.to_string()).into(),
-        Problem::Range(msg) => js_sys::RangeError::new(&msg).into(),
-        Problem::Config(e) => {
-            let err = js_sys::Error::new(&e.to_string());
-            err.set_name("ConfigError");
-            let _ = js_sys::Reflect::set(&err, &"field".into(), &e.field.into());
-            err.into()
-        }
-    }
-}
-
-fn lift<T>(r: Result<T, impl Into<Problem>>) -> JsResult<T> {
-    r.map_err(|e| to_js(e.into()))
-}
-
 fn opt(x: f64) -> Option<f64> {
     (!x.is_nan()).then_some(x)
 }
 
-fn reason(code: u8) -> JsResult<Reason> {
-    Reason::from_code(code)
-        .ok_or_else(|| to_js(Problem::Range(format!("reason code {code} is out of range"))))
+fn reason(code: u8) -> Result<Reason, Problem> {
+    Reason::from_code(code).ok_or_else(|| Problem::Range(format!("reason code {code} is out of range")))
 }
 
 /// The core pool, driven by the JS layer.
 #[wasm_bindgen(js_name = Pool)]
 pub struct WasmPool {
     inner: Pool,
+    /// The status columns (see `STATUS_COLUMNS`), rewritten by `status`.
     status: Vec<f64>,
+    /// Numbers a call returns (`exportSnapshot`, `takeRecovered`), read with `outPtr`.
+    out: Vec<f64>,
+    /// Text a call returns (`extraIds`, `problem`), UTF-8, read with `textPtr`/`textLen`.
+    text: String,
+    problem: Option<Problem>,
     last: Failure,
+}
+
+impl WasmPool {
+    /// Keeps the problem of a failed call; `bad` is what the export returns then.
+    fn check<T>(&mut self, r: Result<T, impl Into<Problem>>, bad: T) -> T {
+        r.unwrap_or_else(|e| {
+            self.problem = Some(e.into());
+            bad
+        })
+    }
+
+    fn apply_settings(
+        &mut self,
+        mode: u8,
+        cooldowns: [Option<f64>; 4],
+        policy: &[u8],
+    ) -> Result<(), Problem> {
+        let mut settings = match mode {
+            0 => Settings::v2(),
+            1 => Settings::v1(),
+            _ => return Err(Problem::Range(format!("mode {mode} is out of range"))),
+        };
+        settings.cooldowns = cooldowns_from(cooldowns)?;
+        if !policy.is_empty() {
+            if policy.len() != Reason::ALL.len() {
+                return Err(Problem::Range("policy must have one byte per reason".into()));
+            }
+            let mut p = Policy::v2();
+            for (r, &b) in Reason::ALL.iter().zip(policy) {
+                let rp = ReasonPolicy::from_byte(b)
+                    .ok_or_else(|| ConfigError::new(format!("policy.{r}"), "invalid policy"))?;
+                p.set(*r, rp);
+            }
+            settings.policy = p;
+        }
+        debug_assert!(matches!(settings.mode, Mode::V1 | Mode::V2));
+        self.inner = Pool::new(settings);
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn add_all(
+        &mut self,
+        ids: &str,
+        id_lens: &[u16],
+        providers: &str,
+        provider_lens: &[u16],
+        provider: &[u32],
+        fallback: &[u8],
+        positions: &[u32],
+    ) -> Result<u32, Problem> {
+        let n = id_lens.len();
+        if provider.len() != n || fallback.len() != n || positions.len() != n {
+            return Err(Problem::Range("addProfiles: arrays of different lengths".into()));
+        }
+        let bad = || Problem::Range("addProfiles: lengths do not match the strings".into());
+        let mut names = Utf16Cutter(providers);
+        let names: Vec<&str> =
+            provider_lens.iter().map(|&len| names.cut(len as u32)).collect::<Option<_>>().ok_or_else(bad)?;
+        let first = self.inner.len() as u32;
+        self.inner.reserve(n);
+        let mut ids = Utf16Cutter(ids);
+        for i in 0..n {
+            let id = ids.cut(id_lens[i] as u32).ok_or_else(bad)?;
+            let name = names.get(provider[i] as usize).ok_or_else(bad)?;
+            let kind = if fallback[i] == 1 { Kind::Fallback } else { Kind::Primary };
+            self.inner.add(id, name, kind, positions[i] as usize)?;
+        }
+        Ok(first)
+    }
+
+    fn configure_all(
+        &mut self,
+        strategy: u8,
+        weights: &[u32],
+        transient: &[f64],
+        long: &[f64],
+    ) -> Result<(), Problem> {
+        let s = match strategy {
+            0 => Strategy::RoundRobin,
+            1 => Strategy::Priority,
+            _ => return Err(Problem::Range(format!("strategy {strategy} is out of range"))),
+        };
+        self.inner.set_strategy(s);
+        if !weights.is_empty() {
+            self.inner.set_weights(weights)?;
+        }
+        self.inner.set_ladder(Schedule::Transient, ladder(transient)?);
+        self.inner.set_ladder(Schedule::Long, ladder(long)?);
+        Ok(())
+    }
+
+    fn import_all(&mut self, ids: &str, cols: &[f64], now: f64) -> Result<u32, Problem> {
+        let n = if ids.is_empty() { 0 } else { ids.split('\0').count() };
+        if cols.len() != n * Record::COLUMNS {
+            return Err(Problem::Range(format!(
+                "importSnapshot: {} numbers for {n} ids, expected {}",
+                cols.len(),
+                n * Record::COLUMNS
+            )));
+        }
+        if n >= 4096 {
+            let unknown = ids.split('\0').filter(|id| self.inner.index_of(id).is_none()).count();
+            warm_up(unknown.saturating_mul(EXTRA_BYTES));
+        }
+        let records = ids.split('\0').zip(cols.chunks_exact(Record::COLUMNS)).map(|(id, c)| {
+            let c: &[f64; Record::COLUMNS] = c.try_into().unwrap_or(&[f64::NAN; Record::COLUMNS]);
+            (id, Record::from_columns(c))
+        });
+        Ok(self.inner.import(records, now)? as u32)
+    }
 }
 
 #[wasm_bindgen(js_class = Pool)]
 impl WasmPool {
-    /// `mode`: 0 = v2, 1 = v1. Cooldowns: undefined means the default. `policy`: one
-    /// byte per reason code (bit 0 rotate, bits 1–2 schedule).
+    /// An empty v2 pool with the default settings; `setup` sets them.
     #[wasm_bindgen(constructor)]
-    pub fn new(
+    #[allow(clippy::new_without_default)]
+    pub fn new() -> WasmPool {
+        WasmPool {
+            inner: Pool::new(Settings::v2()),
+            status: Vec::new(),
+            out: Vec::new(),
+            text: String::new(),
+            problem: None,
+            last: Failure::default(),
+        }
+    }
+
+    /// Sets the settings of a pool that has no profile yet. `mode`: 0 = v2, 1 = v1.
+    /// Cooldowns: undefined means the default. `policy`: empty for the mode's, else one byte per
+    /// reason code (bit 0 rotate, bits 1–2 schedule). Returns false on a problem.
+    pub fn setup(
+        &mut self,
         mode: u8,
         max_rate_limit_cooldown_ms: Option<f64>,
         billing_backoff_ms: Option<f64>,
         billing_max_ms: Option<f64>,
         failure_window_ms: Option<f64>,
         policy: &[u8],
-    ) -> JsResult<WasmPool> {
-        let mut settings = match mode {
-            0 => Settings::v2(),
-            1 => Settings::v1(),
-            _ => return Err(to_js(Problem::Range(format!("mode {mode} is out of range")))),
-        };
-        settings.cooldowns = lift(cooldowns_from([
-            max_rate_limit_cooldown_ms,
-            billing_backoff_ms,
-            billing_max_ms,
-            failure_window_ms,
-        ]))?;
-        if !policy.is_empty() {
-            if policy.len() != Reason::ALL.len() {
-                return Err(to_js(Problem::Range("policy must have one byte per reason".into())));
-            }
-            let mut p = Policy::v2();
-            for (r, &b) in Reason::ALL.iter().zip(policy) {
-                let rp = ReasonPolicy::from_byte(b).ok_or_else(|| {
-                    to_js(Problem::Config(ConfigError::new(format!("policy.{r}"), "invalid policy")))
-                })?;
-                p.set(*r, rp);
-            }
-            settings.policy = p;
-        }
-        debug_assert!(matches!(settings.mode, Mode::V1 | Mode::V2));
-        Ok(WasmPool { inner: Pool::new(settings), status: Vec::new(), last: Failure::default() })
+    ) -> bool {
+        let cooldowns = [max_rate_limit_cooldown_ms, billing_backoff_ms, billing_max_ms, failure_window_ms];
+        let r = self.apply_settings(mode, cooldowns, policy);
+        self.check(r.map(|()| true), false)
     }
 
-    /// Adds a profile and returns its index. `position` is its index in the user's
-    /// `profiles` (or `fallbackModels`) array, for error messages.
+    /// Adds a profile and returns its index (-1 on a problem). `position` is its index in
+    /// the user's `profiles` (or `fallbackModels`) array, for error messages.
     #[wasm_bindgen(js_name = addProfile)]
-    pub fn add_profile(
-        &mut self,
-        id: String,
-        provider: String,
-        fallback: bool,
-        position: u32,
-    ) -> JsResult<u32> {
+    pub fn add_profile(&mut self, id: String, provider: String, fallback: bool, position: u32) -> i32 {
         let kind = if fallback { Kind::Fallback } else { Kind::Primary };
-        lift(self.inner.add_profile(&ProfileSpec { id, provider, kind }, position as usize))
+        let r = self.inner.add_profile(&ProfileSpec { id, provider, kind }, position as usize);
+        self.check(r.map(|i| i as i32), -1)
     }
 
     /// Adds many profiles in one call: `ids` are the ids concatenated, cut by their
     /// UTF-16 lengths; `providers` the distinct provider names likewise, and `provider`
     /// each profile's index into them; `fallback` is 1 for a fallback model; `positions`
-    /// are the indices in the user's arrays. Returns the index of the first one added.
+    /// are the indices in the user's arrays. Returns the index of the first one added,
+    /// -1 on a problem.
     #[wasm_bindgen(js_name = addProfiles)]
     #[allow(clippy::too_many_arguments)] // one crossing for the whole configuration
     pub fn add_profiles(
@@ -171,25 +276,9 @@ impl WasmPool {
         provider: &[u32],
         fallback: &[u8],
         positions: &[u32],
-    ) -> JsResult<u32> {
-        let n = id_lens.len();
-        if provider.len() != n || fallback.len() != n || positions.len() != n {
-            return Err(to_js(Problem::Range("addProfiles: arrays of different lengths".into())));
-        }
-        let bad = || to_js(Problem::Range("addProfiles: lengths do not match the strings".into()));
-        let mut names = Utf16Cutter(providers);
-        let names: Vec<&str> =
-            provider_lens.iter().map(|&len| names.cut(len as u32)).collect::<Option<_>>().ok_or_else(bad)?;
-        let first = self.inner.len() as u32;
-        self.inner.reserve(n);
-        let mut ids = Utf16Cutter(ids);
-        for i in 0..n {
-            let id = ids.cut(id_lens[i] as u32).ok_or_else(bad)?;
-            let name = names.get(provider[i] as usize).ok_or_else(bad)?;
-            let kind = if fallback[i] == 1 { Kind::Fallback } else { Kind::Primary };
-            lift(self.inner.add(id, name, kind, positions[i] as usize))?;
-        }
-        Ok(first)
+    ) -> i32 {
+        let r = self.add_all(ids, id_lens, providers, provider_lens, provider, fallback, positions);
+        self.check(r.map(|i| i as i32), -1)
     }
 
     /// Configures what v1 does not have, after the profiles are added: `strategy` 0
@@ -197,32 +286,17 @@ impl WasmPool {
     /// the ladders of the transient and long schedules: empty for v1's, `[1, step, ...]`
     /// for steps, `[2, baseMs, factor, capMs]` for base × factor with a cap (checked by the
     /// JS layer first, which names the field; a bad one here is a `RangeError`). Weight
-    /// errors name the field (`profiles[2].weight`).
-    pub fn configure(
-        &mut self,
-        strategy: u8,
-        weights: &[u32],
-        transient: &[f64],
-        long: &[f64],
-    ) -> JsResult<()> {
-        let s = match strategy {
-            0 => Strategy::RoundRobin,
-            1 => Strategy::Priority,
-            _ => return Err(to_js(Problem::Range(format!("strategy {strategy} is out of range")))),
-        };
-        self.inner.set_strategy(s);
-        if !weights.is_empty() {
-            lift(self.inner.set_weights(weights))?;
-        }
-        self.inner.set_ladder(Schedule::Transient, ladder(transient)?);
-        self.inner.set_ladder(Schedule::Long, ladder(long)?);
-        Ok(())
+    /// errors name the field (`profiles[2].weight`). Returns false on a problem.
+    pub fn configure(&mut self, strategy: u8, weights: &[u32], transient: &[f64], long: &[f64]) -> bool {
+        let r = self.configure_all(strategy, weights, transient, long);
+        self.check(r.map(|()| true), false)
     }
 
-    /// The index of a model name, interned (a `ConfigError` for an unusable name).
+    /// The index of a model name, interned; -1 for an unusable name (a `ConfigError`).
     #[wasm_bindgen(js_name = modelIndex)]
-    pub fn model_index(&mut self, name: &str) -> JsResult<u32> {
-        lift(self.inner.model_index(name))
+    pub fn model_index(&mut self, name: &str) -> i32 {
+        let r = self.inner.model_index(name);
+        self.check(r.map(|m| m as i32), -1)
     }
 
     /// Number of profiles.
@@ -240,44 +314,48 @@ impl WasmPool {
     /// Picks a profile (its index) for a call at `now`, preferring provider index
     /// `preferred` (-1: none), for the model index `model` and with the sticky profile
     /// `sticky` (a session's) when given (see `Pool::acquire_for`); -1 when every
-    /// profile is cooling down.
-    pub fn acquire(
-        &mut self,
-        now: f64,
-        preferred: i32,
-        model: Option<u32>,
-        sticky: Option<u32>,
-    ) -> JsResult<i32> {
+    /// profile is cooling down, -2 on a problem.
+    pub fn acquire(&mut self, now: f64, preferred: i32, model: Option<u32>, sticky: Option<u32>) -> i32 {
         let pref = u32::try_from(preferred).ok();
         let got = match (model, sticky) {
             (None, None) => self.inner.acquire(now, pref),
             _ => self.inner.acquire_for(now, pref, model, sticky),
         };
-        Ok(lift(got)?.map_or(-1, |i| i as i32))
+        self.check(got.map(|g| g.map_or(-1, |i| i as i32)), -2)
     }
 
-    /// The rests that ended since the last call: profile, model index (2^32 − 1: the
-    /// profile's own rest), profile, model, ... `track`: keep recording them (when
+    /// The rests that ended since the last call, written to the out buffer (`outPtr`):
+    /// profile, model index (2^32 − 1: the profile's own rest), profile, model, ...
+    /// Returns how many numbers, -1 on a problem. `track`: keep recording them (when
     /// false, nothing is recorded from now on).
     #[wasm_bindgen(js_name = takeRecovered)]
-    pub fn take_recovered(&mut self, now: f64, track: bool) -> JsResult<Vec<u32>> {
-        let got = lift(self.inner.take_recovered(now))?;
+    pub fn take_recovered(&mut self, now: f64, track: bool) -> i32 {
+        let r = self.inner.take_recovered(now);
         self.inner.track_recoveries(track);
-        Ok(got)
+        match r {
+            Ok(got) => {
+                self.out.clear();
+                self.out.extend(got.iter().map(|&x| x as f64));
+                self.out.len() as i32
+            }
+            Err(e) => self.check(Err(e), -1),
+        }
     }
 
     /// Reports a success; `lease` is the `now` of the acquire, NaN for `markSuccess`;
-    /// `model` the model index the call named.
-    pub fn succeed(&mut self, idx: u32, now: f64, lease: f64, model: Option<u32>) -> JsResult<()> {
-        match model {
-            None => lift(self.inner.succeed(idx, now, opt(lease))),
-            Some(_) => lift(self.inner.succeed_for(idx, now, opt(lease), model)),
-        }
+    /// `model` the model index the call named. Returns false on a problem.
+    pub fn succeed(&mut self, idx: u32, now: f64, lease: f64, model: Option<u32>) -> bool {
+        let r = match model {
+            None => self.inner.succeed(idx, now, opt(lease)),
+            Some(_) => self.inner.succeed_for(idx, now, opt(lease), model),
+        };
+        self.check(r.map(|()| true), false)
     }
 
     /// Reports a failure of a call (that named the model index `model`). Returns the
     /// cooldown started in ms, -1 when none started, -2 when the failure was a late
-    /// report of the current cooldown's incident; `lastFailure()` tells more.
+    /// report of the current cooldown's incident, NaN on a problem; `lastFailure()` tells
+    /// more.
     pub fn fail(
         &mut self,
         idx: u32,
@@ -286,17 +364,21 @@ impl WasmPool {
         retry_after_ms: f64,
         lease: f64,
         model: Option<u32>,
-    ) -> JsResult<f64> {
-        let f = lift(self.inner.fail_for(
-            idx,
-            now,
-            reason(reason_code)?,
-            opt(retry_after_ms),
-            opt(lease),
-            model,
-        ))?;
-        self.last = f;
-        Ok(if f.late { -2.0 } else { f.cooldown_ms.unwrap_or(-1.0) })
+    ) -> f64 {
+        let r = reason(reason_code).and_then(|why| {
+            Ok(self.inner.fail_for(idx, now, why, opt(retry_after_ms), opt(lease), model)?)
+        });
+        match r {
+            Ok(f) => {
+                self.last = f;
+                if f.late {
+                    -2.0
+                } else {
+                    f.cooldown_ms.unwrap_or(-1.0)
+                }
+            }
+            Err(e) => self.check(Err(e), f64::NAN),
+        }
     }
 
     /// About the last `fail`: its error count × 4, + 2 when it was widened to the
@@ -307,88 +389,85 @@ impl WasmPool {
         f.error_count as f64 * 4.0 + (f.widened as u8 * 2 + f.model_scoped as u8) as f64
     }
 
-    /// Ends a lease without a verdict.
-    pub fn release(&mut self, idx: u32) -> JsResult<()> {
-        lift(self.inner.release(idx))
+    /// Ends a lease without a verdict. Returns false on a problem.
+    pub fn release(&mut self, idx: u32) -> bool {
+        let r = self.inner.release(idx);
+        self.check(r.map(|()| true), false)
     }
 
+    /// Ends a profile's rest. Returns false on a problem.
     #[wasm_bindgen(js_name = clearCooldown)]
-    pub fn clear_cooldown(&mut self, idx: u32, now: f64) -> JsResult<()> {
-        lift(self.inner.clear_cooldown(idx, now))
+    pub fn clear_cooldown(&mut self, idx: u32, now: f64) -> bool {
+        let r = self.inner.clear_cooldown(idx, now);
+        self.check(r.map(|()| true), false)
     }
 
+    /// 1 when the profile rests at `now`, 0 when not, -1 on a problem.
     #[wasm_bindgen(js_name = isCooling)]
-    pub fn is_cooling(&self, idx: u32, now: f64) -> JsResult<bool> {
-        lift(self.inner.is_cooling(idx, now))
+    pub fn is_cooling(&mut self, idx: u32, now: f64) -> i32 {
+        let r = self.inner.is_cooling(idx, now);
+        self.check(r.map(i32::from), -1)
     }
 
     /// Ms until a profile is available to a call (naming the model index `model`): 0
-    /// when one is; -1 when there is none (an empty pool).
+    /// when one is; -1 when there is none (an empty pool); NaN on a problem.
     #[wasm_bindgen(js_name = waitMs)]
-    pub fn wait_ms(&mut self, now: f64, model: Option<u32>) -> JsResult<f64> {
-        Ok(lift(self.inner.wait_ms_for(now, model))?.unwrap_or(-1.0))
+    pub fn wait_ms(&mut self, now: f64, model: Option<u32>) -> f64 {
+        let r = self.inner.wait_ms_for(now, model);
+        self.check(r.map(|w| w.unwrap_or(-1.0)), f64::NAN)
     }
 
-    /// The error count of a profile.
+    /// The error count of a profile, -1 on a problem.
     #[wasm_bindgen(js_name = errorCount)]
-    pub fn error_count(&self, idx: u32) -> JsResult<u32> {
-        self.inner.state(idx).map(|s| s.error_count).ok_or_else(|| to_js(Error::UnknownProfile(idx).into()))
+    pub fn error_count(&mut self, idx: u32) -> f64 {
+        let r = self.inner.state(idx).map(|s| s.error_count as f64).ok_or(Error::UnknownProfile(idx));
+        self.check(r, -1.0)
     }
 
     /// Merges stored records into the pool (see `src/snapshot.rs`). `ids` are the
     /// records' ids joined with `"\0"` (empty: none); `cols` has `RECORD_COLUMNS` numbers
     /// per id, in the same order. Out-of-range values are dropped field by field.
-    /// Returns the number of ids the pool does not have (kept for re-export).
+    /// Returns the number of ids the pool does not have (kept for re-export), -1 on a
+    /// problem.
     #[wasm_bindgen(js_name = importSnapshot)]
-    pub fn import_snapshot(&mut self, ids: &str, cols: &[f64], now: f64) -> JsResult<u32> {
-        let n = if ids.is_empty() { 0 } else { ids.split('\0').count() };
-        if cols.len() != n * Record::COLUMNS {
-            return Err(to_js(Problem::Range(format!(
-                "importSnapshot: {} numbers for {n} ids, expected {}",
-                cols.len(),
-                n * Record::COLUMNS
-            ))));
-        }
-        if n >= 4096 {
-            let unknown = ids.split('\0').filter(|id| self.inner.index_of(id).is_none()).count();
-            warm_up(unknown.saturating_mul(EXTRA_BYTES));
-        }
-        let records = ids.split('\0').zip(cols.chunks_exact(Record::COLUMNS)).map(|(id, c)| {
-            let c: &[f64; Record::COLUMNS] = c.try_into().unwrap_or(&[f64::NAN; Record::COLUMNS]);
-            (id, Record::from_columns(c))
-        });
-        Ok(lift(self.inner.import(records, now))? as u32)
+    pub fn import_snapshot(&mut self, ids: &str, cols: &[f64], now: f64) -> f64 {
+        let r = self.import_all(ids, cols, now);
+        self.check(r.map(f64::from), -1.0)
     }
 
-    /// Every record in column form: the profiles in index order, then the records of
-    /// unknown ids and of the pairs in `extraIds()` order.
+    /// Writes every record in column form to the out buffer (`outPtr`): the profiles in
+    /// index order, then the records of unknown ids and of the pairs in `extraIds()`
+    /// order. Returns how many numbers.
     #[wasm_bindgen(js_name = exportSnapshot)]
-    pub fn export_snapshot(&self) -> Vec<f64> {
+    pub fn export_snapshot(&mut self) -> u32 {
         let p = &self.inner;
-        let n = p.len();
-        let mut out = Vec::with_capacity((n + p.extras().len() + p.pairs().len()) * Record::COLUMNS);
-        for idx in 0..n as u32 {
+        let out = &mut self.out;
+        out.clear();
+        out.reserve((p.len() + p.extras().len() + p.pairs().len()) * Record::COLUMNS);
+        for idx in 0..p.len() as u32 {
             if let Some(r) = p.record(idx) {
-                r.write_columns(&mut out);
+                r.write_columns(out);
             }
         }
         for r in p.extras().values() {
-            r.write_columns(&mut out);
+            r.write_columns(out);
         }
         for pair in 0..p.pairs().len() as u32 {
             if let Some(r) = p.pair_record(pair) {
-                r.write_columns(&mut out);
+                r.write_columns(out);
             }
         }
-        out
+        out.len() as u32
     }
 
-    /// The ids of the kept records of unknown ids, then the pairs' record ids
-    /// (`<profile id>\u0001<model>`), joined with `"\0"`.
+    /// Writes to the text buffer the ids of the kept records of unknown ids, then the
+    /// pairs' record ids (`<profile id>\u0001<model>`), joined with `"\0"`. Returns its
+    /// length in bytes.
     #[wasm_bindgen(js_name = extraIds)]
-    pub fn extra_ids(&self) -> String {
+    pub fn extra_ids(&mut self) -> u32 {
         let p = &self.inner;
-        let mut out = String::new();
+        let out = &mut self.text;
+        out.clear();
         for id in p.extras().keys() {
             out.push_str(id);
             out.push('\0');
@@ -400,11 +479,35 @@ impl WasmPool {
             out.push('\0');
         }
         out.pop();
-        out
+        out.len() as u32
+    }
+
+    /// The problem of the last call that failed, once: 0 none, 1 a `RangeError`, 2 a
+    /// `ConfigError`. Writes its message to the text buffer (for a `ConfigError`, the
+    /// field's path, a NUL and what is wrong with it).
+    pub fn problem(&mut self) -> u8 {
+        use core::fmt::Write;
+        self.text.clear();
+        let kind = match self.problem.take() {
+            None => 0,
+            Some(Problem::Op(e)) => {
+                let _ = write!(self.text, "{e}");
+                1
+            }
+            Some(Problem::Range(msg)) => {
+                self.text = msg;
+                1
+            }
+            Some(Problem::Config(e)) => {
+                let _ = write!(self.text, "{}\0{}", e.field, e.problem);
+                2
+            }
+        };
+        kind
     }
 
     /// Writes the status into the pool's status buffer and returns its length, 0 when
-    /// `now` is not a valid time (the JS layer checks it first; no `Result` on this path).
+    /// `now` is not a valid time (the JS layer checks it first).
     /// Read the buffer with `statusPtr` as a `Float64Array` view of the module's memory
     /// (see `STATUS_COLUMNS`), before the next call into the module.
     pub fn status(&mut self, now: f64) -> u32 {
@@ -418,6 +521,24 @@ impl WasmPool {
     #[wasm_bindgen(js_name = statusPtr)]
     pub fn status_ptr(&self) -> u32 {
         self.status.as_ptr() as u32
+    }
+
+    /// Address of the out buffer (numbers, `Float64Array`) in the module's memory.
+    #[wasm_bindgen(js_name = outPtr)]
+    pub fn out_ptr(&self) -> u32 {
+        self.out.as_ptr() as u32
+    }
+
+    /// Address of the text buffer (UTF-8) in the module's memory.
+    #[wasm_bindgen(js_name = textPtr)]
+    pub fn text_ptr(&self) -> u32 {
+        self.text.as_ptr() as u32
+    }
+
+    /// Length of the text buffer in bytes.
+    #[wasm_bindgen(js_name = textLen)]
+    pub fn text_len(&self) -> u32 {
+        self.text.len() as u32
     }
 }
 
@@ -450,7 +571,7 @@ pub fn parse_retry_header(kind: u8, value: &str, now: f64) -> f64 {
 /// A ladder from its encoding (see `Pool.configure`). The JS layer checks ladders first and
 /// names the field in its errors (as `Ladder::steps` and `Ladder::geometric` do); this only
 /// refuses what it should never get.
-fn ladder(values: &[f64]) -> JsResult<Option<Ladder>> {
+fn ladder(values: &[f64]) -> Result<Option<Ladder>, Problem> {
     let ladder = match values {
         [] => return Ok(None),
         [kind, steps @ ..] if *kind == 1.0 && steps.len() <= MAX_STEPS => {
@@ -464,7 +585,7 @@ fn ladder(values: &[f64]) -> JsResult<Option<Ladder>> {
         _ => Ladder::Steps { len: 0, steps: [0.0; MAX_STEPS] },
     };
     if !ladder.is_valid() {
-        return Err(to_js(Problem::Range("configure: invalid ladder".into())));
+        return Err(Problem::Range("configure: invalid ladder".into()));
     }
     Ok(Some(ladder))
 }

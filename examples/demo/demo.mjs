@@ -14,8 +14,8 @@
 // Run with `npm run demo` (after building) or `node examples/demo/demo.mjs`. No network access
 // beyond 127.0.0.1, no dependencies.
 
-import { Pool, classifyError, AllProfilesExhaustedError } from "../../pkg/index.mjs";
-import { fileStore } from "../../pkg/file.mjs";
+import { Pool, classifyError, AllProfilesExhaustedError } from "key-carousel";
+import { fileStore } from "key-carousel/file";
 import { existsSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";

@@ -40,12 +40,3 @@ export class ConfigError extends TypeError {
     this.field = field;
   }
 }
-
-/** Turns an error thrown by the core into the class users catch. */
-export function fromCore(err) {
-  if (err instanceof Error && err.name === "ConfigError" && typeof err.field === "string") {
-    const e = new ConfigError(err.field, err.message.slice(err.field.length + 2));
-    return e;
-  }
-  return err;
-}

@@ -1,8 +1,8 @@
 // The v2 Pool: the async API around the core's state machine. Keys, ids, providers and
 // models live here (keys never enter the core); the core keeps indices and numbers.
 
-import { core, statusColumns } from "./core.js";
-import { AllProfilesExhaustedError, ConfigError, fromCore } from "./errors.js";
+import { CorePool, statusColumns } from "./core.js";
+import { AllProfilesExhaustedError, ConfigError } from "./errors.js";
 import { classifyError, errorMessage, isCallerAbort, retryAfterMs } from "./classify.js";
 import { REASONS, REASON_CODE, resolvePolicy } from "./reasons.js";
 import { LONE_SURROGATE, fingerprint, keyIndex, redact } from "./secrets.js";
@@ -273,7 +273,7 @@ export class Pool {
     }
     let c;
     try {
-      c = new (core().Pool)(0, ...COOLDOWN_FIELDS.map((f) => cooldowns[f]), policyBytes);
+      c = new CorePool(0, ...COOLDOWN_FIELDS.map((f) => cooldowns[f]), policyBytes);
       // Ids are at most 256 bytes long (checked in the core), so their lengths fit 16 bits;
       // longer ones are cut to a length the core rejects with the field's name (never
       // inside a surrogate pair, which the core would take for lengths that do not match).
@@ -295,7 +295,7 @@ export class Pool {
       }
     } catch (e) {
       c?.free();
-      throw fromCore(e);
+      throw e;
     }
     ids.forEach((id, idx) => this.#index.set(id, idx));
     this.#ids = ids;
@@ -355,14 +355,6 @@ export class Pool {
     // A key passed for an id (ctx.apiKey for ctx.profileId) is not printed.
     if (idx === undefined) throw new RangeError(`unknown profile id ${redact(JSON.stringify(id), "", this.#keyIndex())}`);
     return idx;
-  }
-
-  #call(fn) {
-    try {
-      return fn();
-    } catch (e) {
-      throw fromCore(e);
-    }
   }
 
   /**
@@ -482,7 +474,7 @@ export class Pool {
     for (let i = 0; i < this.#maxAttempts; i++) {
       if (signal?.aborted) throw abortError(signal);
       const now = this.#now();
-      const idx = this.#call(() => this.#core.acquire(now, pref, model, sticky));
+      const idx = this.#core.acquire(now, pref, model, sticky);
       if (this.#tracking) this.#observe(now);
       if (idx < 0) {
         await this.#waitForRecovery(now, o, attempts, label, model);
@@ -509,7 +501,7 @@ export class Pool {
         const retryMs = retryAfterMs(err, failedAt);
         // A profile with a model of its own serves only that model: its rests are the key's.
         const scoped = this.#models[idx] === undefined ? model : undefined;
-        const cd = this.#call(() => this.#fail(idx, failedAt, reason, retryMs, now, scoped, ctx.model));
+        const cd = this.#fail(idx, failedAt, reason, retryMs, now, scoped, ctx.model);
         const error = redact(errorMessage(err), ctx.apiKey, this.#keyIndex());
         const attempt = { profileId: ctx.profileId, provider: ctx.provider, model: ctx.model, error, reason };
         if (cd >= 0) attempt.cooldownMs = cd;
@@ -522,7 +514,7 @@ export class Pool {
         continue;
       }
       const doneAt = this.#endTime(idx);
-      this.#call(() => this.#core.succeed(idx, doneAt, now, undefined));
+      this.#core.succeed(idx, doneAt, now, undefined);
       if (this.#persist !== undefined) this.#persist.change(false);
       this.#metrics.success(idx);
       if (session !== undefined) this.#sessions.keep(session, idx);
@@ -535,7 +527,7 @@ export class Pool {
     }
     // Out of attempts: when nothing is available to this call now, say when something is.
     const now = this.#now();
-    const wait = this.#call(() => this.#core.waitMs(now, model));
+    const wait = this.#core.waitMs(now, model);
     throw this.#exhausted(attempts, o, label, wait > 0 ? { retryAt: now + wait, retryAfterMs: wait } : undefined);
   }
 
@@ -582,7 +574,7 @@ export class Pool {
   }
 
   async #waitForRecovery(now, o, attempts, label, model) {
-    const wait = this.#call(() => this.#core.waitMs(now, model));
+    const wait = this.#core.waitMs(now, model);
     const maxWait = o.maxWaitMs ?? this.#maxWaitMs;
     if (wait < 0) throw this.#exhausted(attempts, o, label, undefined);
     if (maxWait !== undefined && wait > maxWait) {
@@ -615,7 +607,7 @@ export class Pool {
     }
     const now = this.#now();
     const name = this.#models[idx] ?? options?.model; // as run's ctx.model
-    this.#call(() => this.#fail(idx, now, reason, retryMs, NaN, model, name));
+    this.#fail(idx, now, reason, retryMs, NaN, model, name);
     if (this.#tracking) this.#observe(now);
   }
 
@@ -624,7 +616,7 @@ export class Pool {
     if (options !== undefined && !isObject(options)) throw new TypeError("markSuccess options must be an object { model? }");
     const model = this.#markModel(idx, options?.model);
     const now = this.#now();
-    this.#call(() => this.#core.succeed(idx, now, NaN, model));
+    this.#core.succeed(idx, now, NaN, model);
     this.#persist?.change(model !== undefined); // ending a model's rest is written at once
     this.#metrics.success(idx);
     if (this.#tracking) this.#observe(now);
@@ -641,13 +633,13 @@ export class Pool {
     const idx = this.#idx(profileId);
     const now = this.#now();
     if (this.#tracking) this.#observe(now);
-    return this.#call(() => this.#core.isCooling(idx, now));
+    return this.#core.isCooling(idx, now);
   }
 
   clearCooldown(profileId) {
     const idx = this.#idx(profileId);
     const now = this.#now();
-    this.#call(() => this.#core.clearCooldown(idx, now));
+    this.#core.clearCooldown(idx, now);
     this.#persist?.change(true);
     if (this.#tracking) this.#observe(now);
   }
@@ -660,7 +652,7 @@ export class Pool {
     this.#events.on(type, listener);
     if (type === "recover" && !this.#tracking) {
       this.#tracking = true;
-      this.#call(() => this.#core.takeRecovered(this.#now(), true)); // from now on
+      this.#core.takeRecovered(this.#now(), true); // from now on
     }
     return this;
   }
@@ -670,7 +662,7 @@ export class Pool {
     this.#events.off(type, listener);
     if (type === "recover" && this.#tracking && !this.#events.has("recover")) {
       this.#tracking = false;
-      this.#call(() => this.#core.takeRecovered(this.#now(), false));
+      this.#core.takeRecovered(this.#now(), false);
     }
     return this;
   }

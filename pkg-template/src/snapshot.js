@@ -6,7 +6,7 @@
 // and validation happen here, in JS (JSON.parse is native and fast, and the wasm stays
 // small); the core gets numbers only, checks them again and merges (src/snapshot.rs).
 
-import { core } from "./core.js";
+import { CorePool } from "./core.js";
 import { REASONS, REASON_CODE } from "./reasons.js";
 import { LONE_SURROGATE } from "./secrets.js";
 
@@ -200,7 +200,7 @@ export function toSnapshot(ids, extraIds, cols) {
 export function mergeSnapshots(a, b) {
   const pa = parseArgument(a, "a");
   const pb = parseArgument(b, "b");
-  const c = new (core().Pool)(0, undefined, undefined, undefined, undefined, new Uint8Array(0));
+  const c = new CorePool(0, undefined, undefined, undefined, undefined, new Uint8Array(0));
   try {
     c.importSnapshot(pa.ids.join("\u0000"), pa.cols, 0);
     c.importSnapshot(pb.ids.join("\u0000"), pb.cols, 0);

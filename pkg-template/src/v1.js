@@ -5,9 +5,9 @@
 // Each place where it deliberately differs from v1 is marked "v1 difference" and listed in
 // the README's "Migrating from v1" section.
 
-import { core, statusColumns } from "./core.js";
+import { CorePool, statusColumns } from "./core.js";
 import { Persister, StateLink, fileStoreFactory } from "./persist.js";
-import { AllProfilesExhaustedError, ConfigError, fromCore } from "./errors.js";
+import { AllProfilesExhaustedError, ConfigError } from "./errors.js";
 import { classifyErrorV1, errorMessage, isV1NonTimeoutAbort } from "./classify.js";
 import { REASONS, REASON_CODE } from "./reasons.js";
 import { LONE_SURROGATE, keyIndex, redact } from "./secrets.js";
@@ -94,12 +94,7 @@ export class LlmKeyPool {
         throw new ConfigError(`cooldowns.${f}`, "must be a number of ms");
       }
     }
-    let c;
-    try {
-      c = new (core().Pool)(MODE_V1, ...COOLDOWN_FIELDS.map((f) => cd[f]), V1_POLICY);
-    } catch (e) {
-      throw fromCore(e);
-    }
+    const c = new CorePool(MODE_V1, ...COOLDOWN_FIELDS.map((f) => cd[f]), V1_POLICY);
 
     try {
       let idx = 0;
@@ -128,7 +123,7 @@ export class LlmKeyPool {
       }
     } catch (e) {
       c.free();
-      throw fromCore(e);
+      throw e;
     }
     if (this.#ids.length === 0) {
       c.free();
@@ -172,14 +167,6 @@ export class LlmKeyPool {
   /** Time as v1 reads it: `Date.now()` at every call, so fake timers work. */
   #now() {
     return Date.now();
-  }
-
-  #call(fn) {
-    try {
-      return fn();
-    } catch (e) {
-      throw fromCore(e);
-    }
   }
 
   #log(level, message) {
@@ -238,9 +225,9 @@ export class LlmKeyPool {
     for (let iteration = 0; iteration < this.#maxIterations; iteration++) {
       if (signal?.aborted) throw abortReason(signal);
       const now = this.#now();
-      const idx = this.#call(() => this.#core.acquire(now, pref));
+      const idx = this.#core.acquire(now, pref);
       if (idx < 0) {
-        const waitMs = this.#call(() => this.#core.waitMs(now));
+        const waitMs = this.#core.waitMs(now);
         if (waitMs < 0) throw new AllProfilesExhaustedError(attempts);
         const maxWait = opts?.maxWaitMs ?? this.#maxWaitMs;
         if (maxWait !== undefined && waitMs > maxWait) throw new AllProfilesExhaustedError(attempts);
@@ -292,7 +279,7 @@ export class LlmKeyPool {
       this.#log("warn", `markFailure(${JSON.stringify(profileId)}): unknown failure reason ${JSON.stringify(String(reason))}, recorded as "unknown"`);
       code = REASON_CODE.get("unknown");
     }
-    const cooldownMs = this.#call(() => this.#core.fail(idx, this.#now(), code, NaN, NaN));
+    const cooldownMs = this.#core.fail(idx, this.#now(), code, NaN, NaN);
     if (cooldownMs >= 0) {
       const errorCount = this.#core.errorCount(idx);
       this.#log(
@@ -310,20 +297,20 @@ export class LlmKeyPool {
   async #markSuccess(profileId, wait) {
     const idx = this.#index.get(profileId);
     if (idx === undefined) return;
-    this.#call(() => this.#core.succeed(idx, this.#now(), NaN));
+    this.#core.succeed(idx, this.#now(), NaN);
     await this.#persist(false, wait);
   }
 
   isInCooldown(profileId) {
     const idx = this.#index.get(profileId);
     if (idx === undefined) return false;
-    return this.#call(() => this.#core.isCooling(idx, this.#now()));
+    return this.#core.isCooling(idx, this.#now());
   }
 
   async clearCooldown(profileId) {
     const idx = this.#index.get(profileId);
     if (idx === undefined) return;
-    this.#call(() => this.#core.clearCooldown(idx, this.#now()));
+    this.#core.clearCooldown(idx, this.#now());
     await this.#persist(true, true);
   }
 

@@ -2,7 +2,7 @@
 "use strict";
 const { test } = require("node:test");
 const assert = require("node:assert/strict");
-const kc = require("../../pkg/index.cjs");
+const kc = require("key-carousel");
 
 async function scenario(lib) {
   let now = 1_700_000_000_000;
@@ -30,7 +30,7 @@ test("18. require() and import() both work and share one module instance", async
   for (const name of ["Pool", "FailoverError", "AllProfilesExhaustedError", "ConfigError", "classifyError"]) {
     assert.equal(typeof kc[name], "function", `require(...).${name}`);
   }
-  const esm = await import("../../pkg/index.mjs");
+  const esm = await import("key-carousel");
   assert.equal(kc.Pool, esm.Pool);
   assert.equal(kc.FailoverError, esm.FailoverError);
   assert.equal(kc.AllProfilesExhaustedError, esm.AllProfilesExhaustedError);

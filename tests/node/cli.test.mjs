@@ -7,8 +7,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
-import { Pool } from "../../pkg/index.mjs";
-import { fileStore } from "../../pkg/file.mjs";
+import { Pool } from "key-carousel";
+import { fileStore } from "key-carousel/file";
 import { MIN, keys } from "./helpers.mjs";
 
 const root = fileURLToPath(new URL("../../", import.meta.url));

@@ -9,7 +9,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import * as esbuild from "esbuild";
 import { Miniflare } from "miniflare";
-import { Pool, cloudflareKvStore } from "../../pkg/index.mjs";
+import { Pool, cloudflareKvStore } from "key-carousel";
 import { keys, tick } from "./helpers.mjs";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..");

@@ -1,7 +1,7 @@
 // Concurrent runs: picks spread over the keys; a burst of 429s on one key counts once.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { Pool, AllProfilesExhaustedError } from "../../pkg/index.mjs";
+import { Pool, AllProfilesExhaustedError } from "key-carousel";
 import { T0, MIN, keys, manualClock, statusOf, barrier, tooManyRequests } from "./helpers.mjs";
 
 test("10. 100 concurrent runs over 10 keys spread over all of them", async () => {

@@ -1,7 +1,7 @@
 // Error handling: format rethrow, reason policy, configuration errors, wrong types, classifyError.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { Pool, ConfigError, classifyError } from "../../pkg/index.mjs";
+import { Pool, ConfigError, classifyError } from "key-carousel";
 import { T0, MIN, keys, manualClock, rejection, statusOf, httpError } from "./helpers.mjs";
 
 test("12. a format error (400, context length) is rethrown at once and cools nothing", async () => {

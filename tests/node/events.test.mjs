@@ -1,7 +1,7 @@
 // Events (pool.on/off), metrics() and "next available" times (retryAt, nextAvailableAt).
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { Pool, AllProfilesExhaustedError } from "../../pkg/index.mjs";
+import { Pool, AllProfilesExhaustedError } from "key-carousel";
 import { T0, MIN, HOUR, keys, manualClock, rejection, statusOf, httpError, tooManyRequests, tick } from "./helpers.mjs";
 
 const EVENTS = ["cooldown", "recover", "disabled", "success", "failure", "exhausted", "persist-error"];

@@ -21,7 +21,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import util from "node:util";
 import fc from "fast-check";
-import { Pool, LlmKeyPool, ConfigError, AllProfilesExhaustedError, memoryStore, mergeSnapshots } from "../../pkg/index.mjs";
+import { Pool, LlmKeyPool, ConfigError, AllProfilesExhaustedError, memoryStore, mergeSnapshots } from "key-carousel";
 import { ModelPool, policyOf, DEFAULT_COOLDOWNS, parseStored, recordsText, mergeMaps, emptyRecord, MAX_TIME, REASONS } from "./fuzz/model.mjs";
 import { outcome } from "./fuzz/outcomes.mjs";
 import { T0, KEYS, PROVIDERS, FAULTS, validConfig, hostileConfig, command } from "./fuzz/arbitraries.mjs";

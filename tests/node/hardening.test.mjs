@@ -3,7 +3,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import util from "node:util";
-import { Pool, memoryStore, mergeSnapshots } from "../../pkg/index.mjs";
+import { Pool, memoryStore, mergeSnapshots } from "key-carousel";
 import { keys, manualClock, rejection, tick } from "./helpers.mjs";
 
 test("run with a signal that is not an AbortSignal is a TypeError at once (was: an uncaught TypeError from a timer, ending the process)", async () => {

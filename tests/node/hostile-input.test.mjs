@@ -5,7 +5,7 @@
 // pool keeps working and writes a clean state back.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { Pool, LlmKeyPool, ConfigError, mergeSnapshots } from "../../pkg/index.mjs";
+import { Pool, LlmKeyPool, ConfigError, mergeSnapshots } from "key-carousel";
 import { T0, MIN, keys, manualClock } from "./helpers.mjs";
 
 /** A store holding `value` as given (a string or an object), recording what the pool writes. */

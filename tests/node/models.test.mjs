@@ -3,7 +3,7 @@
 // rests the whole key; status, persistence and waiting see model-scoped rests.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { Pool, AllProfilesExhaustedError, memoryStore, mergeSnapshots } from "../../pkg/index.mjs";
+import { Pool, AllProfilesExhaustedError, memoryStore, mergeSnapshots } from "key-carousel";
 import { T0, MIN, keys, manualClock, rejection, statusOf, httpError, tooManyRequests } from "./helpers.mjs";
 
 /** A task that fails with `err` on the given (profile, model) pairs and returns "profile/model" otherwise. */

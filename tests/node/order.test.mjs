@@ -1,7 +1,7 @@
 // Weights and order (round-robin by weight, priority) and configurable cooldown schedules.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { Pool, ConfigError } from "../../pkg/index.mjs";
+import { Pool, ConfigError } from "key-carousel";
 import { T0, SEC, MIN, HOUR, keys, manualClock, statusOf, httpError } from "./helpers.mjs";
 
 async function tally(pool, n, options) {

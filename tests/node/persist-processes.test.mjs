@@ -9,8 +9,8 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { createRequire } from "node:module";
-import { mergeSnapshots } from "../../pkg/index.mjs";
-import { fileStore } from "../../pkg/file.mjs";
+import { mergeSnapshots } from "key-carousel";
+import { fileStore } from "key-carousel/file";
 
 const child = fileURLToPath(new URL("./fixtures/persist-child.mjs", import.meta.url));
 const run = (...args) => promisify(execFile)(process.execPath, [child, ...args.map(String)], { timeout: 60_000 });

@@ -6,8 +6,8 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } fro
 import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import { createRequire } from "node:module";
-import { Pool, ConfigError, memoryStore, webStorageStore, mergeSnapshots } from "../../pkg/index.mjs";
-import { fileStore } from "../../pkg/file.mjs";
+import { Pool, ConfigError, memoryStore, webStorageStore, mergeSnapshots } from "key-carousel";
+import { fileStore } from "key-carousel/file";
 import { keys, statusOf, tick, tooManyRequests } from "./helpers.mjs";
 
 const dir = () => mkdtempSync(join(tmpdir(), "kc-persist-"));

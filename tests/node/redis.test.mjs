@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import fc from "fast-check";
-import { Pool, redisStore, mergeSnapshots } from "../../pkg/index.mjs";
+import { Pool, redisStore, mergeSnapshots } from "key-carousel";
 import { REDIS_MERGE_SCRIPT, sha1Hex } from "../../pkg-template/src/redis.js";
 import { REASONS } from "../../pkg-template/src/reasons.js";
 import { parseState } from "../../pkg-template/src/snapshot.js";

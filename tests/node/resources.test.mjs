@@ -8,7 +8,7 @@ import { execFile } from "node:child_process";
 import { rmSync } from "node:fs";
 import { getEventListeners, setMaxListeners } from "node:events";
 import { fileURLToPath } from "node:url";
-import { Pool, memoryStore } from "../../pkg/index.mjs";
+import { Pool, memoryStore } from "key-carousel";
 import { T0, manualClock, rejection, tick } from "./helpers.mjs";
 
 const CHILD = fileURLToPath(new URL("./fixtures/resources-child.mjs", import.meta.url));
@@ -73,7 +73,7 @@ test("100,000 profiles: built, used, rotated, reported and persisted in bounded 
 });
 
 test("a failed attempt costs the same with 100,000 keys as with 10 (was: 13x, redaction scanned every key)", async () => {
-  const { FailoverError } = await import("../../pkg/index.mjs");
+  const { FailoverError } = await import("key-carousel");
   const cost = async (n) => {
     let now = T0;
     const pool = new Pool({ profiles: keys(n, 1), clock: () => now, maxWaitMs: 0 });

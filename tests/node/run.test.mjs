@@ -1,7 +1,7 @@
 // run(): rotation, waiting for cooldowns, maxWaitMs, aborts, provider preference, round-robin.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { Pool, AllProfilesExhaustedError } from "../../pkg/index.mjs";
+import { Pool, AllProfilesExhaustedError } from "key-carousel";
 import { T0, MIN, keys, manualClock, rejection, statusOf, tooManyRequests, httpError } from "./helpers.mjs";
 
 test("1. a 429 on the first key rotates to the second; the first cools down for 1 min", async () => {

@@ -8,7 +8,7 @@ import http from "node:http";
 import OpenAI from "openai";
 import Anthropic from "@anthropic-ai/sdk";
 import { GoogleGenAI } from "@google/genai";
-import { Pool, LlmKeyPool, classifyError } from "../../pkg/index.mjs";
+import { Pool, LlmKeyPool, classifyError } from "key-carousel";
 import { T0, SEC, MIN, HOUR, manualClock, rejection, statusOf } from "./helpers.mjs";
 
 // ── The mock server: the API key names the scenario ("s429~k0-…"); the path names the SDK ──

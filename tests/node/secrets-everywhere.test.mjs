@@ -16,8 +16,8 @@ import util from "node:util";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Pool, LlmKeyPool, FailoverError, ConfigError, AllProfilesExhaustedError, FAILURE_REASONS, memoryStore, mergeSnapshots } from "../../pkg/index.mjs";
-import { fileStore } from "../../pkg/file.mjs";
+import { Pool, LlmKeyPool, FailoverError, ConfigError, AllProfilesExhaustedError, FAILURE_REASONS, memoryStore, mergeSnapshots } from "key-carousel";
+import { fileStore } from "key-carousel/file";
 import { manualClock, rejection, httpError, tick } from "./helpers.mjs";
 
 // Keys from an alphabet (upper-case letters past F, '_') that appears in nothing else the

@@ -2,7 +2,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import util from "node:util";
-import { Pool, ConfigError, AllProfilesExhaustedError } from "../../pkg/index.mjs";
+import { Pool, ConfigError, AllProfilesExhaustedError } from "key-carousel";
 import { manualClock, rejection, httpError } from "./helpers.mjs";
 
 // Recognisable keys; their tails avoid hex digits so that no 8-character window of a key can

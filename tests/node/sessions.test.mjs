@@ -2,7 +2,7 @@
 // rests, stays on the new key, and the pool remembers at most sessions.max sessions.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { Pool, ConfigError } from "../../pkg/index.mjs";
+import { Pool, ConfigError } from "key-carousel";
 import { MIN, keys, manualClock, rejection, tooManyRequests } from "./helpers.mjs";
 
 const served = async (pool, session, task = ({ profileId }) => profileId) =>

@@ -1,7 +1,7 @@
 // Cooldown schedules, disabled profiles, FailoverError, Retry-After headers, markSuccess/clearCooldown.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { Pool, FailoverError } from "../../pkg/index.mjs";
+import { Pool, FailoverError } from "key-carousel";
 import { T0, SEC, MIN, HOUR, keys, manualClock, statusOf, httpError } from "./helpers.mjs";
 
 test("2. cooldowns expire on the clock and climb the transient schedule; the failure window resets it", () => {

@@ -13,8 +13,8 @@ import { execFileSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, promises as fsp, readdirSync, readFileSync, rmSync, writeFileSync, chmodSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Pool } from "../../pkg/index.mjs";
-import { fileStore } from "../../pkg/file.mjs";
+import { Pool } from "key-carousel";
+import { fileStore } from "key-carousel/file";
 import { T0, MIN, keys, manualClock, tick, httpError } from "./helpers.mjs";
 
 function capture() {

@@ -3,7 +3,7 @@
 // cooldown set is bounded by its schedule's cap, and the status stays consistent.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { Pool, AllProfilesExhaustedError, memoryStore } from "../../pkg/index.mjs";
+import { Pool, AllProfilesExhaustedError, memoryStore } from "key-carousel";
 import { T0, MIN, HOUR, keys, manualClock, rejection, httpError } from "./helpers.mjs";
 
 const YEAR = 365 * 24 * HOUR;

@@ -14,8 +14,8 @@ import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import util from "node:util";
 import * as v1 from "key-carousel-v1";
-import * as v2 from "../../pkg/index.mjs";
-import { LlmKeyPool, Pool, AllProfilesExhaustedError, ConfigError, FailoverError, classifyError } from "../../pkg/index.mjs";
+import * as v2 from "key-carousel";
+import { LlmKeyPool, Pool, AllProfilesExhaustedError, ConfigError, FailoverError, classifyError } from "key-carousel";
 import { MIN, HOUR, rejection, httpError } from "./helpers.mjs";
 
 const root = fileURLToPath(new URL("../../", import.meta.url));
@@ -50,7 +50,7 @@ function thrown(fn) {
 
 test("LlmKeyPool is exported from import and require, one class", () => {
   const require = createRequire(import.meta.url);
-  const cjs = require("../../pkg/index.cjs");
+  const cjs = require("key-carousel");
   assert.equal(typeof LlmKeyPool, "function");
   assert.equal(cjs.LlmKeyPool, LlmKeyPool);
   assert.equal(cjs.AllProfilesExhaustedError, AllProfilesExhaustedError);

@@ -17,7 +17,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import * as v1 from "key-carousel-v1";
-import * as v2 from "../../pkg/index.mjs";
+import * as v2 from "key-carousel";
 
 const RUNS = Math.max(1000, Number(process.env.KC_DIFF_RUNS) || 3000);
 const REASONS = ["rate_limit", "server_error", "auth", "auth_permanent", "billing", "timeout", "model_not_found", "format", "unknown"];

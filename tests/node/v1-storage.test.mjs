@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { LlmKeyPool } from "../../pkg/index.mjs";
+import { LlmKeyPool } from "key-carousel";
 import { LlmKeyPool as V1Pool } from "key-carousel-v1";
 
 const profiles = [

@@ -4,7 +4,7 @@
 // non-errors, aborts — each with the reason and Retry-After the SPEC gives it (SPEC §4,
 // README "How it decides"). `expect(now)` is the reason and retry (ms) for a failure at `now`.
 
-import { FailoverError } from "../../../pkg/index.mjs";
+import { FailoverError } from "key-carousel";
 import { REASONS } from "./model.mjs";
 
 class APIError extends Error {
