@@ -184,15 +184,28 @@ for (const f of packed[0].files) log(`   ${String(f.size).padStart(7)}  ${f.path
 
 const mock = await startMock();
 
-await step("node-esm", async () => {
-  const dir = await project("node-esm", { files: ["scenario.mjs", "node-esm.mjs"] });
-  return driverRuntime("node-esm", (phase, url, state, saved) => [process.execPath, ["node-esm.mjs", phase, url, state, ...(saved ? [saved] : [])]], dir, "index.mjs");
-});
-
-await step("node-cjs", async () => {
-  const dir = await project("node-cjs", { files: ["scenario.mjs", "node-cjs.cjs"] });
-  return driverRuntime("node-cjs", (phase, url, state, saved) => [process.execPath, ["node-cjs.cjs", phase, url, state, ...(saved ? [saved] : [])]], dir, "index.cjs");
-});
+// Node: with require(esm) (≥ 20.19, ≥ 22.12) import and require both load the ES module
+// build (the "module-sync" condition); without it (Node 18, 20.18; here simulated with
+// --no-experimental-require-module) require loads index.cjs and import its ES wrapper.
+const requireEsm = process.features.require_module === true;
+const NO_REQUIRE_ESM = "--no-experimental-require-module";
+const nodeSteps = [
+  { name: "node-esm", file: "node-esm.mjs", build: "index.mjs", flags: [] },
+  { name: "node-cjs", file: "node-cjs.cjs", build: requireEsm ? "index.mjs" : "index.cjs", flags: [] },
+  ...(requireEsm
+    ? [
+        { name: "node-esm-legacy", file: "node-esm.mjs", build: "index.legacy.mjs", flags: [NO_REQUIRE_ESM] },
+        { name: "node-cjs-legacy", file: "node-cjs.cjs", build: "index.cjs", flags: [NO_REQUIRE_ESM] },
+      ]
+    : []),
+];
+if (!requireEsm) nodeSteps[0].build = "index.legacy.mjs";
+for (const n of nodeSteps) {
+  await step(n.name, async () => {
+    const dir = await project(n.name, { files: ["scenario.mjs", n.file] });
+    return driverRuntime(n.name, (phase, url, state, saved) => [process.execPath, [...n.flags, n.file, phase, url, state, ...(saved ? [saved] : [])]], dir, n.build);
+  });
+}
 
 await step("deno", async () => {
   const dir = await project("deno", { files: ["scenario.mjs", "deno.mjs"] });
