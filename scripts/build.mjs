@@ -79,9 +79,12 @@ const common = {
   alias: { "key-carousel-wasm": join(wasmDir, "key_carousel.js") },
   legalComments: "none",
   logLevel: "warning",
-  // Smaller bundles parse faster at cold start; names are kept (stack traces, error names).
+  // Smaller bundles parse faster at cold start (parsing the bundle is a third of Node's):
+  // minified, but functions and classes keep their names (`.name`, error names).
   minifySyntax: true,
   minifyWhitespace: true,
+  minifyIdentifiers: true,
+  keepNames: true,
 };
 
 // An entry's import of the .wasm (workerd, deno) stays an import of the package's own file,

@@ -10,7 +10,7 @@ import { setCore } from "../core.js";
 import { setFileStore } from "../persist.js";
 
 const { readFileSync } = globalThis.process.getBuiltinModule("node:fs");
-setCore(glue, glue.initSync({ module: readFileSync(new URL("./key_carousel_bg.wasm", import.meta.url)) }));
+setCore(glue, glue.initSync({ module: readFileSync(`${import.meta.dirname}/key_carousel_bg.wasm`) })); // Node ≥ 20.11
 setFileStore(lazyFileStore);
 
 /** `fileStore(path)` from the package's `./file` build, imported when first used. */
