@@ -523,6 +523,12 @@ impl Pool {
         self.sel.until(idx)
     }
 
+    /// The recorded end of every profile's cooldown (NaN: none), in index order.
+    #[inline]
+    pub fn cooldowns_until(&self) -> &[f64] {
+        self.sel.untils()
+    }
+
     #[inline]
     pub(crate) fn mode(&self) -> Mode {
         self.settings.mode

@@ -342,6 +342,12 @@ impl Selection {
         self.until[id as usize]
     }
 
+    /// The recorded end of every profile's cooldown, in index order.
+    #[inline]
+    pub fn untils(&self) -> &[f64] {
+        &self.until
+    }
+
     /// Whether the profile is cooling down at `now`.
     #[inline]
     pub fn is_cooling(&self, id: u32, now: f64) -> bool {

@@ -5,8 +5,31 @@ use crate::config::{check_time, Mode};
 use crate::pool::{Error, Pool};
 use crate::reason::Reason;
 
-/// Numbers per profile in [`Pool::write_columns`].
-pub const STATUS_COLUMNS: usize = 8;
+/// The header of a profile in [`Pool::write_columns`]: one number (an integer below
+/// 2^27, so a JS host reads its bits with `&` and `>>>` on the double), followed by the
+/// profile's values that are present, in this order: cooldownUntil, errorCount,
+/// lastUsed, lastFailure, lastSuccess. A profile that was never used, so never failed,
+/// is one number (its header, 0).
+pub mod header {
+    /// Bits 0–1: the state (0 available, 1 cooldown, 2 disabled).
+    pub const STATE: u32 = 0b11;
+    /// Bits 2–5: the last failure's reason code + 1 (0: none).
+    pub const REASON_SHIFT: u32 = 2;
+    pub const REASON_MASK: u32 = 0b1111;
+    /// A recorded cooldown end follows (possibly past).
+    pub const COOLDOWN_UNTIL: u32 = 1 << 6;
+    /// A nonzero error count follows (absent: 0).
+    pub const ERROR_COUNT: u32 = 1 << 7;
+    pub const LAST_USED: u32 = 1 << 8;
+    pub const LAST_FAILURE: u32 = 1 << 9;
+    pub const LAST_SUCCESS: u32 = 1 << 10;
+    /// Any of the values above follows.
+    pub const VALUES: u32 = COOLDOWN_UNTIL | ERROR_COUNT | LAST_USED | LAST_FAILURE | LAST_SUCCESS;
+    /// Bits 11–26: calls in flight.
+    pub const IN_FLIGHT_SHIFT: u32 = 11;
+}
+/// Most numbers a profile takes in [`Pool::write_columns`]: its header and five values.
+pub const STATUS_MAX_COLUMNS: usize = 6;
 /// Numbers after the profiles in [`Pool::write_columns`] (then the pair count).
 pub const STATUS_TOTALS: usize = 5;
 /// Numbers per resting pair in [`Pool::write_columns`].
@@ -101,15 +124,23 @@ impl Totals {
 
     #[inline]
     fn count(&mut self, state: State, reason: Option<Reason>, until: f64) {
-        match state {
-            State::Available => self.available += 1,
-            State::Cooldown => self.in_cooldown += 1,
-            State::Disabled => self.disabled += 1,
+        if state == State::Available {
+            self.available += 1;
+        } else {
+            self.count_resting(state, reason, until);
         }
-        if state != State::Available {
-            self.unavailable_reason = reason;
-            self.next_available_at = Some(self.next_available_at.map_or(until, |t| t.min(until)));
+    }
+
+    /// Counts a profile that is not available.
+    #[inline]
+    fn count_resting(&mut self, state: State, reason: Option<Reason>, until: f64) {
+        if state == State::Disabled {
+            self.disabled += 1;
+        } else {
+            self.in_cooldown += 1;
         }
+        self.unavailable_reason = reason;
+        self.next_available_at = Some(self.next_available_at.map_or(until, |t| t.min(until)));
     }
 
     /// Applies the "only when nothing is available" rules; call after the last `add`.
@@ -118,6 +149,72 @@ impl Totals {
             self.unavailable_reason = None;
             self.next_available_at = None;
         }
+    }
+}
+
+impl Status {
+    /// Reads back the columns [`Pool::write_columns`] wrote at `now` for a pool of `n`
+    /// profiles (what a host does to build its objects); `None` when they are not that.
+    pub fn from_columns(cols: &[f64], n: usize, now: f64) -> Option<Status> {
+        let mut it = cols.iter().copied();
+        let mut next = || it.next();
+        let reason =
+            |code: f64| if code < 0.0 { Some(None) } else { Reason::from_code(code as u8).map(Some) };
+        let state = |code: u32| match code {
+            0 => Some(State::Available),
+            1 => Some(State::Cooldown),
+            2 => Some(State::Disabled),
+            _ => None,
+        };
+        let mut profiles = Vec::with_capacity(n.min(cols.len()));
+        for _ in 0..n {
+            let h = next()? as u32;
+            let mut value = |bit: u32| if h & bit != 0 { next().map(Some) } else { Some(None) };
+            let until = value(header::COOLDOWN_UNTIL)?;
+            let error_count = value(header::ERROR_COUNT)?.map_or(0, |c| c as u32);
+            let (last_used, last_failure, last_success) =
+                (value(header::LAST_USED)?, value(header::LAST_FAILURE)?, value(header::LAST_SUCCESS)?);
+            let state = state(h & header::STATE)?;
+            let code = (h >> header::REASON_SHIFT) & header::REASON_MASK;
+            profiles.push(ProfileStatus {
+                state,
+                cooldown_until: until,
+                remaining_ms: match (state, until) {
+                    (State::Available, _) => 0.0,
+                    (_, until) => until? - now,
+                },
+                error_count,
+                last_used,
+                last_failure,
+                last_success,
+                reason: if code == 0 { None } else { Some(Reason::from_code(code as u8 - 1)?) },
+                in_flight: h >> header::IN_FLIGHT_SHIFT,
+            });
+        }
+        let opt_time = |t: f64| (!t.is_nan()).then_some(t);
+        let totals = Totals {
+            available: next()? as u32,
+            in_cooldown: next()? as u32,
+            disabled: next()? as u32,
+            unavailable_reason: reason(next()?)?,
+            next_available_at: opt_time(next()?),
+        };
+        let pairs = next()? as usize;
+        let mut models = Vec::with_capacity(pairs.min(cols.len() / PAIR_COLUMNS));
+        for _ in 0..pairs {
+            let (profile, model, st, until, error_count, code) =
+                (next()?, next()?, next()?, next()?, next()?, next()?);
+            models.push(ModelCooldown {
+                profile: profile as u32,
+                model: model as u32,
+                state: state(st as u32)?,
+                cooldown_until: until,
+                remaining_ms: until - now,
+                error_count: error_count as u32,
+                reason: reason(code)?,
+            });
+        }
+        next().is_none().then_some(Status { profiles, totals, models })
     }
 }
 
@@ -168,23 +265,28 @@ impl Pool {
     }
 
     /// The status as numbers, for hosts that build their own objects (one crossing of
-    /// the wasm boundary): [`STATUS_COLUMNS`] per profile — state, cooldownUntil,
-    /// errorCount, lastUsed, lastFailure, lastSuccess, reason code (-1: none), inFlight —
-    /// then the totals: available, inCooldown, disabled, unavailableReason (-1: none),
-    /// nextAvailableAt; then the number of model-scoped rests and [`PAIR_COLUMNS`] for
-    /// each: profile, model, state, cooldownUntil, errorCount, reason code. Absent times
-    /// are NaN. `out` is cleared and reused.
+    /// the wasm boundary): for each profile its [`header`] (state, reason, calls in
+    /// flight, which values follow) and the values present — only what differs from a
+    /// profile that was never used; then the totals: available, inCooldown, disabled,
+    /// unavailableReason (-1: none), nextAvailableAt (NaN: none); then the number of
+    /// model-scoped rests and [`PAIR_COLUMNS`] for each: profile, model, state,
+    /// cooldownUntil, errorCount, reason code (-1: none). [`Status::from_columns`] reads it
+    /// back. `out` is cleared and reused.
     pub fn write_columns(&self, now: f64, out: &mut Vec<f64>) -> Result<(), Error> {
         if !check_time(now) {
             return Err(Error::BadTime(now));
         }
+        // Written into the spare capacity, not zeroed first: zeroing room for the longest
+        // status cost as much as writing it.
         let n = self.len();
+        let longest = n * STATUS_MAX_COLUMNS + STATUS_TOTALS + 1;
         out.clear();
-        out.resize(n * STATUS_COLUMNS, 0.0);
+        out.reserve(longest);
+        let spare = &mut out.spare_capacity_mut()[..longest];
+        let mut k = 0;
         let mut totals = Totals::default();
         let v1 = self.mode() == Mode::V1;
-        for ((idx, row), st) in out.chunks_exact_mut(STATUS_COLUMNS).enumerate().zip(self.states()) {
-            let until = self.cooldown_until(idx as u32);
+        for (st, &until) in self.states().iter().zip(self.cooldowns_until()) {
             let cooling = until > now; // false for NaN (no cooldown)
             let state = if !cooling {
                 State::Available
@@ -195,28 +297,47 @@ impl Pool {
             } else {
                 State::Cooldown
             };
-            totals.count(state, st.reason, until);
-            row.copy_from_slice(&[
-                state as u8 as f64,
-                until,
-                st.error_count as f64,
-                st.last_used,
-                st.last_failure,
-                st.last_success,
-                st.reason.map_or(-1.0, |r| r.code() as f64),
-                st.in_flight as f64,
-            ]);
+            if cooling {
+                totals.count_resting(state, st.reason, until);
+            }
+            let row = &mut spare[k..k + STATUS_MAX_COLUMNS];
+            let mut h = state as u32
+                | st.reason.map_or(0, |r| r.code() as u32 + 1) << header::REASON_SHIFT
+                | u32::from(st.in_flight) << header::IN_FLIGHT_SHIFT;
+            let mut m = 1;
+            let mut value = |bit: u32, v: f64| {
+                if !v.is_nan() {
+                    h |= bit;
+                    row[m].write(v);
+                    m += 1;
+                }
+            };
+            value(header::COOLDOWN_UNTIL, until);
+            value(header::ERROR_COUNT, if st.error_count == 0 { f64::NAN } else { st.error_count as f64 });
+            value(header::LAST_USED, st.last_used);
+            value(header::LAST_FAILURE, st.last_failure);
+            value(header::LAST_SUCCESS, st.last_success);
+            row[0].write(h as f64);
+            k += m;
         }
+        totals.available = n as u32 - totals.in_cooldown - totals.disabled;
         totals.finish();
-        out.extend_from_slice(&[
+        let rest = [
             totals.available as f64,
             totals.in_cooldown as f64,
             totals.disabled as f64,
             totals.unavailable_reason.map_or(-1.0, |r| r.code() as f64),
             totals.next_available_at.unwrap_or(f64::NAN),
-            0.0,
-        ]);
-        let count_at = out.len() - 1;
+            0.0, // the number of model-scoped rests, counted below
+        ];
+        for (slot, v) in spare[k..k + rest.len()].iter_mut().zip(rest) {
+            slot.write(v);
+        }
+        k += rest.len();
+        // SAFETY: every number before `k` was written above (each profile its header and
+        // the values after it, then the totals), and `k <= longest <= out.capacity()`.
+        unsafe { out.set_len(k) };
+        let count_at = k - 1;
         let mut pairs = 0;
         for m in self.model_cooldowns(now) {
             pairs += 1;
@@ -229,7 +350,9 @@ impl Pool {
                 m.reason.map_or(-1.0, |r| r.code() as f64),
             ]);
         }
-        out[count_at] = pairs as f64;
+        if pairs > 0 {
+            out[count_at] = pairs as f64;
+        }
         Ok(())
     }
 

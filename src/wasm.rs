@@ -23,18 +23,15 @@ use crate::snapshot::Record;
 #[wasm_bindgen(typescript_custom_section)]
 const TS_DOC: &'static str = r#"
 /**
- * Layout of `Pool.status(now)`: for each profile (primaries in order, then fallbacks)
- * `STATUS_COLUMNS` numbers — state (0 available, 1 cooldown, 2 disabled), cooldownUntil,
- * errorCount, lastUsed, lastFailure, lastSuccess, reason code (-1 none), inFlight — then
- * five totals: available, inCooldown, disabled, unavailableReason (-1 none),
- * nextAvailableAt. Absent times are NaN.
- *
- * ```ts
- * const cols = pool.status(Date.now());
- * const errorCountOfThird = cols[2 * STATUS_COLUMNS + 2];
- * ```
+ * Layout of `Pool.status(now)`: for each profile (primaries in order, then fallbacks) a
+ * header — bits 0–1 state (0 available, 1 cooldown, 2 disabled), 2–5 reason code + 1
+ * (0 none), 6–10 which values follow, 11–26 inFlight — then at most
+ * `STATUS_MAX_COLUMNS - 1` values: those present of cooldownUntil, errorCount, lastUsed,
+ * lastFailure, lastSuccess (see `header` in src/status.rs and pkg-template/src/columns.js);
+ * then five totals: available, inCooldown, disabled, unavailableReason (-1 none),
+ * nextAvailableAt (NaN none).
  */
-export const STATUS_COLUMNS: 8;
+export const STATUS_MAX_COLUMNS: 6;
 
 /**
  * After the totals, `Pool.status(now)` has the number of model-scoped rests, then
@@ -97,7 +94,7 @@ fn reason(code: u8) -> Result<Reason, Problem> {
 #[wasm_bindgen(js_name = Pool)]
 pub struct WasmPool {
     inner: Pool,
-    /// The status columns (see `STATUS_COLUMNS`), rewritten by `status`.
+    /// The status columns (see `STATUS_MAX_COLUMNS` and `status::header`), rewritten by `status`.
     status: Vec<f64>,
     /// Numbers a call returns (`exportSnapshot`, `takeRecovered`), read with `outPtr`.
     out: Vec<f64>,
@@ -509,7 +506,7 @@ impl WasmPool {
     /// Writes the status into the pool's status buffer and returns its length, 0 when
     /// `now` is not a valid time (the JS layer checks it first).
     /// Read the buffer with `statusPtr` as a `Float64Array` view of the module's memory
-    /// (see `STATUS_COLUMNS`), before the next call into the module.
+    /// (see `STATUS_MAX_COLUMNS`), before the next call into the module.
     pub fn status(&mut self, now: f64) -> u32 {
         match self.inner.write_columns(now, &mut self.status) {
             Ok(()) => self.status.len() as u32,

@@ -11,10 +11,8 @@
 use key_carousel::classify::{classify, is_timeout_message, ErrorFacts, Rules};
 use key_carousel::config::{check_name, check_time, cooldowns_from, MAX_TIME_MS};
 use key_carousel::retry::{parse_reset, parse_retry_after, parse_retry_after_ms};
-use key_carousel::status::PAIR_COLUMNS;
 use key_carousel::{
-    merge, Kind, Mode, Policy, Pool, ProfileSpec, Reason, ReasonPolicy, Record, Settings, STATUS_COLUMNS,
-    STATUS_TOTALS,
+    merge, Kind, Mode, Policy, Pool, ProfileSpec, Reason, ReasonPolicy, Record, Settings, Status,
 };
 use proptest::prelude::*;
 
@@ -124,10 +122,8 @@ fn check_invariants(pool: &mut Pool, now: f64) -> Result<(), TestCaseError> {
     }
     let mut cols = Vec::new();
     pool.write_columns(now, &mut cols).unwrap();
-    // Profiles, totals, then the count of model-scoped rests and their rows.
-    let head = n * STATUS_COLUMNS + STATUS_TOTALS;
-    prop_assert!(cols.len() > head);
-    prop_assert_eq!(cols.len(), head + 1 + PAIR_COLUMNS * cols[head] as usize);
+    // Profiles, totals, then the count of model-scoped rests and their rows: as `status`.
+    prop_assert_eq!(Status::from_columns(&cols, n, now), Some(st.clone()));
     if let Some(w) = pool.wait_ms(now).unwrap() {
         prop_assert!(w > 0.0 && w.is_finite(), "wait {}", w);
         prop_assert_eq!(t.available == 0, pool.acquire(now, None).unwrap().is_none());

@@ -1,6 +1,7 @@
 //! The numbers and rules of SPEC.md §2–§3, pinned through the core's public API.
 
-use key_carousel::{Kind, Pool, ProfileSpec, Reason, ReasonPolicy, Schedule, Settings, State};
+use key_carousel::status::header;
+use key_carousel::{Kind, Pool, ProfileSpec, Reason, ReasonPolicy, Schedule, Settings, State, Status};
 
 const T0: f64 = 1_700_000_000_000.0;
 const MIN: f64 = 60_000.0;
@@ -208,6 +209,39 @@ fn bad_times_and_indices_are_errors_and_change_nothing() {
     let st = p.status(T0).unwrap();
     assert_eq!(st.totals.available, 4);
     assert!(st.profiles.iter().all(|s| s.error_count == 0));
+}
+
+/// The status columns: a header per profile, then only the values it has.
+#[test]
+fn status_columns_hold_only_what_each_profile_has() {
+    let mut p = pool(Settings::v2());
+    let mut cols = vec![];
+    // Never used: one number per profile (its header, 0), then the totals and no rests.
+    p.write_columns(T0, &mut cols).unwrap();
+    assert_eq!(cols[..8], [0.0, 0.0, 0.0, 0.0, 4.0, 0.0, 0.0, -1.0]);
+    assert!(cols[8].is_nan(), "no next available time");
+    assert_eq!(cols[9..], [0.0], "no model-scoped rests");
+    assert_eq!(Status::from_columns(&cols, 4, T0), Some(p.status(T0).unwrap()));
+
+    let a = p.acquire(T0, None).unwrap().unwrap();
+    p.succeed(a, T0 + 1.0, Some(T0)).unwrap();
+    fail(&mut p, "an1", T0 + 2.0, Reason::RateLimit);
+    let now = T0 + 3.0;
+    p.write_columns(now, &mut cols).unwrap();
+    let h = |i: usize| cols[i] as u32;
+    // oa1: picked and succeeded; lastUsed and lastSuccess follow its header.
+    assert_eq!(h(0), header::LAST_USED | header::LAST_SUCCESS);
+    let st = p.state(a).unwrap();
+    assert_eq!(cols[1..3], [st.last_used, st.last_success]);
+    assert_eq!(h(3), 0, "oa2");
+    // an1: cooling for a minute after a rate limit, its first failure.
+    let code = (Reason::RateLimit.code() as u32 + 1) << header::REASON_SHIFT;
+    let values = header::COOLDOWN_UNTIL | header::ERROR_COUNT | header::LAST_FAILURE;
+    assert_eq!(h(4), State::Cooldown as u32 | code | values);
+    assert_eq!(cols[5..8], [T0 + 2.0 + MIN, 1.0, T0 + 2.0]);
+    assert_eq!(h(8), 0, "fb");
+    assert_eq!(cols[9..12], [3.0, 1.0, 0.0], "available, in cooldown, disabled");
+    assert_eq!(Status::from_columns(&cols, 4, now), Some(p.status(now).unwrap()));
 }
 
 #[test]

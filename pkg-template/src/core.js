@@ -177,7 +177,7 @@ export class CorePool {
   }
 
   /**
-   * The status columns at `now` (see STATUS_COLUMNS in src/wasm.rs), as a view of the
+   * The status columns at `now` (see STATUS_MAX_COLUMNS in src/wasm.rs and src/status.rs), as a view of the
    * module's memory: read it before the next call into the module. The core keeps its
    * status buffer at one address while its length stays the same, so `previous` (the
    * view this returned last time) is reused until the length changes or the memory grows

@@ -10,11 +10,24 @@ import { Persister, StateLink, fileStoreFactory } from "./persist.js";
 import { Emitter } from "./events.js";
 import { DEFAULT_MAX_SESSIONS, Sessions } from "./sessions.js";
 import { Metrics } from "./metrics.js";
+import {
+  COOLDOWN_UNTIL,
+  ERROR_COUNT,
+  IN_FLIGHT_SHIFT,
+  LAST_FAILURE,
+  LAST_SUCCESS,
+  LAST_USED,
+  PAIR_COLS,
+  REASON_MASK,
+  REASON_OF,
+  REASON_SHIFT,
+  STATE,
+  STATES,
+  VALUES,
+  inFlights,
+} from "./columns.js";
 import { resolveSchedules, resolveStrategy } from "./schedules.js";
 
-const STATES = ["available", "cooldown", "disabled"];
-const COLS = 8;
-const PAIR_COLS = 6;
 const COOLDOWN_FIELDS = ["maxRateLimitCooldownMs", "billingBackoffMs", "billingMaxMs", "failureWindowMs"];
 const POOL_OPTIONS = new Set([
   "profiles",
@@ -114,6 +127,15 @@ function sessionsOption(option) {
   const { max = DEFAULT_MAX_SESSIONS } = option;
   if (!(Number.isInteger(max) && max >= 1)) throw new ConfigError("sessions.max", "must be a whole number >= 1");
   return max;
+}
+
+/**
+ * The error for what a clock returned that is not a time. Built out of line: V8 computed a
+ * message's `${t}` inline on every call of the caller, as if it were on the normal path.
+ */
+function badClock(t) {
+  if (typeof t !== "number") return new TypeError(`clock() must return a number of ms, got ${typeof t}`);
+  return new RangeError(`clock() must return ms since the epoch in [0, 2^53], got ${t}`);
 }
 
 function abortError(signal) {
@@ -336,9 +358,8 @@ export class Pool {
 
   #now() {
     const t = this.#clock();
-    if (typeof t !== "number") throw new TypeError(`clock() must return a number of ms, got ${typeof t}`);
-    if (!(t >= 0 && t <= MAX_TIME)) throw new RangeError(`clock() must return ms since the epoch in [0, 2^53], got ${t}`);
-    return t;
+    if (typeof t === "number" && t >= 0 && t <= MAX_TIME) return t;
+    throw badClock(t);
   }
 
   #log(level, message) {
@@ -675,8 +696,9 @@ export class Pool {
     const now = this.#now();
     if (this.#tracking) this.#observe(now);
     const cols = (this.#statusView = statusColumns(this.#core, now, this.#statusView));
+    const inFlight = inFlights(cols, this.#ids.length);
     const profiles = this.#ids.map((id, i) => ({ id, provider: this.#providers[i], model: this.#models[i] }));
-    return this.#metrics.snapshot(profiles, (i) => cols[i * COLS + 7]);
+    return this.#metrics.snapshot(profiles, (i) => inFlight[i]);
   }
 
   /** Loads the stored state (once); `run` does it itself when this was not called. */
@@ -698,58 +720,79 @@ export class Pool {
     const now = this.#now();
     if (this.#tracking) this.#observe(now);
     const cols = (this.#statusView = statusColumns(this.#core, now, this.#statusView));
-    const n = this.#ids.length;
+    const ids = this.#ids;
+    const providers = this.#providers;
+    const models = this.#models;
+    const n = ids.length;
     const profiles = new Array(n);
-    for (let i = 0, b = 0; i < n; i++, b += COLS) {
-      const code = cols[b];
-      const cooling = code !== 0;
-      const lastUsed = cols[b + 3];
-      const lastFailure = cols[b + 4];
-      const lastSuccess = cols[b + 5];
-      const until = cols[b + 1];
+    // Each profile: its header, then only the values it has (see columns.js).
+    let k = 0;
+    for (let i = 0; i < n; i++) {
+      const h = cols[k++];
+      let until;
+      let errorCount = 0;
+      let lastUsed;
+      let lastFailure;
+      let lastSuccess;
+      if ((h & VALUES) !== 0) {
+        if ((h & COOLDOWN_UNTIL) !== 0) until = cols[k++];
+        if ((h & ERROR_COUNT) !== 0) errorCount = cols[k++] >>> 0;
+        if ((h & LAST_USED) !== 0) lastUsed = cols[k++];
+        if ((h & LAST_FAILURE) !== 0) lastFailure = cols[k++];
+        if ((h & LAST_SUCCESS) !== 0) lastSuccess = cols[k++];
+      }
+      const state = h & STATE;
+      const cooling = state !== 0;
+      // Whole ms (always, with the default clock) as a small integer, the same value: a
+      // field V8 has seen hold a boxed number gets a number box in every object, even at 0.
+      const remaining = cooling ? until - now : 0;
       profiles[i] = {
-        id: this.#ids[i],
-        provider: this.#providers[i],
-        model: this.#models[i],
-        state: STATES[code],
+        id: ids[i],
+        provider: providers[i],
+        model: models[i],
+        state: STATES[state],
         cooldownUntil: cooling ? until : undefined,
-        errorCount: cols[b + 2],
-        lastUsed: lastUsed === lastUsed ? lastUsed : undefined,
-        lastFailure: lastFailure === lastFailure ? lastFailure : undefined,
-        lastSuccess: lastSuccess === lastSuccess ? lastSuccess : undefined,
-        reason: cooling ? REASONS[cols[b + 6]] : undefined,
-        remainingMs: cooling ? until - now : 0,
-        inFlight: cols[b + 7],
+        errorCount,
+        lastUsed,
+        lastFailure,
+        lastSuccess,
+        reason: cooling ? REASON_OF[(h >>> REASON_SHIFT) & REASON_MASK] : undefined,
+        remainingMs: remaining === (remaining | 0) ? remaining | 0 : remaining,
+        inFlight: h >>> IN_FLIGHT_SHIFT,
       };
     }
-    const t = n * COLS;
-    const next = cols[t + 4];
+    // Counts as integers (`>>> 0`: the same u32 value), so V8 stores them untouched
+    // rather than in a number box of their own (what it does for a field that once held
+    // a number read from a Float64Array).
+    const next = cols[k + 4];
     const status = {
       profiles,
-      totalAvailable: cols[t],
-      totalInCooldown: cols[t + 1],
-      totalDisabled: cols[t + 2],
-      unavailableReason: cols[t + 3] < 0 ? null : REASONS[cols[t + 3]],
+      totalAvailable: cols[k] >>> 0,
+      totalInCooldown: cols[k + 1] >>> 0,
+      totalDisabled: cols[k + 2] >>> 0,
+      unavailableReason: cols[k + 3] < 0 ? null : REASONS[cols[k + 3]],
       nextAvailableAt: next === next ? next : undefined,
     };
     // Model-scoped rests: the profile stays available to other models.
-    const pairs = cols[t + 5];
-    if (pairs > 0) {
-      const rows = [];
-      for (let k = 0, b = t + 6; k < pairs; k++, b += PAIR_COLS) rows.push(Array.from(cols.subarray(b, b + PAIR_COLS)));
-      // Reading names may call into the core (which reuses the status buffer): rows first.
-      for (const [idx, m, state, until, errorCount, reason] of rows) {
-        (profiles[idx].modelCooldowns ??= []).push({
-          model: this.#modelName(m),
-          state: STATES[state],
-          cooldownUntil: until,
-          remainingMs: until - now,
-          reason: reason < 0 ? undefined : REASONS[reason],
-          errorCount,
-        });
-      }
-    }
+    const pairs = cols[k + 5];
+    if (pairs > 0) this.#addModelCooldowns(profiles, cols, k + 6, pairs, now);
     return status;
+  }
+
+  #addModelCooldowns(profiles, cols, at, pairs, now) {
+    const rows = [];
+    for (let p = 0, b = at; p < pairs; p++, b += PAIR_COLS) rows.push(Array.from(cols.subarray(b, b + PAIR_COLS)));
+    // Reading names may call into the core (which reuses the status buffer): rows first.
+    for (const [idx, m, state, until, errorCount, reason] of rows) {
+      (profiles[idx].modelCooldowns ??= []).push({
+        model: this.#modelName(m),
+        state: STATES[state],
+        cooldownUntil: until,
+        remainingMs: until - now,
+        reason: reason < 0 ? undefined : REASONS[reason],
+        errorCount,
+      });
+    }
   }
 
   /** `JSON.stringify(pool)` gives the status: ids and numbers, never a key. */

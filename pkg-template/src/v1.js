@@ -11,12 +11,11 @@ import { AllProfilesExhaustedError, ConfigError } from "./errors.js";
 import { classifyErrorV1, errorMessage, isV1NonTimeoutAbort } from "./classify.js";
 import { REASONS, REASON_CODE } from "./reasons.js";
 import { LONE_SURROGATE, keyIndex, redact } from "./secrets.js";
+import { COOLDOWN_UNTIL, ERROR_COUNT, LAST_FAILURE, LAST_SUCCESS, LAST_USED, STATE, STATES, VALUES } from "./columns.js";
 
 const MODE_V1 = 1;
 const V1_POLICY = new Uint8Array(0); // empty: the mode's default policy (v1's)
 const COOLDOWN_FIELDS = ["maxRateLimitCooldownMs", "billingBackoffMs", "billingMaxMs", "failureWindowMs"];
-const STATES = ["available", "cooldown", "disabled"];
-const COLS = 8; // numbers per profile in the core's status (see src/wasm.rs)
 const MAX_TIMER_MS = 2 ** 31 - 1; // setTimeout fires at once beyond this
 const DEFAULT_LABEL = "llm-failover";
 const INSPECT = Symbol.for("nodejs.util.inspect.custom");
@@ -317,29 +316,44 @@ export class LlmKeyPool {
   getStatus() {
     const now = this.#now();
     const cols = (this.#statusView = statusColumns(this.#core, now, this.#statusView));
-    const n = this.#ids.length;
-    const num = (v) => (Number.isNaN(v) ? undefined : v);
+    const ids = this.#ids;
+    const providers = this.#providers;
+    const models = this.#models;
+    const n = ids.length;
     const profiles = new Array(n);
+    // Each profile: its header, then only the values it has (see columns.js).
+    let k = 0;
     for (let i = 0; i < n; i++) {
-      const b = i * COLS;
-      profiles[i] = {
-        id: this.#ids[i],
-        provider: this.#providers[i],
-        model: this.#models[i],
-        state: STATES[cols[b]],
+      const h = cols[k++];
+      let until;
+      let errorCount = 0;
+      let lastUsed;
+      let lastFailure;
+      if ((h & VALUES) !== 0) {
         // As v1: the recorded end of the last cooldown, even once it has passed.
-        cooldownUntil: num(cols[b + 1]),
-        errorCount: cols[b + 2],
-        lastUsed: num(cols[b + 3]),
-        lastFailure: num(cols[b + 4]),
+        if ((h & COOLDOWN_UNTIL) !== 0) until = cols[k++];
+        if ((h & ERROR_COUNT) !== 0) errorCount = cols[k++] >>> 0;
+        if ((h & LAST_USED) !== 0) lastUsed = cols[k++];
+        if ((h & LAST_FAILURE) !== 0) lastFailure = cols[k++];
+        if ((h & LAST_SUCCESS) !== 0) k++; // not in v1's status
+      }
+      profiles[i] = {
+        id: ids[i],
+        provider: providers[i],
+        model: models[i],
+        state: STATES[h & STATE],
+        cooldownUntil: until,
+        errorCount,
+        lastUsed,
+        lastFailure,
       };
     }
-    const t = n * COLS;
+    // Counts as integers, as in Pool.getStatus.
     return {
       profiles,
-      totalAvailable: cols[t],
-      totalInCooldown: cols[t + 1],
-      unavailableReason: cols[t + 3] < 0 ? null : REASONS[cols[t + 3]],
+      totalAvailable: cols[k] >>> 0,
+      totalInCooldown: cols[k + 1] >>> 0,
+      unavailableReason: cols[k + 3] < 0 ? null : REASONS[cols[k + 3]],
     };
   }
 
