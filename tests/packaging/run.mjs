@@ -207,6 +207,20 @@ for (const n of nodeSteps) {
   });
 }
 
+// A server app bundled by esbuild for Node: esbuild knows no "module-sync", so it takes the
+// "import" branch (the ES wrapper and index.cjs) whatever Node runs the bundle.
+await step("node-esbuild", async () => {
+  const dir = await project("node-esbuild", { files: ["node-bundled.mjs"] });
+  const esbuild = await import("esbuild");
+  const outdir = join(dir, "dist");
+  await esbuild.build({ entryPoints: [join(dir, "node-bundled.mjs")], outfile: join(outdir, "app.cjs"), bundle: true, format: "cjs", platform: "node", target: "node18", logLevel: "warning" });
+  cpSync(join(dir, "node_modules", "key-carousel", "key_carousel_bg.wasm"), join(outdir, "key_carousel_bg.wasm"));
+  const r = await mustSh(process.execPath, [join(outdir, "app.cjs")], { cwd: outdir });
+  const line = JSON.parse(r.stdout.trim().split("\n").pop());
+  if (!line.ok) throw new Error(`the bundled app: ${r.stdout}`);
+  return { persistence: `bundled (${line.profileId} answered after ${line.reason})` };
+});
+
 await step("deno", async () => {
   const dir = await project("deno", { files: ["scenario.mjs", "deno.mjs"] });
   const denoDir = join(tmpRoot, "deno-dir");
