@@ -221,6 +221,24 @@ await step("node-esbuild", async () => {
   return { persistence: `bundled (${line.profileId} answered after ${line.reason})` };
 });
 
+// The same app bundled by webpack for Node: webpack sets "module-sync", so it bundles the ES
+// module build, and emits the .wasm it reads through `new URL(..., import.meta.url)`.
+await step("node-webpack", async () => {
+  const dir = await project("node-webpack", { files: ["node-bundled.mjs"] });
+  const config = join(dir, "webpack.config.cjs");
+  writeFileSync(
+    config,
+    `module.exports = { mode: "production", target: "node18", entry: "./node-bundled.mjs", output: { path: __dirname + "/dist", filename: "app.cjs", clean: true }, performance: { hints: false } };\n`,
+  );
+  await mustSh(join(BIN, "webpack"), ["--config", config], { cwd: dir });
+  const out = readdirSync(join(dir, "dist"));
+  if (!out.some((f) => f.endsWith(".wasm"))) throw new Error(`webpack emitted no .wasm asset: ${out.join(", ")}`);
+  const r = await mustSh(process.execPath, [join(dir, "dist", "app.cjs")], { cwd: join(dir, "dist") });
+  const line = JSON.parse(r.stdout.trim().split("\n").pop());
+  if (!line.ok) throw new Error(`the bundled app: ${r.stdout}`);
+  return { persistence: `bundled, .wasm emitted (${line.profileId} answered after ${line.reason})` };
+});
+
 await step("deno", async () => {
   const dir = await project("deno", { files: ["scenario.mjs", "deno.mjs"] });
   const denoDir = join(tmpRoot, "deno-dir");
