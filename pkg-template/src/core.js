@@ -190,8 +190,3 @@ export class CorePool {
     return new Float64Array(memory.buffer, this.#raw.statusPtr(), len);
   }
 }
-
-/** The status columns of a core pool at `now`; see `CorePool.statusColumns`. */
-export function statusColumns(pool, now, previous) {
-  return pool.statusColumns(now, previous);
-}

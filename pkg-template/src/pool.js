@@ -1,7 +1,7 @@
 // The v2 Pool: the async API around the core's state machine. Keys, ids, providers and
 // models live here (keys never enter the core); the core keeps indices and numbers.
 
-import { CorePool, statusColumns } from "./core.js";
+import { CorePool } from "./core.js";
 import { AllProfilesExhaustedError, ConfigError } from "./errors.js";
 import { classifyError, errorMessage, isCallerAbort, retryAfterMs } from "./classify.js";
 import { REASONS, REASON_CODE, resolvePolicy } from "./reasons.js";
@@ -695,7 +695,7 @@ export class Pool {
   metrics() {
     const now = this.#now();
     if (this.#tracking) this.#observe(now);
-    const cols = (this.#statusView = statusColumns(this.#core, now, this.#statusView));
+    const cols = (this.#statusView = this.#core.statusColumns(now, this.#statusView));
     const inFlight = inFlights(cols, this.#ids.length);
     const profiles = this.#ids.map((id, i) => ({ id, provider: this.#providers[i], model: this.#models[i] }));
     return this.#metrics.snapshot(profiles, (i) => inFlight[i]);
@@ -719,7 +719,7 @@ export class Pool {
   getStatus() {
     const now = this.#now();
     if (this.#tracking) this.#observe(now);
-    const cols = (this.#statusView = statusColumns(this.#core, now, this.#statusView));
+    const cols = (this.#statusView = this.#core.statusColumns(now, this.#statusView));
     const ids = this.#ids;
     const providers = this.#providers;
     const models = this.#models;

@@ -5,7 +5,7 @@
 // Each place where it deliberately differs from v1 is marked "v1 difference" and listed in
 // the README's "Migrating from v1" section.
 
-import { CorePool, statusColumns } from "./core.js";
+import { CorePool } from "./core.js";
 import { Persister, StateLink, fileStoreFactory } from "./persist.js";
 import { AllProfilesExhaustedError, ConfigError } from "./errors.js";
 import { classifyErrorV1, errorMessage, isV1NonTimeoutAbort } from "./classify.js";
@@ -315,7 +315,7 @@ export class LlmKeyPool {
 
   getStatus() {
     const now = this.#now();
-    const cols = (this.#statusView = statusColumns(this.#core, now, this.#statusView));
+    const cols = (this.#statusView = this.#core.statusColumns(now, this.#statusView));
     const ids = this.#ids;
     const providers = this.#providers;
     const models = this.#models;
