@@ -106,6 +106,26 @@ row(
   "×",
 );
 
+// ── getStatus after a change ─────────────────────────────────────────────────
+// v2 reuses the last status while nothing changed the pool and no rest ended (the
+// getStatus rows above ask an unchanged pool). Here every status follows a change, so v2
+// makes it again: markSuccess then getStatus, the same two calls in both (v1's
+// markSuccess returns a promise: not awaited, as its getStatus does not wait for it).
+for (const n of quick ? [3, 1000] : [3, 100, 1000]) {
+  const profiles = profilesOf(n);
+  const v2 = new Pool({ profiles });
+  const v1 = new LlmKeyPool({ profiles });
+  const batch = n >= 1000 ? 20 : 200;
+  const s = await measure(
+    [
+      { name: "v2", fn: () => (v2.markSuccess("key-0"), v2.getStatus()), batch },
+      { name: "v1", fn: () => (v1.markSuccess("key-0"), v1.getStatus()), batch },
+    ],
+    { sync: true },
+  );
+  row(`markSuccess + getStatus, ${n.toLocaleString("en")} profiles`, s.v2, s.v1, "", undefined);
+}
+
 // ── half the pool cooling; a failing-then-succeeding run ────────────────────
 for (const n of [1000, 10_000]) {
   const profiles = profilesOf(n);

@@ -37,4 +37,5 @@ pub use reason::{Policy, Reason, ReasonPolicy, Schedule};
 pub use snapshot::{merge, pair_id, Record, Snapshot, PAIR_SEPARATOR};
 pub use status::{
     ModelCooldown, ProfileStatus, State, Status, Totals, PAIR_COLUMNS, STATUS_MAX_COLUMNS, STATUS_TOTALS,
+    STATUS_TRAILER,
 };

@@ -34,6 +34,8 @@ pub const STATUS_MAX_COLUMNS: usize = 6;
 pub const STATUS_TOTALS: usize = 5;
 /// Numbers per resting pair in [`Pool::write_columns`].
 pub const PAIR_COLUMNS: usize = 6;
+/// Numbers after the pairs in [`Pool::write_columns`]: [`Status::changes_at`] (infinite: none).
+pub const STATUS_TRAILER: usize = 1;
 
 /// The state of a profile at a given time.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -95,6 +97,10 @@ pub struct Status {
     /// The model-scoped rests in progress, by pair creation order. They do not count in
     /// the totals: the profile is available to other models.
     pub models: Vec<ModelCooldown>,
+    /// The soonest end of a rest in progress (a profile's or a pair's); `None` when
+    /// nothing rests. Until then the status at a later time is this one (but for
+    /// `remaining_ms`) unless the pool is changed: a host may reuse it.
+    pub changes_at: Option<f64>,
 }
 
 /// The pool-wide part of a status.
@@ -214,7 +220,8 @@ impl Status {
                 reason: reason(code)?,
             });
         }
-        next().is_none().then_some(Status { profiles, totals, models })
+        let changes_at = next().filter(|t| !t.is_nan()).map(|t| (t != f64::INFINITY).then_some(t))?;
+        next().is_none().then_some(Status { profiles, totals, models, changes_at })
     }
 }
 
@@ -270,8 +277,8 @@ impl Pool {
     /// profile that was never used; then the totals: available, inCooldown, disabled,
     /// unavailableReason (-1: none), nextAvailableAt (NaN: none); then the number of
     /// model-scoped rests and [`PAIR_COLUMNS`] for each: profile, model, state,
-    /// cooldownUntil, errorCount, reason code (-1: none). [`Status::from_columns`] reads it
-    /// back. `out` is cleared and reused.
+    /// cooldownUntil, errorCount, reason code (-1: none); last [`Status::changes_at`]
+    /// (infinite: none). [`Status::from_columns`] reads it back. `out` is cleared and reused.
     pub fn write_columns(&self, now: f64, out: &mut Vec<f64>) -> Result<(), Error> {
         if !check_time(now) {
             return Err(Error::BadTime(now));
@@ -279,12 +286,13 @@ impl Pool {
         // Written into the spare capacity, not zeroed first: zeroing room for the longest
         // status cost as much as writing it.
         let n = self.len();
-        let longest = n * STATUS_MAX_COLUMNS + STATUS_TOTALS + 1;
+        let longest = n * STATUS_MAX_COLUMNS + STATUS_TOTALS + 1 + STATUS_TRAILER;
         out.clear();
         out.reserve(longest);
         let spare = &mut out.spare_capacity_mut()[..longest];
         let mut k = 0;
         let mut totals = Totals::default();
+        let mut changes_at = f64::INFINITY;
         let v1 = self.mode() == Mode::V1;
         for (st, &until) in self.states().iter().zip(self.cooldowns_until()) {
             let cooling = until > now; // false for NaN (no cooldown)
@@ -299,6 +307,7 @@ impl Pool {
             };
             if cooling {
                 totals.count_resting(state, st.reason, until);
+                changes_at = changes_at.min(until);
             }
             let row = &mut spare[k..k + STATUS_MAX_COLUMNS];
             let mut h = state as u32
@@ -341,6 +350,7 @@ impl Pool {
         let mut pairs = 0;
         for m in self.model_cooldowns(now) {
             pairs += 1;
+            changes_at = changes_at.min(m.cooldown_until);
             out.extend_from_slice(&[
                 m.profile as f64,
                 m.model as f64,
@@ -353,6 +363,7 @@ impl Pool {
         if pairs > 0 {
             out[count_at] = pairs as f64;
         }
+        out.push(changes_at);
         Ok(())
     }
 
@@ -370,6 +381,13 @@ impl Pool {
             }
         }
         totals.finish();
-        Ok(Status { profiles, totals, models: self.model_cooldowns(now).collect() })
+        let models: Vec<ModelCooldown> = self.model_cooldowns(now).collect();
+        let changes_at = profiles
+            .iter()
+            .filter(|p| p.state != State::Available)
+            .filter_map(|p| p.cooldown_until)
+            .chain(models.iter().map(|m| m.cooldown_until))
+            .reduce(f64::min);
+        Ok(Status { profiles, totals, models, changes_at })
     }
 }

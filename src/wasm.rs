@@ -36,7 +36,9 @@ export const STATUS_MAX_COLUMNS: 6;
 /**
  * After the totals, `Pool.status(now)` has the number of model-scoped rests, then
  * `PAIR_COLUMNS` numbers for each: profile index, model index (`Pool.modelName`), state
- * (1 cooldown, 2 disabled), cooldownUntil, errorCount, reason code.
+ * (1 cooldown, 2 disabled), cooldownUntil, errorCount, reason code. Last comes the
+ * soonest end of a rest in progress (Infinity: none): until then, if the pool is not
+ * called, the status stays the same but for the time remaining, so a host may reuse it.
  */
 export const PAIR_COLUMNS: 6;
 

@@ -18,6 +18,7 @@ use std::collections::BTreeMap;
 use key_carousel::{
     pair_id, Cooldowns, Kind, Ladder, Mode, Policy, Pool, ProfileSpec, Reason, ReasonPolicy, Record,
     Schedule, Settings, State, Status, Strategy as Order, PAIR_COLUMNS, STATUS_MAX_COLUMNS, STATUS_TOTALS,
+    STATUS_TRAILER,
 };
 use proptest::prelude::*;
 
@@ -818,10 +819,47 @@ fn run(
             })
             .collect();
         prop_assert_eq!(&pairs, &want_pairs);
+        // The soonest end of a rest in progress, and the status is the same until then.
+        let (resting_now, pairs_now) = model.resting(now);
+        let want_changes = resting_now
+            .iter()
+            .map(|&i| model.p[i].until.unwrap())
+            .chain(pairs_now.iter().map(|p| model.pairs[p].until.unwrap()))
+            .reduce(f64::min);
+        prop_assert_eq!(status.changes_at, want_changes);
+        let still = |t: f64| -> Result<(), TestCaseError> {
+            let mut later = pool.status(t).unwrap();
+            for (p, q) in later.profiles.iter_mut().zip(&status.profiles) {
+                p.remaining_ms = q.remaining_ms;
+            }
+            for (p, q) in later.models.iter_mut().zip(&status.models) {
+                p.remaining_ms = q.remaining_ms;
+            }
+            prop_assert_eq!(&later, &status, "status at {} from {}", t, now);
+            Ok(())
+        };
+        match status.changes_at {
+            Some(at) => {
+                prop_assert!(at > now);
+                still(now + (at - now) / 2.0)?;
+                still(f64::from_bits(at.to_bits() - 1).max(now))?;
+                let after = pool.status(at).unwrap();
+                prop_assert!(
+                    after.profiles.iter().zip(&status.profiles).any(|(a, b)| a.state != b.state)
+                        || after.models.len() < status.models.len(),
+                    "a rest ends at {}",
+                    at
+                );
+            }
+            None => still(now + 1e12)?,
+        }
         // The numeric columns the wasm binding hands to JS say the same.
         let mut cols = Vec::new();
         pool.write_columns(now, &mut cols).unwrap();
-        prop_assert!(cols.len() <= n * STATUS_MAX_COLUMNS + STATUS_TOTALS + 1 + pairs.len() * PAIR_COLUMNS);
+        prop_assert!(
+            cols.len()
+                <= n * STATUS_MAX_COLUMNS + STATUS_TOTALS + 1 + pairs.len() * PAIR_COLUMNS + STATUS_TRAILER
+        );
         prop_assert_eq!(Status::from_columns(&cols, n, now), Some(status.clone()));
         let available = (0..n).filter(|&i| !model.cooling(i, now)).count() as u32;
         prop_assert_eq!(status.totals.available, available);

@@ -220,7 +220,8 @@ fn status_columns_hold_only_what_each_profile_has() {
     p.write_columns(T0, &mut cols).unwrap();
     assert_eq!(cols[..8], [0.0, 0.0, 0.0, 0.0, 4.0, 0.0, 0.0, -1.0]);
     assert!(cols[8].is_nan(), "no next available time");
-    assert_eq!(cols[9..], [0.0], "no model-scoped rests");
+    assert_eq!(cols[9], 0.0, "no model-scoped rests");
+    assert_eq!(cols[10..], [f64::INFINITY], "nothing rests, so no status change to come");
     assert_eq!(Status::from_columns(&cols, 4, T0), Some(p.status(T0).unwrap()));
 
     let a = p.acquire(T0, None).unwrap().unwrap();
@@ -241,6 +242,7 @@ fn status_columns_hold_only_what_each_profile_has() {
     assert_eq!(cols[5..8], [T0 + 2.0 + MIN, 1.0, T0 + 2.0]);
     assert_eq!(h(8), 0, "fb");
     assert_eq!(cols[9..12], [3.0, 1.0, 0.0], "available, in cooldown, disabled");
+    assert_eq!(cols[cols.len() - 1], T0 + 2.0 + MIN, "the status changes when an1's rest ends");
     assert_eq!(Status::from_columns(&cols, 4, now), Some(p.status(now).unwrap()));
 }
 

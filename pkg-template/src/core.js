@@ -5,9 +5,13 @@
 // CorePool is the core pool as the rest of the JS layer uses it. The module's exports
 // return one number each (see src/wasm.rs: a failed call returns a sentinel, and what a
 // call produces is left in a buffer of the pool); CorePool turns the sentinels into the
-// errors users see — here, in one place — and copies the buffers out.
+// errors users see — here, in one place — and copies the buffers out. It also lets a
+// status be reused while nothing changed it (see statusColumns).
 
 import { ConfigError } from "./errors.js";
+
+/** The latest time the core takes, in ms since the epoch (src/config.rs `check_time`). */
+export const MAX_TIME = 2 ** 53;
 
 let loaded = null;
 let memory = null;
@@ -37,6 +41,15 @@ export function isCoreLoaded() {
 
 export class CorePool {
   #raw;
+  /**
+   * The last status: false once a call may have changed the pool; else the status at
+   * any time in [#statusAt, #statusUntil) is the one in the status buffer (the core
+   * writes the soonest end of a rest last: until then only the time remaining changes,
+   * which the callers compute from `now`).
+   */
+  #statusKept = false;
+  #statusAt = 0;
+  #statusUntil = 0;
 
   /**
    * A pool in `mode` (0 v2, 1 v1) with the cooldown settings (undefined: the default)
@@ -82,22 +95,26 @@ export class CorePool {
   }
 
   addProfile(id, provider, fallback, position) {
+    this.#statusKept = false;
     const idx = this.#raw.addProfile(id, provider, fallback, position);
     if (idx < 0) throw this.#problem();
     return idx;
   }
 
   addProfiles(ids, idLens, providers, providerLens, provider, fallback, positions) {
+    this.#statusKept = false;
     const first = this.#raw.addProfiles(ids, idLens, providers, providerLens, provider, fallback, positions);
     if (first < 0) throw this.#problem();
     return first;
   }
 
   configure(strategy, weights, transient, long) {
+    this.#statusKept = false;
     if (!this.#raw.configure(strategy, weights, transient, long)) throw this.#problem();
   }
 
   modelIndex(name) {
+    this.#statusKept = false;
     const m = this.#raw.modelIndex(name);
     if (m < 0) throw this.#problem();
     return m;
@@ -109,6 +126,7 @@ export class CorePool {
 
   /** A profile index, or -1 when every profile rests. */
   acquire(now, preferred, model, sticky) {
+    this.#statusKept = false;
     const idx = this.#raw.acquire(now, preferred, model, sticky);
     if (idx === -2) throw this.#problem();
     return idx;
@@ -118,14 +136,18 @@ export class CorePool {
   takeRecovered(now, track) {
     const len = this.#raw.takeRecovered(now, track);
     if (len < 0) throw this.#problem();
-    return len === 0 ? [] : this.#out(len);
+    if (len === 0) return [];
+    this.#statusKept = false;
+    return this.#out(len);
   }
 
   succeed(idx, now, lease, model) {
+    this.#statusKept = false;
     if (!this.#raw.succeed(idx, now, lease, model)) throw this.#problem();
   }
 
   fail(idx, now, reasonCode, retryAfterMs, lease, model) {
+    this.#statusKept = false;
     const cd = this.#raw.fail(idx, now, reasonCode, retryAfterMs, lease, model);
     if (cd !== cd) throw this.#problem();
     return cd;
@@ -136,10 +158,12 @@ export class CorePool {
   }
 
   release(idx) {
+    this.#statusKept = false;
     if (!this.#raw.release(idx)) throw this.#problem();
   }
 
   clearCooldown(idx, now) {
+    this.#statusKept = false;
     if (!this.#raw.clearCooldown(idx, now)) throw this.#problem();
   }
 
@@ -162,6 +186,7 @@ export class CorePool {
   }
 
   importSnapshot(ids, cols, now) {
+    this.#statusKept = false;
     const n = this.#raw.importSnapshot(ids, cols, now);
     if (n < 0) throw this.#problem();
     return n;
@@ -178,15 +203,25 @@ export class CorePool {
 
   /**
    * The status columns at `now` (see STATUS_MAX_COLUMNS in src/wasm.rs and src/status.rs), as a view of the
-   * module's memory: read it before the next call into the module. The core keeps its
-   * status buffer at one address while its length stays the same, so `previous` (the
-   * view this returned last time) is reused until the length changes or the memory grows
-   * (which detaches it: its length becomes 0).
+   * module's memory: read it before the next call into the module. `previous` is the
+   * view this returned last time (or null). While no call changed the pool and `now` is
+   * in [the time of that status, the soonest end of a rest then), the status is the
+   * same but for the time remaining: `previous` is returned as it is, with no call into
+   * the module. Else the core writes the status again; it keeps its buffer at one
+   * address while the length stays the same, so `previous` is reused until the length
+   * changes or the memory grows (which detaches it: its length becomes 0).
    */
   statusColumns(now, previous) {
+    const reusable = previous !== null && previous !== undefined && previous.length !== 0;
+    if (this.#statusKept && reusable && now >= this.#statusAt && now < this.#statusUntil && now <= MAX_TIME) {
+      return previous;
+    }
     const len = this.#raw.status(now);
     if (len === 0) throw new RangeError(`time must be a finite number of ms in [0, 2^53], got ${now}`);
-    if (previous !== null && previous !== undefined && previous.length === len) return previous;
-    return new Float64Array(memory.buffer, this.#raw.statusPtr(), len);
+    const cols = reusable && previous.length === len ? previous : new Float64Array(memory.buffer, this.#raw.statusPtr(), len);
+    this.#statusAt = now;
+    this.#statusUntil = cols[len - 1];
+    this.#statusKept = true;
+    return cols;
   }
 }

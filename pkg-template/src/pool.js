@@ -1,7 +1,7 @@
 // The v2 Pool: the async API around the core's state machine. Keys, ids, providers and
 // models live here (keys never enter the core); the core keeps indices and numbers.
 
-import { CorePool } from "./core.js";
+import { CorePool, MAX_TIME } from "./core.js";
 import { AllProfilesExhaustedError, ConfigError } from "./errors.js";
 import { classifyError, errorMessage, isCallerAbort, retryAfterMs } from "./classify.js";
 import { REASONS, REASON_CODE, resolvePolicy } from "./reasons.js";
@@ -46,7 +46,6 @@ const POOL_OPTIONS = new Set([
 ]);
 const RUN_OPTIONS = new Set(["provider", "model", "signal", "label", "maxWaitMs", "session"]);
 const EMPTY = Object.freeze({});
-const MAX_TIME = 2 ** 53;
 const MAX_TIMEOUT = 2 ** 31 - 1;
 const INSPECT = Symbol.for("nodejs.util.inspect.custom");
 const PROFILE_KEYS = new Set(["id", "provider", "model", "apiKey", "weight"]);

@@ -6,13 +6,12 @@
 // and validation happen here, in JS (JSON.parse is native and fast, and the wasm stays
 // small); the core gets numbers only, checks them again and merges (src/snapshot.rs).
 
-import { CorePool } from "./core.js";
+import { CorePool, MAX_TIME } from "./core.js";
 import { REASONS, REASON_CODE } from "./reasons.js";
 import { LONE_SURROGATE } from "./secrets.js";
 
 /** Numbers per record, in src/snapshot.rs's order (`Record::COLUMNS`). */
 export const RECORD_COLUMNS = 9;
-const MAX_TIME = 2 ** 53;
 const MAX_COUNT = 2 ** 32 - 1;
 const MAX_ID = 1024;
 /** Joins a profile id and a model in the id of a model's record (src/snapshot.rs). */

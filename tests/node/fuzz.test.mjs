@@ -416,6 +416,11 @@ function checkState(env, where) {
     const got = pool.getStatus();
     const want = model.status(t.v);
     assert.deepStrictEqual(got, want, `${where}: status`);
+    // Asked again with nothing changed (the pool may reuse the status it just made): the
+    // same, in new objects.
+    const again = pool.getStatus();
+    assert.deepStrictEqual(again, want, `${where}: status asked again`);
+    assert.ok(again !== got && again.profiles !== got.profiles && again.profiles.every((p, i) => p !== got.profiles[i]), `${where}: new objects`);
     for (const p of model.p) assert.equal(pool.isInCooldown(p.id), model.cooling(model.index(p.id), t.v), `${where}: isInCooldown(${p.id})`);
     const json = JSON.stringify(pool);
     assertNoLeak(json, `${where}: JSON.stringify(pool)`);
