@@ -144,31 +144,26 @@ impl Rest<'_> {
     }
 }
 
-impl ProfileState {
-    fn rest(&mut self) -> Rest<'_> {
-        Rest {
-            error_count: &mut self.error_count,
-            last_failure: &mut self.last_failure,
-            reason: &mut self.reason,
-            cooldown_started: &mut self.cooldown_started,
-            cooling_long: &mut self.cooling_long,
-            updated_at: &mut self.updated_at,
+/// `rest()`: the cooldown group of a state that has its six fields. (Fields of the state
+/// itself rather than one embedded struct: that would pad `ProfileState` by 8 bytes, and a
+/// profile's memory has a budget.)
+macro_rules! rest_of {
+    ($($state:ty),*) => {$(
+        impl $state {
+            fn rest(&mut self) -> Rest<'_> {
+                Rest {
+                    error_count: &mut self.error_count,
+                    last_failure: &mut self.last_failure,
+                    reason: &mut self.reason,
+                    cooldown_started: &mut self.cooldown_started,
+                    cooling_long: &mut self.cooling_long,
+                    updated_at: &mut self.updated_at,
+                }
+            }
         }
-    }
+    )*};
 }
-
-impl PairState {
-    fn rest(&mut self) -> Rest<'_> {
-        Rest {
-            error_count: &mut self.error_count,
-            last_failure: &mut self.last_failure,
-            reason: &mut self.reason,
-            cooldown_started: &mut self.cooldown_started,
-            cooling_long: &mut self.cooling_long,
-            updated_at: &mut self.updated_at,
-        }
-    }
-}
+rest_of!(ProfileState, PairState);
 
 /// The most distinct model names a pool interns.
 pub const MAX_MODELS: usize = 4096;
