@@ -3,6 +3,8 @@
 // times, the ratio, the target and PASS/MISS), writes bench/results.json and
 // bench/results.md and renders bench/run-vs-size.svg. Targets are printed, never
 // asserted: these machines are shared and noisy, so compare ratios measured in one run.
+// `run` and `getStatus` at each size are measured in 3 rounds, v2 and v1 in alternating
+// order, and the table shows each one's median round.
 //
 // Usage: npm run bench            (builds first)
 //        node bench/bench.mjs --quick   (fewer sizes and shorter budgets, for a smoke run)
@@ -58,6 +60,17 @@ async function measure(pairs, { sync = false } = {}) {
   return out;
 }
 
+/** `measure` ROUNDS times, the pairs in alternating order, and each one's median over the
+ *  rounds: a machine that is slower for a while slows both versions alike, so the ratios of
+ *  the rows with a target hold better from run to run. */
+const ROUNDS = quick ? 1 : 3;
+async function measureRounds(pairs, opts) {
+  const runs = [];
+  for (let r = 0; r < ROUNDS; r++) runs.push(await measure(r % 2 ? [...pairs].reverse() : pairs, opts));
+  const mid = (xs) => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+  return Object.fromEntries(pairs.map(({ name }) => [name, mid(runs.map((t) => t[name]))]));
+}
+
 /** Calls per sample: enough that a sample takes well over the timer's resolution. v2's
  *  calls cost about the same at every size; v1's grow with the pool. */
 const V2_BATCH = 200;
@@ -75,7 +88,7 @@ for (const n of SIZES) {
   const profiles = profilesOf(n);
   const v2 = new Pool({ profiles });
   const v1 = new LlmKeyPool({ profiles });
-  const t = await measure([
+  const t = await measureRounds([
     { name: "v2 run", fn: () => v2.run(ok), batch: V2_BATCH },
     { name: "v1 run", fn: () => v1.run(ok), batch: v1BatchFor(n) },
   ]);
@@ -83,7 +96,7 @@ for (const n of SIZES) {
   // getStatus is synchronous in both versions: timed without `await`, in batches that
   // take well over the timer's resolution (the same for both).
   const statusBatch = n >= 10_000 ? 1 : n >= 1000 ? 20 : 200;
-  const s = await measure(
+  const s = await measureRounds(
     [
       { name: "v2 status", fn: () => v2.getStatus(), batch: statusBatch },
       { name: "v1 status", fn: () => v1.getStatus(), batch: statusBatch },
