@@ -87,6 +87,7 @@ export class CorePool {
   }
 
   free() {
+    this.#statusKept = false;
     this.#raw.free();
   }
 
