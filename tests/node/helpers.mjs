@@ -1,5 +1,11 @@
 // Shared helpers of the Node test suite (not a test file itself).
 import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
 
 /** A fixed start time, a whole number of seconds (HTTP dates are second-precise). */
 export const T0 = 1_700_000_000_000;
@@ -60,3 +66,36 @@ export function barrier(n) {
 }
 
 export const tick = (ms = 1) => new Promise((r) => setTimeout(r, ms));
+
+const root = fileURLToPath(new URL("../../", import.meta.url));
+
+/**
+ * Type-checks tests/types/<file> with tsc, in a temporary project where `key-carousel` is
+ * `target` (default: the built package, pkg/) and each of `links` is the workspace's
+ * node_modules/<link>; `compilerOptions` go into its tsconfig beside tests/types/tsconfig.base.json.
+ * → { code, out } (tsc's exit code and output).
+ */
+export async function typecheck(file, { target = join(root, "pkg"), links = [], compilerOptions } = {}) {
+  const dir = mkdtempSync(join(tmpdir(), "kc-types-"));
+  try {
+    mkdirSync(join(dir, "node_modules"));
+    symlinkSync(target, join(dir, "node_modules", "key-carousel"), "dir");
+    for (const m of links) {
+      mkdirSync(dirname(join(dir, "node_modules", m)), { recursive: true });
+      symlinkSync(join(root, "node_modules", m), join(dir, "node_modules", m), "dir");
+    }
+    copyFileSync(join(root, "tests", "types", file), join(dir, file));
+    copyFileSync(join(root, "tests", "types", "tsconfig.base.json"), join(dir, "tsconfig.base.json"));
+    writeFileSync(join(dir, "package.json"), JSON.stringify({ type: "module" }));
+    writeFileSync(join(dir, "tsconfig.json"), JSON.stringify({ extends: "./tsconfig.base.json", compilerOptions, files: [file] }));
+    try {
+      const tsc = join(root, "node_modules", ".bin", "tsc");
+      const { stdout, stderr } = await promisify(execFile)(tsc, ["-p", join(dir, "tsconfig.json")], { timeout: 120_000 });
+      return { code: 0, out: stdout + stderr };
+    } catch (e) {
+      return { code: e.code ?? 1, out: `${e.stdout ?? ""}${e.stderr ?? ""}` };
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}

@@ -148,29 +148,6 @@ const REASON = fc.oneof(
   { weight: 1, arbitrary: fc.constantFrom("bogus", "", null, 5, "Rate_limit") },
 );
 const LONG = fc.constantFrom(true, false, null, "yes", 1);
-const RECORD = fc.oneof(
-  {
-    weight: 12,
-    arbitrary: fc.record(
-      {
-        errorCount: COUNT,
-        lastUsed: TIME,
-        lastFailure: TIME,
-        lastSuccess: TIME,
-        cooldownUntil: TIME,
-        lastFailureReason: REASON,
-        updatedAt: TIME,
-        cooldownLong: LONG,
-        cooldownStartedAt: TIME,
-        extra: fc.constant("kept? no: dropped silently"),
-      },
-      { requiredKeys: [] },
-    ),
-  },
-  { weight: 1, arbitrary: fc.constantFrom(null, [], [1], "x", 3) },
-);
-const STATE = fc.dictionary(ID, RECORD, { maxKeys: 6 }).map((profiles) => ({ version: 1, profiles }));
-
 const FIELDS = {
   errorCount: COUNT,
   lastUsed: TIME,
@@ -182,6 +159,14 @@ const FIELDS = {
   cooldownLong: LONG,
   cooldownStartedAt: TIME,
 };
+const RECORD = fc.oneof(
+  {
+    weight: 12,
+    arbitrary: fc.record({ ...FIELDS, extra: fc.constant("kept? no: dropped silently") }, { requiredKeys: [] }),
+  },
+  { weight: 1, arbitrary: fc.constantFrom(null, [], [1], "x", 3) },
+);
+const STATE = fc.dictionary(ID, RECORD, { maxKeys: 6 }).map((profiles) => ({ version: 1, profiles }));
 
 /** A twin of `state`: each record with one field changed or removed, so that keys tie up to one component. */
 const twinOf = (state) =>

@@ -5,18 +5,16 @@
 import { test, mock } from "node:test";
 import assert from "node:assert/strict";
 import { createRequire } from "node:module";
-import { execFile } from "node:child_process";
 import { getEventListeners } from "node:events";
-import { existsSync, mkdtempSync, mkdirSync, copyFileSync, symlinkSync, writeFileSync, rmSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { promisify } from "node:util";
 import util from "node:util";
 import * as v1 from "key-carousel-v1";
 import * as v2 from "key-carousel";
 import { LlmKeyPool, Pool, AllProfilesExhaustedError, ConfigError, FailoverError, classifyError } from "key-carousel";
-import { MIN, HOUR, rejection, httpError } from "./helpers.mjs";
+import { MIN, HOUR, rejection, httpError, typecheck } from "./helpers.mjs";
 
 const root = fileURLToPath(new URL("../../", import.meta.url));
 const KEY0 = "sk-test-key-zero-0123456789";
@@ -396,36 +394,15 @@ test("difference: the exported classifyError uses v2's rules; LlmKeyPool's run k
 
 const tsc = join(root, "node_modules", ".bin", "tsc");
 
-/** Type-checks `file` (in tests/types) with `key-carousel` resolving to `target`; → { code, out }. */
-async function typecheck(file, target) {
-  const dir = mkdtempSync(join(tmpdir(), "kc-types-"));
-  try {
-    mkdirSync(join(dir, "node_modules"));
-    symlinkSync(target, join(dir, "node_modules", "key-carousel"), "dir");
-    copyFileSync(join(root, "tests", "types", file), join(dir, file));
-    copyFileSync(join(root, "tests", "types", "tsconfig.base.json"), join(dir, "tsconfig.base.json"));
-    writeFileSync(join(dir, "package.json"), JSON.stringify({ type: "module" }));
-    writeFileSync(join(dir, "tsconfig.json"), JSON.stringify({ extends: "./tsconfig.base.json", files: [file] }));
-    try {
-      const { stdout, stderr } = await promisify(execFile)(tsc, ["-p", join(dir, "tsconfig.json")], { timeout: 120_000 });
-      return { code: 0, out: stdout + stderr };
-    } catch (e) {
-      return { code: e.code ?? 1, out: `${e.stdout ?? ""}${e.stderr ?? ""}` };
-    }
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
-
 test("a v1 TypeScript program type-checks unchanged against our types", { skip: !existsSync(tsc) && "typescript is not installed" }, async () => {
-  const againstV1 = await typecheck("v1-program.ts", join(root, "node_modules", "key-carousel-v1"));
+  const againstV1 = await typecheck("v1-program.ts", { target: join(root, "node_modules", "key-carousel-v1") });
   assert.equal(againstV1.code, 0, `the sample is not a valid v1 program:\n${againstV1.out}`);
-  const againstOurs = await typecheck("v1-program.ts", join(root, "pkg"));
+  const againstOurs = await typecheck("v1-program.ts", { target: join(root, "pkg") });
   assert.equal(againstOurs.code, 0, `a v1 program does not compile against key-carousel 2:\n${againstOurs.out}`);
-  const v2program = await typecheck("v2-program.ts", join(root, "pkg"));
+  const v2program = await typecheck("v2-program.ts", { target: join(root, "pkg") });
   assert.equal(v2program.code, 0, `a v2 program does not compile:\n${v2program.out}`);
   // The check can fail: a wrong reason is a type error.
-  const wrong = await typecheck("v1-wrong.ts", join(root, "pkg"));
+  const wrong = await typecheck("v1-wrong.ts", { target: join(root, "pkg") });
   assert.notEqual(wrong.code, 0);
   assert.match(wrong.out, /rate-limit/);
 });
