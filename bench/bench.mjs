@@ -60,6 +60,9 @@ async function measure(pairs, { sync = false } = {}) {
   return out;
 }
 
+/** The middle value (the upper one of an even count). */
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
 /** `measure` ROUNDS times, the pairs in alternating order, and each one's median over the
  *  rounds: a machine that is slower for a while slows both versions alike, so the ratios of
  *  the rows with a target hold better from run to run. */
@@ -67,8 +70,7 @@ const ROUNDS = quick ? 1 : 3;
 async function measureRounds(pairs, opts) {
   const runs = [];
   for (let r = 0; r < ROUNDS; r++) runs.push(await measure(r % 2 ? [...pairs].reverse() : pairs, opts));
-  const mid = (xs) => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-  return Object.fromEntries(pairs.map(({ name }) => [name, mid(runs.map((t) => t[name]))]));
+  return Object.fromEntries(pairs.map(({ name }) => [name, median(runs.map((t) => t[name]))]));
 }
 
 /** Calls per sample: enough that a sample takes well over the timer's resolution. v2's
@@ -239,7 +241,6 @@ for (const n of [1000, 10_000]) {
     ...(legacy ? [{ label: "require, Node without require(esm)", args: ["require"], flags: legacy }] : []),
   ];
   const count = quick ? 6 : 20;
-  const median = (xs) => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)];
   for (const [k, way] of ways.entries()) {
     const times = { v2: [], v1: [] };
     for (let i = 0; i < count; i++) {
