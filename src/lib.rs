@@ -31,7 +31,7 @@ mod wasm;
 
 pub use backoff::{Cooldowns, Ladder};
 pub use classify::{classify, ErrorFacts, Rules};
-pub use config::{ConfigError, Kind, Mode, ProfileSpec, Settings, Strategy};
+pub use config::{ConfigError, Kind, Mode, ProfileSpec, Settings, Strategy, MAX_TIME_MS};
 pub use pool::{Error, Failure, PairState, Pool, ProfileState};
 pub use reason::{Policy, Reason, ReasonPolicy, Schedule};
 pub use snapshot::{merge, pair_id, Record, Snapshot, PAIR_SEPARATOR};
