@@ -49,6 +49,10 @@ const TIMEOUT: &str = "timeout|timed?.out|ETIMEDOUT|ECONNABORTED";
 const SERVER_ERROR: &str = "service.unavailable|overloaded";
 /// A 429 whose message says this is out of money, not out of rate.
 const QUOTA_429: &str = "quota|insufficient";
+/// v2: a 400 whose message says the account is out of money, not the request malformed
+/// (Anthropic's "Your credit balance is too low to access the Anthropic API. Please go to
+/// Plans & Billing to upgrade or purchase credits.", an `invalid_request_error`).
+const CREDIT_400: &str = "credit balance|billing|insufficient.*(fund|credit)";
 /// v1's test for "this abort is really a timeout".
 const TIMEOUT_MESSAGE: &str = "timeout|timed?.out";
 
@@ -130,8 +134,15 @@ pub fn classify(facts: &ErrorFacts, rules: Rules) -> Reason {
             return Reason::ModelNotFound;
         }
         if is(400.0) {
-            // v2: a known code says what kind of bad request (Google's API_KEY_INVALID).
-            return code.unwrap_or(Reason::Format);
+            // v2: a known code says what kind of bad request (Google's API_KEY_INVALID),
+            // and so does a message about the account's credit.
+            if let Some(reason) = code {
+                return reason;
+            }
+            if rules == Rules::V2 && js_regex_test(CREDIT_400, &message) {
+                return Reason::Billing;
+            }
+            return Reason::Format;
         }
         if is(503.0) || is(529.0) {
             return Reason::ServerError;
@@ -641,6 +652,17 @@ mod tests {
         assert_eq!(at(400.0, "INVALID_ARGUMENT", "API key not valid."), (Format, Format));
         assert_eq!(at(400.0, "context_length_exceeded", ""), (Format, Format));
         assert_eq!(at(400.0, "invalid_request_error", "invalid api key"), (Format, Format));
+        // Anthropic's account out of credit: a 400 invalid_request_error about the balance.
+        let credit = "Your credit balance is too low to access the Anthropic API. \
+                      Please go to Plans & Billing to upgrade or purchase credits.";
+        assert_eq!(at(400.0, "invalid_request_error", credit), (Format, Billing));
+        assert_eq!(at(400.0, "", "400 Your credit balance is too low"), (Format, Billing));
+        assert_eq!(at(400.0, "", "see plans & billing"), (Format, Billing));
+        assert_eq!(at(400.0, "", "insufficient credits"), (Format, Billing));
+        // A known code still says what it is; other requests stay malformed.
+        assert_eq!(at(400.0, "context_length_exceeded", "billing"), (Format, Format));
+        assert_eq!(at(400.0, "", "credit card field is required"), (Format, Format));
+        assert_eq!(at(400.0, "", "max_tokens: 200000 > 64000"), (Format, Format));
         // Other statuses still come before the code.
         assert_eq!(at(401.0, "RESOURCE_EXHAUSTED", ""), (Auth, Auth));
         assert_eq!(at(404.0, "API_KEY_INVALID", ""), (ModelNotFound, ModelNotFound));

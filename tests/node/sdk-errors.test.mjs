@@ -23,6 +23,14 @@ const OPENAI_QUOTA = {
   },
 };
 const ANTHROPIC_OVERLOADED = { type: "error", error: { type: "overloaded_error", message: "Overloaded" } };
+// Anthropic's answer when the account has run out of credit: a 400, not a 402.
+const ANTHROPIC_NO_CREDIT = {
+  type: "error",
+  error: {
+    type: "invalid_request_error",
+    message: "Your credit balance is too low to access the Anthropic API. Please go to Plans & Billing to upgrade or purchase credits.",
+  },
+};
 
 /** Each provider's own error body for a kind of failure. */
 const BODIES = {
@@ -116,6 +124,7 @@ const SCENARIOS = [
   { id: "s403", name: "403", answer: (sdk) => [403, {}, BODIES[sdk][403]], reason: "auth_permanent", cooldownMs: 5 * HOUR, state: "disabled" },
   { id: "s402", name: "402", answer: (sdk) => [402, {}, BODIES[sdk][402]], reason: "billing", cooldownMs: 5 * HOUR, state: "disabled" },
   { id: "s404", name: "404 unknown model", answer: (sdk) => [404, {}, BODIES[sdk][404]], reason: "model_not_found", cooldownMs: MIN },
+  { id: "scredit", name: "400 credit balance too low (Anthropic's out-of-credit answer)", only: "anthropic", answer: () => [400, {}, ANTHROPIC_NO_CREDIT], reason: "billing", cooldownMs: 5 * HOUR, state: "disabled", v1: { reason: "format" } },
   { id: "s400", name: "400 context length", answer: (sdk) => [400, {}, BODIES[sdk][400]], reason: "format", outcome: "rethrows", v1: { outcome: "rotates" } },
   { id: "s500", name: "500", answer: (sdk) => [500, {}, BODIES[sdk][500]], reason: "server_error", cooldownMs: MIN, v1: { reason: "unknown" } },
   { id: "s503", name: "503", answer: (sdk) => [503, {}, BODIES[sdk][503]], reason: "server_error", cooldownMs: MIN },
