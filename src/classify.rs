@@ -69,7 +69,7 @@ const MESSAGE_RULES: [(&str, Reason); 8] = [
 ];
 
 /// v2's `code` table (compared ASCII-case-insensitively, whole string).
-const CODE_RULES: [(&str, Reason); 23] = [
+const CODE_RULES: [(&str, Reason); 24] = [
     ("ETIMEDOUT", Reason::Timeout),
     ("ECONNABORTED", Reason::Timeout),
     ("UND_ERR_CONNECT_TIMEOUT", Reason::Timeout),
@@ -90,6 +90,8 @@ const CODE_RULES: [(&str, Reason); 23] = [
     ("model_not_found", Reason::ModelNotFound),
     ("not_found_error", Reason::ModelNotFound),
     ("context_length_exceeded", Reason::Format),
+    // Anthropic's 413: the request is too large for any key (unknown would rest every key).
+    ("request_too_large", Reason::Format),
     ("overloaded_error", Reason::ServerError),
     // Google: any 429 is RESOURCE_EXHAUSTED, and its message says "quota" even for a
     // per-minute limit; a wrong key is a 400 whose ErrorInfo reason is API_KEY_INVALID.

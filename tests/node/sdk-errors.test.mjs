@@ -23,6 +23,8 @@ const OPENAI_QUOTA = {
   },
 };
 const ANTHROPIC_OVERLOADED = { type: "error", error: { type: "overloaded_error", message: "Overloaded" } };
+// Anthropic's answer to a request over its size limit: a 413, whatever the key.
+const ANTHROPIC_TOO_LARGE = { type: "error", error: { type: "request_too_large", message: "Request exceeds the maximum allowed number of bytes." } };
 // Anthropic's answer when the account has run out of credit: a 400, not a 402.
 const ANTHROPIC_NO_CREDIT = {
   type: "error",
@@ -126,6 +128,7 @@ const SCENARIOS = [
   { id: "s404", name: "404 unknown model", answer: (sdk) => [404, {}, BODIES[sdk][404]], reason: "model_not_found", cooldownMs: MIN },
   { id: "scredit", name: "400 credit balance too low (Anthropic's out-of-credit answer)", only: "anthropic", answer: () => [400, {}, ANTHROPIC_NO_CREDIT], reason: "billing", cooldownMs: 5 * HOUR, state: "disabled", v1: { reason: "format" } },
   { id: "s400", name: "400 context length", answer: (sdk) => [400, {}, BODIES[sdk][400]], reason: "format", outcome: "rethrows", v1: { outcome: "rotates" } },
+  { id: "s413", name: "413 request_too_large (Anthropic's body)", only: "anthropic", answer: () => [413, {}, ANTHROPIC_TOO_LARGE], reason: "format", outcome: "rethrows", v1: { reason: "unknown", outcome: "rotates" } },
   { id: "s500", name: "500", answer: (sdk) => [500, {}, BODIES[sdk][500]], reason: "server_error", cooldownMs: MIN, v1: { reason: "unknown" } },
   { id: "s503", name: "503", answer: (sdk) => [503, {}, BODIES[sdk][503]], reason: "server_error", cooldownMs: MIN },
   { id: "s529", name: "529 overloaded (Anthropic's body)", answer: () => [529, {}, ANTHROPIC_OVERLOADED], reason: "server_error", cooldownMs: MIN },
