@@ -352,7 +352,15 @@ export interface PoolEvents {
    * `clearCooldown`, `markSuccess`, or another process through the store). Emitted for rests
    * that end while a "recover" listener is attached.
    */
-  recover: { profileId: string; provider: string; model?: string; scope: "key" | "model"; at: number };
+  recover: {
+    profileId: string;
+    provider: string;
+    model?: string;
+    scope: "key" | "model";
+    /** What the rest was for: the reason of the failure that started it (the profile's, or the pair's for `scope: "model"`). */
+    reason?: FailureReason;
+    at: number;
+  };
   /** A `run` succeeded. `attempts`: the failed attempts before the one that succeeded. */
   success: { profileId: string; provider: string; model: string; attempts: number; session?: string };
   /** A `run` attempt failed: the {@link FailedAttempt} (error text redacted). */

@@ -846,6 +846,16 @@ impl Pool {
         Ok(self.sel.take_recovered())
     }
 
+    /// The reason of the profile's last failure (`model`: of the pair's), which stays
+    /// recorded once its rest is over: what a rest that [`Pool::take_recovered`] reports
+    /// was for. `None` for an unknown profile or pair, or one that never failed.
+    pub fn rest_reason(&self, idx: u32, model: Option<u32>) -> Option<Reason> {
+        match model {
+            None => self.state.get(idx as usize)?.reason,
+            Some(m) => self.pairs[self.pair_of(idx, m)? as usize].reason,
+        }
+    }
+
     /// Whether a lease's call began before the profile's current cooldown did.
     #[inline]
     fn is_late(&self, idx: u32, now: f64, lease: Option<f64>) -> bool {

@@ -323,10 +323,10 @@ impl WasmPool {
         self.check(got.map(|g| g.map_or(-1, |i| i as i32)), -2)
     }
 
-    /// The rests that ended since the last call, written to the out buffer (`outPtr`):
-    /// profile, model index (2^32 − 1: the profile's own rest), profile, model, ...
-    /// Returns how many numbers, -1 on a problem. `track`: keep recording them (when
-    /// false, nothing is recorded from now on).
+    /// The rests that ended since the last call, written to the out buffer (`outPtr`),
+    /// three numbers each: profile, model index (2^32 − 1: the profile's own rest), reason
+    /// code of the rest (-1: none recorded). Returns how many numbers, -1 on a problem.
+    /// `track`: keep recording them (when false, nothing is recorded from now on).
     #[wasm_bindgen(js_name = takeRecovered)]
     pub fn take_recovered(&mut self, now: f64, track: bool) -> i32 {
         let r = self.inner.take_recovered(now);
@@ -334,7 +334,11 @@ impl WasmPool {
         match r {
             Ok(got) => {
                 self.out.clear();
-                self.out.extend(got.iter().map(|&x| x as f64));
+                for rest in got.chunks_exact(2) {
+                    let (idx, m) = (rest[0], rest[1]);
+                    let reason = self.inner.rest_reason(idx, (m != u32::MAX).then_some(m));
+                    self.out.extend([idx as f64, m as f64, reason.map_or(-1.0, |r| r.code() as f64)]);
+                }
                 self.out.len() as i32
             }
             Err(e) => self.check(Err(e), -1),

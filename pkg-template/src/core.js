@@ -133,7 +133,7 @@ export class CorePool {
     return idx;
   }
 
-  /** The rests that ended: profile, model index (2^32 − 1: the profile's own), ... */
+  /** The rests that ended, three numbers each: profile, model index (2^32 − 1: the profile's own), reason code (-1: none). */
   takeRecovered(now, track) {
     const len = this.#raw.takeRecovered(now, track);
     if (len < 0) throw this.#problem();

@@ -466,7 +466,7 @@ export class Pool {
   #observe(now) {
     if (!this.#tracking) return;
     const got = this.#core.takeRecovered(now, true);
-    for (let i = 0; i < got.length; i += 2) {
+    for (let i = 0; i < got.length; i += 3) {
       const idx = got[i];
       const m = got[i + 1];
       const scoped = m !== NO_MODEL;
@@ -475,6 +475,7 @@ export class Pool {
         provider: this.#providers[idx],
         model: scoped ? this.#modelName(m) : this.#models[idx],
         scope: scoped ? "model" : "key",
+        reason: got[i + 2] < 0 ? undefined : REASONS[got[i + 2]],
         at: now,
       });
     }

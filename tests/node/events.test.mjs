@@ -49,18 +49,24 @@ test("events: disabled for a long rest; recover when a run or the status first s
   clock.now = T0 + MIN;
   assert.deepEqual(seen, []); // nothing looked yet: rests end on the clock, not on a timer
   pool.getStatus();
-  assert.deepEqual(seen, [["recover", { profileId: "k1", provider: "openai", model: "gpt-4o", scope: "model", at: T0 + MIN }]]);
+  assert.deepEqual(seen, [["recover", { profileId: "k1", provider: "openai", model: "gpt-4o", scope: "model", reason: "rate_limit", at: T0 + MIN }]]);
   pool.getStatus();
   assert.equal(seen.length, 1, "each rest recovers once");
   seen.length = 0;
   clock.now = T0 + 5 * HOUR;
   await pool.run(() => 1);
-  assert.deepEqual(seen[0], ["recover", { profileId: "k0", provider: "openai", model: undefined, scope: "key", at: T0 + 5 * HOUR }]);
-  // Ended early: clearCooldown.
+  assert.deepEqual(seen[0], ["recover", { profileId: "k0", provider: "openai", model: undefined, scope: "key", reason: "billing", at: T0 + 5 * HOUR }]);
+  // Ended early: clearCooldown. The key's own rest was for server_error (its rest for
+  // gpt-4o, over already, was for rate_limit).
   pool.markFailure("k1", "server_error");
   seen.length = 0;
   pool.clearCooldown("k1");
-  assert.deepEqual(seen.map(([t, e]) => [t, e.profileId, e.scope]), [["recover", "k1", "key"]]);
+  assert.deepEqual(seen.map(([t, e]) => [t, e.profileId, e.scope, e.reason]), [["recover", "k1", "key", "server_error"]]);
+  // Ended early: a success on the model the rest was for.
+  pool.markFailure("k0", "timeout", { model: "gpt-4o" });
+  seen.length = 0;
+  pool.markSuccess("k0", { model: "gpt-4o" });
+  assert.deepEqual(seen.map(([t, e]) => [t, e.profileId, e.scope, e.model, e.reason]), [["recover", "k0", "model", "gpt-4o", "timeout"]]);
 });
 
 test("events: exhausted, with retryAt; off removes a listener; unknown events are TypeErrors", async () => {
