@@ -627,7 +627,7 @@ impl<'a> Utf16Cutter<'a> {
         if left != 0 {
             return None;
         }
-        let (piece, rest) = self.0.split_at(end);
+        let (piece, rest) = self.0.split_at_checked(end)?;
         self.0 = rest;
         Some(piece)
     }
