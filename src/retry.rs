@@ -94,9 +94,9 @@ fn go_duration(s: &str) -> Option<f64> {
     }
     while !rest.is_empty() {
         let number_len = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
-        let (number, tail) = rest.split_at_checked(number_len)?;
+        let (number, tail) = (rest.get(..number_len)?, rest.get(number_len..)?);
         let unit_len = tail.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(tail.len());
-        let (unit, tail) = tail.split_at_checked(unit_len)?;
+        let (unit, tail) = (tail.get(..unit_len)?, tail.get(unit_len..)?);
         let ms = match unit {
             "ns" => scaled(number, -6)?,
             "us" | "µs" | "μs" => scaled(number, -3)?,
@@ -265,7 +265,7 @@ fn rfc3339(s: &str) -> Option<f64> {
     let mut rest = s.get(19..)?;
     if let Some(after_dot) = rest.strip_prefix('.') {
         let digits = after_dot.find(|c: char| !c.is_ascii_digit()).unwrap_or(after_dot.len());
-        let (fraction, tail) = after_dot.split_at_checked(digits)?;
+        let (fraction, tail) = (after_dot.get(..digits)?, after_dot.get(digits..)?);
         if fraction.is_empty() {
             return None;
         }

@@ -627,7 +627,7 @@ impl<'a> Utf16Cutter<'a> {
         if left != 0 {
             return None;
         }
-        let (piece, rest) = self.0.split_at_checked(end)?;
+        let (piece, rest) = (self.0.get(..end)?, self.0.get(end..)?);
         self.0 = rest;
         Some(piece)
     }
