@@ -109,7 +109,7 @@ function watch({ recoveries = true } = {}) {
         ` (reason=${p.reason ?? "?"}, errorCount=${p.errorCount})`);
     } else if (!resting && wasResting) {
       if (!recoveries) continue;
-      out(`   + ${p.id} available again`);
+      out(`   + ${p.id} available again (it rested after ${before.reason ?? "?"})`);
     }
     seen.set(p.id, p);
   }
