@@ -14,7 +14,7 @@ use wasm_bindgen::prelude::*;
 
 use crate::backoff::{Ladder, MAX_STEPS};
 use crate::classify::{classify as classify_facts, ErrorFacts, Rules};
-use crate::config::{cooldowns_from, ConfigError, Kind, Mode, ProfileSpec, Settings, Strategy};
+use crate::config::{cooldowns_from, ConfigError, Kind, Mode, Settings, Strategy};
 use crate::pool::{Error, Failure, Pool};
 use crate::reason::{Policy, Reason, ReasonPolicy, Schedule};
 use crate::retry;
@@ -248,15 +248,6 @@ impl WasmPool {
         let cooldowns = [max_rate_limit_cooldown_ms, billing_backoff_ms, billing_max_ms, failure_window_ms];
         let r = self.apply_settings(mode, cooldowns, policy);
         self.check(r.map(|()| true), false)
-    }
-
-    /// Adds a profile and returns its index (-1 on a problem). `position` is its index in
-    /// the user's `profiles` (or `fallbackModels`) array, for error messages.
-    #[wasm_bindgen(js_name = addProfile)]
-    pub fn add_profile(&mut self, id: String, provider: String, fallback: bool, position: u32) -> i32 {
-        let kind = if fallback { Kind::Fallback } else { Kind::Primary };
-        let r = self.inner.add_profile(&ProfileSpec { id, provider, kind }, position as usize);
-        self.check(r.map(|i| i as i32), -1)
     }
 
     /// Adds many profiles in one call: `ids` are the ids concatenated, cut by their

@@ -39,6 +39,32 @@ export function isCoreLoaded() {
   return loaded !== null;
 }
 
+/**
+ * The length of a name in UTF-16 units, or a cut of it that fits 16 bits. Ids are at most
+ * 256 bytes long (checked in the core), so their lengths fit; a longer one is cut to a
+ * length the core rejects with the field's name (never inside a surrogate pair, which the
+ * core would take for lengths that do not match the string).
+ */
+function cutLength(s) {
+  if (s.length <= 0xffff) return s.length;
+  const last = s.charCodeAt(0xfffe);
+  return last >= 0xd800 && last <= 0xdbff ? 0xfffe : 0xffff;
+}
+
+/** Each name's cutLength. (A loop: `Uint16Array.from` with a mapping function was 3× slower.) */
+function cutLengths(names) {
+  const out = new Uint16Array(names.length);
+  for (let i = 0; i < names.length; i++) out[i] = cutLength(names[i]);
+  return out;
+}
+
+/** Each value's index in `index` (a Map that has every value). */
+function indicesIn(values, index) {
+  const out = new Uint32Array(values.length);
+  for (let i = 0; i < values.length; i++) out[i] = index.get(values[i]);
+  return out;
+}
+
 export class CorePool {
   #raw;
   /**
@@ -95,16 +121,25 @@ export class CorePool {
     return this.#raw.size;
   }
 
-  addProfile(id, provider, fallback, position) {
+  /**
+   * Adds profiles in one call: for each, its id and provider, 1 in `fallback` for a
+   * fallback model, and its index in the user's array (`positions`, for error messages).
+   * Returns the index of the first. The core checks each in turn: a ConfigError names the
+   * field of the first it cannot take, and the ones before it are added.
+   */
+  addAll(ids, providers, fallback, positions) {
     this.#statusKept = false;
-    const idx = this.#raw.addProfile(id, provider, fallback, position);
-    if (idx < 0) throw this.#problem();
-    return idx;
-  }
-
-  addProfiles(ids, idLens, providers, providerLens, provider, fallback, positions) {
-    this.#statusKept = false;
-    const first = this.#raw.addProfiles(ids, idLens, providers, providerLens, provider, fallback, positions);
+    const names = [...new Set(providers)];
+    const nameIndex = new Map(names.map((p, i) => [p, i]));
+    const first = this.#raw.addProfiles(
+      ids.join(""),
+      cutLengths(ids),
+      names.join(""),
+      cutLengths(names),
+      indicesIn(providers, nameIndex),
+      Uint8Array.from(fallback),
+      Uint32Array.from(positions),
+    );
     if (first < 0) throw this.#problem();
     return first;
   }

@@ -5,7 +5,7 @@ import { CorePool, MAX_TIME } from "./core.js";
 import { AllProfilesExhaustedError, ConfigError } from "./errors.js";
 import { classifyError, errorMessage, isCallerAbort, retryAfterMs } from "./classify.js";
 import { REASONS, REASON_CODE, resolvePolicy } from "./reasons.js";
-import { LONE_SURROGATE, fingerprint, keyIndex, redact } from "./secrets.js";
+import { fingerprint, hasLoneSurrogate, keyIndex, redact } from "./secrets.js";
 import { Persister, StateLink, fileStoreFactory } from "./persist.js";
 import { Emitter } from "./events.js";
 import { DEFAULT_MAX_SESSIONS, Sessions } from "./sessions.js";
@@ -63,17 +63,15 @@ function isObject(v) {
  * The path of item `i` of the option `list` (and of its `field`): `profiles[2].id`. Made
  * only for an error: a pool of 100,000 profiles would otherwise make 500,000 strings.
  */
-/** `String.prototype.isWellFormed` (Node ≥ 20): 4× faster than the regular expression. */
-const HAS_IS_WELL_FORMED = typeof "".isWellFormed === "function";
-
 function itemPath(list, i, field) {
   return field === undefined ? `${list}[${i}]` : `${list}[${i}].${field}`;
 }
 
 /** `obj` has only `allowed` keys; `path` names it (with `i`: item `i` of the list `path`). */
 function checkKeys(obj, allowed, path, i) {
-  for (const key of Object.keys(obj)) {
-    if (!allowed.has(key)) {
+  // for-in with an own-property test: Object.keys would make an array per profile.
+  for (const key in obj) {
+    if (!allowed.has(key) && Object.hasOwn(obj, key)) {
       const at = i === undefined ? path : itemPath(path, i);
       throw new ConfigError(at ? `${at}.${key}` : key, "unknown option");
     }
@@ -84,16 +82,9 @@ function optionalString(value, list, i, field) {
   if (value !== undefined && typeof value !== "string") throw new ConfigError(itemPath(list, i, field), "must be a string");
 }
 
-/** The length of a name in UTF-16 units, or a cut of it that fits 16 bits. */
-function cutLength(s) {
-  if (s.length <= 0xffff) return s.length;
-  const last = s.charCodeAt(0xfffe);
-  return last >= 0xd800 && last <= 0xdbff ? 0xfffe : 0xffff;
-}
-
 /** Ids, providers and models cross into the core as UTF-8: no lone surrogates. */
 function wellFormed(value, list, i, field) {
-  if (typeof value === "string" && (HAS_IS_WELL_FORMED ? !value.isWellFormed() : LONE_SURROGATE.test(value))) {
+  if (typeof value === "string" && hasLoneSurrogate(value)) {
     throw new ConfigError(itemPath(list, i, field), "must be well-formed Unicode (it holds a lone surrogate)");
   }
 }
@@ -186,7 +177,8 @@ export class Pool {
   #ids = [];
   #providers = [];
   #models = [];
-  #index = new Map();
+  /** Profile id → index, made when first needed (see #idx). */
+  #index = null;
   #providerIndex = new Map();
   #policy;
   #clock;
@@ -312,20 +304,7 @@ export class Pool {
     let c;
     try {
       c = new CorePool(0, ...COOLDOWN_FIELDS.map((f) => cooldowns[f]), policyBytes);
-      // Ids are at most 256 bytes long (checked in the core), so their lengths fit 16 bits;
-      // longer ones are cut to a length the core rejects with the field's name (never
-      // inside a surrogate pair, which the core would take for lengths that do not match).
-      const names = [...new Set(this.#providers)];
-      const nameIndex = new Map(names.map((p, i) => [p, i]));
-      c.addProfiles(
-        ids.join(""),
-        Uint16Array.from(ids, cutLength),
-        names.join(""),
-        Uint16Array.from(names, cutLength),
-        Uint32Array.from(this.#providers, (p) => nameIndex.get(p)),
-        Uint8Array.from(fallbackFlags),
-        Uint32Array.from(positions),
-      );
+      c.addAll(ids, this.#providers, fallbackFlags, positions);
       // What v1 has not: only when configured, so a plain pool is built as before.
       const weighted = weights.some((w) => w !== 1);
       if (strategy !== 0 || weighted || transient.length > 0 || long.length > 0) {
@@ -335,7 +314,6 @@ export class Pool {
       c?.free();
       throw e;
     }
-    ids.forEach((id, idx) => this.#index.set(id, idx));
     this.#ids = ids;
     for (const p of new Set(this.#providers)) this.#providerIndex.set(p, c.providerIndex(p));
     this.#core = c;
@@ -388,6 +366,9 @@ export class Pool {
 
   #idx(id) {
     if (typeof id !== "string") throw new TypeError(`profile id must be a string, got ${typeof id}`);
+    // Made at the first call that names a profile: `run` never needs it (hashing 100,000
+    // ids took a tenth of constructing such a pool).
+    this.#index ??= new Map(this.#ids.map((id, i) => [id, i]));
     const idx = this.#index.get(id);
     // A key passed for an id (ctx.apiKey for ctx.profileId) is not printed.
     if (idx === undefined) throw new RangeError(`unknown profile id ${redact(JSON.stringify(id), "", this.#keyIndex())}`);

@@ -8,7 +8,7 @@
 
 import { CorePool, MAX_TIME } from "./core.js";
 import { REASONS, REASON_CODE } from "./reasons.js";
-import { LONE_SURROGATE } from "./secrets.js";
+import { hasLoneSurrogate } from "./secrets.js";
 
 /** Numbers per record, in src/snapshot.rs's order (`Record::COLUMNS`). */
 export const RECORD_COLUMNS = 9;
@@ -75,7 +75,7 @@ function parseObject(data) {
   const rows = [];
   let dropped = 0;
   const usable = (id) =>
-    id !== "" && id.length <= MAX_ID && !id.includes("\u0000") && !id.includes(PAIR_SEPARATOR) && !LONE_SURROGATE.test(id);
+    id !== "" && id.length <= MAX_ID && !id.includes("\u0000") && !id.includes(PAIR_SEPARATOR) && !hasLoneSurrogate(id);
   for (const id of Object.keys(profiles)) {
     const rec = profiles[id];
     if (!usable(id) || !isRecordObject(rec)) {

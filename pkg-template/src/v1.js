@@ -10,7 +10,7 @@ import { Persister, StateLink, fileStoreFactory } from "./persist.js";
 import { AllProfilesExhaustedError, ConfigError } from "./errors.js";
 import { classifyErrorV1, errorMessage, isV1NonTimeoutAbort } from "./classify.js";
 import { REASONS, REASON_CODE } from "./reasons.js";
-import { LONE_SURROGATE, keyIndex, redact } from "./secrets.js";
+import { hasLoneSurrogate, keyIndex, redact } from "./secrets.js";
 import { COOLDOWN_UNTIL, ERROR_COUNT, LAST_FAILURE, LAST_SUCCESS, LAST_USED, STATE, STATES, VALUES } from "./columns.js";
 
 const MODE_V1 = 1;
@@ -19,6 +19,13 @@ const COOLDOWN_FIELDS = ["maxRateLimitCooldownMs", "billingBackoffMs", "billingM
 const MAX_TIMER_MS = 2 ** 31 - 1; // setTimeout fires at once beyond this
 const DEFAULT_LABEL = "llm-failover";
 const INSPECT = Symbol.for("nodejs.util.inspect.custom");
+
+const LONE = "must be well-formed Unicode (it holds a lone surrogate)";
+
+/** A ConfigError for `field` of item `i` of `list`: `profiles[2].id`. */
+function itemError(list, i, field, problem) {
+  return new ConfigError(`${list}[${i}].${field}`, problem);
+}
 
 function abortReason(signal) {
   return signal.reason ?? new DOMException("The operation was aborted.", "AbortError");
@@ -95,6 +102,13 @@ export class LlmKeyPool {
     }
     const c = new CorePool(MODE_V1, ...COOLDOWN_FIELDS.map((f) => cd[f]), V1_POLICY);
 
+    // v1's checks profile by profile, in JS; the core then takes the profiles in one call and
+    // checks what v1 did not (names it accepts). Added one by one, a profile the core refused
+    // stopped the loop there: so the core gets the profiles before the first one JS refused,
+    // and its error, for an earlier profile, comes first.
+    const fallbackFlags = [];
+    const positions = [];
+    let refused;
     try {
       let idx = 0;
       for (const def of config.profiles) {
@@ -104,8 +118,10 @@ export class LlmKeyPool {
         if (!def.provider) throw new Error(`Profile "${id}" has an empty provider`);
         // v1 difference: ids, providers and keys must be strings, and ids and providers
         // names the core accepts (no surrounding whitespace, no control characters, ≤ 256 bytes).
-        this.#checkStrings(`profiles[${idx}]`, id, def.provider, def.apiKey);
-        this.#add(c, id, def.provider, def.model, def.apiKey, false, idx);
+        this.#checkStrings("profiles", idx, id, def.provider, def.apiKey);
+        this.#push(id, def.provider, def.model, def.apiKey);
+        fallbackFlags.push(0);
+        positions.push(idx);
         idx++;
       }
       let position = 0;
@@ -115,18 +131,33 @@ export class LlmKeyPool {
         const apiKey = fb.apiKey ?? (borrowed >= 0 ? this.#keys[borrowed] : undefined);
         if (apiKey) {
           if (this.#index.has(fallbackId)) throw new Error(`Duplicate fallback ID: "${fallbackId}"`);
-          this.#checkStrings(`fallbackModels[${position}]`, fallbackId, fb.provider, apiKey);
-          this.#add(c, fallbackId, fb.provider, fb.model, apiKey, true, position);
+          this.#checkStrings("fallbackModels", position, fallbackId, fb.provider, apiKey);
+          this.#push(fallbackId, fb.provider, fb.model, apiKey);
+          fallbackFlags.push(1);
+          positions.push(position);
         }
         position++;
       }
     } catch (e) {
+      refused = e;
+    }
+    try {
+      if (this.#ids.length > 0) c.addAll(this.#ids, this.#providers, fallbackFlags, positions);
+    } catch (e) {
       c.free();
       throw e;
+    }
+    if (refused !== undefined) {
+      c.free();
+      throw refused;
     }
     if (this.#ids.length === 0) {
       c.free();
       throw new Error("At least one profile or fallback with an API key is required");
+    }
+    for (let i = 0; i < this.#ids.length; i++) {
+      const p = this.#providers[i];
+      if (fallbackFlags[i] === 0 && !this.#providerIndex.has(p)) this.#providerIndex.set(p, c.providerIndex(p));
     }
     this.#core = c;
     this.#maxIterations = Math.min(160, Math.max(32, 24 + this.#ids.length * 8));
@@ -144,23 +175,22 @@ export class LlmKeyPool {
     }
   }
 
-  #checkStrings(at, id, provider, apiKey) {
-    if (typeof id !== "string") throw new ConfigError(`${at}.id`, "must be a string");
-    if (typeof provider !== "string") throw new ConfigError(`${at}.provider`, "must be a string");
-    if (typeof apiKey !== "string") throw new ConfigError(`${at}.apiKey`, "must be a string");
-    for (const [f, v] of [["id", id], ["provider", provider]]) {
-      if (LONE_SURROGATE.test(v)) throw new ConfigError(`${at}.${f}`, "must be well-formed Unicode (it holds a lone surrogate)");
-    }
+  /** `list` and `i` name the item (`profiles[2]`), in an error only. */
+  #checkStrings(list, i, id, provider, apiKey) {
+    if (typeof id !== "string") throw itemError(list, i, "id", "must be a string");
+    if (typeof provider !== "string") throw itemError(list, i, "provider", "must be a string");
+    if (typeof apiKey !== "string") throw itemError(list, i, "apiKey", "must be a string");
+    if (hasLoneSurrogate(id)) throw itemError(list, i, "id", LONE);
+    if (hasLoneSurrogate(provider)) throw itemError(list, i, "provider", LONE);
   }
 
-  #add(c, id, provider, model, apiKey, fallback, position) {
-    const idx = c.addProfile(id, provider, fallback, position);
-    this.#ids[idx] = id;
-    this.#providers[idx] = provider;
-    this.#models[idx] = model;
-    this.#keys[idx] = apiKey;
-    this.#index.set(id, idx);
-    if (!fallback && !this.#providerIndex.has(provider)) this.#providerIndex.set(provider, c.providerIndex(provider));
+  /** Records a profile that passed v1's checks; the core gets them all at once. */
+  #push(id, provider, model, apiKey) {
+    this.#index.set(id, this.#ids.length);
+    this.#ids.push(id);
+    this.#providers.push(provider);
+    this.#models.push(model);
+    this.#keys.push(apiKey);
   }
 
   /** Time as v1 reads it: `Date.now()` at every call, so fake timers work. */

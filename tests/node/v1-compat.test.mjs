@@ -310,6 +310,29 @@ test("difference: ids and providers must be names the state can be keyed by", ()
   }
 });
 
+test("several faults: the first profile's is reported, whether v1's check or the core's finds it", () => {
+  // The core checks names after v1's checks, for all the profiles at once; a name it refuses
+  // still comes before a v1 error in a later profile, as when they were added one by one.
+  const badName = { id: " a", provider: "openai", apiKey: "k1" };
+  const noKey = { id: "b", provider: "openai", apiKey: "" };
+  const err1 = thrown(() => new LlmKeyPool({ profiles: [badName, noKey] }));
+  assert.ok(err1 instanceof ConfigError);
+  assert.equal(err1.field, "profiles[0].id");
+  const err2 = thrown(() => new LlmKeyPool({ profiles: [noKey, badName] }));
+  assert.equal(err2.message, 'Profile "b" has an empty API key');
+  // A bad fallback name comes after every profile, and before a later fallback's duplicate.
+  const fb = { provider: "openai ", model: "m", apiKey: "k2" };
+  const err3 = thrown(() => new LlmKeyPool({ profiles: [{ provider: "openai", apiKey: "k" }], fallbackModels: [fb, fb] }));
+  assert.equal(err3.field, "fallbackModels[0].provider");
+  const ok = { provider: "openai", model: "m", apiKey: "k2" };
+  const err4 = thrown(() => new LlmKeyPool({ profiles: [{ provider: "openai", apiKey: "k" }], fallbackModels: [ok, ok] }));
+  assert.equal(err4.message, 'Duplicate fallback ID: "fallback-openai-m"');
+  assert.ok(!(err4 instanceof ConfigError), "v1's own error");
+  // The same as key-carousel 1.1.0 where v1 has the error.
+  assert.equal(thrown(() => new v1.LlmKeyPool({ profiles: [noKey, badName] })).message, err2.message);
+  assert.equal(thrown(() => new v1.LlmKeyPool({ profiles: [{ provider: "openai", apiKey: "k" }], fallbackModels: [ok, ok] })).message, err4.message);
+});
+
 test("difference: a task that is not a function is a TypeError, not a failure of every key", async () => {
   const theirs = new v1.LlmKeyPool({ profiles: two(), maxWaitMs: 0 });
   const err1 = await rejection(theirs.run("not a function"));
