@@ -219,7 +219,7 @@ impl Weights {
 #[derive(Clone, Debug, Default)]
 pub struct Pool {
     settings: Settings,
-    ids: Vec<Box<str>>,
+    ids: Names,
     by_id: IdIndex,
     /// Where each profile came from: its position in its configuration list, with the
     /// top bit set for fallback models (4 bytes a profile).
@@ -235,7 +235,7 @@ pub struct Pool {
     pub(crate) extras: BTreeMap<String, Record>,
     weights: Weights,
     /// Interned model names, and their lookup.
-    models: Vec<Box<str>>,
+    models: Names,
     by_model: IdIndex,
     /// Pairs (profile, model) with a failure history, indexed like the selection's pairs;
     /// `pair_head[profile]` starts the list of a profile's pairs, `pair_next` links it
@@ -304,7 +304,7 @@ impl Pool {
             Mode::V2 => 0.0,
         };
         let idx = self.sel.add((kind == Kind::Primary).then_some(provider), rank);
-        self.ids.push(id.into());
+        self.ids.push(id);
         self.by_id.insert(&self.ids, idx);
         self.origin.push(position as u32 | if kind == Kind::Fallback { FALLBACK_BIT } else { 0 });
         self.provider_of.push(provider);
@@ -368,7 +368,7 @@ impl Pool {
         if self.models.len() >= MAX_MODELS {
             return Err(ConfigError::new("model", "more than 4096 distinct models"));
         }
-        self.models.push(name.into());
+        self.models.push(name);
         let m = (self.models.len() - 1) as u32;
         self.by_model.insert(&self.models, m);
         Ok(m)
@@ -380,7 +380,7 @@ impl Pool {
     }
 
     pub fn model_name(&self, m: u32) -> Option<&str> {
-        self.models.get(m as usize).map(|s| &**s)
+        self.models.get(m as usize)
     }
 
     /// Every pair (profile, model) with a failure history, in creation order; the pair's
@@ -474,17 +474,22 @@ impl Pool {
     }
 
     pub fn id(&self, idx: u32) -> Option<&str> {
-        self.ids.get(idx as usize).map(|s| &**s)
+        self.ids.get(idx as usize)
     }
 
     /// Reserves room for `additional` more profiles, so adding them allocates once.
     pub fn reserve(&mut self, additional: usize) {
-        self.ids.reserve_exact(additional);
+        self.ids.ends.reserve_exact(additional);
         self.origin.reserve_exact(additional);
         self.provider_of.reserve_exact(additional);
         self.state.reserve_exact(additional);
         self.sel.reserve(additional);
         self.by_id.reserve(&self.ids, self.ids.len() + additional);
+    }
+
+    /// Reserves room for `bytes` more bytes of ids (UTF-8), with [`Pool::reserve`].
+    pub fn reserve_id_bytes(&mut self, bytes: usize) {
+        self.ids.text.reserve_exact(bytes);
     }
 
     /// The index of a provider name, for [`Pool::acquire`]'s preference.
@@ -908,6 +913,39 @@ fn unpack_origin(o: u32) -> (Kind, u32) {
     (kind, o & !FALLBACK_BIT)
 }
 
+/// Names stored end to end in one string: profile ids, model names. One allocation for
+/// all of them rather than one each (a profile's id costs its bytes and 4 more).
+#[derive(Clone, Debug, Default)]
+struct Names {
+    text: String,
+    /// Where each name ends in `text`.
+    ends: Vec<u32>,
+}
+
+impl Names {
+    fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    fn get(&self, i: usize) -> Option<&str> {
+        let end = *self.ends.get(i)? as usize;
+        let start = match i {
+            0 => 0,
+            _ => *self.ends.get(i - 1)? as usize,
+        };
+        self.text.get(start..end)
+    }
+
+    fn push(&mut self, name: &str) {
+        self.text.push_str(name);
+        self.ends.push(self.text.len() as u32);
+    }
+}
+
 /// Id → index lookup: an open-addressing hash table of profile indices (the ids
 /// themselves live once, in `Pool::ids`). FNV-1a; ids come from the configuration.
 #[derive(Clone, Debug, Default)]
@@ -922,7 +960,7 @@ fn hash(id: &str) -> u32 {
 }
 
 impl IdIndex {
-    fn get(&self, ids: &[Box<str>], id: &str) -> Option<u32> {
+    fn get(&self, ids: &Names, id: &str) -> Option<u32> {
         if self.slots.is_empty() {
             return None;
         }
@@ -933,7 +971,7 @@ impl IdIndex {
             if slot == EMPTY_SLOT {
                 return None;
             }
-            if ids.get(slot as usize).is_some_and(|s| &**s == id) {
+            if ids.get(slot as usize) == Some(id) {
                 return Some(slot);
             }
             i = (i + 1) & mask;
@@ -941,16 +979,16 @@ impl IdIndex {
     }
 
     /// Adds `idx` (whose id is `ids[idx]`, not yet present).
-    fn insert(&mut self, ids: &[Box<str>], idx: u32) {
+    fn insert(&mut self, ids: &Names, idx: u32) {
         if (ids.len()) * 2 > self.slots.len() {
             self.reserve(ids, ids.len() * 2);
         }
         self.place(ids, idx);
     }
 
-    fn place(&mut self, ids: &[Box<str>], idx: u32) {
+    fn place(&mut self, ids: &Names, idx: u32) {
         let mask = self.slots.len() - 1;
-        let mut i = hash(&ids[idx as usize]) as usize & mask;
+        let mut i = hash(ids.get(idx as usize).unwrap_or_default()) as usize & mask;
         while self.slots[i] != EMPTY_SLOT {
             i = (i + 1) & mask;
         }
@@ -958,7 +996,7 @@ impl IdIndex {
     }
 
     /// Makes room for `count` ids at a load of at most one half.
-    fn reserve(&mut self, ids: &[Box<str>], count: usize) {
+    fn reserve(&mut self, ids: &Names, count: usize) {
         let want = (count.max(4) * 2).next_power_of_two();
         if want <= self.slots.len() {
             return;

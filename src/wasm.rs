@@ -165,6 +165,7 @@ impl WasmPool {
             provider_lens.iter().map(|&len| names.cut(len as u32)).collect::<Option<_>>().ok_or_else(bad)?;
         let first = self.inner.len() as u32;
         self.inner.reserve(n);
+        self.inner.reserve_id_bytes(ids.len());
         let mut ids = Utf16Cutter(ids);
         for i in 0..n {
             let id = ids.cut(id_lens[i] as u32).ok_or_else(bad)?;
