@@ -367,7 +367,7 @@ export class Pool {
   #idx(id) {
     if (typeof id !== "string") throw new TypeError(`profile id must be a string, got ${typeof id}`);
     // Made at the first call that names a profile: `run` never needs it (hashing 100,000
-    // ids took a tenth of constructing such a pool).
+    // ids was about a sixth of constructing such a pool).
     this.#index ??= new Map(this.#ids.map((id, i) => [id, i]));
     const idx = this.#index.get(id);
     // A key passed for an id (ctx.apiKey for ctx.profileId) is not printed.
