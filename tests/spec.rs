@@ -374,3 +374,32 @@ fn ladders_replace_the_schedules() {
     }
     assert_eq!(got, vec![HOUR, 3.0 * HOUR, 8.0 * HOUR]);
 }
+
+/// Ids and model names are kept end to end in one string: each reads back whole, in any
+/// script, and a name that is a prefix or a join of others is still its own.
+#[test]
+fn ids_and_model_names_read_back_whole() {
+    let ids = ["a", "ab", "é", "日本", "b", "a\u{301}", "😀x"];
+    let specs: Vec<ProfileSpec> = ids.iter().map(|id| spec(id, "openai", Kind::Primary)).collect();
+    let mut p = Pool::with_profiles(Settings::v2(), &specs).unwrap();
+    for (i, id) in ids.iter().enumerate() {
+        assert_eq!(p.id(i as u32), Some(*id));
+        assert_eq!(p.index_of(id), Some(i as u32));
+    }
+    assert_eq!(p.id(ids.len() as u32), None);
+    assert_eq!(p.index_of("aab"), None);
+    assert_eq!(p.index_of(""), None);
+    let err = Pool::with_profiles(
+        Settings::v2(),
+        &[spec("日本", "o", Kind::Primary), spec("日本", "o", Kind::Primary)],
+    )
+    .unwrap_err();
+    assert_eq!(err.to_string(), "profiles[1].id: \"日本\" is already used by profiles[0]");
+    let models = ["gpt-4o", "gpt-4o-mini", "gpt", "クロード"];
+    let got: Vec<u32> = models.iter().map(|m| p.model_index(m).unwrap()).collect();
+    assert_eq!(got, [0, 1, 2, 3]);
+    for (m, name) in models.iter().enumerate() {
+        assert_eq!(p.model_name(m as u32), Some(*name));
+        assert_eq!(p.model_index(name).unwrap(), m as u32, "interned once");
+    }
+}
