@@ -221,18 +221,26 @@ await step("node-esbuild", async () => {
   return { persistence: `bundled (${line.profileId} answered after ${line.reason})` };
 });
 
+/**
+ * Bundles `entry` in `dir` with webpack (production, `target`) into `dir/outDir/filename`,
+ * and checks that webpack emitted the .wasm the package reads through `new URL(...)`.
+ */
+async function webpackBuild(dir, { entry, target, outDir, filename }) {
+  const config = join(dir, "webpack.config.cjs");
+  writeFileSync(
+    config,
+    `module.exports = { mode: "production", target: ${JSON.stringify(target)}, entry: ${JSON.stringify(entry)}, output: { path: __dirname + ${JSON.stringify(`/${outDir}`)}, filename: ${JSON.stringify(filename)}, clean: true }, performance: { hints: false } };\n`,
+  );
+  await mustSh(join(BIN, "webpack"), ["--config", config], { cwd: dir });
+  const out = readdirSync(join(dir, outDir));
+  if (!out.some((f) => f.endsWith(".wasm"))) throw new Error(`webpack emitted no .wasm asset: ${out.join(", ")}`);
+}
+
 // The same app bundled by webpack for Node: webpack sets "module-sync", so it bundles the ES
 // module build, and emits the .wasm it reads through `new URL(..., import.meta.url)`.
 await step("node-webpack", async () => {
   const dir = await project("node-webpack", { files: ["node-bundled.mjs"] });
-  const config = join(dir, "webpack.config.cjs");
-  writeFileSync(
-    config,
-    `module.exports = { mode: "production", target: "node18", entry: "./node-bundled.mjs", output: { path: __dirname + "/dist", filename: "app.cjs", clean: true }, performance: { hints: false } };\n`,
-  );
-  await mustSh(join(BIN, "webpack"), ["--config", config], { cwd: dir });
-  const out = readdirSync(join(dir, "dist"));
-  if (!out.some((f) => f.endsWith(".wasm"))) throw new Error(`webpack emitted no .wasm asset: ${out.join(", ")}`);
+  await webpackBuild(dir, { entry: "./node-bundled.mjs", target: "node18", outDir: "dist", filename: "app.cjs" });
   const r = await mustSh(process.execPath, [join(dir, "dist", "app.cjs")], { cwd: join(dir, "dist") });
   const line = JSON.parse(r.stdout.trim().split("\n").pop());
   if (!line.ok) throw new Error(`the bundled app: ${r.stdout}`);
@@ -451,14 +459,7 @@ await step("chromium-plain", async () => {
 
 await step("chromium-webpack", async () => {
   const dir = await browserDir();
-  const config = join(dir, "webpack.config.cjs");
-  writeFileSync(
-    config,
-    `module.exports = { mode: "production", entry: "./page/page.mjs", target: "web", output: { path: __dirname + "/dist-webpack", filename: "main.js", clean: true }, performance: { hints: false } };\n`,
-  );
-  await mustSh(join(BIN, "webpack"), ["--config", config], { cwd: dir });
-  const out = readdirSync(join(dir, "dist-webpack"));
-  if (!out.some((f) => f.endsWith(".wasm"))) throw new Error(`webpack emitted no .wasm asset: ${out.join(", ")}`);
+  await webpackBuild(dir, { entry: "./page/page.mjs", target: "web", outDir: "dist-webpack", filename: "main.js" });
   writeFileSync(join(dir, "dist-webpack", "index.html"), `<!doctype html><meta charset="utf-8"><title>webpack</title><script src="./main.js"></script>\n`);
   const server = await serveStatic(join(dir, "dist-webpack"));
   try {
