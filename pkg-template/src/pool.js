@@ -265,7 +265,7 @@ export class Pool {
         }
         derived.set(id, i);
       }
-      this.#push(id, def.provider, def.model, def.apiKey, "primary");
+      this.#push(def.provider, def.model, def.apiKey);
       ids.push(id);
       fallbackFlags.push(0);
       positions.push(i);
@@ -292,7 +292,7 @@ export class Pool {
         return;
       }
       const id = `fallback-${fb.provider}-${fb.model}`;
-      this.#push(id, fb.provider, fb.model, apiKey, "fallback");
+      this.#push(fb.provider, fb.model, apiKey);
       ids.push(id);
       fallbackFlags.push(1);
       positions.push(i);
@@ -344,7 +344,8 @@ export class Pool {
     );
   }
 
-  #push(id, provider, model, apiKey) {
+  /** A profile's provider, model and key, by index (the ids are collected apart, for the core). */
+  #push(provider, model, apiKey) {
     this.#providers.push(provider);
     this.#models.push(model);
     this.#keys.push(apiKey);
