@@ -130,6 +130,8 @@ pub fn cooldowns_from(values: [Option<f64>; 4]) -> Result<Cooldowns, ConfigError
     })
 }
 
+#[cold]
+#[inline(never)]
 fn cd_field(i: usize) -> String {
     format!("cooldowns.{}", COOLDOWN_FIELDS[i])
 }
@@ -160,20 +162,35 @@ pub struct ProfileSpec {
 }
 
 /// Checks an id, provider or model name: non-empty, at most [`MAX_NAME_LEN`] bytes,
-/// no control characters.
+/// no control characters, no whitespace at either end.
 pub fn check_name(field: impl FnOnce() -> String, value: &str) -> Result<(), ConfigError> {
-    let problem = if value.is_empty() {
-        "must not be empty"
+    match name_problem(value) {
+        None => Ok(()),
+        Some(problem) => Err(name_error(field(), problem)),
+    }
+}
+
+/// What is wrong with a name, if anything (see [`check_name`]).
+pub(crate) fn name_problem(value: &str) -> Option<&'static str> {
+    if value.is_empty() {
+        Some("must not be empty")
     } else if value.len() > MAX_NAME_LEN {
-        "must be at most 256 bytes long"
+        Some("must be at most 256 bytes long")
     } else if value.chars().any(char::is_control) {
-        "must not contain control characters"
-    } else if value.trim() != value {
-        "must not start or end with whitespace"
+        Some("must not contain control characters")
+    } else if value.starts_with(char::is_whitespace) || value.ends_with(char::is_whitespace) {
+        Some("must not start or end with whitespace")
     } else {
-        return Ok(());
-    };
-    Err(ConfigError::new(field(), problem))
+        None
+    }
+}
+
+/// Out of line and cold: a pool's construction is what a cold start runs, and V8 compiles
+/// each wasm function whole at its first call, error paths included.
+#[cold]
+#[inline(never)]
+fn name_error(field: String, problem: &'static str) -> ConfigError {
+    ConfigError::new(field, problem)
 }
 
 /// Checks a time in ms since the Unix epoch: finite, 0 ≤ t ≤ 2^53.

@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use crate::backoff::Ladder;
-use crate::config::{check_name, check_time, ConfigError, Kind, Mode, ProfileSpec, Settings, Strategy};
+use crate::config::{
+    check_name, check_time, name_problem, ConfigError, Kind, Mode, ProfileSpec, Settings, Strategy,
+};
 use crate::reason::{Reason, Schedule};
 use crate::selection::Selection;
 use crate::snapshot::Record;
@@ -245,6 +247,23 @@ pub struct Pool {
     pair_next: Vec<u32>,
 }
 
+/// The error of [`Pool::add`] for the profile at `position` of its list: `field` under it
+/// (`profiles[2].id`). Out of line and cold: adding profiles is what a cold start runs, and
+/// V8 compiles each wasm function whole, error paths included, at its first call.
+#[cold]
+#[inline(never)]
+fn profile_error(kind: Kind, position: usize, field: &str, problem: &str) -> ConfigError {
+    ConfigError::new(format!("{}[{position}]{field}", kind.list()), problem)
+}
+
+/// [`profile_error`] for an id already used by the profile from `origin`.
+#[cold]
+#[inline(never)]
+fn duplicate_error(kind: Kind, position: usize, id: &str, origin: u32) -> ConfigError {
+    let (other, pos) = unpack_origin(origin);
+    profile_error(kind, position, ".id", &format!("\"{id}\" is already used by {}[{pos}]", other.list()))
+}
+
 impl Pool {
     /// An empty pool; add profiles with [`Pool::add_profile`].
     pub fn new(settings: Settings) -> Pool {
@@ -279,18 +298,17 @@ impl Pool {
 
     /// [`Pool::add_profile`] without building a [`ProfileSpec`].
     pub fn add(&mut self, id: &str, provider: &str, kind: Kind, position: usize) -> Result<u32, ConfigError> {
-        let path = || format!("{}[{position}]", kind.list());
-        check_name(|| format!("{}.provider", path()), provider)?;
-        check_name(|| format!("{}.id", path()), id)?;
+        if let Some(problem) = name_problem(provider) {
+            return Err(profile_error(kind, position, ".provider", problem));
+        }
+        if let Some(problem) = name_problem(id) {
+            return Err(profile_error(kind, position, ".id", problem));
+        }
         if let Some(other) = self.by_id.get(&self.ids, id) {
-            let (kind, pos) = unpack_origin(self.origin[other as usize]);
-            return Err(ConfigError::new(
-                format!("{}.id", path()),
-                format!("\"{id}\" is already used by {}[{pos}]", kind.list()),
-            ));
+            return Err(duplicate_error(kind, position, id, self.origin[other as usize]));
         }
         if self.ids.len() >= u32::MAX as usize - 1 || position >= FALLBACK_BIT as usize {
-            return Err(ConfigError::new(path(), "too many profiles"));
+            return Err(profile_error(kind, position, "", "too many profiles"));
         }
         let provider = match self.providers.iter().position(|p| &**p == provider) {
             Some(p) => p as u32,
@@ -452,6 +470,16 @@ impl Pool {
             Schedule::Long => self.settings.cooldowns.long = ladder,
             Schedule::None => {}
         }
+    }
+
+    /// Replaces the settings of a pool that has no profile yet (a profile's first rank
+    /// depends on the mode); false, and nothing changed, once it has one.
+    pub fn set_settings(&mut self, settings: Settings) -> bool {
+        if !self.is_empty() {
+            return false;
+        }
+        self.settings = settings;
+        true
     }
 
     /// Sets the v2 pick order. Call it before the first pick (ranks already given by the

@@ -89,7 +89,22 @@ fn opt(x: f64) -> Option<f64> {
 }
 
 fn reason(code: u8) -> Result<Reason, Problem> {
-    Reason::from_code(code).ok_or_else(|| Problem::Range(format!("reason code {code} is out of range")))
+    Reason::from_code(code).ok_or_else(|| out_of_range("reason code", code))
+}
+
+// Errors are built out of line: V8 compiles each wasm function whole at its first call,
+// so error formatting inlined into `setup` or `addProfiles` would slow every cold start.
+
+#[cold]
+#[inline(never)]
+fn out_of_range(what: &str, value: u8) -> Problem {
+    Problem::Range(format!("{what} {value} is out of range"))
+}
+
+#[cold]
+#[inline(never)]
+fn invalid_policy(r: Reason) -> ConfigError {
+    ConfigError::new(format!("policy.{r}"), "invalid policy")
 }
 
 /// The core pool, driven by the JS layer.
@@ -124,7 +139,7 @@ impl WasmPool {
         let mut settings = match mode {
             0 => Settings::v2(),
             1 => Settings::v1(),
-            _ => return Err(Problem::Range(format!("mode {mode} is out of range"))),
+            _ => return Err(out_of_range("mode", mode)),
         };
         settings.cooldowns = cooldowns_from(cooldowns)?;
         if !policy.is_empty() {
@@ -133,15 +148,19 @@ impl WasmPool {
             }
             let mut p = Policy::v2();
             for (r, &b) in Reason::ALL.iter().zip(policy) {
-                let rp = ReasonPolicy::from_byte(b)
-                    .ok_or_else(|| ConfigError::new(format!("policy.{r}"), "invalid policy"))?;
+                let rp = ReasonPolicy::from_byte(b).ok_or_else(|| invalid_policy(*r))?;
                 p.set(*r, rp);
             }
             settings.policy = p;
         }
         debug_assert!(matches!(settings.mode, Mode::V1 | Mode::V2));
-        self.inner = Pool::new(settings);
-        Ok(())
+        // Set in place: replacing the pool would drop one, which a cold start pays for
+        // (V8 compiles each wasm function at its first call).
+        if self.inner.set_settings(settings) {
+            Ok(())
+        } else {
+            Err(Problem::Range("setup: the pool already has profiles".into()))
+        }
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -186,7 +205,7 @@ impl WasmPool {
         let s = match strategy {
             0 => Strategy::RoundRobin,
             1 => Strategy::Priority,
-            _ => return Err(Problem::Range(format!("strategy {strategy} is out of range"))),
+            _ => return Err(out_of_range("strategy", strategy)),
         };
         self.inner.set_strategy(s);
         if !weights.is_empty() {

@@ -261,6 +261,19 @@ fn config_errors_name_the_field() {
     .unwrap_err();
     assert_eq!(err.to_string(), "fallbackModels[1].id: \"a\" is already used by profiles[0]");
     assert!(Pool::with_profiles(Settings::v2(), &[]).is_err());
+    let err = Pool::with_profiles(Settings::v2(), &[spec("a\u{3000}", "openai", Kind::Primary)]).unwrap_err();
+    assert_eq!(err.to_string(), "profiles[0].id: must not start or end with whitespace");
+    let err = Pool::with_profiles(Settings::v2(), &[spec("a", " openai", Kind::Primary)]).unwrap_err();
+    assert_eq!(err.to_string(), "profiles[0].provider: must not start or end with whitespace");
+}
+
+#[test]
+fn settings_are_set_before_the_first_profile_only() {
+    let mut p = Pool::new(Settings::v2());
+    assert!(p.set_settings(Settings::v1()), "an empty pool takes new settings");
+    p.add("a", "openai", Kind::Primary, 0).unwrap();
+    assert!(!p.set_settings(Settings::v2()), "a pool with a profile keeps its settings");
+    assert_eq!(p.settings().mode, key_carousel::Mode::V1);
 }
 
 // ── v2's additions (issue 8) ───────────────────────────────────────────────────────
