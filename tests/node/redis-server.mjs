@@ -3,7 +3,7 @@
 // A missing redis-server fails the test that asks for one (.ci/run installs the Debian
 // package redis-server); it is never skipped.
 import { spawn, spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { createConnection, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -19,15 +19,40 @@ export function redisServerBinary() {
   return "redis-server";
 }
 
-function freePort() {
-  return new Promise((resolve, reject) => {
+/** The range the kernel takes a connection's local port from: Linux's setting, else IANA's. */
+export function ephemeralRange() {
+  try {
+    const [lo, hi] = readFileSync("/proc/sys/net/ipv4/ip_local_port_range", "utf8").trim().split(/\s+/).map(Number);
+    if (Number.isInteger(lo) && Number.isInteger(hi) && lo > 0 && hi >= lo) return [lo, hi];
+  } catch {
+    // not Linux
+  }
+  return [49152, 65535];
+}
+
+/** Whether nothing holds `port` on 127.0.0.1 now. */
+function canListen(port) {
+  return new Promise((resolve) => {
     const s = createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
+    s.once("error", () => resolve(false));
+    s.listen(port, "127.0.0.1", () => s.close(() => resolve(true)));
   });
+}
+
+/**
+ * A free port outside the ephemeral range. A port from that range (what `listen(0)` gives)
+ * can be taken while the server is down by a connection's local port, even by a client
+ * reconnecting to that very port (TCP's self-connect), and a server restarted there then
+ * fails to bind: it happened, rarely, in the "killed and restarted" test.
+ */
+async function freePort() {
+  const [lo, hi] = ephemeralRange();
+  const [from, to] = lo - 10_000 >= 65_535 - hi ? [10_000, lo] : [hi + 1, 65_536];
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const port = from + Math.floor(Math.random() * (to - from));
+    if (await canListen(port)) return port;
+  }
+  throw new Error(`no free port in [${from}, ${to}) on 127.0.0.1`);
 }
 
 /** Resolves once the server answers PING on `port`; rejects after `ms`. */

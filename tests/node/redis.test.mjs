@@ -12,7 +12,7 @@ import { REDIS_MERGE_SCRIPT, sha1Hex } from "../../pkg-template/src/redis.js";
 import { REASONS } from "../../pkg-template/src/reasons.js";
 import { parseState } from "../../pkg-template/src/snapshot.js";
 import { keys, tick } from "./helpers.mjs";
-import { connectClient, startRedis } from "./redis-server.mjs";
+import { connectClient, ephemeralRange, startRedis } from "./redis-server.mjs";
 
 const child = fileURLToPath(new URL("./fixtures/redis-child.mjs", import.meta.url));
 const KINDS = ["ioredis", "redis"];
@@ -392,6 +392,9 @@ test("a key of another Redis type: renamed to the side key, the pool starts fres
 test("Redis killed and restarted mid-run: runs go on, save errors are logged, the state converges after the restart", async () => {
   const srv = await startRedis();
   try {
+    // While it is down, no connection's local port may take its port (see freePort).
+    const [lo, hi] = ephemeralRange();
+    assert.ok(srv.port < lo || srv.port > hi, `port ${srv.port} is outside the ephemeral range ${lo}-${hi}`);
     const key = freshKey("outage");
     const procs = [];
     for (let i = 0; i < 4; i++) {
