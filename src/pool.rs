@@ -472,10 +472,11 @@ impl Pool {
         }
     }
 
-    /// Replaces the settings of a pool that has no profile yet (a profile's first rank
-    /// depends on the mode); false, and nothing changed, once it has one.
+    /// Replaces the settings of a new pool: nothing added, imported or interned yet (a
+    /// profile's first rank and an import depend on them); false, and nothing changed,
+    /// otherwise. The same pool as [`Pool::new`] with these settings.
     pub fn set_settings(&mut self, settings: Settings) -> bool {
-        if !self.is_empty() {
+        if !self.is_empty() || !self.extras.is_empty() || !self.models.is_empty() {
             return false;
         }
         self.settings = settings;

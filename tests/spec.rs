@@ -1,7 +1,9 @@
 //! The numbers and rules of SPEC.md §2–§3, pinned through the core's public API.
 
 use key_carousel::status::header;
-use key_carousel::{Kind, Pool, ProfileSpec, Reason, ReasonPolicy, Schedule, Settings, State, Status};
+use key_carousel::{
+    Kind, Pool, ProfileSpec, Reason, ReasonPolicy, Record, Schedule, Settings, State, Status,
+};
 
 const T0: f64 = 1_700_000_000_000.0;
 const MIN: f64 = 60_000.0;
@@ -274,6 +276,14 @@ fn settings_are_set_before_the_first_profile_only() {
     p.add("a", "openai", Kind::Primary, 0).unwrap();
     assert!(!p.set_settings(Settings::v2()), "a pool with a profile keeps its settings");
     assert_eq!(p.settings().mode, key_carousel::Mode::V1);
+    let mut p = Pool::new(Settings::v2());
+    p.model_index("gpt-4o").unwrap();
+    assert!(!p.set_settings(Settings::v1()), "nor does one with an interned model");
+    let mut p = Pool::new(Settings::v2());
+    let other = Record { error_count: 1, last_failure: Some(T0), ..Record::default() };
+    p.import([("elsewhere", other)], T0).unwrap();
+    assert!(!p.set_settings(Settings::v1()), "nor one holding another process's records");
+    assert_eq!(p.settings().mode, key_carousel::Mode::V2);
 }
 
 // ── v2's additions (issue 8) ───────────────────────────────────────────────────────
