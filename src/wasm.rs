@@ -159,7 +159,7 @@ impl WasmPool {
         if self.inner.set_settings(settings) {
             Ok(())
         } else {
-            Err(Problem::Range("setup: the pool already has profiles".into()))
+            Err(Problem::Range("setup: the pool is not new (profiles added or state imported)".into()))
         }
     }
 
@@ -253,7 +253,8 @@ impl WasmPool {
         }
     }
 
-    /// Sets the settings of a pool that has no profile yet. `mode`: 0 = v2, 1 = v1.
+    /// Sets the settings of a new pool (nothing added or imported yet: a range problem
+    /// otherwise). `mode`: 0 = v2, 1 = v1.
     /// Cooldowns: undefined means the default. `policy`: empty for the mode's, else one byte per
     /// reason code (bit 0 rotate, bits 1–2 schedule). Returns false on a problem.
     pub fn setup(
