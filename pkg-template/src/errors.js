@@ -1,4 +1,4 @@
-// The error classes users catch.
+// The error classes users catch, and the path a ConfigError names (itemPath).
 
 /**
  * Thrown by a task to tell the pool why a call failed (the reason decides the cooldown).
@@ -39,4 +39,13 @@ export class ConfigError extends TypeError {
     this.name = "ConfigError";
     this.field = field;
   }
+}
+
+/**
+ * The path of item `i` of the option `list` (and of its `field`): `profiles[2].id`, a
+ * ConfigError's field. Made only for an error: a pool of 100,000 profiles would otherwise
+ * make 500,000 strings.
+ */
+export function itemPath(list, i, field) {
+  return field === undefined ? `${list}[${i}]` : `${list}[${i}].${field}`;
 }

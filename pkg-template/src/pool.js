@@ -2,10 +2,10 @@
 // models live here (keys never enter the core); the core keeps indices and numbers.
 
 import { CorePool, MAX_TIME } from "./core.js";
-import { AllProfilesExhaustedError, ConfigError } from "./errors.js";
+import { AllProfilesExhaustedError, ConfigError, itemPath } from "./errors.js";
 import { classifyError, errorMessage, isCallerAbort, retryAfterMs } from "./classify.js";
 import { REASONS, REASON_CODE, resolvePolicy } from "./reasons.js";
-import { fingerprint, hasLoneSurrogate, keyIndex, redact } from "./secrets.js";
+import { fingerprint, keyIndex, redact, wellFormed } from "./secrets.js";
 import { Persister, StateLink, fileStoreFactory } from "./persist.js";
 import { Emitter } from "./events.js";
 import { DEFAULT_MAX_SESSIONS, Sessions } from "./sessions.js";
@@ -59,14 +59,6 @@ function isObject(v) {
   return v !== null && typeof v === "object" && !Array.isArray(v);
 }
 
-/**
- * The path of item `i` of the option `list` (and of its `field`): `profiles[2].id`. Made
- * only for an error: a pool of 100,000 profiles would otherwise make 500,000 strings.
- */
-function itemPath(list, i, field) {
-  return field === undefined ? `${list}[${i}]` : `${list}[${i}].${field}`;
-}
-
 /** `obj` has only `allowed` keys; `path` names it (with `i`: item `i` of the list `path`). */
 function checkKeys(obj, allowed, path, i) {
   // for-in with an own-property test: Object.keys would make an array per profile.
@@ -80,13 +72,6 @@ function checkKeys(obj, allowed, path, i) {
 
 function optionalString(value, list, i, field) {
   if (value !== undefined && typeof value !== "string") throw new ConfigError(itemPath(list, i, field), "must be a string");
-}
-
-/** Ids, providers and models cross into the core as UTF-8: no lone surrogates. */
-function wellFormed(value, list, i, field) {
-  if (typeof value === "string" && hasLoneSurrogate(value)) {
-    throw new ConfigError(itemPath(list, i, field), "must be well-formed Unicode (it holds a lone surrogate)");
-  }
 }
 
 function checkWait(value, field) {

@@ -1,6 +1,8 @@
 // Keeping API keys out of everything the pool says: derived ids and redaction of
 // error text that a provider may echo a key into.
 
+import { ConfigError, itemPath } from "./errors.js";
+
 const REDACTED = "[redacted]";
 
 /**
@@ -14,6 +16,16 @@ const HAS_IS_WELL_FORMED = typeof "".isWellFormed === "function";
 /** Whether `s` holds a lone surrogate (`isWellFormed` where there is one: 4× the regex's speed). */
 export function hasLoneSurrogate(s) {
   return HAS_IS_WELL_FORMED ? !s.isWellFormed() : LONE_SURROGATE.test(s);
+}
+
+/**
+ * Ids, providers and models cross into the core as UTF-8: a name (when it is a string) must
+ * hold no lone surrogate. `list`, `i` and `field` name it in the ConfigError (see itemPath).
+ */
+export function wellFormed(value, list, i, field) {
+  if (typeof value === "string" && hasLoneSurrogate(value)) {
+    throw new ConfigError(itemPath(list, i, field), "must be well-formed Unicode (it holds a lone surrogate)");
+  }
 }
 
 /** Shortest run of a key's characters treated as a leak of the key. */

@@ -7,10 +7,10 @@
 
 import { CorePool } from "./core.js";
 import { Persister, StateLink, fileStoreFactory } from "./persist.js";
-import { AllProfilesExhaustedError, ConfigError } from "./errors.js";
+import { AllProfilesExhaustedError, ConfigError, itemPath } from "./errors.js";
 import { classifyErrorV1, errorMessage, isV1NonTimeoutAbort } from "./classify.js";
 import { REASONS, REASON_CODE } from "./reasons.js";
-import { hasLoneSurrogate, keyIndex, redact } from "./secrets.js";
+import { keyIndex, redact, wellFormed } from "./secrets.js";
 import { COOLDOWN_UNTIL, ERROR_COUNT, LAST_FAILURE, LAST_SUCCESS, LAST_USED, STATE, STATES, VALUES } from "./columns.js";
 
 const MODE_V1 = 1;
@@ -19,13 +19,6 @@ const COOLDOWN_FIELDS = ["maxRateLimitCooldownMs", "billingBackoffMs", "billingM
 const MAX_TIMER_MS = 2 ** 31 - 1; // setTimeout fires at once beyond this
 const DEFAULT_LABEL = "llm-failover";
 const INSPECT = Symbol.for("nodejs.util.inspect.custom");
-
-const LONE = "must be well-formed Unicode (it holds a lone surrogate)";
-
-/** A ConfigError for `field` of item `i` of `list`: `profiles[2].id`. */
-function itemError(list, i, field, problem) {
-  return new ConfigError(`${list}[${i}].${field}`, problem);
-}
 
 function abortReason(signal) {
   return signal.reason ?? new DOMException("The operation was aborted.", "AbortError");
@@ -177,11 +170,11 @@ export class LlmKeyPool {
 
   /** `list` and `i` name the item (`profiles[2]`), in an error only. */
   #checkStrings(list, i, id, provider, apiKey) {
-    if (typeof id !== "string") throw itemError(list, i, "id", "must be a string");
-    if (typeof provider !== "string") throw itemError(list, i, "provider", "must be a string");
-    if (typeof apiKey !== "string") throw itemError(list, i, "apiKey", "must be a string");
-    if (hasLoneSurrogate(id)) throw itemError(list, i, "id", LONE);
-    if (hasLoneSurrogate(provider)) throw itemError(list, i, "provider", LONE);
+    if (typeof id !== "string") throw new ConfigError(itemPath(list, i, "id"), "must be a string");
+    if (typeof provider !== "string") throw new ConfigError(itemPath(list, i, "provider"), "must be a string");
+    if (typeof apiKey !== "string") throw new ConfigError(itemPath(list, i, "apiKey"), "must be a string");
+    wellFormed(id, list, i, "id");
+    wellFormed(provider, list, i, "provider");
   }
 
   /** Records a profile that passed v1's checks; the core gets them all at once. */
