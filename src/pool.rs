@@ -8,6 +8,7 @@ use std::fmt;
 use crate::backoff::Ladder;
 use crate::config::{
     check_name, check_time, name_problem, ConfigError, Kind, Mode, ProfileSpec, Settings, Strategy,
+    MAX_TIME_MS,
 };
 use crate::reason::{Reason, Schedule};
 use crate::selection::Selection;
@@ -109,6 +110,28 @@ pub struct PairState {
     pub updated_at: f64,
 }
 
+/// The `updatedAt` of an event at `now` on a record last changed at `prev`: `now`, or the
+/// next time after `prev` when `now` is not later (two events in one millisecond, or a
+/// clock stepped back). A record's own later event must win the merge against its earlier
+/// one, which the pool meets again when it merges what it stored before: otherwise a
+/// `clearCooldown` in the millisecond of the failure would come back as the failure.
+/// (The next f64, not `prev + 1`: a burst of events in one ms stays in that ms.)
+#[inline(never)]
+pub(crate) fn stamp(prev: f64, now: f64) -> f64 {
+    // Never changed (NaN): stored as 0 (see `Pool::record`). `+ 0.0` turns -0 into 0.
+    let prev = if prev.is_nan() { 0.0 } else { prev + 0.0 };
+    if prev >= now {
+        let next = f64::from_bits(prev.to_bits() + 1);
+        if next <= MAX_TIME_MS {
+            next
+        } else {
+            prev
+        }
+    } else {
+        now
+    }
+}
+
 /// The cooldown group of a profile or of a (profile, model) pair, as a failure changes it:
 /// one place for the steps both kinds of rest take.
 struct Rest<'a> {
@@ -125,7 +148,7 @@ impl Rest<'_> {
     fn count(self, now: f64) -> u32 {
         *self.error_count = self.error_count.saturating_add(1);
         *self.last_failure = now;
-        *self.updated_at = now;
+        *self.updated_at = stamp(*self.updated_at, now);
         *self.error_count
     }
 
@@ -141,7 +164,7 @@ impl Rest<'_> {
         *self.reason = Some(reason);
         *self.cooldown_started = now;
         *self.cooling_long = schedule == Schedule::Long;
-        *self.updated_at = now;
+        *self.updated_at = stamp(*self.updated_at, now);
         *self.error_count
     }
 }
@@ -657,7 +680,7 @@ impl Pool {
         st.last_used = now;
         st.last_success = now;
         if !late && !self.sel.until(idx).is_nan() {
-            st.updated_at = now;
+            st.updated_at = stamp(st.updated_at, now);
             self.sel.set_until(idx, f64::NAN);
         }
         match (self.settings.mode, lease) {
@@ -684,7 +707,7 @@ impl Pool {
         let st = &mut self.pairs[p as usize];
         let late = lease.is_some_and(|t| t <= st.cooldown_started);
         if self.sel.pair_until(p) > now && !late {
-            st.updated_at = now;
+            st.updated_at = stamp(st.updated_at, now);
             self.sel.set_pair_until(p, f64::NAN);
         }
         Ok(())
@@ -815,7 +838,7 @@ impl Pool {
         self.sync(now)?;
         let st = &mut self.state[idx as usize];
         if st.error_count != 0 || !self.sel.until(idx).is_nan() {
-            st.updated_at = now;
+            st.updated_at = stamp(st.updated_at, now);
         }
         st.error_count = 0;
         self.sel.set_until(idx, f64::NAN);
@@ -823,7 +846,7 @@ impl Pool {
         while p != NO_PAIR {
             let st = &mut self.pairs[p as usize];
             if st.error_count != 0 || !self.sel.pair_until(p).is_nan() {
-                st.updated_at = now;
+                st.updated_at = stamp(st.updated_at, now);
             }
             st.error_count = 0;
             self.sel.set_pair_until(p, f64::NAN);

@@ -101,6 +101,34 @@ impl MPair {
 
 /// The merge rule, written out plainly: timestamps take the maximum; the cooldown group
 /// comes whole from the record with the greater key, and carries that key's time.
+/// An event's `updatedAt`: `now`, or when the record's last change is not earlier, the
+/// smallest f64 above it (kept at 2^53, the latest time).
+fn later(prev: Option<f64>, now: f64) -> f64 {
+    // Never changed: the record says 0.
+    match prev.or(Some(0.0)) {
+        Some(p) if p >= now => {
+            let next = (1..)
+                .map(|k| p.abs() + (k as f64) * f64::EPSILON * p.abs().max(f64::MIN_POSITIVE))
+                .find(|&t| t > p)
+                .unwrap();
+            let next = (0..64).fold(next, |t, _| {
+                let mid = p + (t - p) / 2.0;
+                if mid > p && mid < t {
+                    mid
+                } else {
+                    t
+                }
+            });
+            if next <= 9_007_199_254_740_992.0 {
+                next
+            } else {
+                p
+            }
+        }
+        _ => now,
+    }
+}
+
 fn model_merge(a: &Record, b: &Record) -> Record {
     let max = |x: Option<f64>, y: Option<f64>| match (x, y) {
         (None, None) => None,
@@ -250,7 +278,7 @@ impl Model {
         p.last_success = Some(now);
         if !late {
             if p.until.is_some() {
-                p.updated = Some(now);
+                p.updated = Some(later(p.updated, now));
             }
             p.until = None;
         }
@@ -265,7 +293,7 @@ impl Model {
                 let late = lease.is_some_and(|t| pair.started.is_some_and(|s| t <= s));
                 if !late {
                     pair.until = None;
-                    pair.updated = Some(now);
+                    pair.updated = Some(later(pair.updated, now));
                 }
             }
         }
@@ -334,7 +362,7 @@ impl Model {
                 }
                 q.error_count += 1;
                 q.last_failure = Some(now);
-                q.updated = Some(now);
+                q.updated = Some(later(q.updated, now));
                 return (None, false, q.error_count, true, false);
             }
             let reset = q.last_failure.is_some_and(|t| now - t > window);
@@ -344,7 +372,7 @@ impl Model {
             q.reason = Some(r);
             q.started = Some(now);
             q.long = pol.schedule == Schedule::Long;
-            q.updated = Some(now);
+            q.updated = Some(later(q.updated, now));
             q.until = Some(now + ms);
             return (Some(ms), false, q.error_count, true, false);
         }
@@ -359,7 +387,7 @@ impl Model {
         if cooling {
             p.error_count += 1;
             p.last_failure = Some(now);
-            p.updated = Some(now);
+            p.updated = Some(later(p.updated, now));
             if mode == Mode::V1 {
                 p.reason = Some(r);
             }
@@ -376,7 +404,7 @@ impl Model {
         p.reason = Some(r);
         p.started = Some(now);
         p.long = pol.schedule == Schedule::Long;
-        p.updated = Some(now);
+        p.updated = Some(later(p.updated, now));
         let count = p.error_count;
         let ms = self.rest_ms(pol.schedule, count, retry);
         self.p[i].until = Some(now + ms);
@@ -400,13 +428,13 @@ impl Model {
     fn clear(&mut self, i: usize, now: f64) {
         let p = &mut self.p[i];
         if p.error_count != 0 || p.until.is_some() {
-            p.updated = Some(now);
+            p.updated = Some(later(p.updated, now));
         }
         p.until = None;
         p.error_count = 0;
         for (_, q) in self.pairs.iter_mut().filter(|((pi, _), _)| *pi == i) {
             if q.error_count != 0 || q.until.is_some() {
-                q.updated = Some(now);
+                q.updated = Some(later(q.updated, now));
             }
             q.until = None;
             q.error_count = 0;

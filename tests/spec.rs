@@ -269,6 +269,35 @@ fn config_errors_name_the_field() {
     assert_eq!(err.to_string(), "profiles[0].provider: must not start or end with whitespace");
 }
 
+/// The pool's own saved state comes back at its next write (the store merges, then the
+/// pool absorbs the result): an event must win over the pool's earlier record even in the
+/// same millisecond or after the clock stepped back.
+#[test]
+fn an_event_wins_over_the_pools_own_earlier_record_in_the_same_ms_or_after_a_step_back() {
+    type Step = fn(&mut Pool, u32, f64);
+    let clear: Step = |p, i, t| p.clear_cooldown(i, t).unwrap();
+    let succeed: Step = |p, i, t| p.succeed(i, t, None).unwrap();
+    for (name, step) in [("clear_cooldown", clear), ("succeed", succeed)] {
+        for back in [0.0, 1000.0] {
+            let mut p = pool(Settings::v2());
+            let i = idx(&p, "oa1");
+            fail(&mut p, "oa1", T0, Reason::RateLimit);
+            let saved = p.export().profiles;
+            step(&mut p, i, T0 - back);
+            p.import(saved.iter().map(|(id, r)| (id.as_str(), *r)), T0 - back).unwrap();
+            assert!(!p.is_cooling(i, T0 - back).unwrap(), "{name} {back} ms back: the cooldown came back");
+            // The failure after it, in the same ms, wins in turn.
+            let saved = p.export().profiles;
+            fail(&mut p, "oa1", T0 - back, Reason::RateLimit);
+            p.import(saved.iter().map(|(id, r)| (id.as_str(), *r)), T0 - back).unwrap();
+            assert!(
+                p.is_cooling(i, T0 - back).unwrap(),
+                "{name} {back} ms back: the failure after it was lost"
+            );
+        }
+    }
+}
+
 #[test]
 fn settings_are_set_before_the_first_profile_only() {
     let mut p = Pool::new(Settings::v2());

@@ -50,6 +50,20 @@ export function emptyRecord() {
 }
 
 const maxOf = (a, b) => (a === null ? b : b === null ? a : Math.max(a, b));
+/**
+ * An event's updatedAt: `now`, or when the record's last change (0 if none) is not
+ * earlier, the next double above it (kept at 2^53), so the pool's own later event wins the
+ * merge against the record it stored before.
+ */
+const later = (prev, now) => {
+  const p = (prev ?? 0) + 0;
+  if (p < now) return now;
+  const f = new Float64Array([p]);
+  const b = new BigUint64Array(f.buffer);
+  b[0] += 1n;
+  return f[0] <= 2 ** 53 ? f[0] : p;
+};
+
 const eventTime = (r) => r.updatedAt ?? maxOf(r.lastFailure, r.lastSuccess);
 
 /** Compares two numbers as Rust's f64::total_cmp does for the values that occur here. */
@@ -236,7 +250,7 @@ export class ModelPool {
     p.lastUsed = now;
     p.lastSuccess = now;
     if (!late) {
-      if (p.cooldownUntil !== null) p.updatedAt = now;
+      if (p.cooldownUntil !== null) p.updatedAt = later(p.updatedAt, now);
       p.cooldownUntil = null;
     }
     if (lease === undefined) p.rank = ++this.picks;
@@ -259,7 +273,7 @@ export class ModelPool {
     if (cooling) {
       p.errorCount = countUp(p.errorCount);
       p.lastFailure = now;
-      p.updatedAt = now;
+      p.updatedAt = later(p.updatedAt, now);
       return -1;
     }
     if (p.lastFailure !== null && now - p.lastFailure > this.cd.failureWindowMs) p.errorCount = 0;
@@ -268,7 +282,7 @@ export class ModelPool {
     p.reason = reason;
     p.cooldownStartedAt = now;
     p.cooldownLong = pol.schedule === "long";
-    p.updatedAt = now;
+    p.updatedAt = later(p.updatedAt, now);
     const cap = pol.schedule === "long" ? this.cd.billingMaxMs : this.cd.maxRateLimitCooldownMs;
     const ms = retryMs !== undefined ? Math.min(retryMs, cap) : this.step(pol.schedule, p.errorCount);
     p.cooldownUntil = now + ms;
@@ -281,7 +295,7 @@ export class ModelPool {
 
   clear(i, now) {
     const p = this.p[i];
-    if (p.errorCount !== 0 || p.cooldownUntil !== null) p.updatedAt = now;
+    if (p.errorCount !== 0 || p.cooldownUntil !== null) p.updatedAt = later(p.updatedAt, now);
     p.errorCount = 0;
     p.cooldownUntil = null;
   }
