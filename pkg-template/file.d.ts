@@ -15,8 +15,9 @@ import type { StateStore } from "./index.js";
 export type FileStoreOptions = {
   /**
    * A lock older than this is taken over even if its owner seems alive (its pid may have
-   * been reused, or it is on another machine sharing the disk). Default 10 000 ms. A lock
-   * whose owner process is gone (same host) is taken over at once.
+   * been reused, it may be hung, or it is on another machine sharing the disk). Default
+   * 10 000 ms. A lock whose owner process is gone (same host) is taken over at once; one
+   * left empty (its writer was killed before writing its owner) after 1 s.
    */
   staleMs?: number;
   /** The longest a write waits for a live lock before it fails (and is retried later). Default 15 000 ms. */
@@ -35,8 +36,9 @@ export type FileStoreOptions = {
  *   each other's updates: each merges with the latest file under the lock;
  * - readers never see a partial file (rename is atomic);
  * - a lock left by a process killed with SIGKILL is taken over at once when the owner was
- *   on this machine, else after `staleMs`; a live lock is never taken over: a writer waits
- *   (with backoff, at most `lockTimeoutMs`);
+ *   on this machine (after 1 s if it died before writing its owner), else after `staleMs`;
+ *   a live lock younger than `staleMs` is never taken over: a writer waits (with backoff,
+ *   at most `lockTimeoutMs`);
  * - a file that cannot be used is copied to `<path>.corrupt-<time>` and replaced.
  */
 export declare function fileStore(path: string, options?: FileStoreOptions): StateStore & { readonly path: string };

@@ -24,6 +24,8 @@ import { promises as fsp, readlinkSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { hostname as osHostname } from "node:os";
 
+/** How long a lock may stay empty (created, its owner not yet written) before it is taken over. */
+const EMPTY_LOCK_MS = 1000;
 const MAX_DELAY_MS = 50;
 
 function thisHost() {
@@ -120,6 +122,11 @@ export function fileStore(path, options = {}) {
     let stale = null;
     if (owner && owner.hostname === me.host && (owner.ns ?? "") === me.ns && Number.isInteger(owner.pid) && owner.pid > 0) {
       if (!isAlive(owner.pid)) stale = `its owner, process ${owner.pid}, is gone`;
+    }
+    // A writer writes its owner right after creating the lock: one still empty after a
+    // second was left by a process that died in between (SIGKILL), whose pid is unknown.
+    if (stale === null && owner === null && now - st.mtimeMs > Math.min(EMPTY_LOCK_MS, staleMs)) {
+      stale = `it has had no owner written for ${Math.round(now - st.mtimeMs)} ms`;
     }
     if (stale === null && now - since > staleMs) stale = `it is ${Math.round(now - since)} ms old (staleMs ${staleMs})`;
     return { text, mtimeMs: st.mtimeMs, owner, stale };

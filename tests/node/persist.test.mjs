@@ -117,6 +117,34 @@ test("pools sharing a store see each other's cooldowns after their next write", 
   await b.close();
 });
 
+test("clearCooldown and markSuccess in the failure's millisecond, or after the clock stepped back, stay cleared through the pool's own writes", async () => {
+  for (const back of [0, 1000]) {
+    for (const clear of ["clearCooldown", "markSuccess"]) {
+      let now = 1_800_000_000_000;
+      const store = memoryStore();
+      const pool = new Pool({ profiles: keys(2), storage: store, clock: () => now });
+      await pool.init();
+      pool.markFailure("k0", "rate_limit");
+      await pool.flush(); // the failure is stored
+      now -= back;
+      pool[clear]("k0");
+      await pool.flush(); // the write merges the stored failure back in
+      const what = `${clear}, clock ${back} ms back`;
+      assert.equal(statusOf(pool, "k0").state, "available", `${what}: the cooldown came back`);
+      const fresh = new Pool({ profiles: keys(2), storage: store, clock: () => now });
+      await fresh.init();
+      assert.equal(statusOf(fresh, "k0").state, "available", `${what}: the store still has it resting`);
+      pool.markFailure("k0", "rate_limit"); // and a failure after it, in the same ms, wins in turn
+      await pool.flush();
+      fresh.markSuccess("k1");
+      await fresh.flush();
+      assert.equal(statusOf(fresh, "k0").state, "cooldown", `${what}: the failure after it was lost`);
+      await pool.close();
+      await fresh.close();
+    }
+  }
+});
+
 test("run loads the state itself when init was not called", async () => {
   let loads = 0;
   const until = Date.now() + 60_000;
@@ -372,6 +400,21 @@ test("a lock older than staleMs (owner on another host) is taken over", async ()
   // A fresh lock of another host is not.
   writeFileSync(`${path}.lock`, JSON.stringify({ pid: 1, hostname: "elsewhere", token: "y", time: Date.now() }));
   await assert.rejects(fileStore(path, { staleMs: 10_000, lockTimeoutMs: 100 }).update(() => ({ version: 1, profiles: {} })), /held by process 1 on "elsewhere"/);
+});
+
+test("an empty lock (its writer killed between creating it and writing its owner) is taken over after a second, not staleMs", async () => {
+  const { utimesSync } = await import("node:fs");
+  const path = join(dir(), "state.json");
+  writeFileSync(`${path}.lock`, "");
+  const old = (Date.now() - 1500) / 1000;
+  utimesSync(`${path}.lock`, old, old);
+  const t0 = Date.now();
+  await fileStore(path).update(() => ({ version: 1, profiles: {} }));
+  assert.ok(Date.now() - t0 < 500, `took ${Date.now() - t0} ms`);
+  assert.deepEqual(readState(path), { version: 1, profiles: {} });
+  // One just created (its writer is writing its owner) is not.
+  writeFileSync(`${path}.lock`, "");
+  await assert.rejects(fileStore(path, { lockTimeoutMs: 200 }).update(() => ({ version: 1, profiles: {} })), /held by an unknown owner/);
 });
 
 // ---- the other stores and mergeSnapshots ---------------------------------------------------
