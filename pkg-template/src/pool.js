@@ -157,7 +157,8 @@ export class Pool {
 
   /** The keys indexed for redaction, built when first needed (a failure), not at construction. */
   #keyIndex() {
-    return (this.#allKeys ??= keyIndex(this.#keys));
+    const i = this.#allKeys;
+    return i !== null && i.size === this.#keys.length ? i : (this.#allKeys = keyIndex(this.#keys));
   }
   #ids = [];
   #providers = [];
@@ -344,7 +345,9 @@ export class Pool {
 
   #log(level, message) {
     try {
-      this.#logger?.[level]?.(message);
+      const log = this.#logger?.[level];
+      // What a store, a listener or a provider said may hold a key.
+      if (typeof log === "function") log.call(this.#logger, redact(message, "", this.#keyIndex()));
     } catch {
       // A logger that throws must not break the pool.
     }
@@ -357,7 +360,7 @@ export class Pool {
     this.#index ??= new Map(this.#ids.map((id, i) => [id, i]));
     const idx = this.#index.get(id);
     // A key passed for an id (ctx.apiKey for ctx.profileId) is not printed.
-    if (idx === undefined) throw new RangeError(`unknown profile id ${redact(JSON.stringify(id), "", this.#keyIndex())}`);
+    if (idx === undefined) throw new RangeError(`unknown profile id ${typeof id === "string" ? JSON.stringify(redact(id, "", this.#keyIndex())) : JSON.stringify(id)}`);
     return idx;
   }
 
@@ -593,7 +596,7 @@ export class Pool {
     const idx = this.#idx(profileId);
     if (typeof reason !== "string") throw new TypeError(`reason must be a string, got ${typeof reason}`);
     if (!REASON_CODE.has(reason)) {
-      throw new RangeError(`unknown failure reason ${JSON.stringify(reason)} (expected one of ${REASONS.join(", ")})`);
+      throw new RangeError(`unknown failure reason ${JSON.stringify(redact(reason, "", this.#keyIndex()))} (expected one of ${REASONS.join(", ")})`);
     }
     let retryMs;
     let model;

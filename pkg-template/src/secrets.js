@@ -58,7 +58,9 @@ export function fingerprint(text) {
 export function keyIndex(keys) {
   const byTail = new Map();
   const short = [];
-  for (const k of new Set(keys)) {
+  // A key read from a file keeps its newline; what reaches the provider (fetch trims
+  // header values), and what it echoes, is the key without it.
+  for (const k of new Set(keys.flatMap((k) => (k.trim() === k || k.trim() === "" ? [k] : [k, k.trim()])))) {
     if (k.length < MIN_LEAK) {
       short.push(k);
       continue;
@@ -68,7 +70,28 @@ export function keyIndex(keys) {
     if (list === undefined) byTail.set(tail, [k]);
     else list.push(k);
   }
-  return { byTail, short };
+  return { byTail, short, size: keys.length };
+}
+
+/** Whether the character at `i` of `s` would continue a key-like token. */
+function tokenChar(s, i) {
+  const c = s.charCodeAt(i);
+  return (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c === 45 || c === 95;
+}
+
+/** `text` with each occurrence of `k` that no key-like character touches replaced. */
+function redactToken(text, k) {
+  let out = "";
+  let from = 0;
+  for (let at = text.indexOf(k); at !== -1; at = text.indexOf(k, at + 1)) {
+    if (at < from) continue;
+    const end = at + k.length;
+    const bounded = !(at > 0 && tokenChar(text, at - 1) && tokenChar(k, 0)) && !(end < text.length && tokenChar(text, end) && tokenChar(k, k.length - 1));
+    if (!bounded) continue;
+    out += text.slice(from, at) + REDACTED;
+    from = end;
+  }
+  return out + text.slice(from);
 }
 
 /**
@@ -88,9 +111,11 @@ export function redact(text, key, index) {
       if (start >= 0 && out.startsWith(k, start)) found.add(k);
     }
   }
-  for (const k of index.short) if (out.includes(k)) found.add(k);
   // Longest first: a key that is a prefix of another is replaced after it, not inside it.
   for (const k of [...found].sort((a, b) => b.length - a.length)) out = out.split(k).join(REDACTED);
+  // A key shorter than 8 characters (a placeholder, a test's "test") only where it stands
+  // as a token of its own: "e" must not take every "e" out of "Service unavailable".
+  for (const k of index.short) if (out.includes(k)) out = redactToken(out, k);
   if (key.length < MIN_LEAK || out.length < MIN_LEAK) return out;
   // Mark every position covered by an 8-character window that occurs in the key.
   let marks = null;

@@ -62,7 +62,8 @@ export class LlmKeyPool {
 
   /** The keys indexed for redaction, built when first needed (a failure), not at construction. */
   #keyIndex() {
-    return (this.#allKeys ??= keyIndex(this.#keys));
+    const i = this.#allKeys;
+    return i !== null && i.size === this.#keys.length ? i : (this.#allKeys = keyIndex(this.#keys));
   }
   #index = new Map();
   #providerIndex = new Map();
@@ -104,7 +105,10 @@ export class LlmKeyPool {
     let refused;
     try {
       let idx = 0;
-      for (const def of config.profiles) {
+      const defs = config.profiles;
+      // v1's own TypeError, with its words (a minified name would show in ours).
+      if (typeof defs?.[Symbol.iterator] !== "function") throw new TypeError("config.profiles is not iterable");
+      for (const def of defs) {
         const id = def.id ?? `profile-${idx}`;
         if (this.#index.has(id)) throw new Error(`Duplicate profile ID: "${id}"`);
         if (!def.apiKey) throw new Error(`Profile "${id}" has an empty API key`);
@@ -193,7 +197,9 @@ export class LlmKeyPool {
 
   #log(level, message) {
     try {
-      this.#logger?.[level]?.(message);
+      const log = this.#logger?.[level];
+      // What a store or a provider said (or a reason passed in) may hold a key.
+      if (typeof log === "function") log.call(this.#logger, redact(message, "", this.#keyIndex()));
     } catch {
       // v1 difference: a throwing logger broke v1's run; it is ignored here.
     }
@@ -298,7 +304,8 @@ export class LlmKeyPool {
     if (code === undefined) {
       // v1 difference: v1 stored any string as the reason (and cooled on the transient
       // schedule); it is recorded as "unknown", which cools the same.
-      this.#log("warn", `markFailure(${JSON.stringify(profileId)}): unknown failure reason ${JSON.stringify(String(reason))}, recorded as "unknown"`);
+      const ki = this.#keyIndex();
+      this.#log("warn", `markFailure(${JSON.stringify(redact(String(profileId), "", ki))}): unknown failure reason ${JSON.stringify(redact(String(reason), "", ki))}, recorded as "unknown"`);
       code = REASON_CODE.get("unknown");
     }
     const cooldownMs = this.#core.fail(idx, this.#now(), code, NaN, NaN);

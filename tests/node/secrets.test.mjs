@@ -188,3 +188,51 @@ test("20. default ids are <provider>-<8 hex>, stable across constructions, reord
   assert.equal(err.field, "profiles[1].apiKey");
   assert.match(err.message, /^profiles\[1\]\.apiKey: /);
 });
+
+test("a key in what a store, a listener or a caller's argument says is redacted in logs and errors too", async () => {
+  const { LlmKeyPool } = await import("key-carousel");
+  const cap = capture();
+  try {
+    const nl = `${A}\n`; // read from a file with its newline: JSON would escape it
+    const failing = {
+      load: () => {
+        throw new Error(`401 Unauthorized: invalid token ${A}`);
+      },
+      update: () => {
+        throw new Error(`401 Unauthorized: invalid token ${B}`);
+      },
+    };
+    const pool = new Pool({ profiles: [{ id: "a", provider: "openai", apiKey: nl }, { id: "b", provider: "openai", apiKey: B }], storage: failing, logger: cap.logger, saveIntervalMs: 10 });
+    pool.on("cooldown", () => {
+      throw new Error(`listener saw ${B}`);
+    });
+    await pool.init();
+    pool.markFailure("a", "rate_limit");
+    await pool.flush().catch(() => {});
+    const thrown = [];
+    for (const call of [() => pool.markFailure(nl, "rate_limit"), () => pool.clearCooldown(nl), () => pool.markFailure("a", `Incorrect API key provided: ${B}`)]) {
+      try {
+        call();
+      } catch (e) {
+        thrown.push(e.message);
+      }
+    }
+    await pool.close().catch(() => {}); // the store's own error, as the store threw it
+    const v1 = new LlmKeyPool({ profiles: [{ provider: "openai", apiKey: C }], logger: cap.logger });
+    await v1.markFailure("profile-0", `Incorrect API key provided: ${C}`);
+    assert.equal(thrown.length, 3, "each bad call threw");
+    for (const m of thrown) assertNoLeak(m, "error message");
+    assert.ok(cap.lines.some((l) => l.includes("loading state") && l.includes("[redacted]")), cap.lines.join("\n"));
+    assert.ok(cap.lines.some((l) => l.includes("listener threw") && l.includes("[redacted]")), cap.lines.join("\n"));
+    assertNoLeak(cap.lines.join("\n"), "logger output");
+  } finally {
+    cap.restore();
+  }
+});
+
+test("a key shorter than 8 characters is redacted where it stands alone, not inside words", async () => {
+  const pool = new Pool({ profiles: [{ id: "t", provider: "openai", apiKey: "test" }, { id: "e", provider: "openai", apiKey: "e" }], maxWaitMs: 0 });
+  const err = await rejection(pool.run(() => Promise.reject(httpError(503, "Service temporarily unavailable (key: test; then: e)"))));
+  assert.ok(err instanceof AllProfilesExhaustedError);
+  for (const a of err.attempts) assert.equal(a.error, "Service temporarily unavailable (key: [redacted]; then: [redacted])");
+});
