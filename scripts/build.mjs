@@ -144,6 +144,19 @@ for (const e of ENTRIES.filter((e) => runtimesOf(e).includes("node"))) {
   });
 }
 
+// Node, bundled (the "module" condition): for "." an ES module that finds the .wasm from
+// either output format of the bundler (entries/node-bundler.js); a subpath without wasm
+// uses its ES module build.
+await esbuild.build({
+  ...common,
+  entryPoints: [join(tpl, "src", "entries", "node-bundler.js")],
+  outfile: join(out, "index.bundler.mjs"),
+  format: "esm",
+  platform: "node",
+  target: "node18",
+  plugins: [wasmExternal],
+});
+
 // The other runtimes: ES modules, all built at once so that whatever two entries share
 // (the JS layer, wasm-bindgen's glue) is one chunk, loaded once per runtime.
 const esmEntries = {};
@@ -197,6 +210,9 @@ for (const e of ENTRIES) {
       r === "node"
         ? {
             "module-sync": esmBranch(e, `${e.name}.mjs`),
+            // Bundlers (esbuild, Rollup; webpack takes "module-sync"): one ES module for
+            // their ES module and CommonJS output, whichever way the app imports it.
+            module: esmBranch(e, e.name === "index" ? "index.bundler.mjs" : `${e.name}.mjs`),
             import: esmBranch(e, `${e.name}.legacy.mjs`),
             require: { types: `./${e.name}.d.cts`, default: `./${e.name}.cjs` },
           }

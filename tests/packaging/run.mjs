@@ -207,19 +207,24 @@ for (const n of nodeSteps) {
   });
 }
 
-// A server app bundled by esbuild for Node: esbuild knows no "module-sync", so it takes the
-// "import" branch (the ES wrapper and index.cjs) whatever Node runs the bundle.
-await step("node-esbuild", async () => {
-  const dir = await project("node-esbuild", { files: ["node-bundled.mjs"] });
-  const esbuild = await import("esbuild");
-  const outdir = join(dir, "dist");
-  await esbuild.build({ entryPoints: [join(dir, "node-bundled.mjs")], outfile: join(outdir, "app.cjs"), bundle: true, format: "cjs", platform: "node", target: "node18", logLevel: "warning" });
-  cpSync(join(dir, "node_modules", "key-carousel", "key_carousel_bg.wasm"), join(outdir, "key_carousel_bg.wasm"));
-  const r = await mustSh(process.execPath, [join(outdir, "app.cjs")], { cwd: outdir });
-  const line = JSON.parse(r.stdout.trim().split("\n").pop());
-  if (!line.ok) throw new Error(`the bundled app: ${r.stdout}`);
-  return { persistence: `bundled (${line.profileId} answered after ${line.reason})` };
-});
+// A server app bundled by esbuild for Node, to CommonJS (AWS Lambda's default) and to an ES
+// module (CDK's and SST's `format: "esm"`): esbuild knows no "module-sync"; it takes the
+// "module" branch (index.bundler.mjs), which finds the .wasm copied next to the bundle from
+// either output.
+for (const format of ["cjs", "esm"]) {
+  await step(`node-esbuild-${format}`, async () => {
+    const dir = await project(`node-esbuild-${format}`, { files: ["node-bundled.mjs"] });
+    const esbuild = await import("esbuild");
+    const outdir = join(dir, "dist");
+    const app = join(outdir, format === "cjs" ? "app.cjs" : "app.mjs");
+    await esbuild.build({ entryPoints: [join(dir, "node-bundled.mjs")], outfile: app, bundle: true, format, platform: "node", target: "node18", logLevel: "error" });
+    cpSync(join(dir, "node_modules", "key-carousel", "key_carousel_bg.wasm"), join(outdir, "key_carousel_bg.wasm"));
+    const r = await mustSh(process.execPath, [app], { cwd: outdir });
+    const line = JSON.parse(r.stdout.trim().split("\n").pop());
+    if (!line.ok) throw new Error(`the bundled app: ${r.stdout}`);
+    return { persistence: `bundled, ${format} (${line.profileId} answered after ${line.reason})` };
+  });
+}
 
 /**
  * Bundles `entry` in `dir` with webpack (production, `target`) into `dir/outDir/filename`,
