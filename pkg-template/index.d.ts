@@ -265,10 +265,10 @@ export type RunResult<T> = {
 };
 
 /**
- * One profile in a status, v1's fields: everything {@link LlmKeyPool} reports, and the part
+ * One profile in a status, v1's fields (type aliases, as v1's: they fit `Record<string, unknown>`): everything {@link LlmKeyPool} reports, and the part
  * of {@link ProfileStatus} that v1 code reads.
  */
-export interface PoolProfileStatus {
+export type PoolProfileStatus = {
   id: string;
   provider: string;
   model?: string;
@@ -285,10 +285,10 @@ export interface PoolProfileStatus {
   /** {@link Pool}: last time the profile was picked or succeeded. {@link LlmKeyPool}: last success (v1). */
   lastUsed?: number;
   lastFailure?: number;
-}
+};
 
 /** The status of one profile in {@link Pool}'s status: v1's fields and v2's. */
-export interface ProfileStatus extends PoolProfileStatus {
+export type ProfileStatus = PoolProfileStatus & {
   /** Ms until available; 0 when available. */
   remainingMs: number;
   /** Why it rests; absent when available. */
@@ -301,7 +301,7 @@ export interface ProfileStatus extends PoolProfileStatus {
    * none. See {@link ReasonPolicy.scope}.
    */
   modelCooldowns?: ModelCooldownStatus[];
-}
+};
 
 /** A model-scoped rest: calls naming `model` skip the profile until `cooldownUntil`. */
 export type ModelCooldownStatus = {
@@ -317,7 +317,7 @@ export type ModelCooldownStatus = {
  * The status of a pool, v1's shape: what {@link LlmKeyPool.getStatus} returns, and the part
  * of {@link DetailedPoolStatus} (what {@link Pool.getStatus} returns) that v1 code reads.
  */
-export interface PoolStatus {
+export type PoolStatus = {
   /** Primaries in configuration order, then fallback models. */
   profiles: PoolProfileStatus[];
   totalAvailable: number;
@@ -325,15 +325,15 @@ export interface PoolStatus {
   totalInCooldown: number;
   /** Only when nothing is available: the reason of the last unavailable profile. */
   unavailableReason: FailureReason | null;
-}
+};
 
 /** {@link Pool}'s status: v1's fields, plus totals of disabled profiles and the next recovery. */
-export interface DetailedPoolStatus extends PoolStatus {
+export type DetailedPoolStatus = Omit<PoolStatus, "profiles"> & {
   profiles: ProfileStatus[];
   totalDisabled: number;
   /** Only when nothing is available: when the first profile recovers (ms since the epoch). */
   nextAvailableAt?: number;
-}
+};
 
 /**
  * The events of a {@link Pool} and their payloads: plain frozen objects with ids, provider,

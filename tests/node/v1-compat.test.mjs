@@ -429,3 +429,21 @@ test("a v1 TypeScript program type-checks unchanged against our types", { skip: 
   assert.notEqual(wrong.code, 0);
   assert.match(wrong.out, /rate-limit/);
 });
+
+test("a config without an iterable profiles list throws v1's TypeError, in v1's words", () => {
+  for (const config of [{}, { profiles: null }, { profiles: 5 }]) {
+    const want = rejectionOf(() => new v1.LlmKeyPool(config));
+    const got = rejectionOf(() => new v2.LlmKeyPool(config));
+    assert.equal(got.constructor, TypeError);
+    assert.equal(got.message, want.message, JSON.stringify(config));
+  }
+});
+
+function rejectionOf(f) {
+  try {
+    f();
+  } catch (e) {
+    return e;
+  }
+  assert.fail("no throw");
+}

@@ -64,6 +64,10 @@ async function main(): Promise<void> {
     console.log(p.id, p.provider, p.model ?? "-", p.state, until, p.errorCount, p.lastUsed, p.lastFailure);
   }
   console.log(cooling, status.totalAvailable, status.totalInCooldown, status.unavailableReason);
+  // A status handed to a logging helper typed for any plain object (v1's types are aliases).
+  const logFields = (fields: Record<string, unknown>): number => Object.keys(fields).length;
+  logFields(status);
+  for (const p of status.profiles) logFields(p);
 
   // A test double written against v1's status type.
   const fake: PoolStatus = {
