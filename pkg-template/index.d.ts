@@ -545,7 +545,11 @@ export declare class LlmKeyPool {
    *   ids or providers with surrounding whitespace, control characters or lone surrogates, non-string keys).
    */
   constructor(config: LlmKeyPoolConfig);
-  /** Loads the state saved at `storagePath`; resolves at once without one. */
+  /**
+   * Loads the state saved at `storagePath` and merges it in; each call reads it again (as
+   * v1), picking up what other processes wrote. Resolves at once without `storagePath`.
+   * Without a call, the first write loads it (v2: writes merge with what is stored).
+   */
   init(): Promise<void>;
   /**
    * Runs `task` with a profile (round-robin by last success within the preferred provider,

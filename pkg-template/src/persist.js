@@ -98,6 +98,13 @@ export class Persister {
     return this.loading;
   }
 
+  /** Loads the stored state again and merges it in (the first time: `load`). */
+  reload() {
+    if (this.loading === null || !this.loaded) return this.load();
+    this.loading = this.#load();
+    return this.loading;
+  }
+
   async #load() {
     try {
       const raw = await this.store.load();

@@ -222,10 +222,13 @@ export class LlmKeyPool {
     }
   }
 
-  /** Loads the persisted state when `storagePath` is set (merging it with this pool's). */
+  /**
+   * Loads the persisted state when `storagePath` is set (merging it with this pool's); as in
+   * v1, each call reads the file again, so it also picks up what other processes wrote.
+   */
   async init() {
     if (this.#persister === undefined) return;
-    await this.#persister.load();
+    await this.#persister.reload();
     this.#log("info", `Loaded persisted state for ${this.#ids.length} profiles`);
   }
 

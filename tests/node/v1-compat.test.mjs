@@ -447,3 +447,19 @@ function rejectionOf(f) {
   }
   assert.fail("no throw");
 }
+
+test("LlmKeyPool.init() again reads the file again, as v1's: it picks up what another process wrote", async () => {
+  const { mkdtempSync } = await import("node:fs");
+  const storagePath = join(mkdtempSync(join(tmpdir(), "kc-v1-reinit-")), "state.json");
+  const a = new LlmKeyPool({ profiles: two(), storagePath });
+  const b = new LlmKeyPool({ profiles: two(), storagePath });
+  await a.init();
+  await b.init();
+  await a.markFailure("profile-0", "rate_limit"); // awaited: written
+  assert.equal(b.isInCooldown("profile-0"), false);
+  await b.init();
+  assert.equal(b.isInCooldown("profile-0"), true, "b read the file again");
+  assert.equal(b.isInCooldown("profile-1"), false);
+  await a.close?.();
+  await b.close?.();
+});
