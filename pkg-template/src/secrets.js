@@ -30,6 +30,8 @@ export function wellFormed(value, list, i, field) {
 
 /** Shortest run of a key's characters treated as a leak of the key. */
 export const MIN_LEAK = 8;
+/** The most key pieces `keyIndex` holds for `redact` (about 3 MB of strings at most). */
+const MAX_PIECES = 60_000;
 
 /**
  * A short, non-reversible fingerprint: 32 bits of a 53-bit string hash (cyrb53), as 8
@@ -70,7 +72,19 @@ export function keyIndex(keys) {
     if (list === undefined) byTail.set(tail, [k]);
     else list.push(k);
   }
-  return { byTail, short, size: keys.length };
+  // Every 8-character piece of every key, while they are few enough to hold (1,000 keys of
+  // 60 characters): a provider may echo part of a key other than the one the call used
+  // (an SDK client reused across keys). Above that, pieces of the call's own key only.
+  let pieces = null;
+  let count = 0;
+  for (const list of byTail.values()) for (const k of list) count += k.length - MIN_LEAK + 1;
+  if (count <= MAX_PIECES) {
+    pieces = new Set();
+    for (const list of byTail.values()) {
+      for (const k of list) for (let i = 0; i + MIN_LEAK <= k.length; i++) pieces.add(k.slice(i, i + MIN_LEAK));
+    }
+  }
+  return { byTail, short, pieces, size: keys.length };
 }
 
 /** Whether the character at `i` of `s` would continue a key-like token. */
@@ -96,7 +110,8 @@ function redactToken(text, k) {
 
 /**
  * Replaces in `text` every configured key (`index` from `keyIndex`), and every run of 8 or
- * more characters that also occurs in `key` (a key the provider echoed partly), with
+ * more characters that also occurs in a configured key (a key the provider echoed partly;
+ * in a pool too large for `keyIndex` to hold every piece, in `key`, the call's own), with
  * "[redacted]".
  */
 export function redact(text, key, index) {
@@ -116,11 +131,14 @@ export function redact(text, key, index) {
   // A key shorter than 8 characters (a placeholder, a test's "test") only where it stands
   // as a token of its own: "e" must not take every "e" out of "Service unavailable".
   for (const k of index.short) if (out.includes(k)) out = redactToken(out, k);
-  if (key.length < MIN_LEAK || out.length < MIN_LEAK) return out;
-  // Mark every position covered by an 8-character window that occurs in the key.
+  const pieces = index.pieces;
+  if ((pieces === null || pieces.size === 0) && key.length < MIN_LEAK) return out;
+  if (out.length < MIN_LEAK) return out;
+  // Mark every position covered by an 8-character window that occurs in a key.
   let marks = null;
   for (let i = 0; i + MIN_LEAK <= out.length; i++) {
-    if (key.includes(out.slice(i, i + MIN_LEAK))) {
+    const piece = out.slice(i, i + MIN_LEAK);
+    if (pieces !== null ? pieces.has(piece) : key.includes(piece)) {
       marks ??= new Uint8Array(out.length);
       marks.fill(1, i, i + MIN_LEAK);
     }

@@ -236,3 +236,14 @@ test("a key shorter than 8 characters is redacted where it stands alone, not ins
   assert.ok(err instanceof AllProfilesExhaustedError);
   for (const a of err.attempts) assert.equal(a.error, "Service temporarily unavailable (key: [redacted]; then: [redacted])");
 });
+
+test("a piece of another configured key in a provider's error is redacted too", async () => {
+  const pool = new Pool({ profiles: [{ id: "a", provider: "openai", apiKey: A }, { id: "b", provider: "openai", apiKey: B }], maxWaitMs: 0 });
+  // Each call's error quotes the last 12 characters of the other key (an SDK client kept from
+  // an earlier key, or a message naming several).
+  const other = (key) => (key === A ? B : A).slice(-12);
+  const err = await rejection(pool.run(({ apiKey }) => Promise.reject(httpError(401, `Incorrect API key provided: key ending in ${other(apiKey)}`))));
+  assert.ok(err instanceof AllProfilesExhaustedError);
+  for (const a of err.attempts) assert.equal(a.error, "Incorrect API key provided: key ending in [redacted]");
+  assertNoLeak(err.message, "exhausted message");
+});
