@@ -42,8 +42,9 @@ export declare const FAILURE_REASONS: readonly FailureReason[];
 export type ProfileDefinition = {
   /**
    * Stable id, unique in the pool, shown in status, attempts and logs. When omitted it is
-   * derived from the provider and a short non-reversible fingerprint of the model and key
-   * (`openai-3fa2b1c9`), so it survives restarts, reordering and added keys.
+   * derived from the provider and a short fingerprint of the model and key
+   * (`openai-3fa2b1c9`), so it survives restarts, reordering and added keys. 32 bits: no
+   * real key can be found from it, but a key of a few characters can (give such keys an id).
    */
   id?: string;
   /** Provider name, e.g. `"openai"`; `run({ provider })` prefers profiles of this provider. */
