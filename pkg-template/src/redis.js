@@ -156,8 +156,9 @@ local function rec_of(rec)
     end
   end
   local reason = rec.lastFailureReason
-  if type(reason) == "string" and RANK[reason] then
-    r.rs = reason
+  if type(reason) == "string" then
+    -- one this version does not know (key-carousel 1 stores any string) reads as unknown
+    r.rs = RANK[reason] and reason or "unknown"
   elseif reason ~= nil and reason ~= NULL then
     dropped = dropped + 1
   end

@@ -121,7 +121,10 @@ function parseRecord(rec, cols, b) {
     else if (v !== undefined && v !== null) dropped++;
   }
   const reason = rec.lastFailureReason;
-  const code = typeof reason === "string" ? REASON_CODE.get(reason) : undefined;
+  // A reason this version does not know is a reason still: key-carousel 1 stores whatever
+  // string `markFailure` got (a rolling upgrade shares such files). It reads as "unknown",
+  // which cools the same, rather than as a bad value to copy aside at every load.
+  const code = typeof reason === "string" ? (REASON_CODE.get(reason) ?? REASON_CODE.get("unknown")) : undefined;
   if (code !== undefined) cols[b + 5] = code;
   else if (reason !== undefined && reason !== null) dropped++;
   const long = rec.cooldownLong;

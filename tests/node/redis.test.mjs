@@ -249,12 +249,14 @@ test("differential: values the pool calls unusable in whole or in part, the scri
   const partial = [
     '{"version":1,"profiles":{"k0":[]}}', '{"version":1,"profiles":{"k0":{"errorCount":"2"}}}',
     '{"version":1,"profiles":{"k0":{"cooldownUntil":-5},"k1":{}}}', '{"version":1,"profiles":{"":{}}}',
-    '{"version":1,"profiles":{"k0":{"cooldownLong":null}}}', '{"version":1,"profiles":{"k0":{"lastFailureReason":"bogus"}}}',
+    '{"version":1,"profiles":{"k0":{"cooldownLong":null}}}',
   ];
   const fine = [
     '{"version":1,"profiles":{}}', '{"version":1e0,"profiles":{},"other":[1,{"a":null}]}',
     ' \t\r\n{"version":1,"profiles":{"k0":{"lastUsed":null,"lastFailureReason":null,"x":[1,2,{}]}}} \n',
     '{"version":1,"profiles":{"k0":{"errorCount":1,"lastFailure":1e3,"cooldownUntil":2.5E3}}}',
+    // A reason this version does not know (key-carousel 1 stores any string): "unknown".
+    '{"version":1,"profiles":{"k0":{"lastFailureReason":"bogus","lastFailure":1e3}}}',
   ];
   for (const text of [...whole, ...partial, ...fine]) {
     const lua = await scriptMerge(key, text, mine);

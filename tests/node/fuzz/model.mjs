@@ -149,7 +149,7 @@ export function parseStored(raw) {
         else if (v !== undefined && v !== null) dropped++;
       }
       const reason = rec.lastFailureReason;
-      if (typeof reason === "string" && REASONS.includes(reason)) r.reason = reason;
+      if (typeof reason === "string") r.reason = REASONS.includes(reason) ? reason : "unknown";
       else if (reason !== undefined && reason !== null) dropped++;
       const long = rec.cooldownLong;
       if (long === undefined && rec.updatedAt === undefined) r.cooldownLong = r.reason === "billing" || r.reason === "auth_permanent";
