@@ -432,21 +432,12 @@ test("a v1 TypeScript program type-checks unchanged against our types", { skip: 
 
 test("a config without an iterable profiles list throws v1's TypeError, in v1's words", () => {
   for (const config of [{}, { profiles: null }, { profiles: 5 }]) {
-    const want = rejectionOf(() => new v1.LlmKeyPool(config));
-    const got = rejectionOf(() => new v2.LlmKeyPool(config));
+    const want = thrown(() => new v1.LlmKeyPool(config));
+    const got = thrown(() => new v2.LlmKeyPool(config));
     assert.equal(got.constructor, TypeError);
     assert.equal(got.message, want.message, JSON.stringify(config));
   }
 });
-
-function rejectionOf(f) {
-  try {
-    f();
-  } catch (e) {
-    return e;
-  }
-  assert.fail("no throw");
-}
 
 test("LlmKeyPool.init() again reads the file again, as v1's: it picks up what another process wrote", async () => {
   const { mkdtempSync } = await import("node:fs");
