@@ -144,12 +144,12 @@ for (const e of ENTRIES.filter((e) => runtimesOf(e).includes("node"))) {
   });
 }
 
-// Node, bundled (the "module" condition): for "." an ES module that finds the .wasm from
-// either output format of the bundler (entries/node-bundler.js); a subpath without wasm
-// uses its ES module build.
+// Node, bundled (the "module" condition): for "." the Node entry as an ES module, which finds
+// the .wasm from either output format of the bundler; a subpath without wasm uses its ES
+// module build.
 await esbuild.build({
   ...common,
-  entryPoints: [join(tpl, "src", "entries", "node-bundler.js")],
+  entryPoints: [srcOf(ENTRIES.find((e) => e.name === "index"), "node")],
   outfile: join(out, "index.bundler.mjs"),
   format: "esm",
   platform: "node",

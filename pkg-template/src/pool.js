@@ -5,7 +5,7 @@ import { CorePool, MAX_TIME } from "./core.js";
 import { AllProfilesExhaustedError, ConfigError, itemPath } from "./errors.js";
 import { classifyError, errorMessage, isCallerAbort, retryAfterMs } from "./classify.js";
 import { REASONS, REASON_CODE, resolvePolicy } from "./reasons.js";
-import { fingerprint, keyIndex, redact, wellFormed } from "./secrets.js";
+import { fingerprint, keyIndexOf, redact, wellFormed } from "./secrets.js";
 import { Persister, StateLink, fileStoreFactory } from "./persist.js";
 import { Emitter } from "./events.js";
 import { DEFAULT_MAX_SESSIONS, Sessions } from "./sessions.js";
@@ -157,8 +157,7 @@ export class Pool {
 
   /** The keys indexed for redaction, built when first needed (a failure), not at construction. */
   #keyIndex() {
-    const i = this.#allKeys;
-    return i !== null && i.size === this.#keys.length ? i : (this.#allKeys = keyIndex(this.#keys));
+    return (this.#allKeys = keyIndexOf(this.#allKeys, this.#keys));
   }
   #ids = [];
   #providers = [];

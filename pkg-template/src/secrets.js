@@ -51,6 +51,11 @@ export function fingerprint(text) {
   return ((h2 ^ h1) >>> 0).toString(16).padStart(8, "0");
 }
 
+/** `index` (a `keyIndex`, or null) while it still covers `keys`, else a new one. */
+export function keyIndexOf(index, keys) {
+  return index !== null && index.size === keys.length ? index : keyIndex(keys);
+}
+
 /**
  * The configured keys, indexed for `redact`: by their last 8 characters (so finding the
  * keys a text holds costs the text's length, not the number of keys; keys of one provider
@@ -62,7 +67,12 @@ export function keyIndex(keys) {
   const short = [];
   // A key read from a file keeps its newline; what reaches the provider (fetch trims
   // header values), and what it echoes, is the key without it.
-  for (const k of new Set(keys.flatMap((k) => (k.trim() === k || k.trim() === "" ? [k] : [k, k.trim()])))) {
+  const all = new Set(keys);
+  for (const k of keys) {
+    const t = k.trim();
+    if (t !== "") all.add(t);
+  }
+  for (const k of all) {
     if (k.length < MIN_LEAK) {
       short.push(k);
       continue;

@@ -10,7 +10,7 @@ import { Persister, StateLink, fileStoreFactory } from "./persist.js";
 import { AllProfilesExhaustedError, ConfigError, itemPath } from "./errors.js";
 import { classifyErrorV1, errorMessage, isV1NonTimeoutAbort } from "./classify.js";
 import { REASONS, REASON_CODE } from "./reasons.js";
-import { keyIndex, redact, wellFormed } from "./secrets.js";
+import { keyIndexOf, redact, wellFormed } from "./secrets.js";
 import { COOLDOWN_UNTIL, ERROR_COUNT, LAST_FAILURE, LAST_SUCCESS, LAST_USED, STATE, STATES, VALUES } from "./columns.js";
 
 const MODE_V1 = 1;
@@ -62,8 +62,7 @@ export class LlmKeyPool {
 
   /** The keys indexed for redaction, built when first needed (a failure), not at construction. */
   #keyIndex() {
-    const i = this.#allKeys;
-    return i !== null && i.size === this.#keys.length ? i : (this.#allKeys = keyIndex(this.#keys));
+    return (this.#allKeys = keyIndexOf(this.#allKeys, this.#keys));
   }
   #index = new Map();
   #providerIndex = new Map();
