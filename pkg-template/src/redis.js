@@ -267,7 +267,10 @@ local function enc_rec(r, models, scoped)
   add("cooldownUntil", r.cu)
   if r.rs ~= nil then o[#o + 1] = ',"lastFailureReason":' .. enc_str(r.rs) end
   add("updatedAt", r.ua)
-  if r.cl then o[#o + 1] = ',"cooldownLong":true' end
+  if r.cl then o[#o + 1] = ',"cooldownLong":true'
+  -- without updatedAt a record reads as key-carousel 1 wrote it (the reason decides): a short
+  -- rest after a long reason says so, or it would read back as long
+  elseif r.ua == nil and r.rs ~= nil and LONG[r.rs] then o[#o + 1] = ',"cooldownLong":false' end
   add("cooldownStartedAt", r.cs)
   if models ~= nil then o[#o + 1] = ',"models":{' .. table.concat(models, ",") .. "}" end
   o[#o + 1] = "}"

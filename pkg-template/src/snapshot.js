@@ -158,6 +158,9 @@ function record(cols, b) {
   if (cols[b + 5] >= 0) r.lastFailureReason = REASONS[cols[b + 5]];
   if (cols[b + 6] === cols[b + 6]) r.updatedAt = cols[b + 6];
   if (cols[b + 7] === 1) r.cooldownLong = true;
+  // A record without updatedAt and without cooldownLong reads as key-carousel 1 wrote it (the
+  // reason decides): a short rest after a long reason says so, or it would read back as long.
+  else if (!(cols[b + 6] === cols[b + 6]) && (cols[b + 5] === LONG_BILLING || cols[b + 5] === LONG_AUTH)) r.cooldownLong = false;
   if (cols[b + 8] === cols[b + 8]) r.cooldownStartedAt = cols[b + 8];
   return r;
 }

@@ -64,6 +64,23 @@ test("mergeSnapshots: an unusable argument is a TypeError saying which and why (
   assert.deepEqual(mergeSnapshots(good, null).profiles.k0, { errorCount: 1, lastFailure: 5, updatedAt: 5 });
 });
 
+test("mergeSnapshots of its own result is that result (was: a short rest after billing, in a record without event times, read back as a long one)", () => {
+  const written = [
+    { errorCount: 2, lastFailureReason: "billing", cooldownLong: false },
+    { errorCount: 2, cooldownUntil: 9e12, lastFailureReason: "auth_permanent", cooldownLong: false },
+    { errorCount: 2, cooldownUntil: 9e12, lastFailureReason: "billing" }, // key-carousel 1's: long
+    { errorCount: 2, cooldownUntil: 9e12, lastFailureReason: "rate_limit", cooldownLong: true },
+    { errorCount: 1, lastFailure: 5, cooldownUntil: 9e12, lastFailureReason: "billing", cooldownLong: false },
+  ];
+  for (const rec of written) {
+    const once = JSON.parse(JSON.stringify(mergeSnapshots({ version: 1, profiles: { k: rec } }, null)));
+    const twice = JSON.parse(JSON.stringify(mergeSnapshots(once, null)));
+    assert.deepEqual(twice, once, JSON.stringify(rec));
+    const long = rec.cooldownLong ?? (rec.lastFailureReason === "billing" || rec.lastFailureReason === "auth_permanent");
+    assert.equal(once.profiles.k.cooldownLong === true, long, `${JSON.stringify(rec)}: long stays ${long}`);
+  }
+});
+
 test("a clock that fails when a call ends ends its lease (was: inFlight stayed 1 forever)", async () => {
   const clock = manualClock();
   const pool = new Pool({ profiles: keys(2), clock: clock.fn });

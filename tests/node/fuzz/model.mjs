@@ -179,6 +179,7 @@ export function storedForm(r) {
   if (r.reason !== null) out.lastFailureReason = r.reason;
   if (r.updatedAt !== null) out.updatedAt = r.updatedAt;
   if (r.cooldownLong) out.cooldownLong = true;
+  else if (r.updatedAt === null && (r.reason === "billing" || r.reason === "auth_permanent")) out.cooldownLong = false;
   if (r.cooldownStartedAt !== null) out.cooldownStartedAt = r.cooldownStartedAt;
   return out;
 }
