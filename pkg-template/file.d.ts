@@ -14,10 +14,11 @@ import type { StateStore } from "./index.js";
 
 export type FileStoreOptions = {
   /**
-   * A lock older than this is taken over even if its owner seems alive (its pid may have
-   * been reused, it may be hung, or it is on another machine sharing the disk). Default
-   * 10 000 ms. A lock whose owner process is gone (same host) is taken over at once; one
-   * left empty (its writer was killed before writing its owner) after 1 s.
+   * A lock whose owner is on another machine sharing the disk (whose life cannot be
+   * checked) is taken over once it is older than this. Default 10 000 ms. A lock whose
+   * owner process on this machine is gone is taken over at once (on Linux also when its
+   * pid now belongs to a process started later); one left empty (its writer was killed
+   * before writing its owner) after 1 s; a live owner's lock never, however old.
    */
   staleMs?: number;
   /** The longest a write waits for a live lock before it fails (and is retried later). Default 15 000 ms. */
@@ -37,8 +38,8 @@ export type FileStoreOptions = {
  * - readers never see a partial file (rename is atomic);
  * - a lock left by a process killed with SIGKILL is taken over at once when the owner was
  *   on this machine (after 1 s if it died before writing its owner), else after `staleMs`;
- *   a live lock younger than `staleMs` is never taken over: a writer waits (with backoff,
- *   at most `lockTimeoutMs`);
+ *   the lock of a live process on this machine is never taken over, however old: a writer
+ *   waits (with backoff, at most `lockTimeoutMs`, then the write fails and the pool retries);
  * - a file that cannot be used is copied to `<path>.corrupt-<time>` and replaced.
  */
 export declare function fileStore(path: string, options?: FileStoreOptions): StateStore & { readonly path: string };

@@ -11,16 +11,21 @@
 // 3. remove the lock (only if it still holds our token).
 // A writer that finds the lock taken waits with backoff (1 ms doubling to 50 ms, jittered),
 // at most `lockTimeoutMs`, then fails (the pool logs it and retries later). It removes the
-// lock only when it is stale: its owner is on this host (same hostname and pid namespace)
-// and no longer exists (`process.kill(pid, 0)` → ESRCH), or it is older than `staleMs`.
+// lock only when it is stale:
+// - its owner is on this host (same hostname and pid namespace) and is gone: no process has
+//   its pid (`process.kill(pid, 0)` → ESRCH), or, on Linux, the process with its pid started
+//   at another time than the owner (the pid was reused: /proc/<pid>/stat);
+// - it is empty a second after it was made (its writer died before writing its owner);
+// - its owner is on another host (its life cannot be checked) and it is older than `staleMs`.
+// A live owner's lock is never removed, however old (SPEC §7): a writer that meets a hung
+// owner fails after `lockTimeoutMs` and the pool retries later.
 // Removal happens under a second lock (`<path>.lock.break`) after checking again that it
-// is the same stale lock, so two waiters never remove each other's fresh lock. A live
-// lock (owner alive, younger than `staleMs`) is never removed.
+// is the same stale lock, so two waiters never remove each other's fresh lock.
 //
 // The file is v1's format (`{ "version": 1, "profiles": {...} }`, extra fields per
 // profile), so key-carousel 1.1.0 can read it and share it during a rolling upgrade.
 
-import { promises as fsp, readlinkSync } from "node:fs";
+import { promises as fsp, readFileSync, readlinkSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { hostname as osHostname } from "node:os";
 
@@ -41,7 +46,22 @@ function thisHost() {
   } catch {
     // not Linux, or no /proc
   }
-  return { host, ns };
+  return { host, ns, start: startOf(globalThis.process?.pid ?? 0) };
+}
+
+/**
+ * When process `pid` started (clock ticks since boot, /proc/<pid>/stat's 22nd field), or
+ * "" where that cannot be read (not Linux, no /proc, no permission): with the pid it names
+ * one process, where a pid alone may be reused after its process ended.
+ */
+function startOf(pid) {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    // The 2nd field (the command, in parentheses) may hold spaces: count from after it.
+    return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19] ?? "";
+  } catch {
+    return "";
+  }
 }
 
 function token() {
@@ -120,15 +140,20 @@ export function fileStore(path, options = {}) {
     const now = Date.now();
     const since = typeof owner?.time === "number" ? owner.time : st.mtimeMs;
     let stale = null;
-    if (owner && owner.hostname === me.host && (owner.ns ?? "") === me.ns && Number.isInteger(owner.pid) && owner.pid > 0) {
+    if (owner === null) {
+      // A writer writes its owner right after creating the lock: one still empty after a
+      // second was left by a process that died in between (SIGKILL), whose pid is unknown.
+      if (now - st.mtimeMs > Math.min(EMPTY_LOCK_MS, staleMs)) stale = `it has had no owner written for ${Math.round(now - st.mtimeMs)} ms`;
+    } else if (me.host !== "" && owner.hostname === me.host && (owner.ns ?? "") === me.ns && Number.isInteger(owner.pid) && owner.pid > 0) {
+      // On this host: stale only when its owner is gone; a live owner's lock is never taken.
       if (!isAlive(owner.pid)) stale = `its owner, process ${owner.pid}, is gone`;
+      else if (typeof owner.start === "string" && owner.start !== "") {
+        const start = startOf(owner.pid);
+        if (start !== "" && start !== owner.start) stale = `its owner, process ${owner.pid}, is gone (the pid is another process's now)`;
+      }
+    } else if (now - since > staleMs) {
+      stale = `it is ${Math.round(now - since)} ms old (staleMs ${staleMs}) and its owner is on another host`;
     }
-    // A writer writes its owner right after creating the lock: one still empty after a
-    // second was left by a process that died in between (SIGKILL), whose pid is unknown.
-    if (stale === null && owner === null && now - st.mtimeMs > Math.min(EMPTY_LOCK_MS, staleMs)) {
-      stale = `it has had no owner written for ${Math.round(now - st.mtimeMs)} ms`;
-    }
-    if (stale === null && now - since > staleMs) stale = `it is ${Math.round(now - since)} ms old (staleMs ${staleMs})`;
     return { text, mtimeMs: st.mtimeMs, owner, stale };
   }
 
@@ -163,7 +188,7 @@ export function fileStore(path, options = {}) {
   async function acquire() {
     const t = token();
     const owner = () =>
-      JSON.stringify({ pid: globalThis.process?.pid ?? 0, hostname: me.host, ns: me.ns || undefined, token: t, time: Date.now() });
+      JSON.stringify({ pid: globalThis.process?.pid ?? 0, hostname: me.host, ns: me.ns || undefined, start: me.start || undefined, token: t, time: Date.now() });
     const deadline = Date.now() + lockTimeoutMs;
     let delay = 1;
     let madeDir = false;

@@ -410,6 +410,40 @@ test("a live lock is never taken over: the writer waits, then fails; it proceeds
   await pool.close();
 });
 
+test("a live owner's lock is never taken over, however old; one whose pid names a later process is (SPEC §7: was taken over after staleMs)", async () => {
+  const { readFileSync: read, readlinkSync } = await import("node:fs");
+  const path = join(dir(), "state.json");
+  let ns, start;
+  try {
+    ns = readlinkSync("/proc/self/ns/pid");
+    const stat = read(`/proc/${process.pid}/stat`, "utf8");
+    start = stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19];
+  } catch {
+    return; // not Linux: the pid namespace and start time are not written
+  }
+  // This process owns it, for a minute already: alive, so it stays.
+  const lock = JSON.stringify({ pid: process.pid, hostname: hostname(), ns, start, token: "mine", time: Date.now() - 60_000 });
+  writeFileSync(`${path}.lock`, lock);
+  await assert.rejects(
+    fileStore(path, { staleMs: 1000, lockTimeoutMs: 300 }).update(() => ({ version: 1, profiles: {} })),
+    new RegExp(`held by process ${process.pid} .* a live lock is not taken over`),
+  );
+  assert.equal(readFileSync(`${path}.lock`, "utf8"), lock, "the lock is untouched");
+  // The same pid, but the process that wrote it started at another time: it is gone.
+  writeFileSync(`${path}.lock`, JSON.stringify({ pid: process.pid, hostname: hostname(), ns, start: String(Number(start) - 1), token: "old", time: Date.now() }));
+  const t0 = Date.now();
+  await fileStore(path, { lockTimeoutMs: 5000 }).update(() => ({ version: 1, profiles: {} }));
+  assert.ok(Date.now() - t0 < 500, `took ${Date.now() - t0} ms`);
+  assert.deepEqual(readState(path), { version: 1, profiles: {} });
+  // A writer's own lock says when it started.
+  let seen;
+  await fileStore(path).update(() => {
+    seen = JSON.parse(read(`${path}.lock`, "utf8"));
+    return { version: 1, profiles: {} };
+  });
+  assert.equal(seen.start, start);
+});
+
 test("a lock older than staleMs (owner on another host) is taken over", async () => {
   const path = join(dir(), "state.json");
   writeFileSync(`${path}.lock`, JSON.stringify({ pid: 1, hostname: "elsewhere", token: "x", time: Date.now() - 5000 }));
