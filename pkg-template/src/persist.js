@@ -266,16 +266,21 @@ export class StateLink {
   /** The last unusable stored value seen (its text), so each is reported once. */
   #lastBad;
 
-  constructor({ core, ids, store, now, log }) {
+  #imported;
+
+  /** `imported` (optional) is called after each import of a stored state. */
+  constructor({ core, ids, store, now, log, imported }) {
     this.#core = core;
     this.#ids = ids;
     this.#store = store;
     this.#now = now;
     this.#log = log;
+    this.#imported = imported;
   }
 
   #import(parsed) {
     this.#core.importSnapshot(parsed.ids.join("\u0000"), parsed.cols, this.#now());
+    this.#imported?.();
   }
 
   /**

@@ -8,6 +8,7 @@ import { REASONS, REASON_CODE, resolvePolicy } from "./reasons.js";
 import { fingerprint, keyIndexOf, redact, wellFormed } from "./secrets.js";
 import { Persister, StateLink, fileStoreFactory } from "./persist.js";
 import { Emitter } from "./events.js";
+import { MAX_TIMER_MS, abortReason, sleep } from "./wait.js";
 import { DEFAULT_MAX_SESSIONS, Sessions } from "./sessions.js";
 import { Metrics } from "./metrics.js";
 import {
@@ -46,7 +47,6 @@ const POOL_OPTIONS = new Set([
 ]);
 const RUN_OPTIONS = new Set(["provider", "model", "signal", "label", "maxWaitMs", "session"]);
 const EMPTY = Object.freeze({});
-const MAX_TIMEOUT = 2 ** 31 - 1;
 const INSPECT = Symbol.for("nodejs.util.inspect.custom");
 const PROFILE_KEYS = new Set(["id", "provider", "model", "apiKey", "weight"]);
 const MAX_WEIGHT = 1000;
@@ -128,26 +128,8 @@ function badClock(t) {
   return new RangeError(`clock() must return ms since the epoch in [0, 2^53], got ${t}`);
 }
 
-function abortError(signal) {
-  return signal.reason ?? new DOMException("The operation was aborted.", "AbortError");
-}
-
-function sleep(ms, signal) {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(abortError(signal));
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(abortError(signal));
-    };
-    // setTimeout takes at most 2^31 - 1 ms; a longer wait wakes up early and the
-    // caller's loop waits again.
-    const timer = setTimeout(() => {
-      signal?.removeEventListener("abort", onAbort);
-      resolve();
-    }, Math.min(ms, MAX_TIMEOUT));
-    signal?.addEventListener("abort", onAbort, { once: true });
-  });
-}
+/** The default clock: `Date.now` looked up at each call, so fake timers installed later work. */
+const dateNow = () => Date.now();
 
 /** The public API of key-carousel 2; see index.d.ts for the documentation. */
 export class Pool {
@@ -185,11 +167,13 @@ export class Pool {
   #modelNames = [];
   /** Whether the core records the rests that end ("recover" has listeners). */
   #tracking = false;
+  /** The wake-ups of the runs waiting for a rest to end (see #wake), made at the first wait. */
+  #wakers = null;
 
   constructor(options) {
     if (!isObject(options)) throw new ConfigError("options", "must be an object { profiles, ... }");
     checkKeys(options, POOL_OPTIONS, "");
-    const { profiles, fallbackModels = [], cooldowns = {}, maxWaitMs, clock = Date.now, logger } = options;
+    const { profiles, fallbackModels = [], cooldowns = {}, maxWaitMs, clock = dateNow, logger } = options;
     if (!Array.isArray(profiles)) throw new ConfigError("profiles", "must be an array");
     if (!Array.isArray(fallbackModels)) throw new ConfigError("fallbackModels", "must be an array");
     if (!isObject(cooldowns)) throw new ConfigError("cooldowns", "must be an object");
@@ -310,7 +294,14 @@ export class Pool {
     if (store !== undefined) {
       this.#persist = new Persister({
         store,
-        link: new StateLink({ core: c, ids, store, now: () => this.#now(), log: (level, msg) => this.#log(level, msg) }),
+        link: new StateLink({
+          core: c,
+          ids,
+          store,
+          now: () => this.#now(),
+          log: (level, msg) => this.#log(level, msg),
+          imported: () => this.#wake(), // another process may have ended a rest
+        }),
         log: (level, msg) => this.#log(level, msg),
         intervalMs: saveIntervalMs,
         onError: (operation, error, attempt) => {
@@ -479,12 +470,13 @@ export class Pool {
     const attempts = [];
     if (this.#persist !== undefined && !this.#persist.loaded) await this.#persist.load();
     for (let i = 0; i < this.#maxAttempts; i++) {
-      if (signal?.aborted) throw abortError(signal);
+      if (signal?.aborted) throw abortReason(signal);
       const now = this.#now();
       const idx = this.#core.acquire(now, pref, model, sticky);
       if (this.#tracking) this.#observe(now);
       if (idx < 0) {
-        await this.#waitForRecovery(now, o, attempts, label, model);
+        // Woken because a rest ended early: looking again is not an attempt.
+        if (await this.#waitForRecovery(now, o, attempts, label, model)) i--;
         continue;
       }
       const ctx = {
@@ -580,6 +572,10 @@ export class Pool {
     return options;
   }
 
+  /**
+   * Waits for the soonest rest this call could use to end, or throws when none ends or it
+   * ends later than `maxWaitMs`. Resolves to true when woken early (a rest ended: #wake).
+   */
   async #waitForRecovery(now, o, attempts, label, model) {
     const wait = this.#core.waitMs(now, model);
     const maxWait = o.maxWaitMs ?? this.#maxWaitMs;
@@ -588,7 +584,8 @@ export class Pool {
       throw this.#exhausted(attempts, o, label, { retryAt: now + wait, retryAfterMs: wait });
     }
     this.#log("warn", `[${label}] All profiles in cooldown, waiting ${Math.round(wait / 1000)}s`);
-    await sleep(Math.max(1, Math.ceil(wait)), o.signal);
+    // At most setTimeout's limit (24.8 days): a longer wait wakes up and waits again.
+    return sleep(Math.min(Math.max(1, Math.ceil(wait)), MAX_TIMER_MS), o.signal, (this.#wakers ??= new Set()));
   }
 
   markFailure(profileId, reason, options) {
@@ -620,13 +617,19 @@ export class Pool {
 
   markSuccess(profileId, options) {
     const idx = this.#idx(profileId);
-    if (options !== undefined && !isObject(options)) throw new TypeError("markSuccess options must be an object { model? }");
+    if (options !== undefined) {
+      if (!isObject(options)) throw new TypeError("markSuccess options must be an object { model? }");
+      for (const key of Object.keys(options)) {
+        if (key !== "model") throw new TypeError(`markSuccess options: unknown option ${JSON.stringify(key)}`);
+      }
+    }
     const model = this.#markModel(idx, options?.model);
     const now = this.#now();
     this.#core.succeed(idx, now, NaN, model);
     this.#persist?.change(model !== undefined); // ending a model's rest is written at once
     this.#metrics.success(idx);
     if (this.#tracking) this.#observe(now);
+    this.#wake();
   }
 
   /** The model index of a `markFailure`/`markSuccess` option (profiles with a model of their own: none). */
@@ -649,6 +652,12 @@ export class Pool {
     this.#core.clearCooldown(idx, now);
     this.#persist?.change(true);
     if (this.#tracking) this.#observe(now);
+    this.#wake();
+  }
+
+  /** Wakes the runs waiting for a rest to end: one may have ended early (they look again). */
+  #wake() {
+    if (this.#wakers !== null) for (const wake of [...this.#wakers]) wake();
   }
 
   /**

@@ -6,6 +6,7 @@
 // the README's "Migrating from v1" section.
 
 import { CorePool } from "./core.js";
+import { abortReason, sleep } from "./wait.js";
 import { Persister, StateLink, fileStoreFactory } from "./persist.js";
 import { AllProfilesExhaustedError, ConfigError, itemPath } from "./errors.js";
 import { classifyErrorV1, errorMessage, isV1NonTimeoutAbort } from "./classify.js";
@@ -16,40 +17,8 @@ import { COOLDOWN_UNTIL, ERROR_COUNT, LAST_FAILURE, LAST_SUCCESS, LAST_USED, STA
 const MODE_V1 = 1;
 const V1_POLICY = new Uint8Array(0); // empty: the mode's default policy (v1's)
 const COOLDOWN_FIELDS = ["maxRateLimitCooldownMs", "billingBackoffMs", "billingMaxMs", "failureWindowMs"];
-const MAX_TIMER_MS = 2 ** 31 - 1; // setTimeout fires at once beyond this
 const DEFAULT_LABEL = "llm-failover";
 const INSPECT = Symbol.for("nodejs.util.inspect.custom");
-
-function abortReason(signal) {
-  return signal.reason ?? new DOMException("The operation was aborted.", "AbortError");
-}
-
-/**
- * Sleeps `ms`, rejecting with the signal's reason on abort. v1 difference (fixed silently):
- * v1 left its abort listener on the signal after every completed sleep, and a wait longer
- * than setTimeout's 24.8-day limit fired at once; this sleeps in chunks and cleans up.
- */
-function sleep(ms, signal) {
-  return new Promise((resolve, reject) => {
-    let timer;
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(abortReason(signal));
-    };
-    let left = ms;
-    const arm = () => {
-      const step = Math.min(left, MAX_TIMER_MS);
-      left -= step;
-      timer = setTimeout(() => {
-        if (left > 0) return arm();
-        signal?.removeEventListener("abort", onAbort);
-        resolve();
-      }, step);
-    };
-    arm();
-    signal?.addEventListener("abort", onAbort, { once: true });
-  });
-}
 
 /** key-carousel 1.1.0's `LlmKeyPool`; see index.d.ts for the documentation. */
 export class LlmKeyPool {
@@ -262,6 +231,8 @@ export class LlmKeyPool {
         const maxWait = opts?.maxWaitMs ?? this.#maxWaitMs;
         if (maxWait !== undefined && waitMs > maxWait) throw new AllProfilesExhaustedError(attempts);
         this.#log("warn", `[${label}] All profiles in cooldown, waiting ${Math.round(waitMs / 1000)}s`);
+        // v1 difference (fixed silently): v1 left its abort listener on the signal after each
+        // sleep, and a wait beyond setTimeout's 24.8-day limit ended at once.
         await sleep(waitMs, signal);
         continue;
       }

@@ -52,6 +52,15 @@ test("markFailure rejects unknown options like run does (was: { retryAfter: 5000
   assert.equal(pool.getStatus().profiles[0].remainingMs, 5000);
 });
 
+test("markSuccess rejects unknown options as markFailure does (was: { modle } was silently ignored)", () => {
+  const pool = new Pool({ profiles: keys(1), clock: manualClock().fn });
+  pool.markFailure("k0", "rate_limit", { model: "gpt-4o" });
+  assert.throws(() => pool.markSuccess("k0", { modle: "gpt-4o" }), { name: "TypeError", message: 'markSuccess options: unknown option "modle"' });
+  assert.equal(pool.getStatus().profiles[0].modelCooldowns?.length, 1, "nothing recorded");
+  pool.markSuccess("k0", { model: "gpt-4o" });
+  assert.equal(pool.getStatus().profiles[0].modelCooldowns, undefined);
+});
+
 test("mergeSnapshots: an unusable argument is a TypeError saying which and why (was: a plain Error without the argument)", () => {
   const good = { version: 1, profiles: { k0: { errorCount: 1, lastFailure: 5 } } };
   const cases = [

@@ -1,0 +1,81 @@
+// Waiting in `run` (both classes): a timer that an abort ends early, and for `Pool` one that
+// a rest ending early ends too. Many runs waiting on one AbortSignal (an app-wide shutdown
+// signal, say) share one listener on it: one each would pass EventTarget's limit of 10 and
+// make Node warn of a leak while nothing leaks.
+
+export const MAX_TIMER_MS = 2 ** 31 - 1; // setTimeout fires at once beyond this
+
+/** What an aborted call throws: the signal's reason, as `fetch` does. */
+export function abortReason(signal) {
+  return signal.reason ?? new DOMException("The operation was aborted.", "AbortError");
+}
+
+/** AbortSignal → the callbacks of the sleeps waiting on it, and the one listener calling them. */
+const waiting = new WeakMap();
+
+/** Calls `fn` when `signal` aborts; returns the function that stops that. */
+function onAbort(signal, fn) {
+  let w = waiting.get(signal);
+  if (w === undefined) {
+    const fns = new Set();
+    const fire = () => {
+      waiting.delete(signal);
+      for (const f of [...fns]) f();
+    };
+    w = { fns, fire };
+    waiting.set(signal, w);
+    signal.addEventListener("abort", fire, { once: true });
+  }
+  w.fns.add(fn);
+  return () => {
+    w.fns.delete(fn);
+    if (w.fns.size === 0 && waiting.get(signal) === w) {
+      waiting.delete(signal);
+      signal.removeEventListener("abort", w.fire);
+    }
+  };
+}
+
+/**
+ * Resolves after `ms` to false, or to true as soon as one of `wakers` (a Set the sleep adds
+ * its wake-up to, for as long as it sleeps) is called; rejects with the signal's reason when
+ * it aborts.
+ * @param {number} ms
+ * @param {AbortSignal | undefined} signal
+ * @param {Set<() => void>} [wakers]
+ * @returns {Promise<boolean>}
+ */
+export function sleep(ms, signal, wakers) {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(abortReason(signal));
+    let timer;
+    let stop;
+    const end = () => {
+      clearTimeout(timer);
+      stop?.();
+      wakers?.delete(wake);
+    };
+    const wake = () => {
+      end();
+      resolve(true);
+    };
+    let left = ms;
+    const arm = () => {
+      const step = Math.min(left, MAX_TIMER_MS);
+      left -= step;
+      timer = setTimeout(() => {
+        if (left > 0) return arm();
+        end();
+        resolve(false);
+      }, step);
+    };
+    arm();
+    if (signal !== undefined) {
+      stop = onAbort(signal, () => {
+        end();
+        reject(abortReason(signal));
+      });
+    }
+    wakers?.add(wake);
+  });
+}
