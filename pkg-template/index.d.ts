@@ -113,7 +113,7 @@ export type ReasonPolicy = {
  * capped at `capMs` (`factor` ≥ 1, default 2). A Retry-After is clamped to the ladder's
  * longest rest.
  */
-export type Ladder = number[] | { baseMs: number; factor?: number; capMs: number };
+export type Ladder = readonly number[] | { baseMs: number; factor?: number; capMs: number };
 
 /**
  * Cooldown ladders per reason class (which reasons use which class: {@link ReasonPolicy}).
@@ -152,14 +152,16 @@ export type Logger = {
 /** Options of `new Pool(...)`. Unknown options are rejected (typos fail loudly). */
 export type PoolOptions = {
   /** The API keys, in preference order (ties in round-robin go to the earlier one). */
-  profiles: ProfileDefinition[];
-  fallbackModels?: FallbackModelDefinition[];
+  profiles: readonly ProfileDefinition[];
+  fallbackModels?: readonly FallbackModelDefinition[];
   cooldowns?: CooldownConfig;
   policy?: PolicyConfig;
   /**
    * When every profile is cooling down, `run` waits for the soonest to recover, unless that
-   * is more than `maxWaitMs` away: then it throws {@link AllProfilesExhaustedError}.
-   * Default: wait however long it takes.
+   * is more than `maxWaitMs` away: then it throws {@link AllProfilesExhaustedError}. It
+   * bounds each wait (a run that waits, fails again and waits again waits more than once).
+   * A rest that ends early (`clearCooldown`, `markSuccess`, another process's state merged
+   * in) wakes the waiting runs. Default: wait however long it takes.
    */
   maxWaitMs?: number;
   /** The time in ms since the epoch, read at every call. Default `Date.now` (fake timers work). */
@@ -500,8 +502,8 @@ export declare class Pool {
 /** Options of `new LlmKeyPool(...)`: key-carousel 1's, unchanged. Unknown options are ignored (as in v1). */
 export type LlmKeyPoolConfig = {
   /** The API keys; without `id`, a profile is `profile-<index>` (v1's ids). */
-  profiles: ProfileDefinition[];
-  fallbackModels?: FallbackModelDefinition[];
+  profiles: readonly ProfileDefinition[];
+  fallbackModels?: readonly FallbackModelDefinition[];
   /** A JSON file shared with v1 processes; call `await pool.init()` after construction to load it. */
   storagePath?: string;
   /** Negative values throw `<field> must be non-negative` (v1's message); NaN, infinite and non-numbers throw a {@link ConfigError}. */
@@ -578,18 +580,8 @@ export declare class LlmKeyPool {
   /** The status: `JSON.stringify(pool)` shows ids and numbers, never a key. */
   toJSON(): PoolStatus;
   /**
-   * Loads the stored state (with `storage` or `storagePath`) and merges it into the pool;
-   * the first `run` does it itself when this was not called. Never rejects: a store that
-   * cannot be read is reported through the logger (error) and the pool starts fresh; a
-   * stored value that is garbage, truncated, of another version or of the wrong types is
-   * copied aside (`<path>.corrupt-<time>` for files, the store decides for others), reported
-   * once (warn), and the pool starts fresh. Without storage it resolves at once.
-   */
-  init(): Promise<void>;
-  /**
-   * Writes everything not yet written (for Workers: `ctx.waitUntil(pool.flush())`; before
-   * `process.exit()`). Rejects with the store's error when that write fails; the pool keeps
-   * the changes and tries again later.
+   * Writes everything not yet written (before `process.exit()`). Never rejects, as in v1: a
+   * write that fails is logged (error) and tried again later.
    */
   flush(): Promise<void>;
   /** Flushes, then stops saving: no timers are left, later changes are not written. */

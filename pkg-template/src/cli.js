@@ -17,11 +17,15 @@ import { REASONS } from "./reasons.js";
 const USAGE = `Usage:
   key-carousel status <state-file> [--json]
   key-carousel clear <state-file> <profile>
+  key-carousel --version
 
 status  prints each profile of the state file: state, reason, cooldown remaining,
         errors, last used (--json: the same as JSON)
 clear   ends the profile's cooldown (and its model-scoped ones) and resets its error
         count, through the file store's lock and merge`;
+
+/** The package's version (set by the build: scripts/build.mjs). */
+const VERSION = typeof KC_VERSION === "string" ? KC_VERSION : "unknown";
 
 class Failure extends Error {
   constructor(message, code = 1) {
@@ -196,7 +200,9 @@ async function clear(args, io) {
 export async function main(argv, io) {
   const [command, ...args] = argv;
   try {
-    if (command === "status") await status(args, io);
+    if (args.includes("--help") || args.includes("-h")) io.out(USAGE);
+    else if (command === "--version" || command === "-v") io.out(VERSION);
+    else if (command === "status") await status(args, io);
     else if (command === "clear") await clear(args, io);
     else if (command === "--help" || command === "-h" || command === "help") io.out(USAGE);
     else throw new Failure(command === undefined ? USAGE : `unknown command ${JSON.stringify(command)}\n${USAGE}`, 2);
@@ -212,12 +218,16 @@ export async function main(argv, io) {
 }
 
 const proc = globalThis.process;
-const forced = proc.env.FORCE_COLOR !== undefined && proc.env.FORCE_COLOR !== "0";
-const tty = proc.stdout.isTTY === true && proc.env.NO_COLOR === undefined && proc.env.TERM !== "dumb";
+/** Colours: FORCE_COLOR decides when set ("0" or "false": off), else a terminal without NO_COLOR. */
+function colour(env, isTTY) {
+  const force = env.FORCE_COLOR;
+  if (force !== undefined) return force !== "0" && force !== "false";
+  return isTTY === true && (env.NO_COLOR ?? "") === "" && env.TERM !== "dumb";
+}
 main(proc.argv.slice(2), {
   out: (s) => proc.stdout.write(`${s}\n`),
   err: (s) => proc.stderr.write(`${s}\n`),
-  colour: forced || tty,
+  colour: colour(proc.env, proc.stdout.isTTY),
 }).then((code) => {
   proc.exitCode = code;
 });

@@ -81,6 +81,9 @@ test("status prints a table: profile, state, reason, cooldown remaining, errors,
   assert.match(coloured.stdout, /\u001b\[33mcooldown/);
   assert.match(coloured.stdout, /\u001b\[31mdisabled/);
   assert.match(coloured.stdout, /\u001b\[32mavailable/);
+  for (const off of ["0", "false"]) {
+    assert.ok(!(await run(["status", path], { FORCE_COLOR: off })).stdout.includes("\u001b["), `FORCE_COLOR=${off}: no colours (was: "false" turned them on)`);
+  }
 });
 
 test("status --json gives the same facts as JSON", async (t) => {
@@ -180,4 +183,13 @@ test("errors: missing file, corrupt file, unknown profile, bad usage", async (t)
     assert.match(r.stderr, /Usage:\n {2}key-carousel status <state-file> \[--json\]\n {2}key-carousel clear <state-file> <profile>/);
   }
   assert.match((await run(["--help"])).stdout, /^Usage:/);
+  // --help after a command is help, not a file name (was: "no state file at --help", exit 1).
+  for (const args of [["status", "--help"], ["clear", "-h"], ["status", path, "--help"]]) {
+    const r = await run(args);
+    assert.equal(r.code, 0, args.join(" "));
+    assert.match(r.stdout, /^Usage:/);
+  }
+  const version = await run(["--version"]);
+  assert.equal(version.code, 0);
+  assert.equal(version.stdout, `${JSON.parse(readFileSync(join(root, "pkg", "package.json"), "utf8")).version}\n`);
 });

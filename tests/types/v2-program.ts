@@ -1,6 +1,6 @@
 // key-carousel 2's own API, type-checked next to the v1 program (the v1-compatible status
 // types must not cost Pool users their v2 fields).
-import { Pool, FailoverError, type DetailedPoolStatus, type PoolStatus, type ProfileStatus, type RunResult } from "key-carousel";
+import { Pool, FailoverError, AllProfilesExhaustedError, type DetailedPoolStatus, type PoolStatus, type ProfileStatus, type RunResult } from "key-carousel";
 import type { PoolEvents, PoolMetrics, RestEvent, ModelCooldownStatus } from "key-carousel";
 
 const pool = new Pool({
@@ -54,3 +54,19 @@ async function issue8(): Promise<void> {
   console.log(rl, mc.map((c) => c.model + c.remainingMs));
 }
 void issue8();
+
+// Read-only input (`as const`, frozen config) is accepted, as the runtime accepts it.
+const frozenProfiles = [{ provider: "openai", apiKey: "sk-1" }] as const;
+new Pool({ profiles: frozenProfiles, schedules: { transient: [1_000, 5_000] as const } });
+
+// The README's "When is a key available again?" example, under --strict.
+async function retryHeader(setHeader: (name: string, value: number) => void): Promise<void> {
+  try {
+    await pool.run(async () => 1, { model: "gpt-4o", maxWaitMs: 5_000 });
+  } catch (err) {
+    if (err instanceof AllProfilesExhaustedError && err.retryAfterMs !== undefined) {
+      setHeader("retry-after", Math.ceil(err.retryAfterMs / 1000));
+    }
+  }
+}
+void retryHeader;
