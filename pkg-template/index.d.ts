@@ -353,7 +353,8 @@ export interface PoolEvents {
    * A rest is over, first noticed by a `run`, `getStatus`, `isInCooldown`, `metrics`, a mark
    * or `clearCooldown` (rests end on the clock, not on a timer; ended early: by
    * `clearCooldown`, `markSuccess`, or another process through the store). Emitted for rests
-   * that end while a "recover" listener is attached.
+   * that end while a "recover" listener is attached, once per rest (also when the clock
+   * steps back into a rest that had ended).
    */
   recover: {
     profileId: string;

@@ -291,6 +291,35 @@ pub struct Selection {
     track: bool,
     /// Profile, model (`NONE`: the profile's own rest), profile, model, ...
     recovered: Vec<u32>,
+    /// Profiles and pairs resting again only because the clock stepped back past the end of
+    /// their rest: that rest already ended once, so its second end is not recorded.
+    again: Bits,
+    pair_again: Bits,
+}
+
+/// A set of small numbers, empty (and allocating nothing) until one is added.
+#[derive(Clone, Debug, Default)]
+struct Bits(Vec<u64>);
+
+impl Bits {
+    fn insert(&mut self, i: u32) {
+        let w = (i / 64) as usize;
+        if self.0.len() <= w {
+            self.0.resize(w + 1, 0);
+        }
+        self.0[w] |= 1 << (i % 64);
+    }
+
+    /// Whether `i` was in the set; it is not any more.
+    fn take(&mut self, i: u32) -> bool {
+        match self.0.get_mut((i / 64) as usize) {
+            Some(w) if *w & (1 << (i % 64)) != 0 => {
+                *w &= !(1 << (i % 64));
+                true
+            }
+            _ => false,
+        }
+    }
 }
 
 impl Selection {
@@ -370,7 +399,9 @@ impl Selection {
             }
             self.cooling.remove(top, &mut self.pos_cooling);
             self.make_available(top);
-            self.record(top, NONE);
+            if !self.again.take(top) {
+                self.record(top, NONE);
+            }
         }
         while let Some(top) = self.pair_cooling.peek() {
             if self.pair_until[top as usize] > now {
@@ -378,10 +409,24 @@ impl Selection {
             }
             self.pair_cooling.remove(top, &mut self.pos_pair);
             self.unblock(top);
+            if !self.pair_again.take(top) {
+                self.record_pair(top);
+            }
         }
     }
 
     fn rebuild(&mut self, now: f64) {
+        // Rests that ended (not in the heaps) but have not by `now`: their end was seen.
+        for id in 0..self.rank.len() as u32 {
+            if self.until[id as usize] > now && self.pos_cooling[id as usize] == NONE {
+                self.again.insert(id);
+            }
+        }
+        for pair in 0..self.pair_until.len() as u32 {
+            if self.pair_until[pair as usize] > now && self.pos_pair[pair as usize] == NONE {
+                self.pair_again.insert(pair);
+            }
+        }
         self.clock = now;
         self.base.clear();
         self.cooling.clear(&mut self.pos_cooling);
@@ -469,6 +514,12 @@ impl Selection {
     /// while `until` is later than the index's clock.
     #[inline]
     pub fn set_until(&mut self, id: u32, until: f64) {
+        // A rest resting again after the clock stepped back: the same rest (same end) stays
+        // so; another rest's end will be new; its end now was seen before.
+        let again = self.again.take(id);
+        if again && until == self.until[id as usize] && until > self.clock {
+            self.again.insert(id);
+        }
         self.until[id as usize] = until;
         if until > self.clock {
             self.make_unavailable(id);
@@ -480,7 +531,9 @@ impl Selection {
         } else if self.pos_cooling[id as usize] != NONE {
             self.cooling.remove(id, &mut self.pos_cooling);
             self.make_available(id);
-            self.record(id, NONE);
+            if !again {
+                self.record(id, NONE);
+            }
         }
     }
 
@@ -534,6 +587,11 @@ impl Selection {
     /// Records a pair's rest ending at `until` (NaN: none): while it is later than the
     /// index's clock, calls naming the pair's model skip its profile.
     pub fn set_pair_until(&mut self, pair: u32, until: f64) {
+        // As in set_until.
+        let again = self.pair_again.take(pair);
+        if again && until == self.pair_until[pair as usize] && until > self.clock {
+            self.pair_again.insert(pair);
+        }
         self.pair_until[pair as usize] = until;
         let resting = self.pos_pair[pair as usize] != NONE;
         if until > self.clock {
@@ -546,6 +604,9 @@ impl Selection {
         } else if resting {
             self.pair_cooling.remove(pair, &mut self.pos_pair);
             self.unblock(pair);
+            if !again {
+                self.record_pair(pair);
+            }
         }
     }
 
@@ -583,7 +644,6 @@ impl Selection {
                 self.view_of[moved.model as usize] = vi as u32;
             }
         }
-        self.record(id, model);
     }
 
     // ── recoveries ────────────────────────────────────────────────────────────────
@@ -594,6 +654,10 @@ impl Selection {
         if !on {
             self.recovered = Vec::new();
         }
+    }
+
+    fn record_pair(&mut self, pair: u32) {
+        self.record(self.pair_profile[pair as usize], self.pair_model[pair as usize]);
     }
 
     #[inline]

@@ -741,6 +741,8 @@ fn run(
     let mut now = start;
     let mut leases: Vec<(usize, f64, Option<usize>)> = Vec::new();
     let mut resting_before = model.resting(now);
+    // Rests resting again after the clock stepped back, with the end they had then.
+    let mut again: BTreeMap<(u32, u32), Option<f64>> = BTreeMap::new();
     let as_u32 = |m: Option<usize>| m.map(|m| m as u32);
     for op in ops {
         match op {
@@ -813,7 +815,21 @@ fn run(
                 prop_assert_eq!(unknown, want_unknown);
                 model.import(&named);
             }
-            Op::Advance(d) => now = (now + d).max(0.0),
+            Op::Advance(d) => {
+                let before = now;
+                now = (now + d).max(0.0);
+                if now < before {
+                    // Rests the clock stepped back into: they ended once already, and each
+                    // rest recovers once (the same rest: until its end changes).
+                    let resting = model.resting(now);
+                    for &i in resting.0.iter().filter(|i| !resting_before.0.contains(i)) {
+                        again.entry((i as u32, u32::MAX)).or_insert(model.p[i].until);
+                    }
+                    for &(i, m) in resting.1.iter().filter(|p| !resting_before.1.contains(p)) {
+                        again.entry((i as u32, m as u32)).or_insert(model.pairs[&(i, m)].until);
+                    }
+                }
+            }
         }
         // Compare the whole status and the wait after every step.
         let status = pool.status(now).unwrap();
@@ -907,7 +923,8 @@ fn run(
             prop_assert_eq!(got, want, "wait for m{}", m);
         }
         prop_assert_eq!(pool.export().profiles, model.export());
-        // The rests that ended since the last step: by time, or cleared early.
+        // The rests that ended since the last step: by time, or cleared early; a rest the
+        // clock stepped back into does not end twice.
         let resting = model.resting(now);
         let mut want: Vec<(u32, u32)> = resting_before
             .0
@@ -921,7 +938,17 @@ fn run(
                     .filter(|p| !resting.1.contains(p))
                     .map(|&(i, m)| (i as u32, m as u32)),
             )
+            .filter(|k| again.remove(k).is_none())
             .collect();
+        // Resting on with another end: another rest, whose end will be new.
+        again.retain(|&(i, m), until| {
+            let now_until = if m == u32::MAX {
+                model.p[i as usize].until
+            } else {
+                model.pairs[&(i as usize, m as usize)].until
+            };
+            now_until == *until
+        });
         let mut got: Vec<(u32, u32)> =
             pool.take_recovered(now).unwrap().chunks(2).map(|c| (c[0], c[1])).collect();
         want.sort();

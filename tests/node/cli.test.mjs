@@ -145,7 +145,7 @@ test("clear waits for a live lock instead of taking it over", async (t) => {
   const child = spawn(process.execPath, [cli, "clear", path, "k2"], { stdio: ["ignore", "pipe", "pipe"] });
   let out = "";
   child.stdout.on("data", (d) => (out += d));
-  const exited = new Promise((r) => child.on("exit", r));
+  const exited = new Promise((r) => child.on("close", r)); // after its output is read
   await new Promise((r) => setTimeout(r, 400));
   assert.equal(out, "", "clear must not write while the lock is held");
   assert.equal(JSON.parse(readFileSync(path, "utf8")).profiles.k2.cooldownUntil > Date.now(), true);

@@ -35,6 +35,32 @@ test("events: cooldown, failure and success of a run, with plain objects", async
   }
 });
 
+test("a rest the clock steps back into recovers once (was: \"recover\" again when the clock came forward); a new rest recovers", () => {
+  const clock = manualClock();
+  const pool = new Pool({ profiles: keys(2), clock: clock.fn });
+  const seen = [];
+  pool.on("recover", (e) => seen.push(`${e.profileId}${e.model ? `/${e.model}` : ""}@${e.at - T0}`));
+  pool.markFailure("k0", "rate_limit", { retryAfterMs: MIN });
+  pool.markFailure("k1", "rate_limit", { retryAfterMs: MIN, model: "gpt-4o" });
+  clock.now = T0 + 70_000;
+  pool.getStatus();
+  assert.deepEqual(seen, ["k0@70000", "k1/gpt-4o@70000"]);
+  clock.now = T0 + 30_000; // an NTP step back: the rests are on again
+  assert.equal(pool.getStatus().profiles[0].state, "cooldown");
+  clock.now = T0 + 70_000;
+  pool.getStatus();
+  assert.deepEqual(seen, ["k0@70000", "k1/gpt-4o@70000"], "each rest recovers once");
+  // Stepped back into again, then ended early by clearCooldown: still once.
+  clock.now = T0 + 30_000;
+  pool.clearCooldown("k0");
+  assert.deepEqual(seen, ["k0@70000", "k1/gpt-4o@70000"]);
+  // A new rest is a new recovery.
+  pool.markFailure("k0", "server_error", { retryAfterMs: 1000 });
+  clock.now = T0 + 31_000;
+  pool.getStatus();
+  assert.deepEqual(seen, ["k0@70000", "k1/gpt-4o@70000", "k0@31000"]);
+});
+
 test("events: disabled for a long rest; recover when a run or the status first sees it over", async () => {
   const clock = manualClock();
   const pool = new Pool({ profiles: keys(2), clock: clock.fn });

@@ -58,7 +58,7 @@ function runChild(args, { onLine, stdin = false } = {}) {
   p.stderr.on("data", (d) => (err += d));
   const timer = setTimeout(() => p.kill("SIGKILL"), 60_000);
   p.done = new Promise((resolve, reject) => {
-    p.on("exit", (code, signal) => {
+    p.on("close", (code, signal) => { // "close": after stdout is read to its end ("exit" may come first)
       clearTimeout(timer);
       if (code === 0) resolve(lines);
       else reject(new Error(`child ${args.join(" ")} exited with ${code ?? signal}: ${err.trim().slice(-2000)}`));
