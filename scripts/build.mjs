@@ -4,7 +4,7 @@
 // Run through `npm run build`, which runs scripts/setup.sh first.
 
 import { execFileSync } from "node:child_process";
-import { copyFileSync, existsSync, lstatSync, mkdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -85,10 +85,20 @@ const common = {
   minifyWhitespace: true,
   minifyIdentifiers: true,
   keepNames: true,
-  // Lines of at most ~100 characters: Node prints the source line of an uncaught error's
-  // throw site, which was 45 KB of the one-line bundle before the error's own message.
-  lineLimit: 100,
 };
+
+// Node's builds in lines of ~100 characters: Node prints the source line of an uncaught
+// error's throw site, which was 45 KB of the one-line bundle before the error's own message.
+// esbuild also cuts string literals (with `\` line continuations), which bundlers that find
+// assets by matching source text would misread (Vite read `new URL("./k\<newline>ey_carousel_bg.wasm")`
+// as a path with a slash); `wholeStrings` joins them again after each Node build. The other
+// runtimes' builds stay on one line: their consoles show the error, not the line.
+const nodeLines = { lineLimit: 100 };
+function wholeStrings(file) {
+  // A backslash before a line break is a line continuation in a string (nowhere else is it
+  // valid JavaScript), and the source has none: each one is esbuild's cut.
+  writeFileSync(file, readFileSync(file, "utf8").replaceAll("\\\n", ""));
+}
 
 // An entry's import of the .wasm (workerd, deno) stays an import of the package's own file,
 // next to the bundles in pkg/.
@@ -117,6 +127,7 @@ for (const e of ENTRIES.filter((e) => runtimesOf(e).includes("node"))) {
   const cjs = `${e.name}.cjs`;
   await esbuild.build({
     ...common,
+    ...nodeLines,
     entryPoints: [srcOf(e, "node")],
     outfile: join(out, cjs),
     format: "cjs",
@@ -136,8 +147,10 @@ for (const e of ENTRIES.filter((e) => runtimesOf(e).includes("node"))) {
     // without require(esm)) but bundlers cannot follow it.
     `// ES module entry for Node without require(esm): the same instance as ${cjs}.\nimport m from "./${cjs}";\n\nexport const { ${names.join(", ")} } = m;\n`,
   );
+  wholeStrings(join(out, cjs));
   await esbuild.build({
     ...common,
+    ...nodeLines,
     entryPoints: [join(tpl, "src", e.nodeEsm ?? e.src.replaceAll("{runtime}", "node"))],
     outfile: join(out, `${e.name}.mjs`),
     format: "esm",
@@ -145,6 +158,7 @@ for (const e of ENTRIES.filter((e) => runtimesOf(e).includes("node"))) {
     target: "node20",
     plugins: [wasmExternal, siblingsExternal],
   });
+  wholeStrings(join(out, `${e.name}.mjs`));
 }
 
 // Node, bundled (the "module" condition): for "." the Node entry as an ES module, which finds
@@ -152,6 +166,7 @@ for (const e of ENTRIES.filter((e) => runtimesOf(e).includes("node"))) {
 // module build.
 await esbuild.build({
   ...common,
+  ...nodeLines,
   entryPoints: [srcOf(ENTRIES.find((e) => e.name === "index"), "node")],
   outfile: join(out, "index.bundler.mjs"),
   format: "esm",
@@ -159,6 +174,7 @@ await esbuild.build({
   target: "node18",
   plugins: [wasmExternal],
 });
+wholeStrings(join(out, "index.bundler.mjs"));
 
 // The other runtimes: ES modules, all built at once so that whatever two entries share
 // (the JS layer, wasm-bindgen's glue) is one chunk, loaded once per runtime.
@@ -187,6 +203,7 @@ await esbuild.build({
 // The `key-carousel` command (package.json "bin"): status and clear of a state file.
 await esbuild.build({
   ...common,
+  ...nodeLines,
   entryPoints: [join(tpl, "src", "cli.js")],
   outfile: join(out, "cli.cjs"),
   format: "cjs",
@@ -195,6 +212,7 @@ await esbuild.build({
   banner: { js: "#!/usr/bin/env node" },
   define: { KC_VERSION: JSON.stringify(JSON.parse(readFileSync(join(tpl, "package.json"), "utf8")).version) },
 });
+wholeStrings(join(out, "cli.cjs"));
 
 // Types: <name>.d.ts for import, <name>.d.cts for require (its relative imports point at
 // the .d.cts files, so a CommonJS consumer's types stay CommonJS).
@@ -243,6 +261,11 @@ try {
   lstatSync(link);
 } catch {
   symlinkSync(join("..", "pkg"), link, "dir");
+}
+
+// No string is cut anywhere (see wholeStrings): bundlers must read the .wasm's URL whole.
+for (const f of readdirSync(out).filter((f) => /\.(mjs|cjs)$/.test(f))) {
+  if (readFileSync(join(out, f), "utf8").includes("\\\n")) throw new Error(`build: ${f} holds a string cut across lines`);
 }
 
 const raw = statSync(wasmOut).size;
