@@ -468,6 +468,7 @@ export class Pool {
     // The session's profile, tried first while it is healthy (until an attempt fails).
     let sticky = session === undefined ? undefined : (this.#sessions ??= new Sessions(this.#sessionsMax)).get(session);
     const attempts = [];
+    let woken = false;
     if (this.#persist !== undefined && !this.#persist.loaded) await this.#persist.load();
     for (let i = 0; i < this.#maxAttempts; i++) {
       if (signal?.aborted) throw abortReason(signal);
@@ -475,8 +476,10 @@ export class Pool {
       const idx = this.#core.acquire(now, pref, model, sticky);
       if (this.#tracking) this.#observe(now);
       if (idx < 0) {
-        // Woken because a rest ended early: looking again is not an attempt.
-        if (await this.#waitForRecovery(now, o, attempts, label, model)) i--;
+        // Woken because a rest ended early: looking again is not an attempt, and waiting
+        // again is not logged again.
+        woken = await this.#waitForRecovery(now, o, attempts, label, model, woken);
+        if (woken) i--;
         continue;
       }
       const ctx = {
@@ -575,15 +578,16 @@ export class Pool {
   /**
    * Waits for the soonest rest this call could use to end, or throws when none ends or it
    * ends later than `maxWaitMs`. Resolves to true when woken early (a rest ended: #wake).
+   * `quiet`: it was, and this wait is not logged.
    */
-  async #waitForRecovery(now, o, attempts, label, model) {
+  async #waitForRecovery(now, o, attempts, label, model, quiet) {
     const wait = this.#core.waitMs(now, model);
     const maxWait = o.maxWaitMs ?? this.#maxWaitMs;
     if (wait < 0) throw this.#exhausted(attempts, o, label, undefined);
     if (maxWait !== undefined && wait > maxWait) {
       throw this.#exhausted(attempts, o, label, { retryAt: now + wait, retryAfterMs: wait });
     }
-    this.#log("warn", `[${label}] All profiles in cooldown, waiting ${Math.round(wait / 1000)}s`);
+    if (!quiet) this.#log("warn", `[${label}] All profiles in cooldown, waiting ${Math.round(wait / 1000)}s`);
     // At most setTimeout's limit (24.8 days): a longer wait wakes up and waits again.
     return sleep(Math.min(Math.max(1, Math.ceil(wait)), MAX_TIMER_MS), o.signal, (this.#wakers ??= new Set()));
   }

@@ -44,8 +44,9 @@ test("a waiting run takes a key that another process freed, once the pool's next
   await Promise.all([a.close(), b.close()]);
 });
 
-test("wake-ups are not attempts: a run woken 100 times by changes it cannot use still waits for its rest to end", async () => {
-  const pool = new Pool({ profiles: keys(1) });
+test("wake-ups are not attempts: a run woken 100 times by changes it cannot use still waits for its rest to end, and logs its wait once", async () => {
+  const warned = [];
+  const pool = new Pool({ profiles: keys(1), logger: { warn: (m) => warned.push(m) } });
   pool.markFailure("k0", "rate_limit", { retryAfterMs: 300, model: "m" });
   const running = pool.run(({ profileId }) => profileId, { model: "m" });
   for (let i = 0; i < 100; i++) {
@@ -55,6 +56,7 @@ test("wake-ups are not attempts: a run woken 100 times by changes it cannot use 
   const r = await running;
   assert.equal(r.value, "k0");
   assert.deepEqual(r.attempts, []);
+  assert.equal(warned.filter((m) => m.includes("waiting")).length, 1, warned.join("\n"));
 });
 
 test("the default clock is Date.now at each call: fake timers installed after the pool work (was: the real time)", () => {
