@@ -310,6 +310,17 @@ impl Bits {
         self.0[w] |= 1 << (i % 64);
     }
 
+    /// Whether `i` was in the set when a rest is set to end at `until` (it had ended at
+    /// `old`): it stays only for the same rest still on at `clock`; another rest's end is
+    /// new, and this one, ended now, was seen ending before.
+    fn take_for(&mut self, i: u32, old: f64, until: f64, clock: f64) -> bool {
+        let was = self.take(i);
+        if was && until == old && until > clock {
+            self.insert(i);
+        }
+        was
+    }
+
     /// Whether `i` was in the set; it is not any more.
     fn take(&mut self, i: u32) -> bool {
         match self.0.get_mut((i / 64) as usize) {
@@ -514,12 +525,7 @@ impl Selection {
     /// while `until` is later than the index's clock.
     #[inline]
     pub fn set_until(&mut self, id: u32, until: f64) {
-        // A rest resting again after the clock stepped back: the same rest (same end) stays
-        // so; another rest's end will be new; its end now was seen before.
-        let again = self.again.take(id);
-        if again && until == self.until[id as usize] && until > self.clock {
-            self.again.insert(id);
-        }
+        let again = self.again.take_for(id, self.until[id as usize], until, self.clock);
         self.until[id as usize] = until;
         if until > self.clock {
             self.make_unavailable(id);
@@ -587,11 +593,7 @@ impl Selection {
     /// Records a pair's rest ending at `until` (NaN: none): while it is later than the
     /// index's clock, calls naming the pair's model skip its profile.
     pub fn set_pair_until(&mut self, pair: u32, until: f64) {
-        // As in set_until.
-        let again = self.pair_again.take(pair);
-        if again && until == self.pair_until[pair as usize] && until > self.clock {
-            self.pair_again.insert(pair);
-        }
+        let again = self.pair_again.take_for(pair, self.pair_until[pair as usize], until, self.clock);
         self.pair_until[pair as usize] = until;
         let resting = self.pos_pair[pair as usize] != NONE;
         if until > self.clock {
