@@ -45,6 +45,9 @@ export type ProfileDefinition = {
    * derived from the provider and a short fingerprint of the model and key
    * (`openai-3fa2b1c9`), so it survives restarts, reordering and added keys. 32 bits: no
    * real key can be found from it, but a key of a few characters can (give such keys an id).
+   * An id or model that holds the key (whole, or 8 of its characters in a row), or an id,
+   * provider or model that is another profile's key, is a `ConfigError`: names are shown
+   * everywhere.
    */
   id?: string;
   /** Provider name, e.g. `"openai"`; `run({ provider })` prefers profiles of this provider. */
@@ -202,7 +205,10 @@ export type PoolOptions = {
 export type RunOptions = {
   /** Prefer profiles of this provider; others are used only when none of these is available. */
   provider?: string;
-  /** Model for profiles that do not name one (`ctx.model`). */
+  /**
+   * Model for profiles that do not name one (`ctx.model`). A model that holds one of the
+   * pool's keys (8 of its characters in a row) is a `TypeError`.
+   */
   model?: string;
   /**
    * Aborts the call: waiting stops, and once it has fired, whatever the task throws (the

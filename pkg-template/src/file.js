@@ -29,6 +29,15 @@ import { promises as fsp, readFileSync, readlinkSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { hostname as osHostname } from "node:os";
 
+/** The permission bits of the file at `p`, or undefined when there is none (or no stat). */
+async function modeOf(p) {
+  try {
+    return (await fsp.stat(p)).mode & 0o777;
+  } catch {
+    return undefined;
+  }
+}
+
 /** How long a lock may stay empty (created, its owner not yet written) before it is taken over. */
 const EMPTY_LOCK_MS = 1000;
 const MAX_DELAY_MS = 50;
@@ -242,7 +251,9 @@ export function fileStore(path, options = {}) {
   async function writeAtomic(text, t) {
     const tmp = tmpPath(t);
     try {
-      const fh = await fsp.open(tmp, "w");
+      // The new file gets the old one's permissions (never wider: the umask still applies),
+      // so a state file a user made private stays private.
+      const fh = await fsp.open(tmp, "w", (await modeOf(path)) ?? 0o666);
       try {
         await fh.writeFile(text);
         if (fsync) await fh.sync();
@@ -290,10 +301,13 @@ export function fileStore(path, options = {}) {
     /** Copies bad content to `<path>.corrupt-<time>` and returns that path. */
     async keepCorrupt(raw) {
       const text = typeof raw === "string" ? raw : JSON.stringify(raw);
+      // The copy is the bad content as it was (a wrong file may hold anything, keys too):
+      // readable by whom could read the file, or by its owner alone if that is unknown.
+      const mode = (await modeOf(path)) ?? 0o600;
       for (let i = 0; ; i++) {
         const p = `${path}.corrupt-${Date.now()}${i ? `-${i}` : ""}`;
         try {
-          await fsp.writeFile(p, text, { flag: "wx" });
+          await fsp.writeFile(p, text, { flag: "wx", mode });
           return p;
         } catch (e) {
           if (e?.code !== "EEXIST" || i > 100) throw e;

@@ -5,7 +5,7 @@ import { CorePool, MAX_TIME } from "./core.js";
 import { AllProfilesExhaustedError, ConfigError, itemPath } from "./errors.js";
 import { classifyError, errorMessage, isCallerAbort, retryAfterMs } from "./classify.js";
 import { REASONS, REASON_CODE, resolvePolicy } from "./reasons.js";
-import { fingerprint, keyIndexOf, redact, wellFormed } from "./secrets.js";
+import { MIN_LEAK, fingerprint, holdsKey, keyIndexOf, redact, wellFormed } from "./secrets.js";
 import { Persister, StateLink, fileStoreFactory } from "./persist.js";
 import { Emitter } from "./events.js";
 import { MAX_TIMER_MS, abortReason, sleep } from "./wait.js";
@@ -128,6 +128,39 @@ function badClock(t) {
   return new RangeError(`clock() must return ms since the epoch in [0, 2^53], got ${t}`);
 }
 
+/** The names of a profile the pool shows (status, logs, stored state): none may be a key. */
+const NAME_FIELDS = ["id", "provider", "model"];
+/**
+ * ... nor hold 8 characters of its profile's key. Not the provider: test keys often hold
+ * it ("key-anthropic-1"), and a provider is one of a few names, not a place for a key.
+ */
+const PIECE_FIELDS = ["id", "model"];
+const KEY_IN_NAME = "holds an API key (whole, or 8 of its characters in a row); a name is shown in status, logs and stored state";
+
+/**
+ * Refuses an id, provider or model that is one of the other profiles' keys (each profile's
+ * own key is checked as it is read): ConfigError naming the field.
+ */
+function refuseKeysAsNames(profiles, fallbackModels, keys) {
+  // Only names as long as the shortest key could be one (a pool's ids are mostly shorter).
+  let shortest = Infinity;
+  for (const k of keys) if (k.trim().length >= MIN_LEAK) shortest = Math.min(shortest, k.trim().length);
+  const names = new Map();
+  const add = (name, at) => typeof name === "string" && name.length >= shortest && names.set(name, at);
+  profiles.forEach((def, i) => {
+    for (const field of NAME_FIELDS) add(def[field], itemPath("profiles", i, field));
+  });
+  fallbackModels.forEach((fb, i) => {
+    for (const field of ["provider", "model"]) add(fb[field], `fallbackModels[${i}].${field}`);
+  });
+  if (names.size === 0) return;
+  for (const k of keys) {
+    if (k.trim().length < MIN_LEAK) continue;
+    const at = names.get(k) ?? names.get(k.trim());
+    if (at !== undefined) throw new ConfigError(at, KEY_IN_NAME);
+  }
+}
+
 /** The default clock: `Date.now` looked up at each call, so fake timers installed later work. */
 const dateNow = () => Date.now();
 
@@ -234,6 +267,9 @@ export class Pool {
         }
         derived.set(id, i);
       }
+      for (const field of PIECE_FIELDS) {
+        if (holdsKey(def[field], def.apiKey)) throw new ConfigError(itemPath("profiles", i, field), KEY_IN_NAME);
+      }
       this.#push(def.provider, def.model, def.apiKey);
       ids.push(id);
       fallbackFlags.push(0);
@@ -260,6 +296,7 @@ export class Pool {
         this.#log("debug", `${at} skipped: no apiKey and no ${fb.provider} profile to borrow one from`);
         return;
       }
+      if (holdsKey(fb.model, apiKey)) throw new ConfigError(`${at}.model`, KEY_IN_NAME);
       const id = `fallback-${fb.provider}-${fb.model}`;
       this.#push(fb.provider, fb.model, apiKey);
       ids.push(id);
@@ -270,6 +307,7 @@ export class Pool {
     if (ids.length === 0) {
       throw new ConfigError("profiles", "at least one profile or fallback with an API key is required");
     }
+    refuseKeysAsNames(profiles, fallbackModels, this.#keys);
     let c;
     try {
       c = new CorePool(0, ...COOLDOWN_FIELDS.map((f) => cooldowns[f]), policyBytes);
@@ -392,6 +430,15 @@ export class Pool {
     return cd;
   }
 
+  /**
+   * Refuses a name a call gives (a model's) that holds a configured key or 8 characters of
+   * one in a row: it would be shown in status, events and stored state. Checked the first
+   * time the pool sees the name.
+   */
+  #refuseKeyName(name, what) {
+    if (redact(name, "", this.#keyIndex()) !== name) throw new TypeError(`${what}: ${KEY_IN_NAME}`);
+  }
+
   /** The core's index of a model name a call gives (undefined when it cannot be interned). */
   #model(name) {
     if (name === undefined) return undefined;
@@ -463,6 +510,7 @@ export class Pool {
     const signal = o.signal;
     const label = o.label ?? "key-carousel";
     const pref = o.provider === undefined ? -1 : this.#providerIndex.get(o.provider) ?? -1;
+    if (o.model !== undefined && !this.#modelIndex.has(o.model)) this.#refuseKeyName(o.model, "run options: model");
     const model = o.model === undefined ? undefined : this.#model(o.model);
     const session = o.session;
     // The session's profile, tried first while it is healthy (until an attempt fails).
@@ -640,7 +688,9 @@ export class Pool {
   #markModel(idx, name) {
     if (name === undefined) return undefined;
     if (typeof name !== "string") throw new TypeError(`model must be a string, got ${typeof name}`);
-    return this.#models[idx] === undefined ? this.#model(name) : undefined;
+    if (this.#models[idx] !== undefined) return undefined;
+    if (!this.#modelIndex.has(name)) this.#refuseKeyName(name, "options.model");
+    return this.#model(name);
   }
 
   isInCooldown(profileId) {

@@ -202,6 +202,9 @@ local function parse(raw)
               dropped = dropped + 1
             else
               local mr, md = rec_of(mrec)
+              -- A model's record keeps its rest alone (src/snapshot.rs, pair_form).
+              mr.lu = nil
+              mr.ls = nil
               out[id .. "\1" .. model] = mr
               dropped = dropped + md
             end

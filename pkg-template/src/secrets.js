@@ -30,8 +30,12 @@ export function wellFormed(value, list, i, field) {
 
 /** Shortest run of a key's characters treated as a leak of the key. */
 export const MIN_LEAK = 8;
-/** The most key pieces `keyIndex` holds for `redact` (about 3 MB of strings at most). */
-const MAX_PIECES = 60_000;
+/** Anchors are 4 characters long, one every 4 characters of a key (see `anchorIndex`). */
+const ANCHOR = 4;
+/** Entries pack (key << POS_BITS) | (position / ANCHOR): keys of up to 4,096 characters. */
+const POS_BITS = 10;
+/** ... and up to 2^21 keys (a 32-bit entry). Past either, the call's own key is still checked. */
+const MAX_KEYS = 2 ** (31 - POS_BITS);
 
 /**
  * A short, non-reversible fingerprint: 32 bits of a 53-bit string hash (cyrb53), as 8
@@ -51,6 +55,18 @@ export function fingerprint(text) {
   return ((h2 ^ h1) >>> 0).toString(16).padStart(8, "0");
 }
 
+/**
+ * Whether the name `name` holds the key `key` (of 8 characters or more: shorter ones are
+ * placeholders, not keys): whole, or 8 of its characters in a row. A name is shown
+ * everywhere (status, logs, stored state).
+ */
+export function holdsKey(name, key) {
+  if (typeof name !== "string" || typeof key !== "string" || key.trim().length < MIN_LEAK) return false;
+  if (name === key || name === key.trim()) return true;
+  for (let i = 0; i + MIN_LEAK <= name.length; i++) if (key.includes(name.slice(i, i + MIN_LEAK))) return true;
+  return false;
+}
+
 /** `index` (a `keyIndex`, or null) while it still covers `keys`, else a new one. */
 export function keyIndexOf(index, keys) {
   return index !== null && index.size === keys.length ? index : keyIndex(keys);
@@ -60,9 +76,10 @@ export function keyIndexOf(index, keys) {
  * The configured keys, indexed for `redact`: by their last 8 characters (so finding the
  * keys a text holds costs the text's length, not the number of keys; keys of one provider
  * share their first characters — "sk-proj-", "sk-ant-api03-" — but not their last), the
- * shorter ones apart. Built on the first failure, not at construction.
+ * shorter ones apart, and by anchors (`anchorIndex`) for the pieces of keys a text holds.
+ * Built on the first failure, not at construction.
  */
-export function keyIndex(keys) {
+export function keyIndex(keys, crowded = CROWDED) {
   const byTail = new Map();
   const short = [];
   // A key read from a file keeps its newline; what reaches the provider (fetch trims
@@ -72,29 +89,227 @@ export function keyIndex(keys) {
     const t = k.trim();
     if (t !== "") all.add(t);
   }
+  const long = [];
+  all.delete("");
   for (const k of all) {
     if (k.length < MIN_LEAK) {
       short.push(k);
       continue;
     }
+    long.push(k);
     const tail = k.slice(-MIN_LEAK);
     const list = byTail.get(tail);
     if (list === undefined) byTail.set(tail, [k]);
     else list.push(k);
   }
-  // Every 8-character piece of every key, while they are few enough to hold (1,000 keys of
-  // 60 characters): a provider may echo part of a key other than the one the call used
-  // (an SDK client reused across keys). Above that, pieces of the call's own key only.
-  let pieces = null;
-  let count = 0;
-  for (const list of byTail.values()) for (const k of list) count += k.length - MIN_LEAK + 1;
-  if (count <= MAX_PIECES) {
-    pieces = new Set();
-    for (const list of byTail.values()) {
-      for (const k of list) for (let i = 0; i + MIN_LEAK <= k.length; i++) pieces.add(k.slice(i, i + MIN_LEAK));
+  return { byTail, short, anchors: anchorIndex(long, crowded), size: keys.length };
+}
+
+/** A hash of the 4 characters of `s` from `i`. */
+function hash4(s, i) {
+  let h = Math.imul(s.charCodeAt(i), 0x9e3779b1) ^ s.charCodeAt(i + 1);
+  h = Math.imul(h, 0x85ebca6b) ^ s.charCodeAt(i + 2);
+  h = Math.imul(h, 0xc2b2ae35) ^ s.charCodeAt(i + 3);
+  h = Math.imul(h ^ (h >>> 15), 0x2c1b3c6d);
+  return (h ^ (h >>> 13)) >>> 0;
+}
+
+/**
+ * Every 8-character piece of every key, findable in any pool (a provider may echo part of a
+ * key other than the call's: an SDK client reused across keys). Each piece holds one of its
+ * key's 4-character runs that start at 0, 4, 8, …: those "anchors" are indexed, in buckets
+ * by their hash (CSR: `head` offsets into `entries`), a quarter of the key's length in
+ * entries of 4 bytes (100,000 keys of 164 characters: 25 MB). See `markPieces`.
+ */
+function anchorIndex(keys, crowdedAbove) {
+  const count = Math.min(keys.length, MAX_KEYS);
+  const limit = ANCHOR << POS_BITS;
+  let n = 0;
+  for (let k = 0; k < count; k++) n += Math.min(keys[k].length, limit) >> 2;
+  let bits = 4;
+  while (1 << bits < n / 2) bits++;
+  const shift = 32 - bits;
+  const head = new Int32Array((1 << bits) + 1);
+  const hashes = new Int32Array(n);
+  let h = 0;
+  for (let k = 0; k < count; k++) {
+    const key = keys[k];
+    const end = Math.min(key.length, limit);
+    for (let p = 0; p + ANCHOR <= end; p += ANCHOR) {
+      const b = hash4(key, p) >>> shift;
+      hashes[h++] = b;
+      head[b + 1]++;
     }
   }
-  return { byTail, short, pieces, size: keys.length };
+  for (let b = 1; b < head.length; b++) head[b] += head[b - 1];
+  const at = head.slice(0, -1);
+  const entries = new Int32Array(n);
+  h = 0;
+  for (let k = 0; k < count; k++) {
+    const end = Math.min(keys[k].length, limit);
+    for (let p = 0; p + ANCHOR <= end; p += ANCHOR) entries[at[hashes[h++]]++] = (k << POS_BITS) | (p >> 2);
+  }
+  const complete = count === keys.length && keys.every((k) => k.length <= limit);
+  const groups = crowdedGroups(keys, head, entries, crowdedAbove);
+  if (groups.size === 0) return { keys, head, entries, shift, groups, complete };
+  // The grouped entries leave their buckets (marked -1): the buckets are made again without them.
+  const kept = new Int32Array(head.length);
+  let k = 0;
+  for (let b = 0; b + 1 < head.length; b++) {
+    kept[b] = k;
+    for (let e = head[b]; e < head[b + 1]; e++) if (entries[e] !== -1) entries[k++] = entries[e];
+  }
+  kept[head.length - 1] = k;
+  return { keys, head: kept, entries: entries.slice(0, k), shift, groups, complete };
+}
+
+/** Bucket size, and group size, above which anchors are grouped (tests vary it). */
+const CROWDED = 32;
+/** The low `n` bytes of a 32-bit word. */
+const LOW = [0, 0xff, 0xffff, 0xffffff, -1];
+
+/**
+ * Anchors that many keys share (the same 4 characters at the same place in each: "sk-p",
+ * "roj-"), which a bucket would make a text's position scan one by one, grouped by those 4
+ * characters (packed as bytes, see `packText`). A group holds, for each split of 4 more
+ * characters into `l` before and `4 - l` after the anchor, the sorted words of those
+ * characters of its entries: a text's 8 characters around the anchor are then one binary
+ * search each. Entries with a character that is not a byte (1–255) stay in their bucket.
+ */
+function crowdedGroups(keys, head, entries, crowdedAbove) {
+  const groups = new Map();
+  for (let b = 0; b + 1 < head.length; b++) {
+    if (head[b + 1] - head[b] <= crowdedAbove) continue;
+    const byHere = new Map();
+    for (let e = head[b]; e < head[b + 1]; e++) {
+      const key = keys[entries[e] >>> POS_BITS];
+      const p = (entries[e] & ((1 << POS_BITS) - 1)) << 2;
+      const here = packText(key, p, 1);
+      if (byteCount(here) < ANCHOR) continue;
+      const before = packText(key, p - 1, -1);
+      const after = packText(key, p + ANCHOR, 1);
+      // Packed up to the first character that is not a byte: such an entry stays.
+      if (byteCount(before) < Math.min(ANCHOR, p) || byteCount(after) < Math.min(ANCHOR, key.length - p - ANCHOR)) continue;
+      let list = byHere.get(here);
+      if (list === undefined) byHere.set(here, (list = []));
+      list.push(e, before, after);
+    }
+    for (const [here, list] of byHere) {
+      if (list.length / 3 <= crowdedAbove) continue;
+      const splits = [];
+      for (let l = 0; l <= ANCHOR; l++) {
+        const words = new Uint32Array(list.length / 3);
+        for (let i = 0; i < words.length; i++) words[i] = splitWord(list[3 * i + 1], list[3 * i + 2], l);
+        splits.push(words.sort());
+      }
+      groups.set(here, splits);
+      for (let i = 0; i < list.length; i += 3) entries[list[i]] = -1;
+    }
+  }
+  return groups;
+}
+
+/** The word of `l` characters before an anchor (`before`, nearest first) and `4 - l` after it. */
+function splitWord(before, after, l) {
+  return ((before & LOW[l]) | (l === ANCHOR ? 0 : (after & LOW[ANCHOR - l]) << (8 * l))) >>> 0;
+}
+
+/** How many characters a word of `packText` holds. */
+function byteCount(w) {
+  let n = 0;
+  while (n < ANCHOR && ((w >>> (8 * n)) & 255) !== 0) n++;
+  return n;
+}
+
+/** Whether the sorted `words` hold `w`. */
+function has(words, w) {
+  let lo = 0;
+  let hi = words.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (words[mid] < w) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo < words.length && words[lo] === w;
+}
+
+/**
+ * The 4 characters of `text` from `i` going by `step` (1 or -1), packed as bytes (the first
+ * in the lowest), up to the first that is missing or not a byte 1–255 (0 from there).
+ */
+function packText(text, i, step) {
+  let w = 0;
+  for (let c = 0; c < ANCHOR && i >= 0 && i < text.length; c++, i += step) {
+    const ch = text.charCodeAt(i);
+    if (ch === 0 || ch > 255) break;
+    w |= ch << (8 * c);
+  }
+  return w;
+}
+
+
+/**
+ * Marks in `marks` (made when first needed; returned) each character of `text` that lies in
+ * a run of 8 or more that also occurs in a key of `a` (an `anchorIndex`). At each position
+ * of the text, the keys' anchors with the same 4 characters are extended by up to 4
+ * characters each way: a piece found at `i` in a key holds an anchor, at most 4 characters
+ * from either end, so this finds every piece, and only pieces (each is checked against the
+ * key: no hash makes a false one). Costs the text's length times the anchors a bucket holds,
+ * a few; more where the text holds what many keys share at one place ("sk-proj-").
+ */
+function markPieces(text, a, marks) {
+  const { keys, head, entries, shift } = a;
+  const n = text.length;
+  const side = MIN_LEAK - ANCHOR;
+  for (let j = 0; j + ANCHOR <= n; j++) {
+    const b = hash4(text, j) >>> shift;
+    const group = a.groups.size === 0 ? undefined : a.groups.get(packText(text, j, 1));
+    if (group !== undefined) {
+      const before = packText(text, j - 1, -1);
+      const after = packText(text, j + ANCHOR, 1);
+      const nb = byteCount(before);
+      const na = byteCount(after);
+      for (let l = Math.max(0, ANCHOR - na); l <= Math.min(ANCHOR, nb); l++) {
+        if (has(group[l], splitWord(before, after, l))) {
+          marks ??= new Uint8Array(n);
+          marks.fill(1, j - l, j + MIN_LEAK - l);
+        }
+      }
+    }
+    for (let e = head[b], end = head[b + 1]; e < end; e++) {
+      const key = keys[entries[e] >>> POS_BITS];
+      const p = (entries[e] & ((1 << POS_BITS) - 1)) << 2;
+      if (
+        key.charCodeAt(p) !== text.charCodeAt(j) ||
+        key.charCodeAt(p + 1) !== text.charCodeAt(j + 1) ||
+        key.charCodeAt(p + 2) !== text.charCodeAt(j + 2) ||
+        key.charCodeAt(p + 3) !== text.charCodeAt(j + 3)
+      ) {
+        continue;
+      }
+      let l = 0;
+      while (l < side && l < p && l < j && key.charCodeAt(p - 1 - l) === text.charCodeAt(j - 1 - l)) l++;
+      let r = 0;
+      const after = p + ANCHOR;
+      while (r < side && j + ANCHOR + r < n && key.charCodeAt(after + r) === text.charCodeAt(j + ANCHOR + r)) r++;
+      if (l + ANCHOR + r < MIN_LEAK) continue;
+      marks ??= new Uint8Array(n);
+      marks.fill(1, j - l, j + ANCHOR + r);
+      if (l === side && r === side) break; // no other anchor here can mark more
+    }
+  }
+  return marks;
+}
+
+/** Marks (as `markPieces`) the runs of 8 or more characters of `text` that occur in `key`. */
+function markKey(text, key, marks) {
+  for (let i = 0; i + MIN_LEAK <= text.length; i++) {
+    if (key.includes(text.slice(i, i + MIN_LEAK))) {
+      marks ??= new Uint8Array(text.length);
+      marks.fill(1, i, i + MIN_LEAK);
+    }
+  }
+  return marks;
 }
 
 /** Whether the character at `i` of `s` would continue a key-like token. */
@@ -120,9 +335,9 @@ function redactToken(text, k) {
 
 /**
  * Replaces in `text` every configured key (`index` from `keyIndex`), and every run of 8 or
- * more characters that also occurs in a configured key (a key the provider echoed partly;
- * in a pool too large for `keyIndex` to hold every piece, in `key`, the call's own), with
- * "[redacted]".
+ * more characters that also occurs in a configured key (a key the provider echoed partly),
+ * with "[redacted]". `key` is the call's own key ("" for none): always in the index, unless
+ * past its limits (keys longer than 4,096 characters, pools of over 2 million).
  */
 export function redact(text, key, index) {
   let out = text;
@@ -141,18 +356,10 @@ export function redact(text, key, index) {
   // A key shorter than 8 characters (a placeholder, a test's "test") only where it stands
   // as a token of its own: "e" must not take every "e" out of "Service unavailable".
   for (const k of index.short) if (out.includes(k)) out = redactToken(out, k);
-  const pieces = index.pieces;
-  if ((pieces === null || pieces.size === 0) && key.length < MIN_LEAK) return out;
   if (out.length < MIN_LEAK) return out;
-  // Mark every position covered by an 8-character window that occurs in a key.
-  let marks = null;
-  for (let i = 0; i + MIN_LEAK <= out.length; i++) {
-    const piece = out.slice(i, i + MIN_LEAK);
-    if (pieces !== null ? pieces.has(piece) : key.includes(piece)) {
-      marks ??= new Uint8Array(out.length);
-      marks.fill(1, i, i + MIN_LEAK);
-    }
-  }
+  let marks = markPieces(out, index.anchors, null);
+  // The call's own key, should the index not hold all of it.
+  if (!index.anchors.complete && key.length >= MIN_LEAK) marks = markKey(out, key, marks);
   if (marks === null) return out;
   let result = "";
   for (let i = 0; i < out.length; ) {

@@ -11,7 +11,7 @@ import { Persister, StateLink, fileStoreFactory } from "./persist.js";
 import { AllProfilesExhaustedError, ConfigError, itemPath } from "./errors.js";
 import { classifyErrorV1, errorMessage, isV1NonTimeoutAbort } from "./classify.js";
 import { REASONS, REASON_CODE } from "./reasons.js";
-import { keyIndexOf, redact, wellFormed } from "./secrets.js";
+import { keyIndex, keyIndexOf, redact, wellFormed } from "./secrets.js";
 import { COOLDOWN_UNTIL, ERROR_COUNT, LAST_FAILURE, LAST_SUCCESS, LAST_USED, STATE, STATES, VALUES } from "./columns.js";
 
 const MODE_V1 = 1;
@@ -78,9 +78,12 @@ export class LlmKeyPool {
       if (typeof defs?.[Symbol.iterator] !== "function") throw new TypeError("config.profiles is not iterable");
       for (const def of defs) {
         const id = def.id ?? `profile-${idx}`;
-        if (this.#index.has(id)) throw new Error(`Duplicate profile ID: "${id}"`);
-        if (!def.apiKey) throw new Error(`Profile "${id}" has an empty API key`);
-        if (!def.provider) throw new Error(`Profile "${id}" has an empty provider`);
+        // v1's messages name the id: with any key read so far redacted from it (v1 takes
+        // any id, a key too, and keeps it; the pool shows its ids as given).
+        const named = () => redact(String(id), "", keyIndex([...this.#keys, ...(typeof def.apiKey === "string" ? [def.apiKey] : [])]));
+        if (this.#index.has(id)) throw new Error(`Duplicate profile ID: "${named()}"`);
+        if (!def.apiKey) throw new Error(`Profile "${named()}" has an empty API key`);
+        if (!def.provider) throw new Error(`Profile "${named()}" has an empty provider`);
         // v1 difference: ids, providers and keys must be strings, and ids and providers
         // names the core accepts (no surrounding whitespace, no control characters, ≤ 256 bytes).
         this.#checkStrings("profiles", idx, id, def.provider, def.apiKey);

@@ -2,7 +2,7 @@
 // unknown ids, the file format key-carousel 1.1.0 shares, and the lock rules of fileStore.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdtempSync, readFileSync, readdirSync, statSync, writeFileSync } from "node:fs";
 import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import { createRequire } from "node:module";
@@ -204,6 +204,36 @@ for (const [name, content] of Object.entries(CORRUPT)) {
     await pool.close();
   });
 }
+
+test("a private file stays private: the rewritten state file and the copy of bad content keep its permissions", { skip: process.platform === "win32" }, async () => {
+  // storagePath pointed at the wrong file by mistake: a 0600 file that holds a key.
+  const d = dir();
+  const path = join(d, "keys.json");
+  const content = JSON.stringify({ openai: "sk-proj-AAAAsecretAAAAsecretAAAA1234" });
+  writeFileSync(path, content, { mode: 0o600 });
+  chmodSync(path, 0o600);
+  const log = capture();
+  const pool = new Pool({ profiles: keys(2), storage: fileStore(path), logger: log.logger });
+  await pool.init();
+  pool.markFailure("k1", "rate_limit");
+  await pool.flush();
+  const copy = join(d, readdirSync(d).find((f) => f.startsWith("keys.json.corrupt-")));
+  assert.equal(readFileSync(copy, "utf8"), content, "the copy is the content as it was");
+  assert.equal(statSync(copy).mode & 0o777, 0o600, "the copy is as private as the file");
+  assert.equal(readState(path).version, 1, "the file now holds the pool's state");
+  assert.equal(statSync(path).mode & 0o777, 0o600, "the rewritten file keeps its mode");
+  await pool.close();
+  // A file others may read stays readable to them.
+  const shared = join(d, "shared.json");
+  writeFileSync(shared, "{}");
+  chmodSync(shared, 0o640);
+  const other = new Pool({ profiles: keys(2), storage: fileStore(shared), logger: capture().logger });
+  await other.init();
+  other.markFailure("k0", "rate_limit");
+  await other.flush();
+  assert.equal(statSync(shared).mode & 0o777, 0o640);
+  await other.close();
+});
 
 test("hostile fields are dropped one by one; __proto__ is an ordinary id; the rest loads", async () => {
   const d = dir();

@@ -159,10 +159,16 @@ const FIELDS = {
   cooldownLong: LONG,
   cooldownStartedAt: TIME,
 };
+// A profile's model-scoped rests: records of their own (lastUsed and lastSuccess in one are
+// not the model's: the core drops them).
+const MODELS = fc.oneof(
+  { weight: 8, arbitrary: fc.dictionary(fc.constantFrom("m1", "m2", "é", ""), fc.record(FIELDS, { requiredKeys: [] }), { maxKeys: 2 }) },
+  { weight: 1, arbitrary: fc.constantFrom(null, [], "x", { m1: null }) },
+);
 const RECORD = fc.oneof(
   {
     weight: 12,
-    arbitrary: fc.record({ ...FIELDS, extra: fc.constant("kept? no: dropped silently") }, { requiredKeys: [] }),
+    arbitrary: fc.record({ ...FIELDS, models: MODELS, extra: fc.constant("kept? no: dropped silently") }, { requiredKeys: [] }),
   },
   { weight: 1, arbitrary: fc.constantFrom(null, [], [1], "x", 3) },
 );

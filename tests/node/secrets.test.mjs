@@ -247,3 +247,140 @@ test("a piece of another configured key in a provider's error is redacted too", 
   for (const a of err.attempts) assert.equal(a.error, "Incorrect API key provided: key ending in [redacted]");
   assertNoLeak(err.message, "exhausted message");
 });
+
+test("in a pool of 2,000 keys, a piece of another key is redacted from attempts, logs, errors and listeners' errors", async () => {
+  // 2,000 keys of 164 characters: 314,000 pieces (the index used to hold them only up to 60,000).
+  const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-";
+  let seed = 7;
+  const rnd = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) >>> 8) % 64;
+  const keys = Array.from({ length: 2000 }, () => `sk-proj-${Array.from({ length: 156 }, () => alphabet[rnd()]).join("")}`);
+  const warn = [];
+  const error = [];
+  const pool = new Pool({
+    profiles: keys.map((apiKey, i) => ({ id: `k${i}`, provider: "openai", apiKey })),
+    maxWaitMs: 0,
+    logger: { warn: (m) => warn.push(m), error: (m) => error.push(m), info() {}, debug() {} },
+  });
+  const piece = keys[1999].slice(40, 60);
+  const { attempts } = await pool
+    .run(() => Promise.reject(httpError(401, `Incorrect API key provided: ...${piece}... (a client shared by keys)`)), { maxWaitMs: 0 })
+    .then(() => ({ attempts: [] }), (e) => e);
+  assert.ok(attempts.length > 0);
+  for (const a of attempts) assert.equal(a.error, "Incorrect API key provided: ...[redacted]... (a client shared by keys)");
+  assert.ok(warn.length > 0 && warn.every((m) => !m.includes(piece.slice(0, 8)) && m.includes("[redacted]")), warn[0]);
+  assert.throws(() => pool.markFailure(keys[5].slice(0, 40), "rate_limit"), { message: 'unknown profile id "[redacted]"' });
+  pool.on("success", () => {
+    throw new Error(`alert failed for key ${keys[1234].slice(10, 34)}`);
+  });
+  pool.clearCooldown("k7");
+  await pool.run(() => "ok");
+  assert.equal(error.length, 1);
+  assert.match(error[0], /listener threw: alert failed for key \[redacted\]$/);
+});
+
+test("redaction marks exactly the runs of 8 or more characters that occur in a key (against a brute-force model)", async () => {
+  const fc = (await import("fast-check")).default;
+  const { keyIndex, redact } = await import("../../pkg-template/src/secrets.js");
+  // The model: every window of 8 characters that occurs in a key marks its characters; whole
+  // keys and short keys are left out (keys and texts are drawn so that neither occurs).
+  const model = (text, keys) => {
+    const marks = new Uint8Array(text.length);
+    for (let i = 0; i + 8 <= text.length; i++) if (keys.some((k) => k.includes(text.slice(i, i + 8)))) marks.fill(1, i, i + 8);
+    let out = "";
+    for (let i = 0; i < text.length; ) {
+      if (marks[i]) {
+        out += "[redacted]";
+        while (marks[i]) i++;
+      } else out += text[i++];
+    }
+    return out;
+  };
+  // A small alphabet so that texts share many pieces with keys; a shared prefix so that
+  // anchors crowd (more than 32 keys with the same characters at the same place); "é" and
+  // "\u2603" for characters that are not bytes.
+  const ch = fc.constantFrom("a", "b", "c", "-", "é", "\u2603");
+  const str = (min, max) => fc.array(ch, { minLength: min, maxLength: max }).map((a) => a.join(""));
+  const keysArb = fc.tuple(str(0, 9), fc.array(str(8, 30), { minLength: 1, maxLength: 80 })).map(([prefix, tails]) => tails.map((t) => `${prefix}${t}`));
+  fc.assert(
+    // `crowded`: the bucket size above which anchors are searched packed (32 in use).
+    fc.property(keysArb, fc.array(fc.tuple(fc.nat(), fc.nat(40), fc.nat(20), str(0, 6))), str(0, 20), fc.constantFrom(0, 2, 32), (keys, cuts, tail, crowded) => {
+      // Texts made of pieces of keys (each cut short of the whole key) and other characters.
+      let text = "";
+      for (const [k, from, len, between] of cuts) {
+        const key = keys[k % keys.length];
+        const start = from % key.length;
+        text += key.slice(start, Math.min(key.length - 1, start + len)) + between;
+      }
+      text += tail;
+      if (keys.some((k) => text.includes(k))) return true; // whole keys: another path
+      const long = keys.filter((k) => k.length >= 8);
+      assert.equal(redact(text, "", keyIndex(long, crowded)), model(text, long));
+    }),
+    { numRuns: 2000, seed: 42 },
+  );
+  // One anchor ("AAAA"), two keys around it: the first matches more to the left, the second
+  // more to the right; both count.
+  for (const crowded of [0, 32]) {
+    assert.equal(redact("xxxxAAAAwww!", "", keyIndex(["xxxxAAAAyyyy", "qqqxAAAAwwwwq"], crowded)), "[redacted]!");
+  }
+});
+
+test("a key passed as a name (a profile's id, provider or model, a call's model) is refused, and the error names the field, not the key", async () => {
+  const refused = (options, field) =>
+    assert.throws(
+      () => new Pool(options),
+      (e) => {
+        assert.ok(e instanceof ConfigError, String(e));
+        assert.equal(e.field, field);
+        assertNoLeak(`${e.message}\n${e.stack}`, field);
+        return true;
+      },
+    );
+  refused({ profiles: [{ id: A, provider: "openai", apiKey: A }] }, "profiles[0].id");
+  refused({ profiles: [{ id: `${A}\n`, provider: "openai", apiKey: `${A}\n` }] }, "profiles[0].id");
+  refused({ profiles: [{ id: `key-${A.slice(-12)}`, provider: "openai", apiKey: A }] }, "profiles[0].id");
+  refused({ profiles: [{ id: "a", provider: "openai", apiKey: A }, { id: A, provider: "openai", apiKey: B }] }, "profiles[1].id");
+  refused({ profiles: [{ id: B, provider: "openai", apiKey: A }, { id: "b", provider: "openai", apiKey: B }] }, "profiles[0].id");
+  refused({ profiles: [{ id: "a", provider: "openai", model: A.slice(3, 20), apiKey: A }] }, "profiles[0].model");
+  refused({ profiles: [{ id: "a", provider: A, apiKey: A }] }, "profiles[0].provider");
+  refused({ profiles: [{ id: "a", provider: "openai", apiKey: A }, { id: "b", provider: `${A}\n`, apiKey: B }] }, "profiles[1].provider");
+  refused({ profiles: [{ id: "a", provider: "openai", apiKey: A }], fallbackModels: [{ provider: "openai", model: A }] }, "fallbackModels[0].model");
+  refused({ profiles: [{ id: "a", provider: "openai", apiKey: A }], fallbackModels: [{ provider: "anthropic", model: C, apiKey: B }] }, "fallbackModels[0].model");
+  // Names that merely share a provider's prefix or a few characters are fine, and so is a
+  // provider's name inside a (test) key.
+  new Pool({ profiles: [{ id: "sk-test", provider: "openai", model: "SECRET", apiKey: A }] });
+  new Pool({ profiles: [{ provider: "anthropic", apiKey: "key-anthropic-0-0123456789" }] });
+
+  const pool = new Pool({ profiles: [{ id: "a", provider: "openai", apiKey: A }, { id: "b", provider: "openai", apiKey: B }] });
+  let called = 0;
+  const calls = [
+    () => pool.run(() => called++, { model: B }),
+    () => pool.run(() => called++, { model: `gpt-4o ${A.slice(-9)}` }),
+    () => pool.markFailure("a", "rate_limit", { model: A }),
+    () => pool.markSuccess("b", { model: A }),
+  ];
+  for (const call of calls) {
+    const e = await Promise.resolve().then(call).then(() => undefined, (err) => err);
+    assert.ok(e instanceof TypeError, String(e));
+    assert.match(e.message, /model: holds an API key/);
+    assertNoLeak(`${e.message}\n${e.stack}`, "refused call");
+  }
+  assert.equal(called, 0, "no call ran");
+  const s = pool.getStatus();
+  assert.equal(s.totalAvailable, 2, "nothing was recorded");
+  assertNoLeak(JSON.stringify(s), "status");
+  // A model's name is checked once; later calls with it run.
+  assert.equal((await pool.run(() => "ok", { model: "gpt-4o" })).value, "ok");
+});
+
+test("LlmKeyPool keeps v1's messages for bad profiles, with a key used as an id redacted from them", async () => {
+  const { LlmKeyPool } = await import("key-carousel");
+  assert.throws(
+    () => new LlmKeyPool({ profiles: [{ id: A, provider: "openai", apiKey: A }, { id: A, provider: "openai", apiKey: B }] }),
+    { message: 'Duplicate profile ID: "[redacted]"' },
+  );
+  assert.throws(() => new LlmKeyPool({ profiles: [{ id: "a", provider: "openai", apiKey: A }, { id: A, provider: "openai", apiKey: "" }] }), {
+    message: 'Profile "[redacted]" has an empty API key',
+  });
+  assert.throws(() => new LlmKeyPool({ profiles: [{ id: "x", provider: "openai", apiKey: "" }] }), { message: 'Profile "x" has an empty API key' });
+});
