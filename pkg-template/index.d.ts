@@ -454,12 +454,16 @@ export declare class Pool {
   markFailure(profileId: string, reason: FailureReason, options?: { retryAfterMs?: number; model?: string }): void;
   /**
    * Records a success: clears the cooldown (with `model`: also that model's rest); the error
-   * count decays with the failure window.
+   * count decays with the failure window. With a store, it also ends a rest another process
+   * stored that this pool has not seen yet, once the states merge.
    */
   markSuccess(profileId: string, options?: { model?: string }): void;
   /** Whether the profile is resting now (cooldown or disabled). */
   isInCooldown(profileId: string): boolean;
-  /** Ends the profile's rest and resets its error count. */
+  /**
+   * Ends the profile's rest and resets its error count; with a store, also a rest another
+   * process stored that this pool has not seen yet, once the states merge.
+   */
   clearCooldown(profileId: string): void;
   /** The state of every profile, built in one call into the core. */
   getStatus(): DetailedPoolStatus;

@@ -682,6 +682,12 @@ impl Pool {
         if !late && !self.sel.until(idx).is_nan() {
             st.updated_at = stamp(st.updated_at, now);
             self.sel.set_until(idx, f64::NAN);
+        } else if lease.is_none() || !v2 {
+            // A reported success (markSuccess, or any success in v1's mode) is an event:
+            // it ends a rest this pool has not seen yet (stored by another process, or
+            // not loaded), as it ends one it knows. A call's success in v2 is not: it
+            // may have been acquired before a rest another process recorded meanwhile.
+            st.updated_at = stamp(st.updated_at, now);
         }
         match (self.settings.mode, lease) {
             (Mode::V1, _) => self.sel.set_rank(idx, now),
@@ -836,18 +842,16 @@ impl Pool {
     pub fn clear_cooldown(&mut self, idx: u32, now: f64) -> Result<(), Error> {
         self.check(idx)?;
         self.sync(now)?;
+        // Always an event, even for a profile with no rest here: it ends a rest this pool
+        // has not seen (another process's, or one not loaded yet) when the states merge.
         let st = &mut self.state[idx as usize];
-        if st.error_count != 0 || !self.sel.until(idx).is_nan() {
-            st.updated_at = stamp(st.updated_at, now);
-        }
+        st.updated_at = stamp(st.updated_at, now);
         st.error_count = 0;
         self.sel.set_until(idx, f64::NAN);
         let mut p = self.pair_head.get(idx as usize).copied().unwrap_or(NO_PAIR);
         while p != NO_PAIR {
             let st = &mut self.pairs[p as usize];
-            if st.error_count != 0 || !self.sel.pair_until(p).is_nan() {
-                st.updated_at = stamp(st.updated_at, now);
-            }
+            st.updated_at = stamp(st.updated_at, now);
             st.error_count = 0;
             self.sel.set_pair_until(p, f64::NAN);
             p = self.pair_next[p as usize];

@@ -25,9 +25,13 @@
 //!
 //! ```text
 //! ( updatedAt ?? max(lastFailure, lastSuccess) ?? -1,   // the time of its last event
-//!   cooldownUntil ?? -1, errorCount, lastFailureReason ?? "",
+//!   cooldownUntil ?? +inf, errorCount, lastFailureReason ?? "",
 //!   cooldownLong (false < true), cooldownStartedAt ?? -1 )
 //! ```
+//!
+//! At the same event time a record without a rest wins: key-carousel 1 records no time
+//! for `clearCooldown`, so its cleared record ties with the rest it cleared, and must win
+//! for v1 and v2 processes to share a file (SPEC §7).
 //!
 //! and the merged record's `updatedAt` is the winner's first key component (absent when
 //! that is -1). The last two components make the key a total order over cooldown groups
@@ -137,7 +141,10 @@ impl Record {
         let reason = |r: &Record| r.reason.map_or("", Reason::as_str);
         t(self.event_time())
             .total_cmp(&t(other.event_time()))
-            .then_with(|| t(self.cooldown_until).total_cmp(&t(other.cooldown_until)))
+            .then_with(|| {
+                let until = |x: Option<f64>| x.unwrap_or(f64::INFINITY);
+                until(self.cooldown_until).total_cmp(&until(other.cooldown_until))
+            })
             .then_with(|| self.error_count.cmp(&other.error_count))
             .then_with(|| reason(self).cmp(reason(other)))
             .then_with(|| self.cooldown_long.cmp(&other.cooldown_long))
@@ -446,6 +453,26 @@ mod tests {
         let v2 = rec(Some(150.0), None, 0);
         let m = merge(&v1, &v2);
         assert_eq!((m.cooldown_until, m.error_count, m.updated_at), (Some(260.0), 2, Some(200.0)));
+    }
+
+    #[test]
+    fn a_v1_clear_wins_over_the_rest_it_cleared() {
+        // key-carousel 1's clearCooldown keeps lastFailure and records no time: the cleared
+        // record ties with the rest on its event time, and wins (v1 and v2 share a file).
+        let rest = Record {
+            reason: Some(Reason::RateLimit),
+            last_failure: Some(100.0),
+            cooldown_started_at: Some(100.0),
+            ..rec(Some(100.0), Some(160.0), 1)
+        };
+        let v1_cleared =
+            Record { reason: Some(Reason::RateLimit), last_failure: Some(100.0), ..rec(None, None, 0) };
+        let m = merge(&rest, &v1_cleared);
+        assert_eq!((m.cooldown_until, m.error_count, m.updated_at), (None, 0, Some(100.0)));
+        assert_eq!(m, merge(&v1_cleared, &rest));
+        // A rest recorded later still wins.
+        let later = Record { last_failure: Some(101.0), updated_at: Some(101.0), ..rest };
+        assert_eq!(merge(&later, &v1_cleared).cooldown_until, Some(160.0));
     }
 
     #[test]

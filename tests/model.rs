@@ -138,7 +138,7 @@ fn model_merge(a: &Record, b: &Record) -> Record {
     let key = |r: &Record| {
         (
             event(r).unwrap_or(-1.0),
-            r.cooldown_until.unwrap_or(-1.0),
+            r.cooldown_until.unwrap_or(f64::INFINITY), // at one event time, no rest wins
             r.error_count as f64,
             r.reason.map_or(String::new(), |x| x.as_str().to_string()),
             r.cooldown_long as u8 as f64,
@@ -276,10 +276,11 @@ impl Model {
         }
         p.last_used = Some(now);
         p.last_success = Some(now);
+        // A reported success (no lease, or v1) is an event even with no rest to end here.
+        if (!late && p.until.is_some()) || lease.is_none() || mode == Mode::V1 {
+            p.updated = Some(later(p.updated, now));
+        }
         if !late {
-            if p.until.is_some() {
-                p.updated = Some(later(p.updated, now));
-            }
             p.until = None;
         }
         match (mode, lease) {
@@ -426,16 +427,13 @@ impl Model {
     }
 
     fn clear(&mut self, i: usize, now: f64) {
+        // Always an event: it ends rests this pool has not seen when states merge.
         let p = &mut self.p[i];
-        if p.error_count != 0 || p.until.is_some() {
-            p.updated = Some(later(p.updated, now));
-        }
+        p.updated = Some(later(p.updated, now));
         p.until = None;
         p.error_count = 0;
         for (_, q) in self.pairs.iter_mut().filter(|((pi, _), _)| *pi == i) {
-            if q.error_count != 0 || q.until.is_some() {
-                q.updated = Some(later(q.updated, now));
-            }
+            q.updated = Some(later(q.updated, now));
             q.until = None;
             q.error_count = 0;
         }

@@ -218,8 +218,9 @@ end
 
 -- The merge of src/snapshot.rs: timestamps take the maximum; the cooldown group comes whole
 -- from the record with the greater key (event time, cooldownUntil, errorCount, reason,
--- cooldownLong, cooldownStartedAt; absent times are -1, an absent reason ranks first), and
--- the winner's event time becomes updatedAt.
+-- cooldownLong, cooldownStartedAt; absent times are -1 but an absent cooldownUntil is
+-- +inf (no rest wins a tie), an absent reason ranks first), and the winner's event time
+-- becomes updatedAt.
 local function maxo(x, y)
   if x == nil then return y end
   if y == nil or x >= y then return x end
@@ -235,7 +236,7 @@ local function t(x)
 end
 local function less(a, b)
   local keys = {
-    { t(event(a)), t(event(b)) }, { t(a.cu), t(b.cu) }, { a.ec, b.ec },
+    { t(event(a)), t(event(b)) }, { a.cu or math.huge, b.cu or math.huge }, { a.ec, b.ec },
     { RANK[a.rs] or 0, RANK[b.rs] or 0 }, { a.cl and 1 or 0, b.cl and 1 or 0 }, { t(a.cs), t(b.cs) } }
   for _, k in ipairs(keys) do
     if k[1] ~= k[2] then return k[1] < k[2] end

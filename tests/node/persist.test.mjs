@@ -529,3 +529,38 @@ test("mergeSnapshots: the later event wins the cooldown, timestamps take the max
   assert.deepEqual(mergeSnapshots(JSON.stringify(m), m), m);
   assert.throws(() => mergeSnapshots("{", null), /not valid JSON/);
 });
+
+test("clearCooldown and markSuccess end a rest this pool has not seen: another pool's, or one not loaded yet", async () => {
+  // Two running pools share a store; B rests k0, A (loaded before that, no write since) clears it.
+  const store = memoryStore();
+  const a = new Pool({ profiles: keys(2), storage: store });
+  const b = new Pool({ profiles: keys(2), storage: store });
+  await a.init();
+  await b.init();
+  b.markFailure("k0", "billing");
+  await b.flush();
+  await tick(5);
+  a.clearCooldown("k0");
+  await a.flush();
+  assert.equal(JSON.parse(store.load()).profiles.k0.cooldownUntil, undefined, "the store holds the clear");
+  const c = new Pool({ profiles: keys(2), storage: store });
+  await c.init();
+  assert.equal(statusOf(c, "k0").state, "available");
+  assert.equal(statusOf(a, "k0").state, "available");
+  for (const p of [a, b, c]) await p.close();
+
+  // A pool that has not loaded the state yet (no init(), no run): the mark wins when they merge.
+  for (const mark of [(p) => p.clearCooldown("k0"), (p) => p.markSuccess("k0")]) {
+    const s = memoryStore();
+    const first = new Pool({ profiles: keys(2), storage: s });
+    first.markFailure("k0", "billing");
+    await first.close();
+    await tick(5);
+    const fresh = new Pool({ profiles: keys(2), storage: s });
+    mark(fresh);
+    await fresh.flush();
+    assert.equal(statusOf(fresh, "k0").state, "available", String(mark));
+    assert.equal(JSON.parse(s.load()).profiles.k0.cooldownUntil, undefined, String(mark));
+    await fresh.close();
+  }
+});

@@ -78,3 +78,43 @@ test("key-carousel 1.1.0 and LlmKeyPool read each other's state files", async (t
   assert.equal(upgraded.getStatus().profiles[0].state, "disabled");
   await upgraded.close();
 });
+
+test("rolling upgrade: a clearCooldown by key-carousel 1.1.0 sticks in a file it shares with LlmKeyPool", async (t) => {
+  // v1 records no time for a clear: its cleared record ties with the rest it cleared, and wins.
+  const path = tempFile(t);
+  const v2 = new LlmKeyPool({ profiles, storagePath: path });
+  await v2.init();
+  await v2.markFailure("profile-0", "rate_limit");
+  assert.ok(JSON.parse(readFileSync(path, "utf8")).profiles["profile-0"].cooldownUntil > Date.now());
+  const v1 = new V1Pool({ profiles, storagePath: path });
+  await v1.init();
+  await v1.clearCooldown("profile-0");
+  await v2.init(); // picks up what the other process wrote
+  assert.equal(v2.isInCooldown("profile-0"), false, "v2 sees the clear");
+  await v2.markSuccess("profile-1"); // v2 writes: the clear must not be undone
+  const stored = JSON.parse(readFileSync(path, "utf8")).profiles["profile-0"];
+  assert.equal(stored.cooldownUntil, undefined);
+  assert.equal(stored.errorCount, 0);
+  const restarted = new V1Pool({ profiles, storagePath: path });
+  await restarted.init();
+  assert.equal(restarted.isInCooldown("profile-0"), false);
+  await v2.close();
+});
+
+test("LlmKeyPool: clearCooldown and markSuccess before the state is loaded end the stored rest, as v1's do", async (t) => {
+  for (const mark of ["clearCooldown", "markSuccess"]) {
+    const path = tempFile(t);
+    const first = new V1Pool({ profiles, storagePath: path });
+    await first.markFailure("profile-0", "billing");
+    const pool = new LlmKeyPool({ profiles, storagePath: path }); // no init()
+    await pool[mark]("profile-0");
+    const stored = JSON.parse(readFileSync(path, "utf8")).profiles["profile-0"];
+    assert.equal(stored.cooldownUntil, undefined, `${mark}: the stored rest is over`);
+    assert.equal(pool.isInCooldown("profile-0"), false, mark);
+    const restarted = new LlmKeyPool({ profiles, storagePath: path });
+    await restarted.init();
+    assert.equal(restarted.isInCooldown("profile-0"), false, mark);
+    await pool.close();
+    await restarted.close();
+  }
+});

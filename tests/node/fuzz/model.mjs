@@ -79,7 +79,7 @@ function cmpKey(a, b) {
   const t = (x) => x ?? -1;
   return (
     cmpNum(t(eventTime(a)), t(eventTime(b))) ||
-    cmpNum(t(a.cooldownUntil), t(b.cooldownUntil)) ||
+    cmpNum(a.cooldownUntil ?? Infinity, b.cooldownUntil ?? Infinity) || // at one event time, no rest wins
     cmpNum(a.errorCount, b.errorCount) ||
     ((a.reason ?? "") < (b.reason ?? "") ? -1 : (a.reason ?? "") > (b.reason ?? "") ? 1 : 0) ||
     cmpNum(a.cooldownLong ? 1 : 0, b.cooldownLong ? 1 : 0) ||
@@ -250,10 +250,9 @@ export class ModelPool {
     if (lease !== undefined) p.inFlight = Math.max(0, p.inFlight - 1);
     p.lastUsed = now;
     p.lastSuccess = now;
-    if (!late) {
-      if (p.cooldownUntil !== null) p.updatedAt = later(p.updatedAt, now);
-      p.cooldownUntil = null;
-    }
+    // markSuccess (no lease) is an event even with no rest to end here.
+    if ((!late && p.cooldownUntil !== null) || lease === undefined) p.updatedAt = later(p.updatedAt, now);
+    if (!late) p.cooldownUntil = null;
     if (lease === undefined) p.rank = ++this.picks;
   }
 
@@ -296,7 +295,7 @@ export class ModelPool {
 
   clear(i, now) {
     const p = this.p[i];
-    if (p.errorCount !== 0 || p.cooldownUntil !== null) p.updatedAt = later(p.updatedAt, now);
+    p.updatedAt = later(p.updatedAt, now); // always an event: it ends rests not seen here
     p.errorCount = 0;
     p.cooldownUntil = null;
   }
