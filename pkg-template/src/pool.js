@@ -128,10 +128,9 @@ function badClock(t) {
   return new RangeError(`clock() must return ms since the epoch in [0, 2^53], got ${t}`);
 }
 
-/** The names of a profile the pool shows (status, logs, stored state): none may be a key. */
-const NAME_FIELDS = ["id", "provider", "model"];
 /**
- * ... nor hold 8 characters of its profile's key. Not the provider: test keys often hold
+ * The names of a profile the pool shows (status, logs, stored state) that may not hold 8
+ * characters of its profile's key (none may be another's key). Not the provider: test keys often hold
  * it ("key-anthropic-1"), and a provider is one of a few names, not a place for a key.
  */
 const PIECE_FIELDS = ["id", "model"];
@@ -142,22 +141,29 @@ const KEY_IN_NAME = "holds an API key (whole, or 8 of its characters in a row); 
  * own key is checked as it is read): ConfigError naming the field.
  */
 function refuseKeysAsNames(profiles, fallbackModels, keys) {
-  // Only names as long as the shortest key could be one (a pool's ids are mostly shorter).
+  const trimmed = (k) => (k.charCodeAt(0) <= 32 || k.charCodeAt(k.length - 1) <= 32 ? k.trim() : k);
+  // Only names as long as the shortest key could be one: a pool's names are mostly shorter,
+  // and then this costs two passes that allocate nothing.
   let shortest = Infinity;
-  for (const k of keys) if (k.trim().length >= MIN_LEAK) shortest = Math.min(shortest, k.trim().length);
-  const names = new Map();
-  const add = (name, at) => typeof name === "string" && name.length >= shortest && names.set(name, at);
-  profiles.forEach((def, i) => {
-    for (const field of NAME_FIELDS) add(def[field], itemPath("profiles", i, field));
-  });
-  fallbackModels.forEach((fb, i) => {
-    for (const field of ["provider", "model"]) add(fb[field], `fallbackModels[${i}].${field}`);
-  });
-  if (names.size === 0) return;
   for (const k of keys) {
-    if (k.trim().length < MIN_LEAK) continue;
-    const at = names.get(k) ?? names.get(k.trim());
-    if (at !== undefined) throw new ConfigError(at, KEY_IN_NAME);
+    const n = trimmed(k).length;
+    if (n >= MIN_LEAK && n < shortest) shortest = n;
+  }
+  const long = (name) => typeof name === "string" && name.length >= shortest;
+  let any = false;
+  for (let i = 0; i < profiles.length && !any; i++) any = long(profiles[i].id) || long(profiles[i].provider) || long(profiles[i].model);
+  for (let i = 0; i < fallbackModels.length && !any; i++) any = long(fallbackModels[i].provider) || long(fallbackModels[i].model);
+  if (!any) return;
+  const names = new Map(); // name -> [list, index, field]
+  const add = (list, i, field) => {
+    const name = (list === "profiles" ? profiles : fallbackModels)[i][field];
+    if (long(name)) names.set(name, [list, i, field]);
+  };
+  for (let i = 0; i < profiles.length; i++) for (const field of ["id", "provider", "model"]) add("profiles", i, field);
+  for (let i = 0; i < fallbackModels.length; i++) for (const field of ["provider", "model"]) add("fallbackModels", i, field);
+  for (const k of keys) {
+    const where = names.get(k) ?? names.get(trimmed(k));
+    if (where !== undefined && trimmed(k).length >= MIN_LEAK) throw new ConfigError(itemPath(...where), KEY_IN_NAME);
   }
 }
 

@@ -61,9 +61,17 @@ export function fingerprint(text) {
  * everywhere (status, logs, stored state).
  */
 export function holdsKey(name, key) {
-  if (typeof name !== "string" || typeof key !== "string" || key.trim().length < MIN_LEAK) return false;
-  if (name === key || name === key.trim()) return true;
-  for (let i = 0; i + MIN_LEAK <= name.length; i++) if (key.includes(name.slice(i, i + MIN_LEAK))) return true;
+  if (typeof name !== "string" || typeof key !== "string" || name.length < MIN_LEAK || key.length < MIN_LEAK) return false;
+  // The name's windows cover the whole key too (also one read from a file with its newline).
+  // Compared in place (no substring made: this runs for every profile at construction).
+  for (let i = 0; i + MIN_LEAK <= name.length; i++) {
+    const first = name[i];
+    for (let j = key.indexOf(first); j !== -1 && j + MIN_LEAK <= key.length; j = key.indexOf(first, j + 1)) {
+      let m = 1;
+      while (m < MIN_LEAK && key.charCodeAt(j + m) === name.charCodeAt(i + m)) m++;
+      if (m === MIN_LEAK) return key.trim().length >= MIN_LEAK;
+    }
+  }
   return false;
 }
 
