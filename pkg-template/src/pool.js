@@ -5,7 +5,7 @@ import { CorePool, MAX_TIME } from "./core.js";
 import { AllProfilesExhaustedError, ConfigError, itemPath } from "./errors.js";
 import { classifyError, errorMessage, isCallerAbort, retryAfterMs } from "./classify.js";
 import { REASONS, REASON_CODE, resolvePolicy } from "./reasons.js";
-import { MIN_LEAK, fingerprint, holdsKey, keyIndexOf, redact, wellFormed } from "./secrets.js";
+import { MIN_LEAK, fingerprint, holdsAnyKey, holdsKey, keyIndexOf, redact, wellFormed } from "./secrets.js";
 import { Persister, StateLink, fileStoreFactory } from "./persist.js";
 import { Emitter } from "./events.js";
 import { MAX_TIMER_MS, abortReason, sleep } from "./wait.js";
@@ -442,7 +442,7 @@ export class Pool {
    * time the pool sees the name.
    */
   #refuseKeyName(name, what) {
-    if (redact(name, "", this.#keyIndex()) !== name) throw new TypeError(`${what}: ${KEY_IN_NAME}`);
+    if (holdsAnyKey(name, this.#keyIndex())) throw new TypeError(`${what}: ${KEY_IN_NAME}`);
   }
 
   /** The core's index of a model name a call gives (undefined when it cannot be interned). */

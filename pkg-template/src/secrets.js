@@ -75,6 +75,11 @@ export function holdsKey(name, key) {
   return false;
 }
 
+/** Whether `name` holds 8 characters in a row of any key of `index` (a `keyIndex`) of 8 or more. */
+export function holdsAnyKey(name, index) {
+  return name.length >= MIN_LEAK && markPieces(name, index.anchors, null) !== null;
+}
+
 /** `index` (a `keyIndex`, or null) while it still covers `keys`, else a new one. */
 export function keyIndexOf(index, keys) {
   return index !== null && index.size === keys.length ? index : keyIndex(keys);

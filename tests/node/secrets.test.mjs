@@ -371,6 +371,9 @@ test("a key passed as a name (a profile's id, provider or model, a call's model)
   assertNoLeak(JSON.stringify(s), "status");
   // A model's name is checked once; later calls with it run.
   assert.equal((await pool.run(() => "ok", { model: "gpt-4o" })).value, "ok");
+  // Keys under 8 characters are placeholders, not keys: a name may equal one, as at construction.
+  const placeholders = new Pool({ profiles: [{ id: "test", provider: "openai", apiKey: "test" }] });
+  assert.equal((await placeholders.run(() => "ok", { model: "test" })).value, "ok");
 });
 
 test("LlmKeyPool keeps v1's messages for bad profiles, with a key used as an id redacted from them", async () => {
