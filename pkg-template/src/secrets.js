@@ -260,7 +260,6 @@ function packText(text, i, step) {
   return w;
 }
 
-
 /**
  * Marks in `marks` (made when first needed; returned) each character of `text` that lies in
  * a run of 8 or more that also occurs in a key of `a` (an `anchorIndex`). At each position
@@ -268,7 +267,8 @@ function packText(text, i, step) {
  * characters each way: a piece found at `i` in a key holds an anchor, at most 4 characters
  * from either end, so this finds every piece, and only pieces (each is checked against the
  * key: no hash makes a false one). Costs the text's length times the anchors a bucket holds,
- * a few; more where the text holds what many keys share at one place ("sk-proj-").
+ * a few; anchors many keys share (a provider's prefix) are grouped (`crowdedGroups`): a few
+ * binary searches.
  */
 function markPieces(text, a, marks) {
   const { keys, head, entries, shift } = a;
