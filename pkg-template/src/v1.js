@@ -136,7 +136,7 @@ export class LlmKeyPool {
       const log = (level, msg) => this.#log(level, msg);
       this.#persister = new Persister({
         store,
-        link: new StateLink({ core: c, ids: this.#ids, store, now: () => this.#now(), log }),
+        link: new StateLink({ core: c, ids: this.#ids, store, now: () => this.#now(), log, imported: () => (this.#stateRead = true) }),
         log,
         intervalMs: 1000,
       });
@@ -199,9 +199,14 @@ export class LlmKeyPool {
    */
   async init() {
     if (this.#persister === undefined) return;
+    this.#stateRead = false;
     await this.#persister.reload();
-    this.#log("info", `Loaded persisted state for ${this.#ids.length} profiles`);
+    // As v1: only when a stored state was read (not for no file, nor a bad one).
+    if (this.#stateRead) this.#log("info", `Loaded persisted state for ${this.#ids.length} profiles`);
   }
+
+  /** Whether the last load imported a stored state (for init's log line). */
+  #stateRead = false;
 
   /** v2 addition: writes what is pending (`run` coalesces success-only writes). */
   async flush() {
@@ -259,11 +264,14 @@ export class LlmKeyPool {
         // v1 difference: keys the provider echoed into the message are redacted.
         const error = redact(errorMessage(err), ctx.apiKey, this.#keyIndex());
         attempts.push({ profileId: id, provider: ctx.provider, model: ctx.model, error, reason });
-        await this.#markFailure(id, reason, false);
+        // As v1, through the public method when a subclass or a spy replaced it.
+        if (this.markFailure === LlmKeyPool.prototype.markFailure) await this.#markFailure(id, reason, false);
+        else await this.markFailure(id, reason);
         this.#log("warn", `[${label}] Profile ${id} failed: ${reason} \u2014 ${error}`);
         continue;
       }
-      await this.#markSuccess(id, false);
+      if (this.markSuccess === LlmKeyPool.prototype.markSuccess) await this.#markSuccess(id, false);
+      else await this.markSuccess(id);
       return { value, profileId: id, provider: ctx.provider, model: ctx.model, attempts };
     }
     throw new AllProfilesExhaustedError(attempts);

@@ -454,3 +454,52 @@ test("LlmKeyPool.init() again reads the file again, as v1's: it picks up what an
   await a.close?.();
   await b.close?.();
 });
+
+test("run() reports through markFailure/markSuccess as v1's does: a subclass's override and a spy see every call", async () => {
+  for (const lib of [v1, v2]) {
+    const calls = [];
+    class Counting extends lib.LlmKeyPool {
+      async markFailure(id, reason) {
+        calls.push(["fail", id, reason]);
+        return super.markFailure(id, reason);
+      }
+      async markSuccess(id) {
+        calls.push(["ok", id]);
+        return super.markSuccess(id);
+      }
+    }
+    const pool = new Counting({ profiles: [{ provider: "openai", apiKey: KEY0 }, { provider: "openai", apiKey: `${KEY0}-b` }] });
+    let first = true;
+    await pool.run(() => (first ? ((first = false), Promise.reject(httpError(429, "Too Many Requests"))) : "ok"));
+    assert.deepEqual(calls, [["fail", "profile-0", "rate_limit"], ["ok", "profile-1"]], lib === v1 ? "v1" : "v2");
+    assert.equal(pool.isInCooldown("profile-0"), true);
+
+    const spied = new lib.LlmKeyPool({ profiles: [{ provider: "openai", apiKey: KEY0 }] });
+    const spy = mock.method(spied, "markSuccess");
+    await spied.run(() => "ok");
+    assert.equal(spy.mock.callCount(), 1, lib === v1 ? "v1" : "v2");
+    assert.deepEqual(spy.mock.calls[0].arguments, ["profile-0"]);
+  }
+});
+
+test("init() logs \"Loaded persisted state\" only when it read a state, as v1", async () => {
+  const { mkdtempSync, writeFileSync } = await import("node:fs");
+  const dir = mkdtempSync(join(tmpdir(), "kc-v1-init-"));
+  const profiles = [{ provider: "openai", apiKey: KEY0 }];
+  const infos = async (lib, path) => {
+    const lines = [];
+    const pool = new lib.LlmKeyPool({ profiles, storagePath: path, logger: { info: (m) => lines.push(m), warn() {}, error() {}, debug() {} } });
+    await pool.init();
+    await pool.close?.();
+    return lines.filter((l) => l.startsWith("Loaded persisted state"));
+  };
+  const good = join(dir, "good.json");
+  writeFileSync(good, JSON.stringify({ version: 1, profiles: { "profile-0": { errorCount: 1, lastFailure: Date.now() } } }));
+  const bad = join(dir, "bad.json");
+  for (const lib of [v1, v2]) {
+    writeFileSync(bad, "{not json");
+    assert.deepEqual(await infos(lib, join(dir, "none.json")), [], "no file");
+    assert.deepEqual(await infos(lib, bad), [], "a bad file");
+    assert.deepEqual(await infos(lib, good), ["Loaded persisted state for 1 profiles"], "a state");
+  }
+});
