@@ -268,6 +268,10 @@ pub struct Pool {
     pub(crate) pairs: Vec<PairState>,
     pair_head: Vec<u32>,
     pair_next: Vec<u32>,
+    /// The rests that ended (while tracking), each with the reason it was for, taken when
+    /// the selection reported it: before an operation can start another rest (see
+    /// [`Pool::take_recovered`]).
+    recovered: Vec<(u32, u32, Option<Reason>)>,
 }
 
 /// The error of [`Pool::add`] for the profile at `position` of its list: `field` under it
@@ -898,13 +902,27 @@ impl Pool {
     }
 
     /// Brings the pool to `now` and returns the rests that ended since the last call
-    /// (while tracking is on), oldest first, two numbers each: profile, `u32::MAX` for a
-    /// profile's own rest; profile, model for a pair's. A rest ends when its time is reached (seen
+    /// (while tracking is on), oldest first: profile, `u32::MAX` for a profile's own rest;
+    /// profile, model for a pair's. A rest ends when its time is reached (seen
     /// by the first operation at or after it) or when a success, `clear_cooldown` or an
     /// import ends it early.
-    pub fn take_recovered(&mut self, now: f64) -> Result<Vec<u32>, Error> {
+    /// Each comes with the reason it was for (see [`Pool::rest_reason`]), read when the rest
+    /// was seen to end: a failure that starts the next rest does not change it.
+    pub fn take_recovered(&mut self, now: f64) -> Result<Vec<(u32, u32, Option<Reason>)>, Error> {
         self.sync(now)?;
-        Ok(self.sel.take_recovered())
+        Ok(core::mem::take(&mut self.recovered))
+    }
+
+    /// Moves the rests the selection saw end into `recovered`, with their reasons now.
+    pub(crate) fn note_recovered(&mut self) {
+        if !self.sel.has_recovered() {
+            return;
+        }
+        for rest in self.sel.take_recovered().chunks_exact(2) {
+            let (idx, m) = (rest[0], rest[1]);
+            let reason = self.rest_reason(idx, (m != u32::MAX).then_some(m));
+            self.recovered.push((idx, m, reason));
+        }
     }
 
     /// The reason of the profile's last failure (`model`: of the pair's), which stays
@@ -957,6 +975,7 @@ impl Pool {
             return Err(Error::BadTime(now));
         }
         self.sel.advance(now);
+        self.note_recovered();
         Ok(())
     }
 }

@@ -676,6 +676,12 @@ impl Selection {
     pub fn take_recovered(&mut self) -> Vec<u32> {
         core::mem::take(&mut self.recovered)
     }
+
+    /// Whether a rest ended since [`Selection::take_recovered`] was last called.
+    #[inline]
+    pub fn has_recovered(&self) -> bool {
+        !self.recovered.is_empty()
+    }
 }
 
 #[cfg(test)]

@@ -291,6 +291,7 @@ impl Pool {
             return Err(Error::BadTime(now));
         }
         self.sel.advance(now);
+        self.note_recovered();
         let mut reorder = false;
         let mut unknown = 0;
         for (id, stored) in records {

@@ -346,9 +346,7 @@ impl WasmPool {
         match r {
             Ok(got) => {
                 self.out.clear();
-                for rest in got.chunks_exact(2) {
-                    let (idx, m) = (rest[0], rest[1]);
-                    let reason = self.inner.rest_reason(idx, (m != u32::MAX).then_some(m));
+                for (idx, m, reason) in got {
                     self.out.extend([idx as f64, m as f64, reason.map_or(-1.0, |r| r.code() as f64)]);
                 }
                 self.out.len() as i32

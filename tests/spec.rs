@@ -455,3 +455,20 @@ fn ids_and_model_names_read_back_whole() {
         assert_eq!(p.model_index(name).unwrap(), m as u32, "interned once");
     }
 }
+
+#[test]
+fn a_rest_that_ended_is_reported_with_its_own_reason_when_the_next_failure_comes_first() {
+    // The rate-limit rest ends on the clock; nobody looks; then a billing failure starts a
+    // new rest. The ended rest was for rate_limit (before: the new failure's billing).
+    let mut p = pool(Settings::v2());
+    p.track_recoveries(true);
+    let a = idx(&p, "oa1");
+    p.fail(a, T0, Reason::RateLimit, None, None).unwrap();
+    assert_eq!(p.take_recovered(T0).unwrap(), vec![]);
+    p.fail(a, T0 + 2.0 * MIN, Reason::Billing, None, None).unwrap();
+    assert_eq!(p.take_recovered(T0 + 2.0 * MIN).unwrap(), vec![(a, u32::MAX, Some(Reason::RateLimit))]);
+    // A rest ended by clear_cooldown keeps its reason too.
+    p.clear_cooldown(a, T0 + 3.0 * MIN).unwrap();
+    p.fail(a, T0 + 3.0 * MIN, Reason::Timeout, None, None).unwrap();
+    assert_eq!(p.take_recovered(T0 + 3.0 * MIN).unwrap(), vec![(a, u32::MAX, Some(Reason::Billing))]);
+}

@@ -404,6 +404,8 @@ export class Pool {
    * the events report. Returns the cooldown started (ms, or -1/-2).
    */
   #fail(idx, now, reason, retryMs, lease, model, modelName) {
+    // Rests that ended before this failure are announced before the rest it may start.
+    if (this.#tracking) this.#observe(now);
     const code = REASON_CODE.get(reason);
     const cd = this.#core.fail(idx, now, code, retryMs ?? NaN, lease, model);
     // A failure that counted is written at once; one that did not (late, or a reason whose

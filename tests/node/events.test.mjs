@@ -252,3 +252,23 @@ test("next available: status says when, per profile and for the pool", () => {
     ["k1", "disabled", "billing", 5 * HOUR - 10_000],
   ]);
 });
+
+test("recover names the rest that ended, and comes before the rest the next failure starts", async () => {
+  const clock = manualClock();
+  const pool = new Pool({ profiles: keys(2), clock: clock.fn, maxWaitMs: 0 });
+  const seen = [];
+  for (const e of ["cooldown", "disabled", "recover"]) pool.on(e, (ev) => seen.push(`${e} ${ev.profileId} ${ev.reason}`));
+  pool.markFailure("k0", "rate_limit");
+  clock.now += 2 * 60_000; // the rest ends; nothing looks at the pool
+  pool.markFailure("k0", "billing");
+  assert.deepEqual(seen, ["cooldown k0 rate_limit", "recover k0 rate_limit", "disabled k0 billing"]);
+  // Through run(): k1 rests for a 429, the clock passes its end, its next call fails with 402.
+  seen.length = 0;
+  pool.clearCooldown("k0");
+  pool.markFailure("k0", "auth_permanent");
+  seen.length = 0;
+  await pool.run(() => Promise.reject(httpError(429, "Too Many Requests"))).catch(() => {});
+  clock.now += 2 * 60_000;
+  await pool.run(() => Promise.reject(httpError(402, "Payment required"))).catch(() => {});
+  assert.deepEqual(seen, ["cooldown k1 rate_limit", "recover k1 rate_limit", "disabled k1 billing"]);
+});
