@@ -444,7 +444,7 @@ export class Pool {
    * time the pool sees the name.
    */
   #refuseKeyName(name, what) {
-    if (holdsAnyKey(name, this.#keyIndex())) throw new TypeError(`${what}: ${KEY_IN_NAME}`);
+    if (!this.#modelIndex.has(name) && holdsAnyKey(name, this.#keyIndex())) throw new TypeError(`${what}: ${KEY_IN_NAME}`);
   }
 
   /** The core's index of a model name a call gives (undefined when it cannot be interned). */
@@ -518,7 +518,7 @@ export class Pool {
     const signal = o.signal;
     const label = o.label ?? "key-carousel";
     const pref = o.provider === undefined ? -1 : this.#providerIndex.get(o.provider) ?? -1;
-    if (o.model !== undefined && !this.#modelIndex.has(o.model)) this.#refuseKeyName(o.model, "run options: model");
+    if (o.model !== undefined) this.#refuseKeyName(o.model, "run options: model");
     const model = o.model === undefined ? undefined : this.#model(o.model);
     const session = o.session;
     // The session's profile, tried first while it is healthy (until an attempt fails).
@@ -697,7 +697,7 @@ export class Pool {
     if (name === undefined) return undefined;
     if (typeof name !== "string") throw new TypeError(`model must be a string, got ${typeof name}`);
     if (this.#models[idx] !== undefined) return undefined;
-    if (!this.#modelIndex.has(name)) this.#refuseKeyName(name, "options.model");
+    this.#refuseKeyName(name, "options.model");
     return this.#model(name);
   }
 

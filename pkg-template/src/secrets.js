@@ -63,14 +63,20 @@ export function fingerprint(text) {
 export function holdsKey(name, key) {
   if (typeof name !== "string" || typeof key !== "string" || name.length < MIN_LEAK || key.length < MIN_LEAK) return false;
   // The name's windows cover the whole key too (also one read from a file with its newline).
-  // Compared in place (no substring made: this runs for every profile at construction).
-  for (let i = 0; i + MIN_LEAK <= name.length; i++) {
-    const first = name[i];
-    for (let j = key.indexOf(first); j !== -1 && j + MIN_LEAK <= key.length; j = key.indexOf(first, j + 1)) {
-      let m = 1;
-      while (m < MIN_LEAK && key.charCodeAt(j + m) === name.charCodeAt(i + m)) m++;
-      if (m === MIN_LEAK) return key.trim().length >= MIN_LEAK;
-    }
+  for (let i = 0; i + MIN_LEAK <= name.length; i++) if (inKey(name, i, key)) return key.trim().length >= MIN_LEAK;
+  return false;
+}
+
+/**
+ * Whether the 8 characters of `text` from `i` occur in `key`, compared in place (no
+ * substring made: `holdsKey` runs for every profile at construction).
+ */
+function inKey(text, i, key) {
+  const first = text[i];
+  for (let j = key.indexOf(first); j !== -1 && j + MIN_LEAK <= key.length; j = key.indexOf(first, j + 1)) {
+    let m = 1;
+    while (m < MIN_LEAK && key.charCodeAt(j + m) === text.charCodeAt(i + m)) m++;
+    if (m === MIN_LEAK) return true;
   }
   return false;
 }
@@ -317,7 +323,7 @@ function markPieces(text, a, marks) {
 /** Marks (as `markPieces`) the runs of 8 or more characters of `text` that occur in `key`. */
 function markKey(text, key, marks) {
   for (let i = 0; i + MIN_LEAK <= text.length; i++) {
-    if (key.includes(text.slice(i, i + MIN_LEAK))) {
+    if (inKey(text, i, key)) {
       marks ??= new Uint8Array(text.length);
       marks.fill(1, i, i + MIN_LEAK);
     }
