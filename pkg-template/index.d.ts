@@ -211,9 +211,12 @@ export type RunOptions = {
    */
   model?: string;
   /**
-   * Aborts the call: waiting stops, and once it has fired, whatever the task throws (the
-   * SDK's abort error) propagates untouched and no key is blamed. An abort you did not ask
-   * for (an SDK's own timeout, a deadline inside the task) is a `timeout` and rotates.
+   * Aborts the call: waiting (also for the first load of the state) stops, and once it has
+   * fired, whatever the task throws (the SDK's abort error) propagates untouched and no key is
+   * blamed. An abort error whose message is not about a timeout (`AbortError`,
+   * `APIUserAbortError`) is taken for the caller's too, signal or not. A deadline that says so
+   * (the OpenAI and Anthropic SDKs' `timeout`, fetch's `AbortSignal.timeout()`) is a
+   * `timeout` and rotates.
    */
   signal?: AbortSignal;
   /** Prefix of this call's log lines. */
@@ -470,8 +473,9 @@ export declare class Pool {
   /** The status: `JSON.stringify(pool)` shows ids and numbers, never a key. */
   toJSON(): DetailedPoolStatus;
   /**
-   * Loads the stored state (`storage` or `storagePath`) and merges it into the pool; the
-   * first `run` does it itself when this was not called. Never rejects: a store that cannot
+   * Loads the stored state (`storage` or `storagePath`) and merges it into the pool, however
+   * long that takes; the first `run` starts it itself when this was not called, and runs wait
+   * for it at most 5 s (then they go on, and the state is merged in when it comes). Never rejects: a store that cannot
    * be read is reported through the logger (error) and the pool starts fresh; a stored value
    * that is garbage, truncated, of another version or of the wrong types is copied aside
    * (the store decides where), reported once (warn), and the pool starts fresh. Without
@@ -512,9 +516,9 @@ export declare class Pool {
 
 /** Options of `new LlmKeyPool(...)`: key-carousel 1's, unchanged. Unknown options are ignored (as in v1). */
 export type LlmKeyPoolConfig = {
-  /** The API keys; without `id`, a profile is `profile-<index>` (v1's ids). */
-  profiles: readonly ProfileDefinition[];
-  fallbackModels?: readonly FallbackModelDefinition[];
+  /** The API keys; without `id`, a profile is `profile-<index>` (v1's ids). Mutable arrays, as v1's type. */
+  profiles: ProfileDefinition[];
+  fallbackModels?: FallbackModelDefinition[];
   /** A JSON file shared with v1 processes; call `await pool.init()` after construction to load it. */
   storagePath?: string;
   /** Negative values throw `<field> must be non-negative` (v1's message); NaN, infinite and non-numbers throw a {@link ConfigError}. */
@@ -614,6 +618,11 @@ export type ProfileRecord = {
   /** The cooldown is on the long schedule (`disabled`). Absent: false. */
   cooldownLong?: boolean;
   cooldownStartedAt?: number;
+  /**
+   * The key's model-scoped rests (`policy` scope `"model"`), by model: the cooldown fields
+   * of a record, without `lastUsed` and `lastSuccess`. key-carousel 1 ignores them.
+   */
+  models?: { [model: string]: Omit<ProfileRecord, "lastUsed" | "lastSuccess" | "models"> };
 };
 
 /**
@@ -670,8 +679,12 @@ export interface StateStore {
   readonly name?: string;
   /** Reads the stored state. A rejection means "unreachable": logged, the pool starts fresh. */
   load(): StoredState | Promise<StoredState>;
-  /** Writes the pool's whole state. Used when there is no `update`. */
-  save?(snapshot: Snapshot): void | Promise<void>;
+  /**
+   * Writes the pool's whole state. Used when there is no `update`. What it returns is
+   * awaited and otherwise ignored (a client's `"OK"` is fine); a rejection is logged and the
+   * write retried later.
+   */
+  save?(snapshot: Snapshot): unknown;
   /**
    * Read-merge-write, as atomically as the store allows: read the stored value, call
    * `merge(stored)` — it merges `stored` into the pool and returns the pool's whole state
@@ -726,8 +739,8 @@ export type WebStorageLike = {
  * types, a key of another Redis type) is moved aside to `<key>:corrupt:<time>` by the same
  * script, and the pool starts fresh (warning once).
  *
- * While Redis is unreachable, runs go on (only the first, which loads the state, waits for
- * the load); what happens to a write depends on your client's settings: with an offline
+ * While Redis is unreachable, runs go on (at start, runs wait for the first load at most 5 s,
+ * or until their `signal` fires, then go on and merge the state in when it comes); what happens to a write depends on your client's settings: with an offline
  * queue (both clients' default) it waits for the reconnection,
  * without one (ioredis `enableOfflineQueue: false`, node-redis `disableOfflineQueue: true`)
  * it fails at once, is logged and retried with backoff, and the state converges once Redis
@@ -736,7 +749,7 @@ export type WebStorageLike = {
  * of a bad value lands in the same slot.
  *
  * ```ts
- * import Redis from "ioredis";
+ * import { Redis } from "ioredis";
  * const pool = new Pool({ profiles, storage: redisStore(new Redis(process.env.REDIS_URL!), { key: "my-app:llm-keys" }) });
  *
  * import { createClient } from "redis";

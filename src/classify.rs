@@ -49,10 +49,17 @@ const TIMEOUT: &str = "timeout|timed?.out|ETIMEDOUT|ECONNABORTED";
 const SERVER_ERROR: &str = "service.unavailable|overloaded";
 /// A 429 whose message says this is out of money, not out of rate.
 const QUOTA_429: &str = "quota|insufficient";
+/// v2: the part of QUOTA_429 that outranks a message's "rate limit".
+const INSUFFICIENT: &str = "insufficient";
 /// v2: a 400 whose message says the account is out of money, not the request malformed
 /// (Anthropic's "Your credit balance is too low to access the Anthropic API. Please go to
 /// Plans & Billing to upgrade or purchase credits.", an `invalid_request_error`).
-const CREDIT_400: &str = "credit balance|billing|insufficient.*(fund|credit)";
+/// Also Anthropic's "You have reached your specified API usage limits. You will regain access
+/// on …" (the account's own spending limit: no key of that organization works until then).
+const CREDIT_400: &str = "credit balance|billing|insufficient.*(fund|credit)|usage limit";
+/// v2: a 400 saying the account behind the key is shut (Anthropic's "This organization has
+/// been disabled.", an `invalid_request_error`): the key's fault, not the request's.
+const DISABLED_400: &str = "(organization|account|workspace) (has been|is) (disabled|deactivated|suspended)";
 /// v1's test for "this abort is really a timeout".
 const TIMEOUT_MESSAGE: &str = "timeout|timed?.out";
 
@@ -69,7 +76,7 @@ const MESSAGE_RULES: [(&str, Reason); 8] = [
 ];
 
 /// v2's `code` table (compared ASCII-case-insensitively, whole string).
-const CODE_RULES: [(&str, Reason); 24] = [
+const CODE_RULES: [(&str, Reason); 28] = [
     ("ETIMEDOUT", Reason::Timeout),
     ("ECONNABORTED", Reason::Timeout),
     ("UND_ERR_CONNECT_TIMEOUT", Reason::Timeout),
@@ -93,6 +100,12 @@ const CODE_RULES: [(&str, Reason); 24] = [
     // Anthropic's 413: the request is too large for any key (unknown would rest every key).
     ("request_too_large", Reason::Format),
     ("overloaded_error", Reason::ServerError),
+    // The error types of a body with no status: an error event in the middle of a stream
+    // (Anthropic's `api_error`, `timeout_error`, `billing_error`; OpenAI's `server_error`).
+    ("api_error", Reason::ServerError),
+    ("server_error", Reason::ServerError),
+    ("timeout_error", Reason::Timeout),
+    ("billing_error", Reason::Billing),
     // Google: any 429 is RESOURCE_EXHAUSTED, and its message says "quota" even for a
     // per-minute limit; a wrong key is a 400 whose ErrorInfo reason is API_KEY_INVALID.
     ("RESOURCE_EXHAUSTED", Reason::RateLimit),
@@ -127,6 +140,15 @@ pub fn classify(facts: &ErrorFacts, rules: Rules) -> Reason {
             if let Some(r @ (Reason::RateLimit | Reason::Billing)) = code {
                 return r;
             }
+            // v2: a message that says "rate limit" is one even when it mentions a quota (Azure
+            // OpenAI's ends "Please go here: https://aka.ms/oai/quotaincrease"), unless it
+            // says the account lacks funds.
+            if rules == Rules::V2
+                && js_regex_test(RATE_LIMIT, &message)
+                && !js_regex_test(INSUFFICIENT, &message)
+            {
+                return Reason::RateLimit;
+            }
             if js_regex_test(QUOTA_429, &message) {
                 return Reason::Billing;
             }
@@ -143,6 +165,9 @@ pub fn classify(facts: &ErrorFacts, rules: Rules) -> Reason {
             }
             if rules == Rules::V2 && js_regex_test(CREDIT_400, &message) {
                 return Reason::Billing;
+            }
+            if rules == Rules::V2 && js_regex_test(DISABLED_400, &message) {
+                return Reason::AuthPermanent;
             }
             return Reason::Format;
         }
@@ -661,6 +686,22 @@ mod tests {
         assert_eq!(at(400.0, "", "400 Your credit balance is too low"), (Format, Billing));
         assert_eq!(at(400.0, "", "see plans & billing"), (Format, Billing));
         assert_eq!(at(400.0, "", "insufficient credits"), (Format, Billing));
+        // Anthropic's spending limit and shut organization: the key's fault, not the request's.
+        let limits = "You have reached your specified API usage limits. \
+                      You will regain access on 2026-12-01 at 00:00 UTC.";
+        assert_eq!(at(400.0, "invalid_request_error", limits), (Format, Billing));
+        let shut = "This organization has been disabled.";
+        assert_eq!(at(400.0, "invalid_request_error", shut), (Format, AuthPermanent));
+        assert_eq!(at(400.0, "", "your account is suspended"), (Format, AuthPermanent));
+        assert_eq!(at(400.0, "", "the 'disabled' field must be a boolean"), (Format, Format));
+        // Azure OpenAI's rate limit links to a quota page: still a rate limit in v2.
+        let azure = "Requests to the ChatCompletions_Create Operation under Azure OpenAI API version \
+                     2024-10-21 have exceeded token rate limit of your current OpenAI S0 pricing tier. \
+                     Please retry after 6 seconds. Please go here: https://aka.ms/oai/quotaincrease \
+                     if you would like to further increase the default rate limit.";
+        assert_eq!(at(429.0, "429", azure), (Billing, RateLimit));
+        assert_eq!(at(429.0, "", "Rate limit reached; quota resets hourly"), (Billing, RateLimit));
+        assert_eq!(at(429.0, "", "rate limit: insufficient funds"), (Billing, Billing));
         // A known code still says what it is; other requests stay malformed.
         assert_eq!(at(400.0, "context_length_exceeded", "billing"), (Format, Format));
         assert_eq!(at(400.0, "", "credit card field is required"), (Format, Format));
@@ -711,6 +752,17 @@ mod tests {
         };
         assert_eq!(classify(&f, Rules::V1), Unknown);
         assert_eq!(classify(&f, Rules::V2), ServerError);
+        // An error event in the middle of a stream: a body's type, no status.
+        for (code, want) in [
+            ("api_error", ServerError),
+            ("server_error", ServerError),
+            ("timeout_error", Timeout),
+            ("billing_error", Billing),
+        ] {
+            let f = ErrorFacts { message: "Internal server error", code, ..Default::default() };
+            assert_eq!(classify(&f, Rules::V1), Unknown, "{code}");
+            assert_eq!(classify(&f, Rules::V2), want, "{code}");
+        }
         // Google
         let f = ErrorFacts {
             message: "[GoogleGenerativeAI Error]: Error fetching from https://…: \
@@ -732,7 +784,12 @@ mod tests {
 
     #[test]
     fn patterns_use_only_the_supported_syntax() {
-        let all = MESSAGE_RULES.iter().map(|(p, _)| *p).chain([QUOTA_429, TIMEOUT_MESSAGE]);
+        let all = MESSAGE_RULES.iter().map(|(p, _)| *p).chain([
+            QUOTA_429,
+            TIMEOUT_MESSAGE,
+            CREDIT_400,
+            DISABLED_400,
+        ]);
         for p in all {
             let mut depth = 0i32;
             let mut prev = b'|';
@@ -874,7 +931,11 @@ mod tests {
     }
 
     fn all_patterns() -> Vec<&'static str> {
-        MESSAGE_RULES.iter().map(|(p, _)| *p).chain([QUOTA_429, TIMEOUT_MESSAGE]).collect()
+        MESSAGE_RULES
+            .iter()
+            .map(|(p, _)| *p)
+            .chain([QUOTA_429, TIMEOUT_MESSAGE, CREDIT_400, DISABLED_400])
+            .collect()
     }
 
     /// Messages made of one pattern's own words, joined by separators that `.` may or may not

@@ -136,12 +136,19 @@ export function classifyErrorV1(err) {
 
 /**
  * The caller's abort, which `run` rethrows at once, untouched, blaming no key: the run's
- * signal has fired, whatever the task threw then (fetch rethrows the signal's reason, the
- * OpenAI and Anthropic SDKs an APIUserAbortError, @google/genai a bare AbortError). An abort
- * the caller did not ask for (an SDK's own timeout, a deadline inside the task) is a timeout.
+ * signal has fired (whatever the task threw then: fetch rethrows the signal's reason, the
+ * OpenAI and Anthropic SDKs an APIUserAbortError, @google/genai a bare AbortError), or the
+ * task threw an abort whose message is not about a timeout (SPEC §4: a controller of the
+ * caller's own, not given to `run`, fired; every other key would fail on it at once too).
+ * A timeout is not an abort: an SDK's own timeout (APIConnectionTimeoutError) and
+ * `AbortSignal.timeout()` with fetch ("…due to timeout") rotate.
  */
-export function isCallerAbort(_err, signal) {
-  return signal?.aborted === true;
+export function isCallerAbort(err, signal) {
+  if (signal?.aborted === true) return true;
+  if (isFailoverError(err)) return false;
+  const name = extractNameV2(err);
+  if (name !== "AbortError" && name !== "APIUserAbortError" && name !== "TimeoutError") return false;
+  return !core().isTimeoutMessage(errorMessage(err));
 }
 
 /**
@@ -197,7 +204,7 @@ function headerValue(get, name) {
   return typeof v === "string" ? v : undefined;
 }
 
-function fromHeaders(headers, now) {
+function fromHeaders(headers, now, rateLimit) {
   const h = headerGetter(headers);
   if (h === null) return undefined;
   const parse = core().parseRetryHeader;
@@ -211,30 +218,34 @@ function fromHeaders(headers, now) {
     const v = parse(0, ra, now);
     if (!Number.isNaN(v)) return v;
   }
-  // x-ratelimit-reset-*: the limit that is used up, else the sooner reset.
-  let best;
+  // x-ratelimit-reset-*: when a rate limit refills, so only for a rate limit (they come on
+  // every answer, a 500's too). The limit that is used up, else the later reset: the 429
+  // does not say which limit it hit (a request needing more tokens than remain), and the
+  // sooner one is often the request count's, refilling in milliseconds.
+  if (!rateLimit) return undefined;
+  let latest;
   for (const kind of ["requests", "tokens"]) {
     const value = headerValue(h, `x-ratelimit-reset-${kind}`);
     if (value === undefined) continue;
     const v = parse(2, value, now);
     if (Number.isNaN(v)) continue;
     if (headerValue(h, `x-ratelimit-remaining-${kind}`)?.trim() === "0") return v;
-    best = best === undefined ? v : Math.min(best, v);
+    latest = latest === undefined ? v : Math.max(latest, v);
   }
-  return best;
+  return latest;
 }
 
 /**
  * How long the provider asked us to wait, in ms, from `retry-after-ms`, `retry-after`
- * (seconds or HTTP date) or `x-ratelimit-reset-requests`/`-tokens` on the error's
- * headers (a plain object, `Headers` or `Map`), a FailoverError's `retryAfterMs`, or the
- * `RetryInfo.retryDelay` of a Google error body in the message.
+ * (seconds or HTTP date) or, for a `rate_limit` failure, `x-ratelimit-reset-requests`/`-tokens`
+ * on the error's headers (a plain object, `Headers` or `Map`), a FailoverError's
+ * `retryAfterMs`, or the `RetryInfo.retryDelay` of a Google error body in the message.
  */
-export function retryAfterMs(err, now) {
+export function retryAfterMs(err, now, reason) {
   const own = get(err, "retryAfterMs");
   if (isFailoverError(err) && typeof own === "number" && Number.isFinite(own) && own >= 0) return own;
   for (const holder of [err, get(err, "response"), get(err, "cause")]) {
-    const v = fromHeaders(get(holder, "headers"), now);
+    const v = fromHeaders(get(holder, "headers"), now, reason === "rate_limit");
     if (v !== undefined) return v;
   }
   // @google/genai keeps no headers on its errors; the body's RetryInfo says "37s".

@@ -25,10 +25,8 @@ export class AllProfilesExhaustedError extends Error {
     super(`All LLM profiles exhausted after ${attempts.length} attempt(s):\n${summary}`);
     this.name = "AllProfilesExhaustedError";
     this.attempts = attempts;
-    if (opts?.retryAt !== undefined) {
-      this.retryAt = opts.retryAt;
-      this.retryAfterMs = opts.retryAfterMs;
-    }
+    if (opts?.retryAt !== undefined) this.retryAt = opts.retryAt;
+    if (opts?.retryAfterMs !== undefined) this.retryAfterMs = opts.retryAfterMs;
   }
 }
 

@@ -9,6 +9,14 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 const asText = (raw) => (typeof raw === "string" ? raw : JSON.stringify(raw));
 
+/**
+ * Workers KV key → the time (Date.now ms) its next put may start. One per isolate, not per
+ * store: a Worker that makes a store (and a pool) per request, as the README shows, must
+ * still space the puts of its concurrent requests. Two namespaces using the same key name
+ * share a slot, which only spaces their puts more than needed.
+ */
+const nextPut = new Map();
+
 function checkOptions(name, options) {
   if (options === null || typeof options !== "object") throw new TypeError(`${name} options must be an object`);
 }
@@ -34,7 +42,6 @@ export function cloudflareKvStore(namespace, options = {}) {
   if (typeof minWriteIntervalMs !== "number" || !(minWriteIntervalMs >= 0)) {
     throw new TypeError("cloudflareKvStore: minWriteIntervalMs must be a number >= 0");
   }
-  let nextPut = 0;
   return {
     name: `Cloudflare KV key ${JSON.stringify(key)}`,
     key,
@@ -43,8 +50,9 @@ export function cloudflareKvStore(namespace, options = {}) {
     },
     async update(merge) {
       // Wait for the slot first, then read: the write carries everything up to then.
-      for (let wait = nextPut - Date.now(); wait > 0; wait = nextPut - Date.now()) await sleep(wait);
-      nextPut = Date.now() + minWriteIntervalMs;
+      const slot = () => (nextPut.get(key) ?? 0) - Date.now();
+      for (let wait = slot(); wait > 0; wait = slot()) await sleep(wait);
+      nextPut.set(key, Date.now() + minWriteIntervalMs);
       const snapshot = merge(await namespace.get(key, "text"));
       await namespace.put(key, JSON.stringify(snapshot));
     },

@@ -15,8 +15,11 @@
 // Timers are unref'd where the runtime has it: a pending save never keeps a process alive.
 
 import { CorruptState, parseState, toSnapshot } from "./snapshot.js";
+import { abortReason, sleep } from "./wait.js";
 
 const MAX_BACKOFF_MS = 30_000;
+/** How long runs wait for the first load of the state before they go on without it. */
+export const FIRST_LOAD_WAIT_MS = 5000;
 
 let makeFileStore = null;
 
@@ -86,6 +89,8 @@ export class Persister {
     this.failures = 0;
     this.loaded = false;
     this.loading = null;
+    /** When runs stop waiting for the first load (Date.now ms; set by the first run). */
+    this.loadDeadline = undefined;
     this.loadFailed = false;
     this.closed = false;
     this.exitFlushTried = false;
@@ -96,6 +101,26 @@ export class Persister {
   load() {
     this.loading ??= this.#load();
     return this.loading;
+  }
+
+  /**
+   * What a `run` waits for before its first pick: the first load, until FIRST_LOAD_WAIT_MS
+   * after the first run began waiting for it (a store that does not answer, e.g. Redis down with
+   * the client's offline queue, must not stop every call: they go on with what the pool
+   * knows, and the state is merged in when it arrives). Rejects with the signal's reason
+   * when it aborts first.
+   */
+  waitLoaded(signal) {
+    const loading = this.load();
+    if (this.loaded) return loading;
+    this.loadDeadline ??= Date.now() + FIRST_LOAD_WAIT_MS;
+    const left = this.loadDeadline - Date.now();
+    if (left <= 0) return signal?.aborted ? Promise.reject(abortReason(signal)) : Promise.resolve();
+    const wakers = new Set();
+    loading.then(() => {
+      for (const wake of [...wakers]) wake();
+    });
+    return sleep(left, signal, wakers);
   }
 
   /** Loads the stored state again and merges it in (the first time: `load`). */

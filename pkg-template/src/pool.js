@@ -525,13 +525,15 @@ export class Pool {
     let sticky = session === undefined ? undefined : (this.#sessions ??= new Sessions(this.#sessionsMax)).get(session);
     const attempts = [];
     let woken = false;
-    if (this.#persist !== undefined && !this.#persist.loaded) await this.#persist.load();
+    if (this.#persist !== undefined && !this.#persist.loaded) await this.#persist.waitLoaded(signal);
     for (let i = 0; i < this.#maxAttempts; i++) {
       if (signal?.aborted) throw abortReason(signal);
       const now = this.#now();
       const idx = this.#core.acquire(now, pref, model, sticky);
       if (this.#tracking) this.#observe(now);
       if (idx < 0) {
+        // The last turn: no attempt would follow the wait (it says when, and gives up now).
+        if (i === this.#maxAttempts - 1) break;
         // Woken because a rest ended early: looking again is not an attempt, and waiting
         // again is not logged again.
         woken = await this.#waitForRecovery(now, o, attempts, label, model, woken);
@@ -556,7 +558,7 @@ export class Pool {
         const reason = classifyError(err);
         // An HTTP-date Retry-After is a point in time: measure it from the failure.
         const failedAt = this.#endTime(idx);
-        const retryMs = retryAfterMs(err, failedAt);
+        const retryMs = retryAfterMs(err, failedAt, reason);
         // A profile with a model of its own serves only that model: its rests are the key's.
         const scoped = this.#models[idx] === undefined ? model : undefined;
         const cd = this.#fail(idx, failedAt, reason, retryMs, now, scoped, ctx.model);

@@ -64,9 +64,10 @@ export function parseState(raw) {
 }
 
 function parseObject(data) {
-  if (!isRecordObject(data)) throw new CorruptState(`not an object but ${Array.isArray(data) ? "an array" : typeof data}`);
+  if (!isRecordObject(data)) throw new CorruptState(`not an object but ${data === null ? "null" : Array.isArray(data) ? "an array" : typeof data}`);
   if (data.version !== 1) {
     const v = data.version;
+    if (v === undefined) throw new CorruptState("no `version` (not a key-carousel state)");
     throw new CorruptState(`unsupported version ${typeof v === "string" || typeof v === "number" ? JSON.stringify(v) : typeof v}`);
   }
   const profiles = data.profiles;

@@ -143,6 +143,24 @@ test("puts to the key are at least minWriteIntervalMs apart (KV's one write per 
   await pool.close();
 });
 
+test("a store and a pool per request (the README's Worker): concurrent requests' puts to the key are still spaced", async () => {
+  const key = freshKey("per-request");
+  const puts = [];
+  // A new object per request, as `env.KV` may be.
+  const binding = () => ({ get: (...a) => kv.get(...a), put: (k, v) => (puts.push({ k, at: Date.now() }), kv.put(k, v)) });
+  const request = async (id) => {
+    const pool = new Pool({ profiles: keys(2), storage: cloudflareKvStore(binding(), { key, minWriteIntervalMs: 250 }) });
+    await pool.init();
+    pool.markFailure(id, "rate_limit");
+    await pool.flush();
+  };
+  await Promise.all([request("k0"), request("k1")]);
+  const at = puts.filter((p) => p.k === key).map((p) => p.at);
+  assert.equal(at.length, 2, `${at.length} puts`);
+  assert.ok(at[1] - at[0] >= 245, `puts ${at[1] - at[0]} ms apart`);
+  assert.deepEqual(coolingIn(await stored(key)), ["k0", "k1"]);
+});
+
 test("a bad value: the pool starts fresh, warns once, and keeps the value under <key>:corrupt:<time>", async () => {
   const key = freshKey("corrupt");
   await kv.put(key, '{"version": 3, "profiles": {}}');

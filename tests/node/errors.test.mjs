@@ -1,7 +1,7 @@
 // Error handling: format rethrow, reason policy, configuration errors, wrong types, classifyError.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { Pool, ConfigError, classifyError } from "key-carousel";
+import { Pool, ConfigError, AllProfilesExhaustedError, classifyError } from "key-carousel";
 import { T0, MIN, keys, manualClock, rejection, statusOf, httpError } from "./helpers.mjs";
 
 test("12. a format error (400, context length) is rethrown at once and cools nothing", async () => {
@@ -241,4 +241,17 @@ test("16 (extra). a task error whose getters throw does not break run", async ()
   assert.equal(res.attempts[0].reason, "unknown");
   assert.equal(typeof res.attempts[0].error, "string");
   assert.equal(statusOf(pool, "k0").state, "cooldown");
+});
+
+test("new AllProfilesExhaustedError(attempts, opts) keeps each of retryAt and retryAfterMs it is given", () => {
+  const attempts = [{ profileId: "a", provider: "openai", model: "gpt-4o", error: "429", reason: "rate_limit" }];
+  const only = new AllProfilesExhaustedError(attempts, { retryAfterMs: 5000 });
+  assert.equal(only.retryAfterMs, 5000);
+  assert.equal(Object.hasOwn(only, "retryAt"), false);
+  const both = new AllProfilesExhaustedError(attempts, { retryAt: T0, retryAfterMs: 0 });
+  assert.equal(both.retryAt, T0);
+  assert.equal(both.retryAfterMs, 0);
+  const none = new AllProfilesExhaustedError(attempts);
+  assert.equal(Object.hasOwn(none, "retryAt") || Object.hasOwn(none, "retryAfterMs"), false);
+  assert.equal(none.attempts, attempts);
 });

@@ -203,6 +203,8 @@ function* modelRun(env, o, signal) {
     const now = t.v;
     const idx = model.acquire(now, o.provider);
     if (idx < 0) {
+      // The last turn: no attempt would follow a wait, so the run gives up at once.
+      if (i === model.maxAttempts - 1) break;
       const wait = model.wait(now);
       const maxWait = o.maxWaitMs ?? model.maxWaitMs;
       if (wait < 0) return exhausted();
@@ -224,7 +226,7 @@ function* modelRun(env, o, signal) {
       model.succeed(idx, d.v, now);
       return { value: out.value, profileId: p.id, provider: p.provider, model: ctx.model, attempts };
     }
-    if (signal?.aborted) {
+    if (signal?.aborted || out.callerAbort) {
       model.release(idx);
       env.dirty = true;
       return { error: (e) => e === out.thrown, what: "the task's abort error, untouched" };
@@ -330,8 +332,14 @@ class RunInFlight {
       const thrown = sel.i % 2 === 0 ? this.controller.signal.reason : Object.assign(new Error("Request was aborted."), { name: "APIUserAbortError" });
       this.next({ ok: false, thrown });
       act = { thrown };
+    } else if (sel.kind === "abort") {
+      // A controller of the caller's own, not given to run, fires: the SDK's abort error,
+      // whose message is not about a timeout (SPEC §4), rethrown untouched, no key blamed.
+      const thrown = sel.i % 2 === 0 ? new DOMException("This operation was aborted", "AbortError") : Object.assign(new Error("Request was aborted."), { name: "APIUserAbortError" });
+      this.next({ ok: false, thrown, callerAbort: true });
+      act = { thrown };
     } else {
-      const o = outcome(sel.kind === "abort" ? { kind: "other", i: 9 } : sel);
+      const o = outcome(sel);
       const now = env.clock.valid() ? env.clock.value : 0;
       const thrown = o.make(ctx, now);
       this.next({ ok: false, thrown, expect: o.expect });

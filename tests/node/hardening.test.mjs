@@ -67,6 +67,8 @@ test("mergeSnapshots: an unusable argument is a TypeError saying which and why (
     [["{", good], /^mergeSnapshots: a is unusable: not valid JSON \(/],
     [[good, { version: 2, profiles: {} }], /^mergeSnapshots: b is unusable: unsupported version 2$/],
     [[good, []], /^mergeSnapshots: b is unusable: not an object but an array$/],
+    [["null", good], /^mergeSnapshots: a is unusable: not an object but null$/],
+    [[good, { app: "another", profiles: {} }], /^mergeSnapshots: b is unusable: no `version` \(not a key-carousel state\)$/],
     [[" ", good], /^mergeSnapshots: a is unusable: empty$/],
   ];
   for (const [[a, b], message] of cases) assert.throws(() => mergeSnapshots(a, b), (e) => e instanceof TypeError && message.test(e.message));

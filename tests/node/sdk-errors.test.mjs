@@ -34,6 +34,34 @@ const ANTHROPIC_NO_CREDIT = {
   },
 };
 
+// Anthropic's answers when the organization's spending limit is reached, and when it is shut.
+const ANTHROPIC_USAGE_LIMIT = {
+  type: "error",
+  error: { type: "invalid_request_error", message: "You have reached your specified API usage limits. You will regain access on 2026-12-01 at 00:00 UTC." },
+};
+const ANTHROPIC_ORG_DISABLED = { type: "error", error: { type: "invalid_request_error", message: "This organization has been disabled." } };
+// Azure OpenAI's rate limit: its message links to a page whose address says "quota".
+const AZURE_RATE = {
+  error: {
+    code: "429",
+    message:
+      "Requests to the ChatCompletions_Create Operation under Azure OpenAI API version 2024-10-21 have exceeded token rate limit of your current OpenAI S0 pricing tier. Please retry after 6 seconds. Please go here: https://aka.ms/oai/quotaincrease if you would like to further increase the default rate limit.",
+  },
+};
+// OpenAI's tokens-per-minute 429 with the headers that come with it: the request limit has
+// room left (and refills in 120 ms), the token limit refills in 29 s.
+const TPM_HEADERS = {
+  "x-ratelimit-limit-requests": "500",
+  "x-ratelimit-remaining-requests": "499",
+  "x-ratelimit-reset-requests": "120ms",
+  "x-ratelimit-limit-tokens": "30000",
+  "x-ratelimit-remaining-tokens": "15433",
+  "x-ratelimit-reset-tokens": "29.134s",
+};
+const OPENAI_TPM = {
+  error: { message: "Rate limit reached for gpt-4o in organization org-test on tokens per min (TPM): Limit 30000, Used 14567, Requested 24754. Please try again in 18.642s.", type: "tokens", param: null, code: "rate_limit_exceeded" },
+};
+
 /** Each provider's own error body for a kind of failure. */
 const BODIES = {
   openai: {
@@ -101,13 +129,14 @@ const SUCCESS = {
 // v1's rules on @google/genai: every 429 says "quota", so it is billing (a 5 h rest); its own
 // timeout is a bare AbortError, which v1 takes for the caller's abort and rethrows.
 const V1_GOOGLE_429 = { google: { reason: "billing" } };
-const V1_GOOGLE_ABORT = { google: { outcome: "rethrows" } };
+const V1_GOOGLE_ABORT = { outcome: "rotates", google: { outcome: "rethrows" } };
 
 /**
  * The scenarios. `answer(sdk, key)` → [status, headers, body], or "drop" / "slow". `reason`
- * and `cooldownMs` are what classifyError and the pool must give (per SDK when they differ);
- * `outcome`: "rotates" (run moves to the next key, the default) or "rethrows". `v1`: what
- * LlmKeyPool (v1's rules, no Retry-After, `format` rotates) gives instead, when it differs.
+ * `cooldownMs` and `outcome` are what classifyError and the pool must give (per SDK when they
+ * differ); `outcome`: "rotates" (run moves to the next key, the default) or "rethrows". `v1`:
+ * what LlmKeyPool (v1's rules, no Retry-After, `format` rotates) gives instead, when it differs
+ * ("skip": not run through LlmKeyPool).
  */
 const SCENARIOS = [
   { id: "s429", name: "429", answer: (sdk) => [429, {}, BODIES[sdk].rate], reason: "rate_limit", cooldownMs: MIN, v1: V1_GOOGLE_429 },
@@ -133,12 +162,56 @@ const SCENARIOS = [
   { id: "s503", name: "503", answer: (sdk) => [503, {}, BODIES[sdk][503]], reason: "server_error", cooldownMs: MIN },
   { id: "s529", name: "529 overloaded (Anthropic's body)", answer: () => [529, {}, ANTHROPIC_OVERLOADED], reason: "server_error", cooldownMs: MIN },
   { id: "sdrop", name: "dropped connection", answer: () => "drop", reason: "server_error", cooldownMs: MIN, v1: { reason: "unknown" } },
-  { id: "stimeout", name: "slow answer, the SDK's timeout option", answer: () => "slow", sdkTimeout: true, reason: "timeout", cooldownMs: MIN, v1: V1_GOOGLE_ABORT },
+  // @google/genai's own timeout is a bare AbortError "This operation was aborted": nothing
+  // tells it from the caller's abort (SPEC §4), so it is rethrown, as v1 does.
+  { id: "stimeout", name: "slow answer, the SDK's timeout option", answer: () => "slow", sdkTimeout: true, reason: "timeout", cooldownMs: MIN, outcome: { google: "rethrows" }, v1: V1_GOOGLE_ABORT },
   { id: "ssignal", name: "slow answer, AbortSignal.timeout() as run's signal", answer: () => "slow", runSignal: true, reason: "timeout", outcome: "rethrows", v1: { outcome: "rethrows" } },
-  { id: "sinner", name: "slow answer, AbortSignal.timeout() inside the task", answer: () => "slow", taskSignal: true, reason: "timeout", cooldownMs: MIN, v1: { reason: "unknown", google: { outcome: "rethrows" } } },
+  // Inside the task, the SDKs turn the signal's abort into their abort error ("Request was
+  // aborted.", "This operation was aborted"): an abort not about a timeout, rethrown.
+  { id: "sinner", name: "slow answer, AbortSignal.timeout() inside the task", answer: () => "slow", taskSignal: true, reason: "timeout", outcome: "rethrows", v1: { reason: "unknown", outcome: "rotates", google: { outcome: "rethrows" } } },
+  // The caller's own controller, not given to run, fires during the call: every other key
+  // would fail on it at once too. Rethrown after the first attempt, no key blamed.
+  { id: "sown", name: "the caller's own AbortController (not given to run) fires during the call", answer: () => "slow", ownSignal: true, reason: "timeout", outcome: "rethrows", v1: "skip" },
   { id: "sgquota", name: "429 RESOURCE_EXHAUSTED with RetryInfo 37s (Gemini)", only: "google", answer: () => [429, {}, BODIES.google.geminiQuota], reason: "rate_limit", cooldownMs: 37 * SEC, v1: { reason: "billing" } },
   { id: "sgkey", name: "400 API_KEY_INVALID (Gemini's wrong key)", only: "google", answer: () => [400, {}, BODIES.google.keyInvalid], reason: "auth", cooldownMs: MIN, v1: { reason: "format" } },
+  { id: "susage", name: "400 API usage limits reached (Anthropic's spending limit)", only: "anthropic", answer: () => [400, {}, ANTHROPIC_USAGE_LIMIT], reason: "billing", cooldownMs: 5 * HOUR, state: "disabled", v1: { reason: "format" } },
+  { id: "sorgoff", name: "400 organization disabled (Anthropic)", only: "anthropic", answer: () => [400, {}, ANTHROPIC_ORG_DISABLED], reason: "auth_permanent", cooldownMs: 5 * HOUR, state: "disabled", v1: { reason: "format" } },
+  { id: "sazure", name: "429 Azure OpenAI rate limit (its message links to a quota page) + retry-after: 6", only: "openai", answer: () => [429, { "retry-after": "6" }, AZURE_RATE], reason: "rate_limit", cooldownMs: 6 * SEC, v1: { reason: "billing" } },
+  // The token limit is the one hit (the request needs more than remains): the later reset.
+  { id: "stpm", name: "429 tokens per minute, request limit not used up: the later x-ratelimit reset", only: "openai", answer: () => [429, TPM_HEADERS, OPENAI_TPM], reason: "rate_limit", cooldownMs: 29134 },
+  // A rate limit's reset says nothing of a server error: the schedule's 1 min.
+  { id: "s500rl", name: "500 with x-ratelimit headers: the schedule, not the reset", only: "openai", answer: () => [500, { ...TPM_HEADERS, "x-ratelimit-remaining-tokens": "0" }, BODIES.openai[500]], reason: "server_error", cooldownMs: MIN, v1: { reason: "unknown" } },
 ];
+
+/**
+ * A streamed answer (server-sent events): "hello" in two pieces, or the first piece and then
+ * the provider's error event for an internal error (the HTTP status is already 200).
+ */
+function streamAnswer(sdk, res, fail) {
+  res.writeHead(200, { "content-type": "text/event-stream" });
+  const send = (event, data) => res.write(`${sdk === "anthropic" ? `event: ${event}\n` : ""}data: ${JSON.stringify(data)}\n\n`);
+  if (sdk === "openai") {
+    const chunk = (content, finish = null) => ({ id: "c", object: "chat.completion.chunk", created: 1, model: "gpt-4o", choices: [{ index: 0, delta: { content }, finish_reason: finish }] });
+    send("", chunk("hel"));
+    if (fail) send("", { error: BODIES.openai[500].error });
+    else {
+      send("", chunk("lo", "stop"));
+      res.write("data: [DONE]\n\n");
+    }
+    return res.end();
+  }
+  send("message_start", { type: "message_start", message: { id: "m", type: "message", role: "assistant", model: "claude", content: [], stop_reason: null, stop_sequence: null, usage: { input_tokens: 1, output_tokens: 0 } } });
+  send("content_block_start", { type: "content_block_start", index: 0, content_block: { type: "text", text: "" } });
+  send("content_block_delta", { type: "content_block_delta", index: 0, delta: { type: "text_delta", text: "hel" } });
+  if (fail) send("error", { type: "error", error: BODIES.anthropic[500].error });
+  else {
+    send("content_block_delta", { type: "content_block_delta", index: 0, delta: { type: "text_delta", text: "lo" } });
+    send("content_block_stop", { type: "content_block_stop", index: 0 });
+    send("message_delta", { type: "message_delta", delta: { stop_reason: "end_turn", stop_sequence: null }, usage: { output_tokens: 2 } });
+    send("message_stop", { type: "message_stop" });
+  }
+  res.end();
+}
 
 const SLOW_MS = 5000;
 const CUT_MS = 150;
@@ -153,6 +226,7 @@ before(async () => {
     hits.set(key, (hits.get(key) ?? 0) + 1);
     req.resume();
     req.on("end", () => {
+      if (key.startsWith("mid")) return streamAnswer(sdk, res, key.startsWith("mid~"));
       const scenario = SCENARIOS.find((s) => key.startsWith(`${s.id}~`));
       const answer = scenario ? scenario.answer(sdk, key) : [200, {}, SUCCESS[sdk]];
       if (answer === "drop") return req.socket.destroy();
@@ -196,11 +270,15 @@ const SDKS = {
 
 const pick = (value, sdk) => (value !== null && typeof value === "object" ? value[sdk] : value);
 
-/** The options of one SDK call in a scenario (the run's signal, when there is one, comes from ctx). */
-function callOptions(scenario, runSignal) {
+/**
+ * The options of one SDK call in a scenario (the run's signal, when there is one, comes from
+ * ctx; `own`, the caller's own signal, is the same for every attempt of a run).
+ */
+function callOptions(scenario, runSignal, own) {
   if (scenario.sdkTimeout) return { timeout: CUT_MS };
   if (scenario.taskSignal) return { signal: AbortSignal.timeout(CUT_MS) };
   if (scenario.runSignal) return { signal: runSignal };
+  if (scenario.ownSignal) return { signal: own };
   return {};
 }
 
@@ -215,7 +293,7 @@ for (const [sdk, call] of Object.entries(SDKS)) {
 
         // 1. The SDK's error as the user catches it, classified.
         hits.set(key0, 0);
-        const direct = await rejection(call(key0, callOptions(s, s.runSignal ? AbortSignal.timeout(CUT_MS) : undefined)));
+        const direct = await rejection(call(key0, callOptions(s, s.runSignal ? AbortSignal.timeout(CUT_MS) : undefined, AbortSignal.timeout(CUT_MS))));
         assert.equal(classifyError(direct), reason, `classifyError(${direct?.constructor?.name}: ${direct?.message})`);
         // Exactly one request: the SDK did not retry on its own (drop/slow: the one cut short).
         assert.equal(hits.get(key0), 1, "requests the SDK made");
@@ -230,13 +308,14 @@ for (const [sdk, call] of Object.entries(SDKS)) {
           clock: clock.fn,
         });
         const seen = [];
+        const own = AbortSignal.timeout(CUT_MS);
         const task = ({ profileId, apiKey, signal }) => {
           seen.push(profileId);
-          return call(apiKey, callOptions(s, signal));
+          return call(apiKey, callOptions(s, signal, own));
         };
         const runSignal = s.runSignal ? AbortSignal.timeout(CUT_MS) : undefined;
         const k0 = () => statusOf(pool, "k0");
-        if (s.outcome === "rethrows") {
+        if (pick(s.outcome, sdk) === "rethrows") {
           const err = await rejection(pool.run(task, { signal: runSignal }));
           assert.equal(err.constructor, direct.constructor, "run rethrows the SDK's own error");
           assert.deepEqual(seen, ["k0"]);
@@ -244,6 +323,7 @@ for (const [sdk, call] of Object.entries(SDKS)) {
           assert.equal(k0().errorCount, 0);
           assert.equal(k0().cooldownUntil, undefined);
           assert.equal(pool.isInCooldown("k0"), false);
+          assert.equal(statusOf(pool, "k1").errorCount, 0);
           return;
         }
         const cooldownMs = pick(s.cooldownMs, sdk);
@@ -264,8 +344,9 @@ for (const [sdk, call] of Object.entries(SDKS)) {
         assert.equal(statusOf(pool, "k1").state, "available");
       });
 
+      if (s.v1 === "skip") continue;
       await t.test(`${s.name}, through LlmKeyPool (v1's rules)`, async () => {
-        const v1 = { reason: pick(s.reason, sdk), outcome: s.outcome, ...s.v1, ...s.v1?.[sdk] };
+        const v1 = { reason: pick(s.reason, sdk), outcome: pick(s.outcome, sdk), ...s.v1, ...s.v1?.[sdk] };
         const key0 = `${s.id}~k0-${sdk}-v1-0123456789abcdef`;
         const pool = new LlmKeyPool({ profiles: [{ provider: sdk, apiKey: key0 }, { provider: sdk, apiKey: `ok~k1-${sdk}-v1-0123456789` }] });
         // v1 passed no signal to the task: a v1 program closes over its own.
@@ -337,15 +418,81 @@ test("extraction: JSON bodies in messages, class names, the run's signal", async
     assert.equal(statusOf(pool, "k0").inFlight, 0);
   });
 
-  await t.test("an abort the caller did not ask for (the SDK's own deadline) is a timeout and rotates", async () => {
+  await t.test("an abort that is not about a timeout is the caller's, signal or not: rethrown at once, no key blamed", async () => {
     const clock = manualClock();
     const pool = new Pool({ profiles: [{ id: "k0", provider: "p", apiKey: "key-zero-0123456789" }, { id: "k1", provider: "p", apiKey: "key-one-0123456789" }], clock: clock.fn });
+    class APIUserAbortError extends Error {}
+    const aborts = [
+      new DOMException("This operation was aborted", "AbortError"),
+      new APIUserAbortError("Request was aborted."),
+      Object.assign(new Error("The user aborted a request."), { name: "AbortError" }),
+      new DOMException("signal is aborted without reason", "TimeoutError"),
+    ];
+    for (const thrown of aborts) {
+      const seen = [];
+      const err = await rejection(pool.run(({ profileId }) => {
+        seen.push(profileId);
+        throw thrown;
+      }));
+      assert.equal(err, thrown);
+      assert.equal(seen.length, 1, `${thrown.name}: only one key tried`);
+    }
+    for (const id of ["k0", "k1"]) {
+      assert.equal(statusOf(pool, id).errorCount, 0);
+      assert.equal(statusOf(pool, id).inFlight, 0);
+    }
+  });
+
+  await t.test("a deadline's abort (its message says timeout) is a timeout and rotates", async () => {
+    const clock = manualClock();
+    const pool = new Pool({ profiles: [{ id: "k0", provider: "p", apiKey: "key-zero-0123456789" }, { id: "k1", provider: "p", apiKey: "key-one-0123456789" }], clock: clock.fn });
+    // What fetch throws for AbortSignal.timeout().
     const res = await pool.run(({ profileId }) => {
-      if (profileId === "k0") throw new DOMException("This operation was aborted", "AbortError");
+      if (profileId === "k0") throw new DOMException("The operation was aborted due to timeout", "TimeoutError");
       return "ok";
-    }, { signal: new AbortController().signal });
+    });
     assert.equal(res.profileId, "k1");
     assert.equal(res.attempts[0].reason, "timeout");
     assert.equal(statusOf(pool, "k0").cooldownUntil, T0 + MIN);
   });
+});
+
+test("an error event in the middle of a stream is classified by its type, as the same error before the stream", async (t) => {
+  const streams = {
+    openai: (apiKey) =>
+      new OpenAI({ apiKey, baseURL: `${base}/v1`, maxRetries: 0 }).chat.completions
+        .create({ model: "gpt-4o", messages: [{ role: "user", content: "hi" }], stream: true })
+        .then(async (stream) => {
+          let text = "";
+          for await (const chunk of stream) text += chunk.choices[0]?.delta?.content ?? "";
+          return text;
+        }),
+    anthropic: (apiKey) =>
+      new Anthropic({ apiKey, baseURL: base, maxRetries: 0 }).messages
+        .create({ model: "claude", max_tokens: 16, messages: [{ role: "user", content: "hi" }], stream: true })
+        .then(async (stream) => {
+          let text = "";
+          for await (const event of stream) if (event.type === "content_block_delta") text += event.delta.text;
+          return text;
+        }),
+  };
+  for (const [sdk, call] of Object.entries(streams)) {
+    await t.test(sdk, async () => {
+      const direct = await rejection(call(`mid~${sdk}-direct-0123456789`));
+      assert.equal(direct.status, undefined, "no HTTP status: the 200 came first");
+      assert.equal(classifyError(direct), "server_error", `${direct.constructor.name}: ${direct.message}`);
+      const clock = manualClock();
+      // `unknown: { rotate: false }` (the README's example): a server error must still rotate.
+      const pool = new Pool({
+        profiles: [{ id: "k0", provider: sdk, apiKey: `mid~k0-${sdk}-0123456789` }, { id: "k1", provider: sdk, apiKey: `mid-ok~k1-${sdk}-0123456789` }],
+        policy: { unknown: { rotate: false } },
+        clock: clock.fn,
+      });
+      const res = await pool.run(({ apiKey }) => call(apiKey));
+      assert.equal(res.profileId, "k1");
+      assert.equal(res.value, "hello");
+      assert.equal(res.attempts[0].reason, "server_error");
+      assert.equal(statusOf(pool, "k0").cooldownUntil, T0 + MIN);
+    });
+  }
 });

@@ -284,3 +284,68 @@ for (const [fault, simulated] of [["full", false], ["readonly", false], ["full",
 
 // Redis killed and restarted mid-run: tests/node/redis.test.mjs ("Redis killed and restarted
 // mid-run: runs go on, save errors are logged, the state converges after the restart").
+
+// A store that does not answer its first load (Redis down at start, the client's offline
+// queue holding the command): the README's "runs go on" and the run's signal still hold.
+function hangingStore() {
+  let answer;
+  const store = {
+    loads: 0,
+    load() {
+      store.loads++;
+      return new Promise((resolve) => (answer = resolve));
+    },
+    save() {},
+    answer: (raw) => answer(raw),
+  };
+  return store;
+}
+
+test("a first load that does not answer: the run's signal ends the wait at once", async () => {
+  const store = hangingStore();
+  const pool = new Pool({ profiles: keys(2), storage: store, logger: capture().logger });
+  const t0 = Date.now();
+  const reason = new Error("caller gave up");
+  const ac = new AbortController();
+  setTimeout(() => ac.abort(reason), 50);
+  const seen = [];
+  const err = await pool.run(({ profileId }) => seen.push(profileId), { signal: ac.signal }).catch((e) => e);
+  assert.equal(err, reason);
+  assert.ok(Date.now() - t0 < 2000, `waited ${Date.now() - t0} ms`);
+  assert.deepEqual(seen, []);
+  // An already aborted signal: the same, without waiting.
+  assert.equal(await pool.run(() => "x", { signal: AbortSignal.abort(reason) }).catch((e) => e), reason);
+  store.answer(null);
+});
+
+test("a first load that does not answer: runs wait for it 5 s at most, then go on; the state is merged when it comes", async (t) => {
+  t.mock.timers.enable({ apis: ["setTimeout", "Date"], now: T0 });
+  const flush = () => new Promise((resolve) => setImmediate(resolve)); // setImmediate is not mocked
+  const store = hangingStore();
+  const clock = manualClock();
+  const pool = new Pool({ profiles: keys(2), storage: store, clock: clock.fn, logger: capture().logger });
+  const done = [];
+  const first = pool.run(({ profileId }) => profileId).then((r) => done.push(["first", r.profileId]));
+  await flush();
+  t.mock.timers.tick(3000);
+  // Started 3 s later: it waits for what is left of the same 5 s.
+  const second = pool.run(({ profileId }) => profileId).then((r) => done.push(["second", r.profileId]));
+  await flush();
+  t.mock.timers.tick(1999);
+  await flush();
+  assert.deepEqual(done, [], "still waiting at 4.999 s");
+  t.mock.timers.tick(1);
+  await first;
+  await second;
+  assert.deepEqual(done, [["first", "k0"], ["second", "k1"]]);
+  // Later runs do not wait again.
+  assert.equal((await pool.run(({ profileId }) => profileId)).profileId, "k0");
+  assert.equal(store.loads, 1);
+  // The load answers at last: its rest on k1 is merged in.
+  store.answer({ version: 1, profiles: { k1: { errorCount: 1, lastFailure: T0 + 10, cooldownUntil: T0 + MIN, updatedAt: T0 + 10 } } });
+  await flush();
+  await flush();
+  const k1 = pool.getStatus().profiles.find((p) => p.id === "k1");
+  assert.equal(k1.state, "cooldown");
+  assert.equal(k1.cooldownUntil, T0 + MIN);
+});

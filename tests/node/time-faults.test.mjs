@@ -148,10 +148,13 @@ test("the clock stands still: a run that must wait sleeps each time (no busy loo
   const elapsed = performance.now() - t0;
   assert.ok(result instanceof AllProfilesExhaustedError);
   assert.equal(result.attempts.length, 0, "the task never ran: the key never recovered");
-  // 32 attempts (min(160, max(32, 24 + 8))), each a sleep of the whole remaining rest.
-  assert.equal(delays.length, 32, `${delays.length} sleeps`);
+  // 32 turns (min(160, max(32, 24 + 8))), each but the last a sleep of the whole remaining
+  // rest; the last gives up at once (no attempt would follow), saying when the key is back.
+  assert.equal(delays.length, 31, `${delays.length} sleeps`);
   assert.ok(delays.every((d) => d === 8), `delays ${delays}`);
-  assert.ok(elapsed >= 32 * 8 - 5, `slept ${Math.round(elapsed)} ms in total`);
+  assert.ok(elapsed >= 31 * 8 - 5, `slept ${Math.round(elapsed)} ms in total`);
+  assert.equal(result.retryAt, clock.now + 8);
+  assert.equal(result.retryAfterMs, 8);
   assert.ok(reads <= 2 * 32 + 2, `the clock was read ${reads} times`);
   assertConsistent(pool, clock.now);
 });

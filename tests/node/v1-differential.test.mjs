@@ -56,7 +56,8 @@ async function withFakeTime(fn) {
 const FRAGMENTS = [
   "rate limit", "Rate-Limit", "ratelimit", "rate  limit", "RATE_LIMIT_EXCEEDED", "too many requests", "Throttled",
   "billing", "Payment required", "quota exceeded", "Quota limit", "quota", "exceeded quota", "insufficient funds",
-  "insufficient_quota", "Insufficient credit", "insufficient balance", "Your credit balance is too low", "unauthorized", "invalid api key",
+  "insufficient_quota", "Insufficient credit", "insufficient balance", "Your credit balance is too low", "API usage limits",
+  "This organization has been disabled", "account is suspended", "aka.ms/oai/quotaincrease", "unauthorized", "invalid api key",
   "Invalid x-api-key", "invalid apikey", "authentication", "Forbidden", "permission", "access denied",
   "accessdenied", "model gpt-9 not found", "The model does not exist", "unknown model", "context length",
   "context_length_exceeded", "token limit", "max_tokens", "timeout", "timed out", "time out", "timedout",
@@ -417,8 +418,9 @@ test("classification: LlmKeyPool's run reports v1's classifyError; exported clas
       if (typeof viaV1 === "string") assert.equal(viaV2, expected);
       // documented difference: the exported classifyError uses v2's rules. On these errors
       // (no `code`, no `cause`) v2 only adds: 5xx → server_error, 408 → timeout, the name
-      // APIConnectionTimeoutError → timeout, and a 400 about the account's credit → billing
-      // (Anthropic's out-of-credit answer). Everything else must be v1's answer.
+      // APIConnectionTimeoutError → timeout, a 400 about the account's credit or usage limit →
+      // billing and about a disabled organization → auth_permanent (Anthropic's answers), and a
+      // 429 saying "rate limit" next to "quota" → rate_limit. Everything else must be v1's answer.
       const got = v2.classifyError(e2);
       if (got !== expected) {
         differ++;
@@ -431,7 +433,17 @@ test("classification: LlmKeyPool's run reports v1's classifyError; exported clas
           (status === 400 &&
             got === "billing" &&
             expected === "format" &&
-            /credit balance|billing|insufficient.*(fund|credit)/.test(spec.message.toLowerCase()));
+            /credit balance|billing|insufficient.*(fund|credit)|usage limit/.test(spec.message.toLowerCase())) ||
+          (status === 400 &&
+            got === "auth_permanent" &&
+            expected === "format" &&
+            /(organization|account|workspace) (has been|is) (disabled|deactivated|suspended)/.test(spec.message.toLowerCase())) ||
+          // A 429 that says "rate limit" and mentions a quota (Azure's), not a lack of funds.
+          (status === 429 &&
+            got === "rate_limit" &&
+            expected === "billing" &&
+            /rate.?limit|too many requests|throttl/.test(spec.message.toLowerCase()) &&
+            !/insufficient/.test(spec.message.toLowerCase()));
         assert.ok(allowed, `classifyError: v2 ${got}, v1 ${expected}, for ${JSON.stringify(spec)}`);
       }
     }),

@@ -1,6 +1,6 @@
 // The stores with the real clients' and bindings' types: ioredis, node-redis 5 and 4, a
 // Workers KV namespace (@cloudflare/workers-types). Type-checked by tests/node/store-types.test.mjs.
-import { Pool, redisStore, cloudflareKvStore, type StateStore } from "key-carousel";
+import { Pool, redisStore, cloudflareKvStore, mergeSnapshots, type StateStore } from "key-carousel";
 import { Redis } from "ioredis";
 import { createClient } from "redis";
 import { createClient as createClient4 } from "redis4";
@@ -27,6 +27,16 @@ async function main(kv: KVNamespace): Promise<void> {
     const pool = new Pool({ profiles, storage });
     await pool.flush();
   }
-  console.log(kind, key);
+  // Your own store over a client whose set answers "OK" (ioredis), or over a Map.
+  const own: StateStore = {
+    load: () => io.get("llm-keys"),
+    save: (snapshot) => io.set("llm-keys", JSON.stringify(snapshot)),
+  };
+  const db = new Map<string, string>();
+  const inMemory: StateStore = { load: () => db.get("llm-keys") ?? null, save: (snapshot) => db.set("llm-keys", JSON.stringify(snapshot)) };
+  const snapshot = mergeSnapshots(await own.load(), await inMemory.load());
+  // A key's model-scoped rests are in its record.
+  const rest: number | undefined = snapshot.profiles.k0?.models?.["gpt-4o"]?.cooldownUntil;
+  console.log(kind, key, rest);
 }
 void main;

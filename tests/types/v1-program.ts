@@ -27,6 +27,12 @@ const fallbackModels: FallbackModelDefinition[] = [{ provider: "anthropic", mode
 const cooldowns: CooldownConfig = { maxRateLimitCooldownMs: 600_000, failureWindowMs: 3_600_000 };
 const logger: Logger = { warn: (msg: string) => console.warn(msg), info: console.info };
 const config: LlmKeyPoolConfig = { profiles, fallbackModels, cooldowns, logger, maxWaitMs: 30_000, storagePath: "/tmp/kc-state.json" };
+// A config built up step by step, as v1's mutable arrays allowed.
+const built: LlmKeyPoolConfig = { profiles: [] };
+built.profiles.push({ provider: "openai", apiKey: "sk-built" });
+(built.fallbackModels ??= []).push({ provider: "openai", model: "gpt-4o-mini" });
+const list: ProfileDefinition[] = built.profiles;
+new LlmKeyPool({ ...built, profiles: list });
 
 const pool = new LlmKeyPool(config);
 

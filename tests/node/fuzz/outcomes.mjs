@@ -48,8 +48,9 @@ const OTHER = [
   [() => undefined, "undefined", "unknown"],
   [() => 42, "42", "unknown"],
   [() => ({}), "[object Object]", "unknown"],
-  // An abort the caller did not ask for (an SDK's own timeout): a timeout, and it rotates.
-  [() => new DOMException("This operation was aborted", "AbortError"), "This operation was aborted", "timeout"],
+  // A deadline's abort (fetch with AbortSignal.timeout()): its message says timeout, so a
+  // timeout, and it rotates. (An abort whose message does not is the caller's: "abort".)
+  [() => new DOMException("The operation was aborted due to timeout", "TimeoutError"), "The operation was aborted due to timeout", "timeout"],
   [() => new FailoverError("nine reasons only", { reason: "bogus" }), "nine reasons only", "unknown"],
   [() => http(429, "429 {\"error\":{\"type\":\"insufficient_quota\"}}", { error: { error: { type: "insufficient_quota" } } }), "429 {\"error\":{\"type\":\"insufficient_quota\"}}", "billing"],
   [
