@@ -231,9 +231,12 @@ for (const e of ENTRIES) {
     branch[r] =
       r === "node"
         ? {
+            // webpack sets "module-sync" whatever Node its bundle will run on, and index.mjs
+            // needs Node >= 20.16 (process.getBuiltinModule): give it the bundlers' build.
+            ...(e.name === "index" ? { webpack: esmBranch(e, "index.bundler.mjs") } : {}),
             "module-sync": esmBranch(e, `${e.name}.mjs`),
-            // Bundlers (esbuild, Rollup; webpack takes "module-sync"): one ES module for
-            // their ES module and CommonJS output, whichever way the app imports it.
+            // Bundlers (esbuild, Rollup, webpack): one ES module for their ES module and
+            // CommonJS output, whichever way the app imports it.
             module: esmBranch(e, e.name === "index" ? "index.bundler.mjs" : `${e.name}.mjs`),
             import: esmBranch(e, `${e.name}.legacy.mjs`),
             require: { types: `./${e.name}.d.cts`, default: `./${e.name}.cjs` },

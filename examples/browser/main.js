@@ -6,7 +6,7 @@
 // Keys in a page are visible to whoever uses it: use this for keys the user brings
 // (bring-your-own-key apps), never for your own secret keys.
 
-import { Pool, init } from "key-carousel";
+import { Pool, init, webStorageStore } from "key-carousel";
 
 const log = document.querySelector("#log");
 const button = document.querySelector("#ask");
@@ -30,6 +30,8 @@ init().then(() => {
       { id: "key-3", provider: "openai", model: "gpt-4o-mini", apiKey: "user-key-3-cccccccccccc" },
     ],
     maxWaitMs: 10_000,
+    // The cooldowns survive a reload (localStorage, shared by this origin's tabs).
+    storage: webStorageStore(),
   });
   log.textContent = "ready: press Ask";
   button.disabled = false;

@@ -93,7 +93,7 @@ export function describe(parsed, now) {
     totalAvailable: available,
     totalInCooldown: resting.filter((p) => p.state === "cooldown").length,
     totalDisabled: resting.filter((p) => p.state === "disabled").length,
-    nextAvailableAt: available === 0 && resting.length > 0 ? Math.min(...resting.map((p) => p.cooldownUntil)) : undefined,
+    nextAvailableAt: available === 0 && resting.length > 0 ? resting.reduce((min, p) => Math.min(min, p.cooldownUntil), Infinity) : undefined,
   };
 }
 
@@ -120,7 +120,9 @@ function table(status, colour) {
       rows.push([`  ${m.model}`, m.state, m.reason ?? "-", duration(m.remainingMs), String(m.errorCount), ""]);
     }
   }
-  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  // A loop, not Math.max(...rows): a spread of 125,000 rows overflows the stack.
+  const widths = head.map((h) => h.length);
+  for (const r of rows) for (let i = 0; i < widths.length; i++) widths[i] = Math.max(widths[i], r[i].length);
   const line = (cells, state) =>
     cells
       .map((c, i) => {
@@ -201,7 +203,7 @@ export async function main(argv, io) {
   const [command, ...args] = argv;
   try {
     if (args.includes("--help") || args.includes("-h")) io.out(USAGE);
-    else if (command === "--version" || command === "-v") io.out(VERSION);
+    else if (command === "--version" || command === "-v" || args.includes("--version") || args.includes("-v")) io.out(VERSION);
     else if (command === "status") await status(args, io);
     else if (command === "clear") await clear(args, io);
     else if (command === "--help" || command === "-h" || command === "help") io.out(USAGE);

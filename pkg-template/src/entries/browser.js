@@ -2,7 +2,8 @@
 // of the exports map. Browsers cannot compile a module of this size synchronously on the main
 // thread, so the page calls `await init()` once; until then every use of the pool throws an
 // error that says so. The .wasm is referenced as `new URL("./key_carousel_bg.wasm",
-// import.meta.url)`, the pattern bundlers recognise: they emit the file and rewrite the URL.
+// import.meta.url)`, the pattern Vite and webpack recognise: they emit the file and rewrite
+// the URL (Rollup and esbuild do not: the README says to copy the file or pass its URL).
 
 import * as glue from "key-carousel-wasm";
 import { isCoreLoaded, setCore } from "../core.js";
