@@ -213,8 +213,8 @@ export type RunOptions = {
   /**
    * Aborts the call: waiting (also for the first load of the state) stops, and once it has
    * fired, whatever the task throws (the SDK's abort error) propagates untouched and no key is
-   * blamed. An abort error whose message is not about a timeout (`AbortError`,
-   * `APIUserAbortError`) is taken for the caller's too, signal or not. A deadline that says so
+   * blamed. An `AbortError`, `APIUserAbortError` or `TimeoutError` whose message is not about
+   * a timeout ("timeout", "timed out") is taken for the caller's too, signal or not. A deadline that says so
    * (the OpenAI and Anthropic SDKs' `timeout`, fetch's `AbortSignal.timeout()`) is a
    * `timeout` and rotates.
    */

@@ -51,6 +51,9 @@ const SERVER_ERROR: &str = "service.unavailable|overloaded";
 const QUOTA_429: &str = "quota|insufficient";
 /// v2: the part of QUOTA_429 that outranks a message's "rate limit".
 const INSUFFICIENT: &str = "insufficient";
+/// v2: a 429 message naming a rate limit (only these words: "Too Many Requests" is the
+/// status's own reason phrase, which wrappers put before any message, billing's too).
+const SAYS_RATE_LIMIT: &str = "rate.?limit";
 /// v2: a 400 whose message says the account is out of money, not the request malformed
 /// (Anthropic's "Your credit balance is too low to access the Anthropic API. Please go to
 /// Plans & Billing to upgrade or purchase credits.", an `invalid_request_error`).
@@ -144,7 +147,7 @@ pub fn classify(facts: &ErrorFacts, rules: Rules) -> Reason {
             // OpenAI's ends "Please go here: https://aka.ms/oai/quotaincrease"), unless it
             // says the account lacks funds.
             if rules == Rules::V2
-                && js_regex_test(RATE_LIMIT, &message)
+                && js_regex_test(SAYS_RATE_LIMIT, &message)
                 && !js_regex_test(INSUFFICIENT, &message)
             {
                 return Reason::RateLimit;
@@ -702,6 +705,10 @@ mod tests {
         assert_eq!(at(429.0, "429", azure), (Billing, RateLimit));
         assert_eq!(at(429.0, "", "Rate limit reached; quota resets hourly"), (Billing, RateLimit));
         assert_eq!(at(429.0, "", "rate limit: insufficient funds"), (Billing, Billing));
+        // The reason phrase before a billing message does not make it a rate limit.
+        let wrapped = "429 Too Many Requests: You exceeded your current quota, please check your plan.";
+        assert_eq!(at(429.0, "", wrapped), (Billing, Billing));
+        assert_eq!(at(429.0, "", "Throttled: monthly quota exceeded"), (Billing, Billing));
         // A known code still says what it is; other requests stay malformed.
         assert_eq!(at(400.0, "context_length_exceeded", "billing"), (Format, Format));
         assert_eq!(at(400.0, "", "credit card field is required"), (Format, Format));

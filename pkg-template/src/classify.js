@@ -219,20 +219,22 @@ function fromHeaders(headers, now, rateLimit) {
     if (!Number.isNaN(v)) return v;
   }
   // x-ratelimit-reset-*: when a rate limit refills, so only for a rate limit (they come on
-  // every answer, a 500's too). The limit that is used up, else the later reset: the 429
-  // does not say which limit it hit (a request needing more tokens than remain), and the
-  // sooner one is often the request count's, refilling in milliseconds.
+  // every answer, a 500's too). The later reset of the limits used up (remaining 0), else the
+  // later of all: the 429 does not always say which limit it hit (a request needing more
+  // tokens than remain), and the sooner one is often the request count's, refilling in
+  // milliseconds.
   if (!rateLimit) return undefined;
+  let usedUp;
   let latest;
   for (const kind of ["requests", "tokens"]) {
     const value = headerValue(h, `x-ratelimit-reset-${kind}`);
     if (value === undefined) continue;
     const v = parse(2, value, now);
     if (Number.isNaN(v)) continue;
-    if (headerValue(h, `x-ratelimit-remaining-${kind}`)?.trim() === "0") return v;
-    latest = latest === undefined ? v : Math.max(latest, v);
+    if (headerValue(h, `x-ratelimit-remaining-${kind}`)?.trim() === "0") usedUp = Math.max(usedUp ?? v, v);
+    latest = Math.max(latest ?? v, v);
   }
-  return latest;
+  return usedUp ?? latest;
 }
 
 /**

@@ -50,7 +50,13 @@ export function cloudflareKvStore(namespace, options = {}) {
     },
     async update(merge) {
       // Wait for the slot first, then read: the write carries everything up to then.
-      const slot = () => (nextPut.get(key) ?? 0) - Date.now();
+      const slot = () => {
+        const now = Date.now();
+        let at = nextPut.get(key) ?? 0;
+        // A slot more than an interval ahead: the wall clock stepped back; do not stall.
+        if (at > now + minWriteIntervalMs) nextPut.set(key, (at = now + minWriteIntervalMs));
+        return at - now;
+      };
       for (let wait = slot(); wait > 0; wait = slot()) await sleep(wait);
       nextPut.set(key, Date.now() + minWriteIntervalMs);
       const snapshot = merge(await namespace.get(key, "text"));

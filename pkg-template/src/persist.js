@@ -91,6 +91,8 @@ export class Persister {
     this.loading = null;
     /** When runs stop waiting for the first load (Date.now ms; set by the first run). */
     this.loadDeadline = undefined;
+    /** A run's wait for the first load ran out: later runs do not wait. */
+    this.loadWaitOver = false;
     this.loadFailed = false;
     this.closed = false;
     this.exitFlushTried = false;
@@ -113,14 +115,21 @@ export class Persister {
   waitLoaded(signal) {
     const loading = this.load();
     if (this.loaded) return loading;
-    this.loadDeadline ??= Date.now() + FIRST_LOAD_WAIT_MS;
-    const left = this.loadDeadline - Date.now();
+    // Bounded by FIRST_LOAD_WAIT_MS even when the wall clock steps back; once a wait has
+    // run out, no run waits again.
+    const now = Date.now();
+    this.loadDeadline ??= now + FIRST_LOAD_WAIT_MS;
+    const left = this.loadWaitOver ? 0 : Math.min(FIRST_LOAD_WAIT_MS, this.loadDeadline - now);
     if (left <= 0) return signal?.aborted ? Promise.reject(abortReason(signal)) : Promise.resolve();
     const wakers = new Set();
     loading.then(() => {
       for (const wake of [...wakers]) wake();
     });
-    return sleep(left, signal, wakers);
+    return sleep(left, signal, wakers).then((woken) => {
+      if (woken || this.loaded || this.loadWaitOver) return;
+      this.loadWaitOver = true;
+      this.log("warn", `key-carousel: loading state from ${this.name} has not answered in ${FIRST_LOAD_WAIT_MS / 1000} s; runs go on without it (it is merged in when it answers)`);
+    });
   }
 
   /** Loads the stored state again and merges it in (the first time: `load`). */

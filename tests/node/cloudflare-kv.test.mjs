@@ -9,7 +9,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import * as esbuild from "esbuild";
 import { Miniflare } from "miniflare";
-import { Pool, cloudflareKvStore } from "key-carousel";
+import { Pool, cloudflareKvStore, mergeSnapshots } from "key-carousel";
 import { keys, tick } from "./helpers.mjs";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
@@ -159,6 +159,25 @@ test("a store and a pool per request (the README's Worker): concurrent requests'
   assert.equal(at.length, 2, `${at.length} puts`);
   assert.ok(at[1] - at[0] >= 245, `puts ${at[1] - at[0]} ms apart`);
   assert.deepEqual(coolingIn(await stored(key)), ["k0", "k1"]);
+});
+
+test("the wall clock steps back an hour between two puts: the second waits one interval, not an hour", { timeout: 20_000 }, async (t) => {
+  t.mock.timers.enable({ apis: ["setTimeout", "Date"], now: Date.now() });
+  const key = freshKey("clock-back");
+  const values = new Map();
+  const puts = [];
+  const memory = { get: async (k) => values.get(k) ?? null, put: async (k, v) => (puts.push(Date.now()), values.set(k, v)) };
+  const store = cloudflareKvStore(memory, { key, minWriteIntervalMs: 1000 });
+  const merge = (stored) => mergeSnapshots(stored, { version: 1, profiles: { k0: { errorCount: 1, lastFailure: 1 } } });
+  await store.update(merge);
+  t.mock.timers.setTime(Date.now() - 3_600_000);
+  const second = store.update(merge);
+  for (let i = 0; i < 20 && puts.length < 2; i++) {
+    await new Promise((resolve) => setImmediate(resolve));
+    t.mock.timers.tick(100);
+  }
+  await second;
+  assert.equal(puts.length, 2);
 });
 
 test("a bad value: the pool starts fresh, warns once, and keeps the value under <key>:corrupt:<time>", async () => {

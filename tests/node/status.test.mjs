@@ -159,6 +159,20 @@ test("13. Retry-After and rate-limit reset headers set the cooldown (clamped to 
     assert.equal(attempt.cooldownMs, 6 * MIN);
   });
 
+  await t.test("x-ratelimit-*: the later reset of the limits used up, else the later of all", async () => {
+    const both = { "x-ratelimit-remaining-requests": "0", "x-ratelimit-reset-requests": "1s", "x-ratelimit-remaining-tokens": "0", "x-ratelimit-reset-tokens": "30s" };
+    assert.equal((await cooldownAfter(e429(both))).until, 30 * SEC, "both used up: the key is back when both are");
+    const tokens = { ...both, "x-ratelimit-remaining-requests": "5" };
+    assert.equal((await cooldownAfter(e429(tokens))).until, 30 * SEC);
+    const requests = { ...both, "x-ratelimit-remaining-tokens": "900", "x-ratelimit-reset-tokens": "45s" };
+    assert.equal((await cooldownAfter(e429(requests))).until, SEC, "only the request limit used up: its reset");
+    const neither = { ...requests, "x-ratelimit-remaining-requests": "5" };
+    assert.equal((await cooldownAfter(e429(neither))).until, 45 * SEC, "neither used up: the later reset");
+    // A server error's rest is the schedule's, whatever the rate-limit headers say.
+    const { until } = await cooldownAfter(httpError(500, "Internal Server Error", { headers: both }));
+    assert.equal(until, MIN);
+  });
+
   await t.test("a retry-after beyond the cap is clamped to 1 h", async () => {
     const { until, attempt } = await cooldownAfter(e429({ "retry-after": "99999" }));
     assert.equal(until, HOUR);

@@ -295,6 +295,7 @@ function hangingStore() {
       store.loads++;
       return new Promise((resolve) => (answer = resolve));
     },
+    name: "hanging store",
     save() {},
     answer: (raw) => answer(raw),
   };
@@ -323,7 +324,8 @@ test("a first load that does not answer: runs wait for it 5 s at most, then go o
   const flush = () => new Promise((resolve) => setImmediate(resolve)); // setImmediate is not mocked
   const store = hangingStore();
   const clock = manualClock();
-  const pool = new Pool({ profiles: keys(2), storage: store, clock: clock.fn, logger: capture().logger });
+  const log = capture();
+  const pool = new Pool({ profiles: keys(2), storage: store, clock: clock.fn, logger: log.logger });
   const done = [];
   const first = pool.run(({ profileId }) => profileId).then((r) => done.push(["first", r.profileId]));
   await flush();
@@ -338,6 +340,7 @@ test("a first load that does not answer: runs wait for it 5 s at most, then go o
   await first;
   await second;
   assert.deepEqual(done, [["first", "k0"], ["second", "k1"]]);
+  assert.deepEqual(log.warn, ["key-carousel: loading state from hanging store has not answered in 5 s; runs go on without it (it is merged in when it answers)"]);
   // Later runs do not wait again.
   assert.equal((await pool.run(({ profileId }) => profileId)).profileId, "k0");
   assert.equal(store.loads, 1);
@@ -348,4 +351,22 @@ test("a first load that does not answer: runs wait for it 5 s at most, then go o
   const k1 = pool.getStatus().profiles.find((p) => p.id === "k1");
   assert.equal(k1.state, "cooldown");
   assert.equal(k1.cooldownUntil, T0 + MIN);
+});
+
+test("a first load that does not answer, and the wall clock steps back an hour: runs still wait 5 s at most", { timeout: 20_000 }, async (t) => {
+  // Real timers (monotonic), a wall clock stepped back: Date.now an hour behind after the
+  // first run began waiting. (Mock timers would move the timers with it.)
+  const realNow = Date.now;
+  t.after(() => (Date.now = realNow));
+  const store = hangingStore();
+  const pool = new Pool({ profiles: keys(2), storage: store, clock: manualClock().fn, logger: capture().logger });
+  const started = performance.now();
+  const first = pool.run(({ profileId }) => profileId);
+  await tick(10);
+  Date.now = () => realNow() - 3_600_000;
+  await pool.run(({ profileId }) => profileId);
+  await first;
+  const waited = performance.now() - started;
+  assert.ok(waited >= 4900 && waited < 7000, `waited ${Math.round(waited)} ms`);
+  store.answer(null);
 });
