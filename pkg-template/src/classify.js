@@ -32,8 +32,17 @@ export function errorMessage(err) {
   }
 }
 
+/** `value instanceof cls`, false where asking throws (a Proxy's trap, a revoked Proxy). */
+function isA(value, cls) {
+  try {
+    return value instanceof cls;
+  } catch {
+    return false;
+  }
+}
+
 function extractName(err) {
-  const name = err instanceof Error ? get(err, "name") : undefined;
+  const name = isA(err, Error) ? get(err, "name") : undefined;
   return typeof name === "string" ? name : "";
 }
 
@@ -101,12 +110,12 @@ function extractCodes(err) {
 }
 
 function isFailoverError(err) {
-  return err instanceof FailoverError || (err instanceof Error && err.name === "FailoverError" && typeof get(err, "failureReason") === "string");
+  return isA(err, FailoverError) || (isA(err, Error) && get(err, "name") === "FailoverError" && typeof get(err, "failureReason") === "string");
 }
 
 function classifyWith(err, v1, depth) {
   if (isFailoverError(err)) {
-    const r = err.failureReason;
+    const r = get(err, "failureReason");
     return REASONS.includes(r) ? r : "unknown";
   }
   // v1 lowercases the message with toLowerCase() before matching; the core folds ASCII only.

@@ -418,7 +418,6 @@ export class Pool {
       const scoped = info % 2 === 1;
       const errorCount = Math.floor(info / 4);
       const what = scoped ? `${this.#ids[idx]} (for ${modelName})` : this.#ids[idx];
-      this.#log("info", `Profile ${what} in cooldown for ${Math.round(cd / 1000)}s (errorCount=${errorCount}, reason=${reason})`);
       const type = this.#policy[code].schedule === "long" ? "disabled" : "cooldown";
       if (this.#events.has(type)) {
         const event = {
@@ -434,6 +433,8 @@ export class Pool {
         if ((info & 2) !== 0) event.widened = true;
         this.#events.emit(type, event);
       }
+      // After the event: a logger that acts on the pool must not come between the rest and it.
+      this.#log("info", `Profile ${what} in cooldown for ${Math.round(cd / 1000)}s (errorCount=${errorCount}, reason=${reason})`);
     }
     return cd;
   }
@@ -729,20 +730,30 @@ export class Pool {
    * "exhausted" or "persist-error" (see index.d.ts). Returns the pool.
    */
   on(type, listener) {
+    // The clock first: a clock that fails leaves the listener unregistered.
+    const start = type === "recover" && !this.#tracking && typeof listener === "function";
+    const now = start ? this.#now() : undefined;
     this.#events.on(type, listener);
-    if (type === "recover" && !this.#tracking) {
+    if (start) {
       this.#tracking = true;
-      this.#core.takeRecovered(this.#now(), true); // from now on
+      this.#core.takeRecovered(now, true); // from now on
     }
     return this;
   }
 
   /** Stops listening (the most recent registration of `listener` for `type`). Returns the pool. */
   off(type, listener) {
-    this.#events.off(type, listener);
-    if (type === "recover" && this.#tracking && !this.#events.has("recover")) {
+    const removed = this.#events.off(type, listener);
+    if (removed && type === "recover" && this.#tracking && !this.#events.has("recover")) {
+      let now;
+      try {
+        now = this.#now();
+      } catch (e) {
+        this.#events.on(type, listener); // a clock that fails leaves the listener registered
+        throw e;
+      }
       this.#tracking = false;
-      this.#core.takeRecovered(this.#now(), false);
+      this.#core.takeRecovered(now, false);
     }
     return this;
   }

@@ -272,3 +272,49 @@ test("recover names the rest that ended, and comes before the rest the next fail
   await pool.run(() => Promise.reject(httpError(402, "Payment required"))).catch(() => {});
   assert.deepEqual(seen, ["cooldown k1 rate_limit", "recover k1 rate_limit", "disabled k1 billing"]);
 });
+
+test("on/off('recover') with a clock that fails: the call throws and the listeners stay as they were", () => {
+  let now = T0;
+  const pool = new Pool({ profiles: keys(2), clock: () => now });
+  const seen = [];
+  const listener = (e) => seen.push(e.profileId);
+  now = NaN;
+  assert.throws(() => pool.on("recover", listener), RangeError);
+  now = T0;
+  pool.on("recover", listener); // the retry registers it once
+  pool.markFailure("k0", "rate_limit");
+  now = T0 + MIN;
+  pool.getStatus();
+  assert.deepEqual(seen, ["k0"], "one rest, one recover");
+  now = NaN;
+  assert.throws(() => pool.off("recover", listener), RangeError);
+  now = T0 + MIN;
+  pool.markFailure("k1", "rate_limit");
+  now = T0 + 2 * MIN;
+  pool.getStatus();
+  assert.deepEqual(seen, ["k0", "k1"], "still registered after the failed off");
+  pool.off("recover", listener);
+  pool.markFailure("k0", "rate_limit");
+  now = T0 + 4 * MIN;
+  pool.getStatus();
+  assert.deepEqual(seen, ["k0", "k1"]);
+});
+
+test("a logger that acts on the pool: the cooldown event still comes before what the logger caused", () => {
+  const clock = manualClock();
+  let pool;
+  const logger = {
+    info: (m) => {
+      if (m.includes("in cooldown")) pool.clearCooldown("k0");
+    },
+    warn() {},
+    error() {},
+  };
+  pool = new Pool({ profiles: keys(2), clock: clock.fn, logger });
+  const events = [];
+  pool.on("cooldown", (e) => events.push(`cooldown ${e.profileId}`));
+  pool.on("recover", (e) => events.push(`recover ${e.profileId}`));
+  pool.markFailure("k0", "rate_limit");
+  assert.deepEqual(events, ["cooldown k0", "recover k0"]);
+  assert.equal(statusOf(pool, "k0").state, "available");
+});

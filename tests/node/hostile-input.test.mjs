@@ -210,3 +210,33 @@ test("LlmKeyPool: ids and providers with lone surrogates are ConfigErrors (they 
     assert.throws(() => new LlmKeyPool(config), (e) => e instanceof ConfigError && e.field === field, field);
   }
 });
+
+test("a task that throws a value whose reads throw (a getter, a Proxy, a revoked Proxy): the run rotates and the lease is released", async () => {
+  const getter = new Error("boom");
+  Object.defineProperty(getter, "name", {
+    get() {
+      throw new Error("name getter threw");
+    },
+  });
+  const trapped = new Proxy(new Error("boom"), {
+    get() {
+      throw new Error("get trap threw");
+    },
+    getPrototypeOf() {
+      throw new Error("getPrototypeOf trap threw");
+    },
+  });
+  const { proxy: revoked, revoke } = Proxy.revocable({}, {});
+  revoke();
+  for (const thrown of [getter, trapped, revoked]) {
+    const pool = new Pool({ profiles: keys(2), clock: manualClock().fn });
+    const res = await pool.run(({ profileId }) => {
+      if (profileId === "k0") throw thrown;
+      return "ok";
+    });
+    assert.equal(res.profileId, "k1");
+    assert.equal(res.attempts[0].reason, "unknown");
+    assert.deepEqual(pool.getStatus().profiles.map((p) => p.inFlight), [0, 0]);
+    assert.equal(pool.metrics().totals.inFlight, 0);
+  }
+});
