@@ -170,6 +170,15 @@ for (const n of [1000, 10_000]) {
   row("run with a sticky session, 1,000 profiles", t.v2, undefined, "", undefined);
 }
 {
+  // A new session per call (a session id per request): every call past the first 10,000
+  // evicts the least recently used session.
+  const v2 = new Pool({ profiles: profilesOf(1000) });
+  let n = 0;
+  for (; n < 10_000; n++) await v2.run(ok, { session: `request-${n}` });
+  const t = await measure([{ name: "v2", fn: () => v2.run(ok, { session: `request-${n++}` }), batch: 100 }]);
+  row("run with a new session per call (10,000 remembered), 1,000 profiles", t.v2, undefined, "", undefined);
+}
+{
   const profiles = profilesOf(100);
   const failOnce = (pool) => {
     let failed;

@@ -87,3 +87,41 @@ test("sessions: options are checked", async () => {
   assert.ok(err instanceof TypeError);
   assert.match(err.message, /session must be a string/);
 });
+
+test("sessions: the LRU agrees with a plain list on random gets and sets (evicting through a kept iterator)", async () => {
+  const fc = (await import("fast-check")).default;
+  const { Sessions } = await import("../../pkg-template/src/sessions.js");
+  const op = fc.oneof(
+    fc.record({ t: fc.constant("set"), k: fc.nat(12), v: fc.nat(3) }),
+    fc.record({ t: fc.constant("get"), k: fc.nat(12) }),
+    fc.record({ t: fc.constant("keep"), k: fc.nat(12), v: fc.nat(3) }),
+  );
+  fc.assert(
+    fc.property(fc.integer({ min: 1, max: 6 }), fc.array(op, { maxLength: 200 }), (max, ops) => {
+      const lru = new Sessions(max);
+      let list = []; // [key, value], least recently used first
+      const touch = (k, v) => {
+        list = list.filter(([key]) => key !== k);
+        list.push([k, v]);
+        if (list.length > max) list.shift();
+      };
+      for (const o of ops) {
+        const k = `s${o.k}`;
+        if (o.t === "get") {
+          const had = list.find(([key]) => key === k);
+          assert.equal(lru.get(k), had?.[1]);
+          if (had) touch(k, had[1]);
+        } else if (o.t === "set") {
+          lru.set(k, o.v);
+          touch(k, o.v);
+        } else {
+          const had = list.find(([key]) => key === k);
+          lru.keep(k, o.v);
+          if (had?.[1] !== o.v) touch(k, o.v);
+        }
+        assert.deepEqual(lru.keys(), list.map(([key]) => key));
+      }
+    }),
+    { numRuns: 2000 },
+  );
+});
