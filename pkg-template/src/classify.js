@@ -153,11 +153,7 @@ export function classifyErrorV1(err) {
  * `AbortSignal.timeout()` with fetch ("…due to timeout") rotate.
  */
 export function isCallerAbort(err, signal) {
-  if (signal?.aborted === true) return true;
-  if (isFailoverError(err)) return false;
-  const name = extractNameV2(err);
-  if (name !== "AbortError" && name !== "APIUserAbortError" && name !== "TimeoutError") return false;
-  return !core().isTimeoutMessage(errorMessage(err));
+  return signal?.aborted === true || (!isFailoverError(err) && ABORTS_V2.has(extractNameV2(err)) && !core().isTimeoutMessage(errorMessage(err)));
 }
 
 /**
@@ -165,11 +161,12 @@ export function isCallerAbort(err, signal) {
  * is the caller's abort.
  */
 export function isV1NonTimeoutAbort(err) {
-  if (isFailoverError(err)) return false;
-  const name = extractName(err);
-  if (name !== "AbortError" && name !== "TimeoutError") return false;
-  return !core().isTimeoutMessage(errorMessage(err));
+  return !isFailoverError(err) && ABORTS_V1.has(extractName(err)) && !core().isTimeoutMessage(errorMessage(err));
 }
+
+/** The error names of an abort, by v1's rules and v2's (the SDKs' class too). */
+const ABORTS_V1 = new Set(["AbortError", "TimeoutError"]);
+const ABORTS_V2 = new Set([...ABORTS_V1, "APIUserAbortError"]);
 
 // ── Retry-After ─────────────────────────────────────────────────────────────
 

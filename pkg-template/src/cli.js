@@ -203,7 +203,7 @@ export async function main(argv, io) {
   const [command, ...args] = argv;
   try {
     if (args.includes("--help") || args.includes("-h")) io.out(USAGE);
-    else if (command === "--version" || command === "-v" || args.includes("--version") || args.includes("-v")) io.out(VERSION);
+    else if (argv.includes("--version") || argv.includes("-v")) io.out(VERSION);
     else if (command === "status") await status(args, io);
     else if (command === "clear") await clear(args, io);
     else if (command === "--help" || command === "-h" || command === "help") io.out(USAGE);

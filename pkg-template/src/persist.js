@@ -15,7 +15,7 @@
 // Timers are unref'd where the runtime has it: a pending save never keeps a process alive.
 
 import { CorruptState, parseState, toSnapshot } from "./snapshot.js";
-import { abortReason, sleep } from "./wait.js";
+import { sleep } from "./wait.js";
 
 const MAX_BACKOFF_MS = 30_000;
 /** How long runs wait for the first load of the state before they go on without it. */
@@ -120,7 +120,8 @@ export class Persister {
     const now = Date.now();
     this.loadDeadline ??= now + FIRST_LOAD_WAIT_MS;
     const left = this.loadWaitOver ? 0 : Math.min(FIRST_LOAD_WAIT_MS, this.loadDeadline - now);
-    if (left <= 0) return signal?.aborted ? Promise.reject(abortReason(signal)) : Promise.resolve();
+    // Not waiting: the run checks its signal next.
+    if (left <= 0) return Promise.resolve();
     const wakers = new Set();
     loading.then(() => {
       for (const wake of [...wakers]) wake();
