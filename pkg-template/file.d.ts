@@ -15,7 +15,8 @@ import type { StateStore } from "./index.js";
 export type FileStoreOptions = {
   /**
    * A lock whose owner is on another machine sharing the disk (whose life cannot be
-   * checked) is taken over once it is older than this. Default 10 000 ms. A lock whose
+   * checked; also in Deno without `--allow-run`, which refuses the check) is taken over
+   * once it is older than this. Default 10 000 ms. A lock whose
    * owner process on this machine is gone is taken over at once (on Linux also when its
    * pid now belongs to a process started later); one left empty (its writer was killed
    * before writing its owner) after 1 s; a live owner's lock never, however old.

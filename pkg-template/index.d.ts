@@ -175,7 +175,8 @@ export type PoolOptions = {
    * between processes: a built-in store (`fileStore(path)` from `key-carousel/file`,
    * `redisStore(client)`, `cloudflareKvStore(env.KV)`, `denoKvStore(kv)`, `webStorageStore()`,
    * `memoryStore()`) or your own `{ load, save }` (see {@link StateStore}).
-   * Failures are written at once, success-only changes at most once per `saveIntervalMs`.
+   * Failures are written at once (a `run` that recorded one settles after that write, 1 s
+   * at most), success-only changes at most once per `saveIntervalMs`.
    */
   storage?: StateStore;
   /** key-carousel 1's option, kept: the same as `storage: fileStore(storagePath)` (Node, Deno, Bun). */

@@ -16,7 +16,9 @@
 //   its pid (`process.kill(pid, 0)` → ESRCH), or, on Linux, the process with its pid started
 //   at another time than the owner (the pid was reused: /proc/<pid>/stat);
 // - it is empty a second after it was made (its writer died before writing its owner);
-// - its owner is on another host (its life cannot be checked) and it is older than `staleMs`.
+// - its owner is on another host (its life cannot be checked) and it is older than `staleMs`;
+//   the same on this host where neither signals nor /proc may be used (Deno without
+//   --allow-run and without read access to /proc).
 // A live owner's lock is never removed, however old (SPEC §7): a writer that meets a hung
 // owner fails after `lockTimeoutMs` and the pool retries later.
 // Removal happens under a second lock (`<path>.lock.break`) after checking again that it
@@ -81,13 +83,26 @@ function token() {
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
+/** Whether process `pid` exists: true, false, or undefined when this runtime cannot tell. */
 function isAlive(pid) {
   try {
     globalThis.process.kill(pid, 0);
     return true;
   } catch (e) {
-    return e?.code !== "ESRCH"; // EPERM: it exists, owned by another user
+    if (e?.code === "ESRCH") return false;
+    if (e?.code === "EPERM") return true; // it exists, owned by another user
+    // Deno without --allow-run throws NotCapable (no code): signals cannot be sent here.
+    return undefined;
   }
+}
+
+/**
+ * When signals cannot tell: on Linux, /proc can (when it may be read): no /proc/<pid> while
+ * /proc/<own pid> is there means the process is gone. undefined when it cannot tell either.
+ */
+function isAliveByProc(pid) {
+  if (startOf(pid) !== "") return true;
+  return startOf(globalThis.process.pid) !== "" ? false : undefined;
 }
 
 function checkMs(value, name, fallback) {
@@ -155,8 +170,14 @@ export function fileStore(path, options = {}) {
       if (now - st.mtimeMs > Math.min(EMPTY_LOCK_MS, staleMs)) stale = `it has had no owner written for ${Math.round(now - st.mtimeMs)} ms`;
     } else if (me.host !== "" && owner.hostname === me.host && (owner.ns ?? "") === me.ns && Number.isInteger(owner.pid) && owner.pid > 0) {
       // On this host: stale only when its owner is gone; a live owner's lock is never taken.
-      if (!isAlive(owner.pid)) stale = `its owner, process ${owner.pid}, is gone`;
-      else if (typeof owner.start === "string" && owner.start !== "") {
+      const alive = isAlive(owner.pid) ?? isAliveByProc(owner.pid);
+      if (alive === false) stale = `its owner, process ${owner.pid}, is gone`;
+      else if (alive === undefined) {
+        // Neither signals nor /proc may be used here (Deno's permissions): as for another host.
+        if (now - since > staleMs) {
+          stale = `it is ${Math.round(now - since)} ms old (staleMs ${staleMs}) and whether its owner, process ${owner.pid}, lives cannot be checked here`;
+        }
+      } else if (typeof owner.start === "string" && owner.start !== "") {
         const start = startOf(owner.pid);
         if (start !== "" && start !== owner.start) stale = `its owner, process ${owner.pid}, is gone (the pid is another process's now)`;
       }

@@ -12,12 +12,19 @@
 //   cannot wait for I/O: there, what was not yet written (at most `intervalMs` of
 //   success-only changes; failures are written within milliseconds) is lost, and the
 //   logger says so. Call `await pool.flush()` (or `close()`) before `process.exit()`.
+// - a `run` that recorded a failure settles once the write carrying it has ended (`saved`),
+//   so a script that calls process.exit() on the run's error (as v1's runs allowed: they
+//   awaited each failure's write) keeps it; it waits at most SAVE_WAIT_MS, and not at all
+//   while the store is failing (the write is retried in the background).
 // Timers are unref'd where the runtime has it: a pending save never keeps a process alive.
 
 import { CorruptState, parseState, toSnapshot } from "./snapshot.js";
 import { sleep } from "./wait.js";
 
 const MAX_BACKOFF_MS = 30_000;
+/** How long a run that recorded a failure waits, at most, for the write carrying it. */
+export const SAVE_WAIT_MS = 1000;
+const SAVED = Promise.resolve();
 /** How long runs wait for the first load of the state before they go on without it. */
 export const FIRST_LOAD_WAIT_MS = 5000;
 
@@ -96,7 +103,43 @@ export class Persister {
     this.loadFailed = false;
     this.closed = false;
     this.exitFlushTried = false;
+    /** Urgent changes so far, and how many of them the writes that ended carried. */
+    this.urgentSeq = 0;
+    this.savedSeq = 0;
+    /** Runs waiting for a write (see `saved`): { seq, done }. */
+    this.savers = [];
     hookExit();
+  }
+
+  /**
+   * Resolves once a write that carries urgent change `seq` (a `urgentSeq` read after it)
+   * has ended, whether it worked or failed (a failed one is logged and retried); at once when
+   * it has, when the store is failing now or the persister is closed; after SAVE_WAIT_MS
+   * at most. Never rejects.
+   */
+  saved(seq) {
+    if (this.savedSeq >= seq || this.failures > 0 || this.closed) return SAVED;
+    return new Promise((resolve) => {
+      const waiter = { seq, done: null };
+      // Not unref'd: the run is waiting on it (a store whose write holds no handle of its
+      // own must not let the process end with the run unsettled); 1 s at most.
+      const timer = setTimeout(function saveWaitOver() {
+        waiter.done();
+      }, SAVE_WAIT_MS);
+      waiter.done = () => {
+        clearTimeout(timer);
+        const i = this.savers.indexOf(waiter);
+        if (i >= 0) this.savers.splice(i, 1);
+        resolve();
+      };
+      this.savers.push(waiter);
+    });
+  }
+
+  /** A write carrying urgent changes up to `seq` ended: wake the runs it concerns. */
+  #wroteThrough(seq) {
+    if (this.savers.length === 0) return;
+    for (const w of this.savers.filter((w) => w.seq <= seq)) w.done();
   }
 
   /** Loads the stored state once; never rejects (a failure is logged, the pool starts fresh). */
@@ -160,6 +203,7 @@ export class Persister {
   /** Something changed; `urgent`: a failure or cleared cooldown, written at once. */
   change(urgent) {
     if (this.closed) return;
+    if (urgent) this.urgentSeq++;
     const level = urgent ? 2 : 1;
     if (this.dirty >= level && (this.timer !== null || this.writing !== null)) return;
     if (this.dirty < level) this.dirty = level;
@@ -197,10 +241,12 @@ export class Persister {
     }
     const level = this.dirty;
     this.dirty = 0;
+    const carries = this.urgentSeq;
     const w = this.#writeNow().then(
       () => {
         if (this.failures > 0) this.log("info", `key-carousel: saving state to ${this.name} works again`);
         this.failures = 0;
+        this.savedSeq = Math.max(this.savedSeq, carries);
       },
       (e) => {
         this.dirty = Math.max(this.dirty, level);
@@ -216,6 +262,7 @@ export class Persister {
     ).finally(() => {
       this.lastWrite = Date.now();
       this.writing = null;
+      this.#wroteThrough(carries);
       if (this.dirty === 0) pending.delete(this);
       else this.#schedule();
     });
@@ -269,6 +316,7 @@ export class Persister {
       await this.flush();
     } finally {
       this.closed = true;
+      this.#wroteThrough(Infinity);
       if (this.timer !== null) clearTimeout(this.timer);
       this.timer = null;
       pending.delete(this);
@@ -292,14 +340,20 @@ export class Persister {
  * fields), and deals with stored values that cannot be used: start fresh, keep a copy
  * (the store decides where), warn once per value.
  */
+/** How many unusable stored values a pool remembers, to copy and report each once. */
+const RECENT_BAD = 16;
+
 export class StateLink {
   #core;
   #ids;
   #store;
   #now;
   #log;
-  /** The last unusable stored value seen (its text), so each is reported once. */
-  #lastBad;
+  /**
+   * The last RECENT_BAD unusable stored values seen (their texts), so each is reported once
+   * even when another writer alternates between a few.
+   */
+  #recentBad = [];
 
   #imported;
 
@@ -351,8 +405,8 @@ export class StateLink {
         text = raw;
       }
     }
-    if (text === this.#lastBad) return;
-    this.#lastBad = text;
+    if (this.#recentBad.includes(text)) return;
+    if (this.#recentBad.push(text) > RECENT_BAD) this.#recentBad.shift();
     const name = typeof this.#store.name === "string" ? this.#store.name : "storage";
     let copy;
     if (typeof this.#store.keepCorrupt !== "function") {

@@ -526,6 +526,8 @@ export class Pool {
     let sticky = session === undefined ? undefined : (this.#sessions ??= new Sessions(this.#sessionsMax)).get(session);
     const attempts = [];
     let woken = false;
+    // The urgent change (a failure) this run must see written before it settles (0: none).
+    let saving = 0;
     if (this.#persist !== undefined && !this.#persist.loaded) await this.#persist.waitLoaded(signal);
     for (let i = 0; i < this.#maxAttempts; i++) {
       if (signal?.aborted) throw abortReason(signal);
@@ -537,7 +539,12 @@ export class Pool {
         if (i === this.#maxAttempts - 1) break;
         // Woken because a rest ended early: looking again is not an attempt, and waiting
         // again is not logged again.
-        woken = await this.#waitForRecovery(now, o, attempts, label, model, woken);
+        try {
+          woken = await this.#waitForRecovery(now, o, attempts, label, model, woken);
+        } catch (e) {
+          if (saving !== 0 && e instanceof AllProfilesExhaustedError) await this.#persist.saved(saving);
+          throw e;
+        }
         if (woken) i--;
         continue;
       }
@@ -563,6 +570,7 @@ export class Pool {
         // A profile with a model of its own serves only that model: its rests are the key's.
         const scoped = this.#models[idx] === undefined ? model : undefined;
         const cd = this.#fail(idx, failedAt, reason, retryMs, now, scoped, ctx.model);
+        if (this.#persist !== undefined && this.#persist.urgentSeq > this.#persist.savedSeq) saving = this.#persist.urgentSeq;
         const error = redact(errorMessage(err), ctx.apiKey, this.#keyIndex());
         const attempt = { profileId: ctx.profileId, provider: ctx.provider, model: ctx.model, error, reason };
         if (cd >= 0) attempt.cooldownMs = cd;
@@ -570,7 +578,10 @@ export class Pool {
         attempts.push(attempt);
         if (this.#on.failure) this.#events.emit("failure", { ...attempt });
         this.#log("warn", `[${label}] Profile ${ctx.profileId} failed: ${reason} \u2014 ${error}`);
-        if (!this.#policy[REASON_CODE.get(reason)].rotate) throw err;
+        if (!this.#policy[REASON_CODE.get(reason)].rotate) {
+          if (saving !== 0) await this.#persist.saved(saving);
+          throw err;
+        }
         sticky = undefined;
         continue;
       }
@@ -584,8 +595,10 @@ export class Pool {
         if (session !== undefined) event.session = session;
         this.#events.emit("success", event);
       }
+      if (saving !== 0) await this.#persist.saved(saving);
       return { value, profileId: ctx.profileId, provider: ctx.provider, model: ctx.model, attempts };
     }
+    if (saving !== 0) await this.#persist.saved(saving);
     // Out of attempts: when nothing is available to this call now, say when something is.
     const now = this.#now();
     const wait = this.#core.waitMs(now, model);

@@ -228,6 +228,9 @@ export class LlmKeyPool {
     const attempts = [];
     const signal = opts?.signal;
     const label = opts?.label ?? DEFAULT_LABEL;
+    // As v1, whose runs awaited each failure's write: the run settles once its failures are
+    // written (see Persister.saved). 0: no failure to wait for.
+    let saving = 0;
     const pref = opts?.provider ? this.#providerIndex.get(opts.provider) ?? -1 : -1;
     for (let iteration = 0; iteration < this.#maxIterations; iteration++) {
       if (signal?.aborted) throw abortReason(signal);
@@ -235,9 +238,11 @@ export class LlmKeyPool {
       const idx = this.#core.acquire(now, pref);
       if (idx < 0) {
         const waitMs = this.#core.waitMs(now);
-        if (waitMs < 0) throw new AllProfilesExhaustedError(attempts);
         const maxWait = opts?.maxWaitMs ?? this.#maxWaitMs;
-        if (maxWait !== undefined && waitMs > maxWait) throw new AllProfilesExhaustedError(attempts);
+        if (waitMs < 0 || (maxWait !== undefined && waitMs > maxWait)) {
+          if (saving !== 0) await this.#persister.saved(saving);
+          throw new AllProfilesExhaustedError(attempts);
+        }
         this.#log("warn", `[${label}] All profiles in cooldown, waiting ${Math.round(waitMs / 1000)}s`);
         // v1 difference (fixed silently): v1 left its abort listener on the signal after each
         // sleep, and a wait beyond setTimeout's 24.8-day limit ended at once.
@@ -267,13 +272,17 @@ export class LlmKeyPool {
         // As v1, through the public method when a subclass or a spy replaced it.
         if (this.markFailure === LlmKeyPool.prototype.markFailure) await this.#markFailure(id, reason, false);
         else await this.markFailure(id, reason);
+        const p = this.#persister;
+        if (p !== undefined && p.urgentSeq > p.savedSeq) saving = p.urgentSeq;
         this.#log("warn", `[${label}] Profile ${id} failed: ${reason} \u2014 ${error}`);
         continue;
       }
       if (this.markSuccess === LlmKeyPool.prototype.markSuccess) await this.#markSuccess(id, false);
       else await this.markSuccess(id);
+      if (saving !== 0) await this.#persister.saved(saving);
       return { value, profileId: id, provider: ctx.provider, model: ctx.model, attempts };
     }
+    if (saving !== 0) await this.#persister.saved(saving);
     throw new AllProfilesExhaustedError(attempts);
   }
 

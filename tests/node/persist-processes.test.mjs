@@ -146,3 +146,32 @@ test("a process that ends by itself writes its coalesced successes (beforeExit);
   assert.equal(readState(exited).profiles.k1.lastSuccess, undefined, "the coalesced success is lost on process.exit()");
   assert.match(stderr, /exiting with state not yet saved to file .*exited\.json; call `await pool\.flush\(\)` before process\.exit\(\)/);
 });
+
+// ---- A process that exits as soon as its run settles ----
+
+for (const api of ["v2", "v1"]) {
+  const name = api === "v1" ? "LlmKeyPool + storagePath" : "Pool + fileStore";
+  test(`${name}: a script that calls process.exit() when its run settles keeps the run's failures (was: the last one was lost, and each new process called a rate-limited key again)`, async () => {
+    const path = join(dir(), "state.json");
+    const exitCode = (p) => p.then(() => 0, (e) => e.code);
+    // Both keys answer 429; the run gives up and the script exits with 1 from its catch.
+    const calls = [];
+    for (let i = 0; i < 3; i++) {
+      const p = run("exit-after-run", path, api, "exhaust");
+      assert.equal(await exitCode(p), 1);
+      const { stdout } = await p.catch((e) => e);
+      calls.push(lines(stdout)[0].called);
+    }
+    // As key-carousel 1.1.0: both keys rest, so later processes call neither.
+    assert.deepEqual(calls, [["k0", "k1"], [], []]);
+    assert.deepEqual(cooling(readState(path)), ["k0", "k1"]);
+
+    // k0 answers 429, k1 answers, the script exits with 0 at once.
+    const path2 = join(dir(), "state.json");
+    const calls2 = [];
+    for (let i = 0; i < 3; i++) calls2.push(lines((await run("exit-after-run", path2, api, "failover")).stdout)[0].called);
+    assert.deepEqual(calls2, [["k0", "k1"], ["k1"], ["k1"]]);
+    assert.deepEqual(cooling(readState(path2)), ["k0"]);
+  });
+}
+

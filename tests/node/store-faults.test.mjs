@@ -370,3 +370,58 @@ test("a first load that does not answer, and the wall clock steps back an hour: 
   assert.ok(waited >= 4900 && waited < 7000, `waited ${Math.round(waited)} ms`);
   store.answer(null);
 });
+
+// ---- A run that recorded a failure settles after the write carrying it (see Persister.saved) ----
+
+test("a run that failed over settles once its failure is written: the store holds it when run() resolves", async () => {
+  let stored = null;
+  const writes = [];
+  const store = {
+    load: async () => stored,
+    update: async (merge) => {
+      await tick(80); // a slow store
+      stored = merge(stored);
+      writes.push(Date.now());
+      return stored;
+    },
+  };
+  const pool = new Pool({ profiles: keys(2), storage: store, logger: capture().logger });
+  await pool.init();
+  const r = await pool.run(({ profileId }) => {
+    if (profileId === "k0") throw httpError(429, "Too Many Requests");
+    return profileId;
+  });
+  assert.equal(r.value, "k1");
+  assert.ok(stored?.profiles?.k0?.cooldownUntil > Date.now(), "k0's rest is in the store when run() resolves");
+  // A run without a failure does not wait for the (coalesced) write of its success.
+  const before = writes.length;
+  const t0 = Date.now();
+  await pool.run(({ profileId }) => profileId);
+  assert.ok(Date.now() - t0 < 60, `a successful run waited ${Date.now() - t0} ms`);
+  assert.equal(writes.length, before);
+  await pool.close();
+});
+
+test("a store that never answers holds a failing run back for 1 s at most; a failing store not at all", async () => {
+  const hanging = { load: async () => null, update: () => new Promise(() => {}) };
+  const pool = new Pool({ profiles: keys(2), storage: hanging, maxWaitMs: 0, logger: capture().logger });
+  await pool.init();
+  const t0 = Date.now();
+  const r = await pool.run(({ profileId }) => {
+    if (profileId === "k0") throw httpError(429, "Too Many Requests");
+    return profileId;
+  });
+  const waited = Date.now() - t0;
+  assert.equal(r.value, "k1");
+  assert.ok(waited >= 950 && waited < 5000, `waited ${waited} ms`);
+
+  const log = capture();
+  const failing = { load: async () => null, update: async () => Promise.reject(new Error("store down")) };
+  const p2 = new Pool({ profiles: keys(2), storage: failing, maxWaitMs: 0, logger: log.logger });
+  await p2.init();
+  const t1 = Date.now();
+  const e = await p2.run(() => Promise.reject(httpError(429, "Too Many Requests"))).catch((x) => x);
+  assert.equal(e.name, "AllProfilesExhaustedError");
+  assert.ok(Date.now() - t1 < 900, `waited ${Date.now() - t1} ms`);
+  assert.match(log.error.join("\n"), /saving state to .* failed/);
+});
