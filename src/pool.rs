@@ -683,9 +683,15 @@ impl Pool {
         }
         st.last_used = now;
         st.last_success = now;
-        if !late && !self.sel.until(idx).is_nan() {
-            st.updated_at = stamp(st.updated_at, now);
+        // A rest that ended on its own is not ended by this success: were it an event, a
+        // call acquired before another process's newer rest (not merged in yet) would
+        // end that rest at the next merge.
+        let until = self.sel.until(idx);
+        if !late && !until.is_nan() {
             self.sel.set_until(idx, f64::NAN);
+        }
+        if !late && until > now {
+            st.updated_at = stamp(st.updated_at, now);
         } else if lease.is_none() || !v2 {
             // A reported success (markSuccess, or any success in v1's mode) is an event:
             // it ends a rest this pool has not seen yet (stored by another process, or

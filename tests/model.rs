@@ -276,8 +276,9 @@ impl Model {
         }
         p.last_used = Some(now);
         p.last_success = Some(now);
-        // A reported success (no lease, or v1) is an event even with no rest to end here.
-        if (!late && p.until.is_some()) || lease.is_none() || mode == Mode::V1 {
+        // A reported success (no lease, or v1) is an event even with no rest to end here; a
+        // call's success is one when it ends a rest that is running (not one that ended).
+        if (!late && p.until.is_some_and(|u| u > now)) || lease.is_none() || mode == Mode::V1 {
             p.updated = Some(later(p.updated, now));
         }
         if !late {

@@ -564,3 +564,40 @@ test("clearCooldown and markSuccess end a rest this pool has not seen: another p
     await fresh.close();
   }
 });
+
+test("a call's success does not end another process's newer rest it has not merged yet, when the key rested before (was: the success of a call acquired before the 429 ended the 5-minute rest, and the count fell back)", async () => {
+  let now = 1_700_000_000_000;
+  const clock = () => now;
+  const store = memoryStore();
+  const p1 = new Pool({ profiles: keys(2), storage: store, clock, strategy: "priority" });
+  const p2 = new Pool({ profiles: keys(2), storage: store, clock, strategy: "priority" });
+  await p1.init();
+  await p2.init();
+  // k0 rested once (1 minute), both pools know it, and that rest is over.
+  p1.markFailure("k0", "rate_limit");
+  await p1.flush();
+  p2.markSuccess("k1");
+  await p2.flush();
+  now += 2 * 60_000;
+  // p2 starts a call on k0; meanwhile p1 gets a 429 on k0: a second rest, 5 minutes.
+  let release;
+  const call = p2.run(({ profileId }) => new Promise((r) => (release = () => r(profileId))));
+  await tick(5);
+  now += 1000;
+  p1.markFailure("k0", "rate_limit");
+  await p1.flush();
+  assert.equal(JSON.parse(store.load()).profiles.k0.errorCount, 2);
+  now += 1000;
+  release();
+  assert.equal((await call).value, "k0");
+  await p2.flush();
+  p1.markSuccess("k1");
+  await p1.flush();
+  const k0 = JSON.parse(store.load()).profiles.k0;
+  assert.equal(k0.errorCount, 2);
+  assert.ok(k0.cooldownUntil > now + 4 * 60_000, `k0 still rests for 5 minutes: ${JSON.stringify(k0)}`);
+  assert.equal(statusOf(p1, "k0").state, "cooldown");
+  assert.equal(statusOf(p2, "k0").state, "cooldown");
+  await p1.close();
+  await p2.close();
+});

@@ -250,8 +250,9 @@ export class ModelPool {
     if (lease !== undefined) p.inFlight = Math.max(0, p.inFlight - 1);
     p.lastUsed = now;
     p.lastSuccess = now;
-    // markSuccess (no lease) is an event even with no rest to end here.
-    if ((!late && p.cooldownUntil !== null) || lease === undefined) p.updatedAt = later(p.updatedAt, now);
+    // markSuccess (no lease) is an event even with no rest to end here; a call's success is
+    // one when it ends a rest that is running (not one that ended by itself).
+    if ((!late && p.cooldownUntil !== null && p.cooldownUntil > now) || lease === undefined) p.updatedAt = later(p.updatedAt, now);
     if (!late) p.cooldownUntil = null;
     if (lease === undefined) p.rank = ++this.picks;
   }
