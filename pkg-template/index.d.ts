@@ -43,7 +43,7 @@ export type ProfileDefinition = {
   /**
    * Stable id, unique in the pool, shown in status, attempts and logs. When omitted it is
    * derived from the provider and a short fingerprint of the model and key
-   * (`openai-3fa2b1c9`), so it survives restarts, reordering and added keys. 32 bits: no
+   * (`openai-1f3a9b2c4d5e6f`), so it survives restarts, reordering and added keys. 53 bits: no
    * real key can be found from it, but a key of a few characters can (give such keys an id).
    * An id or model that holds the key (whole, or 8 of its characters in a row), or an id,
    * provider or model that is another profile's key, is a `ConfigError`: names are shown

@@ -269,7 +269,11 @@ export class Pool {
         id = `${def.provider}-${fingerprint(`${def.model ?? ""}\u0000${def.apiKey}`)}`;
         const twin = derived.get(id);
         if (twin !== undefined) {
-          throw new ConfigError(itemPath("profiles", i, "apiKey"), `same provider, model and key as profiles[${twin}]`);
+          const same = profiles[twin].apiKey === def.apiKey && profiles[twin].model === def.model;
+          throw new ConfigError(
+            itemPath("profiles", i, same ? "apiKey" : "id"),
+            same ? `same provider, model and key as profiles[${twin}]` : `the id derived from its key (${id}) is profiles[${twin}]'s too: give one of them an id`,
+          );
         }
         derived.set(id, i);
       }

@@ -651,12 +651,12 @@ async function runSequence(spec, cmds) {
       return;
     }
     assert.equal(error, undefined, `new Pool should have thrown a ConfigError at ${error}`);
-    // Derived ids come from the pool (a fingerprint); they must be <provider>-<8 hex>.
+    // Derived ids come from the pool (a fingerprint); they must be <provider>-<14 hex>.
     const ids = pool.getStatus().profiles.map((p) => p.id);
     assert.equal(ids.length, list.length);
     for (const [i, p] of list.entries()) {
       if (p.id === undefined) {
-        assert.match(ids[i], new RegExp(`^${p.provider}-[0-9a-f]{8}$`));
+        assert.match(ids[i], new RegExp(`^${p.provider}-[0-9a-f]{14}$`));
         p.id = ids[i];
       }
     }

