@@ -272,6 +272,11 @@ pub struct Pool {
     /// the selection reported it: before an operation can start another rest (see
     /// [`Pool::take_recovered`]).
     recovered: Vec<(u32, u32, Option<Reason>)>,
+    /// When `clear_cooldown` last ran, per profile that had one: it also ends the model
+    /// rests this pool has not seen yet (another process's), when they arrive in an import
+    /// with an earlier event (see `import_pair`). A list of (profile, time) sorted by
+    /// profile (a map would add 4 KB of wasm).
+    pub(crate) pairs_cleared: Vec<(u32, f64)>,
 }
 
 /// The error of [`Pool::add`] for the profile at `position` of its list: `field` under it
@@ -719,6 +724,15 @@ impl Pool {
     ) -> Result<(), Error> {
         self.check_model(model)?;
         self.succeed(idx, now, lease)?;
+        if let (Some(m), None) = (model, lease) {
+            // A reported success for a model is an event for the pair even with no rest
+            // here: it ends another process's rest of it (not seen yet) when states merge.
+            let p = self.pair_or_add(idx, m);
+            let st = &mut self.pairs[p as usize];
+            st.updated_at = stamp(st.updated_at, now);
+            self.sel.set_pair_until(p, f64::NAN);
+            return Ok(());
+        }
         let Some(p) = model.and_then(|m| self.pair_of(idx, m)) else { return Ok(()) };
         let st = &mut self.pairs[p as usize];
         let late = lease.is_some_and(|t| t <= st.cooldown_started);
@@ -858,6 +872,10 @@ impl Pool {
         st.updated_at = stamp(st.updated_at, now);
         st.error_count = 0;
         self.sel.set_until(idx, f64::NAN);
+        match self.pairs_cleared.binary_search_by_key(&idx, |&(i, _)| i) {
+            Ok(at) => self.pairs_cleared[at].1 = now,
+            Err(at) => self.pairs_cleared.insert(at, (idx, now)),
+        }
         let mut p = self.pair_head.get(idx as usize).copied().unwrap_or(NO_PAIR);
         while p != NO_PAIR {
             let st = &mut self.pairs[p as usize];

@@ -48,7 +48,7 @@ use std::cmp::Ordering;
 use std::collections::BTreeMap;
 
 use crate::config::{check_time, Mode, Strategy};
-use crate::pool::{Error, Pool};
+use crate::pool::{stamp, Error, Pool};
 use crate::reason::Reason;
 
 /// One profile's persisted state. Times are ms since the epoch; `None` is absent.
@@ -350,7 +350,20 @@ impl Pool {
     fn import_pair(&mut self, idx: u32, model: u32, stored: &Record) {
         let p = self.pair_or_add(idx, model);
         let Some(mine) = self.pair_record(p) else { return };
-        let r = merge(&mine, stored);
+        let mut r = merge(&mine, stored);
+        // A rest whose event came before this pool's clearCooldown of the profile is over:
+        // the clear is the later event (stamped after it, as the clear would have been).
+        let cleared = self
+            .pairs_cleared
+            .binary_search_by_key(&idx, |&(i, _)| i)
+            .ok()
+            .map(|at| self.pairs_cleared[at].1);
+        if let (Some(cleared), Some(t)) = (cleared, r.event_time()) {
+            if t <= cleared && (r.cooldown_until.is_some() || r.error_count != 0) {
+                // What clear_cooldown does to a pair it knows.
+                r = Record { cooldown_until: None, error_count: 0, updated_at: Some(stamp(t, cleared)), ..r };
+            }
+        }
         if r == mine {
             return;
         }

@@ -187,6 +187,9 @@ struct Model {
     pairs: BTreeMap<(usize, usize), MPair>,
     /// Pairs in the order the pool created them (its status lists them so).
     pair_order: Vec<(usize, usize)>,
+    /// The time of each profile's last clearCooldown: an imported model rest whose event
+    /// came before it is over.
+    cleared: BTreeMap<usize, f64>,
 }
 
 impl Model {
@@ -289,7 +292,14 @@ impl Model {
             (Mode::V2, None) => self.use_rank(i),
             _ => {}
         }
-        if let Some(m) = model {
+        if let (Some(m), None) = (model, lease) {
+            // markSuccess for a model: an event for the pair even with no rest here (it
+            // ends another process's rest of it when states merge).
+            self.touch_pair((i, m));
+            let pair = self.pairs.get_mut(&(i, m)).unwrap();
+            pair.until = None;
+            pair.updated = Some(later(pair.updated, now));
+        } else if let Some(m) = model {
             if self.pair_resting(i, m, now) {
                 let pair = self.pairs.get_mut(&(i, m)).unwrap();
                 let late = lease.is_some_and(|t| pair.started.is_some_and(|s| t <= s));
@@ -433,6 +443,7 @@ impl Model {
         p.updated = Some(later(p.updated, now));
         p.until = None;
         p.error_count = 0;
+        self.cleared.insert(i, now);
         for (_, q) in self.pairs.iter_mut().filter(|((pi, _), _)| *pi == i) {
             q.updated = Some(later(q.updated, now));
             q.until = None;
@@ -453,8 +464,24 @@ impl Model {
                 if id.contains('\u{1}') { Record { last_used: None, last_success: None, ..*r } } else { *r };
             if let Some(key) = known_pair {
                 self.touch_pair(key);
+                let cleared = self.cleared.get(&key.0).copied();
                 let q = self.pairs.get_mut(&key).unwrap();
-                let m = model_merge(&q.record(), &r);
+                let mut m = model_merge(&q.record(), &r);
+                let t = m.updated_at.or(match (m.last_failure, m.last_success) {
+                    (Some(a), Some(b)) => Some(a.max(b)),
+                    (a, b) => a.or(b),
+                });
+                if let (Some(c), Some(t)) = (cleared, t) {
+                    if t <= c && (m.cooldown_until.is_some() || m.error_count != 0) {
+                        // The clear came after that rest's event: it is over.
+                        m = Record {
+                            cooldown_until: None,
+                            error_count: 0,
+                            updated_at: Some(later(Some(t), c)),
+                            ..m
+                        };
+                    }
+                }
                 q.error_count = m.error_count;
                 q.last_failure = m.last_failure;
                 q.until = m.cooldown_until;
@@ -734,6 +761,7 @@ fn run(
         ids: specs.iter().map(|s| s.id.clone()).collect(),
         extras: BTreeMap::new(),
         pairs: BTreeMap::new(),
+        cleared: BTreeMap::new(),
         pair_order: Vec::new(),
     };
     let n = model.p.len();

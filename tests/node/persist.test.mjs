@@ -601,3 +601,40 @@ test("a call's success does not end another process's newer rest it has not merg
   await p1.close();
   await p2.close();
 });
+
+test("clearCooldown(id) and markSuccess(id, { model }) end another process's model rest this pool has not seen, as the CLI's clear does (was: it survived the merge and came back)", async () => {
+  for (const how of ["clearCooldown", "markSuccess"]) {
+    const dirPath = mkdtempSync(join(tmpdir(), "kc-pair-clear-"));
+    const path = join(dirPath, "state.json");
+    const p1 = new Pool({ profiles: keys(2), storage: fileStore(path) });
+    const p2 = new Pool({ profiles: keys(2), storage: fileStore(path) });
+    await p1.init();
+    await p2.init();
+    p1.markFailure("k0", "rate_limit", { model: "m1" }); // k0 rests for m1 only
+    await p1.flush();
+    await tick(5);
+    if (how === "clearCooldown") p2.clearCooldown("k0");
+    else p2.markSuccess("k0", { model: "m1" });
+    await p2.flush();
+    const m1 = () => JSON.parse(readFileSync(path, "utf8")).profiles.k0.models?.m1;
+    assert.ok(!(m1()?.cooldownUntil > Date.now()), `${how}: the file holds the end of the rest: ${JSON.stringify(m1())}`);
+    // p1 merges at its next write: the rest is over there too, and stays over.
+    p1.markFailure("k1", "server_error");
+    await p1.flush();
+    assert.ok(!(m1()?.cooldownUntil > Date.now()), `${how}: after p1's write: ${JSON.stringify(m1())}`);
+    assert.equal(statusOf(p1, "k0").modelCooldowns, undefined, how);
+    const r = await p1.run(({ profileId }) => profileId, { model: "m1", provider: "openai" });
+    assert.equal(r.value, "k0", `${how}: p1 calls k0 for m1 again`);
+    // A rest recorded after the clear is kept.
+    await tick(5);
+    p1.markFailure("k0", "rate_limit", { model: "m1" });
+    await p1.flush();
+    await p2.flush();
+    p2.markSuccess("k1");
+    await p2.flush();
+    assert.ok(m1().cooldownUntil > Date.now(), `${how}: a later rest stays`);
+    assert.equal(statusOf(p2, "k0").modelCooldowns?.[0]?.model, "m1", `${how}: p2 sees the later rest`);
+    await p1.close();
+    await p2.close();
+  }
+});
