@@ -21,11 +21,11 @@ export type FileStoreOptions = {
    * pid now belongs to a process started later); one left empty (its writer was killed
    * before writing its owner) after 1 s; a live owner's lock never, however old.
    */
-  staleMs?: number;
+  staleMs?: number | undefined;
   /** The longest a write waits for a live lock before it fails (and is retried later). Default 15 000 ms. */
-  lockTimeoutMs?: number;
+  lockTimeoutMs?: number | undefined;
   /** fsync the data (and the directory) before and after the rename. Default true. */
-  fsync?: boolean;
+  fsync?: boolean | undefined;
 };
 
 /**

@@ -49,11 +49,11 @@ export type ProfileDefinition = {
    * provider or model that is another profile's key, is a `ConfigError`: names are shown
    * everywhere.
    */
-  id?: string;
+  id?: string | undefined;
   /** Provider name, e.g. `"openai"`; `run({ provider })` prefers profiles of this provider. */
   provider: string;
   /** Model this key is for; the task's `ctx.model` (else `run`'s `model`, else `"unknown"`). */
-  model?: string;
+  model?: string | undefined;
   /** The secret. It is passed to your task and never appears in status, errors or logs. */
   apiKey: string;
   /**
@@ -65,7 +65,7 @@ export type ProfileDefinition = {
    * profiles: [{ provider: "openai", apiKey: paidTier, weight: 3 }, { provider: "openai", apiKey: freeTier }]
    * ```
    */
-  weight?: number;
+  weight?: number | undefined;
 };
 
 /**
@@ -76,19 +76,19 @@ export type ProfileDefinition = {
 export type FallbackModelDefinition = {
   provider: string;
   model: string;
-  apiKey?: string;
+  apiKey?: string | undefined;
 };
 
 /** Cooldown settings, in ms. Negative, NaN or infinite values are rejected. */
 export type CooldownConfig = {
   /** Cap of the transient schedule. Default 3 600 000 (1 h). */
-  maxRateLimitCooldownMs?: number;
+  maxRateLimitCooldownMs?: number | undefined;
   /** First step of the long schedule. Default 18 000 000 (5 h). */
-  billingBackoffMs?: number;
+  billingBackoffMs?: number | undefined;
   /** Cap of the long schedule. Default 86 400 000 (24 h). */
-  billingMaxMs?: number;
+  billingMaxMs?: number | undefined;
   /** A failure older than this restarts the error count. Default 86 400 000 (24 h). */
-  failureWindowMs?: number;
+  failureWindowMs?: number | undefined;
 };
 
 /** Which cooldown ladder a reason climbs; `"none"` cools nothing and counts nothing. */
@@ -97,9 +97,9 @@ export type Schedule = "transient" | "long" | "none";
 /** What one failure reason does. */
 export type ReasonPolicy = {
   /** Try the next profile (`true`) or rethrow the error at once (`false`). */
-  rotate?: boolean;
+  rotate?: boolean | undefined;
   /** Cooldown schedule for the profile that failed. */
-  schedule?: Schedule;
+  schedule?: Schedule | undefined;
   /**
    * When the call names a model (`run(task, { model })`) and the profile has no model of its
    * own: `"model"` rests the key for that model only (other models keep using it), `"key"`
@@ -107,7 +107,7 @@ export type ReasonPolicy = {
    * `"key"` for the others. A second model failing on the same key within `failureWindowMs`
    * rests the whole key.
    */
-  scope?: "key" | "model";
+  scope?: "key" | "model" | undefined;
 };
 
 /**
@@ -146,19 +146,19 @@ export type PolicyConfig = Partial<Record<FailureReason, ReasonPolicy>>;
 
 /** Where the pool reports what it does. Every method is optional; a throwing logger is ignored. */
 export type Logger = {
-  debug?: (msg: string, ...args: unknown[]) => void;
-  info?: (msg: string, ...args: unknown[]) => void;
-  warn?: (msg: string, ...args: unknown[]) => void;
-  error?: (msg: string, ...args: unknown[]) => void;
+  debug?: ((msg: string, ...args: unknown[]) => void) | undefined;
+  info?: ((msg: string, ...args: unknown[]) => void) | undefined;
+  warn?: ((msg: string, ...args: unknown[]) => void) | undefined;
+  error?: ((msg: string, ...args: unknown[]) => void) | undefined;
 };
 
 /** Options of `new Pool(...)`. Unknown options are rejected (typos fail loudly). */
 export type PoolOptions = {
   /** The API keys, in preference order (ties in round-robin go to the earlier one). */
   profiles: readonly ProfileDefinition[];
-  fallbackModels?: readonly FallbackModelDefinition[];
-  cooldowns?: CooldownConfig;
-  policy?: PolicyConfig;
+  fallbackModels?: readonly FallbackModelDefinition[] | undefined;
+  cooldowns?: CooldownConfig | undefined;
+  policy?: PolicyConfig | undefined;
   /**
    * When every profile is cooling down, `run` waits for the soonest to recover, unless that
    * is more than `maxWaitMs` away: then it throws {@link AllProfilesExhaustedError}. It
@@ -166,10 +166,10 @@ export type PoolOptions = {
    * A rest that ends early (`clearCooldown`, `markSuccess`, another process's state merged
    * in) wakes the waiting runs. Default: wait however long it takes.
    */
-  maxWaitMs?: number;
+  maxWaitMs?: number | undefined;
   /** The time in ms since the epoch, read at every call. Default `Date.now` (fake timers work). */
-  clock?: () => number;
-  logger?: Logger;
+  clock?: (() => number) | undefined;
+  logger?: Logger | undefined;
   /**
    * Where the state (cooldowns, error counts, last use) is kept across restarts and shared
    * between processes: a built-in store (`fileStore(path)` from `key-carousel/file`,
@@ -178,39 +178,39 @@ export type PoolOptions = {
    * Failures are written at once (a `run` that recorded one settles after that write, 1 s
    * at most), success-only changes at most once per `saveIntervalMs`.
    */
-  storage?: StateStore;
+  storage?: StateStore | undefined;
   /** key-carousel 1's option, kept: the same as `storage: fileStore(storagePath)` (Node, Deno, Bun). */
-  storagePath?: string;
+  storagePath?: string | undefined;
   /**
    * The longest a success-only change (lastUsed, lastSuccess, a success ending a cooldown)
    * waits before it is written: at most one such write per interval. Default 1000 ms.
    * Failures and `clearCooldown` are written at once.
    */
-  saveIntervalMs?: number;
+  saveIntervalMs?: number | undefined;
   /**
    * The order within a group: `"round-robin"` (default; the profile picked least recently,
    * each counted `weight` times) or `"priority"` (always the first available profile in
    * configuration order, back to it as soon as it recovers).
    */
-  strategy?: "round-robin" | "priority";
+  strategy?: "round-robin" | "priority" | undefined;
   /** Cooldown ladders: a preset or your own; see {@link Schedules}. */
-  schedules?: Schedules;
+  schedules?: Schedules | undefined;
   /**
    * Sticky sessions (`run(task, { session })`): how many sessions the pool remembers, the
    * least recently used forgotten first. Default `{ max: 10000 }`.
    */
-  sessions?: { max?: number };
+  sessions?: { max?: number } | undefined;
 };
 
 /** Options of one `run`. */
 export type RunOptions = {
   /** Prefer profiles of this provider; others are used only when none of these is available. */
-  provider?: string;
+  provider?: string | undefined;
   /**
    * Model for profiles that do not name one (`ctx.model`). A model that holds one of the
    * pool's keys (8 of its characters in a row) is a `TypeError`.
    */
-  model?: string;
+  model?: string | undefined;
   /**
    * Aborts the call: waiting (also for the first load of the state) stops, and once it has
    * fired, whatever the task throws (the SDK's abort error) propagates untouched and no key is
@@ -219,11 +219,11 @@ export type RunOptions = {
    * (the OpenAI and Anthropic SDKs' `timeout`, fetch's `AbortSignal.timeout()`) is a
    * `timeout` and rotates.
    */
-  signal?: AbortSignal;
+  signal?: AbortSignal | undefined;
   /** Prefix of this call's log lines. */
-  label?: string;
+  label?: string | undefined;
   /** Overrides the pool's `maxWaitMs` for this call. */
-  maxWaitMs?: number;
+  maxWaitMs?: number | undefined;
   /**
    * A sticky session ({@link Pool} only): calls of the same session are served by the same
    * profile while it is healthy (provider-side prompt caches stay warm); when it rests, the
@@ -235,7 +235,7 @@ export type RunOptions = {
    * await pool.run(task, { session: `conversation-${conversationId}` });
    * ```
    */
-  session?: string;
+  session?: string | undefined;
 };
 
 /** What your task receives: the profile to use for this attempt. */
@@ -248,7 +248,7 @@ export type ProfileContext = {
    * The `signal` given to `run`, to pass on to your HTTP client or SDK ({@link Pool} only;
    * {@link LlmKeyPool} passes v1's four fields).
    */
-  signal?: AbortSignal;
+  signal?: AbortSignal | undefined;
 };
 
 /**
@@ -262,9 +262,9 @@ export type FailedAttempt = {
   error: string;
   reason: FailureReason;
   /** The cooldown this failure started, in ms (absent when none started). */
-  cooldownMs?: number;
+  cooldownMs?: number | undefined;
   /** What the provider asked for (Retry-After and friends), in ms. */
-  retryAfterMs?: number;
+  retryAfterMs?: number | undefined;
 };
 
 /** The result of a successful `run`. */
@@ -284,7 +284,7 @@ export type RunResult<T> = {
 export type PoolProfileStatus = {
   id: string;
   provider: string;
-  model?: string;
+  model?: string | undefined;
   /** `disabled`: resting on the long schedule (billing, revoked key). */
   state: "available" | "cooldown" | "disabled";
   /**
@@ -292,12 +292,12 @@ export type PoolProfileStatus = {
    * {@link LlmKeyPool}: as v1, the end of the last rest even once it has passed, until a
    * success or `clearCooldown`.
    */
-  cooldownUntil?: number;
+  cooldownUntil?: number | undefined;
   /** Failures in a row (decays after `failureWindowMs`). */
   errorCount: number;
   /** {@link Pool}: last time the profile was picked or succeeded. {@link LlmKeyPool}: last success (v1). */
-  lastUsed?: number;
-  lastFailure?: number;
+  lastUsed?: number | undefined;
+  lastFailure?: number | undefined;
 };
 
 /** The status of one profile in {@link Pool}'s status: v1's fields and v2's. */
@@ -305,15 +305,15 @@ export type ProfileStatus = PoolProfileStatus & {
   /** Ms until available; 0 when available. */
   remainingMs: number;
   /** Why it rests; absent when available. */
-  reason?: FailureReason;
-  lastSuccess?: number;
+  reason?: FailureReason | undefined;
+  lastSuccess?: number | undefined;
   /** Calls on this profile that are running now. */
   inFlight: number;
   /**
    * The models this profile rests for (while it stays available to others); absent when
    * none. See {@link ReasonPolicy.scope}.
    */
-  modelCooldowns?: ModelCooldownStatus[];
+  modelCooldowns?: ModelCooldownStatus[] | undefined;
 };
 
 /** A model-scoped rest: calls naming `model` skip the profile until `cooldownUntil`. */
@@ -322,7 +322,7 @@ export type ModelCooldownStatus = {
   state: "cooldown" | "disabled";
   cooldownUntil: number;
   remainingMs: number;
-  reason?: FailureReason;
+  reason?: FailureReason | undefined;
   errorCount: number;
 };
 
@@ -345,7 +345,7 @@ export type DetailedPoolStatus = Omit<PoolStatus, "profiles"> & {
   profiles: ProfileStatus[];
   totalDisabled: number;
   /** Only when nothing is available: when the first profile recovers (ms since the epoch). */
-  nextAvailableAt?: number;
+  nextAvailableAt?: number | undefined;
 };
 
 /**
@@ -369,10 +369,10 @@ export interface PoolEvents {
   recover: {
     profileId: string;
     provider: string;
-    model?: string;
+    model?: string | undefined;
     scope: "key" | "model";
     /** What the rest was for: the reason of the failure that started it (the profile's, or the pair's for `scope: "model"`). */
-    reason?: FailureReason;
+    reason?: FailureReason | undefined;
     at: number;
   };
   /** A `run` succeeded. `attempts`: the failed attempts before the one that succeeded. */
@@ -389,7 +389,7 @@ export interface PoolEvents {
 export type RestEvent = {
   profileId: string;
   provider: string;
-  model?: string;
+  model?: string | undefined;
   /** `"model"`: the profile rests for `model` only. */
   scope: "key" | "model";
   reason: FailureReason;
@@ -399,7 +399,7 @@ export type RestEvent = {
   /** The failures in a row of the profile (of the pair profile/model when `scope` is "model"). */
   errorCount: number;
   /** A model-scoped failure that rested the whole key: another model had failed on it within the failure window. */
-  widened?: true;
+  widened?: true | undefined;
 };
 
 /** {@link Pool.metrics}: counts since the pool was created, in this process. */
@@ -407,7 +407,7 @@ export type PoolMetrics = {
   profiles: {
     id: string;
     provider: string;
-    model?: string;
+    model?: string | undefined;
     successes: number;
     /** Every reason, 0 included (stable series for Prometheus). */
     failures: Record<FailureReason, number>;
@@ -519,15 +519,15 @@ export declare class Pool {
 export type LlmKeyPoolConfig = {
   /** The API keys; without `id`, a profile is `profile-<index>` (v1's ids). Mutable arrays, as v1's type. */
   profiles: ProfileDefinition[];
-  fallbackModels?: FallbackModelDefinition[];
+  fallbackModels?: FallbackModelDefinition[] | undefined;
   /** A JSON file shared with v1 processes; call `await pool.init()` after construction to load it. */
-  storagePath?: string;
+  storagePath?: string | undefined;
   /** Negative values throw `<field> must be non-negative` (v1's message); NaN, infinite and non-numbers throw a {@link ConfigError}. */
-  cooldowns?: CooldownConfig;
+  cooldowns?: CooldownConfig | undefined;
   /** When every profile is cooling down, `run` waits for the soonest, unless it is further than this. Default: no limit. */
-  maxWaitMs?: number;
+  maxWaitMs?: number | undefined;
   /** Gets v1's log lines (keys redacted); a logger that throws is ignored. */
-  logger?: Logger;
+  logger?: Logger | undefined;
 };
 
 /** What {@link LlmKeyPool.run} resolves with (v1's name for {@link RunResult}). */
@@ -608,22 +608,22 @@ export declare class LlmKeyPool {
 export type ProfileRecord = {
   errorCount: number;
   /** Last pick (v2) or success (v1). */
-  lastUsed?: number;
-  lastFailure?: number;
-  lastSuccess?: number;
+  lastUsed?: number | undefined;
+  lastFailure?: number | undefined;
+  lastSuccess?: number | undefined;
   /** The recorded end of the last cooldown, possibly past. */
-  cooldownUntil?: number;
-  lastFailureReason?: FailureReason;
+  cooldownUntil?: number | undefined;
+  lastFailureReason?: FailureReason | undefined;
   /** When the cooldown group (cooldownUntil, lastFailureReason, errorCount, cooldownLong, cooldownStartedAt) last changed. */
-  updatedAt?: number;
+  updatedAt?: number | undefined;
   /** The cooldown is on the long schedule (`disabled`). Absent: false. */
-  cooldownLong?: boolean;
-  cooldownStartedAt?: number;
+  cooldownLong?: boolean | undefined;
+  cooldownStartedAt?: number | undefined;
   /**
    * The key's model-scoped rests (`policy` scope `"model"`), by model: the cooldown fields
    * of a record, without `lastUsed` and `lastSuccess`. key-carousel 1 ignores them.
    */
-  models?: { [model: string]: Omit<ProfileRecord, "lastUsed" | "lastSuccess" | "models"> };
+  models?: { [model: string]: Omit<ProfileRecord, "lastUsed" | "lastSuccess" | "models"> } | undefined;
 };
 
 /**
@@ -677,7 +677,7 @@ export type StoredState = string | Snapshot | null | undefined;
  */
 export interface StateStore {
   /** How logs name the store, e.g. `file /var/lib/app/keys.json`. */
-  readonly name?: string;
+  readonly name?: string | undefined;
   /** Reads the stored state. A rejection means "unreachable": logged, the pool starts fresh. */
   load(): StoredState | Promise<StoredState>;
   /**
@@ -884,7 +884,7 @@ export declare class FailoverError extends Error {
   readonly failureReason: FailureReason;
   readonly isTimeout: boolean;
   /** Come back after this many ms (replaces the schedule's step). */
-  readonly retryAfterMs?: number;
+  readonly retryAfterMs?: number | undefined;
   constructor(
     message: string,
     opts?: { reason?: FailureReason; isTimeout?: boolean; cause?: unknown; retryAfterMs?: number },
@@ -901,9 +901,9 @@ export declare class AllProfilesExhaustedError extends Error {
    * could use was resting — it would have waited longer than `maxWaitMs`, or it ran out of
    * attempts. Absent when nothing rests (the attempts failed without resting a key).
    */
-  readonly retryAt?: number;
+  readonly retryAt?: number | undefined;
   /** `retryAt` as a delay from the moment the call gave up. */
-  readonly retryAfterMs?: number;
+  readonly retryAfterMs?: number | undefined;
   constructor(attempts: FailedAttempt[], opts?: { retryAt?: number; retryAfterMs?: number });
 }
 

@@ -223,10 +223,21 @@ wholeStrings(join(out, "cli.cjs"));
 
 // Types: <name>.d.ts for import, <name>.d.cts for require (its relative imports point at
 // the .d.cts files, so a CommonJS consumer's types stay CommonJS).
+// The CommonJS bundles are marked `__esModule` (esbuild's interop flag): declared here, so
+// TypeScript does not make up a default export for them (with esModuleInterop,
+// `import kc from "key-carousel"` compiled, then failed at run time on Node without
+// require(esm): `__importDefault` keeps a marked module as it is, and it has no `default`).
+const CJS_MARK = `
+/**
+ * This CommonJS build is a transpiled ES module (it has no default export): use named
+ * imports, \`import * as kc from "key-carousel"\`, or \`require\`.
+ */
+export declare const __esModule: true;
+`;
 for (const e of ENTRIES) {
   const dts = readFileSync(join(tpl, e.types), "utf8");
   writeFileSync(join(out, `${e.name}.d.ts`), dts);
-  writeFileSync(join(out, `${e.name}.d.cts`), dts.replace(/(from\s+["']\.\/[^"']+)\.js(["'])/g, "$1.cjs$2"));
+  writeFileSync(join(out, `${e.name}.d.cts`), dts.replace(/(from\s+["']\.\/[^"']+)\.js(["'])/g, "$1.cjs$2") + CJS_MARK);
 }
 
 // The exports map: `types` first in every branch.

@@ -20,3 +20,17 @@ test("redisStore and cloudflareKvStore accept ioredis, node-redis 5 and 4, and a
   assert.notEqual(wrong.code, 0);
   for (const line of [4, 5, 6]) assert.match(wrong.out, new RegExp(`stores-wrong\\.ts\\(${line},`), wrong.out);
 });
+
+test("CommonJS TypeScript with esModuleInterop: named and namespace imports compile, a default import does not (was: it compiled, then crashed on Node without require(esm))", async () => {
+  const opts = { compilerOptions: { module: "node16", moduleResolution: "node16", esModuleInterop: true } };
+  const named = await typecheck("interop-named.cts", opts);
+  assert.equal(named.code, 0, named.out);
+  const dflt = await typecheck("interop-default.cts", opts);
+  assert.notEqual(dflt.code, 0, "a default import compiles");
+  assert.match(dflt.out, /interop-default\.cts\(3,8\).*(no default export|TS1192|TS1259)/, dflt.out);
+});
+
+test("exactOptionalPropertyTypes: optional fields take undefined, as the runtime does (was: the README's quick start did not compile)", async () => {
+  const r = await typecheck("exact-optional.ts", { compilerOptions: { exactOptionalPropertyTypes: true, types: ["node"], typeRoots: [join(root, "node_modules", "@types")] } });
+  assert.equal(r.code, 0, r.out);
+});

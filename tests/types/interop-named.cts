@@ -1,0 +1,8 @@
+// A CommonJS module (.cts) with esModuleInterop: named and namespace imports compile (and work
+// on every Node, with or without require(esm)).
+import * as kc from "key-carousel";
+import { Pool } from "key-carousel";
+import { fileStore } from "key-carousel/file";
+
+export const a = new kc.Pool({ profiles: [{ provider: "openai", apiKey: "sk-aaaaaaaaaaaaaaaa" }] });
+export const b = new Pool({ profiles: [{ provider: "openai", apiKey: "sk-bbbbbbbbbbbbbbbb" }], storage: fileStore("state.json") });
