@@ -335,14 +335,14 @@ export class Persister {
   }
 }
 
+/** How many unusable stored values a pool remembers, to copy and report each once. */
+const RECENT_BAD = 16;
+
 /**
  * Moves a pool's state between its core and the stored form (v1's file format plus v2's
  * fields), and deals with stored values that cannot be used: start fresh, keep a copy
  * (the store decides where), warn once per value.
  */
-/** How many unusable stored values a pool remembers, to copy and report each once. */
-const RECENT_BAD = 16;
-
 export class StateLink {
   #core;
   #ids;
