@@ -484,8 +484,9 @@ export declare class Pool {
    */
   init(): Promise<void>;
   /**
-   * Writes everything not yet written (for Workers: `ctx.waitUntil(pool.flush())`; before
-   * `process.exit()`). Rejects with the store's error when that write fails; the pool keeps
+   * Writes every change made before the call (for Workers: `ctx.waitUntil(pool.flush())`;
+   * before `process.exit()`); changes made while it waits go with the next write, so it
+   * ends under load too. Rejects with the store's error when that write fails; the pool keeps
    * the changes and tries again later.
    */
   flush(): Promise<void>;
@@ -596,7 +597,7 @@ export declare class LlmKeyPool {
   /** The status: `JSON.stringify(pool)` shows ids and numbers, never a key. */
   toJSON(): PoolStatus;
   /**
-   * Writes everything not yet written (before `process.exit()`). Never rejects, as in v1: a
+   * Writes every change made before the call (before `process.exit()`). Never rejects, as in v1: a
    * write that fails is logged (error) and tried again later.
    */
   flush(): Promise<void>;

@@ -425,3 +425,60 @@ test("a store that never answers holds a failing run back for 1 s at most; a fai
   assert.ok(Date.now() - t1 < 900, `waited ${Date.now() - t1} ms`);
   assert.match(log.error.join("\n"), /saving state to .* failed/);
 });
+
+test("flush() under steady load writes what came before it and ends (was: it wrote back to back for as long as runs kept completing, and never resolved)", async () => {
+  let stored = null;
+  let writes = 0;
+  const store = {
+    load: async () => stored,
+    update: async (merge) => {
+      await tick(20);
+      stored = merge(stored);
+      writes++;
+      return stored;
+    },
+  };
+  const pool = new Pool({ profiles: keys(4), storage: store, logger: capture().logger });
+  await pool.init();
+  let load = true;
+  const busy = (async () => {
+    while (load) {
+      await pool.run(({ profileId }) => profileId);
+      await tick(1);
+    }
+  })();
+  await tick(50);
+  pool.markFailure("k3", "rate_limit");
+  const t0 = Date.now();
+  const w0 = writes;
+  const done = await Promise.race([pool.flush().then(() => true), tick(3000).then(() => false)]);
+  load = false;
+  await busy;
+  assert.ok(done, `flush() still pending after 3 s of load (${writes - w0} writes meanwhile)`);
+  assert.ok(writes - w0 <= 3, `${writes - w0} writes for one flush`);
+  assert.ok(JSON.parse(JSON.stringify(stored)).profiles.k3.cooldownUntil > t0, "the failure made before flush() is written");
+  await pool.close();
+});
+
+test("a write that hangs: runs that fail in its first second wait for it, later ones do not", async () => {
+  let calls = 0;
+  const store = { load: async () => null, update: () => (calls++ === 0 ? new Promise(() => {}) : Promise.resolve()) };
+  const keepAlive = setInterval(() => {}, 1000); // a real store's socket
+  try {
+    const pool = new Pool({ profiles: keys(2), storage: store, logger: capture().logger });
+    await pool.init();
+    const failOver = ({ profileId }) => {
+      if (profileId === "k0") throw httpError(500, "Internal Server Error");
+      return profileId;
+    };
+    let t0 = Date.now();
+    await pool.run(failOver);
+    assert.ok(Date.now() - t0 >= 950, `the first waited ${Date.now() - t0} ms`);
+    pool.clearCooldown("k0");
+    t0 = Date.now();
+    await pool.run(failOver);
+    assert.ok(Date.now() - t0 < 500, `a later run waited ${Date.now() - t0} ms for a write that has hung for a second`);
+  } finally {
+    clearInterval(keepAlive);
+  }
+});
