@@ -272,11 +272,19 @@ pub struct Pool {
     /// the selection reported it: before an operation can start another rest (see
     /// [`Pool::take_recovered`]).
     recovered: Vec<(u32, u32, Option<Reason>)>,
-    /// When `clear_cooldown` last ran, per profile that had one: it also ends the model
-    /// rests this pool has not seen yet (another process's), when they arrive in an import
-    /// with an earlier event (see `import_pair`). A list of (profile, time) sorted by
-    /// profile (a map would add 4 KB of wasm).
-    pub(crate) pairs_cleared: Vec<(u32, f64)>,
+    /// Ends of model rests this pool has not seen yet (another process's): when
+    /// `clear_cooldown` last ran for a profile (all its models), and when a standalone
+    /// `markSuccess` named a model the profile has no pair for. A rest that arrives in an
+    /// import with an earlier event is over (see `import_pair`); kept here rather than as
+    /// a pair, so a model that never failed is never stored. Sorted by [`mark_key`] (a map
+    /// would add 4 KB of wasm).
+    pub(crate) rest_marks: Vec<(u64, f64)>,
+}
+
+/// The key of a mark in [`Pool::rest_marks`]: a profile's clear (`model` None) or a
+/// `markSuccess` of one of its models.
+pub(crate) fn mark_key(idx: u32, model: Option<u32>) -> u64 {
+    (u64::from(idx) << 32) | model.map_or(0, |m| u64::from(m) + 1)
 }
 
 /// The error of [`Pool::add`] for the profile at `position` of its list: `field` under it
@@ -454,6 +462,19 @@ impl Pool {
             p = self.pair_next[p as usize];
         }
         None
+    }
+
+    /// Records a mark (see [`Pool::rest_marks`]) at `now`.
+    fn mark(&mut self, key: u64, now: f64) {
+        match self.rest_marks.binary_search_by_key(&key, |&(k, _)| k) {
+            Ok(at) => self.rest_marks[at].1 = now,
+            Err(at) => self.rest_marks.insert(at, (key, now)),
+        }
+    }
+
+    /// The time of a mark, if there is one.
+    pub(crate) fn mark_of(&self, key: u64) -> Option<f64> {
+        self.rest_marks.binary_search_by_key(&key, |&(k, _)| k).ok().map(|at| self.rest_marks[at].1)
     }
 
     pub(crate) fn pair_or_add(&mut self, idx: u32, model: u32) -> u32 {
@@ -727,7 +748,10 @@ impl Pool {
         if let (Some(m), None) = (model, lease) {
             // A reported success for a model is an event for the pair even with no rest
             // here: it ends another process's rest of it (not seen yet) when states merge.
-            let p = self.pair_or_add(idx, m);
+            let Some(p) = self.pair_of(idx, m) else {
+                self.mark(mark_key(idx, Some(m)), now);
+                return Ok(());
+            };
             let st = &mut self.pairs[p as usize];
             st.updated_at = stamp(st.updated_at, now);
             self.sel.set_pair_until(p, f64::NAN);
@@ -872,10 +896,7 @@ impl Pool {
         st.updated_at = stamp(st.updated_at, now);
         st.error_count = 0;
         self.sel.set_until(idx, f64::NAN);
-        match self.pairs_cleared.binary_search_by_key(&idx, |&(i, _)| i) {
-            Ok(at) => self.pairs_cleared[at].1 = now,
-            Err(at) => self.pairs_cleared.insert(at, (idx, now)),
-        }
+        self.mark(mark_key(idx, None), now);
         let mut p = self.pair_head.get(idx as usize).copied().unwrap_or(NO_PAIR);
         while p != NO_PAIR {
             let st = &mut self.pairs[p as usize];

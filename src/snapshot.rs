@@ -48,7 +48,7 @@ use std::cmp::Ordering;
 use std::collections::BTreeMap;
 
 use crate::config::{check_time, Mode, Strategy};
-use crate::pool::{stamp, Error, Pool};
+use crate::pool::{mark_key, stamp, Error, Pool};
 use crate::reason::Reason;
 
 /// One profile's persisted state. Times are ms since the epoch; `None` is absent.
@@ -351,17 +351,18 @@ impl Pool {
         let p = self.pair_or_add(idx, model);
         let Some(mine) = self.pair_record(p) else { return };
         let mut r = merge(&mine, stored);
-        // A rest whose event came before this pool's clearCooldown of the profile is over:
-        // the clear is the later event (stamped after it, as the clear would have been).
-        let cleared = self
-            .pairs_cleared
-            .binary_search_by_key(&idx, |&(i, _)| i)
-            .ok()
-            .map(|at| self.pairs_cleared[at].1);
-        if let (Some(cleared), Some(t)) = (cleared, r.event_time()) {
-            if t <= cleared && (r.cooldown_until.is_some() || r.error_count != 0) {
+        // A rest whose event came before this pool's clearCooldown of the profile, or its
+        // markSuccess of this model, is over: that is the later event (stamped after it, as
+        // it would have been had the pool known the rest).
+        if let Some(t) = r.event_time() {
+            let cleared = self.mark_of(mark_key(idx, None)).filter(|&c| t <= c);
+            let succeeded = self.mark_of(mark_key(idx, Some(model))).filter(|&c| t <= c);
+            if let Some(c) = cleared.filter(|_| r.cooldown_until.is_some() || r.error_count != 0) {
                 // What clear_cooldown does to a pair it knows.
-                r = Record { cooldown_until: None, error_count: 0, updated_at: Some(stamp(t, cleared)), ..r };
+                r = Record { cooldown_until: None, error_count: 0, updated_at: Some(stamp(t, c)), ..r };
+            } else if let Some(c) = succeeded.filter(|_| r.cooldown_until.is_some()) {
+                // What a markSuccess does to a pair it knows (the count is kept).
+                r = Record { cooldown_until: None, updated_at: Some(stamp(t, c)), ..r };
             }
         }
         if r == mine {

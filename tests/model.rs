@@ -190,6 +190,9 @@ struct Model {
     /// The time of each profile's last clearCooldown: an imported model rest whose event
     /// came before it is over.
     cleared: BTreeMap<usize, f64>,
+    /// The time of the last markSuccess of a model a profile had no pair for: an imported
+    /// rest of that pair whose event came before it is over (its count kept).
+    marked: BTreeMap<(usize, usize), f64>,
 }
 
 impl Model {
@@ -294,11 +297,16 @@ impl Model {
         }
         if let (Some(m), None) = (model, lease) {
             // markSuccess for a model: an event for the pair even with no rest here (it
-            // ends another process's rest of it when states merge).
-            self.touch_pair((i, m));
-            let pair = self.pairs.get_mut(&(i, m)).unwrap();
-            pair.until = None;
-            pair.updated = Some(later(pair.updated, now));
+            // ends another process's rest of it when states merge); with no pair, a mark.
+            match self.pairs.get_mut(&(i, m)) {
+                Some(pair) => {
+                    pair.until = None;
+                    pair.updated = Some(later(pair.updated, now));
+                }
+                None => {
+                    self.marked.insert((i, m), now);
+                }
+            }
         } else if let Some(m) = model {
             if self.pair_resting(i, m, now) {
                 let pair = self.pairs.get_mut(&(i, m)).unwrap();
@@ -471,8 +479,10 @@ impl Model {
                     (Some(a), Some(b)) => Some(a.max(b)),
                     (a, b) => a.or(b),
                 });
-                if let (Some(c), Some(t)) = (cleared, t) {
-                    if t <= c && (m.cooldown_until.is_some() || m.error_count != 0) {
+                let marked = self.marked.get(&key).copied();
+                if let Some(t) = t {
+                    let rest = m.cooldown_until.is_some();
+                    if let Some(c) = cleared.filter(|&c| t <= c && (rest || m.error_count != 0)) {
                         // The clear came after that rest's event: it is over.
                         m = Record {
                             cooldown_until: None,
@@ -480,6 +490,9 @@ impl Model {
                             updated_at: Some(later(Some(t), c)),
                             ..m
                         };
+                    } else if let Some(c) = marked.filter(|&c| t <= c && rest) {
+                        // So did the markSuccess: over, the count kept.
+                        m = Record { cooldown_until: None, updated_at: Some(later(Some(t), c)), ..m };
                     }
                 }
                 q.error_count = m.error_count;
@@ -762,6 +775,7 @@ fn run(
         extras: BTreeMap::new(),
         pairs: BTreeMap::new(),
         cleared: BTreeMap::new(),
+        marked: BTreeMap::new(),
         pair_order: Vec::new(),
     };
     let n = model.p.len();

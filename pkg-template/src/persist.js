@@ -102,6 +102,8 @@ export class Persister {
     this.loadWaitOver = false;
     this.loadFailed = false;
     this.closed = false;
+    /** A change came after close() (logged once). */
+    this.droppedAfterClose = false;
     this.exitFlushTried = false;
     /** Urgent changes so far, and how many of them the writes that ended carried. */
     this.urgentSeq = 0;
@@ -218,7 +220,14 @@ export class Persister {
 
   /** Something changed; `urgent`: a failure or cleared cooldown, written at once. */
   change(urgent) {
-    if (this.closed) return;
+    if (this.closed) {
+      // Once: a failure of a run still in flight at close() is dropped, but not silently.
+      if (!this.droppedAfterClose) {
+        this.droppedAfterClose = true;
+        this.log("warn", `key-carousel: the pool was closed: changes made after close() are not saved to ${this.name}`);
+      }
+      return;
+    }
     this.changeSeq++;
     if (urgent) this.urgentSeq++;
     const level = urgent ? 2 : 1;
@@ -260,6 +269,7 @@ export class Persister {
     this.dirty = 0;
     const carries = this.urgentSeq;
     const carriesAll = this.changeSeq;
+    let failed = false;
     const w = this.#writeNow().then(
       () => {
         if (this.failures > 0) this.log("info", `key-carousel: saving state to ${this.name} works again`);
@@ -270,6 +280,7 @@ export class Persister {
       (e) => {
         this.dirty = Math.max(this.dirty, level);
         this.failures++;
+        failed = true;
         const retry = Math.min(MAX_BACKOFF_MS, this.intervalMs * 2 ** (this.failures - 1));
         this.log(
           "error",
@@ -281,7 +292,8 @@ export class Persister {
     ).finally(() => {
       this.lastWrite = Date.now();
       this.writing = null;
-      this.#wroteThrough(carries);
+      // A failed write wakes every waiting run: the store is failing, the retry comes later.
+      this.#wroteThrough(failed ? Infinity : carries);
       if (this.dirty === 0) pending.delete(this);
       else this.#schedule();
     });

@@ -543,12 +543,15 @@ export class Pool {
         if (i === this.#maxAttempts - 1) break;
         // Woken because a rest ended early: looking again is not an attempt, and waiting
         // again is not logged again.
-        try {
-          woken = await this.#waitForRecovery(now, o, attempts, label, model, woken);
-        } catch (e) {
-          if (saving !== 0 && e instanceof AllProfilesExhaustedError) await this.#persist.saved(saving);
-          throw e;
+        // Before waiting or giving up: the failures so far are written first (at most 1 s),
+        // then the pool is asked again (a look again is not an attempt).
+        if (saving !== 0) {
+          await this.#persist.saved(saving);
+          saving = 0;
+          i--;
+          continue;
         }
+        woken = await this.#waitForRecovery(now, o, attempts, label, model, woken);
         if (woken) i--;
         continue;
       }

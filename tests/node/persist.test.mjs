@@ -638,3 +638,13 @@ test("clearCooldown(id) and markSuccess(id, { model }) end another process's mod
     await p2.close();
   }
 });
+
+test("markSuccess(id, { model }) for models that never failed stores nothing for them (the mark ends only rests from before it)", async () => {
+  const store = memoryStore();
+  const pool = new Pool({ profiles: keys(1), storage: store });
+  await pool.init();
+  for (let m = 0; m < 50; m++) pool.markSuccess("k0", { model: `m${m}` });
+  await pool.flush();
+  assert.equal(JSON.parse(store.load()).profiles.k0.models, undefined);
+  await pool.close();
+});

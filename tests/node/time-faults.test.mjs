@@ -101,7 +101,9 @@ test("the clock jumps back by an hour: rests are kept (never shortened, never ne
 test("the clock jumps back while a run waits: the wait is measured again from the new time (here past maxWaitMs: a positive retryAfterMs)", async () => {
   let offset = 0;
   const start = Date.now();
-  const clock = () => T0 + (Date.now() - start) + offset;
+  // Frozen for the final check: its status and `now` must be read at one time.
+  let frozen;
+  const clock = () => frozen ?? T0 + (Date.now() - start) + offset;
   const pool = new Pool({ profiles: keys(1), clock, maxWaitMs: 2000 });
   pool.markFailure("k0", "rate_limit", { retryAfterMs: 60 });
   const { result, delays } = await withTimerSpy(async () => {
@@ -113,7 +115,8 @@ test("the clock jumps back while a run waits: the wait is measured again from th
   assert.ok(result.retryAfterMs > HOUR - 1000 && result.retryAfterMs <= HOUR + 60, `retryAfterMs ${result.retryAfterMs}`);
   const waits = delays.filter((d) => d !== 20);
   assert.ok(waits.length >= 1 && waits.every((d) => d >= 1 && d <= 60), `waits ${waits}`);
-  assertConsistent(pool, clock());
+  frozen = clock();
+  assertConsistent(pool, frozen);
 });
 
 test("the clock jumps forward by a year: every rest is over, counts restart, the status follows", async () => {
