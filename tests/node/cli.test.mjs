@@ -66,13 +66,14 @@ test("status prints a table: profile, state, reason, cooldown remaining, errors,
   const row = (id) => lines.find((l) => l.startsWith(id)).split(/\s{2,}/);
   const [, s0, r0, left0, e0, used0] = row("k0");
   assert.deepEqual([s0, r0, e0], ["cooldown", "rate_limit", "1"]);
-  assert.match(left0, /^(59s|1m 00s)$/);
+  assert.match(left0, /^(5\ds|1m 00s)$/); // a minute's rest, read up to 10 s later on a loaded machine
   assert.match(used0, /^\d+s ago$/);
   assert.deepEqual(row("k1"), ["k1", "available", "-", "-", "0", "never"]);
   const model = lines.find((l) => l.startsWith("  gpt-4o")).trim().split(/\s{2,}/);
   assert.deepEqual(model.slice(0, 3), ["gpt-4o", "cooldown", "rate_limit"]);
   assert.equal(model[4], "1");
-  assert.deepEqual(row("k2").slice(1, 4), ["disabled", "billing", "5h 00m"]);
+  assert.deepEqual(row("k2").slice(1, 3), ["disabled", "billing"]);
+  assert.match(row("k2")[3], /^(5h 00m|4h 59m)$/);
   assert.deepEqual(row("k3"), ["k3", "available", "-", "-", "0", "never"]);
   assert.equal(lines.at(-1), "2 available, 1 in cooldown, 1 disabled");
   assert.ok(!stdout.includes("\u001b["), "no colours when stdout is not a TTY");
@@ -203,8 +204,11 @@ test("status of a state file with 150,000 profiles: the table and --json (was: M
   const path = join(dir, "big.json");
   const now = Date.now();
   const profiles = {};
-  // Every profile resting, so nextAvailableAt is the soonest of 150,000 rests.
-  for (let i = 0; i < 150_000; i++) profiles[`k${i}`] = { errorCount: 1, lastFailure: now, cooldownUntil: now + 3_600_000 + i, updatedAt: now };
+  // Every profile resting, so nextAvailableAt is the soonest of 150,000 rests: 1 h 30 s
+  // away, so it still shows as "1h 00m" however long writing and reading the file take (it
+  // showed "59m 59s" on a loaded machine when the soonest was 1 h away).
+  const soonest = now + 3_630_000;
+  for (let i = 0; i < 150_000; i++) profiles[`k${i}`] = { errorCount: 1, lastFailure: now, cooldownUntil: soonest + i, updatedAt: now };
   writeFileSync(path, JSON.stringify({ version: 1, profiles }));
   const table = await run(["status", path]);
   assert.equal(table.code, 0, table.stderr);
@@ -216,5 +220,5 @@ test("status of a state file with 150,000 profiles: the table and --json (was: M
   assert.equal(json.code, 0, json.stderr);
   const s = JSON.parse(json.stdout);
   assert.equal(s.profiles.length, 150_000);
-  assert.equal(s.nextAvailableAt, now + 3_600_000);
+  assert.equal(s.nextAvailableAt, soonest);
 });
