@@ -119,6 +119,14 @@ export class Persister {
   }
 
   /**
+   * The urgent change a run that just recorded a failure must see written (for `saved`):
+   * the latest, when some urgent change is not written yet; else 0 (nothing to wait for).
+   */
+  unsavedUrgent() {
+    return this.urgentSeq > this.savedSeq ? this.urgentSeq : 0;
+  }
+
+  /**
    * Resolves once a write that carries urgent change `seq` (a `urgentSeq` read after it)
    * has ended, whether it worked or failed (a failed one is logged and retried); at once when
    * it has, when the store is failing now or the persister is closed; after SAVE_WAIT_MS

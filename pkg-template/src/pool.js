@@ -541,8 +541,6 @@ export class Pool {
       if (idx < 0) {
         // The last turn: no attempt would follow the wait (it says when, and gives up now).
         if (i === this.#maxAttempts - 1) break;
-        // Woken because a rest ended early: looking again is not an attempt, and waiting
-        // again is not logged again.
         // Before waiting or giving up: the failures so far are written first (at most 1 s),
         // then the pool is asked again (a look again is not an attempt).
         if (saving !== 0) {
@@ -551,6 +549,8 @@ export class Pool {
           i--;
           continue;
         }
+        // Woken because a rest ended early: looking again is not an attempt, and waiting
+        // again is not logged again.
         woken = await this.#waitForRecovery(now, o, attempts, label, model, woken);
         if (woken) i--;
         continue;
@@ -577,7 +577,7 @@ export class Pool {
         // A profile with a model of its own serves only that model: its rests are the key's.
         const scoped = this.#models[idx] === undefined ? model : undefined;
         const cd = this.#fail(idx, failedAt, reason, retryMs, now, scoped, ctx.model);
-        if (this.#persist !== undefined && this.#persist.urgentSeq > this.#persist.savedSeq) saving = this.#persist.urgentSeq;
+        if (this.#persist !== undefined) saving = this.#persist.unsavedUrgent();
         const error = redact(errorMessage(err), ctx.apiKey, this.#keyIndex());
         const attempt = { profileId: ctx.profileId, provider: ctx.provider, model: ctx.model, error, reason };
         if (cd >= 0) attempt.cooldownMs = cd;

@@ -272,8 +272,7 @@ export class LlmKeyPool {
         // As v1, through the public method when a subclass or a spy replaced it.
         if (this.markFailure === LlmKeyPool.prototype.markFailure) await this.#markFailure(id, reason, false);
         else await this.markFailure(id, reason);
-        const p = this.#persister;
-        if (p !== undefined && p.urgentSeq > p.savedSeq) saving = p.urgentSeq;
+        if (this.#persister !== undefined) saving = this.#persister.unsavedUrgent();
         this.#log("warn", `[${label}] Profile ${id} failed: ${reason} \u2014 ${error}`);
         continue;
       }
