@@ -3,7 +3,9 @@
 // that map facts to a reason live in the core (src/classify.rs); nothing here throws.
 
 import { core } from "./core.js";
-import { FailoverError } from "./errors.js";
+import { FailoverError, errorMessage } from "./errors.js";
+
+export { errorMessage };
 import { REASONS, UNKNOWN } from "./reasons.js";
 
 function get(obj, key) {
@@ -21,16 +23,6 @@ function extractStatus(err) {
   return NaN;
 }
 
-/** The message of a thrown value, as v1 reads it. */
-export function errorMessage(err) {
-  try {
-    if (err instanceof Error) return String(err.message);
-    if (typeof err === "string") return err;
-    return String(err);
-  } catch {
-    return "";
-  }
-}
 
 /** `value instanceof cls`, false where asking throws (a Proxy's trap, a revoked Proxy). */
 function isA(value, cls) {
@@ -111,6 +103,17 @@ function extractCodes(err) {
 
 function isFailoverError(err) {
   return isA(err, FailoverError) || (isA(err, Error) && get(err, "name") === "FailoverError" && typeof get(err, "failureReason") === "string");
+}
+
+/**
+ * What a FailoverError gives as its reason when that is not one of the nine (a typo such as
+ * "rate-limit"; key-carousel 1 stored any string), which the pools record as "unknown" and
+ * say so; undefined for anything else.
+ */
+export function unknownFailoverReason(err) {
+  if (!isFailoverError(err)) return undefined;
+  const r = get(err, "failureReason");
+  return REASONS.includes(r) ? undefined : typeof r === "string" ? r : errorMessage(r);
 }
 
 function classifyWith(err, v1, depth) {
@@ -244,24 +247,33 @@ function fromHeaders(headers, now, rateLimit) {
 }
 
 /**
- * How long the provider asked us to wait, in ms, from `retry-after-ms`, `retry-after`
- * (seconds or HTTP date) or, for a `rate_limit` failure, `x-ratelimit-reset-requests`/`-tokens`
- * on the error's headers (a plain object, `Headers` or `Map`), a FailoverError's
- * `retryAfterMs`, or the `RetryInfo.retryDelay` of a Google error body in the message.
+ * The shortest wait a provider's answer sets: `retry-after: 0`, a date already past (HTTP
+ * dates have whole seconds; clocks differ) or a limit that resets in 20 ms would otherwise
+ * let the key be called again at once, each 429 a new failure counted, up the schedule in
+ * one `run`. (A FailoverError's own `retryAfterMs` is the caller's: taken as it is.)
+ */
+export const MIN_PROVIDER_RETRY_MS = 1000;
+
+/**
+ * How long the provider asked us to wait, in ms (at least MIN_PROVIDER_RETRY_MS), from
+ * `retry-after-ms`, `retry-after` (seconds or HTTP date) or, for a `rate_limit` failure,
+ * `x-ratelimit-reset-requests`/`-tokens` on the error's headers (a plain object, `Headers`
+ * or `Map`), or the `RetryInfo.retryDelay` of a Google error body in the message; a
+ * FailoverError's own `retryAfterMs` as it is.
  */
 export function retryAfterMs(err, now, reason) {
   const own = get(err, "retryAfterMs");
   if (isFailoverError(err) && typeof own === "number" && Number.isFinite(own) && own >= 0) return own;
   for (const holder of [err, get(err, "response"), get(err, "cause")]) {
     const v = fromHeaders(get(holder, "headers"), now, reason === "rate_limit");
-    if (v !== undefined) return v;
+    if (v !== undefined) return Math.max(v, MIN_PROVIDER_RETRY_MS);
   }
   // @google/genai keeps no headers on its errors; the body's RetryInfo says "37s".
   for (const info of googleDetails(bodyInMessage(err), "RetryInfo")) {
     const delay = get(info, "retryDelay");
     if (typeof delay !== "string") continue;
     const v = core().parseRetryHeader(2, delay, now);
-    if (!Number.isNaN(v)) return v;
+    if (!Number.isNaN(v)) return Math.max(v, MIN_PROVIDER_RETRY_MS);
   }
   return undefined;
 }

@@ -1,4 +1,5 @@
-// The error classes users catch, and the path a ConfigError names (itemPath).
+// The error classes users catch, the path a ConfigError names (itemPath), and the text of
+// any thrown value (errorMessage).
 
 /**
  * Thrown by a task to tell the pool why a call failed (the reason decides the cooldown).
@@ -46,4 +47,20 @@ export class ConfigError extends TypeError {
  */
 export function itemPath(list, i, field) {
   return field === undefined ? `${list}[${i}]` : `${list}[${i}].${field}`;
+}
+
+/**
+ * The message of a thrown value, as v1 reads it: an Error's `message`, else the value as a
+ * string; "" for a value that cannot be made one (`Object.create(null)`, a throwing
+ * `toString` or `message` getter, a revoked Proxy). Whatever a task, listener or store
+ * throws is reported through this, so reporting it never throws in turn.
+ */
+export function errorMessage(err) {
+  try {
+    if (err instanceof Error) return String(err.message);
+    if (typeof err === "string") return err;
+    return String(err);
+  } catch {
+    return "";
+  }
 }

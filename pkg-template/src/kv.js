@@ -3,6 +3,8 @@
 // a bad value under a side key. Nothing here imports a runtime module: the binding or the
 // Deno.Kv is the user's.
 
+import { errorMessage } from "./errors.js";
+
 // A pause inside a write keeps the process alive (not unref'd): whoever awaits the write
 // (flush, close) must see it end.
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -82,8 +84,10 @@ function keyText(key) {
  * read-merge-write: read the entry, merge, commit with a check of the entry's versionstamp,
  * and on a conflicting write (or a local KV file busy with another writer) start again, at
  * most 50 times in a row (then the write fails and is retried later). So no writer's update
- * is lost. A value is at most 64 KiB (Deno KV's limit): about 250 profiles that have all
- * failed at some point (a profile never used takes a fifth of that). A bad value is copied to `[...key, "corrupt", <time>]`.
+ * is lost. A value is at most 64 KiB (Deno KV's limit): about 300 profiles that have all
+ * failed at some point (a profile never used takes a fifth of that; half as many when a
+ * name has a character beyond Latin-1, which makes V8 store the text as UTF-16). A bad
+ * value is copied to `[...key, "corrupt", <time>]`.
  */
 export function denoKvStore(kv, options = {}) {
   if (kv === null || typeof kv !== "object" || typeof kv.get !== "function" || typeof kv.set !== "function" || typeof kv.atomic !== "function") {
@@ -103,7 +107,7 @@ export function denoKvStore(kv, options = {}) {
         try {
           return (await kv.get(key)).value ?? null;
         } catch (e) {
-          if (!BUSY.test(e?.message ?? "") || attempt >= MAX_ATTEMPTS) throw e;
+          if (!BUSY.test(errorMessage(e)) || attempt >= MAX_ATTEMPTS) throw e;
           await sleep(1 + Math.random() * Math.min(50, attempt * 5));
         }
       }
@@ -117,7 +121,7 @@ export function denoKvStore(kv, options = {}) {
           result = await kv.atomic().check(entry).set(key, JSON.stringify(snapshot)).commit();
         } catch (e) {
           // A local KV file (SQLite) that another handle or process is writing: try again.
-          if (!BUSY.test(e?.message ?? "") || attempt >= MAX_ATTEMPTS) throw e;
+          if (!BUSY.test(errorMessage(e)) || attempt >= MAX_ATTEMPTS) throw e;
           result = { ok: false };
         }
         if (result.ok) return;

@@ -18,6 +18,7 @@
 //   while the store is failing (the write is retried in the background).
 // Timers are unref'd where the runtime has it: a pending save never keeps a process alive.
 
+import { errorMessage } from "./errors.js";
 import { CorruptState, parseState, toSnapshot } from "./snapshot.js";
 import { sleep } from "./wait.js";
 
@@ -67,7 +68,9 @@ function unref(timer) {
   return timer;
 }
 
-const errorText = (e) => (e instanceof Error ? e.message : String(e));
+
+/** What a merge throws to stop a store's write until a bad stored value's copy is kept. */
+const KEEP_FIRST = new Error("key-carousel: the stored value is copied before it is overwritten");
 
 export class Persister {
   /**
@@ -205,11 +208,11 @@ export class Persister {
   /** Loads the stored state again and merges it in (the first time: `load`). */
   reload() {
     if (this.loading === null || !this.loaded) return this.load();
-    this.loading = this.#load();
+    this.loading = this.#load(false);
     return this.loading;
   }
 
-  async #load() {
+  async #load(first = true) {
     try {
       const raw = await this.store.load();
       await this.absorb(raw);
@@ -219,7 +222,7 @@ export class Persister {
       // on with a fresh state; a store without `update` loads again before saving, so the
       // stored state is not overwritten unread.
       this.loadFailed = true;
-      this.log("error", `key-carousel: loading state from ${this.name} failed, starting fresh: ${errorText(e)}`);
+      this.log("error", `key-carousel: loading state from ${this.name} failed${first ? ", starting fresh" : ""}: ${errorMessage(e)}`);
       this.onError?.("load", e, 1);
     } finally {
       this.loaded = true;
@@ -239,7 +242,8 @@ export class Persister {
     this.changeSeq++;
     if (urgent) this.urgentSeq++;
     const level = urgent ? 2 : 1;
-    if (this.dirty >= level && (this.timer !== null || this.writing !== null)) return;
+    // (An urgent change also checks that the timer is not lost: see #timerLost.)
+    if (this.dirty >= level && (this.writing !== null || (this.timer !== null && !(urgent && this.#timerLost())))) return;
     if (this.dirty < level) this.dirty = level;
     pending.add(this);
     this.exitFlushTried = false;
@@ -255,7 +259,7 @@ export class Persister {
       at = Math.max(at, this.lastWrite + Math.max(backoff, 1));
     }
     if (this.timer !== null) {
-      if (this.due <= at) return;
+      if (this.due <= at && !this.#timerLost()) return;
       clearTimeout(this.timer);
     }
     this.due = at;
@@ -264,6 +268,16 @@ export class Persister {
       this.due = Infinity;
       this.#write().catch(() => {}); // reported through the logger
     }, Math.max(0, at - now)));
+  }
+
+  /**
+   * Whether the write timer is past its time without having fired: Cloudflare Workers cancel
+   * the timers a request set when it ends (a Worker that did not `waitUntil(flush())`, say
+   * because its `run` threw), so it never will, and a failure that trusted it was not written.
+   * Elsewhere a timer past its time fires soon; replacing it costs nothing.
+   */
+  #timerLost() {
+    return this.timer !== null && Date.now() > this.due;
   }
 
   /** One write of the whole state; rejects with the store's error. */
@@ -292,7 +306,7 @@ export class Persister {
         const retry = Math.min(MAX_BACKOFF_MS, this.intervalMs * 2 ** (this.failures - 1));
         this.log(
           "error",
-          `key-carousel: saving state to ${this.name} failed (attempt ${this.failures}; retrying in ${Math.round(retry / 100) / 10}s): ${errorText(e)}`,
+          `key-carousel: saving state to ${this.name} failed (attempt ${this.failures}; retrying in ${Math.round(retry / 100) / 10}s): ${errorMessage(e)}`,
         );
         this.onError?.("save", e, this.failures);
         throw e;
@@ -313,14 +327,36 @@ export class Persister {
     await this.load();
     const store = this.store;
     if (typeof store.update === "function") {
-      const result = await store.update((stored) => {
-        this.absorb(stored);
-        return this.snapshot();
-      });
-      // A store that merged on its side (a Redis script: it called merge(null) for the
-      // pool's state) returns what it holds now.
-      if (result !== undefined && result !== null) this.absorb(result);
-      return;
+      // A bad stored value is not overwritten before its copy is kept: the merge stops the
+      // store's write (throws), the copy is awaited, and the write starts again.
+      for (let attempt = 1; ; attempt++) {
+        let keeping;
+        let merged = false;
+        try {
+          const result = await store.update((stored) => {
+            const copy = this.absorb(stored);
+            // After the pool's state was merged (a Redis script merges on the server, which
+            // keeps the copy itself, then reports what it found): nothing to stop.
+            if (copy !== undefined && !merged) {
+              keeping = copy;
+              throw KEEP_FIRST;
+            }
+            merged = true;
+            return this.snapshot();
+          });
+          // A store that merged on its side (a Redis script: it called merge(null) for the
+          // pool's state) returns what it holds now.
+          if (result !== undefined && result !== null) this.absorb(result);
+          return;
+        } catch (e) {
+          if (keeping === undefined || merged) throw e;
+          if (!(await keeping)) {
+            throw new Error(`the state stored in ${this.name} is unusable and no copy of it could be kept: not overwritten`);
+          }
+          // Another bad value each time (a writer that keeps storing them): retried later.
+          if (attempt >= 3) throw new Error(`the state stored in ${this.name} was unusable ${attempt} times in a row`);
+        }
+      }
     }
     if (this.loadFailed) {
       // Read before overwriting: the state stored by others must not be lost.
@@ -418,8 +454,8 @@ export class StateLink {
   }
 
   /**
-   * Merges a stored value into the core. Returns a promise only when the value was bad
-   * (settled once the copy is kept and the warning logged).
+   * Merges a stored value into the core. Returns undefined, or for a bad value whose copy
+   * is not kept yet a promise (see #bad) of whether it may be overwritten.
    */
   absorb(raw) {
     let parsed;
@@ -436,8 +472,13 @@ export class StateLink {
     return undefined;
   }
 
-  /** Keeps a copy of a bad stored value (the store decides where) and warns, once per value. */
-  async #bad(raw, problem) {
+  /**
+   * Keeps a copy of a bad stored value (the store decides where) and warns, once per value.
+   * Returns undefined when the value may be overwritten now (its copy is kept, or the store
+   * keeps none), else a promise of whether it may be once the copy under way has ended (a
+   * copy that failed is tried again the next time the value is met).
+   */
+  #bad(raw, problem) {
     let text;
     try {
       text = typeof raw === "string" ? raw : JSON.stringify(raw);
@@ -450,10 +491,23 @@ export class StateLink {
         text = raw;
       }
     }
-    if (this.#recentBad.includes(text)) return;
-    if (this.#recentBad.push(text) > RECENT_BAD) this.#recentBad.shift();
+    let entry = this.#recentBad.find((b) => b.text === text);
+    if (entry === undefined) {
+      entry = { text, kept: undefined, keeping: null, warned: false };
+      if (this.#recentBad.push(entry) > RECENT_BAD) this.#recentBad.shift();
+    } else if (entry.kept === true) {
+      return undefined;
+    }
+    if (entry.kept === undefined && entry.keeping !== null) return entry.keeping; // under way
+    entry.kept = undefined;
+    entry.keeping = this.#keep(entry, raw, problem);
+    return entry.keeping;
+  }
+
+  async #keep(entry, raw, problem) {
     const name = typeof this.#store.name === "string" ? this.#store.name : "storage";
     let copy;
+    let kept = true;
     if (typeof this.#store.keepCorrupt !== "function") {
       copy = "this store keeps no copy";
     } else {
@@ -461,10 +515,18 @@ export class StateLink {
         const where = await this.#store.keepCorrupt(raw, problem);
         copy = where ? `a copy is kept at ${where}` : "a copy is kept by the store";
       } catch (e) {
-        copy = `keeping a copy failed: ${e instanceof Error ? e.message : e}`;
+        kept = false;
+        copy = `keeping a copy failed (${errorMessage(e)}), so the pool does not overwrite it: its writes fail until a copy is kept`;
       }
     }
-    this.#log("warn", `key-carousel: the state stored in ${name} is unusable (${problem}); ${copy}`);
+    entry.kept = kept;
+    if (!entry.warned) {
+      entry.warned = true;
+      this.#log("warn", `key-carousel: the state stored in ${name} is unusable (${problem}); ${copy}`);
+    } else if (kept) {
+      this.#log("info", `key-carousel: the unusable state stored in ${name}: ${copy}`);
+    }
+    return kept;
   }
 
   /** The pool's state in stored form (v1's file format plus v2's fields). */

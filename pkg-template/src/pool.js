@@ -3,7 +3,7 @@
 
 import { CorePool, MAX_TIME } from "./core.js";
 import { AllProfilesExhaustedError, ConfigError, itemPath } from "./errors.js";
-import { classifyError, errorMessage, isCallerAbort, retryAfterMs } from "./classify.js";
+import { classifyError, errorMessage, isCallerAbort, retryAfterMs, unknownFailoverReason } from "./classify.js";
 import { REASONS, REASON_CODE, resolvePolicy } from "./reasons.js";
 import { MIN_LEAK, fingerprint, holdsAnyKey, holdsKey, keyIndexOf, redact, wellFormed } from "./secrets.js";
 import { Persister, StateLink, fileStoreFactory } from "./persist.js";
@@ -170,6 +170,13 @@ function refuseKeysAsNames(profiles, fallbackModels, keys) {
 /** The default clock: `Date.now` looked up at each call, so fake timers installed later work. */
 const dateNow = () => Date.now();
 
+/**
+ * While runs wait for a rest to end, the stored state is read this often: a rest another
+ * process (or the CLI's `clear`) ended shows, and wakes them, even though a pool whose every
+ * key rests writes nothing (a write is when it otherwise learns what others stored).
+ */
+export const REFRESH_WHILE_WAITING_MS = 2000;
+
 /** The public API of key-carousel 2; see index.d.ts for the documentation. */
 export class Pool {
   #core;
@@ -208,6 +215,8 @@ export class Pool {
   #tracking = false;
   /** The wake-ups of the runs waiting for a rest to end (see #wake), made at the first wait. */
   #wakers = null;
+  /** The timer of the next read of the stored state while runs wait (see #refreshWhileWaiting). */
+  #refresher = null;
 
   constructor(options) {
     if (!isObject(options)) throw new ConfigError("options", "must be an object { profiles, ... }");
@@ -354,7 +363,7 @@ export class Pool {
         intervalMs: saveIntervalMs,
         onError: (operation, error, attempt) => {
           if (!this.#events.has("persist-error")) return;
-          const message = error instanceof Error ? error.message : String(error);
+          const message = errorMessage(error);
           this.#events.emit("persist-error", { store: this.#persist.name, operation, error: redact(message, "", this.#keyIndex()), attempt });
         },
       });
@@ -364,7 +373,7 @@ export class Pool {
   /** The pool's events (made here, not in the constructor: its closure keeps nothing else alive). */
   #emitter() {
     return new Emitter((type, e) =>
-      this.#log("error", `key-carousel: a "${type}" listener threw: ${e instanceof Error ? e.message : String(e)}`),
+      this.#log("error", `key-carousel: a "${type}" listener threw: ${errorMessage(e)}`),
     );
   }
 
@@ -416,7 +425,9 @@ export class Pool {
     // schedule is "none") still changed the pick's lastUsed, written with the next batch.
     this.#persist?.change(cd !== -2 && this.#policy[code].schedule !== "none");
     this.#metrics.failure(idx, code);
-    if (cd >= 0) {
+    // A rest of 0 ms (a `retryAfterMs: 0` of the caller's, a cap of 0) is none: no event,
+    // no count, no `recover` to follow.
+    if (cd > 0) {
       this.#metrics.cooldown(idx);
       const info = this.#core.lastFailure();
       const scoped = info % 2 === 1;
@@ -528,6 +539,7 @@ export class Pool {
     const session = o.session;
     // The session's profile, tried first while it is healthy (until an attempt fails).
     let sticky = session === undefined ? undefined : (this.#sessions ??= new Sessions(this.#sessionsMax)).get(session);
+    const seen = sticky;
     const attempts = [];
     let woken = false;
     // The urgent change (a failure) this run must see written before it settles (0: none).
@@ -571,6 +583,10 @@ export class Pool {
           throw err;
         }
         const reason = classifyError(err);
+        const given = unknownFailoverReason(err);
+        if (given !== undefined) {
+          this.#log("warn", `[${label}] a FailoverError of ${ctx.profileId}: unknown failure reason ${JSON.stringify(redact(given, ctx.apiKey, this.#keyIndex()))}, recorded as "unknown"`);
+        }
         // An HTTP-date Retry-After is a point in time: measure it from the failure.
         const failedAt = this.#endTime(idx);
         const retryMs = retryAfterMs(err, failedAt, reason);
@@ -596,7 +612,7 @@ export class Pool {
       this.#core.succeed(idx, doneAt, now, undefined);
       if (this.#persist !== undefined) this.#persist.change(false);
       this.#metrics.success(idx);
-      if (session !== undefined) this.#sessions.keep(session, idx);
+      if (session !== undefined) this.#sessions.keep(session, idx, seen);
       if (this.#on.success) {
         const event = { profileId: ctx.profileId, provider: ctx.provider, model: ctx.model, attempts: attempts.length };
         if (session !== undefined) event.session = session;
@@ -668,7 +684,27 @@ export class Pool {
     }
     if (!quiet) this.#log("warn", `[${label}] All profiles in cooldown, waiting ${Math.round(wait / 1000)}s`);
     // At most setTimeout's limit (24.8 days): a longer wait wakes up and waits again.
-    return sleep(Math.min(Math.max(1, Math.ceil(wait)), MAX_TIMER_MS), o.signal, (this.#wakers ??= new Set()));
+    const slept = sleep(Math.min(Math.max(1, Math.ceil(wait)), MAX_TIMER_MS), o.signal, (this.#wakers ??= new Set()));
+    this.#refreshWhileWaiting();
+    return slept;
+  }
+
+  /**
+   * Reads the stored state every REFRESH_WHILE_WAITING_MS while some run waits (its import
+   * wakes them: see `imported`). Not while the store is failing (its writes are retried,
+   * and they read it too), nor once closed. The timer is unref'd: the waiting run's own
+   * keeps the process alive.
+   */
+  #refreshWhileWaiting() {
+    const p = this.#persist;
+    if (p === undefined || this.#refresher !== null || p.closed) return;
+    this.#refresher = setTimeout(() => {
+      this.#refresher = null;
+      if (this.#wakers.size === 0 || p.closed) return;
+      if (p.failures === 0 && !p.loadFailed) p.reload();
+      this.#refreshWhileWaiting();
+    }, REFRESH_WHILE_WAITING_MS);
+    if (typeof this.#refresher === "object") this.#refresher.unref?.();
   }
 
   markFailure(profileId, reason, options) {
@@ -693,7 +729,7 @@ export class Pool {
       model = this.#markModel(idx, options.model);
     }
     const now = this.#now();
-    const name = this.#models[idx] ?? options?.model; // as run's ctx.model
+    const name = this.#models[idx] ?? options?.model ?? "unknown"; // as run's ctx.model
     this.#fail(idx, now, reason, retryMs, NaN, model, name);
     if (this.#tracking) this.#observe(now);
   }
@@ -803,7 +839,12 @@ export class Pool {
 
   /** Flushes, then stops saving (no timers left). */
   async close() {
-    if (this.#persist !== undefined) await this.#persist.close();
+    try {
+      if (this.#persist !== undefined) await this.#persist.close();
+    } finally {
+      if (this.#refresher !== null) clearTimeout(this.#refresher);
+      this.#refresher = null;
+    }
   }
 
   getStatus() {

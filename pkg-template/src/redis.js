@@ -12,6 +12,7 @@
 // The client is the user's: ioredis, or node-redis (`redis` v4/v5), told apart by their API
 // (node-redis has `evalSha`, ioredis `evalsha`). Nothing here imports either.
 
+import { errorMessage } from "./errors.js";
 import { REASONS } from "./reasons.js";
 
 const LUA_MERGE = String.raw`-- key-carousel: merges a pool's state into the state stored at KEYS[1], atomically.
@@ -426,7 +427,7 @@ export function redisStore(client, options = {}) {
     try {
       reply = await ops.evalsha(scriptSha, keys, [stateText]);
     } catch (e) {
-      if (!/^NOSCRIPT/.test(e?.message ?? "")) throw e;
+      if (!/^NOSCRIPT/.test(errorMessage(e))) throw e;
       reply = await ops.eval(REDIS_MERGE_SCRIPT, keys, [stateText]); // also caches it on the server
     }
     if (!Array.isArray(reply) || reply.length < 1) throw new Error(`redisStore: unexpected reply from the merge script: ${String(reply)}`);

@@ -37,10 +37,16 @@ export class Sessions {
 
   /**
    * After a call of the session succeeded on `idx`: remembers it, unless that is already
-   * what the map holds (`get` made it the most recently used when the call started).
+   * what the map holds (`get` made it the most recently used when the call started), or
+   * another call of the session moved it while this one ran (the map no longer holds `seen`,
+   * what `get` gave this call): that call started later or failed where this one started,
+   * so it knows better where the session is served now (a call sent before a 429 on its
+   * key that answers after it must not pull the session back to the resting key).
    */
-  keep(session, idx) {
-    if (this.#map.get(session) !== idx) this.set(session, idx);
+  keep(session, idx, seen) {
+    const now = this.#map.get(session);
+    if (now === idx || (now !== undefined && now !== seen)) return;
+    this.set(session, idx);
   }
 
   /** Remembers the profile that served a session, forgetting the least recently used beyond `max`. */

@@ -7,6 +7,7 @@
 // small); the core gets numbers only, checks them again and merges (src/snapshot.rs).
 
 import { CorePool, MAX_TIME } from "./core.js";
+import { errorMessage } from "./errors.js";
 import { REASONS, REASON_CODE } from "./reasons.js";
 import { hasLoneSurrogate } from "./secrets.js";
 
@@ -59,7 +60,7 @@ export function parseState(raw) {
     return parseObject(data);
   } catch (e) {
     if (e instanceof CorruptState) throw e;
-    throw new CorruptState(`unreadable (${e?.message ?? e})`); // e.g. a throwing getter
+    throw new CorruptState(`unreadable (${errorMessage(e)})`); // e.g. a throwing getter
   }
 }
 

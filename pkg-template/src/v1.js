@@ -9,7 +9,7 @@ import { CorePool } from "./core.js";
 import { abortReason, sleep } from "./wait.js";
 import { Persister, StateLink, fileStoreFactory } from "./persist.js";
 import { AllProfilesExhaustedError, ConfigError, itemPath } from "./errors.js";
-import { classifyErrorV1, errorMessage, isV1NonTimeoutAbort } from "./classify.js";
+import { classifyErrorV1, errorMessage, isV1NonTimeoutAbort, unknownFailoverReason } from "./classify.js";
 import { REASONS, REASON_CODE } from "./reasons.js";
 import { keyIndex, keyIndexOf, redact, wellFormed } from "./secrets.js";
 import { COOLDOWN_UNTIL, ERROR_COUNT, LAST_FAILURE, LAST_SUCCESS, LAST_USED, STATE, STATES, VALUES } from "./columns.js";
@@ -268,6 +268,8 @@ export class LlmKeyPool {
         const reason = classifyErrorV1(err);
         // v1 difference: keys the provider echoed into the message are redacted.
         const error = redact(errorMessage(err), ctx.apiKey, this.#keyIndex());
+        const given = unknownFailoverReason(err);
+        if (given !== undefined) this.#unknownReason(id, given);
         attempts.push({ profileId: id, provider: ctx.provider, model: ctx.model, error, reason });
         // As v1, through the public method when a subclass or a spy replaced it.
         if (this.markFailure === LlmKeyPool.prototype.markFailure) await this.#markFailure(id, reason, false);
@@ -289,6 +291,13 @@ export class LlmKeyPool {
     return this.#markFailure(profileId, reason, true);
   }
 
+  /** Says that a reason outside the nine (given to markFailure, or a FailoverError's) is recorded as "unknown". */
+  #unknownReason(profileId, reason, where = "a FailoverError") {
+    const ki = this.#keyIndex();
+    const what = where === "markFailure" ? `markFailure(${JSON.stringify(redact(String(profileId), "", ki))})` : `${where} of ${JSON.stringify(redact(String(profileId), "", ki))}`;
+    this.#log("warn", `${what}: unknown failure reason ${JSON.stringify(redact(errorMessage(reason), "", ki))}, recorded as "unknown"`);
+  }
+
   async #markFailure(profileId, reason, wait) {
     const idx = this.#index.get(profileId);
     if (idx === undefined) return;
@@ -296,8 +305,7 @@ export class LlmKeyPool {
     if (code === undefined) {
       // v1 difference: v1 stored any string as the reason (and cooled on the transient
       // schedule); it is recorded as "unknown", which cools the same.
-      const ki = this.#keyIndex();
-      this.#log("warn", `markFailure(${JSON.stringify(redact(String(profileId), "", ki))}): unknown failure reason ${JSON.stringify(redact(String(reason), "", ki))}, recorded as "unknown"`);
+      this.#unknownReason(profileId, reason, "markFailure");
       code = REASON_CODE.get("unknown");
     }
     const cooldownMs = this.#core.fail(idx, this.#now(), code, NaN, NaN);

@@ -138,6 +138,23 @@ test("clear ends a profile's rests through the file store's lock and merge; pool
   await fresh.close();
 });
 
+test("clear while a run waits for the only key's rest: the run goes on within seconds (was: until the rest ended, as the pool wrote nothing)", async (t) => {
+  const path = join(tempDir(t), "state.json");
+  const pool = new Pool({ profiles: keys(1), storage: fileStore(path) });
+  await pool.init();
+  pool.markFailure("k0", "rate_limit"); // a minute's rest
+  await pool.flush();
+  const t0 = Date.now();
+  const waiting = pool.run(({ profileId }) => profileId);
+  const cleared = await run(["clear", path, "k0"]);
+  assert.equal(cleared.code, 0, cleared.stderr);
+  const res = await Promise.race([waiting, new Promise((r) => setTimeout(() => r("still waiting"), 10_000))]);
+  assert.equal(res.value, "k0", String(res));
+  // Read every 2 s while a run waits (REFRESH_WHILE_WAITING_MS).
+  assert.ok(Date.now() - t0 < 5000, `the run went on after ${Date.now() - t0} ms`);
+  await pool.close();
+});
+
 test("clear waits for a live lock instead of taking it over", async (t) => {
   const dir = tempDir(t);
   const path = await stateFile(dir);

@@ -219,3 +219,18 @@ test("in workerd: a Worker (package JS layer + built wasm) cools k0 in one reque
   assert.ok(!next.picks.includes("k0"), JSON.stringify(next));
   assert.deepEqual(next.logs, []);
 });
+
+test("in workerd: a request that ends without flush (its run threw) leaves no write behind: the next failure is put at once", async () => {
+  // workerd cancels the timers a request set when it ends: here the one that would write
+  // the first pick's lastUsed. The pool must not wait on it for the next request's failure.
+  const get = async (q) => (await mf.dispatchFetch(`http://worker.test/isolate?${q}`)).json();
+  assert.match((await get("first=ok")).value, /^k\d$/);
+  assert.match((await get("first=400")).threw, /context length/);
+  await tick(50);
+  const r = await get("first=429&then=400");
+  assert.match(r.threw ?? "", /context length/, JSON.stringify(r));
+  // The run waited for its failure's write: well under the 1 s it gives a write that hangs.
+  assert.ok(r.ms < 800, `the failing run took ${r.ms} ms`);
+  const state = await stored("isolate-state");
+  assert.equal(coolingIn(state ?? { profiles: {} }).length, 1, JSON.stringify(state));
+});

@@ -136,6 +136,61 @@ test("events: a listener that throws or rejects is logged and breaks nothing", a
   assert.equal(statusOf(pool, "k0").state, "cooldown");
 });
 
+test("events: a listener that throws a value with no string form (Object.create(null), a throwing toString) is logged and breaks nothing", async () => {
+  const errors = [];
+  const pool = new Pool({ profiles: keys(2), clock: manualClock().fn, logger: { error: (m) => errors.push(m) } });
+  const later = [];
+  const unprintable = Object.create(null);
+  pool.on("failure", () => {
+    throw unprintable;
+  });
+  pool.on("failure", () => Promise.reject({ toString: () => { throw new Error("no"); } })); // eslint-disable-line prefer-promise-reject-errors
+  pool.on("failure", (e) => later.push(e.profileId));
+  pool.on("success", () => {
+    throw unprintable;
+  });
+  const res = await pool.run(({ profileId }) => {
+    if (profileId === "k0") throw tooManyRequests();
+    return profileId;
+  });
+  assert.equal(res.value, "k1"); // was: the run rejected with "Cannot convert object to primitive value"
+  assert.deepEqual(later, ["k0"]);
+  await tick();
+  assert.deepEqual(errors, [
+    'key-carousel: a "failure" listener threw: ',
+    'key-carousel: a "failure" listener threw: ',
+    'key-carousel: a "success" listener threw: ',
+  ]);
+});
+
+test("events: a rest of 0 ms (retryAfterMs: 0, a cap of 0) is no rest: no cooldown event, not counted, no recover owed", () => {
+  const clock = manualClock();
+  const pool = new Pool({ profiles: keys(2), clock: clock.fn, cooldowns: { maxRateLimitCooldownMs: 0 } });
+  const seen = record(pool);
+  pool.markFailure("k0", "rate_limit", { retryAfterMs: 0 });
+  pool.markFailure("k1", "rate_limit"); // the schedule's 1 min, capped to 0
+  assert.deepEqual(seen.map(([type]) => type), []);
+  const [m0, m1] = pool.metrics().profiles;
+  assert.deepEqual([m0.cooldowns, m1.cooldowns], [0, 0]);
+  assert.deepEqual([m0.failures.rate_limit, m1.failures.rate_limit], [1, 1]); // the failures still count
+  assert.equal(statusOf(pool, "k0").state, "available");
+  clock.now += HOUR;
+  pool.getStatus();
+  assert.deepEqual(seen, []);
+});
+
+test("events: markFailure's cooldown names the model as run's does (\"unknown\" when neither the profile nor the call names one)", async () => {
+  const pool = new Pool({ profiles: keys(3), clock: manualClock().fn });
+  const seen = record(pool);
+  pool.markFailure("k0", "rate_limit");
+  await pool.run(({ profileId }) => {
+    if (profileId === "k1") throw tooManyRequests();
+    return profileId;
+  });
+  const models = seen.filter(([type]) => type === "cooldown").map(([, e]) => [e.profileId, e.model]);
+  assert.deepEqual(models, [["k0", "unknown"], ["k1", "unknown"]]);
+});
+
 test("events: no payload ever holds a key, even when the error text does", async () => {
   const secret = "sk-live-abcdefghijklmnopqrstuvwxyz012345";
   const clock = manualClock();

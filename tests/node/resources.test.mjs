@@ -98,7 +98,7 @@ test("a failure whose message echoes a masked key costs the same with 100,000 ke
     const profiles = Array.from({ length: n }, (_, i) => ({ id: `p${i}`, provider: "openai", apiKey: `sk-proj-${String(i).padStart(8, "0")}-${"q".repeat(24)}` }));
     const pool = new Pool({ profiles, clock: () => now, maxWaitMs: 0 });
     const once = async () => {
-      now += 10;
+      now += 1000; // a provider's wait is at least 1 s: each call's rest is over by the next
       let first = true;
       await pool.run(() => {
         if (!first) return 1;

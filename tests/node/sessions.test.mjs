@@ -37,6 +37,26 @@ test("a session stays on its key while other calls rotate; moves when the key re
   assert.equal(await served(pool, "conversation-42"), next);
 });
 
+test("a call of the session sent before its key's 429 that succeeds after it does not pull the session back to the resting key", async () => {
+  const pool = new Pool({ profiles: keys(4), clock: manualClock().fn });
+  assert.equal(await served(pool, "s"), "k0");
+  // B: a call of the session on k0, answered only later.
+  let answerB;
+  const b = pool.run(({ profileId }) => new Promise((resolve) => (answerB = () => resolve(profileId))), { session: "s" });
+  // A: the next call of the session gets a 429 on k0 and moves to k1.
+  const a = await pool.run(({ profileId }) => {
+    if (profileId === "k0") throw tooManyRequests();
+    return profileId;
+  }, { session: "s" });
+  assert.equal(a.profileId, "k1");
+  assert.equal(await served(pool, "s"), "k1");
+  // B now succeeds on k0: late (sent before the 429), so k0 rests on, and the session stays.
+  answerB();
+  assert.equal((await b).profileId, "k0");
+  assert.equal(pool.getStatus().profiles[0].state, "cooldown");
+  assert.equal(await served(pool, "s"), "k1"); // was k2: pulled back to k0, then moved on by the rotation
+});
+
 test("a session that starts on a resting key is served by another one and sticks to it", async () => {
   const clock = manualClock();
   const pool = new Pool({ profiles: keys(3), clock: clock.fn });
@@ -94,7 +114,7 @@ test("sessions: the LRU agrees with a plain list on random gets and sets (evicti
   const op = fc.oneof(
     fc.record({ t: fc.constant("set"), k: fc.nat(12), v: fc.nat(3) }),
     fc.record({ t: fc.constant("get"), k: fc.nat(12) }),
-    fc.record({ t: fc.constant("keep"), k: fc.nat(12), v: fc.nat(3) }),
+    fc.record({ t: fc.constant("keep"), k: fc.nat(12), v: fc.nat(3), seen: fc.option(fc.nat(3), { nil: undefined }) }),
   );
   fc.assert(
     fc.property(fc.integer({ min: 1, max: 6 }), fc.array(op, { maxLength: 200 }), (max, ops) => {
@@ -115,9 +135,10 @@ test("sessions: the LRU agrees with a plain list on random gets and sets (evicti
           lru.set(k, o.v);
           touch(k, o.v);
         } else {
+          // Kept unless already held, or moved by another call since this one's `get` (seen).
           const had = list.find(([key]) => key === k);
-          lru.keep(k, o.v);
-          if (had?.[1] !== o.v) touch(k, o.v);
+          lru.keep(k, o.v, o.seen);
+          if (had === undefined || (had[1] !== o.v && had[1] === o.seen)) touch(k, o.v);
         }
         assert.deepEqual(lru.keys(), list.map(([key]) => key));
       }

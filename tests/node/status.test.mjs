@@ -1,8 +1,8 @@
 // Cooldown schedules, disabled profiles, FailoverError, Retry-After headers, markSuccess/clearCooldown.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { Pool, FailoverError } from "key-carousel";
-import { T0, SEC, MIN, HOUR, keys, manualClock, statusOf, httpError } from "./helpers.mjs";
+import { Pool, FailoverError, AllProfilesExhaustedError } from "key-carousel";
+import { T0, SEC, MIN, HOUR, keys, manualClock, statusOf, httpError, rejection } from "./helpers.mjs";
 
 test("2. cooldowns expire on the clock and climb the transient schedule; the failure window resets it", () => {
   const clock = manualClock();
@@ -151,6 +151,31 @@ test("13. Retry-After and rate-limit reset headers set the cooldown (clamped to 
     const { until, attempt } = await cooldownAfter(e429({ "retry-after-ms": "1500" }));
     assert.equal(until, 1500);
     assert.equal(attempt.cooldownMs, 1500);
+  });
+
+  await t.test("a wait under 1 s (retry-after: 0, a date already past, retry-after-ms: 20, a reset in 12ms) rests the key 1 s", async () => {
+    const past = new Date(T0 - 30 * SEC).toUTCString();
+    for (const headers of [{ "retry-after": "0" }, { "retry-after": past }, { "retry-after-ms": "20" }, { "x-ratelimit-reset-requests": "12ms", "x-ratelimit-reset-tokens": "20ms" }]) {
+      const { until, attempt } = await cooldownAfter(e429(headers));
+      assert.equal(until, SEC, JSON.stringify(headers));
+      assert.equal(attempt.retryAfterMs, SEC);
+    }
+    // One key: a run does not call it again at once, 429 after 429, up its schedule (it was
+    // 32 calls in one run, the error count 32, the next plain 429 an hour's rest).
+    const clock = manualClock();
+    const pool = new Pool({ profiles: keys(1), clock: clock.fn, maxWaitMs: 0 });
+    let calls = 0;
+    const err = await rejection(pool.run(() => {
+      calls++;
+      throw e429({ "retry-after": "0" });
+    }));
+    assert.ok(err instanceof AllProfilesExhaustedError);
+    assert.equal(calls, 1);
+    assert.equal(err.retryAfterMs, SEC);
+    assert.equal(statusOf(pool, "k0").errorCount, 1);
+    // A FailoverError's own retryAfterMs is the caller's: taken as it is.
+    const own = await cooldownAfter(new FailoverError("slow down", { reason: "rate_limit", retryAfterMs: 250 }));
+    assert.equal(own.until, 250);
   });
 
   await t.test("x-ratelimit-reset-requests: 6m0s", async () => {

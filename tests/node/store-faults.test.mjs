@@ -13,7 +13,7 @@ import { execFileSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, promises as fsp, readdirSync, readFileSync, rmSync, writeFileSync, chmodSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Pool, memoryStore } from "key-carousel";
+import { Pool, memoryStore, webStorageStore } from "key-carousel";
 import { fileStore } from "key-carousel/file";
 import { T0, MIN, keys, manualClock, tick, httpError } from "./helpers.mjs";
 
@@ -130,6 +130,58 @@ test("a load that throws, then returns garbage: the first write reads again, cop
   assert.equal(loads, 2, "read again before the first write");
   assert.deepEqual(copies, ['{"version":1,"profiles":']);
   assertConverged(stored, pool);
+  await pool.close();
+});
+
+test("a load that throws a value with no string form (Object.create(null)): init() still resolves, and the logger says so", async () => {
+  const log = capture();
+  let loads = 0;
+  const store = { name: "odd", load: () => (loads++ === 0 ? Promise.reject(Object.create(null)) : null), save: () => {} };
+  const pool = new Pool({ profiles: keys(2), storage: store, logger: log.logger });
+  await pool.init(); // was: rejected with "Cannot convert object to primitive value"
+  assert.deepEqual(log.error, ["key-carousel: loading state from odd failed, starting fresh: "]);
+  assert.equal((await pool.run(({ profileId }) => profileId)).value, "k0");
+  await pool.close();
+});
+
+test("a bad stored value whose copy cannot be kept (Web Storage full) is not overwritten: the writes fail until a copy is kept", async () => {
+  // A Storage with a quota of characters, as browsers have; another program's large value
+  // sits under the pool's key, and copying it would need as much room again.
+  const QUOTA = 5000;
+  const items = new Map();
+  const used = () => [...items].reduce((n, [k, v]) => n + k.length + v.length, 0);
+  const storage = {
+    getItem: (k) => items.get(k) ?? null,
+    setItem(k, v) {
+      const before = items.get(k);
+      items.set(k, String(v));
+      if (used() > QUOTA) {
+        if (before === undefined) items.delete(k);
+        else items.set(k, before);
+        throw new DOMException(`Setting the value of '${k}' exceeded the quota.`, "QuotaExceededError");
+      }
+    },
+    removeItem: (k) => items.delete(k),
+  };
+  const theirs = JSON.stringify({ notes: "x".repeat(3000) });
+  items.set("key-carousel", theirs);
+  const log = capture();
+  const pool = new Pool({ profiles: keys(2), storage: webStorageStore(storage), logger: log.logger, saveIntervalMs: 1 });
+  await pool.init();
+  pool.markFailure("k0", "rate_limit");
+  await assert.rejects(pool.flush(), /no copy of it could be kept: not overwritten/);
+  assert.equal(items.get("key-carousel"), theirs, "their value is still there (was: overwritten by the pool's state)");
+  assert.equal(log.warn.length, 1);
+  assert.match(log.warn[0], /is unusable .*keeping a copy failed \(Setting the value of 'key-carousel\.corrupt-\d+' exceeded the quota\.\), so the pool does not overwrite it/);
+  assert.equal(pool.getStatus().profiles[0].state, "cooldown", "the pool goes on with what it knows");
+  // Room is made (the quota is lifted): the next write keeps the copy, then writes the state.
+  storage.setItem = (k, v) => items.set(k, String(v));
+  await pool.flush();
+  const copies = [...items.keys()].filter((k) => k.startsWith("key-carousel.corrupt-"));
+  assert.equal(copies.length, 1);
+  assert.equal(items.get(copies[0]), theirs);
+  assert.equal(JSON.parse(items.get("key-carousel")).profiles.k0.lastFailureReason, "rate_limit");
+  assert.ok(log.info.some((m) => /the unusable state stored in webStorage key "key-carousel": a copy is kept at key-carousel\.corrupt-/.test(m)), log.info.join("\n"));
   await pool.close();
 });
 

@@ -261,12 +261,14 @@ test("difference: a failure reason outside the nine is recorded as 'unknown' (sa
     assert.equal(ours.getStatus().profiles[0].cooldownUntil, theirs.getStatus().profiles[0].cooldownUntil);
     assert.equal(ours.getStatus().profiles[0].cooldownUntil, t.now + MIN);
     assert.match(logs[0], /unknown failure reason "rate-limit", recorded as "unknown"/);
-    // The same for a FailoverError carrying such a reason.
-    const res = await new LlmKeyPool({ profiles: two() }).run(({ profileId }) => {
+    // The same for a FailoverError carrying such a reason, warned about too.
+    const warned = [];
+    const res = await new LlmKeyPool({ profiles: two(), logger: { warn: (m) => warned.push(m) } }).run(({ profileId }) => {
       if (profileId === "profile-0") throw new FailoverError("odd", { reason: "teapot" });
       return "ok";
     });
     assert.equal(res.attempts[0].reason, "unknown");
+    assert.match(warned[0], /FailoverError of "profile-0": unknown failure reason "teapot", recorded as "unknown"/);
   });
 });
 

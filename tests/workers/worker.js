@@ -11,8 +11,12 @@ setCore(glue, glue.initSync({ module: wasmModule }));
 
 const profiles = [0, 1, 2].map((i) => ({ id: `k${i}`, provider: "openai", apiKey: `sk-worker-${i}-0123456789abcdef` }));
 
+/** One pool per isolate, as Workers often keep one (for /isolate). */
+let shared;
+
 export default {
   async fetch(request, env, ctx) {
+    if (new URL(request.url).pathname === "/isolate") return isolate(request, env);
     const logs = [];
     const logger = { warn: (m) => logs.push(m), error: (m) => logs.push(m) };
     const pool = new Pool({ profiles, storage: cloudflareKvStore(env.KV, { key: "worker-state" }), logger });
@@ -35,3 +39,27 @@ export default {
     return new Response("not found", { status: 404 });
   },
 };
+
+/**
+ * The isolate's pool, no flush: `?first=` what the first key called answers, `?then=` what
+ * the next answers ("ok", "429", "400": the request's fault, rethrown). A run that throws
+ * ends the request without `ctx.waitUntil(pool.flush())`, as a handler that lets it throw does.
+ */
+async function isolate(request, env) {
+  shared ??= new Pool({ profiles, storage: cloudflareKvStore(env.KV, { key: "isolate-state" }) });
+  const q = new URL(request.url).searchParams;
+  const answers = [q.get("first"), q.get("then")];
+  const t0 = Date.now();
+  let n = 0;
+  try {
+    const { value } = await shared.run(({ profileId }) => {
+      const a = answers[Math.min(n++, 1)];
+      if (a === "429") throw Object.assign(new Error("Too Many Requests"), { status: 429 });
+      if (a === "400") throw Object.assign(new Error("This model's maximum context length is 8192 tokens"), { status: 400 });
+      return profileId;
+    });
+    return Response.json({ value, ms: Date.now() - t0 });
+  } catch (e) {
+    return Response.json({ threw: e.message, ms: Date.now() - t0 });
+  }
+}

@@ -72,6 +72,8 @@ const HEADERS = [
   ["Headers retry-after-ms: 2500", () => new Headers({ "retry-after-ms": "2500" }), () => 2500],
   ["Map x-ratelimit-reset-requests: 6m0s", () => new Map([["x-ratelimit-reset-requests", "6m0s"], ["x-ratelimit-remaining-requests", "0"]]), () => 360_000],
   ["object retry-after: 1.5", () => ({ "retry-after": "1.5" }), () => 1500],
+  ["object retry-after: 0", () => ({ "retry-after": "0" }), () => 0],
+  ["Headers retry-after-ms: 20", () => new Headers({ "retry-after-ms": "20" }), () => 20],
   ["object retry-after: 90000 (past every cap)", () => ({ "retry-after": "90000" }), () => 90_000_000],
   ["object retry-after: soon (ignored)", () => ({ "retry-after": "soon" }), () => undefined],
   ["object retry-after: -3 (ignored)", () => ({ "retry-after": "-3" }), () => undefined],
@@ -85,6 +87,7 @@ const HEADERS = [
 ];
 
 const aheadOf = (now) => Math.floor(now / 1000) * 1000 + 42_000;
+const atLeastASecond = (ms) => (ms === undefined ? undefined : Math.max(ms, 1000));
 
 const FAILOVER_RETRY = [undefined, 0, 1500, 1e12, -5, NaN, Infinity, "100"];
 
@@ -116,7 +119,8 @@ export function outcome(sel) {
             : sdk === 1
               ? new RateLimitError(429, "429 Rate limit reached", headers(now))
               : http(429, "Too Many Requests", { response: { status: 429, headers: headers(now) } }),
-        expect: (now) => ({ reason: "rate_limit", retryMs: ms(now), message: sdk === 1 ? "429 Rate limit reached" : "Too Many Requests" }),
+        // A provider's wait is at least 1 s (README "How it decides"): a date already past is 1 s.
+        expect: (now) => ({ reason: "rate_limit", retryMs: atLeastASecond(ms(now)), message: sdk === 1 ? "429 Rate limit reached" : "Too Many Requests" }),
       };
     }
     case "failover": {
