@@ -263,7 +263,10 @@ export type FailedAttempt = {
   reason: FailureReason;
   /** The cooldown this failure started, in ms (absent when none started). */
   cooldownMs?: number | undefined;
-  /** What the provider asked for (Retry-After and friends), in ms. */
+  /**
+   * What the provider asked for (Retry-After and friends), in ms: at least 1000 (a
+   * `retry-after: 0` or a date already past reads as 1 s); a FailoverError's own, as given.
+   */
   retryAfterMs?: number | undefined;
 };
 
@@ -691,14 +694,17 @@ export interface StateStore {
    * Read-merge-write, as atomically as the store allows: read the stored value, call
    * `merge(stored)` — it merges `stored` into the pool and returns the pool's whole state
    * to write — and write that. `merge` may be called more than once (e.g. to retry after a
-   * conflicting write). A store that merges on its side (a Redis script) calls
+   * conflicting write). When `stored` is unusable and its copy (`keepCorrupt`) is not kept
+   * yet, `merge` throws instead: let that through without writing (the pool keeps the copy,
+   * then calls `update` again). A store that merges on its side (a Redis script) calls
    * `merge(null)` for the pool's own state, sends it, and returns the merged value, which the
    * pool merges in. A rejection is logged and the write retried later.
    */
   update?(merge: (stored: StoredState) => Snapshot): StoredState | void | Promise<StoredState | void>;
   /**
    * Keeps a copy of a bad stored value before it is overwritten; returns where (for the
-   * warning), e.g. `<path>.corrupt-<time>` or a side key.
+   * warning), e.g. `<path>.corrupt-<time>` or a side key. While it fails (throws), the pool
+   * does not overwrite the value: its writes fail, logged and retried.
    */
   keepCorrupt?(raw: StoredState, problem: string): string | void | Promise<string | void>;
   /** Called by `pool.close()` after the last write. */

@@ -63,14 +63,22 @@ function hookExit() {
   });
 }
 
-function unref(timer) {
+/** Lets the process end while `timer` is pending (Node, Bun: `unref()`; Deno: a timer id). */
+export function unref(timer) {
   if (typeof timer === "object" && typeof timer?.unref === "function") timer.unref();
+  else if (typeof timer === "number" && typeof globalThis.Deno?.unrefTimer === "function") globalThis.Deno.unrefTimer(timer);
   return timer;
 }
 
 
 /** What a merge throws to stop a store's write until a bad stored value's copy is kept. */
 const KEEP_FIRST = new Error("key-carousel: the stored value is copied before it is overwritten");
+
+/**
+ * The second argument of a store's `merge(stored, FOUND)` for a bad value it has copied
+ * aside itself and only reports (the Redis store): the merge does not stop for it.
+ */
+export const FOUND = "found";
 
 export class Persister {
   /**
@@ -99,6 +107,13 @@ export class Persister {
     this.failures = 0;
     this.loaded = false;
     this.loading = null;
+    /** The read of `refresh` under way (null: none). */
+    this.refreshing = null;
+    /**
+     * A bad value the first load found, whose copy is not kept: a store without `update`
+     * (which the pool overwrites without reading again) must not write before it is.
+     */
+    this.unkeptBad = undefined;
     /** When runs stop waiting for the first load (Date.now ms; set by the first run). */
     this.loadDeadline = undefined;
     /** A run's wait for the first load ran out: later runs do not wait. */
@@ -215,7 +230,8 @@ export class Persister {
   async #load(first = true) {
     try {
       const raw = await this.store.load();
-      await this.absorb(raw);
+      const copy = this.absorb(raw);
+      this.unkeptBad = copy !== undefined && !(await copy) ? { raw } : undefined;
       this.loadFailed = false;
     } catch (e) {
       // The store is unreachable (not: its content is bad; absorb handles that). Runs go
@@ -227,6 +243,26 @@ export class Persister {
     } finally {
       this.loaded = true;
     }
+  }
+
+  /**
+   * Reads the stored state and merges it in (what another process or the CLI wrote), unless
+   * a read is under way, the first load has not ended, the store is failing (its writes are
+   * retried, and read it too) or the persister is closed. Writes and `flush()` do not wait
+   * for it; never rejects (a failed read is logged).
+   */
+  refresh() {
+    if (this.refreshing !== null || !this.loaded || this.failures > 0 || this.closed) return;
+    this.refreshing = (async () => {
+      try {
+        await this.absorb(await this.store.load());
+      } catch (e) {
+        this.log("warn", `key-carousel: reading state from ${this.name} failed: ${errorMessage(e)}`);
+        this.onError?.("load", e, 1);
+      } finally {
+        this.refreshing = null;
+      }
+    })();
   }
 
   /** Something changed; `urgent`: a failure or cleared cooldown, written at once. */
@@ -331,17 +367,15 @@ export class Persister {
       // store's write (throws), the copy is awaited, and the write starts again.
       for (let attempt = 1; ; attempt++) {
         let keeping;
-        let merged = false;
         try {
-          const result = await store.update((stored) => {
+          const result = await store.update((stored, found) => {
             const copy = this.absorb(stored);
-            // After the pool's state was merged (a Redis script merges on the server, which
-            // keeps the copy itself, then reports what it found): nothing to stop.
-            if (copy !== undefined && !merged) {
+            // FOUND: a value the store already copied aside itself and reports (a Redis
+            // script, which merges on the server): nothing to stop.
+            if (copy !== undefined && found !== FOUND) {
               keeping = copy;
               throw KEEP_FIRST;
             }
-            merged = true;
             return this.snapshot();
           });
           // A store that merged on its side (a Redis script: it called merge(null) for the
@@ -349,7 +383,7 @@ export class Persister {
           if (result !== undefined && result !== null) this.absorb(result);
           return;
         } catch (e) {
-          if (keeping === undefined || merged) throw e;
+          if (keeping === undefined) throw e;
           if (!(await keeping)) {
             throw new Error(`the state stored in ${this.name} is unusable and no copy of it could be kept: not overwritten`);
           }
@@ -361,8 +395,16 @@ export class Persister {
     if (this.loadFailed) {
       // Read before overwriting: the state stored by others must not be lost.
       const raw = await store.load();
-      await this.absorb(raw);
+      const copy = this.absorb(raw);
+      this.unkeptBad = copy !== undefined && !(await copy) ? { raw } : undefined;
       this.loadFailed = false;
+    } else if (this.unkeptBad !== undefined) {
+      // The bad value loaded is overwritten only once its copy is kept: try again.
+      const copy = this.absorb(this.unkeptBad.raw);
+      if (copy === undefined || (await copy)) this.unkeptBad = undefined;
+    }
+    if (this.unkeptBad !== undefined) {
+      throw new Error(`the state stored in ${this.name} is unusable and no copy of it could be kept: not overwritten`);
     }
     await store.save(this.snapshot());
   }
@@ -501,7 +543,8 @@ export class StateLink {
     if (entry.kept === undefined && entry.keeping !== null) return entry.keeping; // under way
     entry.kept = undefined;
     entry.keeping = this.#keep(entry, raw, problem);
-    return entry.keeping;
+    // A store that keeps no copy: #keep has warned (it awaits nothing then), nothing to wait for.
+    return entry.kept === true ? undefined : entry.keeping;
   }
 
   async #keep(entry, raw, problem) {

@@ -6,7 +6,7 @@ import { AllProfilesExhaustedError, ConfigError, itemPath } from "./errors.js";
 import { classifyError, errorMessage, isCallerAbort, retryAfterMs, unknownFailoverReason } from "./classify.js";
 import { REASONS, REASON_CODE, resolvePolicy } from "./reasons.js";
 import { MIN_LEAK, fingerprint, holdsAnyKey, holdsKey, keyIndexOf, redact, wellFormed } from "./secrets.js";
-import { Persister, StateLink, fileStoreFactory } from "./persist.js";
+import { Persister, StateLink, fileStoreFactory, unref } from "./persist.js";
 import { Emitter } from "./events.js";
 import { MAX_TIMER_MS, abortReason, sleep } from "./wait.js";
 import { DEFAULT_MAX_SESSIONS, Sessions } from "./sessions.js";
@@ -177,6 +177,24 @@ const dateNow = () => Date.now();
  */
 export const REFRESH_WHILE_WAITING_MS = 2000;
 
+/**
+ * Asks `persister` to read the stored state every REFRESH_WHILE_WAITING_MS until `waiting`
+ * settles (its import wakes the waiting runs: see `imported`; Persister.refresh reads one
+ * at a time, and not while the store fails). A timer of each waiting run's own, not one of
+ * the pool's: Workers cancel the timers of a request when it ends, so a pool-wide one made
+ * in an earlier request would be gone. Unref'd: the run's own wait keeps the process alive.
+ */
+function refreshWhile(waiting, persister) {
+  let timer;
+  const tick = () => {
+    persister.refresh();
+    if (!persister.closed) timer = unref(setTimeout(tick, REFRESH_WHILE_WAITING_MS));
+  };
+  timer = unref(setTimeout(tick, REFRESH_WHILE_WAITING_MS));
+  const stop = () => clearTimeout(timer);
+  waiting.then(stop, stop);
+}
+
 /** The public API of key-carousel 2; see index.d.ts for the documentation. */
 export class Pool {
   #core;
@@ -215,8 +233,6 @@ export class Pool {
   #tracking = false;
   /** The wake-ups of the runs waiting for a rest to end (see #wake), made at the first wait. */
   #wakers = null;
-  /** The timer of the next read of the stored state while runs wait (see #refreshWhileWaiting). */
-  #refresher = null;
 
   constructor(options) {
     if (!isObject(options)) throw new ConfigError("options", "must be an object { profiles, ... }");
@@ -596,7 +612,7 @@ export class Pool {
         if (this.#persist !== undefined) saving = this.#persist.unsavedUrgent();
         const error = redact(errorMessage(err), ctx.apiKey, this.#keyIndex());
         const attempt = { profileId: ctx.profileId, provider: ctx.provider, model: ctx.model, error, reason };
-        if (cd >= 0) attempt.cooldownMs = cd;
+        if (cd > 0) attempt.cooldownMs = cd;
         if (retryMs !== undefined) attempt.retryAfterMs = retryMs;
         attempts.push(attempt);
         if (this.#on.failure) this.#events.emit("failure", { ...attempt });
@@ -685,26 +701,8 @@ export class Pool {
     if (!quiet) this.#log("warn", `[${label}] All profiles in cooldown, waiting ${Math.round(wait / 1000)}s`);
     // At most setTimeout's limit (24.8 days): a longer wait wakes up and waits again.
     const slept = sleep(Math.min(Math.max(1, Math.ceil(wait)), MAX_TIMER_MS), o.signal, (this.#wakers ??= new Set()));
-    this.#refreshWhileWaiting();
+    if (this.#persist !== undefined) refreshWhile(slept, this.#persist);
     return slept;
-  }
-
-  /**
-   * Reads the stored state every REFRESH_WHILE_WAITING_MS while some run waits (its import
-   * wakes them: see `imported`). Not while the store is failing (its writes are retried,
-   * and they read it too), nor once closed. The timer is unref'd: the waiting run's own
-   * keeps the process alive.
-   */
-  #refreshWhileWaiting() {
-    const p = this.#persist;
-    if (p === undefined || this.#refresher !== null || p.closed) return;
-    this.#refresher = setTimeout(() => {
-      this.#refresher = null;
-      if (this.#wakers.size === 0 || p.closed) return;
-      if (p.failures === 0 && !p.loadFailed) p.reload();
-      this.#refreshWhileWaiting();
-    }, REFRESH_WHILE_WAITING_MS);
-    if (typeof this.#refresher === "object") this.#refresher.unref?.();
   }
 
   markFailure(profileId, reason, options) {
@@ -839,12 +837,7 @@ export class Pool {
 
   /** Flushes, then stops saving (no timers left). */
   async close() {
-    try {
-      if (this.#persist !== undefined) await this.#persist.close();
-    } finally {
-      if (this.#refresher !== null) clearTimeout(this.#refresher);
-      this.#refresher = null;
-    }
+    if (this.#persist !== undefined) await this.#persist.close();
   }
 
   getStatus() {

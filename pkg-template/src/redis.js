@@ -13,6 +13,7 @@
 // (node-redis has `evalSha`, ioredis `evalsha`). Nothing here imports either.
 
 import { errorMessage } from "./errors.js";
+import { FOUND } from "./persist.js";
 import { REASONS } from "./reasons.js";
 
 const LUA_MERGE = String.raw`-- key-carousel: merges a pool's state into the state stored at KEYS[1], atomically.
@@ -450,9 +451,10 @@ export function redisStore(client, options = {}) {
       const { merged, bad } = await merge(JSON.stringify(mergeInto(null)));
       const report = bad ? [...found, bad] : found;
       found = [];
-      // The pool warns (once per value) and asks keepCorrupt, which names the copy.
+      // The pool warns (once per value) and asks keepCorrupt, which names the copy; FOUND:
+      // the script copied it before storing the merge, so the pool has nothing to stop.
       for (const b of report) {
-        mergeInto(b.raw);
+        mergeInto(b.raw, FOUND);
         kept.delete(b.raw); // asked for at once, or not at all: a value the pool warned about before
       }
       return merged;

@@ -234,3 +234,19 @@ test("in workerd: a request that ends without flush (its run threw) leaves no wr
   const state = await stored("isolate-state");
   assert.equal(coolingIn(state ?? { profiles: {} }).length, 1, JSON.stringify(state));
 });
+
+test("in workerd: a run waiting for a rest reads KV every 2 s, also after an earlier request's wait ended (workerd cancelled its timers): another process's clear wakes it", { timeout: 30_000 }, async () => {
+  const get = async (q) => (await mf.dispatchFetch(`http://worker.test/waiter?${q}`)).json();
+  assert.equal((await get("mark=1")).marked, true);
+  assert.equal((await get("abortMs=300")).threw, "TimeoutError"); // a wait that ended with its request
+  // Another process clears k0 in KV while the next request's run waits.
+  const next = get("abortMs=8000");
+  await tick(300);
+  const other = new Pool({ profiles: [{ id: "k0", provider: "openai", apiKey: "sk-worker-0-0123456789abcdef" }], storage: cloudflareKvStore(kv, { key: "waiter-state", minWriteIntervalMs: 0 }) });
+  await other.init();
+  other.clearCooldown("k0");
+  await other.close();
+  const r = await next;
+  assert.equal(r.value, "k0", JSON.stringify(r));
+  assert.ok(r.ms < 5000, `woken after ${r.ms} ms`);
+});

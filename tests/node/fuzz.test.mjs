@@ -241,7 +241,7 @@ function* modelRun(env, o, signal) {
     const { reason, retryMs, message } = out.expect(f.v);
     const cd = model.fail(idx, f.v, reason, retryMs, now);
     const attempt = { profileId: p.id, provider: p.provider, model: ctx.model, error: message, reason };
-    if (cd >= 0) attempt.cooldownMs = cd;
+    if (cd > 0) attempt.cooldownMs = cd; // a rest of 0 ms is none
     if (retryMs !== undefined) attempt.retryAfterMs = retryMs;
     attempts.push(attempt);
     stats.attempts++;

@@ -185,6 +185,107 @@ test("a bad stored value whose copy cannot be kept (Web Storage full) is not ove
   await pool.close();
 });
 
+test("a store with update that retries its merge: a bad value met on the second pass is not overwritten before its copy is kept", async () => {
+  // As Deno KV's commit loop: the first pass reads a good value, its commit conflicts; another
+  // writer has stored garbage meanwhile, which the second pass reads.
+  let value = JSON.stringify({ version: 1, profiles: {} });
+  let copyFails = true;
+  const copies = [];
+  const store = {
+    name: "retrying",
+    load: () => value,
+    update(merge) {
+      merge(value); // pass 1: conflict, start again
+      value = "{garbage";
+      const next = merge(value); // pass 2
+      value = JSON.stringify(next);
+    },
+    keepCorrupt(raw) {
+      if (copyFails) throw new Error("side key unavailable");
+      copies.push(raw);
+      return "side";
+    },
+  };
+  const log = capture();
+  const pool = new Pool({ profiles: keys(2), storage: store, logger: log.logger });
+  await pool.init();
+  pool.markFailure("k0", "rate_limit");
+  await assert.rejects(pool.flush(), /no copy of it could be kept: not overwritten/);
+  assert.equal(value, "{garbage", "not overwritten while its copy fails");
+  copyFails = false;
+  await pool.flush();
+  assert.deepEqual(copies, ["{garbage"]);
+  assert.equal(JSON.parse(value).profiles.k0.lastFailureReason, "rate_limit");
+  await pool.close();
+});
+
+test("a store with load and save: a bad value loaded is not overwritten while its copy fails (was: the first save overwrote it)", async () => {
+  let value = "not json";
+  let copyFails = true;
+  const store = {
+    name: "saving",
+    load: () => value,
+    save: (snapshot) => (value = JSON.stringify(snapshot)),
+    keepCorrupt() {
+      if (copyFails) throw new Error("disk full");
+      return "copy";
+    },
+  };
+  const log = capture();
+  const pool = new Pool({ profiles: keys(2), storage: store, logger: log.logger });
+  await pool.init();
+  assert.match(log.warn[0], /keeping a copy failed \(disk full\), so the pool does not overwrite it/);
+  pool.markFailure("k0", "rate_limit");
+  await assert.rejects(pool.flush(), /no copy of it could be kept: not overwritten/);
+  assert.equal(value, "not json");
+  copyFails = false;
+  await pool.flush();
+  assert.equal(JSON.parse(value).profiles.k0.lastFailureReason, "rate_limit");
+  await pool.close();
+});
+
+test("runs waiting for a rest read the store every 2 s: after a first load that failed too; a read that hangs is not read over, and close() does not wait for it", async () => {
+  let stored = null;
+  let loads = 0;
+  let hang = false;
+  const store = {
+    name: "flaky",
+    load() {
+      loads++;
+      if (loads === 1) throw new Error("ECONNRESET");
+      return hang ? new Promise(() => {}) : stored;
+    },
+    update(merge) {
+      stored = JSON.stringify(merge(stored));
+    },
+  };
+  const pool = new Pool({ profiles: keys(1), storage: store, logger: capture().logger });
+  await pool.init();
+  pool.markFailure("k0", "rate_limit");
+  await pool.flush();
+  const waiting = pool.run(({ profileId }) => profileId);
+  // Another process clears k0 in the store.
+  const other = new Pool({ profiles: keys(1), storage: store });
+  await other.init();
+  other.clearCooldown("k0");
+  await other.close();
+  const t0 = Date.now();
+  assert.equal((await waiting).value, "k0", "woken by the read (was: none after a failed first load)");
+  assert.ok(Date.now() - t0 < 4500, `${Date.now() - t0} ms`);
+  // Reads that hang: one at a time, and flush/close do not wait for it.
+  pool.markFailure("k0", "rate_limit");
+  await pool.flush();
+  hang = true;
+  const before = loads;
+  const stillWaiting = pool.run(({ profileId }) => profileId, { signal: AbortSignal.timeout(5500) });
+  await tick(5000);
+  assert.equal(loads - before, 1, "one read under way, not one every 2 s");
+  const c0 = Date.now();
+  await pool.close();
+  assert.ok(Date.now() - c0 < 500, "close() does not wait for the hung read");
+  await assert.rejects(stillWaiting);
+});
+
 test("a store that another process fills with garbage: runs complete, bad values are copied aside once, the store converges", async () => {
   const garbage = ["{", "null\u0000", '{"version":7}', JSON.stringify({ version: 1, profiles: [] }), "\uFFFD\uFFFD"];
   let stored = JSON.stringify({ version: 1, profiles: { k0: { errorCount: 2, lastFailure: T0 - MIN, cooldownUntil: T0 + 5 * MIN, lastFailureReason: "rate_limit" } } });

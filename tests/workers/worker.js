@@ -17,6 +17,7 @@ let shared;
 export default {
   async fetch(request, env, ctx) {
     if (new URL(request.url).pathname === "/isolate") return isolate(request, env);
+    if (new URL(request.url).pathname === "/waiter") return waiter(request, env);
     const logs = [];
     const logger = { warn: (m) => logs.push(m), error: (m) => logs.push(m) };
     const pool = new Pool({ profiles, storage: cloudflareKvStore(env.KV, { key: "worker-state" }), logger });
@@ -61,5 +62,24 @@ async function isolate(request, env) {
     return Response.json({ value, ms: Date.now() - t0 });
   } catch (e) {
     return Response.json({ threw: e.message, ms: Date.now() - t0 });
+  }
+}
+
+/** One key, one pool per isolate: `?mark=1` rests the key; else a run waits for it (`?abortMs=`). */
+let waiting;
+async function waiter(request, env) {
+  waiting ??= new Pool({ profiles: profiles.slice(0, 1), storage: cloudflareKvStore(env.KV, { key: "waiter-state" }) });
+  const q = new URL(request.url).searchParams;
+  if (q.get("mark") === "1") {
+    waiting.markFailure("k0", "rate_limit");
+    await waiting.flush();
+    return Response.json({ marked: true });
+  }
+  const t0 = Date.now();
+  try {
+    const { value } = await waiting.run(({ profileId }) => profileId, { signal: AbortSignal.timeout(Number(q.get("abortMs"))) });
+    return Response.json({ value, ms: Date.now() - t0 });
+  } catch (e) {
+    return Response.json({ threw: e.name, ms: Date.now() - t0 });
   }
 }
