@@ -10,6 +10,7 @@
 // Running pools read the file when they start and each time they write.
 // Exit codes: 0 done, 1 the file is missing, unusable or has no such profile, 2 bad usage.
 
+import { errorMessage } from "./errors.js";
 import { fileStore } from "./file.js";
 import { CorruptState, PAIR_SEPARATOR, RECORD_COLUMNS, parseState } from "./snapshot.js";
 import { REASONS } from "./reasons.js";
@@ -214,7 +215,7 @@ export async function main(argv, io) {
       io.err(e.code === 2 ? e.message : `key-carousel: ${e.message}`);
       return e.code;
     }
-    io.err(`key-carousel: ${e?.message ?? e}`);
+    io.err(`key-carousel: ${errorMessage(e)}`);
     return 1;
   }
 }
