@@ -23,6 +23,8 @@ import { CorruptState, parseState, toSnapshot } from "./snapshot.js";
 import { sleep } from "./wait.js";
 
 const MAX_BACKOFF_MS = 30_000;
+/** The least time between two reads of `refresh` (runs waiting for a rest ask every 2 s each). */
+const REFRESH_GAP_MS = 1000;
 /** How long a run that recorded a failure waits, at most, for the write carrying it. */
 export const SAVE_WAIT_MS = 1000;
 const SAVED = Promise.resolve();
@@ -107,8 +109,11 @@ export class Persister {
     this.failures = 0;
     this.loaded = false;
     this.loading = null;
-    /** The read of `refresh` under way (null: none). */
-    this.refreshing = null;
+    /** `refresh`: a read under way; when the next may start; the text it last merged; failed reads in a row. */
+    this.refreshing = false;
+    this.nextRefresh = 0;
+    this.lastRefreshed = undefined;
+    this.refreshFailures = 0;
     /**
      * A bad value the first load found, whose copy is not kept: a store without `update`
      * (which the pool overwrites without reading again) must not write before it is.
@@ -230,6 +235,7 @@ export class Persister {
   async #load(first = true) {
     try {
       const raw = await this.store.load();
+      this.lastRefreshed = typeof raw === "string" ? raw : undefined;
       const copy = this.absorb(raw);
       this.unkeptBad = copy !== undefined && !(await copy) ? { raw } : undefined;
       this.loadFailed = false;
@@ -246,21 +252,33 @@ export class Persister {
   }
 
   /**
-   * Reads the stored state and merges it in (what another process or the CLI wrote), unless
-   * a read is under way, the first load has not ended, the store is failing (its writes are
-   * retried, and read it too) or the persister is closed. Writes and `flush()` do not wait
-   * for it; never rejects (a failed read is logged).
+   * Reads the stored state and merges it in (what another process or the CLI wrote): at
+   * most once per REFRESH_GAP_MS however many runs wait and ask, one read at a time, after a
+   * failed read only once its backoff is over (2 s, doubling to 30 s), and not before the
+   * first load has ended, while the store's writes fail (they are retried, and read it too)
+   * or once closed. A text the last read found already is not merged again (merging it wakes
+   * every waiting run). Writes and `flush()` do not wait for it; never rejects (a failed read
+   * is logged).
    */
   refresh() {
-    if (this.refreshing !== null || !this.loaded || this.failures > 0 || this.closed) return;
-    this.refreshing = (async () => {
+    const now = Date.now();
+    if (this.refreshing || now < this.nextRefresh || !this.loaded || this.failures > 0 || this.closed) return;
+    this.refreshing = true; // before the read: a store may throw synchronously
+    this.nextRefresh = now + REFRESH_GAP_MS;
+    (async () => {
       try {
-        await this.absorb(await this.store.load());
+        const raw = await this.store.load();
+        if (typeof raw === "string" && raw === this.lastRefreshed) return;
+        this.lastRefreshed = typeof raw === "string" ? raw : undefined;
+        await this.absorb(raw);
+        this.refreshFailures = 0;
       } catch (e) {
+        this.refreshFailures++;
+        this.nextRefresh = Date.now() + Math.min(MAX_BACKOFF_MS, 1000 * 2 ** this.refreshFailures);
         this.log("warn", `key-carousel: reading state from ${this.name} failed: ${errorMessage(e)}`);
-        this.onError?.("load", e, 1);
+        this.onError?.("load", e, this.refreshFailures);
       } finally {
-        this.refreshing = null;
+        this.refreshing = false;
       }
     })();
   }

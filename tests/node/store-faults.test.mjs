@@ -286,6 +286,61 @@ test("runs waiting for a rest read the store every 2 s: after a first load that 
   await assert.rejects(stillWaiting);
 });
 
+test("500 runs waiting for a rest: the store is read about once a second, not once per run; a text already read wakes no run; a load that throws (even synchronously) is read again later", async () => {
+  let stored = null;
+  let loads = 0;
+  let mode = "ok";
+  const store = {
+    name: "counted",
+    load() {
+      loads++;
+      if (mode === "throw") throw new Error("sync failure");
+      if (mode === "reject") return Promise.reject(new Error("down"));
+      return stored;
+    },
+    update(merge) {
+      stored = JSON.stringify(merge(stored));
+    },
+  };
+  let clockReads = 0;
+  const log = capture();
+  const pool = new Pool({ profiles: keys(1), storage: store, logger: log.logger, clock: () => (clockReads++, Date.now()) });
+  await pool.init();
+  pool.markFailure("k0", "rate_limit");
+  await pool.flush();
+  const controller = new AbortController();
+  const runs = Array.from({ length: 500 }, () => pool.run(() => 1, { signal: controller.signal }).catch((e) => e));
+  await tick(2300); // the first read finds the pool's own last write: new to it, so merged once
+  // Unchanged store: ~1 read a second, and no run woken (a woken run reads the clock).
+  loads = 0;
+  clockReads = 0;
+  await tick(4200);
+  assert.ok(loads >= 2 && loads <= 5, `${loads} reads in 4.2 s (was: one per waiting run every 2 s)`);
+  assert.equal(clockReads, 0, "no run woken by a read that found nothing new");
+  // Reads that fail: backed off, logged once each (not once per waiting run).
+  mode = "reject";
+  await tick(1100);
+  loads = 0;
+  log.warn.length = 0;
+  await tick(3000);
+  assert.ok(loads <= 2, `${loads} failing reads in 3 s`);
+  assert.equal(log.warn.length, loads);
+  // One that throws synchronously, then works again: reading goes on.
+  mode = "throw";
+  await tick(4500);
+  mode = "ok";
+  const other = new Pool({ profiles: keys(1), storage: store });
+  await other.init();
+  other.clearCooldown("k0");
+  await other.close();
+  const t0 = Date.now();
+  const results = await Promise.race([Promise.all(runs), tick(40_000).then(() => "still waiting")]);
+  assert.notEqual(results, "still waiting", "a read that threw synchronously stopped the reading for good");
+  assert.ok(results.every((r) => r.value === 1), "every waiting run is woken by the clear");
+  assert.ok(Date.now() - t0 < 35_000);
+  await pool.close();
+});
+
 test("a store that another process fills with garbage: runs complete, bad values are copied aside once, the store converges", async () => {
   const garbage = ["{", "null\u0000", '{"version":7}', JSON.stringify({ version: 1, profiles: [] }), "\uFFFD\uFFFD"];
   let stored = JSON.stringify({ version: 1, profiles: { k0: { errorCount: 2, lastFailure: T0 - MIN, cooldownUntil: T0 + 5 * MIN, lastFailureReason: "rate_limit" } } });
