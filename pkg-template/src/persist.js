@@ -115,10 +115,10 @@ export class Persister {
     this.lastRefreshed = undefined;
     this.refreshFailures = 0;
     /**
-     * A bad value the first load found, whose copy is not kept: a store without `update`
-     * (which the pool overwrites without reading again) must not write before it is.
+     * The value the last load found is bad and its copy is not kept: a store without
+     * `update` (which the pool overwrites without merging) must not be written before it is.
      */
-    this.unkeptBad = undefined;
+    this.unkeptBad = false;
     /** When runs stop waiting for the first load (Date.now ms; set by the first run). */
     this.loadDeadline = undefined;
     /** A run's wait for the first load ran out: later runs do not wait. */
@@ -237,7 +237,7 @@ export class Persister {
       const raw = await this.store.load();
       this.lastRefreshed = typeof raw === "string" ? raw : undefined;
       const copy = this.absorb(raw);
-      this.unkeptBad = copy !== undefined && !(await copy) ? { raw } : undefined;
+      this.unkeptBad = copy !== undefined && !(await copy);
       this.loadFailed = false;
     } catch (e) {
       // The store is unreachable (not: its content is bad; absorb handles that). Runs go
@@ -414,14 +414,16 @@ export class Persister {
       // Read before overwriting: the state stored by others must not be lost.
       const raw = await store.load();
       const copy = this.absorb(raw);
-      this.unkeptBad = copy !== undefined && !(await copy) ? { raw } : undefined;
+      this.unkeptBad = copy !== undefined && !(await copy);
       this.loadFailed = false;
-    } else if (this.unkeptBad !== undefined) {
-      // The bad value loaded is overwritten only once its copy is kept: try again.
-      const copy = this.absorb(this.unkeptBad.raw);
-      if (copy === undefined || (await copy)) this.unkeptBad = undefined;
+    } else if (this.unkeptBad) {
+      // The bad value loaded is overwritten only once its copy is kept: read again (it may
+      // have been replaced meanwhile), and try the copy again if it is still there.
+      const raw = await store.load();
+      const copy = this.absorb(raw);
+      this.unkeptBad = copy !== undefined && !(await copy);
     }
-    if (this.unkeptBad !== undefined) {
+    if (this.unkeptBad) {
       throw new Error(`the state stored in ${this.name} is unusable and no copy of it could be kept: not overwritten`);
     }
     await store.save(this.snapshot());

@@ -241,6 +241,18 @@ test("a store with load and save: a bad value loaded is not overwritten while it
   copyFails = false;
   await pool.flush();
   assert.equal(JSON.parse(value).profiles.k0.lastFailureReason, "rate_limit");
+  // Another bad value, then replaced by a good one before any copy could be kept: the pool
+  // reads again before its save, and writes.
+  value = "still not json";
+  copyFails = true;
+  const again = new Pool({ profiles: keys(2), storage: store, logger: capture().logger });
+  await again.init();
+  again.markFailure("k1", "rate_limit");
+  await assert.rejects(again.flush(), /not overwritten/);
+  value = JSON.stringify({ version: 1, profiles: {} });
+  await again.flush();
+  assert.equal(JSON.parse(value).profiles.k1.lastFailureReason, "rate_limit");
+  await again.close();
   await pool.close();
 });
 
