@@ -109,8 +109,11 @@ export class Persister {
     this.failures = 0;
     this.loaded = false;
     this.loading = null;
-    /** `refresh`: a read under way; when the next may start; the text it last merged; failed reads in a row. */
-    this.refreshing = false;
+    /**
+     * `refresh`: when its read under way started (0: none); when the next may start; the
+     * text it last merged (kept only by a pool whose runs have waited); failed reads in a row.
+     */
+    this.refreshing = 0;
     this.nextRefresh = 0;
     this.lastRefreshed = undefined;
     this.refreshFailures = 0;
@@ -235,7 +238,6 @@ export class Persister {
   async #load(first = true) {
     try {
       const raw = await this.store.load();
-      this.lastRefreshed = typeof raw === "string" ? raw : undefined;
       const copy = this.absorb(raw);
       this.unkeptBad = copy !== undefined && !(await copy);
       this.loadFailed = false;
@@ -255,30 +257,38 @@ export class Persister {
    * Reads the stored state and merges it in (what another process or the CLI wrote): at
    * most once per REFRESH_GAP_MS however many runs wait and ask, one read at a time, after a
    * failed read only once its backoff is over (2 s, doubling to 30 s), and not before the
-   * first load has ended, while the store's writes fail (they are retried, and read it too)
-   * or once closed. A text the last read found already is not merged again (merging it wakes
-   * every waiting run). Writes and `flush()` do not wait for it; never rejects (a failed read
-   * is logged).
+   * first load has ended, while the store's writes fail (they are retried) or once closed. A
+   * text the last read merged is not merged again (merging wakes every waiting run). Writes
+   * and `flush()` do not wait for it; never rejects (a failed read is logged).
    */
   refresh() {
     const now = Date.now();
-    if (this.refreshing || now < this.nextRefresh || !this.loaded || this.failures > 0 || this.closed) return;
-    this.refreshing = true; // before the read: a store may throw synchronously
+    // A read under way for longer than MAX_BACKOFF_MS is taken as lost (a store that never
+    // answers; Workers drop the continuation of a request that was cancelled); a time set
+    // further ahead than that is from before the wall clock stepped back.
+    const reading = this.refreshing !== 0 && now >= this.refreshing && now - this.refreshing < MAX_BACKOFF_MS;
+    if (this.nextRefresh - now > MAX_BACKOFF_MS) this.nextRefresh = now;
+    if (reading || now < this.nextRefresh || !this.loaded || this.failures > 0 || this.closed) return;
+    const started = (this.refreshing = now); // before the read: a store may throw synchronously
     this.nextRefresh = now + REFRESH_GAP_MS;
     (async () => {
       try {
         const raw = await this.store.load();
-        if (typeof raw === "string" && raw === this.lastRefreshed) return;
-        this.lastRefreshed = typeof raw === "string" ? raw : undefined;
-        await this.absorb(raw);
         this.refreshFailures = 0;
+        if (typeof raw === "string" && raw === this.lastRefreshed) return;
+        const copy = this.absorb(raw);
+        // A store without `update` is overwritten without merging: not while a bad value's
+        // copy fails (see #writeNow).
+        const kept = copy === undefined || (await copy);
+        if (typeof this.store.update !== "function") this.unkeptBad = !kept;
+        this.lastRefreshed = typeof raw === "string" ? raw : undefined;
       } catch (e) {
         this.refreshFailures++;
         this.nextRefresh = Date.now() + Math.min(MAX_BACKOFF_MS, 1000 * 2 ** this.refreshFailures);
         this.log("warn", `key-carousel: reading state from ${this.name} failed: ${errorMessage(e)}`);
         this.onError?.("load", e, this.refreshFailures);
       } finally {
-        this.refreshing = false;
+        if (this.refreshing === started) this.refreshing = 0;
       }
     })();
   }

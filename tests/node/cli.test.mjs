@@ -148,7 +148,9 @@ test("clear while a run waits for the only key's rest: the run goes on within se
   const waiting = pool.run(({ profileId }) => profileId);
   const cleared = await run(["clear", path, "k0"]);
   assert.equal(cleared.code, 0, cleared.stderr);
-  const res = await Promise.race([waiting, new Promise((r) => setTimeout(() => r("still waiting"), 10_000))]);
+  let timer;
+  const res = await Promise.race([waiting, new Promise((r) => (timer = setTimeout(r, 10_000, "still waiting")))]);
+  clearTimeout(timer);
   assert.equal(res.value, "k0", String(res));
   // Read every 2 s while a run waits (REFRESH_WHILE_WAITING_MS).
   assert.ok(Date.now() - t0 < 5000, `the run went on after ${Date.now() - t0} ms`);
