@@ -301,6 +301,37 @@ test("runs waiting for a rest read the store every 2 s: after a first load that 
   assert.equal((await stillWaiting).name, "TimeoutError");
 });
 
+test("a store with load and save: a bad value that a read while runs wait finds is not saved over while its copy fails", async () => {
+  let value = null;
+  let copyFails = true;
+  const store = {
+    name: "saving",
+    load: () => value,
+    save: (snapshot) => (value = JSON.stringify(snapshot)),
+    keepCorrupt() {
+      if (copyFails) throw new Error("disk full");
+      return "copy";
+    },
+  };
+  const pool = new Pool({ profiles: keys(1), storage: store, logger: capture().logger });
+  await pool.init();
+  pool.markFailure("k0", "rate_limit");
+  await pool.flush();
+  const controller = new AbortController();
+  const waiting = pool.run(() => 1, { signal: controller.signal }).catch((e) => e);
+  value = "garbage from another program";
+  await tick(2600); // a read while the run waits finds it; its copy fails
+  pool.markFailure("k0", "server_error");
+  await assert.rejects(pool.flush(), /not overwritten/);
+  assert.equal(value, "garbage from another program");
+  copyFails = false;
+  await pool.flush();
+  assert.equal(JSON.parse(value).profiles.k0.errorCount, 2);
+  controller.abort();
+  await waiting;
+  await pool.close();
+});
+
 test("500 runs waiting for a rest: the store is read about once a second, not once per run; a text already read wakes no run; a load that throws (even synchronously) is read again later", async () => {
   let stored = null;
   let loads = 0;
