@@ -4,9 +4,9 @@
 
 import { core } from "./core.js";
 import { FailoverError, errorMessage } from "./errors.js";
+import { REASONS, UNKNOWN } from "./reasons.js";
 
 export { errorMessage };
-import { REASONS, UNKNOWN } from "./reasons.js";
 
 function get(obj, key) {
   try {
@@ -22,7 +22,6 @@ function extractStatus(err) {
   }
   return NaN;
 }
-
 
 /** `value instanceof cls`, false where asking throws (a Proxy's trap, a revoked Proxy). */
 function isA(value, cls) {

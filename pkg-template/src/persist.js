@@ -72,7 +72,6 @@ export function unref(timer) {
   return timer;
 }
 
-
 /** What a merge throws to stop a store's write until a bad stored value's copy is kept. */
 const KEEP_FIRST = new Error("key-carousel: the stored value is copied before it is overwritten");
 
@@ -118,8 +117,8 @@ export class Persister {
     this.lastRefreshed = undefined;
     this.refreshFailures = 0;
     /**
-     * The value the last load found is bad and its copy is not kept: a store without
-     * `update` (which the pool overwrites without merging) must not be written before it is.
+     * The value the last read found is bad and its copy is not kept: a store without
+     * `update` (which the pool overwrites without merging) is not saved to before it is.
      */
     this.unkeptBad = false;
     /** When runs stop waiting for the first load (Date.now ms; set by the first run). */
@@ -237,9 +236,7 @@ export class Persister {
 
   async #load(first = true) {
     try {
-      const raw = await this.store.load();
-      const copy = this.absorb(raw);
-      this.unkeptBad = copy !== undefined && !(await copy);
+      this.unkeptBad = !(await this.#absorbRead(await this.store.load()));
       this.loadFailed = false;
     } catch (e) {
       // The store is unreachable (not: its content is bad; absorb handles that). Runs go
@@ -276,11 +273,7 @@ export class Persister {
         const raw = await this.store.load();
         this.refreshFailures = 0;
         if (typeof raw === "string" && raw === this.lastRefreshed) return;
-        const copy = this.absorb(raw);
-        // A store without `update` is overwritten without merging: not while a bad value's
-        // copy fails (see #writeNow).
-        const kept = copy === undefined || (await copy);
-        if (typeof this.store.update !== "function") this.unkeptBad = !kept;
+        this.unkeptBad = !(await this.#absorbRead(raw));
         this.lastRefreshed = typeof raw === "string" ? raw : undefined;
       } catch (e) {
         this.refreshFailures++;
@@ -412,31 +405,31 @@ export class Persister {
           return;
         } catch (e) {
           if (keeping === undefined) throw e;
-          if (!(await keeping)) {
-            throw new Error(`the state stored in ${this.name} is unusable and no copy of it could be kept: not overwritten`);
-          }
+          if (!(await keeping)) throw this.#notOverwritten();
           // Another bad value each time (a writer that keeps storing them): retried later.
           if (attempt >= 3) throw new Error(`the state stored in ${this.name} was unusable ${attempt} times in a row`);
         }
       }
     }
-    if (this.loadFailed) {
-      // Read before overwriting: the state stored by others must not be lost.
-      const raw = await store.load();
-      const copy = this.absorb(raw);
-      this.unkeptBad = copy !== undefined && !(await copy);
+    if (this.loadFailed || this.unkeptBad) {
+      // Read before overwriting: the state stored by others must not be lost, and a bad
+      // value only once its copy is kept (it may have been replaced meanwhile; if not, its
+      // copy is tried again).
+      this.unkeptBad = !(await this.#absorbRead(await store.load()));
       this.loadFailed = false;
-    } else if (this.unkeptBad) {
-      // The bad value loaded is overwritten only once its copy is kept: read again (it may
-      // have been replaced meanwhile), and try the copy again if it is still there.
-      const raw = await store.load();
-      const copy = this.absorb(raw);
-      this.unkeptBad = copy !== undefined && !(await copy);
     }
-    if (this.unkeptBad) {
-      throw new Error(`the state stored in ${this.name} is unusable and no copy of it could be kept: not overwritten`);
-    }
+    if (this.unkeptBad) throw this.#notOverwritten();
     await store.save(this.snapshot());
+  }
+
+  /** Merges a value read from the store; resolves to whether it may be overwritten (see StateLink#bad). */
+  async #absorbRead(raw) {
+    const copy = this.absorb(raw);
+    return copy === undefined || (await copy);
+  }
+
+  #notOverwritten() {
+    return new Error(`the state stored in ${this.name} is unusable and no copy of it could be kept: not overwritten`);
   }
 
   /**

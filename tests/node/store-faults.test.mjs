@@ -23,6 +23,27 @@ function capture() {
   return c;
 }
 
+/**
+ * A `{ load, save, keepCorrupt }` store holding `value` (a text), whose copies fail while
+ * `copyFails`; both are fields the test sets.
+ */
+function savingStore(value) {
+  const s = {
+    value,
+    copyFails: true,
+    store: {
+      name: "saving",
+      load: () => s.value,
+      save: (snapshot) => (s.value = JSON.stringify(snapshot)),
+      keepCorrupt() {
+        if (s.copyFails) throw new Error("disk full");
+        return "copy";
+      },
+    },
+  };
+  return s;
+}
+
 async function until(cond, ms = 3000) {
   const t0 = Date.now();
   while (!cond()) {
@@ -220,38 +241,28 @@ test("a store with update that retries its merge: a bad value met on the second 
 });
 
 test("a store with load and save: a bad value loaded is not overwritten while its copy fails (was: the first save overwrote it)", async () => {
-  let value = "not json";
-  let copyFails = true;
-  const store = {
-    name: "saving",
-    load: () => value,
-    save: (snapshot) => (value = JSON.stringify(snapshot)),
-    keepCorrupt() {
-      if (copyFails) throw new Error("disk full");
-      return "copy";
-    },
-  };
+  const s = savingStore("not json");
   const log = capture();
-  const pool = new Pool({ profiles: keys(2), storage: store, logger: log.logger });
+  const pool = new Pool({ profiles: keys(2), storage: s.store, logger: log.logger });
   await pool.init();
   assert.match(log.warn[0], /keeping a copy failed \(disk full\), so the pool does not overwrite it/);
   pool.markFailure("k0", "rate_limit");
   await assert.rejects(pool.flush(), /no copy of it could be kept: not overwritten/);
-  assert.equal(value, "not json");
-  copyFails = false;
+  assert.equal(s.value, "not json");
+  s.copyFails = false;
   await pool.flush();
-  assert.equal(JSON.parse(value).profiles.k0.lastFailureReason, "rate_limit");
+  assert.equal(JSON.parse(s.value).profiles.k0.lastFailureReason, "rate_limit");
   // Another bad value, then replaced by a good one before any copy could be kept: the pool
   // reads again before its save, and writes.
-  value = "still not json";
-  copyFails = true;
-  const again = new Pool({ profiles: keys(2), storage: store, logger: capture().logger });
+  s.value = "still not json";
+  s.copyFails = true;
+  const again = new Pool({ profiles: keys(2), storage: s.store, logger: capture().logger });
   await again.init();
   again.markFailure("k1", "rate_limit");
   await assert.rejects(again.flush(), /not overwritten/);
-  value = JSON.stringify({ version: 1, profiles: {} });
+  s.value = JSON.stringify({ version: 1, profiles: {} });
   await again.flush();
-  assert.equal(JSON.parse(value).profiles.k1.lastFailureReason, "rate_limit");
+  assert.equal(JSON.parse(s.value).profiles.k1.lastFailureReason, "rate_limit");
   await again.close();
   await pool.close();
 });
@@ -302,31 +313,21 @@ test("runs waiting for a rest read the store every 2 s: after a first load that 
 });
 
 test("a store with load and save: a bad value that a read while runs wait finds is not saved over while its copy fails", async () => {
-  let value = null;
-  let copyFails = true;
-  const store = {
-    name: "saving",
-    load: () => value,
-    save: (snapshot) => (value = JSON.stringify(snapshot)),
-    keepCorrupt() {
-      if (copyFails) throw new Error("disk full");
-      return "copy";
-    },
-  };
-  const pool = new Pool({ profiles: keys(1), storage: store, logger: capture().logger });
+  const s = savingStore(null);
+  const pool = new Pool({ profiles: keys(1), storage: s.store, logger: capture().logger });
   await pool.init();
   pool.markFailure("k0", "rate_limit");
   await pool.flush();
   const controller = new AbortController();
   const waiting = pool.run(() => 1, { signal: controller.signal }).catch((e) => e);
-  value = "garbage from another program";
+  s.value = "garbage from another program";
   await tick(2600); // a read while the run waits finds it; its copy fails
   pool.markFailure("k0", "server_error");
   await assert.rejects(pool.flush(), /not overwritten/);
-  assert.equal(value, "garbage from another program");
-  copyFails = false;
+  assert.equal(s.value, "garbage from another program");
+  s.copyFails = false;
   await pool.flush();
-  assert.equal(JSON.parse(value).profiles.k0.errorCount, 2);
+  assert.equal(JSON.parse(s.value).profiles.k0.errorCount, 2);
   controller.abort();
   await waiting;
   await pool.close();
