@@ -105,7 +105,7 @@ export type ReasonPolicy = {
    * own: `"model"` rests the key for that model only (other models keep using it), `"key"`
    * rests the whole key. Default `"model"` for `rate_limit`, `timeout` and `model_not_found`,
    * `"key"` for the others. A second model failing on the same key within `failureWindowMs`
-   * rests the whole key.
+   * rests the whole key (`model_not_found` neither widens nor counts towards it).
    */
   scope?: "key" | "model" | undefined;
 };
@@ -214,7 +214,9 @@ export type RunOptions = {
   /**
    * Aborts the call: waiting (also for the first load of the state) stops, and once it has
    * fired, whatever the task throws (the SDK's abort error) propagates untouched and no key is
-   * blamed. An `AbortError`, `APIUserAbortError` or `TimeoutError` whose message is not about
+   * blamed; a task that does not end within 100 ms of the abort is left behind (`run` rejects
+   * with `signal.reason`; its key counts it in flight until it ends, with no verdict). An
+   * `AbortError`, `APIUserAbortError` or `TimeoutError` whose message is not about
    * a timeout ("timeout", "timed out") is taken for the caller's too, signal or not. A deadline that says so
    * (the OpenAI and Anthropic SDKs' `timeout`, fetch's `AbortSignal.timeout()`) is a
    * `timeout` and rotates.
@@ -489,8 +491,9 @@ export declare class Pool {
   /**
    * Writes every change made before the call (for Workers: `ctx.waitUntil(pool.flush())`;
    * before `process.exit()`); changes made while it waits go with the next write, so it
-   * ends under load too. Rejects with the store's error when that write fails; the pool keeps
-   * the changes and tries again later.
+   * ends under load too. Rejects with the store's error when that write fails, or when the
+   * store has not answered in 30 s (the write is taken as lost); the pool keeps the changes
+   * and tries again later.
    */
   flush(): Promise<void>;
   /** Flushes, then stops saving: no timers are left, later changes are not written. */

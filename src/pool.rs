@@ -786,10 +786,10 @@ impl Pool {
     /// (profile, model) rests on the reason's schedule, counted on its own error count,
     /// and the profile stays available to other models; but when another model failed
     /// on the profile within the failure window (and its count was not cleared), the
-    /// whole profile rests instead (`widened`). A failure while the pair rests counts
-    /// and does not extend it; a lease that began before the pair's rest is late. While
-    /// the profile itself rests (or the lease began before that), the failure is the
-    /// profile's, as in [`Pool::fail`].
+    /// whole profile rests instead (`widened`); `model_not_found` neither widens nor
+    /// counts towards it. A failure while the pair rests counts and does not extend it; a
+    /// lease that began before the pair's last rest is late, as before the profile's. While
+    /// the profile itself rests, the failure is the profile's, as in [`Pool::fail`].
     pub fn fail_for(
         &mut self,
         idx: u32,
@@ -805,7 +805,7 @@ impl Pool {
         self.sync(now)?;
         let mode = self.settings.mode;
         let policy = self.settings.policy.get(reason);
-        let late = mode == Mode::V2 && self.is_late(idx, now, lease);
+        let late = mode == Mode::V2 && self.failed_late(idx, lease);
         let cooling = self.sel.is_cooling(idx, now);
         let st = &mut self.state[idx as usize];
         if lease.is_some() {
@@ -819,22 +819,31 @@ impl Pool {
             _ => None,
         };
         let Some(m) = scoped else { return Ok(self.fail_key(idx, now, reason, retry_after_ms, cooling)) };
+        let scoped = Failure { model_scoped: true, ..Failure::default() };
+        if let Some(p) = self.pair_of(idx, m) {
+            let st = &self.pairs[p as usize];
+            if lease.is_some_and(|t| t <= st.cooldown_started) {
+                return Ok(Failure { late: true, error_count: st.error_count, ..scoped });
+            }
+        }
+        // A model that does not exist says nothing about the key (a client's typo would rest
+        // every key for every model): it neither widens nor counts towards widening.
         let window = self.settings.cooldowns.failure_window_ms;
-        let widen = self.pairs_of(idx).any(|q| {
-            let q = &self.pairs[q as usize];
-            q.model != m && q.error_count > 0 && now - q.last_failure <= window
-        });
+        let widen = reason != Reason::ModelNotFound
+            && self.pairs_of(idx).any(|q| {
+                let q = &self.pairs[q as usize];
+                q.model != m
+                    && q.error_count > 0
+                    && now - q.last_failure <= window
+                    && q.reason != Some(Reason::ModelNotFound)
+            });
         if widen {
             return Ok(Failure { widened: true, ..self.fail_key(idx, now, reason, retry_after_ms, false) });
         }
         let p = self.pair_or_add(idx, m);
         let resting = self.sel.pair_until(p) > now;
         let st = &mut self.pairs[p as usize];
-        let scoped = Failure { model_scoped: true, ..Failure::default() };
         if resting {
-            if lease.is_some_and(|t| t <= st.cooldown_started) {
-                return Ok(Failure { late: true, error_count: st.error_count, ..scoped });
-            }
             let error_count = st.rest().count(now);
             return Ok(Failure { error_count, ..scoped });
         }
@@ -978,6 +987,14 @@ impl Pool {
             None => self.state.get(idx as usize)?.reason,
             Some(m) => self.pairs[self.pair_of(idx, m)? as usize].reason,
         }
+    }
+
+    /// Whether a failed call's lease began before the profile's last cooldown did: its
+    /// failure is that rest's incident seen late, whether the rest is still on or has ended
+    /// (a short Retry-After, a long call), and counts nothing.
+    #[inline]
+    fn failed_late(&self, idx: u32, lease: Option<f64>) -> bool {
+        lease.is_some_and(|t| t <= self.state[idx as usize].cooldown_started)
     }
 
     /// Whether a lease's call began before the profile's current cooldown did.

@@ -350,7 +350,8 @@ impl Model {
         lease: Option<f64>,
         model: Option<usize>,
     ) -> Outcome {
-        let late = self.late(i, now, lease);
+        // A call that began before the profile's last rest (on or over): that incident, late.
+        let late = self.v2() && lease.is_some_and(|t| self.p[i].started.is_some_and(|s| t <= s));
         let cooling = self.cooling(i, now);
         let pol = self.s.policy.get(r);
         let window = self.s.cooldowns.failure_window_ms;
@@ -363,10 +364,23 @@ impl Model {
             return (None, late, p.error_count, false, false);
         }
         if let Some(m) = model.filter(|_| mode == Mode::V2 && pol.per_model && !cooling) {
-            // A second model failing on the profile within the window rests the profile.
-            let widen = self.pairs.iter().any(|(&(pi, pm), q)| {
-                pi == i && pm != m && q.error_count > 0 && q.last_failure.is_some_and(|t| now - t <= window)
-            });
+            // A call that began before the pair's last rest: that incident, late.
+            if let Some(q) = self.pairs.get(&(i, m)) {
+                if lease.is_some_and(|t| q.started.is_some_and(|s| t <= s)) {
+                    return (None, true, q.error_count, true, false);
+                }
+            }
+            // A second model failing on the profile within the window rests the profile; a
+            // model that does not exist is no evidence either way.
+            let nf = Some(Reason::ModelNotFound);
+            let widen = r != Reason::ModelNotFound
+                && self.pairs.iter().any(|(&(pi, pm), q)| {
+                    pi == i
+                        && pm != m
+                        && q.error_count > 0
+                        && q.last_failure.is_some_and(|t| now - t <= window)
+                        && q.reason != nf
+                });
             if widen {
                 let (cd, late, count, _, _) = self.fail_key(i, now, r, retry, false);
                 return (cd, late, count, false, true);
@@ -377,9 +391,6 @@ impl Model {
             let ms_reset = self.rest_ms(pol.schedule, 1, retry);
             let q = self.pairs.get_mut(&(i, m)).unwrap();
             if resting {
-                if lease.is_some_and(|t| q.started.is_some_and(|s| t <= s)) {
-                    return (None, true, q.error_count, true, false);
-                }
                 q.error_count += 1;
                 q.last_failure = Some(now);
                 q.updated = Some(later(q.updated, now));

@@ -125,6 +125,56 @@ fn a_burst_of_late_failures_counts_once() {
 }
 
 #[test]
+fn a_bursts_late_failures_count_once_also_after_a_short_rest_has_ended() {
+    // 20 calls in flight on one key; the provider says `retry-after: 1`; the answers come
+    // 300 ms apart, so most arrive after the 1 s rest is over (was: each second of them
+    // counted as a new incident, and the next plain 429 rested the key for the 1 h cap).
+    let mut p = pool(Settings::v2());
+    let oa1 = idx(&p, "oa1");
+    for k in 0..20 {
+        let f =
+            p.fail(oa1, T0 + 100.0 + 300.0 * k as f64, Reason::RateLimit, Some(1_000.0), Some(T0)).unwrap();
+        assert_eq!((f.late, f.cooldown_ms), (k > 0, if k == 0 { Some(1_000.0) } else { None }), "answer {k}");
+    }
+    assert_eq!(p.state(oa1).unwrap().error_count, 1);
+    // A call that began after that rest is a new incident: the second step of the ladder.
+    let f = p.fail(oa1, T0 + 10_000.0, Reason::RateLimit, None, Some(T0 + 9_000.0)).unwrap();
+    assert_eq!((f.late, f.cooldown_ms, f.error_count), (false, Some(5.0 * MIN), 2));
+    // The same for a key's rest for one model.
+    let gpt4 = p.model_index("gpt-4o").unwrap();
+    let oa2 = idx(&p, "oa2");
+    let f = p.fail_for(oa2, T0 + 100.0, Reason::RateLimit, Some(1_000.0), Some(T0), Some(gpt4)).unwrap();
+    assert_eq!((f.model_scoped, f.cooldown_ms), (true, Some(1_000.0)));
+    let f = p.fail_for(oa2, T0 + 2_000.0, Reason::RateLimit, Some(1_000.0), Some(T0), Some(gpt4)).unwrap();
+    assert_eq!((f.model_scoped, f.late, f.cooldown_ms, f.error_count), (true, true, None, 1));
+}
+
+#[test]
+fn a_model_that_does_not_exist_neither_widens_nor_counts_towards_widening() {
+    let mut p = pool(Settings::v2());
+    let (gpt4, mini, typo) = (
+        p.model_index("gpt-4o").unwrap(),
+        p.model_index("gpt-4o-mini").unwrap(),
+        p.model_index("gpt-4o-typo").unwrap(),
+    );
+    let (oa1, oa2) = (idx(&p, "oa1"), idx(&p, "oa2"));
+    // oa1: a 429 for gpt-4o at 08:00 (over by 10:00), then a client's typo answered 404:
+    // the typo rests oa1 for that name only (was: the whole key, for every model).
+    let f = p.fail_for(oa1, T0, Reason::RateLimit, None, None, Some(gpt4)).unwrap();
+    assert!(f.model_scoped);
+    let f = p.fail_for(oa1, T0 + 2.0 * HOUR, Reason::ModelNotFound, None, None, Some(typo)).unwrap();
+    assert_eq!((f.model_scoped, f.widened, f.cooldown_ms), (true, false, Some(MIN)));
+    assert_eq!(p.profile_status(oa1, T0 + 2.0 * HOUR).unwrap().state, State::Available);
+    // oa2: the typo first; a 429 for gpt-4o later is still gpt-4o's only.
+    p.fail_for(oa2, T0, Reason::ModelNotFound, None, None, Some(typo)).unwrap();
+    let f = p.fail_for(oa2, T0 + 10.0 * HOUR, Reason::RateLimit, None, None, Some(gpt4)).unwrap();
+    assert_eq!((f.model_scoped, f.widened), (true, false));
+    // Two real models failing still widen.
+    let f = p.fail_for(oa2, T0 + 10.0 * HOUR + 1.0, Reason::Timeout, None, None, Some(mini)).unwrap();
+    assert_eq!((f.model_scoped, f.widened), (false, true));
+}
+
+#[test]
 fn retry_after_sets_the_cooldown_clamped_to_the_cap() {
     let mut p = pool(Settings::v2());
     let i = idx(&p, "oa1");

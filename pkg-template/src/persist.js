@@ -23,6 +23,13 @@ import { CorruptState, parseState, toSnapshot } from "./snapshot.js";
 import { sleep } from "./wait.js";
 
 const MAX_BACKOFF_MS = 30_000;
+/**
+ * A read or write of the store under way this long is taken as lost: a store that never
+ * answers (a half-open connection, a client with no command timeout), or a Worker's request
+ * that ended with the I/O in flight (Workers drop its continuation). A lost write counts as
+ * a failed one: it is logged and tried again, and `flush()` stops waiting for it.
+ */
+export const LOST_MS = 30_000;
 /** The least time between two reads of `refresh` (runs waiting for a rest ask every 2 s each). */
 const REFRESH_GAP_MS = 1000;
 /** How long a run that recorded a failure waits, at most, for the write carrying it. */
@@ -72,6 +79,51 @@ export function unref(timer) {
   return timer;
 }
 
+/**
+ * `promise` (a read or write of the store, just started), bounded: it rejects once LOST_MS
+ * have passed, by a timer of its own (unref'd), or earlier through `giveUp()`, which a later
+ * caller uses when that timer may be gone (Workers cancel a request's timers when it ends).
+ * What the store answers after that is ignored.
+ */
+function losable(promise, what) {
+  let giveUp;
+  const lost = new Promise((_, reject) => {
+    giveUp = () => reject(new Error(`${what} did not answer in ${LOST_MS / 1000} s: taken as lost`));
+  });
+  const timer = unref(setTimeout(giveUp, LOST_MS));
+  return { promise: Promise.race([promise, lost]).finally(() => clearTimeout(timer)), started: Date.now(), giveUp };
+}
+
+/** What `fn()` returns as a promise, or its synchronous throw as a rejection. */
+function attempt(fn) {
+  return new Promise((resolve) => resolve(fn()));
+}
+
+/**
+ * While runs wait for a rest to end, the stored state is read this often: a rest another
+ * process (or the CLI's `clear`) ended shows, and wakes them, even though a pool whose every
+ * key rests writes nothing (a write is when it otherwise learns what others stored).
+ */
+export const REFRESH_WHILE_WAITING_MS = 2000;
+
+/**
+ * Asks `persister` to read the stored state every REFRESH_WHILE_WAITING_MS until `waiting`
+ * settles (its import wakes the waiting runs: see `imported`; Persister.refresh reads one
+ * at a time, and not while the store fails). A timer of each waiting run's own, not one of
+ * the pool's: Workers cancel the timers of a request when it ends, so a pool-wide one made
+ * in an earlier request would be gone. Unref'd: the run's own wait keeps the process alive.
+ */
+export function refreshWhile(waiting, persister) {
+  let timer;
+  const tick = () => {
+    persister.refresh();
+    if (!persister.closed) timer = unref(setTimeout(tick, REFRESH_WHILE_WAITING_MS));
+  };
+  timer = unref(setTimeout(tick, REFRESH_WHILE_WAITING_MS));
+  const stop = () => clearTimeout(timer);
+  waiting.then(stop, stop);
+}
+
 /** What a merge throws to stop a store's write until a bad stored value's copy is kept. */
 const KEEP_FIRST = new Error("key-carousel: the stored value is copied before it is overwritten");
 
@@ -102,6 +154,9 @@ export class Persister {
     /** 0 clean, 1 success-only changes, 2 a failure to write at once. */
     this.dirty = 0;
     this.writing = null;
+    /** The read (first load or reload) and the write in flight: { started, giveUp } (see losable). */
+    this.loadOp = null;
+    this.writeOp = null;
     this.timer = null;
     this.due = Infinity;
     this.lastWrite = -Infinity;
@@ -195,8 +250,35 @@ export class Persister {
 
   /** Loads the stored state once; never rejects (a failure is logged, the pool starts fresh). */
   load() {
+    this.#giveUpLost();
     this.loading ??= this.#load();
     return this.loading;
+  }
+
+  /**
+   * Takes a read or write in flight for LOST_MS as lost, when its own timer did not (Workers
+   * cancel a request's timers when it ends): it then fails, and what it carried is retried.
+   */
+  #giveUpLost() {
+    const now = Date.now();
+    if (this.loadOp !== null && now - this.loadOp.started >= LOST_MS) this.loadOp.giveUp();
+    if (this.writeOp !== null && now - this.writeOp.started >= LOST_MS) this.writeOp.giveUp();
+  }
+
+  /**
+   * Awaits `promise`, the read or write `op` in flight, for what is left of its LOST_MS,
+   * through a timer of this call's own (the op's own may be gone: Workers), so that a store
+   * that never answers does not hold `flush()` forever. Unref'd: the exit hook's flush must
+   * not keep a process alive.
+   */
+  async #waitFor(promise, op) {
+    if (op === null) return promise;
+    const timer = unref(setTimeout(op.giveUp, Math.max(0, op.started + LOST_MS - Date.now())));
+    try {
+      return await promise;
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /**
@@ -235,8 +317,9 @@ export class Persister {
   }
 
   async #load(first = true) {
+    const op = (this.loadOp = losable(attempt(() => this.store.load()), `loading state from ${this.name}`));
     try {
-      this.unkeptBad = !(await this.#absorbRead(await this.store.load()));
+      this.unkeptBad = !(await this.#absorbRead(await op.promise));
       this.loadFailed = false;
     } catch (e) {
       // The store is unreachable (not: its content is bad; absorb handles that). Runs go
@@ -246,6 +329,7 @@ export class Persister {
       this.log("error", `key-carousel: loading state from ${this.name} failed${first ? ", starting fresh" : ""}: ${errorMessage(e)}`);
       this.onError?.("load", e, 1);
     } finally {
+      if (this.loadOp === op) this.loadOp = null;
       this.loaded = true;
     }
   }
@@ -260,10 +344,9 @@ export class Persister {
    */
   refresh() {
     const now = Date.now();
-    // A read under way for longer than MAX_BACKOFF_MS is taken as lost (a store that never
-    // answers; Workers drop the continuation of a request that was cancelled); a time set
-    // further ahead than that is from before the wall clock stepped back.
-    const reading = this.refreshing !== 0 && now >= this.refreshing && now - this.refreshing < MAX_BACKOFF_MS;
+    // A read under way for LOST_MS is taken as lost; a time set further ahead than the
+    // longest backoff is from before the wall clock stepped back.
+    const reading = this.refreshing !== 0 && now >= this.refreshing && now - this.refreshing < LOST_MS;
     if (this.nextRefresh - now > MAX_BACKOFF_MS) this.nextRefresh = now;
     if (reading || now < this.nextRefresh || !this.loaded || this.failures > 0 || this.closed) return;
     const started = (this.refreshing = now); // before the read: a store may throw synchronously
@@ -298,6 +381,7 @@ export class Persister {
     }
     this.changeSeq++;
     if (urgent) this.urgentSeq++;
+    this.#giveUpLost();
     const level = urgent ? 2 : 1;
     // (An urgent change also checks that the timer is not lost: see #timerLost.)
     if (this.dirty >= level && (this.writing !== null || (this.timer !== null && !(urgent && this.#timerLost())))) return;
@@ -349,7 +433,8 @@ export class Persister {
     const carries = this.urgentSeq;
     const carriesAll = this.changeSeq;
     let failed = false;
-    const w = this.#writeNow().then(
+    const op = losable(this.#writeNow(), `saving state to ${this.name}`);
+    const w = op.promise.then(
       () => {
         if (this.failures > 0) this.log("info", `key-carousel: saving state to ${this.name} works again`);
         this.failures = 0;
@@ -371,12 +456,14 @@ export class Persister {
     ).finally(() => {
       this.lastWrite = Date.now();
       this.writing = null;
+      this.writeOp = null;
       // A failed write wakes every waiting run: the store is failing, the retry comes later.
       this.#wroteThrough(failed ? Infinity : carries);
       if (this.dirty === 0) pending.delete(this);
       else this.#schedule();
     });
     this.writing = w;
+    this.writeOp = op;
     return w;
   }
 
@@ -439,19 +526,18 @@ export class Persister {
    */
   async flush() {
     const target = this.changeSeq;
-    await this.load();
+    await this.#waitFor(this.load(), this.loadOp);
     for (;;) {
       if (this.flushedSeq >= target) return;
-      if (this.writing !== null) {
-        try {
-          await this.writing;
-        } catch {
-          // A write that started before this flush: this flush tries again below.
-        }
-        continue;
+      const mine = this.writing === null;
+      if (mine && this.dirty === 0) return;
+      const w = mine ? this.#write() : this.writing;
+      try {
+        await this.#waitFor(w, this.writeOp);
+      } catch (e) {
+        // A write that started before this flush: this flush tries again (above).
+        if (mine) throw e;
       }
-      if (this.dirty === 0) return;
-      await this.#write();
     }
   }
 

@@ -6,9 +6,9 @@ import { AllProfilesExhaustedError, ConfigError, itemPath } from "./errors.js";
 import { classifyError, errorMessage, isCallerAbort, retryAfterMs, unknownFailoverReason } from "./classify.js";
 import { REASONS, REASON_CODE, resolvePolicy } from "./reasons.js";
 import { MIN_LEAK, fingerprint, holdsAnyKey, holdsKey, keyIndexOf, redact, wellFormed } from "./secrets.js";
-import { Persister, StateLink, fileStoreFactory, unref } from "./persist.js";
+import { Persister, StateLink, fileStoreFactory, refreshWhile } from "./persist.js";
 import { Emitter } from "./events.js";
-import { MAX_TIMER_MS, abortReason, sleep } from "./wait.js";
+import { MAX_TIMER_MS, abandonOnAbort, abortReason, sleep } from "./wait.js";
 import { DEFAULT_MAX_SESSIONS, Sessions } from "./sessions.js";
 import { Metrics } from "./metrics.js";
 import {
@@ -169,31 +169,6 @@ function refuseKeysAsNames(profiles, fallbackModels, keys) {
 
 /** The default clock: `Date.now` looked up at each call, so fake timers installed later work. */
 const dateNow = () => Date.now();
-
-/**
- * While runs wait for a rest to end, the stored state is read this often: a rest another
- * process (or the CLI's `clear`) ended shows, and wakes them, even though a pool whose every
- * key rests writes nothing (a write is when it otherwise learns what others stored).
- */
-export const REFRESH_WHILE_WAITING_MS = 2000;
-
-/**
- * Asks `persister` to read the stored state every REFRESH_WHILE_WAITING_MS until `waiting`
- * settles (its import wakes the waiting runs: see `imported`; Persister.refresh reads one
- * at a time, and not while the store fails). A timer of each waiting run's own, not one of
- * the pool's: Workers cancel the timers of a request when it ends, so a pool-wide one made
- * in an earlier request would be gone. Unref'd: the run's own wait keeps the process alive.
- */
-function refreshWhile(waiting, persister) {
-  let timer;
-  const tick = () => {
-    persister.refresh();
-    if (!persister.closed) timer = unref(setTimeout(tick, REFRESH_WHILE_WAITING_MS));
-  };
-  timer = unref(setTimeout(tick, REFRESH_WHILE_WAITING_MS));
-  const stop = () => clearTimeout(timer);
-  waiting.then(stop, stop);
-}
 
 /** The public API of key-carousel 2; see index.d.ts for the documentation. */
 export class Pool {
@@ -591,9 +566,13 @@ export class Pool {
         signal,
       };
       let value;
+      let abandoned = false;
       try {
-        value = await task(ctx);
+        // A task that does not end once the caller aborted is left behind (its lease ends
+        // when it does, with no verdict); one that listens to the signal throws its own error.
+        value = await abandonOnAbort(task(ctx), signal, () => (abandoned = true), () => this.#release(idx));
       } catch (err) {
+        if (abandoned) throw err;
         if (isCallerAbort(err, signal)) {
           this.#release(idx);
           throw err;
@@ -631,7 +610,8 @@ export class Pool {
       if (session !== undefined) this.#sessions.keep(session, idx, seen);
       if (this.#on.success) {
         const event = { profileId: ctx.profileId, provider: ctx.provider, model: ctx.model, attempts: attempts.length };
-        if (session !== undefined) event.session = session;
+        // Names the caller gave may hold a key by mistake: events never do (as logs).
+        if (session !== undefined) event.session = redact(session, "", this.#keyIndex());
         this.#events.emit("success", event);
       }
       if (saving !== 0) await this.#persist.saved(saving);
@@ -648,7 +628,7 @@ export class Pool {
   #exhausted(attempts, o, label, retry) {
     this.#metrics.exhausted++;
     if (this.#events.has("exhausted")) {
-      const event = { attempts: attempts.length, label };
+      const event = { attempts: attempts.length, label: redact(label, "", this.#keyIndex()) };
       if (o.provider !== undefined) event.provider = o.provider;
       if (o.model !== undefined) event.model = o.model;
       if (retry !== undefined) Object.assign(event, retry);

@@ -45,6 +45,8 @@ export function resolvePolicy(option) {
         throw new ConfigError(`policy.${key}`, `unknown failure reason (expected one of ${REASONS.join(", ")})`);
       }
       const entry = option[key];
+      // Absent, as every other optional field given `undefined` (`{ format: cond ? {...} : undefined }`).
+      if (entry === undefined) continue;
       if (entry === null || typeof entry !== "object") {
         throw new ConfigError(`policy.${key}`, "must be an object { rotate?, schedule?, scope? }");
       }

@@ -5,9 +5,9 @@
 // Each place where it deliberately differs from v1 is marked "v1 difference" and listed in
 // the README's "Migrating from v1" section.
 
-import { CorePool } from "./core.js";
+import { CorePool, MAX_TIME } from "./core.js";
 import { abortReason, sleep } from "./wait.js";
-import { Persister, StateLink, fileStoreFactory } from "./persist.js";
+import { Persister, StateLink, fileStoreFactory, refreshWhile } from "./persist.js";
 import { AllProfilesExhaustedError, ConfigError, itemPath } from "./errors.js";
 import { classifyErrorV1, errorMessage, isV1NonTimeoutAbort, unknownFailoverReason } from "./classify.js";
 import { REASONS, REASON_CODE } from "./reasons.js";
@@ -19,6 +19,11 @@ const V1_POLICY = new Uint8Array(0); // empty: the mode's default policy (v1's)
 const COOLDOWN_FIELDS = ["maxRateLimitCooldownMs", "billingBackoffMs", "billingMaxMs", "failureWindowMs"];
 const DEFAULT_LABEL = "llm-failover";
 const INSPECT = Symbol.for("nodejs.util.inspect.custom");
+
+/** The error for a time out of range (built out of line: it stays off the normal path). */
+function badTime(t) {
+  return new RangeError(`time must be a finite number of ms in [0, 2^53], got ${t}`);
+}
 
 /** key-carousel 1.1.0's `LlmKeyPool`; see index.d.ts for the documentation. */
 export class LlmKeyPool {
@@ -136,7 +141,7 @@ export class LlmKeyPool {
       const log = (level, msg) => this.#log(level, msg);
       this.#persister = new Persister({
         store,
-        link: new StateLink({ core: c, ids: this.#ids, store, now: () => this.#now(), log, imported: () => (this.#stateRead = true) }),
+        link: new StateLink({ core: c, ids: this.#ids, store, now: () => this.#now(), log, imported: () => this.#imported() }),
         log,
         intervalMs: 1000,
       });
@@ -161,9 +166,14 @@ export class LlmKeyPool {
     this.#keys.push(apiKey);
   }
 
-  /** Time as v1 reads it: `Date.now()` at every call, so fake timers work. */
+  /**
+   * Time as v1 reads it: `Date.now()` at every call, so fake timers work. A time out of
+   * range (a fake clock set before 1970) is a RangeError naming it, before anything changes.
+   */
   #now() {
-    return Date.now();
+    const t = Date.now();
+    if (!(t >= 0 && t <= MAX_TIME)) throw badTime(t);
+    return t;
   }
 
   #log(level, message) {
@@ -207,6 +217,17 @@ export class LlmKeyPool {
 
   /** Whether the last load imported a stored state (for init's log line). */
   #stateRead = false;
+  /** The wake-ups of the runs waiting for a rest to end (see `sleep`). */
+  #wakers = new Set();
+
+  /**
+   * A stored state was merged in: another process (or the CLI's `clear`) may have ended a
+   * rest, so the waiting runs look again.
+   */
+  #imported() {
+    this.#stateRead = true;
+    for (const wake of [...this.#wakers]) wake();
+  }
 
   /** v2 addition: writes what is pending (`run` coalesces success-only writes). */
   async flush() {
@@ -232,6 +253,7 @@ export class LlmKeyPool {
     // written (see Persister.saved). 0: no failure to wait for.
     let saving = 0;
     const pref = opts?.provider ? this.#providerIndex.get(opts.provider) ?? -1 : -1;
+    let woken = false;
     for (let iteration = 0; iteration < this.#maxIterations; iteration++) {
       if (signal?.aborted) throw abortReason(signal);
       const now = this.#now();
@@ -243,10 +265,15 @@ export class LlmKeyPool {
           if (saving !== 0) await this.#persister.saved(saving);
           throw new AllProfilesExhaustedError(attempts);
         }
-        this.#log("warn", `[${label}] All profiles in cooldown, waiting ${Math.round(waitMs / 1000)}s`);
+        if (!woken) this.#log("warn", `[${label}] All profiles in cooldown, waiting ${Math.round(waitMs / 1000)}s`);
         // v1 difference (fixed silently): v1 left its abort listener on the signal after each
-        // sleep, and a wait beyond setTimeout's 24.8-day limit ended at once.
-        await sleep(waitMs, signal);
+        // sleep, and a wait beyond setTimeout's 24.8-day limit ended at once. v2 also reads
+        // the store while it waits (every 2 s), and a rest ended there (another process's
+        // clearCooldown, the CLI's `clear`) wakes the run; looking again is not an iteration.
+        const slept = sleep(waitMs, signal, this.#wakers);
+        if (this.#persister !== undefined) refreshWhile(slept, this.#persister);
+        woken = await slept;
+        if (woken) iteration--;
         continue;
       }
       const id = this.#ids[idx];

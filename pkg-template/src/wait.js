@@ -79,3 +79,40 @@ export function sleep(ms, signal, wakers) {
     wakers?.add(wake);
   });
 }
+
+/**
+ * How long a task may take to end after the caller's signal aborted before `run` stops
+ * waiting for it: long enough for a task that listens to the signal (an SDK) to throw its own
+ * abort error, which then propagates untouched.
+ */
+export const ABANDON_AFTER_MS = 100;
+
+/**
+ * `value` (what a task returned) as a promise that, once `signal` has aborted and the task
+ * has not settled ABANDON_AFTER_MS later (it does not listen to the signal), rejects with
+ * the signal's reason; `abandoned()` is called then, and `ended()` when the task settles at
+ * last. Without a signal, `value` as it is.
+ */
+export function abandonOnAbort(value, signal, abandoned, ended) {
+  if (signal === undefined) return value;
+  return new Promise((resolve, reject) => {
+    let timer;
+    let gone = false;
+    const arm = () => {
+      timer = setTimeout(() => {
+        gone = true;
+        abandoned();
+        reject(abortReason(signal));
+      }, ABANDON_AFTER_MS);
+    };
+    // (Aborted already: by the task itself, synchronously.)
+    const stop = signal.aborted ? (arm(), () => {}) : onAbort(signal, arm);
+    const settle = (then) => (x) => {
+      stop();
+      clearTimeout(timer);
+      if (gone) ended();
+      else then(x);
+    };
+    Promise.resolve(value).then(settle(resolve), settle(reject));
+  });
+}

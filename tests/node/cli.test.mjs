@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
-import { Pool } from "key-carousel";
+import { LlmKeyPool, Pool } from "key-carousel";
 import { fileStore } from "key-carousel/file";
 import { MIN, keys } from "./helpers.mjs";
 
@@ -153,6 +153,23 @@ test("clear while a run waits for the only key's rest: the run goes on within se
   clearTimeout(timer);
   assert.equal(res.value, "k0", String(res));
   // Read every 2 s while a run waits (REFRESH_WHILE_WAITING_MS).
+  assert.ok(Date.now() - t0 < 5000, `the run went on after ${Date.now() - t0} ms`);
+  await pool.close();
+});
+
+test("clear while an LlmKeyPool run (storagePath) waits for the only key's rest: the run goes on within seconds (was: it slept out the rest)", async (t) => {
+  const path = join(tempDir(t), "state.json");
+  const pool = new LlmKeyPool({ profiles: [{ provider: "openai", apiKey: "sk-cli-wake-aaaaaaaaaaaa" }], storagePath: path, logger: { warn() {}, info() {}, error() {} } });
+  await pool.init();
+  await pool.markFailure("profile-0", "rate_limit"); // a minute's rest, written
+  const t0 = Date.now();
+  const waiting = pool.run(({ profileId }) => profileId);
+  const cleared = await run(["clear", path, "profile-0"]);
+  assert.equal(cleared.code, 0, cleared.stderr);
+  let timer;
+  const res = await Promise.race([waiting, new Promise((r) => (timer = setTimeout(r, 10_000, "still waiting")))]);
+  clearTimeout(timer);
+  assert.equal(res.value, "profile-0", String(res));
   assert.ok(Date.now() - t0 < 5000, `the run went on after ${Date.now() - t0} ms`);
   await pool.close();
 });

@@ -255,3 +255,12 @@ test("new AllProfilesExhaustedError(attempts, opts) keeps each of retryAt and re
   assert.equal(Object.hasOwn(none, "retryAt") || Object.hasOwn(none, "retryAfterMs"), false);
   assert.equal(none.attempts, attempts);
 });
+
+test("policy: a reason given `undefined` is absent, as any optional field given `undefined` (was: ConfigError policy.format)", async () => {
+  const pool = new Pool({ profiles: keys(2), policy: { format: undefined, rate_limit: { scope: "key" } } });
+  // format keeps its default: rethrown at once, no key rests.
+  const err = await rejection(pool.run(() => Promise.reject(httpError(400, "Bad Request"))));
+  assert.equal(err.status, 400);
+  assert.ok(pool.getStatus().profiles.every((p) => p.state === "available"));
+  assert.throws(() => new Pool({ profiles: keys(2), policy: { format: null } }), /policy\.format: must be an object/);
+});

@@ -214,6 +214,33 @@ test("6. the caller's abort propagates at once, untouched, and records no failur
     assert.equal(calls, 0);
     assert.ok(pool.getStatus().profiles.every((p) => p.inFlight === 0 && p.errorCount === 0 && p.lastUsed === undefined));
   });
+
+  await t.test("(d) a task that ignores the signal: run rejects with signal.reason at once; the lease ends with the task, with no verdict (was: run waited for the task for good)", async () => {
+    const pool = new Pool({ profiles: keys(2) });
+    const ac = new AbortController();
+    const reason = new Error("deadline");
+    let finish;
+    const start = performance.now();
+    setTimeout(() => ac.abort(reason), 20);
+    const err = await rejection(pool.run(() => new Promise((resolve) => (finish = resolve)), { signal: ac.signal }));
+    const elapsed = performance.now() - start;
+    assert.equal(err, reason);
+    assert.ok(elapsed < 500, `abort took ${elapsed.toFixed(1)} ms`);
+    // The call is still in flight on k0 until the task ends; then its lease ends, and its
+    // late success is not recorded (the caller gave up on it).
+    assert.equal(statusOf(pool, "k0").inFlight, 1);
+    finish("late");
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(statusOf(pool, "k0").inFlight, 0);
+    assert.equal(pool.metrics().totals.successes, 0);
+    assert.equal(statusOf(pool, "k0").lastSuccess, undefined);
+    // A task that listens to the signal still has its own error propagate, untouched.
+    const ac2 = new AbortController();
+    const own = new Error("the SDK's abort error");
+    const p = pool.run(({ signal }) => new Promise((_, reject) => signal.addEventListener("abort", () => setTimeout(() => reject(own), 30))), { signal: ac2.signal });
+    ac2.abort(new Error("reason"));
+    assert.equal(await rejection(p), own);
+  });
 });
 
 test("8. provider preference, then other providers, then fallback models", async () => {

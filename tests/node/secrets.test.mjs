@@ -230,6 +230,19 @@ test("a key in what a store, a listener or a caller's argument says is redacted 
   }
 });
 
+test("a key given as a call's session or label is redacted in the events that carry them (was: shown whole)", async () => {
+  const pool = new Pool({ profiles: [{ id: "a", provider: "openai", apiKey: A }], clock: manualClock().fn, maxWaitMs: 0 });
+  const events = [];
+  pool.on("success", (e) => events.push(e));
+  pool.on("exhausted", (e) => events.push(e));
+  await pool.run(() => "ok", { session: A });
+  await rejection(pool.run(() => Promise.reject(httpError(429, "Too Many Requests")), { label: `job ${A}` }));
+  assert.equal(events.length, 2);
+  assert.match(events[0].session, /\[redacted\]/);
+  assert.match(events[1].label, /^job \[redacted\]/);
+  for (const e of events) assertNoLeak(JSON.stringify(e), "event");
+});
+
 test("a key shorter than 8 characters is redacted where it stands alone, not inside words", async () => {
   const pool = new Pool({ profiles: [{ id: "t", provider: "openai", apiKey: "test" }, { id: "e", provider: "openai", apiKey: "e" }], maxWaitMs: 0 });
   const err = await rejection(pool.run(() => Promise.reject(httpError(503, "Service temporarily unavailable (key: test; then: e)"))));

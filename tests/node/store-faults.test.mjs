@@ -739,6 +739,125 @@ test("a write that hangs: runs that fail in its first second wait for it, later 
   }
 });
 
+// A write that never answers (a half-open connection, a client without a command timeout; a
+// Worker's request that ended with the write in flight): it was awaited for good, so the
+// pool never wrote again and flush()/close() never ended.
+function oneHungWrite() {
+  const s = {
+    stored: null,
+    updates: 0,
+    store: {
+      name: "hung once",
+      load: async () => s.stored,
+      update: (merge) => {
+        if (++s.updates === 1) return new Promise(() => {});
+        s.stored = merge(s.stored);
+        return Promise.resolve(s.stored);
+      },
+    },
+  };
+  return s;
+}
+
+test("a write that never answers is taken as lost after 30 s: logged, its changes and later ones written, flush() ends (was: no write ever again, flush() never ended)", async (t) => {
+  t.mock.timers.enable({ apis: ["setTimeout", "Date"], now: T0 });
+  // setImmediate is not mocked: it lets the promise callbacks run; tick(0) fires the timers due.
+  const settle = () => new Promise((resolve) => setImmediate(resolve)).then(() => t.mock.timers.tick(0)).then(() => new Promise((resolve) => setImmediate(resolve)));
+  const h = oneHungWrite();
+  const log = capture();
+  const pool = new Pool({ profiles: keys(2), storage: h.store, clock: manualClock().fn, logger: log.logger });
+  await pool.init();
+  pool.markFailure("k0", "rate_limit");
+  await settle();
+  assert.equal(h.updates, 1);
+  t.mock.timers.tick(1500);
+  pool.markFailure("k1", "server_error");
+  let flushed = false;
+  const flush = pool.flush().then(() => (flushed = true));
+  await settle();
+  t.mock.timers.tick(28_499);
+  await settle();
+  assert.equal(flushed, false, "flush() waits for the write while it may still answer");
+  assert.equal(h.updates, 1);
+  t.mock.timers.tick(1);
+  await flush;
+  assert.equal(h.updates, 2);
+  assert.ok(h.stored.profiles.k0.cooldownUntil > T0, "the lost write's change is written");
+  assert.ok(h.stored.profiles.k1.cooldownUntil > T0, "the change made while it hung is written");
+  assert.deepEqual(log.error, ['key-carousel: saving state to hung once failed (attempt 1; retrying in 1s): saving state to hung once did not answer in 30 s: taken as lost']);
+  await pool.close();
+});
+
+test("a write that never answers and whose timers are gone (a Worker's next request): the next change takes it as lost and the state is written", async (t) => {
+  t.mock.timers.enable({ apis: ["setTimeout", "Date"], now: T0 });
+  const settle = () => new Promise((resolve) => setImmediate(resolve)).then(() => t.mock.timers.tick(0)).then(() => new Promise((resolve) => setImmediate(resolve)));
+  const h = oneHungWrite();
+  const log = capture();
+  const clock = manualClock();
+  const pool = new Pool({ profiles: keys(2), storage: h.store, clock: clock.fn, logger: log.logger });
+  await pool.init();
+  pool.markFailure("k0", "rate_limit");
+  await settle();
+  assert.equal(h.updates, 1);
+  // The request ends: its timers are cancelled (reset drops the pending mock timers).
+  t.mock.timers.reset();
+  t.mock.timers.enable({ apis: ["setTimeout", "Date"], now: T0 + 31_000 });
+  clock.now = T0 + 31_000;
+  pool.markFailure("k1", "server_error");
+  await settle();
+  t.mock.timers.tick(1000); // the retry's backoff
+  await settle();
+  await pool.flush();
+  assert.equal(h.updates, 2);
+  assert.ok(h.stored.profiles.k0.cooldownUntil > T0);
+  assert.ok(h.stored.profiles.k1.cooldownUntil > T0 + 31_000);
+  assert.match(log.error.join("\n"), /did not answer in 30 s: taken as lost/);
+  await pool.close();
+});
+
+test("a store that never answers at all: flush() rejects after 30 s, close() ends", async (t) => {
+  t.mock.timers.enable({ apis: ["setTimeout", "Date"], now: T0 });
+  const settle = () => new Promise((resolve) => setImmediate(resolve)).then(() => t.mock.timers.tick(0)).then(() => new Promise((resolve) => setImmediate(resolve)));
+  const store = { name: "silent", load: async () => null, update: () => new Promise(() => {}) };
+  const pool = new Pool({ profiles: keys(2), storage: store, clock: manualClock().fn, logger: capture().logger });
+  await pool.init();
+  pool.markFailure("k0", "rate_limit");
+  const flushed = pool.flush().then(() => "resolved", (e) => e.message);
+  await settle();
+  t.mock.timers.tick(29_999);
+  await settle();
+  assert.equal(await Promise.race([flushed, "pending"]), "pending");
+  t.mock.timers.tick(1);
+  assert.equal(await flushed, "saving state to silent did not answer in 30 s: taken as lost");
+  const closed = pool.close().then(() => "resolved", (e) => e.message);
+  await settle();
+  t.mock.timers.tick(30_000);
+  assert.equal(await closed, "saving state to silent did not answer in 30 s: taken as lost");
+});
+
+test("a first load that never answers is taken as failed after 30 s: the failures recorded meanwhile are written (was: no write ever)", async (t) => {
+  t.mock.timers.enable({ apis: ["setTimeout", "Date"], now: T0 });
+  const settle = () => new Promise((resolve) => setImmediate(resolve)).then(() => t.mock.timers.tick(0)).then(() => new Promise((resolve) => setImmediate(resolve)));
+  let stored = null;
+  const store = {
+    name: "mute",
+    load: () => new Promise(() => {}),
+    update: (merge) => Promise.resolve((stored = merge(stored))),
+  };
+  const log = capture();
+  const pool = new Pool({ profiles: keys(2), storage: store, clock: manualClock().fn, logger: log.logger });
+  pool.markFailure("k0", "rate_limit");
+  await settle();
+  t.mock.timers.tick(30_000);
+  await settle();
+  t.mock.timers.tick(1000); // the retry of the write that waited for the load
+  await settle();
+  await pool.flush();
+  assert.ok(stored?.profiles?.k0?.cooldownUntil > T0, JSON.stringify(stored));
+  assert.match(log.error[0], /^key-carousel: loading state from mute failed, starting fresh: loading state from mute did not answer in 30 s: taken as lost$/);
+  await pool.close();
+});
+
 test("a failure recorded after close() (a run still in flight) is not saved, and the logger says so once (was: silently dropped)", async () => {
   const store = memoryStore();
   const log = capture();

@@ -505,3 +505,31 @@ test("init() logs \"Loaded persisted state\" only when it read a state, as v1", 
     assert.deepEqual(await infos(lib, good), ["Loaded persisted state for 1 profiles"], "a state");
   }
 });
+
+test("LlmKeyPool: a Date.now() out of range is a RangeError naming the time in every call, and changes nothing (was: named only by getStatus)", async (t) => {
+  const pool = new v2.LlmKeyPool({ profiles: [{ provider: "openai", apiKey: "sk-range-aaaaaaaaaaaa" }] });
+  for (const bad of [-5, 2 ** 53 + 10]) {
+    t.mock.method(Date, "now", () => bad);
+    const calls = {
+      getStatus: () => pool.getStatus(),
+      isInCooldown: () => pool.isInCooldown("profile-0"),
+      markFailure: () => pool.markFailure("profile-0", "rate_limit"),
+      markSuccess: () => pool.markSuccess("profile-0"),
+      run: () => pool.run(() => "x"),
+    };
+    for (const [name, call] of Object.entries(calls)) {
+      let err;
+      try {
+        await call();
+      } catch (e) {
+        err = e;
+      }
+      assert.ok(err instanceof RangeError, `${name} at ${bad}: ${err}`);
+      assert.ok(err.message.endsWith(`got ${bad}`), `${name}: ${err.message}`);
+    }
+    t.mock.restoreAll();
+  }
+  const s = pool.getStatus().profiles[0];
+  assert.equal(s.errorCount, 0);
+  assert.equal(s.lastUsed, undefined);
+});

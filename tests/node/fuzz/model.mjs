@@ -262,9 +262,12 @@ export class ModelPool {
     return Math.min(this.cd.billingMaxMs, this.cd.billingBackoffMs * 2 ** Math.min(n - 1, 10));
   }
 
-  /** As the binding reports it: the cooldown started in ms, -1 when none, -2 when late. */
+  /**
+   * As the binding reports it: the cooldown started in ms, -1 when none, -2 when late (the
+   * call began before the profile's last rest did, whether that rest is on or over).
+   */
   fail(i, now, reason, retryMs, lease) {
-    const late = this.late(i, now, lease);
+    const late = lease !== undefined && this.p[i].cooldownStartedAt !== null && lease <= this.p[i].cooldownStartedAt;
     const cooling = this.cooling(i, now);
     const pol = this.policy[reason];
     const p = this.p[i];
