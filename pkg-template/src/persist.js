@@ -25,9 +25,10 @@ import { sleep } from "./wait.js";
 const MAX_BACKOFF_MS = 30_000;
 /**
  * A read or write of the store under way this long is taken as lost: a store that never
- * answers (a half-open connection, a client with no command timeout), or a Worker's request
- * that ended with the I/O in flight (Workers drop its continuation). A lost write counts as
- * a failed one: it is logged and tried again, and `flush()` stops waiting for it.
+ * answers (a half-open connection, a client with no command timeout). A lost write counts as
+ * a failed one: it is logged and tried again, and `flush()` stops waiting for it. (A Worker's
+ * request that ended with the I/O in flight is not covered yet: Workers cancel the promise
+ * callbacks of an ended request, which this bookkeeping runs in.)
  */
 export const LOST_MS = 30_000;
 /** The least time between two reads of `refresh` (runs waiting for a rest ask every 2 s each). */
@@ -86,12 +87,16 @@ export function unref(timer) {
  * What the store answers after that is ignored.
  */
 function losable(promise, what) {
-  let giveUp;
+  const op = { promise: null, started: Date.now(), giveUp: null, lost: false };
   const lost = new Promise((_, reject) => {
-    giveUp = () => reject(new Error(`${what} did not answer in ${LOST_MS / 1000} s: taken as lost`));
+    op.giveUp = () => {
+      op.lost = true;
+      reject(new Error(`${what} did not answer in ${LOST_MS / 1000} s: taken as lost`));
+    };
   });
-  const timer = unref(setTimeout(giveUp, LOST_MS));
-  return { promise: Promise.race([promise, lost]).finally(() => clearTimeout(timer)), started: Date.now(), giveUp };
+  const timer = unref(setTimeout(op.giveUp, LOST_MS));
+  op.promise = Promise.race([promise, lost]).finally(() => clearTimeout(timer));
+  return op;
 }
 
 /** What `fn()` returns as a promise, or its synchronous throw as a rejection. */
@@ -256,8 +261,8 @@ export class Persister {
   }
 
   /**
-   * Takes a read or write in flight for LOST_MS as lost, when its own timer did not (Workers
-   * cancel a request's timers when it ends): it then fails, and what it carried is retried.
+   * Takes a read or write in flight for LOST_MS as lost, when its own timer did not fire: it
+   * then fails, and what it carried is retried.
    */
   #giveUpLost() {
     const now = Date.now();
@@ -433,7 +438,16 @@ export class Persister {
     const carries = this.urgentSeq;
     const carriesAll = this.changeSeq;
     let failed = false;
-    const op = losable(this.#writeNow(), `saving state to ${this.name}`);
+    const inner = this.#writeNow();
+    const op = losable(inner, `saving state to ${this.name}`);
+    // A write taken as lost that lands after all may have put back an older state than a
+    // later write did (a `{ load, save }` store): write again.
+    inner.then(
+      () => {
+        if (op.lost && !this.closed) this.change(false);
+      },
+      () => {},
+    );
     const w = op.promise.then(
       () => {
         if (this.failures > 0) this.log("info", `key-carousel: saving state to ${this.name} works again`);

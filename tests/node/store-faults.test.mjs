@@ -788,7 +788,7 @@ test("a write that never answers is taken as lost after 30 s: logged, its change
   await pool.close();
 });
 
-test("a write that never answers and whose timers are gone (a Worker's next request): the next change takes it as lost and the state is written", async (t) => {
+test("a write that never answers and whose own timer never fired: the next change takes it as lost and the state is written", async (t) => {
   t.mock.timers.enable({ apis: ["setTimeout", "Date"], now: T0 });
   const settle = () => new Promise((resolve) => setImmediate(resolve)).then(() => t.mock.timers.tick(0)).then(() => new Promise((resolve) => setImmediate(resolve)));
   const h = oneHungWrite();
@@ -799,7 +799,7 @@ test("a write that never answers and whose timers are gone (a Worker's next requ
   pool.markFailure("k0", "rate_limit");
   await settle();
   assert.equal(h.updates, 1);
-  // The request ends: its timers are cancelled (reset drops the pending mock timers).
+  // Its timers are dropped (reset discards the pending mock timers).
   t.mock.timers.reset();
   t.mock.timers.enable({ apis: ["setTimeout", "Date"], now: T0 + 31_000 });
   clock.now = T0 + 31_000;
@@ -812,6 +812,42 @@ test("a write that never answers and whose timers are gone (a Worker's next requ
   assert.ok(h.stored.profiles.k0.cooldownUntil > T0);
   assert.ok(h.stored.profiles.k1.cooldownUntil > T0 + 31_000);
   assert.match(log.error.join("\n"), /did not answer in 30 s: taken as lost/);
+  await pool.close();
+});
+
+test("a save taken as lost that lands after all is followed by another write: the newer state is not left overwritten (a { load, save } store)", async (t) => {
+  t.mock.timers.enable({ apis: ["setTimeout", "Date"], now: T0 });
+  const settle = () => new Promise((resolve) => setImmediate(resolve)).then(() => t.mock.timers.tick(0)).then(() => new Promise((resolve) => setImmediate(resolve)));
+  let stored = null;
+  let saves = 0;
+  const store = {
+    name: "slow once",
+    load: async () => stored,
+    save: (v) => {
+      if (++saves === 1) return new Promise((resolve) => setTimeout(() => resolve((stored = v)), 40_000));
+      stored = v;
+    },
+  };
+  const pool = new Pool({ profiles: keys(2), storage: store, clock: manualClock().fn, logger: capture().logger });
+  await pool.init();
+  pool.markFailure("k0", "rate_limit");
+  await settle();
+  t.mock.timers.tick(1000);
+  pool.markFailure("k1", "server_error");
+  const flushed = pool.flush().catch((e) => e.message);
+  await settle();
+  t.mock.timers.tick(29_000);
+  await settle();
+  await flushed;
+  const resting = () => Object.keys(stored.profiles).filter((id) => stored.profiles[id].cooldownUntil > T0).sort();
+  assert.deepEqual(resting(), ["k0", "k1"]);
+  assert.equal(saves, 2);
+  t.mock.timers.tick(10_000); // the lost save lands (k1's rest gone from the store), then the write it causes
+  await settle();
+  t.mock.timers.tick(1000);
+  await settle();
+  assert.equal(saves, 3);
+  assert.deepEqual(resting(), ["k0", "k1"]);
   await pool.close();
 });
 
