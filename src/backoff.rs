@@ -91,7 +91,7 @@ impl Ladder {
                     }
                     prev = v;
                 }
-                len > 0
+                len > 0 && len as usize <= MAX_STEPS
             }
             Ladder::Geometric { base_ms, factor, cap_ms } => {
                 ms_problem(base_ms).is_none()
@@ -106,7 +106,9 @@ impl Ladder {
     /// The longest rest of the ladder (what a Retry-After is clamped to).
     pub fn cap(&self) -> f64 {
         match *self {
-            Ladder::Steps { len, steps } => steps[len as usize - 1],
+            // (A ladder built from its parts with a `len` out of 1..=MAX_STEPS, which
+            // `is_valid` refuses, still answers without panicking.)
+            Ladder::Steps { len, steps } => steps[(len as usize).clamp(1, MAX_STEPS) - 1],
             Ladder::Geometric { cap_ms, .. } => cap_ms,
         }
     }
@@ -115,7 +117,7 @@ impl Ladder {
     pub fn step(&self, n: u32) -> f64 {
         let k = n.max(1) - 1;
         match *self {
-            Ladder::Steps { len, steps } => steps[(k as usize).min(len as usize - 1)],
+            Ladder::Steps { len, steps } => steps[(k as usize).min((len as usize).clamp(1, MAX_STEPS) - 1)],
             Ladder::Geometric { base_ms, factor, cap_ms } => {
                 cap_ms.min(base_ms * factor.powi(k.min(i32::MAX as u32) as i32))
             }
@@ -157,6 +159,32 @@ impl Cooldowns {
     /// The "gentle" preset: transient rests of 30 s, 1 min, 5 min; v1's long ladder.
     pub fn gentle() -> Cooldowns {
         Cooldowns { transient: Some(Ladder::GENTLE), ..Cooldowns::default() }
+    }
+
+    /// What is wrong with these settings, naming the field (`cooldowns.billingMaxMs`,
+    /// `schedules.transient`), if anything: what [`crate::config::cooldowns_from`] and
+    /// [`Ladder::steps`]/[`Ladder::geometric`] refuse.
+    pub fn problem(&self) -> Option<ConfigError> {
+        let values = [
+            self.max_rate_limit_cooldown_ms,
+            self.billing_backoff_ms,
+            self.billing_max_ms,
+            self.failure_window_ms,
+        ];
+        for (i, &v) in values.iter().enumerate() {
+            if let Some(p) = ms_problem(v) {
+                return Some(ConfigError::new(format!("cooldowns.{}", crate::config::COOLDOWN_FIELDS[i]), p));
+            }
+        }
+        for (field, ladder) in [("schedules.transient", &self.transient), ("schedules.long", &self.long)] {
+            if ladder.as_ref().is_some_and(|l| !l.is_valid()) {
+                return Some(ConfigError::new(
+                    field,
+                    "is not a ladder Ladder::steps or Ladder::geometric accepts",
+                ));
+            }
+        }
+        None
     }
 
     fn ladder(&self, schedule: Schedule) -> Option<&Ladder> {
@@ -202,11 +230,11 @@ impl Cooldowns {
     }
 
     /// The cooldown to apply: the provider's `retry_after_ms` when it gave one (clamped to
-    /// the schedule's cap), else the schedule's step.
+    /// the schedule's cap; an infinite one is the cap), else the schedule's step.
     pub fn cooldown_ms(&self, schedule: Schedule, error_count: u32, retry_after_ms: Option<f64>) -> f64 {
         match (schedule, retry_after_ms) {
             (Schedule::None, _) => 0.0,
-            (_, Some(ms)) if ms.is_finite() && ms >= 0.0 => ms.min(self.cap(schedule)),
+            (_, Some(ms)) if ms >= 0.0 => ms.min(self.cap(schedule)),
             _ => self.step_ms(schedule, error_count),
         }
     }
@@ -255,6 +283,8 @@ mod tests {
         assert_eq!(c.cooldown_ms(Schedule::Transient, 1, Some(10.0 * HOUR)), HOUR);
         assert_eq!(c.cooldown_ms(Schedule::Long, 1, Some(30.0 * HOUR)), 24.0 * HOUR);
         assert_eq!(c.cooldown_ms(Schedule::Transient, 1, Some(f64::NAN)), MIN);
+        // A provider that says "much later" gets the cap, not the first step.
+        assert_eq!(c.cooldown_ms(Schedule::Transient, 1, Some(f64::INFINITY)), HOUR);
         assert_eq!(c.cooldown_ms(Schedule::Transient, 1, Some(-5.0)), MIN);
         assert_eq!(c.cooldown_ms(Schedule::None, 1, Some(5.0)), 0.0);
     }

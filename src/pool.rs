@@ -305,13 +305,21 @@ fn duplicate_error(kind: Kind, position: usize, id: &str, origin: u32) -> Config
 }
 
 impl Pool {
-    /// An empty pool; add profiles with [`Pool::add_profile`].
+    /// An empty pool; add profiles with [`Pool::add_profile`]. The settings are taken as
+    /// given: [`Pool::with_profiles`] checks them ([`Cooldowns::problem`]).
+    ///
+    /// [`Cooldowns::problem`]: crate::Cooldowns::problem
     pub fn new(settings: Settings) -> Pool {
         Pool { settings, ..Default::default() }
     }
 
     /// A pool of these profiles (primaries and fallbacks, in selection order within each).
+    /// Cooldown values that are negative, NaN, infinite or past 2^53 ms, and ladders that
+    /// [`Ladder::is_valid`] refuses, are an error naming the field.
     pub fn with_profiles(settings: Settings, profiles: &[ProfileSpec]) -> Result<Pool, ConfigError> {
+        if let Some(e) = settings.cooldowns.problem() {
+            return Err(e);
+        }
         let mut pool = Pool::new(settings);
         let (mut primaries, mut fallbacks) = (0, 0);
         for spec in profiles {
@@ -449,7 +457,11 @@ impl Pool {
 
     /// The recorded end of a pair's rest (NaN: none), possibly past.
     pub fn pair_until(&self, pair: u32) -> f64 {
-        self.sel.pair_until(pair)
+        if (pair as usize) < self.pairs.len() {
+            self.sel.pair_until(pair)
+        } else {
+            f64::NAN
+        }
     }
 
     /// The pair of a profile and a model, if it has a history.
@@ -517,12 +529,17 @@ impl Pool {
     }
 
     /// Replaces a schedule's ladder (`None`: v1's). Rests already started keep their end.
-    pub fn set_ladder(&mut self, schedule: Schedule, ladder: Option<Ladder>) {
+    /// False, and nothing changed, for a ladder [`Ladder::is_valid`] refuses.
+    pub fn set_ladder(&mut self, schedule: Schedule, ladder: Option<Ladder>) -> bool {
+        if ladder.is_some_and(|l| !l.is_valid()) {
+            return false;
+        }
         match schedule {
             Schedule::Transient => self.settings.cooldowns.transient = ladder,
             Schedule::Long => self.settings.cooldowns.long = ladder,
             Schedule::None => {}
         }
+        true
     }
 
     /// Replaces the settings of a new pool: nothing added, imported or interned yet (a
@@ -602,7 +619,11 @@ impl Pool {
     /// The recorded end of the profile's cooldown (NaN: none), possibly past.
     #[inline]
     pub fn cooldown_until(&self, idx: u32) -> f64 {
-        self.sel.until(idx)
+        if (idx as usize) < self.ids.len() {
+            self.sel.until(idx)
+        } else {
+            f64::NAN
+        }
     }
 
     /// The recorded end of every profile's cooldown (NaN: none), in index order.

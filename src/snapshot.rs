@@ -151,6 +151,26 @@ impl Record {
             .then_with(|| t(self.cooldown_started_at).total_cmp(&t(other.cooldown_started_at)))
     }
 
+    /// The record without its times that are no times (NaN, infinite or negative): what
+    /// [`merge`] and [`Pool::import`] take, so a record built from its public fields cannot
+    /// rest a key forever or break the merge's laws (whose order of records reads infinity
+    /// and -1 as "none"). A time past 2^53 stays: a rest started near the end of time ends
+    /// there.
+    ///
+    /// [`Pool::import`]: crate::Pool::import
+    pub fn sanitized(&self) -> Record {
+        let t = |x: Option<f64>| x.filter(|v| v.is_finite() && *v >= 0.0);
+        Record {
+            last_used: t(self.last_used),
+            last_failure: t(self.last_failure),
+            last_success: t(self.last_success),
+            cooldown_until: t(self.cooldown_until),
+            updated_at: t(self.updated_at),
+            cooldown_started_at: t(self.cooldown_started_at),
+            ..*self
+        }
+    }
+
     /// The record with `updatedAt` filled in from its event time: what [`merge`] returns
     /// for `merge(r, r)`.
     pub fn normalized(&self) -> Record {
@@ -160,6 +180,7 @@ impl Record {
 
 /// Merges two records of one profile (see the module documentation for the rule).
 pub fn merge(a: &Record, b: &Record) -> Record {
+    let (a, b) = (&a.sanitized(), &b.sanitized());
     let w = if a.cmp_key(b) == Ordering::Less { b } else { a };
     Record {
         last_used: max_opt(a.last_used, b.last_used),
@@ -192,9 +213,12 @@ impl Snapshot {
     /// leaves it.
     pub fn merge(&self, other: &Snapshot) -> Snapshot {
         let mut profiles: BTreeMap<String, Record> =
-            self.profiles.iter().map(|(id, r)| (id.clone(), r.normalized())).collect();
+            self.profiles.iter().map(|(id, r)| (id.clone(), r.sanitized().normalized())).collect();
         for (id, r) in &other.profiles {
-            profiles.entry(id.clone()).and_modify(|mine| *mine = merge(mine, r)).or_insert(r.normalized());
+            profiles
+                .entry(id.clone())
+                .and_modify(|mine| *mine = merge(mine, r))
+                .or_insert(r.sanitized().normalized());
         }
         Snapshot { profiles }
     }
@@ -295,6 +319,7 @@ impl Pool {
         let mut reorder = false;
         let mut unknown = 0;
         for (id, stored) in records {
+            let stored = stored.sanitized();
             if let Some((profile, model)) = id.split_once(PAIR_SEPARATOR) {
                 let stored = stored.pair_form();
                 let known = self.index_of(profile).map(|idx| (idx, self.model_index(model)));
@@ -320,6 +345,11 @@ impl Pool {
             }
             let nan = |t: Option<f64>| t.unwrap_or(f64::NAN);
             reorder |= m.last_used != mine.last_used;
+            if m.cooldown_until != mine.cooldown_until {
+                // A rest this ends was for the reason recorded until now (see take_recovered).
+                self.sel.set_until(idx, nan(m.cooldown_until));
+                self.note_recovered();
+            }
             let st = &mut self.state[idx as usize];
             st.error_count = m.error_count;
             st.last_used = nan(m.last_used);
@@ -329,9 +359,6 @@ impl Pool {
             st.updated_at = nan(m.updated_at);
             st.cooling_long = m.cooldown_long;
             st.cooldown_started = nan(m.cooldown_started_at);
-            if m.cooldown_until != mine.cooldown_until {
-                self.sel.set_until(idx, nan(m.cooldown_until));
-            }
         }
         if reorder {
             self.rerank();
@@ -369,6 +396,10 @@ impl Pool {
             return;
         }
         let nan = |t: Option<f64>| t.unwrap_or(f64::NAN);
+        if r.cooldown_until != mine.cooldown_until {
+            self.sel.set_pair_until(p, nan(r.cooldown_until));
+            self.note_recovered();
+        }
         let st = &mut self.pairs[p as usize];
         st.error_count = r.error_count;
         st.last_failure = nan(r.last_failure);
@@ -376,9 +407,6 @@ impl Pool {
         st.updated_at = nan(r.updated_at);
         st.cooling_long = r.cooldown_long;
         st.cooldown_started = nan(r.cooldown_started_at);
-        if r.cooldown_until != mine.cooldown_until {
-            self.sel.set_pair_until(p, nan(r.cooldown_until));
-        }
     }
 
     /// Rebuilds the round-robin ranks from `lastUsed`.

@@ -368,3 +368,55 @@ fn huge_and_odd_snapshots() {
     assert_eq!(out.profiles.len(), 1_000_000 + odd.len());
     assert_eq!(pool.status(1.7e12).unwrap().totals.in_cooldown, 1, "\"a\" took the stored cooldown");
 }
+
+/// What a Rust user can build from public fields and the binding never sends: checked or
+/// made harmless, never a panic (an audit of the crate's API: each of these panicked or
+/// misbehaved before).
+#[test]
+fn public_values_the_binding_would_refuse_neither_panic_nor_misbehave() {
+    use key_carousel::{Cooldowns, Ladder, Schedule};
+    const T: f64 = 1_700_000_000_000.0;
+    let spec = |id: &str| ProfileSpec { id: id.into(), provider: "p".into(), kind: Kind::Primary };
+    let mut pool = Pool::with_profiles(Settings::v2(), &[spec("a"), spec("b")]).unwrap();
+    // Unknown indices: NaN, as the other accessors answer None.
+    assert!(pool.cooldown_until(7).is_nan());
+    assert!(pool.pair_until(0).is_nan());
+    // Ladders out of shape: refused, and harmless if built anyway.
+    let long = Ladder::Steps { len: 11, steps: [1_000.0; 10] };
+    let empty = Ladder::Steps { len: 0, steps: [1_000.0; 10] };
+    assert!(!long.is_valid() && !empty.is_valid());
+    assert_eq!((long.cap(), long.step(20), empty.cap(), empty.step(1)), (1_000.0, 1_000.0, 1_000.0, 1_000.0));
+    assert!(!pool.set_ladder(Schedule::Transient, Some(long)));
+    let f = pool.fail(0, T, Reason::RateLimit, Some(5_000_000.0), None).unwrap();
+    assert_eq!(f.cooldown_ms, Some(3_600_000.0), "v1's ladder is kept");
+    // Settings out of range: an error naming the field.
+    let bad = |cooldowns: Cooldowns| {
+        Pool::with_profiles(Settings { cooldowns, ..Settings::v2() }, &[spec("a")]).err().map(|e| e.field)
+    };
+    let nan = Cooldowns { billing_max_ms: f64::NAN, ..Cooldowns::default() };
+    assert_eq!(bad(nan).as_deref(), Some("cooldowns.billingMaxMs"));
+    let negative = Cooldowns { failure_window_ms: -1.0, ..Cooldowns::default() };
+    assert_eq!(bad(negative).as_deref(), Some("cooldowns.failureWindowMs"));
+    assert_eq!(
+        bad(Cooldowns { transient: Some(empty), ..Cooldowns::default() }).as_deref(),
+        Some("schedules.transient")
+    );
+    // A Retry-After of infinity is the cap, not the first step.
+    let f = pool.fail(1, T, Reason::RateLimit, Some(f64::INFINITY), None).unwrap();
+    assert_eq!(f.cooldown_ms, Some(3_600_000.0));
+    // Records with times out of range: dropped field by field, as the columns reader does.
+    let mut p2 = Pool::with_profiles(Settings::v2(), &[spec("a")]).unwrap();
+    let forever = Record {
+        error_count: 1,
+        cooldown_until: Some(f64::INFINITY),
+        updated_at: Some(0.0),
+        ..Record::default()
+    };
+    p2.import([("a", forever)], T).unwrap();
+    assert!(!p2.is_cooling(0, T).unwrap(), "an infinite rest is not imported");
+    let weird = Record { last_used: Some(-1e18), ..Record::default() };
+    p2.import([("a", weird)], T).unwrap();
+    assert_eq!(p2.record(0).unwrap().last_used, None);
+    let none = Record { updated_at: Some(0.0), ..Record::default() };
+    assert_eq!(merge(&forever, &none), merge(&none, &forever), "commutative");
+}

@@ -193,6 +193,9 @@ struct Model {
     /// The time of the last markSuccess of a model a profile had no pair for: an imported
     /// rest of that pair whose event came before it is over (its count kept).
     marked: BTreeMap<(usize, usize), f64>,
+    /// Rests an import ended (profile, model or u32::MAX), with the reason they were for:
+    /// what the pool reports for them, not the reason the import recorded.
+    ended_by_import: BTreeMap<(u32, u32), Option<Reason>>,
 }
 
 impl Model {
@@ -471,7 +474,7 @@ impl Model {
     }
 
     /// Merges stored records; re-ranks by lastUsed when one changed.
-    fn import(&mut self, records: &[(String, Record)]) {
+    fn import(&mut self, records: &[(String, Record)], now: f64) {
         let mut reorder = false;
         for (id, r) in records {
             let known_pair = id.split_once('\u{1}').and_then(|(pid, model)| {
@@ -506,6 +509,9 @@ impl Model {
                         m = Record { cooldown_until: None, updated_at: Some(later(Some(t), c)), ..m };
                     }
                 }
+                if q.until.is_some_and(|u| u > now) && !m.cooldown_until.is_some_and(|u| u > now) {
+                    self.ended_by_import.insert((key.0 as u32, key.1 as u32), q.reason);
+                }
                 q.error_count = m.error_count;
                 q.last_failure = m.last_failure;
                 q.until = m.cooldown_until;
@@ -526,6 +532,9 @@ impl Model {
             let p = &mut self.p[i];
             let m = model_merge(&p.record(), &r);
             reorder |= m.last_used != p.last_used;
+            if p.until.is_some_and(|u| u > now) && !m.cooldown_until.is_some_and(|u| u > now) {
+                self.ended_by_import.insert((i as u32, u32::MAX), p.reason);
+            }
             p.error_count = m.error_count;
             p.last_used = m.last_used;
             p.last_failure = m.last_failure;
@@ -787,6 +796,7 @@ fn run(
         pairs: BTreeMap::new(),
         cleared: BTreeMap::new(),
         marked: BTreeMap::new(),
+        ended_by_import: BTreeMap::new(),
         pair_order: Vec::new(),
     };
     let n = model.p.len();
@@ -865,7 +875,7 @@ fn run(
                     .filter(|(id, _)| !model.ids.contains(&id.split('\u{1}').next().unwrap().to_string()))
                     .count();
                 prop_assert_eq!(unknown, want_unknown);
-                model.import(&named);
+                model.import(&named, now);
             }
             Op::Advance(d) => {
                 let before = now;
@@ -1006,12 +1016,14 @@ fn run(
         want.sort();
         got.sort();
         prop_assert_eq!(&got, &want, "recoveries at {}", now);
-        // What each was for: the profile's reason, or the pair's.
+        // What each was for: the profile's reason, or the pair's (as it was before the import
+        // that ended it).
+        let ended_by_import = core::mem::take(&mut model.ended_by_import);
         for &(i, m, reason) in &taken {
-            let want = if m == u32::MAX {
-                model.p[i as usize].reason
-            } else {
-                model.pairs[&(i as usize, m as usize)].reason
+            let want = match ended_by_import.get(&(i, m)) {
+                Some(&r) => r,
+                None if m == u32::MAX => model.p[i as usize].reason,
+                None => model.pairs[&(i as usize, m as usize)].reason,
             };
             prop_assert_eq!(reason, want, "reason of {:?}", (i, m));
         }

@@ -25,10 +25,9 @@ import { sleep } from "./wait.js";
 const MAX_BACKOFF_MS = 30_000;
 /**
  * A read or write of the store under way this long is taken as lost: a store that never
- * answers (a half-open connection, a client with no command timeout). A lost write counts as
- * a failed one: it is logged and tried again, and `flush()` stops waiting for it. (A Worker's
- * request that ended with the I/O in flight is not covered yet: Workers cancel the promise
- * callbacks of an ended request, which this bookkeeping runs in.)
+ * answers (a half-open connection, a client with no command timeout), or a Worker's request
+ * that ended with the I/O in flight (Workers cancel its timers and promise callbacks). A lost
+ * write counts as a failed one: it is logged and tried again, and `flush()` stops waiting.
  */
 export const LOST_MS = 30_000;
 /** The least time between two reads of `refresh` (runs waiting for a rest ask every 2 s each). */
@@ -81,23 +80,57 @@ export function unref(timer) {
 }
 
 /**
- * `promise` (a read or write of the store, just started), bounded: it rejects once LOST_MS
- * have passed, by a timer of its own (unref'd), or earlier through `giveUp()`, which a later
- * caller uses when that timer may be gone (Workers cancel a request's timers when it ends).
- * What the store answers after that is ignored.
+ * A read or write of the store under way. It ends once, with `finish(error?)`: when the store
+ * answers, or when it is taken as lost (`lose()`), LOST_MS after it started, as noticed by
+ * its own timer or by a later call (Persister#giveUpLost). Ending runs `end` synchronously in
+ * whoever ends it, never in a callback chained in the request that started it: Workers
+ * cancel the timers and promise callbacks of a request that ended, and a later request must
+ * still be able to end the op and go on.
  */
-function losable(promise, what) {
-  const op = { promise: null, started: Date.now(), giveUp: null, lost: false };
-  const lost = new Promise((_, reject) => {
-    op.giveUp = () => {
-      op.lost = true;
-      reject(new Error(`${what} did not answer in ${LOST_MS / 1000} s: taken as lost`));
-    };
-  });
-  const timer = unref(setTimeout(op.giveUp, LOST_MS));
-  op.promise = Promise.race([promise, lost]).finally(() => clearTimeout(timer));
-  return op;
+class StoreOp {
+  constructor(what, end) {
+    this.what = what;
+    this.end = end;
+    this.started = Date.now();
+    this.over = false;
+    this.error = undefined;
+    this.waiters = [];
+    this.timer = unref(setTimeout(() => this.lose(), LOST_MS));
+  }
+
+  /** Ends the op (once; false when it had ended already), then tells the waiters. */
+  finish(error) {
+    if (this.over) return false;
+    this.over = true;
+    this.error = error;
+    clearTimeout(this.timer);
+    this.end(error);
+    for (const wake of this.waiters.splice(0)) wake();
+    return true;
+  }
+
+  lose() {
+    this.finish(new Error(`${this.what} did not answer in ${LOST_MS / 1000} s: taken as lost`));
+  }
+
+  /**
+   * A promise of the caller's own (not one made by the request that started the op) that
+   * resolves when the op ends, at the latest LOST_MS after it started, through a timer of
+   * the caller's own. Never rejects. Unref'd: the exit hook's flush must not keep a process
+   * alive.
+   */
+  settled() {
+    if (this.over) return DONE;
+    return new Promise((resolve) => {
+      const timer = unref(setTimeout(() => this.lose(), Math.max(0, this.started + LOST_MS - Date.now())));
+      this.waiters.push(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
 }
+const DONE = Promise.resolve();
 
 /** What `fn()` returns as a promise, or its synchronous throw as a rejection. */
 function attempt(fn) {
@@ -158,8 +191,7 @@ export class Persister {
     this.name = typeof store.name === "string" ? store.name : "storage";
     /** 0 clean, 1 success-only changes, 2 a failure to write at once. */
     this.dirty = 0;
-    this.writing = null;
-    /** The read (first load or reload) and the write in flight: { started, giveUp } (see losable). */
+    /** The read (first load or reload) and the write in flight (StoreOp), or null. */
     this.loadOp = null;
     this.writeOp = null;
     this.timer = null;
@@ -167,7 +199,8 @@ export class Persister {
     this.lastWrite = -Infinity;
     this.failures = 0;
     this.loaded = false;
-    this.loading = null;
+    /** Whether the first load has started. */
+    this.loadStarted = false;
     /**
      * `refresh`: when its read under way started (0: none); when the next may start; the
      * text it last merged (kept only by a pool whose runs have waited); failed reads in a row.
@@ -226,7 +259,7 @@ export class Persister {
       const persister = this;
       // Named: the model-based tests' fake timers tell this wait from the pool's others.
       const timer = setTimeout(function saveWaitOver() {
-        persister.hungWrite = persister.writing;
+        persister.hungWrite = persister.writeOp;
         waiter.done();
       }, SAVE_WAIT_MS);
       waiter.done = () => {
@@ -244,7 +277,7 @@ export class Persister {
    * down behind a client's offline queue); later runs do not wait for that write.
    */
   #stuck() {
-    return this.writing !== null && this.writing === this.hungWrite;
+    return this.writeOp !== null && this.writeOp === this.hungWrite;
   }
 
   /** A write carrying urgent changes up to `seq` ended: wake the runs it concerns. */
@@ -256,8 +289,11 @@ export class Persister {
   /** Loads the stored state once; never rejects (a failure is logged, the pool starts fresh). */
   load() {
     this.#giveUpLost();
-    this.loading ??= this.#load();
-    return this.loading;
+    if (!this.loadStarted) {
+      this.loadStarted = true;
+      this.#load();
+    }
+    return this.loadOp === null ? DONE : this.loadOp.settled();
   }
 
   /**
@@ -266,24 +302,8 @@ export class Persister {
    */
   #giveUpLost() {
     const now = Date.now();
-    if (this.loadOp !== null && now - this.loadOp.started >= LOST_MS) this.loadOp.giveUp();
-    if (this.writeOp !== null && now - this.writeOp.started >= LOST_MS) this.writeOp.giveUp();
-  }
-
-  /**
-   * Awaits `promise`, the read or write `op` in flight, for what is left of its LOST_MS,
-   * through a timer of this call's own (the op's own may be gone: Workers), so that a store
-   * that never answers does not hold `flush()` forever. Unref'd: the exit hook's flush must
-   * not keep a process alive.
-   */
-  async #waitFor(promise, op) {
-    if (op === null) return promise;
-    const timer = unref(setTimeout(op.giveUp, Math.max(0, op.started + LOST_MS - Date.now())));
-    try {
-      return await promise;
-    } finally {
-      clearTimeout(timer);
-    }
+    if (this.loadOp !== null && now - this.loadOp.started >= LOST_MS) this.loadOp.lose();
+    if (this.writeOp !== null && now - this.writeOp.started >= LOST_MS) this.writeOp.lose();
   }
 
   /**
@@ -316,27 +336,40 @@ export class Persister {
 
   /** Loads the stored state again and merges it in (the first time: `load`). */
   reload() {
-    if (this.loading === null || !this.loaded) return this.load();
-    this.loading = this.#load(false);
-    return this.loading;
+    if (!this.loadStarted || !this.loaded) return this.load();
+    return this.#load(false).settled();
   }
 
-  async #load(first = true) {
-    const op = (this.loadOp = losable(attempt(() => this.store.load()), `loading state from ${this.name}`));
-    try {
-      this.unkeptBad = !(await this.#absorbRead(await op.promise));
-      this.loadFailed = false;
-    } catch (e) {
+  /** Starts a read of the stored state (see load); returns its StoreOp. */
+  #load(first = true) {
+    const op = new StoreOp(`loading state from ${this.name}`, (e) => this.#loaded(op, e, first));
+    this.loadOp = op;
+    attempt(() => this.store.load())
+      .then((raw) => this.#absorbRead(raw))
+      .then(
+        (ok) => {
+          // Merged even when it came after the read was taken as lost.
+          this.unkeptBad = !ok;
+          this.loadFailed = false;
+          op.finish(undefined);
+        },
+        (e) => op.finish(e),
+      );
+    return op;
+  }
+
+  /** A read ended: `e` when it failed or was taken as lost. */
+  #loaded(op, e, first) {
+    if (this.loadOp === op) this.loadOp = null;
+    if (e !== undefined) {
       // The store is unreachable (not: its content is bad; absorb handles that). Runs go
       // on with a fresh state; a store without `update` loads again before saving, so the
       // stored state is not overwritten unread.
       this.loadFailed = true;
       this.log("error", `key-carousel: loading state from ${this.name} failed${first ? ", starting fresh" : ""}: ${errorMessage(e)}`);
       this.onError?.("load", e, 1);
-    } finally {
-      if (this.loadOp === op) this.loadOp = null;
-      this.loaded = true;
     }
+    this.loaded = true;
   }
 
   /**
@@ -389,11 +422,11 @@ export class Persister {
     this.#giveUpLost();
     const level = urgent ? 2 : 1;
     // (An urgent change also checks that the timer is not lost: see #timerLost.)
-    if (this.dirty >= level && (this.writing !== null || (this.timer !== null && !(urgent && this.#timerLost())))) return;
+    if (this.dirty >= level && (this.writeOp !== null || (this.timer !== null && !(urgent && this.#timerLost())))) return;
     if (this.dirty < level) this.dirty = level;
     pending.add(this);
     this.exitFlushTried = false;
-    if (this.writing === null) this.#schedule();
+    if (this.writeOp === null) this.#schedule();
   }
 
   #schedule() {
@@ -412,7 +445,7 @@ export class Persister {
     this.timer = unref(setTimeout(() => {
       this.timer = null;
       this.due = Infinity;
-      this.#write().catch(() => {}); // reported through the logger
+      this.#write(); // its failure is reported through the logger
     }, Math.max(0, at - now)));
   }
 
@@ -426,7 +459,7 @@ export class Persister {
     return this.timer !== null && Date.now() > this.due;
   }
 
-  /** One write of the whole state; rejects with the store's error. */
+  /** Starts one write of the whole state; returns its StoreOp (`error`: why it failed). */
   #write() {
     if (this.timer !== null) {
       clearTimeout(this.timer);
@@ -437,48 +470,42 @@ export class Persister {
     this.dirty = 0;
     const carries = this.urgentSeq;
     const carriesAll = this.changeSeq;
-    let failed = false;
-    const inner = this.#writeNow();
-    const op = losable(inner, `saving state to ${this.name}`);
-    // A write taken as lost that lands after all may have put back an older state than a
-    // later write did (a `{ load, save }` store): write again.
-    inner.then(
-      () => {
-        if (op.lost && !this.closed) this.change(false);
-      },
-      () => {},
-    );
-    const w = op.promise.then(
-      () => {
-        if (this.failures > 0) this.log("info", `key-carousel: saving state to ${this.name} works again`);
-        this.failures = 0;
-        this.savedSeq = Math.max(this.savedSeq, carries);
-        this.flushedSeq = Math.max(this.flushedSeq, carriesAll);
-      },
-      (e) => {
-        this.dirty = Math.max(this.dirty, level);
-        this.failures++;
-        failed = true;
-        const retry = Math.min(MAX_BACKOFF_MS, this.intervalMs * 2 ** (this.failures - 1));
-        this.log(
-          "error",
-          `key-carousel: saving state to ${this.name} failed (attempt ${this.failures}; retrying in ${Math.round(retry / 100) / 10}s): ${errorMessage(e)}`,
-        );
-        this.onError?.("save", e, this.failures);
-        throw e;
-      },
-    ).finally(() => {
-      this.lastWrite = Date.now();
-      this.writing = null;
-      this.writeOp = null;
-      // A failed write wakes every waiting run: the store is failing, the retry comes later.
-      this.#wroteThrough(failed ? Infinity : carries);
-      if (this.dirty === 0) pending.delete(this);
-      else this.#schedule();
-    });
-    this.writing = w;
+    const op = new StoreOp(`saving state to ${this.name}`, (e) => this.#wrote(e, level, carries, carriesAll));
     this.writeOp = op;
-    return w;
+    this.#writeNow().then(
+      () => {
+        // A write taken as lost that lands after all may have put back an older state than
+        // a later write did (a `{ load, save }` store): write again.
+        if (!op.finish(undefined) && !this.closed) this.change(false);
+      },
+      (e) => op.finish(e),
+    );
+    return op;
+  }
+
+  /** A write ended: `e` when it failed or was taken as lost. */
+  #wrote(e, level, carries, carriesAll) {
+    if (e === undefined) {
+      if (this.failures > 0) this.log("info", `key-carousel: saving state to ${this.name} works again`);
+      this.failures = 0;
+      this.savedSeq = Math.max(this.savedSeq, carries);
+      this.flushedSeq = Math.max(this.flushedSeq, carriesAll);
+    } else {
+      this.dirty = Math.max(this.dirty, level);
+      this.failures++;
+      const retry = Math.min(MAX_BACKOFF_MS, this.intervalMs * 2 ** (this.failures - 1));
+      this.log(
+        "error",
+        `key-carousel: saving state to ${this.name} failed (attempt ${this.failures}; retrying in ${Math.round(retry / 100) / 10}s): ${errorMessage(e)}`,
+      );
+      this.onError?.("save", e, this.failures);
+    }
+    this.lastWrite = Date.now();
+    this.writeOp = null;
+    // A failed write wakes every waiting run: the store is failing, the retry comes later.
+    this.#wroteThrough(e !== undefined ? Infinity : carries);
+    if (this.dirty === 0) pending.delete(this);
+    else this.#schedule();
   }
 
   async #writeNow() {
@@ -540,18 +567,15 @@ export class Persister {
    */
   async flush() {
     const target = this.changeSeq;
-    await this.#waitFor(this.load(), this.loadOp);
+    await this.load();
     for (;;) {
       if (this.flushedSeq >= target) return;
-      const mine = this.writing === null;
+      const mine = this.writeOp === null;
       if (mine && this.dirty === 0) return;
-      const w = mine ? this.#write() : this.writing;
-      try {
-        await this.#waitFor(w, this.writeOp);
-      } catch (e) {
-        // A write that started before this flush: this flush tries again (above).
-        if (mine) throw e;
-      }
+      // A write that started before this flush and failed: this flush tries again (above).
+      const op = mine ? this.#write() : this.writeOp;
+      await op.settled();
+      if (mine && op.error !== undefined) throw op.error;
     }
   }
 
@@ -572,7 +596,7 @@ export class Persister {
 
   /** At `exit`, when the process ends without waiting: say what is lost. */
   reportLost() {
-    if (this.dirty === 0 && this.writing === null) return;
+    if (this.dirty === 0 && this.writeOp === null) return;
     this.log(
       "warn",
       `key-carousel: the process is exiting with state not yet saved to ${this.name}; ` +

@@ -445,7 +445,16 @@ export function redisStore(client, options = {}) {
     client: ops.kind,
     key,
     async load() {
-      return text(await ops.get(key));
+      try {
+        return text(await ops.get(key));
+      } catch (e) {
+        if (!/^WRONGTYPE/.test(errorMessage(e))) throw e;
+        // A key of another Redis type is a bad value, not an unreachable store: the script
+        // moves it aside (storing an empty state), and the pool is told of it as of any bad
+        // value (one warning; keepCorrupt names the copy).
+        const { bad } = await merge(EMPTY);
+        return bad === null ? text(await ops.get(key)) : bad.raw;
+      }
     },
     async update(mergeInto) {
       const { merged, bad } = await merge(JSON.stringify(mergeInto(null)));

@@ -250,3 +250,17 @@ test("in workerd: a run waiting for a rest reads KV every 2 s, also after an ear
   assert.equal(r.value, "k0", JSON.stringify(r));
   assert.ok(r.ms < 5000, `woken after ${r.ms} ms`);
 });
+
+test("in workerd: a write left in flight by a request that ended, never answering, is taken as lost by a later request: both failures are written (was: no write ever again)", { timeout: 30_000 }, async () => {
+  // workerd cancels an ended request's timers and promise callbacks: the write's own timer
+  // and anything chained on it never run; the next request must end it itself.
+  const get = async (q) => (await mf.dispatchFetch(`http://worker.test/hung?${q}`)).json();
+  assert.equal((await get("step=1")).updates, 1);
+  let timer;
+  const r = await Promise.race([get("step=2"), new Promise((resolve) => (timer = setTimeout(resolve, 10_000, { hung: true })))]);
+  clearTimeout(timer);
+  assert.equal(r.flushed, "ok", JSON.stringify(r));
+  assert.deepEqual(r.cooling, ["k0", "k1"]);
+  assert.equal(r.updates, 2);
+  assert.match(r.logs.join("\n"), /saving state to hung once failed \(attempt 1; .*did not answer in 30 s: taken as lost/);
+});

@@ -1,7 +1,7 @@
 // Events (pool.on/off), metrics() and "next available" times (retryAt, nextAvailableAt).
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { Pool, AllProfilesExhaustedError } from "key-carousel";
+import { Pool, AllProfilesExhaustedError, memoryStore } from "key-carousel";
 import { T0, MIN, HOUR, keys, manualClock, rejection, statusOf, httpError, tooManyRequests, tick } from "./helpers.mjs";
 
 const EVENTS = ["cooldown", "recover", "disabled", "success", "failure", "exhausted", "persist-error"];
@@ -372,4 +372,27 @@ test("a logger that acts on the pool: the cooldown event still comes before what
   pool.markFailure("k0", "rate_limit");
   assert.deepEqual(events, ["cooldown k0", "recover k0"]);
   assert.equal(statusOf(pool, "k0").state, "available");
+});
+
+test("recover for a rest another process ended through the store says what the rest was for (was: no reason)", async () => {
+  const store = memoryStore();
+  const a = new Pool({ profiles: keys(2), storage: store });
+  const b = new Pool({ profiles: keys(2), storage: store });
+  await a.init();
+  await b.init();
+  const recovered = [];
+  b.on("recover", (e) => recovered.push(e));
+  b.markFailure("k0", "rate_limit");
+  await b.flush();
+  await a.init(); // reads b's rest
+  a.clearCooldown("k0");
+  await a.flush();
+  b.markFailure("k1", "auth"); // b's next write merges a's clear in
+  await b.flush();
+  assert.equal(statusOf(b, "k0").state, "available");
+  assert.equal(recovered.length, 1, JSON.stringify(recovered));
+  assert.equal(recovered[0].profileId, "k0");
+  assert.equal(recovered[0].reason, "rate_limit");
+  await a.close();
+  await b.close();
 });

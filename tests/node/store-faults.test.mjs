@@ -890,7 +890,7 @@ test("a first load that never answers is taken as failed after 30 s: the failure
   await settle();
   await pool.flush();
   assert.ok(stored?.profiles?.k0?.cooldownUntil > T0, JSON.stringify(stored));
-  assert.match(log.error[0], /^key-carousel: loading state from mute failed, starting fresh: loading state from mute did not answer in 30 s: taken as lost$/);
+  assert.ok(log.error.includes("key-carousel: loading state from mute failed, starting fresh: loading state from mute did not answer in 30 s: taken as lost"), log.error.join("\n"));
   await pool.close();
 });
 

@@ -18,6 +18,7 @@ export default {
   async fetch(request, env, ctx) {
     if (new URL(request.url).pathname === "/isolate") return isolate(request, env);
     if (new URL(request.url).pathname === "/waiter") return waiter(request, env);
+    if (new URL(request.url).pathname === "/hung") return hung(request);
     const logs = [];
     const logger = { warn: (m) => logs.push(m), error: (m) => logs.push(m) };
     const pool = new Pool({ profiles, storage: cloudflareKvStore(env.KV, { key: "worker-state" }), logger });
@@ -81,5 +82,47 @@ async function waiter(request, env) {
     return Response.json({ value, ms: Date.now() - t0 });
   } catch (e) {
     return Response.json({ threw: e.name, ms: Date.now() - t0 });
+  }
+}
+
+/**
+ * A pool per isolate on a store whose first write never answers. `?step=1` records a failure
+ * and ends the request with that write in flight (no flush); `?step=2` comes "31 s later"
+ * (Date.now moved on: workerd's clock stands still between I/O), records another and flushes.
+ */
+let hungPool;
+const hungState = { stored: null, updates: 0, logs: [] };
+async function hung(request) {
+  hungPool ??= new Pool({
+    profiles,
+    logger: { warn: (m) => hungState.logs.push(m), error: (m) => hungState.logs.push(m) },
+    storage: {
+      name: "hung once",
+      load: async () => hungState.stored,
+      update: (merge) => {
+        if (++hungState.updates === 1) return new Promise(() => {});
+        hungState.stored = merge(hungState.stored);
+        return Promise.resolve(hungState.stored);
+      },
+    },
+  });
+  const step = new URL(request.url).searchParams.get("step");
+  if (step === "1") {
+    await hungPool.init();
+    hungPool.markFailure("k0", "rate_limit");
+    await new Promise((resolve) => setTimeout(resolve, 20)); // the write starts, and hangs
+    return Response.json({ updates: hungState.updates });
+  }
+  const realNow = Date.now;
+  Date.now = () => realNow.call(Date) + 31_000;
+  try {
+    hungPool.markFailure("k1", "server_error");
+    let flushed;
+    await hungPool.flush().then(() => (flushed = "ok"), (e) => (flushed = e.message));
+    const profiles = hungState.stored?.profiles ?? {};
+    const cooling = Object.keys(profiles).filter((id) => profiles[id].cooldownUntil > realNow.call(Date)).sort();
+    return Response.json({ flushed, cooling, updates: hungState.updates, logs: hungState.logs });
+  } finally {
+    Date.now = realNow;
   }
 }
