@@ -19,9 +19,21 @@ pub const MAX_STEPS: usize = 10;
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Ladder {
     /// The n-th failure rests `steps[min(n, len) − 1]`; the last step repeats.
-    Steps { len: u8, steps: [f64; MAX_STEPS] },
+    Steps {
+        /// How many of `steps` are used: 1 to [`MAX_STEPS`].
+        len: u8,
+        /// The rests in ms, not decreasing; those past `len` are ignored.
+        steps: [f64; MAX_STEPS],
+    },
     /// The n-th failure rests `min(cap_ms, base_ms × factor^(n−1))`.
-    Geometric { base_ms: f64, factor: f64, cap_ms: f64 },
+    Geometric {
+        /// The first rest, in ms.
+        base_ms: f64,
+        /// What each failure in a row multiplies the rest by (≥ 1).
+        factor: f64,
+        /// The longest rest, in ms (≥ `base_ms`).
+        cap_ms: f64,
+    },
 }
 
 /// What is wrong with a duration in ms (NaN, infinite, negative or past 2^53), if anything.

@@ -24,6 +24,7 @@ pub struct ConfigError {
 }
 
 impl ConfigError {
+    /// The error `field: problem`.
     pub fn new(field: impl Into<String>, problem: impl Into<String>) -> Self {
         ConfigError { field: field.into(), problem: problem.into() }
     }
@@ -63,8 +64,11 @@ pub enum Strategy {
 /// Everything about a pool except its profiles.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Settings {
+    /// The cooldown lengths, the failure window and any custom ladders.
     pub cooldowns: Cooldowns,
+    /// What each failure reason does: rotate or not, which schedule, per model or not.
     pub policy: Policy,
+    /// v1's or v2's behaviour where they differ.
     pub mode: Mode,
     /// v2 only: v1 mode always ranks by last success.
     pub strategy: Strategy,
@@ -139,7 +143,9 @@ fn cd_field(i: usize) -> String {
 /// Whether a profile is a primary (`profiles[i]`) or a fallback model (`fallbackModels[i]`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
+    /// A configured key: the preferred provider's group or the other primaries' (SPEC §2).
     Primary,
+    /// A fallback model: the last group, picked only when no primary is available.
     Fallback,
 }
 
@@ -156,8 +162,11 @@ impl Kind {
 /// One profile as the core sees it: no API key (keys stay with the host).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ProfileSpec {
+    /// Unique in the pool and stable across restarts: it keys the profile's snapshot record.
     pub id: String,
+    /// The provider's name (`openai`), which a call may prefer.
     pub provider: String,
+    /// Primary or fallback model.
     pub kind: Kind,
 }
 

@@ -16,6 +16,8 @@
 //! assert_eq!(pool.acquire(now + 6.0, None).unwrap(), pool.index_of("b"));
 //! ```
 
+#![warn(missing_docs)]
+
 pub mod backoff;
 pub mod classify;
 pub mod config;

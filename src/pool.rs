@@ -44,9 +44,12 @@ pub struct ProfileState {
     pub error_count: u32,
     /// Last time the profile was picked (v2) or succeeded (v1).
     pub last_used: f64,
+    /// Last failure that counted (not a late one, nor one whose schedule is `none`).
     pub last_failure: f64,
+    /// Last reported success.
     pub last_success: f64,
-    /// The reason of the last failure that counted.
+    /// The reason of the failure that started the current (or last) rest (in v1's mode, of
+    /// the last failure, as v1 records it).
     pub reason: Option<Reason>,
     /// When the current (or last) cooldown began.
     pub cooldown_started: f64,
@@ -99,12 +102,19 @@ pub struct Failure {
 /// Times are ms since the epoch, NaN when unset.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct PairState {
+    /// The profile's index.
     pub profile: u32,
+    /// The model's index ([`Pool::model_name`]).
     pub model: u32,
+    /// Failures in a row for this model (reset by the failure window and `clear_cooldown`).
     pub error_count: u32,
+    /// Last failure for this model that counted.
     pub last_failure: f64,
+    /// The reason of the failure that started the current (or last) rest.
     pub reason: Option<Reason>,
+    /// When the current (or last) rest began.
     pub cooldown_started: f64,
+    /// Whether the current (or last) rest is on the long schedule.
     pub cooling_long: bool,
     /// As [`ProfileState::updated_at`], for the pair's cooldown group.
     pub updated_at: f64,
@@ -445,6 +455,7 @@ impl Pool {
         self.by_model.get(&self.models, name)
     }
 
+    /// The name of an interned model; `None` for an unknown index.
     pub fn model_name(&self, m: u32) -> Option<&str> {
         self.models.get(m as usize)
     }
@@ -524,6 +535,7 @@ impl Pool {
         })
     }
 
+    /// The settings in force (ladders and strategy as last set).
     pub fn settings(&self) -> &Settings {
         &self.settings
     }
@@ -559,10 +571,12 @@ impl Pool {
         self.settings.strategy = strategy;
     }
 
+    /// Number of profiles, primaries and fallback models.
     pub fn len(&self) -> usize {
         self.ids.len()
     }
 
+    /// Whether the pool has no profile.
     pub fn is_empty(&self) -> bool {
         self.ids.is_empty()
     }
@@ -572,6 +586,7 @@ impl Pool {
         self.by_id.get(&self.ids, id)
     }
 
+    /// The id of a profile; `None` for an unknown index.
     pub fn id(&self, idx: u32) -> Option<&str> {
         self.ids.get(idx as usize)
     }
@@ -596,11 +611,13 @@ impl Pool {
         self.providers.iter().position(|p| &**p == provider).map(|p| p as u32)
     }
 
+    /// The provider of a profile (a fallback model's too); `None` for an unknown index.
     pub fn provider(&self, idx: u32) -> Option<&str> {
         let p = *self.provider_of.get(idx as usize)?;
         self.providers.get(p as usize).map(|s| &**s)
     }
 
+    /// Whether a profile is a primary or a fallback model; `None` for an unknown index.
     pub fn kind(&self, idx: u32) -> Option<Kind> {
         self.origin.get(idx as usize).map(|&o| unpack_origin(o).0)
     }

@@ -7,14 +7,23 @@
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[repr(u8)]
 pub enum Reason {
+    /// Too many requests (HTTP 429).
     RateLimit = 0,
+    /// The provider failed or is overloaded (HTTP 503, 529; v2: any 5xx, a dropped connection).
     ServerError = 1,
+    /// The key was refused (HTTP 401, invalid API key).
     Auth = 2,
+    /// The key is not allowed (HTTP 403): revoked or without permission; long schedule by default.
     AuthPermanent = 3,
+    /// Out of credit or quota (HTTP 402, or a 429 about quota); long schedule by default.
     Billing = 4,
+    /// The call timed out (v2: HTTP 408).
     Timeout = 5,
+    /// The model does not exist (HTTP 404).
     ModelNotFound = 6,
+    /// A bad request (HTTP 400, context too long): the request's fault, not the key's.
     Format = 7,
+    /// Anything else.
     Unknown = 8,
 }
 
@@ -90,6 +99,7 @@ pub enum Schedule {
 }
 
 impl Schedule {
+    /// Inverse of `schedule as u8`; `None` for an unknown code.
     pub fn from_code(code: u8) -> Option<Schedule> {
         match code {
             0 => Some(Schedule::Transient),
@@ -104,7 +114,9 @@ impl Schedule {
 /// whether a failure of a call that names a model rests the key for that model only.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ReasonPolicy {
+    /// Try the next profile after the failure; false: the error is rethrown at once.
     pub rotate: bool,
+    /// Which cooldown ladder the failure climbs.
     pub schedule: Schedule,
     /// Model-scoped: when the call names a model, the key rests for that model only
     /// (see [`crate::Pool::fail_for`]). v2's default for `rate_limit`, `timeout` and
@@ -164,10 +176,12 @@ impl Policy {
         Policy(arr)
     }
 
+    /// The policy of a reason.
     pub fn get(&self, r: Reason) -> ReasonPolicy {
         self.0[r as usize]
     }
 
+    /// Replaces the policy of a reason.
     pub fn set(&mut self, r: Reason, p: ReasonPolicy) {
         self.0[r as usize] = p;
     }

@@ -339,6 +339,7 @@ impl Selection {
         self.rank.len()
     }
 
+    /// Whether there is no profile.
     pub fn is_empty(&self) -> bool {
         self.rank.is_empty()
     }
@@ -371,6 +372,7 @@ impl Selection {
         id
     }
 
+    /// The profile's rank: within a group, the lowest is picked first.
     #[inline]
     pub fn rank(&self, id: u32) -> f64 {
         self.rank[id as usize]

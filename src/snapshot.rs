@@ -54,9 +54,13 @@ use crate::reason::Reason;
 /// One profile's persisted state. Times are ms since the epoch; `None` is absent.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Record {
+    /// `errorCount`: failures in a row.
     pub error_count: u32,
+    /// `lastUsed`: the last pick (v2) or success (v1).
     pub last_used: Option<f64>,
+    /// `lastFailure`: the last failure that counted.
     pub last_failure: Option<f64>,
+    /// `lastSuccess`.
     pub last_success: Option<f64>,
     /// The recorded end of the last cooldown (possibly past), as v1 stores it.
     pub cooldown_until: Option<f64>,
@@ -66,6 +70,7 @@ pub struct Record {
     pub updated_at: Option<f64>,
     /// The cooldown is on the long schedule (the profile is `disabled` while it lasts).
     pub cooldown_long: bool,
+    /// `cooldownStartedAt`: when the last cooldown began.
     pub cooldown_started_at: Option<f64>,
 }
 

@@ -15,13 +15,17 @@ pub mod header {
     pub const STATE: u32 = 0b11;
     /// Bits 2–5: the last failure's reason code + 1 (0: none).
     pub const REASON_SHIFT: u32 = 2;
+    /// The reason bits, once shifted down by [`REASON_SHIFT`].
     pub const REASON_MASK: u32 = 0b1111;
     /// A recorded cooldown end follows (possibly past).
     pub const COOLDOWN_UNTIL: u32 = 1 << 6;
     /// A nonzero error count follows (absent: 0).
     pub const ERROR_COUNT: u32 = 1 << 7;
+    /// A lastUsed time follows.
     pub const LAST_USED: u32 = 1 << 8;
+    /// A lastFailure time follows.
     pub const LAST_FAILURE: u32 = 1 << 9;
+    /// A lastSuccess time follows.
     pub const LAST_SUCCESS: u32 = 1 << 10;
     /// Any of the values above follows.
     pub const VALUES: u32 = COOLDOWN_UNTIL | ERROR_COUNT | LAST_USED | LAST_FAILURE | LAST_SUCCESS;
@@ -41,6 +45,7 @@ pub const STATUS_TRAILER: usize = 1;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u8)]
 pub enum State {
+    /// Not resting: a call may get it (unless it rests for the call's model).
     Available = 0,
     /// Resting after a transient failure.
     Cooldown = 1,
@@ -49,6 +54,7 @@ pub enum State {
 }
 
 impl State {
+    /// The name v1 reports (`"available"`, `"cooldown"`, `"disabled"`).
     pub fn as_str(self) -> &'static str {
         match self {
             State::Available => "available",
@@ -61,30 +67,42 @@ impl State {
 /// One profile's status. Times are ms since the epoch.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct ProfileStatus {
+    /// Available, cooling down or disabled at the status's time.
     pub state: State,
     /// The recorded end of the last cooldown, even if it has passed (as v1 reports it).
     pub cooldown_until: Option<f64>,
     /// Time left until the profile is available (0 when it is).
     pub remaining_ms: f64,
+    /// Failures in a row.
     pub error_count: u32,
+    /// Last pick (v2) or success (v1).
     pub last_used: Option<f64>,
+    /// Last failure that counted.
     pub last_failure: Option<f64>,
+    /// Last reported success.
     pub last_success: Option<f64>,
+    /// The last failure's reason (`lastFailureReason`), kept after the profile recovers.
     pub reason: Option<Reason>,
+    /// Calls acquired and not yet reported.
     pub in_flight: u32,
 }
 
 /// A model-scoped rest: the profile is unavailable to calls naming that model.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct ModelCooldown {
+    /// The profile's index.
     pub profile: u32,
     /// The model's index ([`Pool::model_name`]).
     pub model: u32,
     /// `Cooldown`, or `Disabled` on the long schedule.
     pub state: State,
+    /// When the rest ends (ms since the epoch).
     pub cooldown_until: f64,
+    /// Time left until it ends.
     pub remaining_ms: f64,
+    /// The pair's failures in a row.
     pub error_count: u32,
+    /// The reason of the failure that started the rest.
     pub reason: Option<Reason>,
 }
 
@@ -93,6 +111,7 @@ pub struct ModelCooldown {
 pub struct Status {
     /// Primaries in configuration order, then fallback models.
     pub profiles: Vec<ProfileStatus>,
+    /// The counts over `profiles`.
     pub totals: Totals,
     /// The model-scoped rests in progress, by pair creation order. They do not count in
     /// the totals: the profile is available to other models.
@@ -106,9 +125,11 @@ pub struct Status {
 /// The pool-wide part of a status.
 #[derive(Clone, Copy, Debug, PartialEq, Default)]
 pub struct Totals {
+    /// Profiles available at the status's time.
     pub available: u32,
     /// Cooling on the transient schedule (disabled profiles are not counted, as in v1).
     pub in_cooldown: u32,
+    /// Profiles resting as [`State::Disabled`].
     pub disabled: u32,
     /// Set only when nothing is available: the last failure reason of the last
     /// unavailable profile (v1's rule).

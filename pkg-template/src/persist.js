@@ -88,14 +88,15 @@ export function unref(timer) {
  * still be able to end the op and go on.
  */
 class StoreOp {
-  constructor(what, end) {
+  /** `armed`: its own timer starts now (else at `restart`: a write waiting for the first load). */
+  constructor(what, end, armed = true) {
     this.what = what;
     this.end = end;
     this.started = Date.now();
     this.over = false;
     this.error = undefined;
     this.waiters = [];
-    this.timer = unref(setTimeout(() => this.lose(), LOST_MS));
+    this.timer = armed ? unref(setTimeout(() => this.lose(), LOST_MS)) : null;
   }
 
   /** Ends the op (once; false when it had ended already), then tells the waiters. */
@@ -111,6 +112,14 @@ class StoreOp {
 
   lose() {
     this.finish(new Error(`${this.what} did not answer in ${LOST_MS / 1000} s: taken as lost`));
+  }
+
+  /** Starts the LOST_MS again: the store is asked only now (a write waited for the first load). */
+  restart() {
+    if (this.over) return;
+    clearTimeout(this.timer);
+    this.started = Date.now();
+    this.timer = unref(setTimeout(() => this.lose(), LOST_MS));
   }
 
   /**
@@ -470,9 +479,12 @@ export class Persister {
     this.dirty = 0;
     const carries = this.urgentSeq;
     const carriesAll = this.changeSeq;
-    const op = new StoreOp(`saving state to ${this.name}`, (e) => this.#wrote(e, level, carries, carriesAll));
+    // Its own timer starts once the first load has ended (#writeNow): a write waiting for a
+    // load that does not answer is not the one to report. (A later call still takes it as
+    // lost by its age, if the request that started it ended: see #giveUpLost.)
+    const op = new StoreOp(`saving state to ${this.name}`, (e) => this.#wrote(e, level, carries, carriesAll), this.loaded);
     this.writeOp = op;
-    this.#writeNow().then(
+    this.#writeNow(op).then(
       () => {
         // A write taken as lost that lands after all may have put back an older state than
         // a later write did (a `{ load, save }` store): write again.
@@ -508,8 +520,9 @@ export class Persister {
     else this.#schedule();
   }
 
-  async #writeNow() {
+  async #writeNow(op) {
     await this.load();
+    op.restart();
     const store = this.store;
     if (typeof store.update === "function") {
       // A bad stored value is not overwritten before its copy is kept: the merge stops the
