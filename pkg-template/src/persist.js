@@ -56,6 +56,13 @@ let hooked = false;
 function hookExit() {
   if (hooked) return;
   hooked = true;
+  // Deno.exit() emits no "exit" on Deno's `process`, but an "unload" event (as does an
+  // ordinary end; reportLost says it once).
+  if (typeof globalThis.Deno === "object" && typeof globalThis.addEventListener === "function") {
+    globalThis.addEventListener("unload", () => {
+      for (const p of pending) p.reportLost();
+    });
+  }
   const proc = globalThis.process;
   if (typeof proc?.on !== "function") return;
   // The event loop is empty: write what is pending (once per persister, so a store that
@@ -609,7 +616,8 @@ export class Persister {
 
   /** At `exit`, when the process ends without waiting: say what is lost. */
   reportLost() {
-    if (this.dirty === 0 && this.writeOp === null) return;
+    if ((this.dirty === 0 && this.writeOp === null) || this.lostReported) return;
+    this.lostReported = true;
     this.log(
       "warn",
       `key-carousel: the process is exiting with state not yet saved to ${this.name}; ` +

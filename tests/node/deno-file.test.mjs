@@ -41,3 +41,17 @@ test("Deno without --allow-run (signals refused): the dead owner's lock is taken
   assert.equal(r.cooling, true);
   assert.ok(r.ms >= 250, `taken after ${r.ms} ms: before staleMs (300), whether its owner lives cannot be known`);
 });
+
+test("Deno.exit() with a change not yet written: the logger says it is lost, once (was: nothing)", () => {
+  const r = spawnSync(deno, ["run", "--no-prompt", "--allow-read", "tests/deno/exit-warn.mjs"], {
+    cwd: root,
+    encoding: "utf8",
+    timeout: 60_000,
+    env: { ...process.env, NO_COLOR: "1", DENO_NO_UPDATE_CHECK: "1" },
+  });
+  assert.ifError(r.error);
+  assert.equal(r.status, 0, r.stderr);
+  const lost = r.stdout.split("\n").filter((l) => l.includes("exiting with state not yet saved"));
+  assert.equal(lost.length, 1, r.stdout);
+  assert.match(lost[0], /^WARN key-carousel: the process is exiting with state not yet saved to memory/);
+});
