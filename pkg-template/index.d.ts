@@ -214,8 +214,9 @@ export type RunOptions = {
   /**
    * Aborts the call: waiting (also for the first load of the state) stops, and once it has
    * fired, whatever the task throws (the SDK's abort error) propagates untouched and no key is
-   * blamed; a task that does not end within 100 ms of the abort is left behind (`run` rejects
-   * with `signal.reason`; its key counts it in flight until it ends, with no verdict). An
+   * blamed; with {@link Pool}, a task that does not end within 100 ms of the abort is left
+   * behind (`run` rejects with `signal.reason`; its key counts it in flight until it ends,
+   * with no verdict; `LlmKeyPool` waits for the task, as v1). An
    * `AbortError`, `APIUserAbortError` or `TimeoutError` whose message is not about
    * a timeout ("timeout", "timed out") is taken for the caller's too, signal or not. A deadline that says so
    * (the OpenAI and Anthropic SDKs' `timeout`, fetch's `AbortSignal.timeout()`) is a
@@ -492,8 +493,8 @@ export declare class Pool {
    * Writes every change made before the call (for Workers: `ctx.waitUntil(pool.flush())`;
    * before `process.exit()`); changes made while it waits go with the next write, so it
    * ends under load too. Rejects with the store's error when that write fails, or when the
-   * store has not answered in 30 s (the write is taken as lost); the pool keeps the changes
-   * and tries again later.
+   * store has not answered it in 30 s (each read or write it waits for is given 30 s; a lost
+   * write is taken as failed); the pool keeps the changes and tries again later.
    */
   flush(): Promise<void>;
   /** Flushes, then stops saving: no timers are left, later changes are not written. */

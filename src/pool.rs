@@ -542,6 +542,7 @@ impl Pool {
 
     /// Replaces a schedule's ladder (`None`: v1's). Rests already started keep their end.
     /// False, and nothing changed, for a ladder [`Ladder::is_valid`] refuses.
+    #[must_use]
     pub fn set_ladder(&mut self, schedule: Schedule, ladder: Option<Ladder>) -> bool {
         if ladder.is_some_and(|l| !l.is_valid()) {
             return false;
@@ -556,7 +557,8 @@ impl Pool {
 
     /// Replaces the settings of a new pool: nothing added, imported or interned yet (a
     /// profile's first rank and an import depend on them); false, and nothing changed,
-    /// otherwise. The same pool as [`Pool::new`] with these settings.
+    /// otherwise. The same pool as [`Pool::new`] with these settings, taken as given (see
+    /// [`Cooldowns::problem`](crate::Cooldowns::problem)).
     pub fn set_settings(&mut self, settings: Settings) -> bool {
         if !self.is_empty() || !self.extras.is_empty() || !self.models.is_empty() {
             return false;

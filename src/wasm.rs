@@ -211,8 +211,10 @@ impl WasmPool {
         if !weights.is_empty() {
             self.inner.set_weights(weights)?;
         }
-        self.inner.set_ladder(Schedule::Transient, ladder(transient)?);
-        self.inner.set_ladder(Schedule::Long, ladder(long)?);
+        // `ladder` built them through Ladder::steps/geometric: valid, so both are set.
+        let set = self.inner.set_ladder(Schedule::Transient, ladder(transient)?)
+            && self.inner.set_ladder(Schedule::Long, ladder(long)?);
+        debug_assert!(set);
         Ok(())
     }
 

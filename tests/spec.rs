@@ -466,7 +466,10 @@ fn ladders_replace_the_schedules() {
     }
     assert_eq!(got, vec![30_000.0, MIN, 5.0 * MIN, 5.0 * MIN]);
     assert_eq!(fail(&mut p, "oa2", T0, Reason::Billing), Some(5.0 * HOUR));
-    p.set_ladder(Schedule::Long, Some(key_carousel::Ladder::geometric("l", HOUR, 3.0, 8.0 * HOUR).unwrap()));
+    assert!(p.set_ladder(
+        Schedule::Long,
+        Some(key_carousel::Ladder::geometric("l", HOUR, 3.0, 8.0 * HOUR).unwrap())
+    ));
     let mut now = T0;
     let mut got = vec![];
     for _ in 0..3 {

@@ -181,16 +181,6 @@ export function fileStore(path, options = {}) {
         const start = startOf(owner.pid);
         if (start !== "" && start !== owner.start) stale = `its owner, process ${owner.pid}, is gone (the pid is another process's now)`;
       }
-    } else if (me.host !== "" && owner.hostname === me.host && ((owner.ns ?? "") === "" || me.ns === "") && Number.isInteger(owner.pid) && owner.pid > 0) {
-      // This host's name, but one side could not read its pid namespace (Deno without read
-      // access to /proc): a live process with the owner's pid here is taken for the owner,
-      // whose lock is then not taken; otherwise as for another host.
-      const alive = (isAlive(owner.pid) ?? isAliveByProc(owner.pid)) === true;
-      const start = alive && typeof owner.start === "string" && owner.start !== "" ? startOf(owner.pid) : "";
-      if (start !== "" && start !== owner.start) stale = `its owner, process ${owner.pid}, is gone (the pid is another process's now)`;
-      else if (!alive && now - since > staleMs) {
-        stale = `it is ${Math.round(now - since)} ms old (staleMs ${staleMs}) and its owner, process ${owner.pid}, is not alive here`;
-      }
     } else if (now - since > staleMs) {
       stale = `it is ${Math.round(now - since)} ms old (staleMs ${staleMs}) and its owner is on another host`;
     }

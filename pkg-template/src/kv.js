@@ -60,9 +60,16 @@ export function cloudflareKvStore(namespace, options = {}) {
         return at - now;
       };
       for (let wait = slot(); wait > 0; wait = slot()) await sleep(wait);
+      // Taken at once (no await since the check): a concurrent writer waits for the next.
       nextPut.set(key, Date.now() + minWriteIntervalMs);
       const snapshot = merge(await namespace.get(key, "text"));
-      await namespace.put(key, JSON.stringify(snapshot));
+      const putAt = Date.now();
+      try {
+        await namespace.put(key, JSON.stringify(snapshot));
+      } finally {
+        // Counted from the put itself, which the read before it may have delayed.
+        nextPut.set(key, Math.max(nextPut.get(key) ?? 0, putAt + minWriteIntervalMs));
+      }
     },
     async keepCorrupt(raw) {
       const side = `${key}:corrupt:${Date.now()}`;

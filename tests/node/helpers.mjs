@@ -99,3 +99,12 @@ export async function typecheck(file, { target = join(root, "pkg"), links = [], 
     rmSync(dir, { recursive: true, force: true });
   }
 }
+
+/**
+ * Under `t.mock.timers` (setTimeout mocked, setImmediate not): lets promise callbacks run,
+ * fires the timers due now, and lets their callbacks run.
+ */
+export function settleMocked(t) {
+  const turn = () => new Promise((resolve) => setImmediate(resolve));
+  return turn().then(() => t.mock.timers.tick(0)).then(turn);
+}

@@ -215,7 +215,7 @@ test("6. the caller's abort propagates at once, untouched, and records no failur
     assert.ok(pool.getStatus().profiles.every((p) => p.inFlight === 0 && p.errorCount === 0 && p.lastUsed === undefined));
   });
 
-  await t.test("(d) a task that ignores the signal: run rejects with signal.reason at once; the lease ends with the task, with no verdict (was: run waited for the task for good)", async () => {
+  await t.test("(d) a task that ignores the signal: run rejects with signal.reason 100 ms after the abort; the lease ends with the task, with no verdict (was: run waited for the task for good)", async () => {
     const pool = new Pool({ profiles: keys(2) });
     const ac = new AbortController();
     const reason = new Error("deadline");
@@ -225,7 +225,7 @@ test("6. the caller's abort propagates at once, untouched, and records no failur
     const err = await rejection(pool.run(() => new Promise((resolve) => (finish = resolve)), { signal: ac.signal }));
     const elapsed = performance.now() - start;
     assert.equal(err, reason);
-    assert.ok(elapsed < 500, `abort took ${elapsed.toFixed(1)} ms`);
+    assert.ok(elapsed >= 100 && elapsed < 2000, `abort took ${elapsed.toFixed(1)} ms`);
     // The call is still in flight on k0 until the task ends; then its lease ends, and its
     // late success is not recorded (the caller gave up on it).
     assert.equal(statusOf(pool, "k0").inFlight, 1);

@@ -15,7 +15,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Pool, memoryStore, webStorageStore } from "key-carousel";
 import { fileStore } from "key-carousel/file";
-import { T0, MIN, keys, manualClock, tick, httpError } from "./helpers.mjs";
+import { T0, MIN, keys, manualClock, settleMocked, tick, httpError } from "./helpers.mjs";
 
 function capture() {
   const c = { error: [], warn: [], info: [] };
@@ -761,8 +761,7 @@ function oneHungWrite() {
 
 test("a write that never answers is taken as lost after 30 s: logged, its changes and later ones written, flush() ends (was: no write ever again, flush() never ended)", async (t) => {
   t.mock.timers.enable({ apis: ["setTimeout", "Date"], now: T0 });
-  // setImmediate is not mocked: it lets the promise callbacks run; tick(0) fires the timers due.
-  const settle = () => new Promise((resolve) => setImmediate(resolve)).then(() => t.mock.timers.tick(0)).then(() => new Promise((resolve) => setImmediate(resolve)));
+  const settle = () => settleMocked(t);
   const h = oneHungWrite();
   const log = capture();
   const pool = new Pool({ profiles: keys(2), storage: h.store, clock: manualClock().fn, logger: log.logger });
@@ -790,7 +789,7 @@ test("a write that never answers is taken as lost after 30 s: logged, its change
 
 test("a write that never answers and whose own timer never fired: the next change takes it as lost and the state is written", async (t) => {
   t.mock.timers.enable({ apis: ["setTimeout", "Date"], now: T0 });
-  const settle = () => new Promise((resolve) => setImmediate(resolve)).then(() => t.mock.timers.tick(0)).then(() => new Promise((resolve) => setImmediate(resolve)));
+  const settle = () => settleMocked(t);
   const h = oneHungWrite();
   const log = capture();
   const clock = manualClock();
@@ -817,7 +816,7 @@ test("a write that never answers and whose own timer never fired: the next chang
 
 test("a save taken as lost that lands after all is followed by another write: the newer state is not left overwritten (a { load, save } store)", async (t) => {
   t.mock.timers.enable({ apis: ["setTimeout", "Date"], now: T0 });
-  const settle = () => new Promise((resolve) => setImmediate(resolve)).then(() => t.mock.timers.tick(0)).then(() => new Promise((resolve) => setImmediate(resolve)));
+  const settle = () => settleMocked(t);
   let stored = null;
   let saves = 0;
   const store = {
@@ -851,9 +850,9 @@ test("a save taken as lost that lands after all is followed by another write: th
   await pool.close();
 });
 
-test("a store that never answers at all: flush() rejects after 30 s, close() ends", async (t) => {
+test("a store that never answers at all: flush() rejects after 30 s, and close() too (it ends)", async (t) => {
   t.mock.timers.enable({ apis: ["setTimeout", "Date"], now: T0 });
-  const settle = () => new Promise((resolve) => setImmediate(resolve)).then(() => t.mock.timers.tick(0)).then(() => new Promise((resolve) => setImmediate(resolve)));
+  const settle = () => settleMocked(t);
   const store = { name: "silent", load: async () => null, update: () => new Promise(() => {}) };
   const pool = new Pool({ profiles: keys(2), storage: store, clock: manualClock().fn, logger: capture().logger });
   await pool.init();
@@ -873,7 +872,7 @@ test("a store that never answers at all: flush() rejects after 30 s, close() end
 
 test("a first load that never answers is taken as failed after 30 s: the failures recorded meanwhile are written (was: no write ever)", async (t) => {
   t.mock.timers.enable({ apis: ["setTimeout", "Date"], now: T0 });
-  const settle = () => new Promise((resolve) => setImmediate(resolve)).then(() => t.mock.timers.tick(0)).then(() => new Promise((resolve) => setImmediate(resolve)));
+  const settle = () => settleMocked(t);
   let stored = null;
   const store = {
     name: "mute",
