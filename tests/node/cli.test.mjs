@@ -138,23 +138,31 @@ test("clear ends a profile's rests through the file store's lock and merge; pool
   await fresh.close();
 });
 
+/**
+ * `pool` has only the key `id`, resting for a minute, and that rest is written to `path`: a
+ * run waits for it, the CLI clears it, and the run must go on within seconds (pools whose
+ * runs wait read the file every 2 s: REFRESH_WHILE_WAITING_MS).
+ */
+async function clearWakesWaitingRun(pool, path, id) {
+  const t0 = Date.now();
+  const waiting = pool.run(({ profileId }) => profileId);
+  const cleared = await run(["clear", path, id]);
+  assert.equal(cleared.code, 0, cleared.stderr);
+  let timer;
+  const res = await Promise.race([waiting, new Promise((r) => (timer = setTimeout(r, 10_000, "still waiting")))]);
+  clearTimeout(timer);
+  assert.equal(res.value, id, String(res));
+  assert.ok(Date.now() - t0 < 5000, `the run went on after ${Date.now() - t0} ms`);
+  await pool.close();
+}
+
 test("clear while a run waits for the only key's rest: the run goes on within seconds (was: until the rest ended, as the pool wrote nothing)", async (t) => {
   const path = join(tempDir(t), "state.json");
   const pool = new Pool({ profiles: keys(1), storage: fileStore(path) });
   await pool.init();
   pool.markFailure("k0", "rate_limit"); // a minute's rest
   await pool.flush();
-  const t0 = Date.now();
-  const waiting = pool.run(({ profileId }) => profileId);
-  const cleared = await run(["clear", path, "k0"]);
-  assert.equal(cleared.code, 0, cleared.stderr);
-  let timer;
-  const res = await Promise.race([waiting, new Promise((r) => (timer = setTimeout(r, 10_000, "still waiting")))]);
-  clearTimeout(timer);
-  assert.equal(res.value, "k0", String(res));
-  // Read every 2 s while a run waits (REFRESH_WHILE_WAITING_MS).
-  assert.ok(Date.now() - t0 < 5000, `the run went on after ${Date.now() - t0} ms`);
-  await pool.close();
+  await clearWakesWaitingRun(pool, path, "k0");
 });
 
 test("clear while an LlmKeyPool run (storagePath) waits for the only key's rest: the run goes on within seconds (was: it slept out the rest)", async (t) => {
@@ -162,16 +170,7 @@ test("clear while an LlmKeyPool run (storagePath) waits for the only key's rest:
   const pool = new LlmKeyPool({ profiles: [{ provider: "openai", apiKey: "sk-cli-wake-aaaaaaaaaaaa" }], storagePath: path, logger: { warn() {}, info() {}, error() {} } });
   await pool.init();
   await pool.markFailure("profile-0", "rate_limit"); // a minute's rest, written
-  const t0 = Date.now();
-  const waiting = pool.run(({ profileId }) => profileId);
-  const cleared = await run(["clear", path, "profile-0"]);
-  assert.equal(cleared.code, 0, cleared.stderr);
-  let timer;
-  const res = await Promise.race([waiting, new Promise((r) => (timer = setTimeout(r, 10_000, "still waiting")))]);
-  clearTimeout(timer);
-  assert.equal(res.value, "profile-0", String(res));
-  assert.ok(Date.now() - t0 < 5000, `the run went on after ${Date.now() - t0} ms`);
-  await pool.close();
+  await clearWakesWaitingRun(pool, path, "profile-0");
 });
 
 test("clear waits for a live lock instead of taking it over", async (t) => {

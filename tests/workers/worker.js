@@ -89,6 +89,7 @@ async function waiter(request, env) {
  * A pool per isolate on a store whose first write never answers. `?step=1` records a failure
  * and ends the request with that write in flight (no flush); `?step=2` comes "31 s later"
  * (Date.now moved on: workerd's clock stands still between I/O), records another and flushes.
+ * The store is the twin of store-faults.test.mjs's oneHungWrite(), inside this Worker's bundle.
  */
 let hungPool;
 const hungState = { stored: null, updates: 0, logs: [] };
