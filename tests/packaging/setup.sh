@@ -8,7 +8,7 @@ cd "$(dirname "$0")"
 
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   echo "packaging setup: installing the harness's npm packages"
-  npm ci --no-audit --no-fund --loglevel=error
+  bash ../../scripts/npm-ci.sh
 fi
 
 if ! command -v chromium >/dev/null 2>&1; then
