@@ -41,6 +41,17 @@ export class ConfigError extends TypeError {
 }
 
 /**
+ * A name the caller gave that is not known (an option, an event, a failure reason), as an
+ * error shows it: one that could be a key (over 24 characters, or with characters other
+ * than letters, digits, `_`, `$` and `-`) is not shown. A key passed by mistake as a name
+ * must not reach the error, and the error may come before the pool knows its keys.
+ */
+export function shownName(name) {
+  if (typeof name !== "string") return String(name);
+  return /^[\w$-]{1,24}$/.test(name) ? name : `(a name of ${name.length} characters, not shown: it could be a key)`;
+}
+
+/**
  * The path of item `i` of the option `list` (and of its `field`): `profiles[2].id`, a
  * ConfigError's field. Made only for an error: a pool of 100,000 profiles would otherwise
  * make 500,000 strings.

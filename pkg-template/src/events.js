@@ -3,6 +3,8 @@
 // key). A listener that throws (or returns a promise that rejects) is reported through
 // the logger and never breaks the pool or the other listeners.
 
+import { shownName } from "./errors.js";
+
 export const EVENTS = Object.freeze(["cooldown", "recover", "disabled", "success", "failure", "exhausted", "persist-error"]);
 const KNOWN = new Set(EVENTS);
 
@@ -20,7 +22,8 @@ export class Emitter {
 
   static check(type, listener) {
     if (!KNOWN.has(type)) {
-      throw new TypeError(`unknown event ${JSON.stringify(type)} (expected one of ${EVENTS.join(", ")})`);
+      const shown = typeof type === "string" ? JSON.stringify(shownName(type)) : String(type);
+      throw new TypeError(`unknown event ${shown} (expected one of ${EVENTS.join(", ")})`);
     }
     if (typeof listener !== "function") throw new TypeError("listener must be a function");
   }

@@ -22,7 +22,8 @@
 // A live owner's lock is never removed, however old (SPEC §7): a writer that meets a hung
 // owner fails after `lockTimeoutMs` and the pool retries later.
 // Removal happens under a second lock (`<path>.lock.break`) after checking again that it
-// is the same stale lock, so two waiters never remove each other's fresh lock.
+// is the same stale lock, so two waiters never remove each other's fresh lock; a break lock
+// left by a writer killed while removing is itself removed after a second.
 //
 // The file is v1's format (`{ "version": 1, "profiles": {...} }`, extra fields per
 // profile), so key-carousel 1.1.0 can read it and share it during a rolling upgrade.
@@ -194,10 +195,11 @@ export function fileStore(path, options = {}) {
       await fh.close();
     } catch (e) {
       if (e?.code !== "EEXIST") throw e;
-      // Someone else is removing it (for microseconds), or died doing so.
+      // Someone else is removing it (for microseconds), or died doing so: one older than
+      // an empty lock may be (a second) was left by a writer killed in between.
       try {
         const st = await fsp.stat(breakPath);
-        if (Date.now() - st.mtimeMs > staleMs) await fsp.unlink(breakPath);
+        if (Date.now() - st.mtimeMs > Math.min(EMPTY_LOCK_MS, staleMs)) await fsp.unlink(breakPath);
       } catch {
         // gone meanwhile
       }

@@ -2,7 +2,7 @@
 // models live here (keys never enter the core); the core keeps indices and numbers.
 
 import { CorePool, MAX_TIME } from "./core.js";
-import { AllProfilesExhaustedError, ConfigError, itemPath } from "./errors.js";
+import { AllProfilesExhaustedError, ConfigError, itemPath, shownName } from "./errors.js";
 import { classifyError, errorMessage, isCallerAbort, retryAfterMs, unknownFailoverReason } from "./classify.js";
 import { REASONS, REASON_CODE, resolvePolicy } from "./reasons.js";
 import { MIN_LEAK, fingerprint, holdsAnyKey, holdsKey, keyIndexOf, redact, wellFormed } from "./secrets.js";
@@ -65,7 +65,7 @@ function checkKeys(obj, allowed, path, i) {
   for (const key in obj) {
     if (!allowed.has(key) && Object.hasOwn(obj, key)) {
       const at = i === undefined ? path : itemPath(path, i);
-      throw new ConfigError(at ? `${at}.${key}` : key, "unknown option");
+      throw new ConfigError(at ? `${at}.${shownName(key)}` : shownName(key), "unknown option");
     }
   }
 }
@@ -130,15 +130,16 @@ function badClock(t) {
 
 /**
  * The names of a profile the pool shows (status, logs, stored state) that may not hold 8
- * characters of its profile's key (none may be another's key). Not the provider: test keys often hold
+ * characters of its profile's key (none may hold a key whole). Not the provider: test keys often hold
  * it ("key-anthropic-1"), and a provider is one of a few names, not a place for a key.
  */
 const PIECE_FIELDS = ["id", "model"];
 const KEY_IN_NAME = "holds an API key (whole, or 8 of its characters in a row); a name is shown in status, logs and stored state";
 
 /**
- * Refuses an id, provider or model that is one of the other profiles' keys (each profile's
- * own key is checked as it is read): ConfigError naming the field.
+ * Refuses an id, provider or model that holds a key whole, its own or another profile's
+ * (each profile's id and model are checked for pieces of its own key as they are read):
+ * ConfigError naming the field.
  */
 function refuseKeysAsNames(profiles, fallbackModels, keys) {
   const trimmed = (k) => (k.charCodeAt(0) <= 32 || k.charCodeAt(k.length - 1) <= 32 ? k.trim() : k);
@@ -157,13 +158,24 @@ function refuseKeysAsNames(profiles, fallbackModels, keys) {
   const names = new Map(); // name -> [list, index, field]
   const add = (list, i, field) => {
     const name = (list === "profiles" ? profiles : fallbackModels)[i][field];
-    if (long(name)) names.set(name, [list, i, field]);
+    if (long(name) && !names.has(name)) names.set(name, [list, i, field]);
   };
   for (let i = 0; i < profiles.length; i++) for (const field of ["id", "provider", "model"]) add("profiles", i, field);
   for (let i = 0; i < fallbackModels.length; i++) for (const field of ["provider", "model"]) add("fallbackModels", i, field);
-  for (const k of keys) {
-    const where = names.get(k) ?? names.get(trimmed(k));
-    if (where !== undefined && trimmed(k).length >= MIN_LEAK) throw new ConfigError(itemPath(...where), KEY_IN_NAME);
+  // The keys by their first 8 characters: each window of 8 of a long name is one lookup.
+  const byHead = new Map();
+  for (const k of new Set(keys.map(trimmed))) {
+    if (k.length < MIN_LEAK) continue;
+    const head = k.slice(0, MIN_LEAK);
+    const list = byHead.get(head);
+    if (list === undefined) byHead.set(head, [k]);
+    else list.push(k);
+  }
+  for (const [name, where] of names) {
+    for (let i = 0; i + MIN_LEAK <= name.length; i++) {
+      const list = byHead.get(name.slice(i, i + MIN_LEAK));
+      if (list !== undefined && list.some((k) => name.startsWith(k, i))) throw new ConfigError(itemPath(...where), KEY_IN_NAME);
+    }
   }
 }
 
@@ -287,6 +299,9 @@ export class Pool {
       weights.push(def.weight ?? 1);
     });
     const primaries = this.#providers.length;
+    // Logged once every key is known (and no name holds one): a name here may hold a key
+    // of a fallback read later.
+    const skipped = [];
     fallbackModels.forEach((fb, i) => {
       const at = `fallbackModels[${i}]`;
       if (!isObject(fb)) throw new ConfigError(at, "must be an object { provider, model, apiKey? }");
@@ -303,7 +318,7 @@ export class Pool {
       const borrowed = this.#providers.indexOf(fb.provider);
       const apiKey = fb.apiKey ?? (borrowed >= 0 && borrowed < primaries ? this.#keys[borrowed] : undefined);
       if (apiKey === undefined) {
-        this.#log("debug", `${at} skipped: no apiKey and no ${fb.provider} profile to borrow one from`);
+        skipped.push(`${at} skipped: no apiKey and no ${fb.provider} profile to borrow one from`);
         return;
       }
       if (holdsKey(fb.model, apiKey)) throw new ConfigError(`${at}.model`, KEY_IN_NAME);
@@ -318,6 +333,7 @@ export class Pool {
       throw new ConfigError("profiles", "at least one profile or fallback with an API key is required");
     }
     refuseKeysAsNames(profiles, fallbackModels, this.#keys);
+    for (const message of skipped) this.#log("debug", message);
     let c;
     try {
       c = new CorePool(0, ...COOLDOWN_FIELDS.map((f) => cooldowns[f]), policyBytes);
@@ -629,7 +645,8 @@ export class Pool {
     this.#metrics.exhausted++;
     if (this.#events.has("exhausted")) {
       const event = { attempts: attempts.length, label: redact(label, "", this.#keyIndex()) };
-      if (o.provider !== undefined) event.provider = o.provider;
+      // A provider the pool has is a name it shows; any other is the caller's text.
+      if (o.provider !== undefined) event.provider = this.#providerIndex.has(o.provider) ? o.provider : redact(o.provider, "", this.#keyIndex());
       if (o.model !== undefined) event.model = o.model;
       if (retry !== undefined) Object.assign(event, retry);
       this.#events.emit("exhausted", event);
@@ -640,7 +657,7 @@ export class Pool {
   #runOptions(options) {
     if (!isObject(options)) throw new TypeError("run(task, options): options must be an object");
     for (const key of Object.keys(options)) {
-      if (!RUN_OPTIONS.has(key)) throw new TypeError(`run options: unknown option ${JSON.stringify(key)}`);
+      if (!RUN_OPTIONS.has(key)) throw new TypeError(`run options: unknown option ${JSON.stringify(shownName(key))}`);
     }
     for (const key of ["provider", "model", "label", "session"]) {
       if (options[key] !== undefined && typeof options[key] !== "string") {
@@ -697,7 +714,7 @@ export class Pool {
       if (!isObject(options)) throw new TypeError("markFailure options must be an object { retryAfterMs?, model? }");
       for (const key of Object.keys(options)) {
         if (key !== "retryAfterMs" && key !== "model") {
-          throw new TypeError(`markFailure options: unknown option ${JSON.stringify(key)}`);
+          throw new TypeError(`markFailure options: unknown option ${JSON.stringify(shownName(key))}`);
         }
       }
       retryMs = options.retryAfterMs;
@@ -717,7 +734,7 @@ export class Pool {
     if (options !== undefined) {
       if (!isObject(options)) throw new TypeError("markSuccess options must be an object { model? }");
       for (const key of Object.keys(options)) {
-        if (key !== "model") throw new TypeError(`markSuccess options: unknown option ${JSON.stringify(key)}`);
+        if (key !== "model") throw new TypeError(`markSuccess options: unknown option ${JSON.stringify(shownName(key))}`);
       }
     }
     const model = this.#markModel(idx, options?.model);

@@ -1,6 +1,6 @@
 // Failure reasons, their codes in the core, and the per-reason policy option.
 
-import { ConfigError } from "./errors.js";
+import { ConfigError, shownName } from "./errors.js";
 
 /** In core code order (src/reason.rs). */
 export const REASONS = Object.freeze([
@@ -42,7 +42,7 @@ export function resolvePolicy(option) {
     for (const key of Object.keys(option)) {
       const code = REASON_CODE.get(key);
       if (code === undefined) {
-        throw new ConfigError(`policy.${key}`, `unknown failure reason (expected one of ${REASONS.join(", ")})`);
+        throw new ConfigError(`policy.${shownName(key)}`, `unknown failure reason (expected one of ${REASONS.join(", ")})`);
       }
       const entry = option[key];
       // Absent, as every other optional field given `undefined` (`{ format: cond ? {...} : undefined }`).
@@ -51,7 +51,7 @@ export function resolvePolicy(option) {
         throw new ConfigError(`policy.${key}`, "must be an object { rotate?, schedule?, scope? }");
       }
       for (const k of Object.keys(entry)) {
-        if (k !== "rotate" && k !== "schedule" && k !== "scope") throw new ConfigError(`policy.${key}.${k}`, "unknown option");
+        if (k !== "rotate" && k !== "schedule" && k !== "scope") throw new ConfigError(`policy.${key}.${shownName(k)}`, "unknown option");
       }
       if (entry.rotate !== undefined) {
         if (typeof entry.rotate !== "boolean") throw new ConfigError(`policy.${key}.rotate`, "must be a boolean");

@@ -85,7 +85,13 @@ function inKey(text, i, key) {
 
 /** Whether `name` holds 8 characters in a row of any key of `index` (a `keyIndex`) of 8 or more. */
 export function holdsAnyKey(name, index) {
-  return name.length >= MIN_LEAK && markPieces(name, index.anchors, null) !== null;
+  return name.length >= MIN_LEAK && markBeyond(name, index.anchors, markPieces(name, index.anchors, null)) !== null;
+}
+
+/** `marks` with the pieces of `text` found in the keys longer than the index holds. */
+function markBeyond(text, anchors, marks) {
+  for (const k of anchors.beyond) marks = markKey(text, k, marks);
+  return marks;
 }
 
 /** `index` (a `keyIndex`, or null) while it still covers `keys`, else a new one. */
@@ -171,8 +177,11 @@ function anchorIndex(keys, crowdedAbove) {
     for (let p = 0; p + ANCHOR <= end; p += ANCHOR) entries[at[hashes[h++]]++] = (k << POS_BITS) | (p >> 2);
   }
   const complete = count === keys.length && keys.every((k) => k.length <= limit);
+  // Keys past the limit (4,096 characters: a whole credential file, say) are also searched
+  // for whole, each on its own (`markKey`): the index holds only their first 4,096.
+  const beyond = complete ? [] : keys.slice(0, count).filter((k) => k.length > limit);
   const groups = crowdedGroups(keys, head, entries, crowdedAbove);
-  if (groups.size === 0) return { keys, head, entries, shift, groups, complete };
+  if (groups.size === 0) return { keys, head, entries, shift, groups, complete, beyond };
   // The grouped entries leave their buckets (marked -1): the buckets are made again without them.
   const kept = new Int32Array(head.length);
   let k = 0;
@@ -181,7 +190,7 @@ function anchorIndex(keys, crowdedAbove) {
     for (let e = head[b]; e < head[b + 1]; e++) if (entries[e] !== -1) entries[k++] = entries[e];
   }
   kept[head.length - 1] = k;
-  return { keys, head: kept, entries: entries.slice(0, k), shift, groups, complete };
+  return { keys, head: kept, entries: entries.slice(0, k), shift, groups, complete, beyond };
 }
 
 /** Bucket size, and group size, above which anchors are grouped (tests vary it). */
@@ -358,7 +367,7 @@ function redactToken(text, k) {
  * Replaces in `text` every configured key (`index` from `keyIndex`), and every run of 8 or
  * more characters that also occurs in a configured key (a key the provider echoed partly),
  * with "[redacted]". `key` is the call's own key ("" for none): always in the index, unless
- * past its limits (keys longer than 4,096 characters, pools of over 2 million).
+ * past its limit of 2 million keys (keys longer than 4,096 characters are searched whole).
  */
 export function redact(text, key, index) {
   let out = text;
@@ -378,7 +387,7 @@ export function redact(text, key, index) {
   // as a token of its own: "e" must not take every "e" out of "Service unavailable".
   for (const k of index.short) if (out.includes(k)) out = redactToken(out, k);
   if (out.length < MIN_LEAK) return out;
-  let marks = markPieces(out, index.anchors, null);
+  let marks = markBeyond(out, index.anchors, markPieces(out, index.anchors, null));
   // The call's own key, should the index not hold all of it.
   if (!index.anchors.complete && key.length >= MIN_LEAK) marks = markKey(out, key, marks);
   if (marks === null) return out;

@@ -50,10 +50,16 @@ export function parseState(raw) {
   if (raw === null || raw === undefined) return { ids: [], cols: new Float64Array(0), dropped: 0 };
   let data = raw;
   if (typeof raw === "string") {
+    // What the Redis store reads for a key of another type (see redis.js): said as it is.
+    const other = /^\((a Redis [a-z]+, not a string)\)$/.exec(raw);
+    if (other !== null) throw new CorruptState(other[1]);
     try {
       data = JSON.parse(raw);
     } catch (e) {
-      throw new CorruptState(raw.trim() === "" ? "empty" : `not valid JSON (${e.message})`);
+      // Only where: the parser's message quotes the text, and a file given by mistake (a
+      // key file) would show its first characters (the CLI, which knows no keys, prints it).
+      const at = /position \d+/.exec(e?.message ?? "");
+      throw new CorruptState(raw.trim() === "" ? "empty" : `not valid JSON${at === null ? "" : ` (at ${at[0]})`}`);
     }
   }
   try {

@@ -76,6 +76,19 @@ export class LlmKeyPool {
     const fallbackFlags = [];
     const positions = [];
     let refused;
+    // Every key of the config (of its arrays: an iterator is read once, as v1 reads it), for
+    // the messages below: a name there may hold a key of a profile read later.
+    const configKeys = () => {
+      const keys = [...this.#keys];
+      try {
+        for (const list of [config.profiles, config.fallbackModels]) {
+          if (Array.isArray(list)) for (const d of list) if (typeof d?.apiKey === "string") keys.push(d.apiKey);
+        }
+      } catch {
+        // A getter that throws: the keys read so far.
+      }
+      return keys;
+    };
     try {
       let idx = 0;
       const defs = config.profiles;
@@ -85,7 +98,7 @@ export class LlmKeyPool {
         const id = def.id ?? `profile-${idx}`;
         // v1's messages name the id: with any key read so far redacted from it (v1 takes
         // any id, a key too, and keeps it; the pool shows its ids as given).
-        const named = () => redact(String(id), "", keyIndex([...this.#keys, ...(typeof def.apiKey === "string" ? [def.apiKey] : [])]));
+        const named = () => redact(String(id), "", keyIndex([...configKeys(), ...(typeof def.apiKey === "string" ? [def.apiKey] : [])]));
         if (this.#index.has(id)) throw new Error(`Duplicate profile ID: "${named()}"`);
         if (!def.apiKey) throw new Error(`Profile "${named()}" has an empty API key`);
         if (!def.provider) throw new Error(`Profile "${named()}" has an empty provider`);
@@ -103,7 +116,7 @@ export class LlmKeyPool {
         const borrowed = this.#providers.findIndex((p, j) => j < idx && p === fb.provider);
         const apiKey = fb.apiKey ?? (borrowed >= 0 ? this.#keys[borrowed] : undefined);
         if (apiKey) {
-          if (this.#index.has(fallbackId)) throw new Error(`Duplicate fallback ID: "${fallbackId}"`);
+          if (this.#index.has(fallbackId)) throw new Error(`Duplicate fallback ID: "${redact(fallbackId, "", keyIndex([...configKeys(), apiKey]))}"`);
           this.#checkStrings("fallbackModels", position, fallbackId, fb.provider, apiKey);
           this.#push(fallbackId, fb.provider, fb.model, apiKey);
           fallbackFlags.push(1);

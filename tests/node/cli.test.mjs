@@ -204,6 +204,13 @@ test("errors: missing file, corrupt file, unknown profile, bad usage", async (t)
   const bad = await run(["status", corrupt]);
   assert.equal(bad.code, 1);
   assert.match(bad.stderr, /^key-carousel: .*corrupt\.json is not a usable key-carousel state file: not valid JSON/);
+  // A key file given by mistake: the error does not quote it (was: its first 10 characters).
+  const keyFile = join(dir, "openai.key");
+  writeFileSync(keyFile, "sk-proj-AbCdEfGhIjKlMnOpQrStUvWxYz0123456789\n");
+  const notJson = await run(["status", keyFile]);
+  assert.equal(notJson.code, 1);
+  assert.match(notJson.stderr, /openai\.key is not a usable key-carousel state file: not valid JSON/);
+  assert.doesNotMatch(notJson.stderr, /sk-proj|AbCd/);
   writeFileSync(corrupt, '{"version": 2, "profiles": {}}');
   assert.match((await run(["clear", corrupt, "k0"])).stderr, /unsupported version 2/);
   assert.equal(readFileSync(corrupt, "utf8"), '{"version": 2, "profiles": {}}', "a bad file is left alone");

@@ -6,6 +6,7 @@ import { chmodSync, existsSync, mkdtempSync, readFileSync, readdirSync, statSync
 import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import { createRequire } from "node:module";
+import { spawnSync } from "node:child_process";
 import { Pool, ConfigError, memoryStore, webStorageStore, mergeSnapshots } from "key-carousel";
 import { fileStore } from "key-carousel/file";
 import { keys, statusOf, tick, tooManyRequests } from "./helpers.mjs";
@@ -485,6 +486,29 @@ test("a lock older than staleMs (owner on another host) is taken over", async ()
   // A fresh lock of another host is not.
   writeFileSync(`${path}.lock`, JSON.stringify({ pid: 1, hostname: "elsewhere", token: "y", time: Date.now() }));
   await assert.rejects(fileStore(path, { staleMs: 10_000, lockTimeoutMs: 100 }).update(() => ({ version: 1, profiles: {} })), /held by process 1 on "elsewhere"/);
+});
+
+test("a dead owner's lock is taken over within a second also when a writer killed while removing a lock left its <path>.lock.break (was: after staleMs)", async () => {
+  const { utimesSync, readlinkSync } = await import("node:fs");
+  let ns;
+  try {
+    ns = readlinkSync("/proc/self/ns/pid");
+  } catch {
+    ns = undefined; // not Linux: no pid namespace is written
+  }
+  const path = join(dir(), "state.json");
+  // A process that has exited: its pid names no process now.
+  const gone = spawnSync(process.execPath, ["-e", "process.stdout.write(String(process.pid))"], { encoding: "utf8" });
+  const pid = Number(gone.stdout);
+  writeFileSync(`${path}.lock`, JSON.stringify({ pid, hostname: hostname(), ns, token: "dead", time: Date.now() }));
+  writeFileSync(`${path}.lock.break`, "");
+  const old = (Date.now() - 1500) / 1000;
+  utimesSync(`${path}.lock.break`, old, old);
+  const t0 = Date.now();
+  await fileStore(path, { staleMs: 30_000, lockTimeoutMs: 20_000 }).update(() => ({ version: 1, profiles: {} }));
+  assert.ok(Date.now() - t0 < 3000, `took ${Date.now() - t0} ms`);
+  assert.deepEqual(readState(path), { version: 1, profiles: {} });
+  assert.ok(!existsSync(`${path}.lock`) && !existsSync(`${path}.lock.break`));
 });
 
 test("an empty lock (its writer killed between creating it and writing its owner) is taken over after a second, not staleMs", async () => {

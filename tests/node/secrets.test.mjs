@@ -400,3 +400,146 @@ test("LlmKeyPool keeps v1's messages for bad profiles, with a key used as an id 
   });
   assert.throws(() => new LlmKeyPool({ profiles: [{ id: "x", provider: "openai", apiKey: "" }] }), { message: 'Profile "x" has an empty API key' });
 });
+
+test("a name that holds a key whole among other text (another profile's, or its own as a provider) is refused, naming the field (was: accepted, then shown in status, events, errors and stored state)", () => {
+  const refused = (options, field) =>
+    assert.throws(
+      () => new Pool(options),
+      (e) => {
+        assert.ok(e instanceof ConfigError, String(e));
+        assert.equal(e.field, field);
+        assertNoLeak(`${e.message}\n${e.stack}`, field);
+        return true;
+      },
+    );
+  const a = { id: "a", provider: "openai", apiKey: A };
+  refused({ profiles: [{ id: `openai-main/${B}`, provider: "openai", apiKey: A }, { id: "b", provider: "groq", apiKey: B }] }, "profiles[0].id");
+  refused({ profiles: [a, { id: "b", provider: "groq", model: `llama:${A}`, apiKey: B }] }, "profiles[1].model");
+  refused({ profiles: [{ id: "a", provider: `openai:${A}`, apiKey: A }] }, "profiles[0].provider");
+  refused({ profiles: [a], fallbackModels: [{ provider: "groq", model: `gpt-4o-mini#${B}`, apiKey: C }] }, "fallbackModels[0].model");
+  refused({ profiles: [a], fallbackModels: [{ provider: `x${A}`, model: "m", apiKey: B }] }, "fallbackModels[0].provider");
+  // A later fallback's key in an earlier fallback's provider: refused before anything is logged.
+  const cap = capture();
+  try {
+    refused(
+      {
+        profiles: [a],
+        fallbackModels: [
+          { provider: `${C}`, model: "m" },
+          { provider: "anthropic", model: "claude", apiKey: C },
+        ],
+        logger: cap.logger,
+      },
+      "fallbackModels[0].provider",
+    );
+    assert.deepEqual(cap.lines, [], "nothing logged");
+  } finally {
+    cap.restore();
+  }
+  // The skip is still logged when nothing is refused.
+  const cap2 = capture();
+  try {
+    new Pool({ profiles: [a], fallbackModels: [{ provider: "mistral", model: "m" }], logger: cap2.logger });
+    assert.ok(cap2.lines.some((l) => /fallbackModels\[0\] skipped: no apiKey and no mistral profile/.test(l)), cap2.lines.join("\n"));
+  } finally {
+    cap2.restore();
+  }
+  // Not a key: a name that shares a provider's prefix with the keys is fine.
+  new Pool({ profiles: [{ id: "a-name-longer-than-any-key-of-this-pool-0", provider: "openai", apiKey: A }, { id: "b", provider: "openai", apiKey: B }] });
+});
+
+test("a run's provider that holds a key is redacted in the exhausted event (was: copied as given)", async () => {
+  const pool = new Pool({ profiles: [{ id: "a", provider: "openai", apiKey: A }], maxWaitMs: 0 });
+  const events = [];
+  pool.on("exhausted", (e) => events.push(JSON.stringify(e)));
+  await pool.run(() => Promise.reject(httpError(401, "no")), { provider: `x ${A}` }).catch(() => {});
+  assert.equal(events.length, 1);
+  assertNoLeak(events[0], "exhausted event");
+  assert.match(events[0], /"provider":"x \[redacted\]"/);
+  await pool.run(() => Promise.reject(httpError(401, "no")), { provider: "openai" }).catch(() => {});
+  assert.match(events[1], /"provider":"openai"/, "a provider of the pool is shown");
+});
+
+test("an unknown option, event or reason name that could be a key is not repeated in the error (was: echoed whole)", async () => {
+  const pool = new Pool({ profiles: [{ id: "a", provider: "openai", apiKey: A }] });
+  const check = (fn, what) => {
+    let err;
+    try {
+      fn();
+    } catch (e) {
+      err = e;
+    }
+    assert.ok(err instanceof TypeError, `${what}: ${err}`);
+    assertNoLeak(`${err.message}\n${err.stack}`, what);
+    assert.match(err.message, /a name of \d+ characters, not shown/, what);
+  };
+  check(() => new Pool({ profiles: [{ id: "a", provider: "openai", apiKey: A, [B]: 1 }] }), "profile option");
+  check(() => new Pool({ profiles: [{ id: "a", provider: "openai", apiKey: A }], [B]: 1 }), "pool option");
+  check(() => new Pool({ profiles: [{ id: "a", provider: "openai", apiKey: A }], policy: { [B]: {} } }), "policy reason");
+  check(() => new Pool({ profiles: [{ id: "a", provider: "openai", apiKey: A }], policy: { auth: { [B]: 1 } } }), "policy option");
+  check(() => pool.on(A, () => {}), "event");
+  check(() => pool.markFailure("a", "rate_limit", { [A]: 1 }), "markFailure option");
+  check(() => pool.markSuccess("a", { [A]: 1 }), "markSuccess option");
+  const e = await pool.run(() => 1, { [A]: 1 }).then(() => undefined, (err) => err);
+  assert.ok(e instanceof TypeError);
+  assertNoLeak(e.message, "run option");
+  // A name that cannot be a key is still named.
+  await assert.rejects(pool.run(() => 1, { modle: "x" }), /unknown option "modle"/);
+  assert.throws(() => new Pool({ profiles: [{ id: "a", provider: "openai", apiKey: A, apikey: "x" }] }), { message: "profiles[0].apikey: unknown option" });
+  assert.throws(() => pool.on("cooldwon", () => {}), /unknown event "cooldwon"/);
+});
+
+test("a key longer than 4,096 characters is redacted whole, also a piece past its 4,096th character, in attempts, errors and logs (was: only its first 4,096 were)", async () => {
+  let seed = 7;
+  const rnd = () => (seed = (seed * 1103515245 + 12345) % 2147483648);
+  const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+  const LONG = Array.from({ length: 5000 }, () => alphabet[rnd() % alphabet.length]).join("");
+  const piece = LONG.slice(4500, 4540);
+  const cap = capture();
+  try {
+    const pool = new Pool({
+      profiles: [
+        { id: "big", provider: "vertex", apiKey: LONG },
+        { id: "b", provider: "openai", apiKey: B },
+      ],
+      logger: cap.logger,
+      maxWaitMs: 0,
+    });
+    pool.on("success", () => {
+      throw new Error(`listener: ${piece}`);
+    });
+    assert.equal((await pool.run(() => "ok")).value, "ok");
+    const err = await pool
+      .run(() => Promise.reject(httpError(401, `token rejected: ...${piece}...`)), { provider: "openai" })
+      .then(() => undefined, (e) => e);
+    assert.ok(err instanceof AllProfilesExhaustedError, String(err));
+    assert.deepEqual(err.attempts.map((a) => a.profileId).sort(), ["b", "big"]);
+    const shown = `${err.message}\n${err.stack}\n${JSON.stringify(err.attempts)}`;
+    assert.ok(!shown.includes(piece.slice(0, 8)), `attempts and message: ${shown.slice(0, 300)}`);
+    const logs = cap.lines.join("\n");
+    assert.ok(!logs.includes(piece.slice(0, 8)), logs);
+    assert.match(logs, /\[redacted\]/);
+    // A call's model holding such a piece is refused, as one holding an earlier piece.
+    await assert.rejects(pool.run(() => 1, { model: `m-${piece}` }), /model: holds an API key/);
+  } finally {
+    cap.restore();
+  }
+});
+
+test("LlmKeyPool's constructor errors redact every key of the config, also one of a later profile or a fallback (was: only keys read so far; the duplicate fallback message, none)", async () => {
+  const { LlmKeyPool } = await import("key-carousel");
+  assert.throws(() => new LlmKeyPool({ profiles: [{ id: C, provider: "", apiKey: A }, { id: "c", provider: "openai", apiKey: C }] }), {
+    message: 'Profile "[redacted]" has an empty provider',
+  });
+  assert.throws(
+    () =>
+      new LlmKeyPool({
+        profiles: [{ id: "a", provider: "openai", apiKey: A }],
+        fallbackModels: [
+          { provider: "openai", model: `m-${B}`, apiKey: C },
+          { provider: "openai", model: `m-${B}`, apiKey: B },
+        ],
+      }),
+    { message: 'Duplicate fallback ID: "fallback-openai-m-[redacted]"' },
+  );
+});
