@@ -200,10 +200,26 @@ macro_rules! rest_of {
 }
 rest_of!(ProfileState, PairState);
 
+/// The end of a rest of `ms` from `now`, and its length: one that would end past
+/// [`MAX_TIME_MS`] ends there (a time past it is no time: a stored rest ending later would be
+/// dropped as unusable by every reader, this pool's next load included).
+fn rest_end(now: f64, ms: f64) -> (f64, f64) {
+    let until = now + ms;
+    if until > MAX_TIME_MS {
+        (MAX_TIME_MS, MAX_TIME_MS - now)
+    } else {
+        (until, ms)
+    }
+}
+
 /// The most distinct model names a pool interns.
 pub const MAX_MODELS: usize = 4096;
 /// The largest profile weight.
 pub const MAX_WEIGHT: u32 = 1000;
+/// The largest sum of a pool's weights (when any is not 1): a profile of weight w keeps w
+/// numbers, so this bounds their memory to 128 MiB (past it, in wasm32, an allocation that
+/// fails would trap the instance; the sum itself would overflow a u32).
+pub const MAX_TOTAL_WEIGHT: u32 = 1 << 24;
 
 /// Profile weights for the round-robin: a profile of weight w keeps its last w picks
 /// (a ring, oldest at `head`), and its rank is the oldest of them: it counts as w
@@ -411,6 +427,15 @@ impl Pool {
             return Err(ConfigError::new(
                 format!("{}[{pos}].weight", kind.list()),
                 "must be a whole number from 1 to 1000",
+            ));
+        }
+        let total: u64 = weights.iter().map(|&w| u64::from(w)).sum();
+        if total > u64::from(MAX_TOTAL_WEIGHT) && weights.iter().any(|&w| w != 1) {
+            return Err(ConfigError::new(
+                "profiles",
+                format!(
+                    "the weights add up to {total}, more than {MAX_TOTAL_WEIGHT} (each unit keeps 8 bytes)"
+                ),
             ));
         }
         let mut w = Weights::default();
@@ -890,7 +915,8 @@ impl Pool {
         let window_applies = !st.last_failure.is_nan();
         let error_count = st.rest().start(now, reason, policy.schedule, window_applies.then_some(window));
         let ms = self.settings.cooldowns.cooldown_ms(policy.schedule, error_count, retry_after_ms);
-        self.sel.set_pair_until(p, now + ms);
+        let (until, ms) = rest_end(now, ms);
+        self.sel.set_pair_until(p, until);
         Ok(Failure { cooldown_ms: Some(ms), error_count, ..scoped })
     }
 
@@ -923,7 +949,8 @@ impl Pool {
         let window = window_applies.then_some(cd.failure_window_ms);
         let error_count = st.rest().start(now, reason, policy.schedule, window);
         let ms = cd.cooldown_ms(policy.schedule, error_count, retry_after_ms);
-        self.sel.set_until(idx, now + ms);
+        let (until, ms) = rest_end(now, ms);
+        self.sel.set_until(idx, until);
         Failure { cooldown_ms: Some(ms), error_count, ..Failure::default() }
     }
 

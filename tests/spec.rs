@@ -525,3 +525,35 @@ fn a_rest_that_ended_is_reported_with_its_own_reason_when_the_next_failure_comes
     p.fail(a, T0 + 3.0 * MIN, Reason::Timeout, None, None).unwrap();
     assert_eq!(p.take_recovered(T0 + 3.0 * MIN).unwrap(), vec![(a, u32::MAX, Some(Reason::Billing))]);
 }
+
+#[test]
+fn a_pools_weights_add_up_to_at_most_2_pow_24() {
+    let mut p = pool(Settings::v2());
+    let err = p.set_weights(&[1000, 1000, 1000, 1]).map(|_| ()).err();
+    assert_eq!(err, None, "a small total is fine");
+    let specs: Vec<ProfileSpec> =
+        (0..16_778).map(|i| spec(&format!("k{i}"), "openai", Kind::Primary)).collect();
+    let mut big = Pool::with_profiles(Settings::v2(), &specs).unwrap();
+    let err = big.set_weights(&vec![1000; specs.len()]).unwrap_err();
+    assert_eq!(err.field, "profiles");
+    assert_eq!(
+        err.to_string(),
+        "profiles: the weights add up to 16778000, more than 16777216 (each unit keeps 8 bytes)"
+    );
+    // All weights 1 keep no numbers: any size is fine.
+    big.set_weights(&vec![1; specs.len()]).unwrap();
+}
+
+#[test]
+fn a_rest_that_would_end_past_2_pow_53_ends_there_and_survives_export_and_import() {
+    let max = key_carousel::MAX_TIME_MS;
+    let now = max - 30_000.0;
+    let mut p = pool(Settings::v2());
+    let oa1 = idx(&p, "oa1");
+    let f = p.fail(oa1, now, Reason::Billing, None, None).unwrap();
+    assert_eq!((f.cooldown_ms, p.cooldown_until(oa1)), (Some(30_000.0), max));
+    let exported = p.export();
+    let mut q = pool(Settings::v2());
+    q.import(exported.profiles.iter().map(|(id, r)| (id.as_str(), *r)), now).unwrap();
+    assert_eq!(q.cooldown_until(idx(&q, "oa1")), max, "kept through the columns of a store");
+}

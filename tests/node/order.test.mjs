@@ -84,6 +84,18 @@ test("weights: values are checked", () => {
   assert.throws(() => new Pool({ profiles: keys(1), fallbackModels: [{ provider: "openai", model: "m", weight: 2 }] }), /fallbackModels\[0\]\.weight: unknown option/);
 });
 
+test("weights: a pool's weights add up to at most 2^24, a ConfigError past it (was: 8 bytes per unit allocated, past wasm's memory a trap)", () => {
+  const profiles = (n, weight) => Array.from({ length: n }, (_, i) => ({ id: `k${i}`, provider: "openai", apiKey: `key-openai-${i}-0123456789`, weight }));
+  assert.throws(
+    () => new Pool({ profiles: profiles(16_778, 1000) }),
+    (e) => e instanceof ConfigError && e.field === "profiles" && /weights add up to 16778000, more than 16777216/.test(e.message),
+  );
+  // Up to the limit the pool works; and then another pool in the process too.
+  const pool = new Pool({ profiles: profiles(16_777, 1000) });
+  assert.equal(pool.getStatus().totalAvailable, 16_777);
+  assert.equal(new Pool({ profiles: keys(2) }).getStatus().totalAvailable, 2);
+});
+
 test("strategy priority: always the first healthy key in configured order, back to it when it recovers", async () => {
   const clock = manualClock();
   const pool = new Pool({ profiles: keys(3), strategy: "priority", clock: clock.fn });

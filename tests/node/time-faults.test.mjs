@@ -198,31 +198,45 @@ test("now = 0: every operation works, times of 0 are times, and a restart reads 
   assert.equal((await again.run(({ profileId }) => profileId)).profileId, "k0");
 });
 
-test("now = 2^53: cooldowns keep their length, waits are finite, the status is consistent; later times are refused", async () => {
-  const clock = manualClock(MAX);
+test("near 2^53: a rest that would end past 2^53 ends there, and is kept through the store (was: written past 2^53, then dropped by every reader, this pool's next load included); later times are refused", async () => {
+  const NOW = MAX - 30_000;
+  const clock = manualClock(NOW);
   const store = memoryStore();
   const warnings = [];
-  const pool = new Pool({ profiles: keys(2), clock: clock.fn, storage: store, maxWaitMs: 0, logger: { warn: (m) => warnings.push(m) } });
+  const pool = new Pool({ profiles: keys(3), clock: clock.fn, storage: store, maxWaitMs: 0, logger: { warn: (m) => warnings.push(m) } });
   await pool.init();
   pool.markFailure("k0", "rate_limit");
   pool.markFailure("k1", "billing");
-  const s = assertConsistent(pool, MAX);
-  assert.equal(s.profiles[0].remainingMs, MIN);
-  assert.equal(s.profiles[1].remainingMs, 5 * HOUR);
-  const e = await rejection(pool.run(() => 1));
-  assert.ok(e instanceof AllProfilesExhaustedError);
-  assert.equal(e.retryAfterMs, MIN);
+  const s = assertConsistent(pool, NOW);
+  assert.equal(s.profiles[0].remainingMs, 30_000);
+  assert.equal(s.profiles[1].remainingMs, 30_000);
+  assert.equal(s.profiles[1].cooldownUntil, MAX);
   clock.now = MAX + 2;
   assert.throws(() => pool.getStatus(), { name: "RangeError", message: `clock() must return ms since the epoch in [0, 2^53], got ${MAX + 2}` });
   assert.throws(() => pool.markFailure("k0", "auth"), RangeError);
-  clock.now = MAX;
+  clock.now = NOW;
   assert.equal(statusOf(pool, "k0").errorCount, 1, "the refused call changed nothing");
-  // Times past 2^53 are outside what the state file holds: the cooldowns that end there are
-  // dropped when read back (with a warning), the rest of the state loads.
+  pool.markFailure("k2", "rate_limit");
+  await pool.flush(); // the write merges the store back in: the pool's own rests stay
+  assert.equal(statusOf(pool, "k1").state, "disabled");
+  const e = await rejection(pool.run(() => 1));
+  assert.ok(e instanceof AllProfilesExhaustedError);
+  assert.equal(e.retryAfterMs, 30_000);
   await pool.close();
-  const again = new Pool({ profiles: keys(2), clock: clock.fn, storage: store, logger: { warn: (m) => warnings.push(m) } });
+  const again = new Pool({ profiles: keys(3), clock: clock.fn, storage: store, logger: { warn: (m) => warnings.push(m) } });
   await again.init();
-  assert.equal(statusOf(again, "k0").errorCount, 1);
-  assert.equal(statusOf(again, "k0").state, "available");
-  assert.match(warnings.join("\n"), /2 unusable value\(s\) dropped, the rest loaded/);
+  assert.deepEqual(
+    again.getStatus().profiles.map((p) => [p.id, p.state, p.cooldownUntil, p.errorCount]),
+    [
+      ["k0", "cooldown", MAX, 1],
+      ["k1", "disabled", MAX, 1],
+      ["k2", "cooldown", MAX, 1],
+    ],
+  );
+  assert.deepEqual(warnings, []);
+  // At 2^53 itself nothing can rest: a failure is counted, and the key stays available.
+  clock.now = MAX;
+  const last = new Pool({ profiles: keys(1), clock: clock.fn, maxWaitMs: 0 });
+  last.markFailure("k0", "rate_limit");
+  assert.deepEqual([statusOf(last, "k0").state, statusOf(last, "k0").errorCount], ["available", 1]);
 });
