@@ -375,6 +375,11 @@ export interface PoolEvents {
   recover: {
     profileId: string;
     provider: string;
+    /**
+     * `scope: "model"`: the model the rest was for. `scope: "key"`: the profile's own
+     * `model`, absent when it has none (a key's rest is for every model, whichever call
+     * started it; unlike "cooldown", which names that call's model).
+     */
     model?: string | undefined;
     scope: "key" | "model";
     /** What the rest was for: the reason of the failure that started it (the profile's, or the pair's for `scope: "model"`). */

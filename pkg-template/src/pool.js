@@ -364,7 +364,18 @@ export class Pool {
           store,
           now: () => this.#now(),
           log: (level, msg) => this.#log(level, msg),
-          imported: () => this.#wake(), // another process may have ended a rest
+          // Another process may have ended a rest: announced now (not at the next call),
+          // and the runs waiting for one woken.
+          imported: () => {
+            if (this.#tracking) {
+              try {
+                this.#observe(this.#now());
+              } catch {
+                // A clock that fails: the next call reports it, and announces the rest then.
+              }
+            }
+            this.#wake();
+          },
         }),
         log: (level, msg) => this.#log(level, msg),
         intervalMs: saveIntervalMs,
@@ -695,7 +706,12 @@ export class Pool {
     if (maxWait !== undefined && wait > maxWait) {
       throw this.#exhausted(attempts, o, label, { retryAt: now + wait, retryAfterMs: wait });
     }
-    if (!quiet) this.#log("warn", `[${label}] All profiles in cooldown, waiting ${Math.round(wait / 1000)}s`);
+    if (!quiet) {
+      // A call naming a model waits for a key that can serve that model (the others may be
+      // available to other models, as the status says).
+      const what = o.model === undefined ? "All profiles in cooldown" : `No profile available for model ${o.model}`;
+      this.#log("warn", `[${label}] ${what}, waiting ${Math.round(wait / 1000)}s`);
+    }
     // At most setTimeout's limit (24.8 days): a longer wait wakes up and waits again.
     const slept = sleep(Math.min(Math.max(1, Math.ceil(wait)), MAX_TIMER_MS), o.signal, (this.#wakers ??= new Set()));
     if (this.#persist !== undefined) refreshWhile(slept, this.#persist);

@@ -396,3 +396,55 @@ test("recover for a rest another process ended through the store says what the r
   await a.close();
   await b.close();
 });
+
+test("recover for a rest another process ended through the store comes at the write that brings the end in, not at the next call (was: at the next getStatus)", async () => {
+  const clock = manualClock();
+  const store = memoryStore();
+  const a = new Pool({ profiles: keys(2), storage: store, clock: clock.fn });
+  const b = new Pool({ profiles: keys(2), storage: store, clock: clock.fn });
+  await a.init();
+  await b.init();
+  const recovered = [];
+  b.on("recover", (e) => recovered.push(e));
+  b.markFailure("k0", "rate_limit");
+  await b.flush();
+  await a.init();
+  clock.now += 1000;
+  a.clearCooldown("k0");
+  await a.flush();
+  clock.now += 1000;
+  b.markSuccess("k1"); // b's next write merges a's clear in
+  await b.flush();
+  assert.deepEqual(
+    recovered.map((e) => [e.profileId, e.scope, e.reason, e.at - T0]),
+    [["k0", "key", "rate_limit", 2000]],
+    "announced at the merge, before any call looks",
+  );
+  clock.now += 5000;
+  b.getStatus();
+  assert.equal(recovered.length, 1, "and only once");
+  await a.close();
+  await b.close();
+});
+
+test("a run naming a model that waits logs that no profile is available for that model (was: 'All profiles in cooldown' while the status counts them available)", async () => {
+  const clock = manualClock();
+  const warns = [];
+  const pool = new Pool({ profiles: keys(2), clock: clock.fn, logger: { warn: (m) => warns.push(m) } });
+  pool.markFailure("k0", "rate_limit", { model: "x" });
+  pool.markFailure("k1", "rate_limit", { model: "x" });
+  const run = pool.run(({ profileId }) => profileId, { model: "x", label: "L" });
+  await tick();
+  assert.equal(pool.getStatus().totalAvailable, 2);
+  pool.clearCooldown("k0");
+  assert.equal((await run).value, "k0");
+  assert.deepEqual(warns, ["[L] No profile available for model x, waiting 60s"]);
+  // A call naming no model keeps v1's words.
+  pool.markFailure("k0", "rate_limit");
+  pool.markFailure("k1", "rate_limit");
+  const plain = pool.run(({ profileId }) => profileId, { label: "P" });
+  await tick();
+  pool.clearCooldown("k1");
+  assert.equal((await plain).value, "k1");
+  assert.equal(warns[1], "[P] All profiles in cooldown, waiting 60s");
+});
