@@ -165,14 +165,16 @@ impl Rest<'_> {
     /// A failure that starts a rest on `schedule`. `window`: the failure window, when it
     /// applies (the last failure is older than it: the count restarts). Returns the error
     /// count, which picks the rest's length.
-    fn start(self, now: f64, reason: Reason, schedule: Schedule, window: Option<f64>) -> u32 {
+    /// `started`: when the rest counts as begun for telling late failures (`now`, or the
+    /// failing call's start when the clock has stepped back since: see [`Pool::fail_for`]).
+    fn start(self, now: f64, started: f64, reason: Reason, schedule: Schedule, window: Option<f64>) -> u32 {
         if window.is_some_and(|w| now - *self.last_failure > w) {
             *self.error_count = 0;
         }
         *self.error_count = self.error_count.saturating_add(1);
         *self.last_failure = now;
         *self.reason = Some(reason);
-        *self.cooldown_started = now;
+        *self.cooldown_started = started;
         *self.cooling_long = schedule == Schedule::Long;
         *self.updated_at = stamp(*self.updated_at, now);
         *self.error_count
@@ -883,7 +885,13 @@ impl Pool {
             Some(m) if mode == Mode::V2 && policy.per_model && !cooling => Some(m),
             _ => None,
         };
-        let Some(m) = scoped else { return Ok(self.fail_key(idx, now, reason, retry_after_ms, cooling)) };
+        // The rest begins, for telling late failures, no earlier than the call that caused it:
+        // after the clock steps back, the calls in flight with this one (started at the same
+        // time or before it) fail late too, as they would have without the step.
+        let started = lease.map_or(now, |t| t.max(now));
+        let Some(m) = scoped else {
+            return Ok(self.fail_key(idx, now, started, reason, retry_after_ms, cooling));
+        };
         let scoped = Failure { model_scoped: true, ..Failure::default() };
         if let Some(p) = self.pair_of(idx, m) {
             let st = &self.pairs[p as usize];
@@ -903,7 +911,10 @@ impl Pool {
                     && q.reason != Some(Reason::ModelNotFound)
             });
         if widen {
-            return Ok(Failure { widened: true, ..self.fail_key(idx, now, reason, retry_after_ms, false) });
+            return Ok(Failure {
+                widened: true,
+                ..self.fail_key(idx, now, started, reason, retry_after_ms, false)
+            });
         }
         let p = self.pair_or_add(idx, m);
         let resting = self.sel.pair_until(p) > now;
@@ -913,7 +924,8 @@ impl Pool {
             return Ok(Failure { error_count, ..scoped });
         }
         let window_applies = !st.last_failure.is_nan();
-        let error_count = st.rest().start(now, reason, policy.schedule, window_applies.then_some(window));
+        let error_count =
+            st.rest().start(now, started, reason, policy.schedule, window_applies.then_some(window));
         let ms = self.settings.cooldowns.cooldown_ms(policy.schedule, error_count, retry_after_ms);
         let (until, ms) = rest_end(now, ms);
         self.sel.set_pair_until(p, until);
@@ -925,6 +937,7 @@ impl Pool {
         &mut self,
         idx: u32,
         now: f64,
+        started: f64,
         reason: Reason,
         retry_after_ms: Option<f64>,
         cooling: bool,
@@ -947,7 +960,7 @@ impl Pool {
             Mode::V2 => !last.is_nan(),
         };
         let window = window_applies.then_some(cd.failure_window_ms);
-        let error_count = st.rest().start(now, reason, policy.schedule, window);
+        let error_count = st.rest().start(now, started, reason, policy.schedule, window);
         let ms = cd.cooldown_ms(policy.schedule, error_count, retry_after_ms);
         let (until, ms) = rest_end(now, ms);
         self.sel.set_until(idx, until);

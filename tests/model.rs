@@ -103,6 +103,18 @@ impl MPair {
 /// comes whole from the record with the greater key, and carries that key's time.
 /// An event's `updatedAt`: `now`, or when the record's last change is not earlier, the
 /// smallest f64 above it (kept at 2^53, the latest time).
+
+/// A rest of `ms` from `now` ends at `now + ms`, or at 2^53 when that is later (no time past
+/// 2^53 is recorded): its end, and its length.
+fn end_of_rest(now: f64, ms: f64) -> (f64, f64) {
+    let max = key_carousel::MAX_TIME_MS;
+    if now + ms > max {
+        (max, max - now)
+    } else {
+        (now + ms, ms)
+    }
+}
+
 fn later(prev: Option<f64>, now: f64) -> f64 {
     // Never changed: the record says 0.
     match prev.or(Some(0.0)) {
@@ -366,6 +378,8 @@ impl Model {
         if late || pol.schedule == Schedule::None {
             return (None, late, p.error_count, false, false);
         }
+        // The rest begins no earlier than the failing call did (the clock may have stepped back).
+        let started = lease.map_or(now, |t| t.max(now));
         if let Some(m) = model.filter(|_| mode == Mode::V2 && pol.per_model && !cooling) {
             // A call that began before the pair's last rest: that incident, late.
             if let Some(q) = self.pairs.get(&(i, m)) {
@@ -385,7 +399,7 @@ impl Model {
                         && q.reason != nf
                 });
             if widen {
-                let (cd, late, count, _, _) = self.fail_key(i, now, r, retry, false);
+                let (cd, late, count, _, _) = self.fail_key(i, now, started, r, retry, false);
                 return (cd, late, count, false, true);
             }
             self.touch_pair((i, m));
@@ -404,16 +418,25 @@ impl Model {
             let ms = if reset { ms_reset } else { ms };
             q.last_failure = Some(now);
             q.reason = Some(r);
-            q.started = Some(now);
+            q.started = Some(started);
             q.long = pol.schedule == Schedule::Long;
             q.updated = Some(later(q.updated, now));
-            q.until = Some(now + ms);
+            let (until, ms) = end_of_rest(now, ms);
+            q.until = Some(until);
             return (Some(ms), false, q.error_count, true, false);
         }
-        self.fail_key(i, now, r, retry, cooling)
+        self.fail_key(i, now, started, r, retry, cooling)
     }
 
-    fn fail_key(&mut self, i: usize, now: f64, r: Reason, retry: Option<f64>, cooling: bool) -> Outcome {
+    fn fail_key(
+        &mut self,
+        i: usize,
+        now: f64,
+        started: f64,
+        r: Reason,
+        retry: Option<f64>,
+        cooling: bool,
+    ) -> Outcome {
         let pol = self.s.policy.get(r);
         let window = self.s.cooldowns.failure_window_ms;
         let mode = self.s.mode;
@@ -436,12 +459,13 @@ impl Model {
         p.error_count += 1;
         p.last_failure = Some(now);
         p.reason = Some(r);
-        p.started = Some(now);
+        p.started = Some(started);
         p.long = pol.schedule == Schedule::Long;
         p.updated = Some(later(p.updated, now));
         let count = p.error_count;
         let ms = self.rest_ms(pol.schedule, count, retry);
-        self.p[i].until = Some(now + ms);
+        let (until, ms) = end_of_rest(now, ms);
+        self.p[i].until = Some(until);
         (Some(ms), false, count, false, false)
     }
 

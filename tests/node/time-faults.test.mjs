@@ -240,3 +240,37 @@ test("near 2^53: a rest that would end past 2^53 ends there, and is kept through
   last.markFailure("k0", "rate_limit");
   assert.deepEqual([statusOf(last, "k0").state, statusOf(last, "k0").errorCount], ["available", 1]);
 });
+
+test("the clock steps back while calls are in flight: their 429s are still one incident (was: a call's late 429 started a second, longer rest)", async () => {
+  const clock = manualClock();
+  const pool = new Pool({ profiles: keys(1), clock: clock.fn, maxWaitMs: 0 });
+  const rests = [];
+  pool.on("cooldown", (e) => rests.push([e.errorCount, e.cooldownMs]));
+  const pending = [];
+  const runs = [];
+  for (let i = 0; i < 3; i++) {
+    runs.push(
+      pool
+        // The three calls of the burst wait for their answer; a later attempt succeeds.
+        .run(() => (pending.length < 3 ? new Promise((resolve, reject) => pending.push(reject)) : "ok"))
+        .then(
+          () => "ok",
+          (e) => e.name,
+        ),
+    );
+  }
+  await new Promise((r) => setImmediate(r));
+  assert.equal(pending.length, 3);
+  clock.now -= 5000; // the system clock is stepped back (NTP) while the three calls run
+  pending[0](httpError(429, "rate limit"));
+  assert.equal(await runs[0], "AllProfilesExhaustedError");
+  assert.deepEqual(rests, [[1, MIN]]);
+  clock.now += 70_000; // the rest is over
+  pending[1](httpError(429, "rate limit")); // the same burst, answered late
+  pending[2](httpError(429, "rate limit"));
+  // Late failures change nothing: the runs try the key again, and it answers.
+  assert.deepEqual(await Promise.all(runs.slice(1)), ["ok", "ok"]);
+  assert.deepEqual(rests, [[1, MIN]], "no second rest");
+  const s = pool.getStatus().profiles[0];
+  assert.deepEqual([s.state, s.errorCount], ["available", 1]);
+});
