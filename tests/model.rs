@@ -99,11 +99,6 @@ impl MPair {
     }
 }
 
-/// The merge rule, written out plainly: timestamps take the maximum; the cooldown group
-/// comes whole from the record with the greater key, and carries that key's time.
-/// An event's `updatedAt`: `now`, or when the record's last change is not earlier, the
-/// smallest f64 above it (kept at 2^53, the latest time).
-
 /// A rest of `ms` from `now` ends at `now + ms`, or at 2^53 when that is later (no time past
 /// 2^53 is recorded): its end, and its length.
 fn end_of_rest(now: f64, ms: f64) -> (f64, f64) {
@@ -115,6 +110,10 @@ fn end_of_rest(now: f64, ms: f64) -> (f64, f64) {
     }
 }
 
+/// The merge rule, written out plainly: timestamps take the maximum; the cooldown group
+/// comes whole from the record with the greater key, and carries that key's time.
+/// An event's `updatedAt`: `now`, or when the record's last change is not earlier, the
+/// smallest f64 above it (kept at 2^53, the latest time).
 fn later(prev: Option<f64>, now: f64) -> f64 {
     // Never changed: the record says 0.
     match prev.or(Some(0.0)) {
