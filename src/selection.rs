@@ -297,6 +297,11 @@ pub struct Selection {
     pair_again: Bits,
 }
 
+/// The most profile entries the per-model views hold together (views × profiles): about
+/// 128 MiB of copies. A pool of 1,000 profiles fits a view for every model it may know; one
+/// of 100,000 fits 41.
+pub const VIEW_BUDGET: usize = 1 << 22;
+
 /// A set of small numbers, empty (and allocating nothing) until one is added.
 #[derive(Clone, Debug, Default)]
 struct Bits(Vec<u64>);
@@ -504,6 +509,13 @@ impl Selection {
     /// Whether pairs of `model` rest at the index's clock.
     pub fn has_view(&self, model: u32) -> bool {
         self.view(model).is_some()
+    }
+
+    /// Whether a new model's view fits in [`VIEW_BUDGET`]: each view copies the selection
+    /// heaps (about 32 bytes per profile), so without a bound 4,096 models in a large pool
+    /// outgrow wasm's memory (and the module traps).
+    pub fn view_fits(&self) -> bool {
+        (self.views.len() + 1).saturating_mul(self.len().max(1)) <= VIEW_BUDGET
     }
 
     #[inline]

@@ -557,3 +557,31 @@ fn a_rest_that_would_end_past_2_pow_53_ends_there_and_survives_export_and_import
     q.import(exported.profiles.iter().map(|(id, r)| (id.as_str(), *r)), now).unwrap();
     assert_eq!(q.cooldown_until(idx(&q, "oa1")), max, "kept through the columns of a store");
 }
+
+#[test]
+fn model_views_stay_within_their_budget_past_it_a_new_models_failure_rests_the_key() {
+    use key_carousel::selection::VIEW_BUDGET;
+    let n = 40_000;
+    let specs: Vec<ProfileSpec> = (0..n).map(|i| spec(&format!("k{i}"), "openai", Kind::Primary)).collect();
+    let mut p = Pool::with_profiles(Settings::v2(), &specs).unwrap();
+    let fits = VIEW_BUDGET / n;
+    assert_eq!(fits, 104);
+    // k0 fails for one model after another (a client's made-up names: model_not_found,
+    // which rests the pair only): each model's rest needs a view while it lasts.
+    for k in 0..fits {
+        let m = p.model_index(&format!("m{k}")).unwrap();
+        let f = p.fail_for(0, T0, Reason::ModelNotFound, None, None, Some(m)).unwrap();
+        assert!(f.model_scoped && !f.widened, "model {k}");
+    }
+    assert!(!p.is_cooling(0, T0).unwrap());
+    // One more model has no room: its failure rests k0 itself, as past 4,096 names.
+    let m = p.model_index("one-too-many").unwrap();
+    let f = p.fail_for(0, T0, Reason::ModelNotFound, None, None, Some(m)).unwrap();
+    assert!(f.widened);
+    assert!(p.is_cooling(0, T0).unwrap());
+    // A model that has a view already still rests for itself only.
+    let m0 = p.model_index("m0").unwrap();
+    let f = p.fail_for(1, T0, Reason::ModelNotFound, None, None, Some(m0)).unwrap();
+    assert!(f.model_scoped && !f.widened);
+    assert!(!p.is_cooling(1, T0).unwrap());
+}

@@ -344,7 +344,12 @@ export class Pool {
         c.configure(strategy, weighted ? Uint32Array.from(weights) : new Uint32Array(0), transient, long);
       }
     } catch (e) {
-      c?.free();
+      try {
+        c?.free();
+      } catch {
+        // A core that trapped cannot be freed (its borrow is still held): the error to
+        // report is the one that stopped the construction.
+      }
       throw e;
     }
     this.#ids = ids;

@@ -197,3 +197,21 @@ test("mergeSnapshots merges model-scoped records with the same rule: the later e
   const only = mergeSnapshots({ version: 1, profiles: { x: { errorCount: 0, models: { m: rest(T0, T0 + MIN) } } } }, null);
   assert.equal(only.profiles.x.models.m.cooldownUntil, T0 + MIN);
 });
+
+test("made-up model names cannot run the module out of memory: past the views' budget a new model's failure rests the whole key (was: a copy of the index per model, then a trap)", () => {
+  const clock = manualClock();
+  const n = 40_000;
+  const profiles = Array.from({ length: n }, (_, i) => ({ id: `k${i}`, provider: "openai", apiKey: `key-openai-${i}-0123456789` }));
+  const pool = new Pool({ profiles, clock: clock.fn });
+  const rests = [];
+  pool.on("cooldown", (e) => rests.push(e.scope));
+  // 2^22 profile entries / 40,000 profiles: 104 models' copies fit.
+  for (let k = 0; k < 104; k++) pool.markFailure("k0", "model_not_found", { model: `made-up-${k}` });
+  assert.equal(statusOf(pool, "k0").state, "available");
+  assert.equal(statusOf(pool, "k0").modelCooldowns.length, 104);
+  pool.markFailure("k0", "model_not_found", { model: "one-too-many" });
+  assert.equal(statusOf(pool, "k0").state, "cooldown", "the key rests, as past 4,096 names");
+  assert.deepEqual([rests.length, rests.at(-1), rests.filter((s) => s === "model").length], [105, "key", 104]);
+  // The pool goes on: another key serves.
+  assert.equal(pool.getStatus().totalAvailable, n - 1);
+});

@@ -284,11 +284,17 @@ export class ModelPool {
     p.errorCount = countUp(p.errorCount);
     p.lastFailure = now;
     p.reason = reason;
-    p.cooldownStartedAt = now;
+    // Begun no earlier than the failing call (the clock may have stepped back since).
+    p.cooldownStartedAt = lease === undefined ? now : Math.max(lease, now);
     p.cooldownLong = pol.schedule === "long";
     p.updatedAt = later(p.updatedAt, now);
     const cap = pol.schedule === "long" ? this.cd.billingMaxMs : this.cd.maxRateLimitCooldownMs;
     const ms = retryMs !== undefined ? Math.min(retryMs, cap) : this.step(pol.schedule, p.errorCount);
+    // No time past 2^53 is recorded: a rest that would end later ends there.
+    if (now + ms > 2 ** 53) {
+      p.cooldownUntil = 2 ** 53;
+      return 2 ** 53 - now;
+    }
     p.cooldownUntil = now + ms;
     return ms;
   }
