@@ -22,7 +22,8 @@ export class Emitter {
 
   static check(type, listener) {
     if (!KNOWN.has(type)) {
-      const shown = typeof type === "string" ? JSON.stringify(shownName(type)) : String(type);
+      // Not String(type): an object's toString may throw, or return anything.
+      const shown = typeof type === "string" ? JSON.stringify(shownName(type)) : `(not a name: ${type === null ? "null" : typeof type})`;
       throw new TypeError(`unknown event ${shown} (expected one of ${EVENTS.join(", ")})`);
     }
     if (typeof listener !== "function") throw new TypeError("listener must be a function");

@@ -109,6 +109,11 @@ test("events: exhausted, with retryAt; off removes a listener; unknown events ar
   assert.equal(exhausted.length, 1);
   assert.throws(() => pool.on("cooled", () => {}), TypeError);
   assert.throws(() => pool.on("cooldown", "not a function"), TypeError);
+  // Not a string: the TypeError says what it is, without calling its toString (which may
+  // throw, or return a key) (was: String(type), so a throwing toString escaped).
+  const hostile = { toString: () => { throw new Error("toString ran"); } };
+  assert.throws(() => pool.on(hostile, () => {}), { name: "TypeError", message: /unknown event \(not a name: object\)/ });
+  assert.throws(() => pool.off(null, () => {}), { name: "TypeError", message: /unknown event \(not a name: null\)/ });
 });
 
 test("events: a listener that throws or rejects is logged and breaks nothing", async () => {
