@@ -185,7 +185,7 @@ impl Cooldowns {
         ];
         for (i, &v) in values.iter().enumerate() {
             if let Some(p) = ms_problem(v) {
-                return Some(ConfigError::new(format!("cooldowns.{}", crate::config::COOLDOWN_FIELDS[i]), p));
+                return Some(ConfigError::new(crate::config::cd_field(i), p));
             }
         }
         for (field, ladder) in [("schedules.transient", &self.transient), ("schedules.long", &self.long)] {

@@ -134,9 +134,10 @@ pub fn cooldowns_from(values: [Option<f64>; 4]) -> Result<Cooldowns, ConfigError
     })
 }
 
+/// The field of cooldown value `i` in errors: `cooldowns.<name>`.
 #[cold]
 #[inline(never)]
-fn cd_field(i: usize) -> String {
+pub(crate) fn cd_field(i: usize) -> String {
     format!("cooldowns.{}", COOLDOWN_FIELDS[i])
 }
 

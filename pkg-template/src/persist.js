@@ -103,7 +103,12 @@ class StoreOp {
     this.over = false;
     this.error = undefined;
     this.waiters = [];
-    this.timer = armed ? unref(setTimeout(() => this.lose(), LOST_MS)) : null;
+    this.timer = armed ? this.#arm() : null;
+  }
+
+  /** Its own timer: LOST_MS from now. */
+  #arm() {
+    return unref(setTimeout(() => this.lose(), LOST_MS));
   }
 
   /** Ends the op (once; false when it had ended already), then tells the waiters. */
@@ -126,7 +131,7 @@ class StoreOp {
     if (this.over) return;
     clearTimeout(this.timer);
     this.started = Date.now();
-    this.timer = unref(setTimeout(() => this.lose(), LOST_MS));
+    this.timer = this.#arm();
   }
 
   /**

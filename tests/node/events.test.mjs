@@ -379,30 +379,12 @@ test("a logger that acts on the pool: the cooldown event still comes before what
   assert.equal(statusOf(pool, "k0").state, "available");
 });
 
-test("recover for a rest another process ended through the store says what the rest was for (was: no reason)", async () => {
-  const store = memoryStore();
-  const a = new Pool({ profiles: keys(2), storage: store });
-  const b = new Pool({ profiles: keys(2), storage: store });
-  await a.init();
-  await b.init();
-  const recovered = [];
-  b.on("recover", (e) => recovered.push(e));
-  b.markFailure("k0", "rate_limit");
-  await b.flush();
-  await a.init(); // reads b's rest
-  a.clearCooldown("k0");
-  await a.flush();
-  b.markFailure("k1", "auth"); // b's next write merges a's clear in
-  await b.flush();
-  assert.equal(statusOf(b, "k0").state, "available");
-  assert.equal(recovered.length, 1, JSON.stringify(recovered));
-  assert.equal(recovered[0].profileId, "k0");
-  assert.equal(recovered[0].reason, "rate_limit");
-  await a.close();
-  await b.close();
-});
-
-test("recover for a rest another process ended through the store comes at the write that brings the end in, not at the next call (was: at the next getStatus)", async () => {
+/**
+ * Pools a and b on one store: b rests k0 (rate_limit) and writes it; a reads it and, a
+ * second later, clears it; a second after that, `bWrites(b)` changes b, whose write merges
+ * the clear in. Returns b's "recover" events (and the pools, to close).
+ */
+async function restEndedByAnother(bWrites) {
   const clock = manualClock();
   const store = memoryStore();
   const a = new Pool({ profiles: keys(2), storage: store, clock: clock.fn });
@@ -413,13 +395,28 @@ test("recover for a rest another process ended through the store comes at the wr
   b.on("recover", (e) => recovered.push(e));
   b.markFailure("k0", "rate_limit");
   await b.flush();
-  await a.init();
+  await a.init(); // reads b's rest
   clock.now += 1000;
   a.clearCooldown("k0");
   await a.flush();
   clock.now += 1000;
-  b.markSuccess("k1"); // b's next write merges a's clear in
+  bWrites(b);
   await b.flush();
+  return { a, b, clock, recovered };
+}
+
+test("recover for a rest another process ended through the store says what the rest was for (was: no reason)", async () => {
+  const { a, b, recovered } = await restEndedByAnother((b) => b.markFailure("k1", "auth"));
+  assert.equal(statusOf(b, "k0").state, "available");
+  assert.equal(recovered.length, 1, JSON.stringify(recovered));
+  assert.equal(recovered[0].profileId, "k0");
+  assert.equal(recovered[0].reason, "rate_limit");
+  await a.close();
+  await b.close();
+});
+
+test("recover for a rest another process ended through the store comes at the write that brings the end in, not at the next call (was: at the next getStatus)", async () => {
+  const { a, b, clock, recovered } = await restEndedByAnother((b) => b.markSuccess("k1"));
   assert.deepEqual(
     recovered.map((e) => [e.profileId, e.scope, e.reason, e.at - T0]),
     [["k0", "key", "rate_limit", 2000]],

@@ -25,6 +25,19 @@ function assertNoLeak(text, where) {
   }
 }
 
+/** `new Pool(options)` throws a ConfigError naming `field`, whose message and stack hold no key. */
+function refused(options, field) {
+  assert.throws(
+    () => new Pool(options),
+    (e) => {
+      assert.ok(e instanceof ConfigError, String(e));
+      assert.equal(e.field, field);
+      assertNoLeak(`${e.message}\n${e.stack}`, field);
+      return true;
+    },
+  );
+}
+
 function capture() {
   const lines = [];
   const logger = {};
@@ -339,16 +352,6 @@ test("redaction marks exactly the runs of 8 or more characters that occur in a k
 });
 
 test("a key passed as a name (a profile's id, provider or model, a call's model) is refused, and the error names the field, not the key", async () => {
-  const refused = (options, field) =>
-    assert.throws(
-      () => new Pool(options),
-      (e) => {
-        assert.ok(e instanceof ConfigError, String(e));
-        assert.equal(e.field, field);
-        assertNoLeak(`${e.message}\n${e.stack}`, field);
-        return true;
-      },
-    );
   refused({ profiles: [{ id: A, provider: "openai", apiKey: A }] }, "profiles[0].id");
   refused({ profiles: [{ id: `${A}\n`, provider: "openai", apiKey: `${A}\n` }] }, "profiles[0].id");
   refused({ profiles: [{ id: `key-${A.slice(-12)}`, provider: "openai", apiKey: A }] }, "profiles[0].id");
@@ -402,16 +405,6 @@ test("LlmKeyPool keeps v1's messages for bad profiles, with a key used as an id 
 });
 
 test("a name that holds a key whole among other text (another profile's, or its own as a provider) is refused, naming the field (was: accepted, then shown in status, events, errors and stored state)", () => {
-  const refused = (options, field) =>
-    assert.throws(
-      () => new Pool(options),
-      (e) => {
-        assert.ok(e instanceof ConfigError, String(e));
-        assert.equal(e.field, field);
-        assertNoLeak(`${e.message}\n${e.stack}`, field);
-        return true;
-      },
-    );
   const a = { id: "a", provider: "openai", apiKey: A };
   refused({ profiles: [{ id: `openai-main/${B}`, provider: "openai", apiKey: A }, { id: "b", provider: "groq", apiKey: B }] }, "profiles[0].id");
   refused({ profiles: [a, { id: "b", provider: "groq", model: `llama:${A}`, apiKey: B }] }, "profiles[1].model");
