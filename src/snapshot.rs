@@ -309,8 +309,9 @@ impl Pool {
     /// profile's `lastUsed` changed the round-robin order is rebuilt from `lastUsed`
     /// (least recently used first; v1 mode ranks by `lastUsed` as v1 does).
     /// A record under a [`pair_id`] is merged into that pair (without its `lastUsed` and
-    /// `lastSuccess`), unless the pool does not have the profile (or cannot intern the
-    /// model name): then it is kept like a record of an unknown id.
+    /// `lastSuccess`), unless the pool does not have the profile, cannot intern the model
+    /// name, or has no room to index the pair's rest (see `import_pair`): then it is kept
+    /// like a record of an unknown id.
     /// Returns the number of records of ids the pool does not have.
     pub fn import<'a, I>(&mut self, records: I, now: f64) -> Result<usize, Error>
     where
@@ -329,7 +330,11 @@ impl Pool {
                 let stored = stored.pair_form();
                 let known = self.index_of(profile).map(|idx| (idx, self.model_index(model)));
                 match known {
-                    Some((idx, Ok(m))) => self.import_pair(idx, m, &stored),
+                    Some((idx, Ok(m))) => {
+                        if !self.import_pair(idx, m, &stored, now) {
+                            self.keep(id, &stored);
+                        }
+                    }
                     Some((_, Err(_))) => self.keep(id, &stored),
                     None => {
                         unknown += 1;
@@ -379,9 +384,22 @@ impl Pool {
             .or_insert_with(|| stored.normalized());
     }
 
-    fn import_pair(&mut self, idx: u32, model: u32, stored: &Record) {
+    /// Merges a stored record into the pair (profile, model). Returns false, changing
+    /// nothing, when the record's rest would need a view of a model that has none and no
+    /// new view fits the views' budget ([`Selection::view_fits`]): a store naming one
+    /// model after another (thousands of them, in a pool of thousands of keys) would
+    /// otherwise copy the index per model until wasm's memory ran out. The caller keeps
+    /// such a record as it came, as it keeps one of a model past [`MAX_MODELS`] names.
+    ///
+    /// [`Selection::view_fits`]: crate::selection::Selection::view_fits
+    /// [`MAX_MODELS`]: crate::pool::MAX_MODELS
+    fn import_pair(&mut self, idx: u32, model: u32, stored: &Record, now: f64) -> bool {
+        let rests = stored.cooldown_until.is_some_and(|t| t > now);
+        if rests && !self.sel.has_view(model) && !self.sel.view_fits() {
+            return false;
+        }
         let p = self.pair_or_add(idx, model);
-        let Some(mine) = self.pair_record(p) else { return };
+        let Some(mine) = self.pair_record(p) else { return true };
         let mut r = merge(&mine, stored);
         // A rest whose event came before this pool's clearCooldown of the profile, or its
         // markSuccess of this model, is over: that is the later event (stamped after it, as
@@ -398,7 +416,7 @@ impl Pool {
             }
         }
         if r == mine {
-            return;
+            return true;
         }
         let nan = |t: Option<f64>| t.unwrap_or(f64::NAN);
         if r.cooldown_until != mine.cooldown_until {
@@ -412,6 +430,7 @@ impl Pool {
         st.updated_at = nan(r.updated_at);
         st.cooling_long = r.cooldown_long;
         st.cooldown_started = nan(r.cooldown_started_at);
+        true
     }
 
     /// Rebuilds the round-robin ranks from `lastUsed`.

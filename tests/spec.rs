@@ -585,3 +585,45 @@ fn model_views_stay_within_their_budget_past_it_a_new_models_failure_rests_the_k
     assert!(f.model_scoped && !f.widened);
     assert!(!p.is_cooling(1, T0).unwrap());
 }
+
+#[test]
+fn a_stores_model_rests_past_the_views_budget_are_kept_as_they_came_not_indexed() {
+    use key_carousel::selection::VIEW_BUDGET;
+    use key_carousel::snapshot::pair_id;
+    let n = 40_000;
+    let specs: Vec<ProfileSpec> = (0..n).map(|i| spec(&format!("k{i}"), "openai", Kind::Primary)).collect();
+    let mut p = Pool::with_profiles(Settings::v2(), &specs).unwrap();
+    let fits = VIEW_BUDGET / n;
+    // Another process's state (or a file anyone wrote): k0 rests for one model after another.
+    let rest = Record {
+        error_count: 1,
+        last_failure: Some(T0),
+        cooldown_until: Some(T0 + 60_000.0),
+        reason: Some(Reason::ModelNotFound),
+        updated_at: Some(T0),
+        cooldown_started_at: Some(T0),
+        ..Record::default()
+    };
+    let ids: Vec<String> = (0..fits + 2).map(|k| pair_id("k0", &format!("m{k}"))).collect();
+    let unknown = p.import(ids.iter().map(|id| (id.as_str(), rest)), T0).unwrap();
+    assert_eq!(unknown, 0, "every record names a profile of the pool");
+    // The rests that fit the budget are indexed: a call for such a model skips k0.
+    let m0 = p.model_index("m0").unwrap();
+    assert_ne!(p.acquire_for(T0, Some(0), Some(m0), Some(0)).unwrap(), Some(0));
+    assert_eq!(p.pairs().len(), fits, "a pair per model that fits, no more");
+    // The two past it are not (k0 serves those models here), and are kept as they came:
+    // this pool's next write carries them on.
+    let over = p.model_index(&format!("m{}", fits + 1)).unwrap();
+    assert_eq!(p.acquire_for(T0, Some(0), Some(over), Some(0)).unwrap(), Some(0));
+    let exported = p.export();
+    for id in &ids[fits..] {
+        assert_eq!(exported.profiles.get(id), Some(&rest.normalized()), "{id:?}");
+    }
+    // The same records again change nothing, and a rest that has ended needs no view.
+    assert_eq!(p.import(ids.iter().map(|id| (id.as_str(), rest)), T0).unwrap(), 0);
+    assert_eq!(p.pairs().len(), fits);
+    let ended = Record { cooldown_until: Some(T0 - 1.0), ..rest };
+    let late = pair_id("k1", "m-ended");
+    p.import([(late.as_str(), ended)], T0).unwrap();
+    assert_eq!(p.pairs().len(), fits + 1, "merged into a pair of its own");
+}

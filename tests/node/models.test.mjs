@@ -215,3 +215,29 @@ test("made-up model names cannot run the module out of memory: past the views' b
   // The pool goes on: another key serves.
   assert.equal(pool.getStatus().totalAvailable, n - 1);
 });
+
+test("a store naming model after model cannot run the module out of memory either: rests past the views' budget are kept as they came, not indexed (was: a copy of the index per model, then a trap)", async () => {
+  const clock = manualClock();
+  const n = 40_000;
+  const profiles = Array.from({ length: n }, (_, i) => ({ id: `k${i}`, provider: "openai", apiKey: `key-openai-${i}-0123456789` }));
+  // What another process wrote, or anyone who can write the state: k0 rests for 4,096 models.
+  const rest = { errorCount: 1, lastFailure: T0, cooldownUntil: T0 + MIN, lastFailureReason: "model_not_found", updatedAt: T0, cooldownStartedAt: T0 };
+  const models = Object.fromEntries(Array.from({ length: 4096 }, (_, k) => [`m${k}`, rest]));
+  const store = memoryStore();
+  store.update(() => ({ version: 1, profiles: { k0: { errorCount: 0, models } } }));
+  const pool = new Pool({ profiles, clock: clock.fn, storage: store });
+  await pool.init();
+  // 2^22 profile entries / 40,000 profiles: 104 models' rests are indexed, and calls for
+  // those models skip k0; past them k0 serves (this process has no room to index them).
+  assert.equal(statusOf(pool, "k0").modelCooldowns.length, 104);
+  assert.equal(statusOf(pool, "k0").state, "available");
+  const got = await pool.run(async ({ profileId }) => profileId, { model: "m0" });
+  assert.notEqual(got.value, "k0");
+  // Each record is carried on as it came by this pool's next write.
+  pool.markFailure("k1", "rate_limit");
+  await pool.flush();
+  const stored = JSON.parse(store.load()).profiles.k0.models;
+  assert.equal(Object.keys(stored).length, 4096);
+  assert.deepEqual(stored.m4095, rest);
+  await pool.close();
+});
