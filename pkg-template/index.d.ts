@@ -229,8 +229,9 @@ export type RunOptions = {
   maxWaitMs?: number | undefined;
   /**
    * A sticky session ({@link Pool} only): calls of the same session are served by the same
-   * profile while it is healthy (provider-side prompt caches stay warm); when it rests, the
-   * session moves to the profile that serves the call, and stays there. A session stays in
+   * profile while it is healthy (provider-side prompt caches stay warm), also calls made
+   * together; when it rests, the session moves to the profile the retry is given, and stays
+   * there (calls of the session still running on the old one retry there too). A session stays in
    * its group: when it had to move to a fallback model, it moves back once a profile of the
    * preferred provider is available. The pool remembers `sessions.max` sessions (LRU).
    *

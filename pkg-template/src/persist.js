@@ -20,7 +20,7 @@
 
 import { errorMessage } from "./errors.js";
 import { CorruptState, parseState, toSnapshot } from "./snapshot.js";
-import { sleep } from "./wait.js";
+import { onAbort, sleep } from "./wait.js";
 
 const MAX_BACKOFF_MS = 30_000;
 /**
@@ -269,10 +269,10 @@ export class Persister {
    * Resolves once a write that carries urgent change `seq` (a `urgentSeq` read after it)
    * has ended, whether it worked or failed (a failed one is logged and retried); at once when
    * it has, when the store is failing now or the persister is closed; after SAVE_WAIT_MS
-   * at most. Never rejects.
+   * at most, or once `signal` aborts. Never rejects.
    */
-  saved(seq) {
-    if (this.savedSeq >= seq || this.failures > 0 || this.closed || this.#stuck()) return SAVED;
+  saved(seq, signal) {
+    if (this.savedSeq >= seq || this.failures > 0 || this.closed || this.#stuck() || signal?.aborted) return SAVED;
     return new Promise((resolve) => {
       const waiter = { seq, done: null };
       // Not unref'd: the run is waiting on it (a store whose write holds no handle of its
@@ -283,12 +283,16 @@ export class Persister {
         persister.hungWrite = persister.writeOp;
         waiter.done();
       }, SAVE_WAIT_MS);
+      let stop;
       waiter.done = () => {
         clearTimeout(timer);
+        stop?.();
         const i = this.savers.indexOf(waiter);
         if (i >= 0) this.savers.splice(i, 1);
         resolve();
       };
+      // The caller's abort ends the wait at once (the write goes on).
+      if (signal !== undefined) stop = onAbort(signal, waiter.done);
       this.savers.push(waiter);
     });
   }

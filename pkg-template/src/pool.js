@@ -560,9 +560,9 @@ export class Pool {
     if (o.model !== undefined) this.#refuseKeyName(o.model, "run options: model");
     const model = o.model === undefined ? undefined : this.#model(o.model);
     const session = o.session;
-    // The session's profile, tried first while it is healthy (until an attempt fails).
-    let sticky = session === undefined ? undefined : (this.#sessions ??= new Sessions(this.#sessionsMax)).get(session);
-    const seen = sticky;
+    const sessions = session === undefined ? undefined : (this.#sessions ??= new Sessions(this.#sessionsMax));
+    // The profile this run's last attempt failed on (-1: none yet).
+    let failed = -1;
     const attempts = [];
     let woken = false;
     // The urgent change (a failure) this run must see written before it settles (0: none).
@@ -571,7 +571,11 @@ export class Pool {
     for (let i = 0; i < this.#maxAttempts; i++) {
       if (signal?.aborted) throw abortReason(signal);
       const now = this.#now();
-      const idx = this.#core.acquire(now, pref, model, sticky);
+      // A session's profile is tried first while it is healthy, and not again by the run
+      // whose attempt just failed on it. It is read at each attempt: another call of the
+      // session may have moved it since this one started.
+      const held = sessions?.get(session);
+      const idx = this.#core.acquire(now, pref, model, held === failed ? undefined : held);
       if (this.#tracking) this.#observe(now);
       if (idx < 0) {
         // The last turn: no attempt would follow the wait (it says when, and gives up now).
@@ -579,7 +583,7 @@ export class Pool {
         // Before waiting or giving up: the failures so far are written first (at most 1 s),
         // then the pool is asked again (a look again is not an attempt).
         if (saving !== 0) {
-          await this.#persist.saved(saving);
+          await this.#persist.saved(saving, signal);
           saving = 0;
           i--;
           continue;
@@ -590,6 +594,9 @@ export class Pool {
         if (woken) i--;
         continue;
       }
+      // The session is where its latest attempt went (a new session, or one moved off its
+      // profile): calls of the session in flight or started meanwhile follow it there.
+      if (sessions !== undefined && idx !== held) sessions.set(session, idx);
       const ctx = {
         profileId: this.#ids[idx],
         apiKey: this.#keys[idx],
@@ -629,27 +636,27 @@ export class Pool {
         if (this.#on.failure) this.#events.emit("failure", { ...attempt });
         this.#log("warn", `[${label}] Profile ${ctx.profileId} failed: ${reason} \u2014 ${error}`);
         if (!this.#policy[REASON_CODE.get(reason)].rotate) {
-          if (saving !== 0) await this.#persist.saved(saving);
+          if (saving !== 0) await this.#persist.saved(saving, signal);
           throw err;
         }
-        sticky = undefined;
+        failed = idx;
         continue;
       }
       const doneAt = this.#endTime(idx);
       this.#core.succeed(idx, doneAt, now, undefined);
       if (this.#persist !== undefined) this.#persist.change(false);
       this.#metrics.success(idx);
-      if (session !== undefined) this.#sessions.keep(session, idx, seen);
+      if (sessions !== undefined) sessions.keep(session, idx);
       if (this.#on.success) {
         const event = { profileId: ctx.profileId, provider: ctx.provider, model: ctx.model, attempts: attempts.length };
         // Names the caller gave may hold a key by mistake: events never do (as logs).
         if (session !== undefined) event.session = redact(session, "", this.#keyIndex());
         this.#events.emit("success", event);
       }
-      if (saving !== 0) await this.#persist.saved(saving);
+      if (saving !== 0) await this.#persist.saved(saving, signal);
       return { value, profileId: ctx.profileId, provider: ctx.provider, model: ctx.model, attempts };
     }
-    if (saving !== 0) await this.#persist.saved(saving);
+    if (saving !== 0) await this.#persist.saved(saving, signal);
     // Out of attempts: when nothing is available to this call now, say when something is.
     const now = this.#now();
     const wait = this.#core.waitMs(now, model);

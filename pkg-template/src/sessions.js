@@ -36,20 +36,20 @@ export class Sessions {
   }
 
   /**
-   * After a call of the session succeeded on `idx`: remembers it, unless that is already
-   * what the map holds (`get` made it the most recently used when the call started), or
-   * another call of the session moved it while this one ran (the map no longer holds `seen`,
-   * what `get` gave this call): that call started later or failed where this one started,
-   * so it knows better where the session is served now (a call sent before a 429 on its
-   * key that answers after it must not pull the session back to the resting key).
+   * After a call of the session succeeded on `idx`: remembers it if the session was
+   * forgotten meanwhile. The attempt recorded `idx` when it started (see `set`); a session
+   * that holds another profile now was moved by a later attempt of another call, which
+   * knows better where it is served (a call sent before a 429 on its key that answers after
+   * it must not pull the session back to the resting key).
    */
-  keep(session, idx, seen) {
-    const now = this.#map.get(session);
-    if (now === idx || (now !== undefined && now !== seen)) return;
-    this.set(session, idx);
+  keep(session, idx) {
+    if (!this.#map.has(session)) this.set(session, idx);
   }
 
-  /** Remembers the profile that served a session, forgetting the least recently used beyond `max`. */
+  /**
+   * Remembers the profile an attempt of the session was given, forgetting the least
+   * recently used beyond `max`.
+   */
   set(session, idx) {
     this.#map.delete(session);
     this.#map.set(session, idx);

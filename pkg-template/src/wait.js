@@ -14,7 +14,7 @@ export function abortReason(signal) {
 const waiting = new WeakMap();
 
 /** Calls `fn` when `signal` aborts; returns the function that stops that. */
-function onAbort(signal, fn) {
+export function onAbort(signal, fn) {
   let w = waiting.get(signal);
   if (w === undefined) {
     const fns = new Set();

@@ -672,3 +672,30 @@ test("markSuccess(id, { model }) for models that never failed stores nothing for
   assert.equal(JSON.parse(store.load()).profiles.k0.models, undefined);
   await pool.close();
 });
+
+test("the caller's abort ends a run's wait for its failure's write at once (was: the run settled only when the write ended, up to 1 s later)", async (t) => {
+  // No timer fires here: the run can only settle through the abort.
+  t.mock.timers.enable({ apis: ["setTimeout", "setInterval"] });
+  const turn = () => new Promise((r) => setImmediate(r));
+  let writes = 0;
+  const store = { load: () => null, save: () => (writes++, new Promise(() => {})) };
+  const pool = new Pool({ profiles: keys(1), storage: store, maxWaitMs: 60_000 });
+  await pool.init();
+  const caller = new AbortController();
+  const running = pool.run(() => {
+    throw tooManyRequests();
+  }, { signal: caller.signal });
+  let settled;
+  running.then(() => (settled = "resolved"), (e) => (settled = e));
+  // The one key rests; the run waits for the write that carries the rest (due now).
+  for (let i = 0; i < 20 && writes === 0; i++) {
+    await turn();
+    t.mock.timers.tick(0);
+  }
+  assert.equal(writes, 1);
+  await turn();
+  assert.equal(settled, undefined);
+  caller.abort(new Error("caller gave up"));
+  for (let i = 0; i < 5 && settled === undefined; i++) await turn();
+  assert.equal(settled?.message, "caller gave up");
+});

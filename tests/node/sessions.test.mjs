@@ -57,6 +57,51 @@ test("a call of the session sent before its key's 429 that succeeds after it doe
   assert.equal(await served(pool, "s"), "k1"); // was k2: pulled back to k0, then moved on by the rotation
 });
 
+test("calls of a session in flight together stay together: its first calls share one key, and after a 429 on it every retry follows the session to its new key (was: spread over the keys like calls without a session)", async () => {
+  const pool = new Pool({ profiles: keys(4), clock: manualClock().fn });
+  // An agent's parallel first calls of a new session.
+  const first = await Promise.all(Array.from({ length: 4 }, () => served(pool, "s", async ({ profileId }) => profileId)));
+  assert.deepEqual(first, ["k0", "k0", "k0", "k0"]); // was k0, k1, k2, k3
+  // Ten calls in flight on k0 all get a 429: the first retry moves the session, the others follow it.
+  let fail;
+  const failing = new Promise((resolve) => (fail = resolve));
+  const task = async ({ profileId }) => {
+    if (profileId === "k0") {
+      await failing;
+      throw tooManyRequests();
+    }
+    return profileId;
+  };
+  const runs = Array.from({ length: 10 }, () => pool.run(task, { session: "s" }));
+  fail();
+  const moved = await Promise.all(runs);
+  assert.deepEqual(new Set(moved.map((r) => r.profileId)), new Set(["k1"])); // was k1, k2, k3, k1, …
+  assert.equal(await served(pool, "s"), "k1");
+});
+
+test("a call of a session whose key another call moved meanwhile retries on the session's new key (was: on the next key of the rotation)", async () => {
+  const pool = new Pool({ profiles: keys(4), clock: manualClock().fn });
+  assert.equal(await served(pool, "s"), "k0");
+  // Y: a call of the session on k0, which answers 429 later.
+  let failY;
+  const y = pool.run(({ profileId }) => {
+    if (profileId !== "k0") return profileId;
+    return new Promise((_, reject) => (failY = () => reject(tooManyRequests())));
+  }, { session: "s" });
+  // X: a call of the session gets a 429 on k0 and moves the session to k1.
+  const x = await pool.run(({ profileId }) => {
+    if (profileId === "k0") throw tooManyRequests();
+    return profileId;
+  }, { session: "s" });
+  assert.equal(x.profileId, "k1");
+  // A call without a session takes the next key of the rotation meanwhile.
+  assert.equal(await served(pool), "k2");
+  failY();
+  const got = await y;
+  assert.deepEqual([got.attempts.map((a) => a.profileId), got.profileId], [["k0"], "k1"]); // was k3
+  assert.equal(await served(pool, "s"), "k1");
+});
+
 test("a session that starts on a resting key is served by another one and sticks to it", async () => {
   const clock = manualClock();
   const pool = new Pool({ profiles: keys(3), clock: clock.fn });
@@ -114,7 +159,7 @@ test("sessions: the LRU agrees with a plain list on random gets and sets (evicti
   const op = fc.oneof(
     fc.record({ t: fc.constant("set"), k: fc.nat(12), v: fc.nat(3) }),
     fc.record({ t: fc.constant("get"), k: fc.nat(12) }),
-    fc.record({ t: fc.constant("keep"), k: fc.nat(12), v: fc.nat(3), seen: fc.option(fc.nat(3), { nil: undefined }) }),
+    fc.record({ t: fc.constant("keep"), k: fc.nat(12), v: fc.nat(3) }),
   );
   fc.assert(
     fc.property(fc.integer({ min: 1, max: 6 }), fc.array(op, { maxLength: 200 }), (max, ops) => {
@@ -135,10 +180,10 @@ test("sessions: the LRU agrees with a plain list on random gets and sets (evicti
           lru.set(k, o.v);
           touch(k, o.v);
         } else {
-          // Kept unless already held, or moved by another call since this one's `get` (seen).
+          // Kept only when forgotten: a session held at all was set by the latest attempt.
           const had = list.find(([key]) => key === k);
-          lru.keep(k, o.v, o.seen);
-          if (had === undefined || (had[1] !== o.v && had[1] === o.seen)) touch(k, o.v);
+          lru.keep(k, o.v);
+          if (had === undefined) touch(k, o.v);
         }
         assert.deepEqual(lru.keys(), list.map(([key]) => key));
       }
