@@ -11,7 +11,7 @@
  *   ],
  *   fallbackModels: [{ provider: "anthropic", model: "claude-3-5-haiku-latest", apiKey: process.env.ANTHROPIC_KEY }],
  * });
- * const { value } = await pool.run(({ apiKey, model }) => callTheModel(apiKey, model), { provider: "openai" });
+ * const { value } = await pool.run(({ apiKey, model }) => callTheModel(apiKey, model), { provider: "openai", model: "gpt-4o-mini" });
  * ```
  * @packageDocumentation
  */

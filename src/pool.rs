@@ -792,6 +792,10 @@ impl Pool {
             // may have been acquired before a rest another process recorded meanwhile.
             st.updated_at = stamp(st.updated_at, now);
         }
+        if lease.is_none() {
+            // markSuccess ends the incident, as clear_cooldown does.
+            st.cooldown_started = f64::NAN;
+        }
         match (self.settings.mode, lease) {
             (Mode::V1, _) => self.sel.set_rank(idx, now),
             (Mode::V2, None) => self.use_rank(idx),
@@ -821,6 +825,7 @@ impl Pool {
             };
             let st = &mut self.pairs[p as usize];
             st.updated_at = stamp(st.updated_at, now);
+            st.cooldown_started = f64::NAN;
             self.sel.set_pair_until(p, f64::NAN);
             return Ok(());
         }
@@ -985,9 +990,12 @@ impl Pool {
         self.sync(now)?;
         // Always an event, even for a profile with no rest here: it ends a rest this pool
         // has not seen (another process's, or one not loaded yet) when the states merge.
+        // It also ends the incident: a failure from now on counts, whenever its call began
+        // (with a clock that stands still, a call begun at the clear is not a late one).
         let st = &mut self.state[idx as usize];
         st.updated_at = stamp(st.updated_at, now);
         st.error_count = 0;
+        st.cooldown_started = f64::NAN;
         self.sel.set_until(idx, f64::NAN);
         self.mark(mark_key(idx, None), now);
         let mut p = self.pair_head.get(idx as usize).copied().unwrap_or(NO_PAIR);
@@ -995,6 +1003,7 @@ impl Pool {
             let st = &mut self.pairs[p as usize];
             st.updated_at = stamp(st.updated_at, now);
             st.error_count = 0;
+            st.cooldown_started = f64::NAN;
             self.sel.set_pair_until(p, f64::NAN);
             p = self.pair_next[p as usize];
         }

@@ -409,10 +409,21 @@ impl Pool {
             let succeeded = self.mark_of(mark_key(idx, Some(model))).filter(|&c| t <= c);
             if let Some(c) = cleared.filter(|_| r.cooldown_until.is_some() || r.error_count != 0) {
                 // What clear_cooldown does to a pair it knows.
-                r = Record { cooldown_until: None, error_count: 0, updated_at: Some(stamp(t, c)), ..r };
+                r = Record {
+                    cooldown_until: None,
+                    error_count: 0,
+                    cooldown_started_at: None,
+                    updated_at: Some(stamp(t, c)),
+                    ..r
+                };
             } else if let Some(c) = succeeded.filter(|_| r.cooldown_until.is_some()) {
                 // What a markSuccess does to a pair it knows (the count is kept).
-                r = Record { cooldown_until: None, updated_at: Some(stamp(t, c)), ..r };
+                r = Record {
+                    cooldown_until: None,
+                    cooldown_started_at: None,
+                    updated_at: Some(stamp(t, c)),
+                    ..r
+                };
             }
         }
         if r == mine {

@@ -304,6 +304,9 @@ impl Model {
         if !late {
             p.until = None;
         }
+        if lease.is_none() {
+            p.started = None; // markSuccess ends the incident, as a clear does
+        }
         match (mode, lease) {
             (Mode::V1, _) => p.picks = vec![now],
             (Mode::V2, None) => self.use_rank(i),
@@ -315,6 +318,7 @@ impl Model {
             match self.pairs.get_mut(&(i, m)) {
                 Some(pair) => {
                     pair.until = None;
+                    pair.started = None;
                     pair.updated = Some(later(pair.updated, now));
                 }
                 None => {
@@ -488,11 +492,13 @@ impl Model {
         p.updated = Some(later(p.updated, now));
         p.until = None;
         p.error_count = 0;
+        p.started = None; // the incident is over: later failures count
         self.cleared.insert(i, now);
         for (_, q) in self.pairs.iter_mut().filter(|((pi, _), _)| *pi == i) {
             q.updated = Some(later(q.updated, now));
             q.until = None;
             q.error_count = 0;
+            q.started = None;
         }
     }
 
@@ -524,12 +530,18 @@ impl Model {
                         m = Record {
                             cooldown_until: None,
                             error_count: 0,
+                            cooldown_started_at: None,
                             updated_at: Some(later(Some(t), c)),
                             ..m
                         };
                     } else if let Some(c) = marked.filter(|&c| t <= c && rest) {
                         // So did the markSuccess: over, the count kept.
-                        m = Record { cooldown_until: None, updated_at: Some(later(Some(t), c)), ..m };
+                        m = Record {
+                            cooldown_until: None,
+                            cooldown_started_at: None,
+                            updated_at: Some(later(Some(t), c)),
+                            ..m
+                        };
                     }
                 }
                 if q.until.is_some_and(|u| u > now) && !m.cooldown_until.is_some_and(|u| u > now) {

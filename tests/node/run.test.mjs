@@ -324,3 +324,22 @@ test("9. round-robin: sequential runs go k0, k1, k2, k0, ... (least recently pic
   for (let i = 0; i < 3; i++) order2.push((await pool.run(({ profileId }) => profileId)).profileId);
   assert.deepEqual(order2, ["k0", "k2", "k0"]);
 });
+
+test("with a clock that stands still, a 429 after clearCooldown or markSuccess rests the key again (was: taken for the cleared rest's incident seen late: no rest, and the run called the key 32 times)", async () => {
+  const clock = manualClock(); // never moves
+  const pool = new Pool({ profiles: keys(1), clock: clock.fn, maxWaitMs: 0 });
+  const rests = [];
+  pool.on("cooldown", (e) => rests.push(e.cooldownMs));
+  const limited = () => Promise.reject(tooManyRequests());
+  const first = await rejection(pool.run(limited));
+  assert.equal(first.attempts.length, 1);
+  for (const end of [() => pool.clearCooldown("k0"), () => pool.markSuccess("k0")]) {
+    end();
+    assert.equal(statusOf(pool, "k0").state, "available");
+    const again = await rejection(pool.run(limited));
+    assert.equal(again.name, "AllProfilesExhaustedError");
+    assert.equal(again.attempts.length, 1, "one call, then the key rests"); // was 32
+    assert.equal(statusOf(pool, "k0").state, "cooldown");
+  }
+  assert.equal(rests.length, 3);
+});

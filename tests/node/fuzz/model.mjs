@@ -254,7 +254,10 @@ export class ModelPool {
     // one when it ends a rest that is running (not one that ended by itself).
     if ((!late && p.cooldownUntil !== null && p.cooldownUntil > now) || lease === undefined) p.updatedAt = later(p.updatedAt, now);
     if (!late) p.cooldownUntil = null;
-    if (lease === undefined) p.rank = ++this.picks;
+    if (lease === undefined) {
+      p.rank = ++this.picks;
+      p.cooldownStartedAt = null; // markSuccess ends the incident, as a clear does
+    }
   }
 
   step(schedule, n) {
@@ -308,6 +311,7 @@ export class ModelPool {
     p.updatedAt = later(p.updatedAt, now); // always an event: it ends rests not seen here
     p.errorCount = 0;
     p.cooldownUntil = null;
+    p.cooldownStartedAt = null; // the incident is over: later failures count
   }
 
   /** Ms until the soonest cooling profile recovers, or -1. */
