@@ -116,7 +116,7 @@ export type ReasonPolicy = {
  * capped at `capMs` (`factor` ≥ 1, default 2). A Retry-After is clamped to the ladder's
  * longest rest.
  */
-export type Ladder = readonly number[] | { baseMs: number; factor?: number; capMs: number };
+export type Ladder = readonly number[] | { baseMs: number; factor?: number | undefined; capMs: number };
 
 /**
  * Cooldown ladders per reason class (which reasons use which class: {@link ReasonPolicy}).
@@ -132,7 +132,7 @@ export type Ladder = readonly number[] | { baseMs: number; factor?: number; capM
  * new Pool({ profiles, schedules: { transient: [10_000, 30_000, 120_000], long: { baseMs: 3_600_000, factor: 2, capMs: 86_400_000 } } });
  * ```
  */
-export type Schedules = "v1" | "gentle" | { transient?: Ladder; long?: Ladder };
+export type Schedules = "v1" | "gentle" | { transient?: Ladder | undefined; long?: Ladder | undefined };
 
 /**
  * Per-reason overrides of the default policy (every reason rotates on its schedule, except
@@ -142,7 +142,7 @@ export type Schedules = "v1" | "gentle" | { transient?: Ladder; long?: Ladder };
  * new Pool({ profiles, policy: { format: { rotate: true, schedule: "transient" }, unknown: { rotate: false } } });
  * ```
  */
-export type PolicyConfig = Partial<Record<FailureReason, ReasonPolicy>>;
+export type PolicyConfig = { [R in FailureReason]?: ReasonPolicy | undefined };
 
 /** Where the pool reports what it does. Every method is optional; a throwing logger is ignored. */
 export type Logger = {
@@ -199,7 +199,7 @@ export type PoolOptions = {
    * Sticky sessions (`run(task, { session })`): how many sessions the pool remembers, the
    * least recently used forgotten first. Default `{ max: 10000 }`.
    */
-  sessions?: { max?: number } | undefined;
+  sessions?: { max?: number | undefined } | undefined;
 };
 
 /** Options of one `run`. */
@@ -467,13 +467,13 @@ export declare class Pool {
    * @throws {RangeError} for an unknown id or reason, or a retryAfterMs that is not a finite number >= 0.
    * @throws {TypeError} for an id or reason that is not a string, or an unknown option.
    */
-  markFailure(profileId: string, reason: FailureReason, options?: { retryAfterMs?: number; model?: string }): void;
+  markFailure(profileId: string, reason: FailureReason, options?: { retryAfterMs?: number | undefined; model?: string | undefined }): void;
   /**
    * Records a success: clears the cooldown (with `model`: also that model's rest); the error
    * count decays with the failure window. With a store, it also ends a rest another process
    * stored that this pool has not seen yet, once the states merge.
    */
-  markSuccess(profileId: string, options?: { model?: string }): void;
+  markSuccess(profileId: string, options?: { model?: string | undefined }): void;
   /** Whether the profile is resting now (cooldown or disabled). */
   isInCooldown(profileId: string): boolean;
   /**
@@ -515,9 +515,9 @@ export declare class Pool {
    * ```
    * @throws {TypeError} for an unknown event name or a listener that is not a function.
    */
-  on<E extends keyof PoolEvents>(event: E, listener: (payload: PoolEvents[E]) => unknown): this;
+  on<E extends keyof PoolEvents>(event: E, listener: (payload: Readonly<PoolEvents[E]>) => unknown): this;
   /** Removes a listener added with {@link Pool.on} (its most recent registration). */
-  off<E extends keyof PoolEvents>(event: E, listener: (payload: PoolEvents[E]) => unknown): this;
+  off<E extends keyof PoolEvents>(event: E, listener: (payload: Readonly<PoolEvents[E]>) => unknown): this;
   /**
    * Counts per profile since the pool was created (successes, failures by reason, rests
    * started, calls in flight), for Prometheus or a log line.
@@ -708,7 +708,8 @@ export interface StateStore {
    * yet, `merge` throws instead: let that through without writing (the pool keeps the copy,
    * then calls `update` again). A store that merges on its side (a Redis script) calls
    * `merge(null)` for the pool's own state, sends it, and returns the merged value, which the
-   * pool merges in. A rejection is logged and the write retried later.
+   * pool merges in; any other return value that is not a state (a client's `"OK"`) is
+   * ignored. A rejection is logged and the write retried later.
    */
   update?(merge: (stored: StoredState) => Snapshot): StoredState | void | Promise<StoredState | void>;
   /**
@@ -736,7 +737,7 @@ export declare function memoryStore(): StateStore & {
  * same moment can overwrite each other; the next write merges again.
  * @throws {TypeError} when there is no Web Storage (pass one).
  */
-export declare function webStorageStore(storage?: WebStorageLike, options?: { key?: string }): StateStore;
+export declare function webStorageStore(storage?: WebStorageLike, options?: { key?: string | undefined }): StateStore;
 
 /** The part of the Web Storage API (`localStorage`, `sessionStorage`) that `webStorageStore` uses. */
 export type WebStorageLike = {
@@ -776,7 +777,7 @@ export type WebStorageLike = {
  * ```
  * @throws {TypeError} when `client` is neither an ioredis nor a node-redis client.
  */
-export declare function redisStore(client: IoRedisLike | NodeRedisLike, options?: { key?: string }): StateStore & {
+export declare function redisStore(client: IoRedisLike | NodeRedisLike, options?: { key?: string | undefined }): StateStore & {
   /** The client API recognised. */
   readonly client: "ioredis" | "redis";
   readonly key: string;
@@ -828,7 +829,7 @@ export type NodeRedisLike = {
  */
 export declare function cloudflareKvStore(
   namespace: KvNamespaceLike,
-  options?: { key?: string; minWriteIntervalMs?: number },
+  options?: { key?: string | undefined; minWriteIntervalMs?: number | undefined },
 ): StateStore & { readonly key: string };
 
 /** The part of a Workers KV namespace binding that `cloudflareKvStore` uses. */
@@ -858,7 +859,7 @@ export type KvNamespaceLike = {
  */
 export declare function denoKvStore(
   kv: DenoKvLike,
-  options?: { key?: string | readonly DenoKvKeyPart[] },
+  options?: { key?: string | readonly DenoKvKeyPart[] | undefined },
 ): StateStore & { readonly key: DenoKvKeyPart[] };
 
 /** A part of a Deno KV key. */
@@ -905,7 +906,7 @@ export declare class FailoverError extends Error {
   readonly retryAfterMs?: number | undefined;
   constructor(
     message: string,
-    opts?: { reason?: FailureReason; isTimeout?: boolean; cause?: unknown; retryAfterMs?: number },
+    opts?: { reason?: FailureReason | undefined; isTimeout?: boolean | undefined; cause?: unknown; retryAfterMs?: number | undefined },
   );
 }
 
@@ -922,7 +923,7 @@ export declare class AllProfilesExhaustedError extends Error {
   readonly retryAt?: number | undefined;
   /** `retryAt` as a delay from the moment the call gave up. */
   readonly retryAfterMs?: number | undefined;
-  constructor(attempts: FailedAttempt[], opts?: { retryAt?: number; retryAfterMs?: number });
+  constructor(attempts: FailedAttempt[], opts?: { retryAt?: number | undefined; retryAfterMs?: number | undefined });
 }
 
 /** A configuration value the pool cannot use. */

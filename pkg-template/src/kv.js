@@ -125,7 +125,9 @@ export function denoKvStore(kv, options = {}) {
         try {
           const entry = await kv.get(key);
           const snapshot = merge(entry.value ?? null);
-          result = await kv.atomic().check(entry).set(key, JSON.stringify(snapshot)).commit();
+          // The check names the key itself: a Deno KV wrapper's entry may carry only the
+          // value and versionstamp (what DenoKvLike declares).
+          result = await kv.atomic().check({ key, versionstamp: entry.versionstamp }).set(key, JSON.stringify(snapshot)).commit();
         } catch (e) {
           // A local KV file (SQLite) that another handle or process is writing: try again.
           if (!BUSY.test(errorMessage(e)) || attempt >= MAX_ATTEMPTS) throw e;

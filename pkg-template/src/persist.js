@@ -206,6 +206,7 @@ export class Persister {
     this.store = store;
     this.onError = onError;
     this.absorb = (raw) => link.absorb(raw);
+    this.absorbReply = (raw) => link.absorbReply(raw);
     this.snapshot = () => link.snapshot();
     this.log = log;
     this.intervalMs = intervalMs;
@@ -558,7 +559,7 @@ export class Persister {
           });
           // A store that merged on its side (a Redis script: it called merge(null) for the
           // pool's state) returns what it holds now.
-          if (result !== undefined && result !== null) this.absorb(result);
+          if (result !== undefined && result !== null) this.absorbReply(result);
           return;
         } catch (e) {
           if (keeping === undefined) throw e;
@@ -689,6 +690,22 @@ export class StateLink {
     }
     if (parsed.dropped > 0) return this.#bad(raw, `${parsed.dropped} unusable value(s) dropped, the rest loaded`);
     return undefined;
+  }
+
+  /**
+   * Merges in what a store's `update` returned: the state it holds, when it merged on its
+   * side (a Redis script). Any other reply (a client's "OK", a commit result) is not what
+   * is stored: it is ignored, neither warned about nor copied aside as a bad stored value.
+   */
+  absorbReply(raw) {
+    let parsed;
+    try {
+      parsed = parseState(raw);
+    } catch (e) {
+      if (!(e instanceof CorruptState)) throw e;
+      return;
+    }
+    if (parsed.ids.length > 0) this.#import(parsed);
   }
 
   /**

@@ -35,3 +35,42 @@ test("denoKvStore's types accept Deno's own Deno.Kv (deno check)", () => {
   assert.ifError(r.error);
   assert.equal(r.status, 0, `${r.stdout}\n${r.stderr}`);
 });
+
+test("denoKvStore writes through a Deno KV whose entries carry only what DenoKvLike declares, value and versionstamp (was: its check got no key, and every write after the first conflicted)", async () => {
+  const { Pool, denoKvStore } = await import("key-carousel");
+  // A wrapper (or fake) of Deno.Kv: get answers { value, versionstamp }, as typed.
+  let stored = { value: null, versionstamp: null };
+  let version = 0;
+  const kv = {
+    get: async () => ({ ...stored }),
+    set: async (key, value) => {
+      stored = { value, versionstamp: String(++version) };
+      return { ok: true, versionstamp: stored.versionstamp };
+    },
+    atomic() {
+      const checks = [];
+      let write;
+      const op = {
+        check: (entry) => (checks.push(entry), op),
+        set: (key, value) => ((write = { key, value }), op),
+        commit: async () => {
+          // Deno refuses a check without a key; a stale versionstamp is a conflict.
+          if (checks.some((c) => !Array.isArray(c.key))) throw new TypeError("check: key must be an array");
+          if (checks.some((c) => c.versionstamp !== stored.versionstamp)) return { ok: false };
+          stored = { value: write.value, versionstamp: String(++version) };
+          return { ok: true, versionstamp: stored.versionstamp };
+        },
+      };
+      return op;
+    },
+  };
+  const pool = new Pool({ profiles: [{ id: "a", provider: "openai", apiKey: "sk-kv-aaaaaaaaaaaaaaaa" }, { id: "b", provider: "openai", apiKey: "sk-kv-bbbbbbbbbbbbbbbb" }], storage: denoKvStore(kv) });
+  await pool.init();
+  pool.markFailure("a", "rate_limit");
+  await pool.flush();
+  pool.markFailure("b", "rate_limit");
+  await pool.flush();
+  assert.equal(version, 2);
+  assert.deepEqual(Object.keys(JSON.parse(stored.value).profiles).sort(), ["a", "b"]);
+  await pool.close();
+});

@@ -699,3 +699,28 @@ test("the caller's abort ends a run's wait for its failure's write at once (was:
   for (let i = 0; i < 5 && settled === undefined; i++) await turn();
   assert.equal(settled?.message, "caller gave up");
 });
+
+test("a store whose update returns its client's reply (\"OK\", a commit result) writes quietly: the reply is not taken for the stored state (was: a warning that the state was unusable, and a copy of the reply kept aside, at each write)", async () => {
+  for (const reply of ["OK", { ok: true, versionstamp: "00000001" }, 1]) {
+    let value = null;
+    const copies = [];
+    const warnings = [];
+    const store = {
+      load: () => value,
+      update: async (merge) => {
+        value = JSON.stringify(merge(value));
+        return reply;
+      },
+      keepCorrupt: (raw) => (copies.push(raw), "aside"),
+    };
+    const pool = new Pool({ profiles: keys(2), storage: store, logger: { warn: (m) => warnings.push(m) } });
+    await pool.init();
+    pool.markFailure("k0", "rate_limit");
+    await pool.flush();
+    pool.markFailure("k1", "rate_limit");
+    await pool.flush();
+    assert.deepEqual([warnings, copies], [[], []], JSON.stringify(reply));
+    assert.deepEqual(Object.keys(JSON.parse(value).profiles).sort(), ["k0", "k1"]);
+    await pool.close();
+  }
+});

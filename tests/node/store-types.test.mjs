@@ -34,3 +34,9 @@ test("exactOptionalPropertyTypes: optional fields take undefined, as the runtime
   const r = await typecheck("exact-optional.ts", { compilerOptions: { exactOptionalPropertyTypes: true, types: ["node"], typeRoots: [join(root, "node_modules", "@types")] } });
   assert.equal(r.code, 0, r.out);
 });
+
+test("event payloads are read-only in the types, as they are frozen at run time (was: assigning to one compiled, then threw inside the listener)", async () => {
+  const r = await typecheck("events-wrong.ts", { compilerOptions: { types: ["node"], typeRoots: [join(root, "node_modules", "@types")] } });
+  assert.notEqual(r.code, 0);
+  for (const line of [4, 5]) assert.match(r.out, new RegExp(`events-wrong\\.ts\\(${line},.*read-only`), r.out);
+});

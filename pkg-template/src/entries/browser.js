@@ -20,6 +20,10 @@ let loading = null;
  */
 export function init(source) {
   if (isCoreLoaded()) return Promise.resolve();
+  // Bytes in any view (a DataView too, which WebAssembly refuses) as a Uint8Array.
+  if (ArrayBuffer.isView(source) && !(source instanceof Uint8Array)) {
+    source = new Uint8Array(source.buffer, source.byteOffset, source.byteLength);
+  }
   loading ??= glue
     .default({ module_or_path: source ?? new URL("./key_carousel_bg.wasm", import.meta.url) })
     .then(
