@@ -63,6 +63,12 @@ const CREDIT_400: &str = "credit balance|billing|insufficient.*(fund|credit)|usa
 /// v2: a 400 saying the account behind the key is shut (Anthropic's "This organization has
 /// been disabled.", an `invalid_request_error`): the key's fault, not the request's.
 const DISABLED_400: &str = "(organization|account|workspace) (has been|is) (disabled|deactivated|suspended)";
+/// v2: a connection that failed, as the runtimes without Node's error codes say it: Deno's
+/// fetch ("error sending request … Connection refused (os error 111)", the cause of its
+/// "fetch failed"), Cloudflare Workers' "Network connection lost.", browsers' fetch ("Failed
+/// to fetch", Firefox's "NetworkError when attempting to fetch resource."). Node and Bun
+/// give `ECONNREFUSED` and the like as codes (see [`CODE_RULES`]).
+const CONNECTION: &str = "connection (refused|reset)|error sending request|network connection lost|failed to fetch|networkerror when attempting to fetch";
 /// v1's test for "this abort is really a timeout".
 const TIMEOUT_MESSAGE: &str = "timeout|timed?.out";
 
@@ -195,6 +201,9 @@ pub fn classify(facts: &ErrorFacts, rules: Rules) -> Reason {
         if js_regex_test(pattern, &message) {
             return reason;
         }
+    }
+    if rules == Rules::V2 && js_regex_test(CONNECTION, &message) {
+        return Reason::ServerError;
     }
 
     let timeout_name = match rules {
@@ -780,6 +789,29 @@ mod tests {
     }
 
     #[test]
+    fn a_failed_connection_is_a_server_error_in_v2_also_where_the_runtime_gives_no_code() {
+        for m in [
+            // Deno (the cause of its "fetch failed")
+            "error sending request for url (http://127.0.0.1:5999/): client error (Connect): \
+             tcp connect error: Connection refused (os error 111)",
+            "connection reset by peer (os error 104)",
+            "Network connection lost.",                        // Cloudflare Workers
+            "Failed to fetch",                                 // Chromium
+            "NetworkError when attempting to fetch resource.", // Firefox
+        ] {
+            let f = ErrorFacts { message: m, name: "TypeError", ..Default::default() };
+            assert_eq!(classify(&f, Rules::V2), ServerError, "{m:?}");
+            assert_eq!(classify(&f, Rules::V1), Unknown, "v1's rules unchanged: {m:?}");
+        }
+        // A bare "fetch failed" says nothing of why (Node's carries its cause's code).
+        let bare = ErrorFacts { message: "fetch failed", name: "TypeError", ..Default::default() };
+        assert_eq!(classify(&bare, Rules::V2), Unknown);
+        // A rate limit's words still come first.
+        let limited = ErrorFacts { message: "rate limit: connection reset", ..Default::default() };
+        assert_eq!(classify(&limited, Rules::V2), RateLimit);
+    }
+
+    #[test]
     fn timeout_message() {
         for m in ["timeout", "Timeout", "TIMED OUT", "timed-out", "time out", "timedout", "ETIMEDOUT"] {
             assert!(is_timeout_message(m), "{m:?}");
@@ -796,6 +828,7 @@ mod tests {
             TIMEOUT_MESSAGE,
             CREDIT_400,
             DISABLED_400,
+            CONNECTION,
         ]);
         for p in all {
             let mut depth = 0i32;

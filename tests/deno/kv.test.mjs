@@ -1,5 +1,5 @@
 // denoKvStore in Deno with Deno.openKv on a temp file: run by tests/node/deno-kv.test.mjs as
-// `deno test --unstable-kv --allow-read --allow-write --allow-env --allow-run tests/deno/`.
+// `deno test --unstable-kv --allow-read --allow-write --allow-env --allow-run --allow-net=127.0.0.1 tests/deno/`.
 // The package is the built one (pkg/), loaded through Deno's Node compatibility.
 import { Pool, denoKvStore } from "../../pkg/index.mjs";
 

@@ -1,4 +1,4 @@
-// Runs the Deno KV tests (tests/deno/) in Deno, from the npm devDependency `deno`: Deno.openKv
+// Runs the Deno tests (tests/deno/) in Deno, from the npm devDependency `deno`: Deno.openKv
 // on temp files, two handles and two Deno processes writing one KV file, bad values.
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -10,7 +10,7 @@ const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 
 test("denoKvStore in Deno (deno test tests/deno/)", (t) => {
   const deno = join(root, "node_modules", ".bin", "deno");
-  const r = spawnSync(deno, ["test", "--unstable-kv", "--allow-read", "--allow-write", "--allow-env", "--allow-run", "tests/deno/"], {
+  const r = spawnSync(deno, ["test", "--unstable-kv", "--allow-read", "--allow-write", "--allow-env", "--allow-run", "--allow-net=127.0.0.1", "tests/deno/"], {
     cwd: root,
     encoding: "utf8",
     timeout: 120_000,

@@ -264,3 +264,15 @@ test("policy: a reason given `undefined` is absent, as any optional field given 
   assert.ok(pool.getStatus().profiles.every((p) => p.state === "available"));
   assert.throws(() => new Pool({ profiles: keys(2), policy: { format: null } }), /policy\.format: must be an object/);
 });
+
+test("a failed connection is server_error whichever runtime's fetch said it (was: unknown outside Node and Bun, which give codes)", () => {
+  const deno = new TypeError("fetch failed", {
+    cause: new Error("error sending request for url (https://api.openai.com/v1/chat/completions): client error (Connect): tcp connect error: Connection refused (os error 111)"),
+  });
+  for (const e of [deno, new TypeError("Network connection lost."), new TypeError("Failed to fetch"), new TypeError("NetworkError when attempting to fetch resource.")]) {
+    assert.equal(classifyError(e), "server_error", String(e));
+  }
+  // Wrapped by an SDK (openai's APIConnectionError keeps the fetch error as its cause).
+  assert.equal(classifyError(Object.assign(new Error("Connection error."), { name: "APIConnectionError", cause: deno })), "server_error");
+  assert.equal(classifyError(new TypeError("fetch failed")), "unknown", "no cause: nothing says why");
+});
