@@ -261,9 +261,11 @@ struct View {
     blocked: u32,
 }
 
-/// The availability index of a pool.
+/// The availability index of a pool. Crate-private: its methods trust the pool to pass
+/// indices it has (they index slices, and would panic on others); [`crate::Pool`] checks
+/// every index it is given.
 #[derive(Clone, Debug, Default)]
-pub struct Selection {
+pub(crate) struct Selection {
     /// Round-robin rank of each profile: lower is picked first.
     rank: Vec<f64>,
     /// When each profile's cooldown ends (NaN: none). Kept after it passes, as v1 does.
@@ -342,11 +344,6 @@ impl Selection {
     /// Number of profiles.
     pub fn len(&self) -> usize {
         self.rank.len()
-    }
-
-    /// Whether there is no profile.
-    pub fn is_empty(&self) -> bool {
-        self.rank.is_empty()
     }
 
     /// Reserves room for `additional` more profiles.
