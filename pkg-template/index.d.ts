@@ -503,7 +503,11 @@ export declare class Pool {
    * write is taken as failed); the pool keeps the changes and tries again later.
    */
   flush(): Promise<void>;
-  /** Flushes, then stops saving: no timers are left, later changes are not written. */
+  /**
+   * Flushes, then stops saving: no timers are left, later changes are not written. Runs
+   * waiting for a rest to end give up ({@link AllProfilesExhaustedError} with `retryAt`), and
+   * later runs do not wait. Calling it again returns the same promise.
+   */
   close(): Promise<void>;
   /**
    * Listens to an event (see {@link PoolEvents}). A listener that throws, or returns a
@@ -614,7 +618,11 @@ export declare class LlmKeyPool {
    * write that fails is logged (error) and tried again later.
    */
   flush(): Promise<void>;
-  /** Flushes, then stops saving: no timers are left, later changes are not written. */
+  /**
+   * Flushes, then stops saving: no timers are left, later changes are not written. Runs
+   * waiting for a rest to end give up ({@link AllProfilesExhaustedError} with `retryAt`), and
+   * later runs do not wait. Calling it again returns the same promise.
+   */
   close(): Promise<void>;
 }
 
@@ -815,10 +823,14 @@ export type NodeRedisLike = {
  * In a Worker, let the write finish after the response: `ctx.waitUntil(pool.flush())`.
  * A bad value is copied to `<key>:corrupt:<time>` and the pool starts fresh (warning once).
  *
+ * Make the pool once per isolate, not per request: pools made per request pile up (Workers
+ * do not give their memory back), and each one starts cold.
+ *
  * ```ts
+ * let pool: Pool | undefined; // one per isolate, made at its first request
  * export default {
  *   async fetch(request: Request, env: { KV: KVNamespace }, ctx: ExecutionContext) {
- *     const pool = new Pool({ profiles, storage: cloudflareKvStore(env.KV, { key: "llm-keys" }) });
+ *     pool ??= new Pool({ profiles, storage: cloudflareKvStore(env.KV, { key: "llm-keys" }) });
  *     const { value } = await pool.run(({ apiKey }) => callTheModel(apiKey));
  *     ctx.waitUntil(pool.flush());
  *     return new Response(value);

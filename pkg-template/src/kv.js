@@ -13,7 +13,7 @@ const asText = (raw) => (typeof raw === "string" ? raw : JSON.stringify(raw));
 
 /**
  * Workers KV key → the time (Date.now ms) its next put may start. One per isolate, not per
- * store: a Worker that makes a store (and a pool) per request, as the README shows, must
+ * store: a Worker that makes a store (and a pool) per request, against the README's advice, must
  * still space the puts of its concurrent requests. Two namespaces using the same key name
  * share a slot, which only spaces their puts more than needed.
  */

@@ -49,9 +49,22 @@ export function fileStoreFactory() {
   return makeFileStore;
 }
 
-/** Persisters with unsaved changes, for the exit hooks. */
+/**
+ * Persisters with unsaved changes, for the exit hooks: their `ref`s, weak where the runtime
+ * has WeakRef, so a pool dropped while its store fails is collected (with its wasm memory)
+ * instead of being kept, and retried, for ever.
+ */
 const pending = new Set();
 let hooked = false;
+
+/** The persisters in `pending` that are still alive (forgetting the collected ones). */
+function* pendingPersisters() {
+  for (const ref of pending) {
+    const p = ref.deref();
+    if (p === undefined) pending.delete(ref);
+    else yield p;
+  }
+}
 
 function hookExit() {
   if (hooked) return;
@@ -60,7 +73,7 @@ function hookExit() {
   // ordinary end; reportLost says it once).
   if (typeof globalThis.Deno === "object" && typeof globalThis.addEventListener === "function") {
     globalThis.addEventListener("unload", () => {
-      for (const p of pending) p.reportLost();
+      for (const p of pendingPersisters()) p.reportLost();
     });
   }
   const proc = globalThis.process;
@@ -68,14 +81,14 @@ function hookExit() {
   // The event loop is empty: write what is pending (once per persister, so a store that
   // keeps failing cannot keep the process alive).
   proc.on("beforeExit", () => {
-    for (const p of pending) {
+    for (const p of pendingPersisters()) {
       if (p.exitFlushTried) continue;
       p.exitFlushTried = true;
       p.flush().catch(() => {}); // already reported through the logger
     }
   });
   proc.on("exit", () => {
-    for (const p of pending) p.reportLost();
+    for (const p of pendingPersisters()) p.reportLost();
   });
 }
 
@@ -207,6 +220,8 @@ export class Persister {
     this.onError = onError;
     this.absorb = (raw) => link.absorb(raw);
     this.absorbReply = (raw) => link.absorbReply(raw);
+    /** How `pending` and the write timer hold this persister: weakly where the runtime can. */
+    this.ref = typeof WeakRef === "function" ? new WeakRef(this) : { deref: () => this };
     this.snapshot = () => link.snapshot();
     this.log = log;
     this.intervalMs = intervalMs;
@@ -242,6 +257,8 @@ export class Persister {
     this.loadWaitOver = false;
     this.loadFailed = false;
     this.closed = false;
+    /** The promise of `close()` once called. */
+    this.closing = null;
     /** A change came after close() (logged once). */
     this.droppedAfterClose = false;
     this.exitFlushTried = false;
@@ -450,7 +467,7 @@ export class Persister {
     // (An urgent change also checks that the timer is not lost: see #timerLost.)
     if (this.dirty >= level && (this.writeOp !== null || (this.timer !== null && !(urgent && this.#timerLost())))) return;
     if (this.dirty < level) this.dirty = level;
-    pending.add(this);
+    pending.add(this.ref);
     this.exitFlushTried = false;
     if (this.writeOp === null) this.#schedule();
   }
@@ -468,10 +485,15 @@ export class Persister {
       clearTimeout(this.timer);
     }
     this.due = at;
+    // Through the weak ref: a pending write (a retry, while the store fails) does not keep a
+    // dropped pool alive.
+    const ref = this.ref;
     this.timer = unref(setTimeout(() => {
-      this.timer = null;
-      this.due = Infinity;
-      this.#write(); // its failure is reported through the logger
+      const p = ref.deref();
+      if (p === undefined) return;
+      p.timer = null;
+      p.due = Infinity;
+      p.#write(); // its failure is reported through the logger
     }, Math.max(0, at - now)));
   }
 
@@ -533,7 +555,7 @@ export class Persister {
     this.writeOp = null;
     // A failed write wakes every waiting run: the store is failing, the retry comes later.
     this.#wroteThrough(e !== undefined ? Infinity : carries);
-    if (this.dirty === 0) pending.delete(this);
+    if (this.dirty === 0) pending.delete(this.ref);
     else this.#schedule();
   }
 
@@ -596,6 +618,8 @@ export class Persister {
    * that waited for those too would never end under load, writing back to back.
    */
   async flush() {
+    // Closed (its store too): nothing more is written, whatever a failed close left.
+    if (this.closed) return;
     const target = this.changeSeq;
     await this.load();
     for (;;) {
@@ -609,19 +633,24 @@ export class Persister {
     }
   }
 
-  /** Flushes, then stops: no more timers, no more writes. */
-  async close() {
-    if (this.closed) return;
-    try {
-      await this.flush();
-    } finally {
-      this.closed = true;
-      this.#wroteThrough(Infinity);
-      if (this.timer !== null) clearTimeout(this.timer);
-      this.timer = null;
-      pending.delete(this);
-      await this.store.close?.();
-    }
+  /**
+   * Flushes, then stops: no more timers, no more writes. Once: a second call (another
+   * shutdown hook) gets the first one's promise, and the store is closed once.
+   */
+  close() {
+    this.closing ??= (async () => {
+      try {
+        await this.flush();
+      } finally {
+        this.closed = true;
+        this.#wroteThrough(Infinity);
+        if (this.timer !== null) clearTimeout(this.timer);
+        this.timer = null;
+        pending.delete(this.ref);
+        await this.store.close?.();
+      }
+    })();
+    return this.closing;
   }
 
   /** At `exit`, when the process ends without waiting: say what is lost. */

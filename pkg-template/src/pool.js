@@ -220,6 +220,8 @@ export class Pool {
   #tracking = false;
   /** The wake-ups of the runs waiting for a rest to end (see #wake), made at the first wait. */
   #wakers = null;
+  /** close() was called: runs no longer wait for a rest to end. */
+  #closed = false;
 
   constructor(options) {
     if (!isObject(options)) throw new ConfigError("options", "must be an object { profiles, ... }");
@@ -715,7 +717,7 @@ export class Pool {
     const wait = this.#core.waitMs(now, model);
     const maxWait = o.maxWaitMs ?? this.#maxWaitMs;
     if (wait < 0) throw this.#exhausted(attempts, o, label, undefined);
-    if (maxWait !== undefined && wait > maxWait) {
+    if ((maxWait !== undefined && wait > maxWait) || this.#closed) {
       throw this.#exhausted(attempts, o, label, { retryAt: now + wait, retryAfterMs: wait });
     }
     if (!quiet) {
@@ -860,8 +862,13 @@ export class Pool {
     if (this.#persist !== undefined) await this.#persist.flush();
   }
 
-  /** Flushes, then stops saving (no timers left). */
+  /**
+   * Flushes, then stops saving (no timers left). Runs waiting for a rest to end give up now,
+   * and later ones do not wait: a shutdown that awaits close() is not held for hours.
+   */
   async close() {
+    this.#closed = true;
+    if (this.#wakers !== null) for (const wake of [...this.#wakers]) wake();
     if (this.#persist !== undefined) await this.#persist.close();
   }
 

@@ -232,6 +232,8 @@ export class LlmKeyPool {
   #stateRead = false;
   /** The wake-ups of the runs waiting for a rest to end (see `sleep`). */
   #wakers = new Set();
+  /** close() was called: runs no longer wait for a rest to end. */
+  #closed = false;
 
   /**
    * A stored state was merged in: another process (or the CLI's `clear`) may have ended a
@@ -251,8 +253,13 @@ export class LlmKeyPool {
     }
   }
 
-  /** v2 addition: flushes, then stops saving (no timers left). */
+  /**
+   * v2 addition: flushes, then stops saving (no timers left). Runs waiting for a rest to end
+   * give up now, and later ones do not wait.
+   */
   async close() {
+    this.#closed = true;
+    for (const wake of [...this.#wakers]) wake();
     await this.#persister?.close().catch(() => {});
   }
 
@@ -274,8 +281,8 @@ export class LlmKeyPool {
       if (idx < 0) {
         const waitMs = this.#core.waitMs(now);
         const maxWait = opts?.maxWaitMs ?? this.#maxWaitMs;
-        if (waitMs < 0 || (maxWait !== undefined && waitMs > maxWait)) {
-          if (saving !== 0) await this.#persister.saved(saving);
+        if (waitMs < 0 || (maxWait !== undefined && waitMs > maxWait) || this.#closed) {
+          if (saving !== 0) await this.#persister.saved(saving, signal);
           throw new AllProfilesExhaustedError(attempts);
         }
         if (!woken) this.#log("warn", `[${label}] All profiles in cooldown, waiting ${Math.round(waitMs / 1000)}s`);
@@ -320,10 +327,10 @@ export class LlmKeyPool {
       }
       if (this.markSuccess === LlmKeyPool.prototype.markSuccess) await this.#markSuccess(id, false);
       else await this.markSuccess(id);
-      if (saving !== 0) await this.#persister.saved(saving);
+      if (saving !== 0) await this.#persister.saved(saving, signal);
       return { value, profileId: id, provider: ctx.provider, model: ctx.model, attempts };
     }
-    if (saving !== 0) await this.#persister.saved(saving);
+    if (saving !== 0) await this.#persister.saved(saving, signal);
     throw new AllProfilesExhaustedError(attempts);
   }
 

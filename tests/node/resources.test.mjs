@@ -167,3 +167,44 @@ test("no timer is left after close(), and a process using a pool ends by itself 
     }
   }
 });
+
+test("pools dropped while their store fails are collected, with their wasm memory (was: each kept for ever by its pending write, retried every 30 s)", async () => {
+  const { result } = await child(["dropped", "300"], { gc: true, timeout: 60_000 });
+  assert.equal(result.alive, 0, `${result.alive} of 300 dropped pools still alive`);
+});
+
+test("close() ends the runs waiting for a rest with AllProfilesExhaustedError and when to come back, and later runs do not wait (was: they held a shutdown for hours)", async () => {
+  for (const Kind of [Pool, (await import("key-carousel")).LlmKeyPool]) {
+    const pool = new Kind({ profiles: keys(1) });
+    pool.markFailure("k0", "billing"); // 5 h
+    const waiting = pool.run(() => "never");
+    await tick(5);
+    const t0 = Date.now();
+    await pool.close();
+    const e = await rejection(waiting);
+    assert.equal(e.name, "AllProfilesExhaustedError", Kind.name);
+    if (Kind === Pool) assert.ok(e.retryAt > t0 + 4 * 3_600_000, "retryAt: the rest's end");
+    const later = await rejection(pool.run(() => "never"));
+    assert.equal(later.name, "AllProfilesExhaustedError");
+  }
+});
+
+test("close() twice closes the store once; flush() after a close whose write failed writes nothing to the closed store (was: store.close() twice, then a save to the closed store)", async () => {
+  const calls = [];
+  let down = true;
+  const store = {
+    load: () => null,
+    save: () => (calls.push("save"), down ? Promise.reject(new Error("down")) : undefined),
+    close: () => calls.push("close"),
+  };
+  const pool = new Pool({ profiles: keys(1), storage: store, logger: {} });
+  await pool.init();
+  pool.markFailure("k0", "rate_limit");
+  const [a, b] = await Promise.allSettled([pool.close(), pool.close()]);
+  assert.deepEqual([a.status, b.status], ["rejected", "rejected"]);
+  assert.equal(calls.filter((c) => c === "close").length, 1);
+  down = false;
+  const saves = calls.filter((c) => c === "save").length;
+  await pool.flush();
+  assert.equal(calls.filter((c) => c === "save").length, saves, "no save after close()");
+});
