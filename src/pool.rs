@@ -1010,6 +1010,13 @@ impl Pool {
         Ok(())
     }
 
+    /// How many running rests have ended early or been shortened, by a success, a clear or
+    /// a merged state (not by the clock): while it stays the same, a call waiting for a rest
+    /// to end has nothing to look again for.
+    pub fn rests_cut(&self) -> u64 {
+        self.sel.rests_cut()
+    }
+
     /// Whether the profile is cooling down (or disabled) at `now`.
     pub fn is_cooling(&self, idx: u32, now: f64) -> Result<bool, Error> {
         self.check(idx)?;

@@ -297,6 +297,9 @@ pub(crate) struct Selection {
     /// their rest: that rest already ended once, so its second end is not recorded.
     again: Bits,
     pair_again: Bits,
+    /// How many rests (of profiles and pairs) ended early or were shortened: see
+    /// [`Selection::rests_cut`].
+    cut: u64,
 }
 
 /// The most profile entries the per-model views hold together (views × profiles): about
@@ -536,6 +539,10 @@ impl Selection {
     /// while `until` is later than the index's clock.
     #[inline]
     pub fn set_until(&mut self, id: u32, until: f64) {
+        // A running rest ended early or shortened (NaN: ended).
+        if self.pos_cooling[id as usize] != NONE && (until.is_nan() || until < self.until[id as usize]) {
+            self.cut += 1;
+        }
         let again = self.again.take_for(id, self.until[id as usize], until, self.clock);
         self.until[id as usize] = until;
         if until > self.clock {
@@ -552,6 +559,13 @@ impl Selection {
                 self.record(id, NONE);
             }
         }
+    }
+
+    /// How many running rests, of profiles and of pairs, have ended early or been shortened
+    /// (by a success, a clear or a merged state; not by the clock). Runs waiting for a rest
+    /// to end look again when it changes: nothing else brings a profile back sooner.
+    pub fn rests_cut(&self) -> u64 {
+        self.cut
     }
 
     /// The earliest recovery time among cooling profiles.
@@ -604,6 +618,10 @@ impl Selection {
     /// Records a pair's rest ending at `until` (NaN: none): while it is later than the
     /// index's clock, calls naming the pair's model skip its profile.
     pub fn set_pair_until(&mut self, pair: u32, until: f64) {
+        if self.pos_pair[pair as usize] != NONE && (until.is_nan() || until < self.pair_until[pair as usize])
+        {
+            self.cut += 1;
+        }
         let again = self.pair_again.take_for(pair, self.pair_until[pair as usize], until, self.clock);
         self.pair_until[pair as usize] = until;
         let resting = self.pos_pair[pair as usize] != NONE;

@@ -417,6 +417,13 @@ impl WasmPool {
         self.check(r.map(|()| true), false)
     }
 
+    /// How many running rests have ended early or been shortened ([`Pool::rests_cut`]), as
+    /// a number (exact below 2^53).
+    #[wasm_bindgen(js_name = restsCut)]
+    pub fn rests_cut(&self) -> f64 {
+        self.inner.rests_cut() as f64
+    }
+
     /// 1 when the profile rests at `now`, 0 when not, -1 on a problem.
     #[wasm_bindgen(js_name = isCooling)]
     pub fn is_cooling(&mut self, idx: u32, now: f64) -> i32 {

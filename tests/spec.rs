@@ -627,3 +627,22 @@ fn a_stores_model_rests_past_the_views_budget_are_kept_as_they_came_not_indexed(
     p.import([(late.as_str(), ended)], T0).unwrap();
     assert_eq!(p.pairs().len(), fits + 1, "merged into a pair of its own");
 }
+
+#[test]
+fn rests_cut_counts_rests_ended_early_or_shortened_not_by_the_clock() {
+    let mut p = pool(Settings::v2());
+    let (a, b) = (idx(&p, "oa1"), idx(&p, "oa2"));
+    assert_eq!(p.rests_cut(), 0);
+    p.fail(a, T0, Reason::RateLimit, None, None).unwrap(); // 1 min
+    p.succeed(b, T0, None).unwrap(); // b was not resting
+    assert_eq!(p.rests_cut(), 0);
+    p.succeed(a, T0 + 1.0, None).unwrap(); // markSuccess ends a's rest
+    assert_eq!(p.rests_cut(), 1);
+    p.fail(a, T0 + 2.0, Reason::RateLimit, None, None).unwrap();
+    p.clear_cooldown(a, T0 + 3.0).unwrap();
+    p.clear_cooldown(a, T0 + 4.0).unwrap(); // nothing left to end
+    assert_eq!(p.rests_cut(), 2);
+    p.fail(a, T0 + 5.0, Reason::RateLimit, None, None).unwrap();
+    assert!(!p.is_cooling(a, T0 + 5.0 + 2.0 * MIN).unwrap(), "over by the clock");
+    assert_eq!(p.rests_cut(), 2);
+}

@@ -193,6 +193,11 @@ export class CorePool {
     return this.#raw.lastFailure();
   }
 
+  /** How many running rests have ended early or been shortened: runs waiting look again when it changes. */
+  restsCut() {
+    return this.#raw.restsCut();
+  }
+
   release(idx) {
     this.#statusKept = false;
     if (!this.#raw.release(idx)) throw this.#problem();

@@ -687,7 +687,10 @@ export class StateLink {
 
   #imported;
 
-  /** `imported` (optional) is called after each import of a stored state. */
+  /**
+   * `imported` (optional) is called after each import of a stored state, with whether the
+   * import ended or shortened a rest.
+   */
   constructor({ core, ids, store, now, log, imported }) {
     this.#core = core;
     this.#ids = ids;
@@ -698,8 +701,9 @@ export class StateLink {
   }
 
   #import(parsed) {
+    const cut = this.#core.restsCut();
     this.#core.importSnapshot(parsed.ids.join("\u0000"), parsed.cols, this.#now());
-    this.#imported?.();
+    this.#imported?.(this.#core.restsCut() !== cut);
   }
 
   /**

@@ -372,8 +372,8 @@ export class Pool {
           now: () => this.#now(),
           log: (level, msg) => this.#log(level, msg),
           // Another process may have ended a rest: announced now (not at the next call),
-          // and the runs waiting for one woken.
-          imported: () => {
+          // and the runs waiting for one woken (when one ended or got shorter).
+          imported: (cut) => {
             if (this.#tracking) {
               try {
                 this.#observe(this.#now());
@@ -381,7 +381,7 @@ export class Pool {
                 // A clock that fails: the next call reports it, and announces the rest then.
               }
             }
-            this.#wake();
+            if (cut) this.#wake();
           },
         }),
         log: (level, msg) => this.#log(level, msg),
@@ -769,11 +769,12 @@ export class Pool {
     }
     const model = this.#markModel(idx, options?.model);
     const now = this.#now();
+    const cut = this.#core.restsCut();
     this.#core.succeed(idx, now, NaN, model);
-    this.#persist?.change(model !== undefined); // ending a model's rest is written at once
+    this.#persist?.change(false); // success-only: coalesced, with or without a model
     this.#metrics.success(idx);
     if (this.#tracking) this.#observe(now);
-    this.#wake();
+    this.#wakeIfCut(cut);
   }
 
   /** The model index of a `markFailure`/`markSuccess` option (profiles with a model of their own: none). */
@@ -795,15 +796,25 @@ export class Pool {
   clearCooldown(profileId) {
     const idx = this.#idx(profileId);
     const now = this.#now();
+    const cut = this.#core.restsCut();
     this.#core.clearCooldown(idx, now);
     this.#persist?.change(true);
     if (this.#tracking) this.#observe(now);
-    this.#wake();
+    this.#wakeIfCut(cut);
   }
 
   /** Wakes the runs waiting for a rest to end: one may have ended early (they look again). */
   #wake() {
     if (this.#wakers !== null) for (const wake of [...this.#wakers]) wake();
+  }
+
+  /**
+   * Wakes the waiting runs when a rest ended early or got shorter since the core's count
+   * was `cut`: nothing else brings a profile back sooner, and each woken run asks the core
+   * again (O(n) when every key rests for its model), so a mark that ends nothing wakes none.
+   */
+  #wakeIfCut(cut) {
+    if (this.#core.restsCut() !== cut) this.#wake();
   }
 
   /**

@@ -154,7 +154,7 @@ export class LlmKeyPool {
       const log = (level, msg) => this.#log(level, msg);
       this.#persister = new Persister({
         store,
-        link: new StateLink({ core: c, ids: this.#ids, store, now: () => this.#now(), log, imported: () => this.#imported() }),
+        link: new StateLink({ core: c, ids: this.#ids, store, now: () => this.#now(), log, imported: (cut) => this.#imported(cut) }),
         log,
         intervalMs: 1000,
       });
@@ -236,12 +236,12 @@ export class LlmKeyPool {
   #closed = false;
 
   /**
-   * A stored state was merged in: another process (or the CLI's `clear`) may have ended a
-   * rest, so the waiting runs look again.
+   * A stored state was merged in: when it ended or shortened a rest (another process's
+   * clearCooldown, the CLI's `clear`), the waiting runs look again.
    */
-  #imported() {
+  #imported(cut) {
     this.#stateRead = true;
-    for (const wake of [...this.#wakers]) wake();
+    if (cut) for (const wake of [...this.#wakers]) wake();
   }
 
   /** v2 addition: writes what is pending (`run` coalesces success-only writes). */

@@ -724,3 +724,21 @@ test("a store whose update returns its client's reply (\"OK\", a commit result) 
     await pool.close();
   }
 });
+
+test("markSuccess with a model is coalesced like any success-only change (was: written at once, each call: 300 writes a second to a file)", async () => {
+  let writes = 0;
+  const store = { load: () => null, save: () => void writes++ };
+  const pool = new Pool({ profiles: keys(2), storage: store, saveIntervalMs: 60_000 });
+  await pool.init();
+  pool.markFailure("k0", "rate_limit", { model: "gpt-4o" }); // urgent: written at once
+  await pool.flush();
+  const before = writes;
+  for (let i = 0; i < 50; i++) {
+    pool.markSuccess("k0", { model: "gpt-4o" });
+    pool.markSuccess("k1", { model: `m${i}` });
+    await tick(0);
+  }
+  assert.ok(writes - before <= 1, `${writes - before} writes for 100 marks`); // was 100
+  assert.equal(statusOf(pool, "k0").modelCooldowns?.length ?? 0, 0, "the rest ended");
+  await pool.close();
+});

@@ -3,7 +3,7 @@
 import { test, mock } from "node:test";
 import assert from "node:assert/strict";
 import { Pool, LlmKeyPool, memoryStore } from "key-carousel";
-import { keys } from "./helpers.mjs";
+import { keys, manualClock, tick } from "./helpers.mjs";
 
 const ms = (t0) => Date.now() - t0;
 
@@ -106,4 +106,21 @@ test("many runs waiting on one AbortSignal add one listener to it (was: one each
   } finally {
     process.off("warning", onWarning);
   }
+});
+
+test("a mark or clear that ends no rest wakes no waiting run (was: each woke every one, and each asked the core again: O(waiting × keys) per mark when every key rests for a model)", async () => {
+  let reads = 0;
+  const clock = manualClock();
+  const pool = new Pool({ profiles: keys(3), clock: () => (reads++, clock.fn()) });
+  for (const id of ["k0", "k1", "k2"]) pool.markFailure(id, "model_not_found", { model: "gpt-5-typo" });
+  const waiting = Array.from({ length: 50 }, () => pool.run(({ profileId }) => profileId, { model: "gpt-5-typo" }));
+  await tick(5);
+  const before = reads;
+  pool.markSuccess("k0"); // k0 rests for nothing these runs could use
+  pool.markSuccess("k1", { model: "other" });
+  await tick(5);
+  assert.ok(reads - before <= 2, `${reads - before} clock reads: the waiting runs looked again`); // was 100
+  pool.clearCooldown("k2"); // ends k2's rest for the model: the runs wake, and are served
+  const served = await Promise.all(waiting);
+  assert.deepEqual(new Set(served.map((r) => r.profileId)), new Set(["k2"]));
 });
