@@ -176,6 +176,15 @@ impl Record {
         }
     }
 
+    /// The record as a pool takes it in at `now`: its rest began no later than `now`, nor
+    /// after the rest's end. A later `cooldownStartedAt` (a writer whose clock is far ahead,
+    /// or a hostile one) would make every failure look like a late report of that rest's
+    /// incident, counting nothing: the key would never rest again.
+    pub fn started_by(&self, now: f64) -> Record {
+        let latest = self.cooldown_until.map_or(now, |u| u.min(now));
+        Record { cooldown_started_at: self.cooldown_started_at.map(|s| s.min(latest)), ..*self }
+    }
+
     /// The record with `updatedAt` filled in from its event time: what [`merge`] returns
     /// for `merge(r, r)`.
     pub fn normalized(&self) -> Record {
@@ -331,7 +340,7 @@ impl Pool {
                 let known = self.index_of(profile).map(|idx| (idx, self.model_index(model)));
                 match known {
                     Some((idx, Ok(m))) => {
-                        if !self.import_pair(idx, m, &stored, now) {
+                        if !self.import_pair(idx, m, &stored.started_by(now), now) {
                             self.keep(id, &stored);
                         }
                     }
@@ -349,7 +358,7 @@ impl Pool {
                 continue;
             };
             let Some(mine) = self.record(idx) else { continue };
-            let m = merge(&mine, &stored);
+            let m = merge(&mine, &stored.started_by(now));
             if m == mine {
                 continue;
             }

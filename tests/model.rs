@@ -140,6 +140,16 @@ fn later(prev: Option<f64>, now: f64) -> f64 {
     }
 }
 
+/// A stored record as a pool takes it in at `now`: its rest began no later than `now`, nor
+/// after the rest ends.
+fn taken_in(r: &Record, now: f64) -> Record {
+    let latest = match r.cooldown_until {
+        Some(u) if u < now => u,
+        _ => now,
+    };
+    Record { cooldown_started_at: r.cooldown_started_at.map(|s| if s > latest { latest } else { s }), ..*r }
+}
+
 fn model_merge(a: &Record, b: &Record) -> Record {
     let max = |x: Option<f64>, y: Option<f64>| match (x, y) {
         (None, None) => None,
@@ -517,7 +527,7 @@ impl Model {
                 self.touch_pair(key);
                 let cleared = self.cleared.get(&key.0).copied();
                 let q = self.pairs.get_mut(&key).unwrap();
-                let mut m = model_merge(&q.record(), &r);
+                let mut m = model_merge(&q.record(), &taken_in(&r, now));
                 let t = m.updated_at.or(match (m.last_failure, m.last_success) {
                     (Some(a), Some(b)) => Some(a.max(b)),
                     (a, b) => a.or(b),
@@ -565,7 +575,7 @@ impl Model {
                 continue;
             };
             let p = &mut self.p[i];
-            let m = model_merge(&p.record(), &r);
+            let m = model_merge(&p.record(), &taken_in(&r, now));
             reorder |= m.last_used != p.last_used;
             if p.until.is_some_and(|u| u > now) && !m.cooldown_until.is_some_and(|u| u > now) {
                 self.ended_by_import.insert((i as u32, u32::MAX), p.reason);

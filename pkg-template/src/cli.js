@@ -110,15 +110,25 @@ export function duration(ms) {
 
 const COLOURS = { available: 32, cooldown: 33, disabled: 31 };
 
+/**
+ * A name from the file as the terminal shows it: control characters (C0, DEL, C1) escaped
+ * as JSON does, so a hostile file cannot move the cursor or erase rows. Pools refuse such
+ * names; only a writer other than a pool can store one.
+ */
+function printable(name) {
+  // eslint-disable-next-line no-control-regex
+  return name.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+}
+
 function table(status, colour) {
   const paint = (text, code) => (colour && code ? `\u001b[${code}m${text}\u001b[0m` : text);
   const head = ["profile", "state", "reason", "cooldown remaining", "errors", "last used"];
   const rows = [];
   for (const p of status.profiles) {
     const ago = p.lastUsed === undefined ? "never" : `${duration(Math.max(0, status.now - p.lastUsed))} ago`;
-    rows.push([p.id, p.state, p.reason ?? "-", p.state === "available" ? "-" : duration(p.remainingMs), String(p.errorCount), ago]);
+    rows.push([printable(p.id), p.state, p.reason ?? "-", p.state === "available" ? "-" : duration(p.remainingMs), String(p.errorCount), ago]);
     for (const m of p.modelCooldowns ?? []) {
-      rows.push([`  ${m.model}`, m.state, m.reason ?? "-", duration(m.remainingMs), String(m.errorCount), ""]);
+      rows.push([`  ${printable(m.model)}`, m.state, m.reason ?? "-", duration(m.remainingMs), String(m.errorCount), ""]);
     }
   }
   // A loop, not Math.max(...rows): a spread of 125,000 rows overflows the stack.
@@ -185,6 +195,7 @@ async function clear(args, io) {
       r.updatedAt = Math.max(now, ...events.map((t) => t + 1));
       r.errorCount = 0;
       delete r.cooldownUntil;
+      delete r.cooldownStartedAt; // as clearCooldown: the incident is over
     }
     return data;
   });

@@ -509,11 +509,15 @@ export class Pool {
     const known = this.#modelNames[m];
     if (known !== undefined) return known;
     // Interned by an import: its pair id names it. Rare; look it up through the snapshot ids.
+    // Such a name was written by another process, which could not tell it held one of this
+    // pool's keys (calls here refuse such names): it is shown redacted.
     for (const id of this.#core.extraIds().split("\u0000")) {
       const cut = id.indexOf("\u0001");
       if (cut < 0) continue;
       const name = id.slice(cut + 1);
-      if (!this.#modelIndex.has(name)) this.#model(name);
+      if (this.#modelIndex.has(name)) continue;
+      const k = this.#model(name);
+      if (k !== undefined) this.#modelNames[k] = redact(name, "", this.#keyIndex());
     }
     return this.#modelNames[m] ?? `model-${m}`;
   }

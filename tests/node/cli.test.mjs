@@ -264,3 +264,15 @@ test("status of a state file with 150,000 profiles: the table and --json (was: M
   assert.equal(s.profiles.length, 150_000);
   assert.equal(s.nextAvailableAt, soonest);
 });
+
+test("status escapes control characters in the file's names (was: printed as they were: a hostile id could move the cursor and erase rows)", async (t) => {
+  const path = join(tempDir(t), "state.json");
+  const evil = "k\u001b[1A\u001b[2Kx\u009b";
+  const rest = { errorCount: 1, lastFailure: Date.now(), cooldownUntil: Date.now() + MIN, updatedAt: Date.now(), lastFailureReason: "rate_limit" };
+  writeFileSync(path, JSON.stringify({ version: 1, profiles: { [evil]: { errorCount: 0, models: { "m\u0007": rest } }, k1: { errorCount: 0 } } }));
+  const { code, stdout, stderr } = await run(["status", path]);
+  assert.equal(code, 0, stderr);
+  assert.ok(!/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/.test(stdout), JSON.stringify(stdout));
+  assert.ok(stdout.includes("k\\u001b[1A\\u001b[2Kx\\u009b"), stdout);
+  assert.ok(stdout.includes("  m\\u0007"), stdout);
+});

@@ -5,8 +5,8 @@
 // pool keeps working and writes a clean state back.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { Pool, LlmKeyPool, ConfigError, mergeSnapshots } from "key-carousel";
-import { T0, MIN, keys, manualClock } from "./helpers.mjs";
+import { Pool, LlmKeyPool, ConfigError, mergeSnapshots, memoryStore } from "key-carousel";
+import { T0, MIN, keys, manualClock, statusOf, tooManyRequests } from "./helpers.mjs";
 
 /** A store holding `value` as given (a string or an object), recording what the pool writes. */
 function storeOf(value) {
@@ -239,4 +239,26 @@ test("a task that throws a value whose reads throw (a getter, a Proxy, a revoked
     assert.deepEqual(pool.getStatus().profiles.map((p) => p.inFlight), [0, 0]);
     assert.equal(pool.metrics().totals.inFlight, 0);
   }
+});
+
+test("a stored rest that began in the future is taken as begun now: the key rests at its next 429 (was: every failure counted as that rest's incident seen late, and the key was called on every run)", async () => {
+  const clock = manualClock();
+  const store = memoryStore();
+  const year2100 = Date.UTC(2100, 0, 1);
+  store.update(() => ({ version: 1, profiles: { k0: { errorCount: 0, updatedAt: clock.now - 1000, cooldownStartedAt: year2100 } } }));
+  const pool = new Pool({ profiles: keys(2), clock: clock.fn, storage: store });
+  await pool.init();
+  clock.now += 10; // calls made after the load (one made in its very ms would be late)
+  const calls = { k0: 0, k1: 0 };
+  for (let i = 0; i < 10; i++) {
+    await pool.run(({ profileId }) => {
+      calls[profileId]++;
+      if (profileId === "k0") throw tooManyRequests();
+      return profileId;
+    });
+    clock.now += 10;
+  }
+  assert.deepEqual(calls, { k0: 1, k1: 10 }); // was k0: 10
+  assert.equal(statusOf(pool, "k0").state, "cooldown");
+  await pool.close();
 });

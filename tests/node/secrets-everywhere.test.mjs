@@ -236,3 +236,27 @@ test("the scenario's keys do reach the tasks (the check above is not vacuous)", 
   assert.ok(e.attempts.every((a) => a.error === "Incorrect API key provided: [redacted]."), JSON.stringify(e.attempts));
   assert.ok(!(e instanceof ConfigError));
 });
+
+test("a model name from the store that is one of this pool's keys is shown redacted in the status and the recover event (was: shown whole; another process, not holding that key, could not refuse it)", async () => {
+  const secret = "sk-proj-SECRETSECRETSECRET0123456789";
+  const clock = manualClock();
+  const store = memoryStore();
+  const rest = { errorCount: 1, cooldownUntil: clock.now + 1000, lastFailure: clock.now, updatedAt: clock.now, lastFailureReason: "model_not_found", cooldownStartedAt: clock.now };
+  store.update(() => ({ version: 1, profiles: { k0: { errorCount: 0, models: { [secret]: rest } } } }));
+  const pool = new Pool({
+    profiles: [{ id: "k0", provider: "openai", apiKey: "sk-proj-AAAAAAAAAAAAAAAAAAAAAAAA" }, { id: "k1", provider: "openai", apiKey: secret }],
+    storage: store,
+    clock: clock.fn,
+  });
+  const recovered = [];
+  pool.on("recover", (e) => recovered.push(e));
+  await pool.init();
+  const cooldowns = pool.getStatus().profiles[0].modelCooldowns;
+  assert.equal(cooldowns.length, 1, "the rest is kept");
+  assert.ok(!JSON.stringify(cooldowns).includes(secret.slice(-12)), JSON.stringify(cooldowns));
+  clock.now += 2000;
+  await pool.run(() => 1);
+  assert.equal(recovered.length, 1);
+  assert.ok(!JSON.stringify(recovered).includes(secret.slice(-12)), JSON.stringify(recovered));
+  await pool.close();
+});
