@@ -176,13 +176,13 @@ impl Record {
         }
     }
 
-    /// The record as a pool takes it in at `now`: its rest began no later than `now`, nor
-    /// after the rest's end. A later `cooldownStartedAt` (a writer whose clock is far ahead,
-    /// or a hostile one) would make every failure look like a late report of that rest's
-    /// incident, counting nothing: the key would never rest again.
-    pub fn started_by(&self, now: f64) -> Record {
-        let latest = self.cooldown_until.map_or(now, |u| u.min(now));
-        Record { cooldown_started_at: self.cooldown_started_at.map(|s| s.min(latest)), ..*self }
+    /// The record as a pool takes it in at `now`: without a `cooldownStartedAt` later than
+    /// `now`. A rest cannot have begun in the future; taken as it is (a writer whose clock
+    /// is far ahead, or a hostile one), it would make every failure until then look like a
+    /// late report of that rest's incident, counting nothing: the key would never rest.
+    /// Dropped rather than clamped to `now`, which would move with each read.
+    pub fn begun_by(&self, now: f64) -> Record {
+        Record { cooldown_started_at: self.cooldown_started_at.filter(|&s| s <= now), ..*self }
     }
 
     /// The record with `updatedAt` filled in from its event time: what [`merge`] returns
@@ -340,7 +340,7 @@ impl Pool {
                 let known = self.index_of(profile).map(|idx| (idx, self.model_index(model)));
                 match known {
                     Some((idx, Ok(m))) => {
-                        if !self.import_pair(idx, m, &stored.started_by(now), now) {
+                        if !self.import_pair(idx, m, &stored.begun_by(now), now) {
                             self.keep(id, &stored);
                         }
                     }
@@ -358,7 +358,7 @@ impl Pool {
                 continue;
             };
             let Some(mine) = self.record(idx) else { continue };
-            let m = merge(&mine, &stored.started_by(now));
+            let m = merge(&mine, &stored.begun_by(now));
             if m == mine {
                 continue;
             }

@@ -140,14 +140,14 @@ fn later(prev: Option<f64>, now: f64) -> f64 {
     }
 }
 
-/// A stored record as a pool takes it in at `now`: its rest began no later than `now`, nor
-/// after the rest ends.
+/// A stored record as a pool takes it in at `now`: a rest that began later than `now` has
+/// no start.
 fn taken_in(r: &Record, now: f64) -> Record {
-    let latest = match r.cooldown_until {
-        Some(u) if u < now => u,
-        _ => now,
+    let started = match r.cooldown_started_at {
+        Some(s) if s > now => None,
+        s => s,
     };
-    Record { cooldown_started_at: r.cooldown_started_at.map(|s| if s > latest { latest } else { s }), ..*r }
+    Record { cooldown_started_at: started, ..*r }
 }
 
 fn model_merge(a: &Record, b: &Record) -> Record {

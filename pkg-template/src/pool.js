@@ -883,7 +883,7 @@ export class Pool {
    */
   async close() {
     this.#closed = true;
-    if (this.#wakers !== null) for (const wake of [...this.#wakers]) wake();
+    this.#wake();
     if (this.#persist !== undefined) await this.#persist.close();
   }
 

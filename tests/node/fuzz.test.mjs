@@ -549,7 +549,7 @@ function absorbInModel(env, raw) {
   }
   if (parsed.records.length > 0) {
     if (!env.clock.valid()) return false;
-    env.model.import(parsed.records);
+    env.model.import(parsed.records, env.clock.value);
   }
   if (parsed.dropped > 0 && isNewBad(env, text)) {
     env.expectCopies++;

@@ -241,7 +241,7 @@ test("a task that throws a value whose reads throw (a getter, a Proxy, a revoked
   }
 });
 
-test("a stored rest that began in the future is taken as begun now: the key rests at its next 429 (was: every failure counted as that rest's incident seen late, and the key was called on every run)", async () => {
+test("a stored rest that began in the future is taken in without that start: the key rests at its next 429 (was: every failure counted as that rest's incident seen late, and the key was called on every run)", async () => {
   const clock = manualClock();
   const store = memoryStore();
   const year2100 = Date.UTC(2100, 0, 1);

@@ -309,7 +309,7 @@ test("runs waiting for a rest read the store every 2 s: after a first load that 
   const c0 = Date.now();
   await pool.close();
   assert.ok(Date.now() - c0 < 500, "close() does not wait for the hung read");
-  assert.equal((await stillWaiting).name, "TimeoutError");
+  assert.equal((await stillWaiting).name, "AllProfilesExhaustedError", "close() ends the waiting run");
 });
 
 test("a store with load and save: a bad value that a read while runs wait finds is not saved over while its copy fails", async () => {

@@ -387,8 +387,11 @@ export class ModelPool {
     return out;
   }
 
-  /** Merges stored records in; re-ranks by lastUsed when one changed. */
-  import(records) {
+  /**
+   * Merges stored records in at `now`; re-ranks by lastUsed when one changed. A profile's
+   * record is taken without a rest start later than `now` (a rest cannot have begun yet).
+   */
+  import(records, now) {
     let reorder = false;
     for (const [id, stored] of records) {
       const i = this.index(id);
@@ -397,7 +400,8 @@ export class ModelPool {
         continue;
       }
       const mine = this.record(i);
-      const m = mergeRecords(mine, stored);
+      const begun = typeof stored.cooldownStartedAt === "number" && stored.cooldownStartedAt > now ? { ...stored, cooldownStartedAt: null } : stored;
+      const m = mergeRecords(mine, begun);
       const p = this.p[i];
       if (m.lastUsed !== mine.lastUsed) reorder = true;
       Object.assign(p, {
