@@ -558,13 +558,17 @@ fn a_rest_that_would_end_past_2_pow_53_ends_there_and_survives_export_and_import
     assert_eq!(q.cooldown_until(idx(&q, "oa1")), max, "kept through the columns of a store");
 }
 
-#[test]
-fn model_views_stay_within_their_budget_past_it_a_new_models_failure_rests_the_key() {
+/// A pool of 40,000 keys `k0`, `k1`, …, and how many models' views fit its budget (104).
+fn pool_at_the_views_budget() -> (Pool, usize) {
     use key_carousel::selection::VIEW_BUDGET;
     let n = 40_000;
     let specs: Vec<ProfileSpec> = (0..n).map(|i| spec(&format!("k{i}"), "openai", Kind::Primary)).collect();
-    let mut p = Pool::with_profiles(Settings::v2(), &specs).unwrap();
-    let fits = VIEW_BUDGET / n;
+    (Pool::with_profiles(Settings::v2(), &specs).unwrap(), VIEW_BUDGET / n)
+}
+
+#[test]
+fn model_views_stay_within_their_budget_past_it_a_new_models_failure_rests_the_key() {
+    let (mut p, fits) = pool_at_the_views_budget();
     assert_eq!(fits, 104);
     // k0 fails for one model after another (a client's made-up names: model_not_found,
     // which rests the pair only): each model's rest needs a view while it lasts.
@@ -588,12 +592,8 @@ fn model_views_stay_within_their_budget_past_it_a_new_models_failure_rests_the_k
 
 #[test]
 fn a_stores_model_rests_past_the_views_budget_are_kept_as_they_came_not_indexed() {
-    use key_carousel::selection::VIEW_BUDGET;
     use key_carousel::snapshot::pair_id;
-    let n = 40_000;
-    let specs: Vec<ProfileSpec> = (0..n).map(|i| spec(&format!("k{i}"), "openai", Kind::Primary)).collect();
-    let mut p = Pool::with_profiles(Settings::v2(), &specs).unwrap();
-    let fits = VIEW_BUDGET / n;
+    let (mut p, fits) = pool_at_the_views_budget();
     // Another process's state (or a file anyone wrote): k0 rests for one model after another.
     let rest = Record {
         error_count: 1,

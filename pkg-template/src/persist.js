@@ -665,6 +665,16 @@ export class Persister {
   }
 }
 
+/** `parseState(raw)`, or the CorruptState it threw (any other error is thrown). */
+function parsedOrCorrupt(raw) {
+  try {
+    return parseState(raw);
+  } catch (e) {
+    if (e instanceof CorruptState) return e;
+    throw e;
+  }
+}
+
 /** How many unusable stored values a pool remembers, to copy and report each once. */
 const RECENT_BAD = 16;
 
@@ -711,13 +721,8 @@ export class StateLink {
    * is not kept yet a promise (see #bad) of whether it may be overwritten.
    */
   absorb(raw) {
-    let parsed;
-    try {
-      parsed = parseState(raw);
-    } catch (e) {
-      if (!(e instanceof CorruptState)) throw e;
-      return this.#bad(raw, `${e.message}; starting fresh`);
-    }
+    const parsed = parsedOrCorrupt(raw);
+    if (parsed instanceof CorruptState) return this.#bad(raw, `${parsed.message}; starting fresh`);
     if (parsed.ids.length > 0) {
       this.#import(parsed);
     }
@@ -731,14 +736,8 @@ export class StateLink {
    * is stored: it is ignored, neither warned about nor copied aside as a bad stored value.
    */
   absorbReply(raw) {
-    let parsed;
-    try {
-      parsed = parseState(raw);
-    } catch (e) {
-      if (!(e instanceof CorruptState)) throw e;
-      return;
-    }
-    if (parsed.ids.length > 0) this.#import(parsed);
+    const parsed = parsedOrCorrupt(raw);
+    if (!(parsed instanceof CorruptState) && parsed.ids.length > 0) this.#import(parsed);
   }
 
   /**
