@@ -918,7 +918,7 @@ impl Pool {
         // A model with no resting pair yet needs a view of its own, which may not fit the
         // views' budget: then the failure rests the whole profile, as past MAX_MODELS names.
         let pair_rests = self.pair_of(idx, m).is_some_and(|p| self.sel.pair_until(p) > now);
-        let no_room = !pair_rests && !self.sel.has_view(m) && !self.sel.view_fits();
+        let no_room = !pair_rests && !self.sel.has_room_for(m);
         if widen || no_room {
             return Ok(Failure {
                 widened: true,

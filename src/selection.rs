@@ -511,11 +511,12 @@ impl Selection {
         self.view(model).is_some()
     }
 
-    /// Whether a new model's view fits in [`VIEW_BUDGET`]: each view copies the selection
-    /// heaps (about 32 bytes per profile), so without a bound 4,096 models in a large pool
-    /// outgrow wasm's memory (and the module traps).
-    pub fn view_fits(&self) -> bool {
-        (self.views.len() + 1).saturating_mul(self.len().max(1)) <= VIEW_BUDGET
+    /// Whether a rest of `model` can be indexed: the model has a view, or a new one fits in
+    /// [`VIEW_BUDGET`]. Each view copies the selection heaps (about 32 bytes per profile), so
+    /// without a bound 4,096 models in a large pool outgrow wasm's memory (and the module
+    /// traps).
+    pub fn has_room_for(&self, model: u32) -> bool {
+        self.has_view(model) || (self.views.len() + 1).saturating_mul(self.len().max(1)) <= VIEW_BUDGET
     }
 
     #[inline]

@@ -395,16 +395,16 @@ impl Pool {
 
     /// Merges a stored record into the pair (profile, model). Returns false, changing
     /// nothing, when the record's rest would need a view of a model that has none and no
-    /// new view fits the views' budget ([`Selection::view_fits`]): a store naming one
+    /// new view fits the views' budget ([`Selection::has_room_for`]): a store naming one
     /// model after another (thousands of them, in a pool of thousands of keys) would
     /// otherwise copy the index per model until wasm's memory ran out. The caller keeps
     /// such a record as it came, as it keeps one of a model past [`MAX_MODELS`] names.
     ///
-    /// [`Selection::view_fits`]: crate::selection::Selection::view_fits
+    /// [`Selection::has_room_for`]: crate::selection::Selection::has_room_for
     /// [`MAX_MODELS`]: crate::pool::MAX_MODELS
     fn import_pair(&mut self, idx: u32, model: u32, stored: &Record, now: f64) -> bool {
         let rests = stored.cooldown_until.is_some_and(|t| t > now);
-        if rests && !self.sel.has_view(model) && !self.sel.view_fits() {
+        if rests && !self.sel.has_room_for(model) {
             return false;
         }
         let p = self.pair_or_add(idx, model);
