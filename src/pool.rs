@@ -630,6 +630,14 @@ impl Pool {
         self.by_id.reserve(&self.ids, self.ids.len() + additional);
     }
 
+    /// Reserves room for `additional` more primaries of `provider`, once a profile has it
+    /// (else nothing: the provider is not known yet).
+    pub fn reserve_provider(&mut self, provider: &str, additional: usize) {
+        if let Some(p) = self.provider_index(provider) {
+            self.sel.reserve_provider(p, additional);
+        }
+    }
+
     /// Reserves room for `bytes` more bytes of ids (UTF-8), with [`Pool::reserve`].
     pub fn reserve_id_bytes(&mut self, bytes: usize) {
         self.ids.text.reserve_exact(bytes);

@@ -360,6 +360,15 @@ impl Selection {
         self.base.primaries.items.reserve_exact(additional);
     }
 
+    /// Reserves room for `additional` more available primaries of provider `p` (one
+    /// the selection has): a provider's heap otherwise grows by doubling, which at
+    /// 100,000 profiles left 8 bytes a profile unused in the module's memory.
+    pub fn reserve_provider(&mut self, p: u32, additional: usize) {
+        if let Some(heap) = self.base.by_provider.get_mut(p as usize) {
+            heap.items.reserve_exact(additional);
+        }
+    }
+
     /// Adds a profile (available, never picked) and returns its index.
     /// `provider` is `None` for a fallback model.
     pub fn add(&mut self, provider: Option<u32>, rank: f64) -> u32 {

@@ -185,12 +185,23 @@ impl WasmPool {
         let first = self.inner.len() as u32;
         self.inner.reserve(n);
         self.inner.reserve_id_bytes(ids.len());
+        // Primaries per provider name, to reserve each provider's room once it is known.
+        let mut primaries = vec![0usize; names.len()];
+        for (&p, &f) in provider.iter().zip(fallback) {
+            if f != 1 {
+                *primaries.get_mut(p as usize).ok_or_else(bad)? += 1;
+            }
+        }
         let mut ids = Utf16Cutter(ids);
         for i in 0..n {
             let id = ids.cut(id_lens[i] as u32).ok_or_else(bad)?;
-            let name = names.get(provider[i] as usize).ok_or_else(bad)?;
+            let p = provider[i] as usize;
+            let name = names.get(p).ok_or_else(bad)?;
             let kind = if fallback[i] == 1 { Kind::Fallback } else { Kind::Primary };
             self.inner.add(id, name, kind, positions[i] as usize)?;
+            if kind == Kind::Primary {
+                self.inner.reserve_provider(name, core::mem::take(&mut primaries[p]));
+            }
         }
         Ok(first)
     }

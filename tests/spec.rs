@@ -298,6 +298,30 @@ fn status_columns_hold_only_what_each_profile_has() {
     assert_eq!(Status::from_columns(&cols, 4, now), Some(p.status(now).unwrap()));
 }
 
+/// The status buffer stays in the module's memory, which never shrinks: it takes the room
+/// this status needs (one number for a profile never used), not room for every value of
+/// every profile (six numbers each: 48 bytes a profile).
+#[test]
+fn the_status_buffer_takes_the_room_it_needs() {
+    let n = 1000;
+    let specs: Vec<ProfileSpec> = (0..n).map(|i| spec(&format!("k{i}"), "openai", Kind::Primary)).collect();
+    let mut p = Pool::with_profiles(Settings::v2(), &specs).unwrap();
+    let mut cols = vec![];
+    p.write_columns(T0, &mut cols).unwrap();
+    let tail = 5 + 1 + 1; // totals, the pair count, the trailer
+    assert_eq!(cols.len(), n + tail);
+    assert!(cols.capacity() <= n + tail + 8, "room for {} numbers, {} used", cols.capacity(), cols.len());
+    // Every key used once: its header, lastUsed and lastSuccess. The buffer grows to that.
+    for _ in 0..n {
+        let a = p.acquire(T0, None).unwrap().unwrap();
+        p.succeed(a, T0 + 1.0, Some(T0)).unwrap();
+    }
+    p.write_columns(T0 + 2.0, &mut cols).unwrap();
+    assert_eq!(cols.len(), 3 * n + tail);
+    assert!(cols.capacity() <= 3 * n + tail + 8, "room for {} numbers, {} used", cols.capacity(), cols.len());
+    assert_eq!(Status::from_columns(&cols, n, T0 + 2.0), Some(p.status(T0 + 2.0).unwrap()));
+}
+
 #[test]
 fn config_errors_name_the_field() {
     let err = Pool::with_profiles(
