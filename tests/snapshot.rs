@@ -241,6 +241,15 @@ proptest! {
         b in snapshot(),
     ) {
         let (mut one, now) = drive(Settings::v2(), &ops, 1.7e12);
+        // Records as a writer whose clock is not ahead of this one's makes them: a pool drops
+        // a stored cooldownStartedAt later than its now, record by record, before it merges
+        // (Record::begun_by). Dropping the latest start makes it the earliest, so with such a
+        // start the order of the last tie-break changes, and importing a then b can differ from
+        // importing merge(a, b) (by that start alone, when every other field ties).
+        let sane = |s: &Snapshot| Snapshot {
+            profiles: s.profiles.iter().map(|(id, r)| (id.clone(), r.begun_by(now))).collect(),
+        };
+        let (a, b) = (sane(&a), sane(&b));
         let mut two = one.clone();
         import(&mut one, &a, now);
         import(&mut one, &b, now);
