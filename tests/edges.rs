@@ -5,7 +5,8 @@
 
 use key_carousel::classify::{classify, ErrorFacts, Rules};
 use key_carousel::{
-    pair_id, Cooldowns, Kind, Pool, ProfileSpec, Reason, Record, Settings, State, Status, MAX_TIME_MS,
+    pair_id, Cooldowns, Kind, Pool, ProfileSpec, Reason, Record, Schedule, Settings, State, Status,
+    MAX_TIME_MS,
 };
 
 const T0: f64 = 1_700_000_000_000.0;
@@ -191,12 +192,75 @@ fn a_calls_success_when_the_rest_has_just_ended_is_not_an_event() {
     assert_eq!(p.record(oa1).unwrap().updated_at, Some(T0));
 }
 
-/// Codes of the v2 table that no other Rust test pins.
+/// The v2 code table written out on its own: `classify::tests::codes_only_in_v2` reads its
+/// expected reasons from CODE_RULES itself, so a wrong entry could never fail it. Expected values: README's error table
+/// (UND_ERR_SOCKET, ECONNREFUSED, ECONNRESET: server_error; request_too_large: format) and
+/// SPEC §3's meaning of each reason.
 #[test]
-fn v2_codes_without_a_status() {
-    let code = |c: &str| classify(&ErrorFacts { code: c, ..Default::default() }, Rules::V2);
-    assert_eq!(code("EAI_AGAIN"), Reason::ServerError, "DNS lookup timed out: the provider's side");
-    assert_eq!(code("request_too_large"), Reason::Format, "Anthropic's 413: every key would fail");
-    let facts = ErrorFacts { status: Some(413.0), code: "request_too_large", ..Default::default() };
-    assert_eq!(classify(&facts, Rules::V2), Reason::Format);
+fn every_known_error_code_maps_to_its_documented_reason() {
+    use Reason::*;
+    let table: &[(&str, Reason)] = &[
+        ("ETIMEDOUT", Timeout),
+        ("ECONNABORTED", Timeout),
+        ("UND_ERR_CONNECT_TIMEOUT", Timeout),
+        ("UND_ERR_HEADERS_TIMEOUT", Timeout),
+        ("UND_ERR_BODY_TIMEOUT", Timeout),
+        ("ECONNRESET", ServerError),
+        ("ECONNREFUSED", ServerError),
+        ("EPIPE", ServerError),
+        ("UND_ERR_SOCKET", ServerError),
+        ("EAI_AGAIN", ServerError),
+        ("insufficient_quota", Billing),
+        ("billing_hard_limit_reached", Billing),
+        ("rate_limit_exceeded", RateLimit),
+        ("rate_limit_error", RateLimit),
+        ("invalid_api_key", Auth),
+        ("authentication_error", Auth),
+        ("permission_error", AuthPermanent),
+        ("model_not_found", ModelNotFound),
+        ("not_found_error", ModelNotFound),
+        ("context_length_exceeded", Format),
+        ("request_too_large", Format),
+        ("overloaded_error", ServerError),
+        ("api_error", ServerError),
+        ("server_error", ServerError),
+        ("timeout_error", Timeout),
+        ("billing_error", Billing),
+        ("RESOURCE_EXHAUSTED", RateLimit),
+        ("API_KEY_INVALID", Auth),
+    ];
+    for &(code, want) in table {
+        let facts = ErrorFacts { code, ..Default::default() };
+        assert_eq!(classify(&facts, Rules::V2), want, "{code}");
+    }
+}
+
+/// v1 (and backoff.rs's doc) clamp the long ladder's exponent at 10:
+/// `billingBackoffMs × 2^min(n−1, 10)`. Only visible when billingMaxMs is large against
+/// billingBackoffMs, which no Rust test sets.
+#[test]
+fn the_long_ladder_stops_doubling_at_2_pow_10_as_v1s() {
+    let c = Cooldowns { billing_backoff_ms: MIN, billing_max_ms: 48.0 * HOUR, ..Cooldowns::default() };
+    let got: Vec<f64> = (1..=13).map(|n| c.step_ms(Schedule::Long, n) / MIN).collect();
+    assert_eq!(got, vec![1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0, 1024.0, 1024.0]);
+}
+
+/// VIEW_BUDGET bounds views × profiles: a pool whose size divides it indexes exactly
+/// VIEW_BUDGET / n model rests (the existing test's 40,000 keys leave a remainder, so `<=`
+/// vs `<` never shows).
+#[test]
+fn a_pool_whose_size_divides_the_views_budget_indexes_exactly_budget_over_n_model_rests() {
+    use key_carousel::selection::VIEW_BUDGET;
+    let n = 1 << 16;
+    let specs: Vec<ProfileSpec> = (0..n).map(|i| spec(&format!("k{i}"), "openai", Kind::Primary)).collect();
+    let mut p = Pool::with_profiles(Settings::v2(), &specs).unwrap();
+    let fits = VIEW_BUDGET / n;
+    assert_eq!(fits * n, VIEW_BUDGET);
+    for k in 0..fits {
+        let m = p.model_index(&format!("m{k}")).unwrap();
+        let f = p.fail_for(0, T0, Reason::ModelNotFound, None, None, Some(m)).unwrap();
+        assert!(f.model_scoped && !f.widened, "model {k} of {fits} fits the budget");
+    }
+    let m = p.model_index("one-too-many").unwrap();
+    assert!(p.fail_for(0, T0, Reason::ModelNotFound, None, None, Some(m)).unwrap().widened);
 }

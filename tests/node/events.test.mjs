@@ -184,6 +184,25 @@ test("events: a rest of 0 ms (retryAfterMs: 0, a cap of 0) is no rest: no cooldo
   assert.deepEqual(seen, []);
 });
 
+test("retryAfterMs: 0 with the default cap is a rest of 0 ms (the provider's word), not the schedule's minute", async () => {
+  const clock = manualClock();
+  const pool = new Pool({ profiles: keys(2), clock: clock.fn });
+  const seen = record(pool);
+  pool.markFailure("k0", "rate_limit", { retryAfterMs: 0 });
+  assert.equal(statusOf(pool, "k0").state, "available");
+  assert.deepEqual(seen.map(([type]) => type), []);
+  // A 429 saying "retry after 0 s": the next attempt may take the same key at once.
+  pool.markFailure("k1", "rate_limit"); // k1 rests its minute: only k0 is left
+  let calls = 0;
+  const res = await pool.run(async ({ profileId }) => {
+    if (calls++ === 0) throw Object.assign(new Error("429"), { status: 429, headers: { "retry-after": "0" } });
+    return profileId;
+  });
+  assert.equal(res.value, "k0");
+  assert.equal(res.attempts.length, 1);
+  assert.equal(statusOf(pool, "k0").state, "available");
+});
+
 test("events: markFailure's cooldown names the model as run's does (\"unknown\" when neither the profile nor the call names one)", async () => {
   const pool = new Pool({ profiles: keys(3), clock: manualClock().fn });
   const seen = record(pool);
