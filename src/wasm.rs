@@ -199,7 +199,8 @@ impl WasmPool {
             let name = names.get(p).ok_or_else(bad)?;
             let kind = if fallback[i] == 1 { Kind::Fallback } else { Kind::Primary };
             self.inner.add(id, name, kind, positions[i] as usize)?;
-            if kind == Kind::Primary {
+            if kind == Kind::Primary && primaries[p] != 0 {
+                // Once per provider name: the provider is known from its first profile on.
                 self.inner.reserve_provider(name, core::mem::take(&mut primaries[p]));
             }
         }
