@@ -10,7 +10,7 @@
 //        node bench/bench.mjs --quick   (fewer sizes and shorter budgets, for a smoke run)
 
 import { execFileSync, spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -205,34 +205,63 @@ for (const n of [1000, 10_000]) {
 }
 
 // ── persisted run (file store) ───────────────────────────────────────────────
+// Amortized over the calls, the writes included: v2 writes successes coalesced (at most one
+// write a second), v1 on every run. Each call gives the event loop a turn, as a real call
+// waiting on the network does, so v2's timed write runs inside the loop; the loop runs at
+// least PERSIST_SECONDS and ends with flush(). Both versions run the same loop (its turn
+// costs about 1.5 µs a call, in both figures), and v2's writes are counted: a row with
+// none would not measure what it says.
 {
   const dir = mkdtempSync(join(tmpdir(), "kc-bench-"));
   const profiles = profilesOf(3);
-  let fileStore;
-  try {
-    ({ fileStore } = await import("key-carousel/file"));
-  } catch {
-    fileStore = undefined;
+  const { fileStore } = await import("key-carousel/file");
+  const PERSIST_SECONDS = quick ? 1.2 : 2.5;
+  const turn = () => new Promise((resolve) => setImmediate(resolve));
+  const mtime = (path) => {
+    try {
+      return statSync(path).mtimeMs;
+    } catch {
+      return undefined;
+    }
+  };
+  async function persistedRuns(pool, path) {
+    for (let i = 0; i < 100; i++) await pool.run(ok); // warm-up
+    await pool.flush?.();
+    let writes = 0;
+    let last = mtime(path);
+    let calls = 0;
+    const t0 = performance.now();
+    while (performance.now() - t0 < PERSIST_SECONDS * 1000) {
+      for (let i = 0; i < 50; i++) {
+        await pool.run(ok);
+        await turn();
+      }
+      calls += 50;
+      const m = mtime(path);
+      if (m !== last) (last = m), writes++;
+    }
+    await pool.flush?.();
+    const ms = performance.now() - t0;
+    if (mtime(path) !== last) writes++;
+    return { us: (ms * 1000) / calls, calls, writes, calls_per_s: calls / (ms / 1000) };
   }
-  const v1 = new LlmKeyPool({ profiles, storagePath: join(dir, "v1.json") });
+  const v1Path = join(dir, "v1.json");
+  const v1 = new LlmKeyPool({ profiles, storagePath: v1Path });
   await v1.init();
-  const pairs = [{ name: "v1", fn: () => v1.run(ok), batch: 10 }];
-  let v2;
-  if (fileStore) {
-    v2 = new Pool({ profiles, storage: fileStore(join(dir, "v2.json")) });
-    await v2.init();
-    pairs.push({ name: "v2", fn: () => v2.run(ok), batch: 1000 });
-  }
-  const t = await measure(pairs);
-  if (v2) await v2.close?.();
+  const r1 = await persistedRuns(v1, v1Path);
+  const v2Path = join(dir, "v2.json");
+  const v2 = new Pool({ profiles, storage: fileStore(v2Path) });
+  await v2.init();
+  const r2 = await persistedRuns(v2, v2Path);
+  await v2.close();
+  if (r2.writes === 0) throw new Error("bench: the persisted v2 loop wrote nothing: the row would not measure a persisted run");
   row(
-    "persisted run, file store, 3 profiles",
-    t.v2,
-    t.v1,
+    `persisted run, file store, 3 profiles (${Math.round(r2.calls_per_s / 1000)}k calls/s, v2 wrote ${r2.writes} times)`,
+    r2.us,
+    r1.us,
     "≤ 20 µs",
-    t.v2 === undefined ? undefined : t.v2 <= 20,
+    r2.us <= 20,
   );
-  if (!fileStore) rows[rows.length - 1].note = "v2: pending (no fileStore in this build)";
   rmSync(dir, { recursive: true, force: true });
 }
 
@@ -273,11 +302,19 @@ for (const n of [1000, 10_000]) {
     if (r.status !== 0) throw new Error(`memory ${which}: ${r.stderr}`);
     return JSON.parse(r.stdout);
   };
-  const m2 = run("v2");
-  const m1 = run("v1");
-  row("new Pool, 100,000 profiles", m2.constructMs * 1000, m1.constructMs * 1000, "≤ 100 ms", m2.constructMs <= 100);
-  row("wasm memory per profile, 100,000 profiles", m2.wasmBytesPerProfile, undefined, "≤ 200 B", m2.wasmBytesPerProfile <= 200, "B");
-  row("heap + wasm memory per profile, 100,000 profiles", m2.bytesPerProfile, m1.bytesPerProfile, "", undefined, "B");
+  // Construction: the median of 5 fresh processes each, v2 and v1 alternating (one process
+  // is one sample, and these machines are noisy); memory is the same in every process.
+  const samples = { v2: [], v1: [] };
+  for (let i = 0; i < (quick ? 1 : 5); i++) for (const which of ["v2", "v1"]) samples[which].push(run(which));
+  const [m2, m1] = [samples.v2[0], samples.v1[0]];
+  const ms = (which) => median(samples[which].map((m) => m.constructMs));
+  row(`new Pool, 100,000 profiles, median of ${samples.v2.length}`, ms("v2") * 1000, ms("v1") * 1000, "≤ 100 ms", ms("v2") <= 100);
+  // The target holds after use too: a status and the keys' times recorded take room in the
+  // module's memory, which never shrinks.
+  row("wasm memory per profile, 100,000 profiles, new", m2.wasmBytesPerProfile, undefined, "≤ 200 B", m2.wasmBytesPerProfile <= 200, "B");
+  row("wasm memory per profile, 100,000 profiles, every key used + getStatus", m2.wasmBytesPerProfileUsed, undefined, "≤ 200 B", m2.wasmBytesPerProfileUsed <= 200, "B");
+  // v1/v2 here is v1's memory over v2's: below 1 means v2 keeps more.
+  row("heap + wasm memory per profile, 100,000 profiles, new (flat strings)", m2.bytesPerProfile, m1.bytesPerProfile, "", undefined, "B");
 }
 
 // ── size ─────────────────────────────────────────────────────────────────────
@@ -285,10 +322,13 @@ for (const n of [1000, 10_000]) {
   const wasm = readFileSync(join(root, "pkg", "key_carousel_bg.wasm"));
   const gz = gzipSync(wasm, { level: 9 }).length;
   const packed = JSON.parse(execFileSync("npm", ["pack", "./pkg", "--dry-run", "--json"], { cwd: root, encoding: "utf8" }))[0];
-  const v1Pkg = JSON.parse(readFileSync(join(root, "node_modules", "key-carousel-v1", "package.json"), "utf8"));
+  // v1 packed from its installed copy (what npm unpacked: the same files it published).
+  const v1Packed = JSON.parse(
+    execFileSync("npm", ["pack", join(root, "node_modules", "key-carousel-v1"), "--dry-run", "--json"], { cwd: root, encoding: "utf8" }),
+  )[0];
   row("wasm, raw", wasm.length / 1000, undefined, "", undefined, "KB");
   row("wasm, gzip -9", gz / 1000, undefined, "≤ 48 KB (stretch 32 KB)", gz <= 48_000, "KB");
-  row(`tarball (npm pack), v1 ${v1Pkg.version} for reference`, packed.size / 1000, undefined, "", undefined, "KB");
+  row("tarball (npm pack)", packed.size / 1000, v1Packed.size / 1000, "", undefined, "KB");
 }
 
 // ── output ───────────────────────────────────────────────────────────────────
