@@ -34,6 +34,9 @@ pub mod header {
 }
 /// Most numbers a profile takes in [`Pool::write_columns`]: its header and five values.
 pub const STATUS_MAX_COLUMNS: usize = 6;
+/// Numbers a profile takes room for in the status buffer until a status needs more: its
+/// header and three values (a used key's lastUsed and lastSuccess, and one more).
+pub const STATUS_ROOM_COLUMNS: usize = 4;
 /// Numbers after the profiles in [`Pool::write_columns`] (then the pair count).
 pub const STATUS_TOTALS: usize = 5;
 /// Numbers per resting pair in [`Pool::write_columns`].
@@ -318,10 +321,11 @@ impl Pool {
             return Err(Error::BadTime(now));
         }
         // Written into the spare capacity, not zeroed first: zeroing room for the longest
-        // status cost as much as writing it. The room is what this status needs, counted
-        // first, not room for every value of every profile: the buffer stays in the
-        // module's memory, which never shrinks (6 columns a profile were 48 bytes each at
-        // 100,000 profiles, a quarter of the pool's own).
+        // status cost as much as writing it. The buffer stays in the module's memory, which
+        // never shrinks, so it is not sized for every value of every profile (6 numbers, 48
+        // bytes a profile, a quarter of the pool's own) until a status needs more than
+        // STATUS_ROOM_COLUMNS a profile; it grows at most twice in a pool's life, so memory
+        // stays flat while the pool's history fills in.
         let n = self.len();
         let columns: usize = self
             .states()
@@ -329,14 +333,17 @@ impl Pool {
             .zip(self.cooldowns_until())
             .map(|(st, &until)| 1 + row_values(st, until).iter().filter(|(_, v)| !v.is_nan()).count())
             .sum();
-        let longest = columns + STATUS_TOTALS + 1 + STATUS_TRAILER;
+        let tail = STATUS_TOTALS + 1 + STATUS_TRAILER;
+        let longest = columns + tail;
         if out.capacity() < longest {
+            let typical = n * STATUS_ROOM_COLUMNS + tail;
+            let room = if longest <= typical { typical } else { n * STATUS_MAX_COLUMNS + tail };
             // Freed before the larger one is taken (nothing in it is kept): growing it in
             // place would hold both at once.
             *out = Vec::new();
+            out.reserve_exact(room);
         }
         out.clear();
-        out.reserve_exact(longest);
         let spare = &mut out.spare_capacity_mut()[..longest];
         let mut k = 0;
         let mut totals = Totals::default();

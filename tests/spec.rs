@@ -301,28 +301,44 @@ fn status_columns_hold_only_what_each_profile_has() {
     assert_eq!(Status::from_columns(&cols, 4, now), Some(p.status(now).unwrap()));
 }
 
-/// The status buffer stays in the module's memory, which never shrinks: it takes the room
-/// this status needs (one number for a profile never used), not room for every value of
-/// every profile (six numbers each: 48 bytes a profile).
+/// The status buffer stays in the module's memory, which never shrinks: it takes room for 4
+/// numbers a profile (a used key has 3: its header, lastUsed and lastSuccess), not for every
+/// value of every profile (6 numbers each: 48 bytes a profile) until a status needs more;
+/// then it takes room for all, once. So it grows at most twice, and memory stays flat while
+/// the pool's history fills in.
 #[test]
-fn the_status_buffer_takes_the_room_it_needs() {
+fn the_status_buffer_takes_room_for_a_typical_status_then_for_all() {
+    use key_carousel::status::STATUS_ROOM_COLUMNS;
     let n = 1000;
     let specs: Vec<ProfileSpec> = (0..n).map(|i| spec(&format!("k{i}"), "openai", Kind::Primary)).collect();
     let mut p = Pool::with_profiles(Settings::v2(), &specs).unwrap();
     let mut cols = vec![];
     p.write_columns(T0, &mut cols).unwrap();
     let tail = 5 + 1 + 1; // totals, the pair count, the trailer
-    assert_eq!(cols.len(), n + tail);
-    assert!(cols.capacity() <= n + tail + 8, "room for {} numbers, {} used", cols.capacity(), cols.len());
-    // Every key used once: its header, lastUsed and lastSuccess. The buffer grows to that.
+    assert_eq!(cols.len(), n + tail, "a profile never used: its header");
+    let typical = n * STATUS_ROOM_COLUMNS + tail;
+    assert!((typical..typical + 8).contains(&cols.capacity()), "room for {} numbers", cols.capacity());
+    let address = cols.as_ptr();
+    // Every key used once: its header, lastUsed and lastSuccess, in the same buffer.
     for _ in 0..n {
         let a = p.acquire(T0, None).unwrap().unwrap();
         p.succeed(a, T0 + 1.0, Some(T0)).unwrap();
     }
     p.write_columns(T0 + 2.0, &mut cols).unwrap();
     assert_eq!(cols.len(), 3 * n + tail);
-    assert!(cols.capacity() <= 3 * n + tail + 8, "room for {} numbers, {} used", cols.capacity(), cols.len());
+    assert_eq!(cols.as_ptr(), address, "the same buffer");
     assert_eq!(Status::from_columns(&cols, n, T0 + 2.0), Some(p.status(T0 + 2.0).unwrap()));
+    // Every key failed too (cooldownUntil, errorCount, lastFailure): room for all, once.
+    for i in 0..n as u32 {
+        p.fail(i, T0 + 3.0, Reason::RateLimit, None, None).unwrap();
+    }
+    p.write_columns(T0 + 4.0, &mut cols).unwrap();
+    assert_eq!(cols.len(), 6 * n + tail);
+    let full = cols.capacity();
+    assert!((6 * n + tail..6 * n + tail + 8).contains(&full), "room for {full} numbers");
+    p.write_columns(T0 + 5.0, &mut cols).unwrap();
+    assert_eq!(cols.capacity(), full, "no further growth");
+    assert_eq!(Status::from_columns(&cols, n, T0 + 5.0), Some(p.status(T0 + 5.0).unwrap()));
 }
 
 #[test]
