@@ -10,7 +10,7 @@
 //        node bench/bench.mjs --quick   (fewer sizes and shorter budgets, for a smoke run)
 
 import { execFileSync, spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -19,6 +19,7 @@ import { Bench } from "tinybench";
 import { Pool } from "key-carousel";
 import { LlmKeyPool } from "key-carousel-v1";
 import { renderChart } from "./chart.mjs";
+import { persistedRuns } from "./persisted.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, "..");
@@ -206,57 +207,26 @@ for (const n of [1000, 10_000]) {
 
 // ── persisted run (file store) ───────────────────────────────────────────────
 // Amortized over the calls, the writes included: v2 writes successes coalesced (at most one
-// write a second), v1 on every run. Each call gives the event loop a turn, as a real call
-// waiting on the network does, so v2's timed write runs inside the loop; the loop runs at
-// least PERSIST_SECONDS and ends with flush(). Both versions run the same loop (its turn
-// costs about 1.5 µs a call, in both figures), and v2's writes are counted: a row with
-// none would not measure what it says.
+// write a second), v1 on every run. Both run the same loop (persisted.mjs: a turn of the
+// event loop per call, which costs about 1.5 µs a call in both figures), and v2's writes
+// are counted: a row with none would not measure what it says.
 {
   const dir = mkdtempSync(join(tmpdir(), "kc-bench-"));
   const profiles = profilesOf(3);
   const { fileStore } = await import("key-carousel/file");
-  const PERSIST_SECONDS = quick ? 1.2 : 2.5;
-  const turn = () => new Promise((resolve) => setImmediate(resolve));
-  const mtime = (path) => {
-    try {
-      return statSync(path).mtimeMs;
-    } catch {
-      return undefined;
-    }
-  };
-  async function persistedRuns(pool, path) {
-    for (let i = 0; i < 100; i++) await pool.run(ok); // warm-up
-    await pool.flush?.();
-    let writes = 0;
-    let last = mtime(path);
-    let calls = 0;
-    const t0 = performance.now();
-    while (performance.now() - t0 < PERSIST_SECONDS * 1000) {
-      for (let i = 0; i < 50; i++) {
-        await pool.run(ok);
-        await turn();
-      }
-      calls += 50;
-      const m = mtime(path);
-      if (m !== last) (last = m), writes++;
-    }
-    await pool.flush?.();
-    const ms = performance.now() - t0;
-    if (mtime(path) !== last) writes++;
-    return { us: (ms * 1000) / calls, calls, writes, calls_per_s: calls / (ms / 1000) };
-  }
+  const seconds = quick ? 1.2 : 2.5;
   const v1Path = join(dir, "v1.json");
   const v1 = new LlmKeyPool({ profiles, storagePath: v1Path });
   await v1.init();
-  const r1 = await persistedRuns(v1, v1Path);
+  const r1 = await persistedRuns(v1, v1Path, seconds);
   const v2Path = join(dir, "v2.json");
   const v2 = new Pool({ profiles, storage: fileStore(v2Path) });
   await v2.init();
-  const r2 = await persistedRuns(v2, v2Path);
+  const r2 = await persistedRuns(v2, v2Path, seconds);
   await v2.close();
   if (r2.writes === 0) throw new Error("bench: the persisted v2 loop wrote nothing: the row would not measure a persisted run");
   row(
-    `persisted run, file store, 3 profiles (${Math.round(r2.calls_per_s / 1000)}k calls/s, v2 wrote ${r2.writes} times)`,
+    `persisted run, file store, 3 profiles (${Math.round(r2.callsPerSecond / 1000)}k calls/s, v2 wrote ${r2.writes} times)`,
     r2.us,
     r1.us,
     "≤ 20 µs",

@@ -8,41 +8,20 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Pool } from "key-carousel";
 import { fileStore } from "key-carousel/file";
+import { persistedRuns } from "./persisted.mjs";
 
 const dir = mkdtempSync(join(tmpdir(), "kc-bench-"));
 const profiles = (n) => Array.from({ length: n }, (_, i) => ({ id: `k${i}`, provider: "openai", apiKey: `sk-bench-${i}-0123456789` }));
 const task = () => Promise.resolve(1);
-const µs = (ns, n) => Number(ns) / n / 1000;
 
-const turn = () => new Promise((resolve) => setImmediate(resolve));
-
-/** Runs for at least `seconds`, so that the coalesced writes (one a second) are in the
- *  figure. Each call gives the event loop a turn, as a real call waiting on the network
- *  does, so the timed write runs between calls (a loop that never yields would never write). */
-async function v2(seconds) {
-  const pool = new Pool({ profiles: profiles(3), storage: fileStore(join(dir, "v2.json")) });
+/** v2 through fileStore (persisted.mjs's loop, 3 s), then one write on its own. */
+async function v2() {
+  const path = join(dir, "v2.json");
+  const pool = new Pool({ profiles: profiles(3), storage: fileStore(path) });
   await pool.init();
   for (let i = 0; i < 2000; i++) await pool.run(task); // warm-up
-  await pool.flush();
-  let writes = 0;
-  const path = join(dir, "v2.json");
-  let mtime = statSync(path).mtimeMs;
-  const t0 = process.hrtime.bigint();
-  const end = t0 + BigInt(seconds * 1e9);
-  let n = 0;
-  while (process.hrtime.bigint() < end) {
-    for (let i = 0; i < 50; i++) {
-      await pool.run(task);
-      await turn();
-    }
-    n += 50;
-    const m = statSync(path).mtimeMs;
-    if (m !== mtime) (mtime = m), writes++;
-  }
-  await pool.flush(); // the amortized figure includes writing what the calls changed
-  const t = process.hrtime.bigint() - t0;
-  // One write on its own: a success, then flush (read, merge and write under the lock). At
-  // r calls a second, a call's share of the writes is this / r (this, below one a second).
+  const r = await persistedRuns(pool, path, 3);
+  // One write on its own: a success, then flush (read, merge and write under the lock).
   const WRITES = 50;
   const w0 = process.hrtime.bigint();
   for (let i = 0; i < WRITES; i++) {
@@ -51,40 +30,38 @@ async function v2(seconds) {
   }
   const writeMs = Number(process.hrtime.bigint() - w0) / 1e6 / WRITES;
   await pool.close();
-  return { us: µs(t, n), n, writes: writes + 1, writeMs };
+  return { ...r, writeMs };
 }
 
-async function v1(n) {
+/** v1 through storagePath, the same loop for 2 s, when it is installed. */
+async function v1() {
   let mod;
   try {
     mod = createRequire(import.meta.url)("key-carousel-v1");
   } catch {
     return undefined;
   }
-  const pool = new mod.LlmKeyPool({ profiles: profiles(3), storagePath: join(dir, "v1.json") });
+  const path = join(dir, "v1.json");
+  const pool = new mod.LlmKeyPool({ profiles: profiles(3), storagePath: path });
   await pool.init();
-  for (let i = 0; i < 50; i++) await pool.run(task);
-  const t0 = process.hrtime.bigint();
-  for (let i = 0; i < n; i++) {
-    await pool.run(task);
-    await turn(); // as v2's loop
-  }
-  return µs(process.hrtime.bigint() - t0, n);
+  return persistedRuns(pool, path, 2);
 }
 
-const { us: v2us, n: v2n, writes, writeMs } = await v2(3);
-const v1us = await v1(2_000);
-const rows = [{ "": "key-carousel 2, fileStore", "µs per run": v2us.toFixed(2), calls: v2n, "file writes": writes }];
-if (v1us !== undefined) rows.push({ "": "key-carousel 1.1.0, storagePath", "µs per run": v1us.toFixed(1), calls: 2_000, "file writes": 2_000 });
+const r2 = await v2();
+const r1 = await v1();
+const rows = [{ "": "key-carousel 2, fileStore", "µs per run": r2.us.toFixed(2), calls: r2.calls, "file writes": r2.writes }];
+if (r1 !== undefined) rows.push({ "": "key-carousel 1.1.0, storagePath", "µs per run": r1.us.toFixed(1), calls: r1.calls, "file writes": `${r1.calls} (one a run)` });
 console.log("persisted run (task resolves at once, 3 profiles), amortized over the calls including the writes:");
 console.table(rows);
-if (v1us !== undefined) console.log(`v1 / v2: ${(v1us / v2us).toFixed(0)}x`);
-console.log(`bar: <= 20 µs per call: ${v2us <= 20 ? "met" : "NOT met"} (at ${Math.round(v2n / 3 / 1000)}k calls a second, one turn of the event loop per call)`);
+if (r1 !== undefined) console.log(`v1 / v2: ${(r1.us / r2.us).toFixed(0)}x`);
 console.log(
-  `one v2 write (read, merge, write and fsync under the lock): ${writeMs.toFixed(2)} ms of wall time, beside the calls ` +
-    `(a success's write is not awaited by its run; at most one a second, so below ${Math.ceil(writeMs * 1000 / 20)} calls a second ` +
+  `bar: <= 20 µs per call: ${r2.us <= 20 ? "met" : "NOT met"} (at ${Math.round(r2.callsPerSecond / 1000)}k calls a second, one turn of the event loop per call)`,
+);
+console.log(
+  `one v2 write (read, merge, write and fsync under the lock): ${r2.writeMs.toFixed(2)} ms of wall time, beside the calls ` +
+    `(a success's write is not awaited by its run; at most one a second, so below ${Math.ceil((r2.writeMs * 1000) / 20)} calls a second ` +
     `it is more than 20 µs a call)` +
-    (v1us !== undefined ? `; v1 writes inside every run (${(v1us / 1000).toFixed(2)} ms a call)` : ""),
+    (r1 !== undefined ? `; v1 writes inside every run (${(r1.us / 1000).toFixed(2)} ms a call)` : ""),
 );
 
 // 100,000 profiles: one write (merge with the file under the lock), then a restart's load.
