@@ -267,15 +267,15 @@ for (const n of [1000, 10_000]) {
 
 // ── construction and memory at 100,000 profiles: fresh processes ────────────
 {
-  const run = (which) => {
-    const r = spawnSync(process.execPath, ["--expose-gc", join(here, "memory.mjs"), which, "100000"], { encoding: "utf8" });
+  const run = (which, ...more) => {
+    const r = spawnSync(process.execPath, ["--expose-gc", join(here, "memory.mjs"), which, "100000", ...more], { encoding: "utf8" });
     if (r.status !== 0) throw new Error(`memory ${which}: ${r.stderr}`);
     return JSON.parse(r.stdout);
   };
   // Construction: the median of 5 fresh processes each, v2 and v1 alternating (one process
   // is one sample, and these machines are noisy); memory is the same in every process.
   const samples = { v2: [], v1: [] };
-  for (let i = 0; i < (quick ? 1 : 5); i++) for (const which of ["v2", "v1"]) samples[which].push(run(which));
+  for (let i = 0; i < (quick ? 1 : 5); i++) for (const which of ["v2", "v1"]) samples[which].push(run(which, ...(i === 0 ? ["persisted"] : [])));
   const [m2, m1] = [samples.v2[0], samples.v1[0]];
   const ms = (which) => median(samples[which].map((m) => m.constructMs));
   row(`new Pool, 100,000 profiles, median of ${samples.v2.length}`, ms("v2") * 1000, ms("v1") * 1000, "≤ 100 ms", ms("v2") <= 100);
@@ -283,6 +283,10 @@ for (const n of [1000, 10_000]) {
   // module's memory, which never shrinks.
   row("wasm memory per profile, 100,000 profiles, new", m2.wasmBytesPerProfile, undefined, "≤ 200 B", m2.wasmBytesPerProfile <= 200, "B");
   row("wasm memory per profile, 100,000 profiles, every key used + getStatus", m2.wasmBytesPerProfileUsed, undefined, "≤ 200 B", m2.wasmBytesPerProfileUsed <= 200, "B");
+  // A persisted pool: its store's writes and loads copy the state through the module's
+  // memory, a part (4,096 records) at a time.
+  row("wasm memory per profile, 100,000 profiles with a store, every key used + getStatus + two saves", m2.wasmBytesPerProfileSaved, undefined, "≤ 200 B", m2.wasmBytesPerProfileSaved <= 200, "B");
+  row("wasm memory per profile, 100,000 profiles, a pool that loaded that state", m2.wasmBytesPerProfileLoaded, undefined, "≤ 200 B", m2.wasmBytesPerProfileLoaded <= 200, "B");
   // v1/v2 here is v1's memory over v2's: below 1 means v2 keeps more.
   row("heap + wasm memory per profile, 100,000 profiles, new (flat strings)", m2.bytesPerProfile, m1.bytesPerProfile, "", undefined, "B");
 }

@@ -9,8 +9,12 @@
 // The keys and ids are flat strings, as read from the environment or JSON: a string built
 // by a template literal is a rope, which a constructor that flattens it would seem to give
 // memory back for.
-// Usage: node --expose-gc bench/memory.mjs v2|v1 100000
-const [which, count] = [process.argv[2], Number(process.argv[3] ?? 100000)];
+// With "persisted" (v2), then also the wasm memory of a second pool of N profiles with a
+// store (memoryStore), after every key was used, a status and two saves (the second merges the first
+// back in), wasmBytesPerProfileSaved, and of a third pool after it loaded that state,
+// wasmBytesPerProfileLoaded: each from right before its construction.
+// Usage: node --expose-gc bench/memory.mjs v2|v1 100000 [persisted]
+const [which, count, persisted] = [process.argv[2], Number(process.argv[3] ?? 100000), process.argv[4] === "persisted"];
 // The module's memory, seen as the package instantiates it (the package does not expose it).
 const memories = [];
 const Instance = WebAssembly.Instance;
@@ -61,6 +65,26 @@ const size = pool.getStatus().profiles.length;
 gc();
 const used = total();
 const wasmUsed = wasmBytes();
+let wasmBytesPerProfileSaved;
+let wasmBytesPerProfileLoaded;
+if (which === "v2" && persisted) {
+  const storage = mod.memoryStore();
+  const w0 = wasmBytes();
+  const saver = new Ctor({ profiles, storage, saveIntervalMs: 3_600_000 });
+  await saver.init();
+  for (let i = 0; i < count; i++) await saver.run(task);
+  saver.getStatus();
+  await saver.flush();
+  saver.markFailure(profiles[0].id, "timeout");
+  await saver.flush();
+  wasmBytesPerProfileSaved = (wasmBytes() - w0) / count;
+  globalThis.saver = saver;
+  const w1 = wasmBytes();
+  const loader = new Ctor({ profiles, storage });
+  await loader.init();
+  wasmBytesPerProfileLoaded = (wasmBytes() - w1) / count;
+  globalThis.loader = loader;
+}
 console.log(
   JSON.stringify({
     constructMs,
@@ -68,6 +92,8 @@ console.log(
     bytesPerProfileUsed: (used - before) / count,
     wasmBytesPerProfile: which === "v2" ? (wasmBuilt - wasm0) / count : undefined,
     wasmBytesPerProfileUsed: which === "v2" ? (wasmUsed - wasm0) / count : undefined,
+    wasmBytesPerProfileSaved,
+    wasmBytesPerProfileLoaded,
     size,
   }),
 );

@@ -212,6 +212,16 @@ pub struct Snapshot {
     pub profiles: BTreeMap<String, Record>,
 }
 
+/// What [`Pool::import_part`] did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Imported {
+    /// How many records were of ids the pool does not have (kept for re-export).
+    pub unknown: usize,
+    /// A profile's `lastUsed` changed: the round-robin order is to be rebuilt
+    /// ([`Pool::rerank`]).
+    pub rerank: bool,
+}
+
 /// Separates the profile id from the model in a pair record's id.
 pub const PAIR_SEPARATOR: char = '\u{1}';
 
@@ -326,6 +336,22 @@ impl Pool {
     where
         I: IntoIterator<Item = (&'a str, Record)>,
     {
+        let part = self.import_part(records, now)?;
+        if part.rerank {
+            self.rerank();
+        }
+        Ok(part.unknown)
+    }
+
+    /// [`Pool::import`] of a part of a snapshot, without rebuilding the round-robin order:
+    /// when [`Imported::rerank`] says it changed, the caller calls [`Pool::rerank`] once the
+    /// last part is in (before the next pick). Importing a snapshot part by part, then
+    /// re-ranking, is importing it whole (the parts at the same `now`): a host that copies
+    /// a large snapshot into the pool in parts keeps the copy the size of one part.
+    pub fn import_part<'a, I>(&mut self, records: I, now: f64) -> Result<Imported, Error>
+    where
+        I: IntoIterator<Item = (&'a str, Record)>,
+    {
         if !check_time(now) {
             return Err(Error::BadTime(now));
         }
@@ -379,10 +405,7 @@ impl Pool {
             st.cooling_long = m.cooldown_long;
             st.cooldown_started = nan(m.cooldown_started_at);
         }
-        if reorder {
-            self.rerank();
-        }
-        Ok(unknown)
+        Ok(Imported { unknown, rerank: reorder })
     }
 
     /// Keeps a record of an id the pool does not have, merged with what was kept.
@@ -453,8 +476,9 @@ impl Pool {
         true
     }
 
-    /// Rebuilds the round-robin ranks from `lastUsed`.
-    fn rerank(&mut self) {
+    /// Rebuilds the round-robin ranks from `lastUsed` (what [`Pool::import`] does when an
+    /// import changed one).
+    pub fn rerank(&mut self) {
         let n = self.len() as u32;
         match self.mode() {
             Mode::V1 => {

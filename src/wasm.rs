@@ -119,6 +119,8 @@ pub struct WasmPool {
     text: String,
     problem: Option<Problem>,
     last: Failure,
+    /// An `importSnapshot` changed a `lastUsed`: `finishImport` rebuilds the order.
+    rerank_pending: bool,
 }
 
 impl WasmPool {
@@ -230,7 +232,7 @@ impl WasmPool {
         Ok(())
     }
 
-    fn import_all(&mut self, ids: &str, cols: &[f64], now: f64) -> Result<u32, Problem> {
+    fn import_part(&mut self, ids: &str, cols: &[f64], now: f64) -> Result<u32, Problem> {
         let n = if ids.is_empty() { 0 } else { ids.split('\0').count() };
         if cols.len() != n * Record::COLUMNS {
             return Err(Problem::Range(format!(
@@ -247,7 +249,9 @@ impl WasmPool {
             let c: &[f64; Record::COLUMNS] = c.try_into().unwrap_or(&[f64::NAN; Record::COLUMNS]);
             (id, Record::from_columns(c))
         });
-        Ok(self.inner.import(records, now)? as u32)
+        let part = self.inner.import_part(records, now)?;
+        self.rerank_pending |= part.rerank;
+        Ok(part.unknown as u32)
     }
 }
 
@@ -264,6 +268,7 @@ impl WasmPool {
             text: String::new(),
             problem: None,
             last: Failure::default(),
+            rerank_pending: false,
         }
     }
 
@@ -458,36 +463,64 @@ impl WasmPool {
         self.check(r, -1.0)
     }
 
-    /// Merges stored records into the pool (see `src/snapshot.rs`). `ids` are the
-    /// records' ids joined with `"\0"` (empty: none); `cols` has `RECORD_COLUMNS` numbers
-    /// per id, in the same order. Out-of-range values are dropped field by field.
-    /// Returns the number of ids the pool does not have (kept for re-export), -1 on a
-    /// problem.
+    /// Merges stored records, a part of a snapshot, into the pool (see `src/snapshot.rs`);
+    /// `finishImport` follows the last part. `ids` are the records' ids joined with `"\0"`
+    /// (empty: none); `cols` has `RECORD_COLUMNS` numbers per id, in the same order.
+    /// Out-of-range values are dropped field by field. Returns the number of ids the pool
+    /// does not have (kept for re-export), -1 on a problem.
     #[wasm_bindgen(js_name = importSnapshot)]
     pub fn import_snapshot(&mut self, ids: &str, cols: &[f64], now: f64) -> f64 {
-        let r = self.import_all(ids, cols, now);
+        let r = self.import_part(ids, cols, now);
         self.check(r.map(f64::from), -1.0)
     }
 
-    /// Writes every record in column form to the out buffer (`outPtr`): the profiles in
-    /// index order, then the records of unknown ids and of the pairs in `extraIds()`
-    /// order. Returns how many numbers.
-    #[wasm_bindgen(js_name = exportSnapshot)]
-    pub fn export_snapshot(&mut self) -> u32 {
+    /// Rebuilds the round-robin order after the `importSnapshot` calls of one snapshot,
+    /// when one of them changed a `lastUsed` (see `Pool::import_part`). The JS layer
+    /// imports a snapshot in parts of at most `SNAPSHOT_PART` records, so that the copy of
+    /// a part in the module's memory (which never shrinks) stays small.
+    #[wasm_bindgen(js_name = finishImport)]
+    pub fn finish_import(&mut self) {
+        if std::mem::take(&mut self.rerank_pending) {
+            self.inner.rerank();
+        }
+    }
+
+    /// How many records a snapshot of the pool has: the profiles, the records of unknown
+    /// ids, the pairs.
+    #[wasm_bindgen(js_name = recordCount)]
+    pub fn record_count(&self) -> u32 {
         let p = &self.inner;
+        (p.len() + p.extras().len() + p.pairs().len()) as u32
+    }
+
+    /// Writes the records `start..start + max` of the snapshot in column form to the out
+    /// buffer (`outPtr`): of the profiles in index order, then the records of unknown ids
+    /// and of the pairs in `extraIds()` order. Returns how many numbers (0 past the end).
+    /// The JS layer exports in parts of `SNAPSHOT_PART` records: the buffer, which the pool
+    /// keeps, holds one part, not the whole snapshot.
+    #[wasm_bindgen(js_name = exportSnapshot)]
+    pub fn export_snapshot(&mut self, start: u32, max: u32) -> u32 {
+        let p = &self.inner;
+        let (profiles, extras) = (p.len(), p.extras().len());
+        let total = profiles + extras + p.pairs().len();
+        let start = (start as usize).min(total);
+        let end = start.saturating_add(max as usize).min(total);
+        // The part of [lo, hi) in start..end, relative to lo.
+        let within = |lo: usize, hi: usize| start.clamp(lo, hi) - lo..end.clamp(lo, hi) - lo;
         let out = &mut self.out;
         out.clear();
-        out.reserve((p.len() + p.extras().len() + p.pairs().len()) * Record::COLUMNS);
-        for idx in 0..p.len() as u32 {
-            if let Some(r) = p.record(idx) {
+        out.reserve((end - start) * Record::COLUMNS);
+        for idx in within(0, profiles) {
+            if let Some(r) = p.record(idx as u32) {
                 r.write_columns(out);
             }
         }
-        for r in p.extras().values() {
+        let kept = within(profiles, profiles + extras);
+        for r in p.extras().values().skip(kept.start).take(kept.len()) {
             r.write_columns(out);
         }
-        for pair in 0..p.pairs().len() as u32 {
-            if let Some(r) = p.pair_record(pair) {
+        for pair in within(profiles + extras, total) {
+            if let Some(r) = p.pair_record(pair as u32) {
                 r.write_columns(out);
             }
         }

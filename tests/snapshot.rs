@@ -258,6 +258,47 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 1000, ..ProptestConfig::default() })]
+
+    /// The wasm binding imports a snapshot in parts (a bounded copy in the module's memory)
+    /// and re-ranks once after the last: that must be the whole import, order included.
+    #[test]
+    fn importing_in_parts_then_reranking_is_importing_whole(
+        ops in proptest::collection::vec(op(), 0..30),
+        theirs in proptest::collection::vec(op(), 0..30),
+        other in snapshot(),
+        cuts in proptest::collection::vec(0usize..8, 0..4),
+    ) {
+        let (mut whole, now) = drive(Settings::v2(), &ops, 1.7e12);
+        let mut parts = whole.clone();
+        // Another process's state (its clock not ahead of this one's), and records of its own.
+        let (mine, _) = drive(Settings::v2(), &theirs, 1.7e12);
+        let mut stored: Vec<(String, Record)> = mine.export().profiles.into_iter().collect();
+        stored.extend(other.profiles.iter().map(|(id, r)| (id.clone(), r.begun_by(now))));
+        let unknown = whole.import(stored.iter().map(|(id, r)| (id.as_str(), *r)), now).unwrap();
+        let mut bounds: Vec<usize> = cuts.iter().map(|&c| c.min(stored.len())).collect();
+        bounds.extend([0, stored.len()]);
+        bounds.sort_unstable();
+        let (mut unknown_parts, mut rerank) = (0, false);
+        for w in bounds.windows(2) {
+            let part = parts.import_part(stored[w[0]..w[1]].iter().map(|(id, r)| (id.as_str(), *r)), now).unwrap();
+            unknown_parts += part.unknown;
+            rerank |= part.rerank;
+        }
+        if rerank {
+            parts.rerank();
+        }
+        prop_assert_eq!(unknown_parts, unknown);
+        prop_assert_eq!(parts.export(), whole.export());
+        // The same picks from here on: the round-robin order was rebuilt the same way.
+        for i in 0..6 {
+            let t = now + i as f64;
+            prop_assert_eq!(parts.acquire(t, None).unwrap(), whole.acquire(t, None).unwrap());
+        }
+    }
+}
+
 #[test]
 fn a_restarted_pool_skips_the_key_that_was_cooling() {
     let now = 1.7e12;

@@ -10,6 +10,16 @@
 
 import { ConfigError } from "./errors.js";
 
+/** Numbers per record, in src/snapshot.rs's order (`Record::COLUMNS`; src/wasm.rs `RECORD_COLUMNS`). */
+export const RECORD_COLUMNS = 9;
+
+/**
+ * Records a snapshot crosses into or out of the module at a time: the module's memory
+ * holds a copy of one part (0.3 MB), not of the whole snapshot (72 bytes a profile, which
+ * the memory, never shrinking, kept for the pool's life).
+ */
+export const SNAPSHOT_PART = 4096;
+
 /** The latest time the core takes, in ms since the epoch (src/config.rs `check_time`). */
 export const MAX_TIME = 2 ** 53;
 
@@ -226,15 +236,35 @@ export class CorePool {
     return n;
   }
 
+  /**
+   * Merges stored records (`ids[i]`'s numbers at `cols[i * RECORD_COLUMNS]`), in parts of
+   * SNAPSHOT_PART records. Returns how many are of ids the pool does not have.
+   */
   importSnapshot(ids, cols, now) {
     this.#statusKept = false;
-    const n = this.#raw.importSnapshot(ids, cols, now);
-    if (n < 0) throw this.#problem();
-    return n;
+    let unknown = 0;
+    try {
+      for (let at = 0; at < ids.length; at += SNAPSHOT_PART) {
+        const end = Math.min(ids.length, at + SNAPSHOT_PART);
+        const n = this.#raw.importSnapshot(ids.slice(at, end).join("\u0000"), cols.subarray(at * RECORD_COLUMNS, end * RECORD_COLUMNS), now);
+        if (n < 0) throw this.#problem();
+        unknown += n;
+      }
+    } finally {
+      this.#raw.finishImport();
+    }
+    return unknown;
   }
 
+  /** Every record (see src/wasm.rs `exportSnapshot`), copied out in parts of SNAPSHOT_PART. */
   exportSnapshot() {
-    return this.#out(this.#raw.exportSnapshot());
+    const count = this.#raw.recordCount();
+    const cols = new Float64Array(count * RECORD_COLUMNS);
+    for (let at = 0; at < count; at += SNAPSHOT_PART) {
+      const len = this.#raw.exportSnapshot(at, SNAPSHOT_PART);
+      cols.set(new Float64Array(memory.buffer, this.#raw.outPtr(), len), at * RECORD_COLUMNS);
+    }
+    return cols;
   }
 
   extraIds() {

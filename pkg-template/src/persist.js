@@ -712,7 +712,7 @@ export class StateLink {
 
   #import(parsed) {
     const cut = this.#core.restsCut();
-    this.#core.importSnapshot(parsed.ids.join("\u0000"), parsed.cols, this.#now());
+    this.#core.importSnapshot(parsed.ids, parsed.cols, this.#now());
     this.#imported?.(this.#core.restsCut() !== cut);
   }
 

@@ -6,13 +6,12 @@
 // and validation happen here, in JS (JSON.parse is native and fast, and the wasm stays
 // small); the core gets numbers only, checks them again and merges (src/snapshot.rs).
 
-import { CorePool, MAX_TIME } from "./core.js";
+import { CorePool, MAX_TIME, RECORD_COLUMNS } from "./core.js";
 import { errorMessage } from "./errors.js";
 import { REASONS, REASON_CODE } from "./reasons.js";
 import { hasLoneSurrogate } from "./secrets.js";
 
-/** Numbers per record, in src/snapshot.rs's order (`Record::COLUMNS`). */
-export const RECORD_COLUMNS = 9;
+export { RECORD_COLUMNS };
 const MAX_COUNT = 2 ** 32 - 1;
 const MAX_ID = 1024;
 /** Joins a profile id and a model in the id of a model's record (src/snapshot.rs). */
@@ -215,8 +214,8 @@ export function mergeSnapshots(a, b) {
   const pb = parseArgument(b, "b");
   const c = new CorePool(0, undefined, undefined, undefined, undefined, new Uint8Array(0));
   try {
-    c.importSnapshot(pa.ids.join("\u0000"), pa.cols, 0);
-    c.importSnapshot(pb.ids.join("\u0000"), pb.cols, 0);
+    c.importSnapshot(pa.ids, pa.cols, 0);
+    c.importSnapshot(pb.ids, pb.cols, 0);
     return toSnapshot([], c.extraIds(), c.exportSnapshot());
   } finally {
     c.free();

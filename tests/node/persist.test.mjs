@@ -9,7 +9,7 @@ import { createRequire } from "node:module";
 import { spawnSync } from "node:child_process";
 import { Pool, ConfigError, memoryStore, webStorageStore, mergeSnapshots } from "key-carousel";
 import { fileStore } from "key-carousel/file";
-import { keys, statusOf, tick, tooManyRequests } from "./helpers.mjs";
+import { T0, keys, manualClock, statusOf, tick, tooManyRequests } from "./helpers.mjs";
 
 const dir = () => mkdtempSync(join(tmpdir(), "kc-persist-"));
 const readState = (path) => JSON.parse(readFileSync(path, "utf8"));
@@ -332,6 +332,43 @@ test("records of ids this pool does not have are kept and written back", async (
   await pool.close();
   assert.deepEqual(readState(path).profiles["someone-else"], other);
   assert.deepEqual(Object.keys(readState(path).profiles).sort(), ["k0", "k1", "someone-else"]);
+});
+
+test("a state of more records than cross into the wasm module at once (4,096) saves and loads whole: profiles, kept ids and model rests on both sides of each part's edge", async () => {
+  const clock = manualClock();
+  const n = 4100;
+  const store = memoryStore();
+  // Records of ids this pool does not have: more than a part of them too. Exported, the
+  // profiles' records cross the first part's edge, these the second's.
+  const others = {};
+  for (let i = 0; i < 4097; i++) others[`other-${i}`] = { errorCount: 1 + (i % 3), lastFailure: T0 - i, updatedAt: T0 - i };
+  store.update(() => ({ version: 1, profiles: others }));
+  const a = new Pool({ profiles: keys(n), storage: store, clock: clock.fn, saveIntervalMs: 60_000, maxWaitMs: 0 });
+  await a.init();
+  for (const i of [0, 4094, 4095, 4096, 4097, n - 1]) a.markFailure(`k${i}`, "rate_limit", { retryAfterMs: 60_000 + i });
+  for (const i of [1, 2, 4093, n - 2]) a.markFailure(`k${i}`, "rate_limit", { model: "m-edge", retryAfterMs: 60_000 });
+  // Every key used, and again from the middle: the loaded pool must continue this order.
+  for (let i = 0; i < n + 2500; i++) {
+    clock.now += 1;
+    await a.run(() => 1);
+  }
+  await a.flush();
+  const b = new Pool({ profiles: keys(n), storage: store, clock: clock.fn, maxWaitMs: 0 });
+  await b.init();
+  assert.deepEqual(b.getStatus(), a.getStatus());
+  const picks = async (p) => {
+    const ids = [];
+    for (let i = 0; i < 20; i++) ids.push((await p.run(() => 1)).profileId);
+    return ids;
+  };
+  assert.deepEqual(await picks(b), await picks(a));
+  await b.close();
+  await a.close();
+  const stored = JSON.parse(store.load()).profiles;
+  for (const [id, r] of Object.entries(others)) assert.deepEqual(stored[id], r, id);
+  assert.equal(Object.keys(stored).length, n + 4097);
+  const rests = Object.entries(stored).filter(([, r]) => r.models?.["m-edge"]?.cooldownUntil > clock.now);
+  assert.deepEqual(rests.map(([id]) => id).sort(), ["k1", "k2", "k4093", `k${n - 2}`].sort());
 });
 
 test("storagePath means fileStore(storagePath)", async () => {

@@ -42,6 +42,15 @@ test("100,000 sequential calls on 100,000 profiles: the JS heap and the wasm mem
   assert.ok((after.heap - before.heap) / calls < 2, `JS heap ${before.heap} -> ${after.heap} bytes over ${calls} calls`);
 });
 
+test("saving and loading 100,000 profiles leaves the wasm memory as it was (was: 14 MB more after two saves and 7 MB after a load: the module kept a copy of the whole state)", async () => {
+  const { result } = await child(["persisted", "100000"], { gc: true, timeout: 120_000 });
+  const { used, saved, built, loaded } = result;
+  assert.equal(result.stored, 100_000);
+  // The module's memory never shrinks: what a save or a load took in it stays taken.
+  assert.ok(saved.wasm - used.wasm <= 1 << 20, `two saves: wasm memory ${used.wasm} -> ${saved.wasm} bytes`);
+  assert.ok(loaded.wasm - built.wasm <= 1 << 20, `the load: wasm memory ${built.wasm} -> ${loaded.wasm} bytes`);
+});
+
 test("100,000 profiles: built, used, rotated, reported and persisted in bounded time", async () => {
   const clock = manualClock();
   const store = memoryStore();
