@@ -527,19 +527,26 @@ impl WasmPool {
         out.len() as u32
     }
 
-    /// Writes to the text buffer the ids of the kept records of unknown ids, then the
-    /// pairs' record ids (`<profile id>\u0001<model>`), joined with `"\0"`. Returns its
-    /// length in bytes.
+    /// Writes to the text buffer the ids of the records `start..start + max` of the kept
+    /// records of unknown ids, then of the pairs (`<profile id>\u0001<model>`): the
+    /// snapshot's records after the profiles', in `exportSnapshot` order, joined with
+    /// `"\0"`. Returns its length in bytes. The JS layer reads them in parts of
+    /// `SNAPSHOT_PART`, like the records.
     #[wasm_bindgen(js_name = extraIds)]
-    pub fn extra_ids(&mut self) -> u32 {
+    pub fn extra_ids(&mut self, start: u32, max: u32) -> u32 {
         let p = &self.inner;
+        let extras = p.extras().len();
+        let total = extras + p.pairs().len();
+        let start = (start as usize).min(total);
+        let end = start.saturating_add(max as usize).min(total);
         let out = &mut self.text;
         out.clear();
-        for id in p.extras().keys() {
+        for id in p.extras().keys().skip(start).take(end.min(extras).saturating_sub(start)) {
             out.push_str(id);
             out.push('\0');
         }
-        for st in p.pairs() {
+        let from = start.max(extras);
+        for st in p.pairs().iter().skip(from - extras).take(end.saturating_sub(from)) {
             out.push_str(p.id(st.profile).unwrap_or(""));
             out.push(crate::snapshot::PAIR_SEPARATOR);
             out.push_str(p.model_name(st.model).unwrap_or(""));

@@ -267,9 +267,15 @@ export class CorePool {
     return cols;
   }
 
+  /** The ids of the records after the profiles' (see exportSnapshot), joined with "\0". */
   extraIds() {
-    this.#raw.extraIds();
-    return this.#text();
+    const count = this.#raw.recordCount() - this.#raw.size;
+    const parts = [];
+    for (let at = 0; at < count; at += SNAPSHOT_PART) {
+      this.#raw.extraIds(at, SNAPSHOT_PART);
+      parts.push(this.#text());
+    }
+    return parts.join("\u0000");
   }
 
   /**
