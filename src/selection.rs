@@ -130,10 +130,16 @@ impl Heap {
         pos[e.id as usize] = i as u32;
     }
 
+    /// Moves the entry at `i` down to its place. Floyd's way, as std's `BinaryHeap::pop`:
+    /// the smallest child moves up at each level down to a leaf, then the entry climbs back
+    /// from there. The entries that sink are mostly the largest (a key just used takes the
+    /// highest rank; a removal moves a leaf in), so the climb is short, and each level costs
+    /// the comparisons among the children only.
     #[inline]
     fn sift_down(&mut self, mut i: usize, pos: &mut [u32]) {
         let n = self.items.len();
         let e = self.items[i];
+        let top = i;
         loop {
             let first = ARITY * i + 1;
             if first >= n {
@@ -146,12 +152,19 @@ impl Heap {
                 }
             }
             let b = self.items[best];
-            if !b.before(e) {
-                break;
-            }
             self.items[i] = b;
             pos[b.id as usize] = i as u32;
             i = best;
+        }
+        while i > top {
+            let parent = (i - 1) / ARITY;
+            let p = self.items[parent];
+            if !e.before(p) {
+                break;
+            }
+            self.items[i] = p;
+            pos[p.id as usize] = i as u32;
+            i = parent;
         }
         self.items[i] = e;
         pos[e.id as usize] = i as u32;
