@@ -114,9 +114,15 @@ impl Heap {
     }
 
     #[inline]
-    fn sift_up(&mut self, mut i: usize, pos: &mut [u32]) {
-        let e = self.items[i];
-        while i > 0 {
+    fn sift_up(&mut self, i: usize, pos: &mut [u32]) {
+        self.climb(self.items[i], i, 0, pos);
+    }
+
+    /// Puts `e`, whose slot is now `i`, in its place on the way up to slot `top`: each
+    /// parent it sorts before moves down a level.
+    #[inline]
+    fn climb(&mut self, e: Entry, mut i: usize, top: usize, pos: &mut [u32]) {
+        while i > top {
             let parent = (i - 1) / ARITY;
             let p = self.items[parent];
             if !e.before(p) {
@@ -136,10 +142,10 @@ impl Heap {
     /// highest rank; a removal moves a leaf in), so the climb is short, and each level costs
     /// the comparisons among the children only.
     #[inline]
-    fn sift_down(&mut self, mut i: usize, pos: &mut [u32]) {
+    fn sift_down(&mut self, top: usize, pos: &mut [u32]) {
         let n = self.items.len();
-        let e = self.items[i];
-        let top = i;
+        let e = self.items[top];
+        let mut i = top;
         loop {
             let first = ARITY * i + 1;
             if first >= n {
@@ -156,18 +162,7 @@ impl Heap {
             pos[b.id as usize] = i as u32;
             i = best;
         }
-        while i > top {
-            let parent = (i - 1) / ARITY;
-            let p = self.items[parent];
-            if !e.before(p) {
-                break;
-            }
-            self.items[i] = p;
-            pos[p.id as usize] = i as u32;
-            i = parent;
-        }
-        self.items[i] = e;
-        pos[e.id as usize] = i as u32;
+        self.climb(e, i, top, pos);
     }
 
     fn clear(&mut self, pos: &mut [u32]) {
