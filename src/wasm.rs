@@ -232,7 +232,7 @@ impl WasmPool {
         Ok(())
     }
 
-    fn import_part(&mut self, ids: &str, cols: &[f64], now: f64) -> Result<u32, Problem> {
+    fn import_part(&mut self, ids: &str, cols: &[f64], now: f64, remaining: u32) -> Result<u32, Problem> {
         let n = if ids.is_empty() { 0 } else { ids.split('\0').count() };
         if cols.len() != n * Record::COLUMNS {
             return Err(Problem::Range(format!(
@@ -241,9 +241,14 @@ impl WasmPool {
                 n * Record::COLUMNS
             )));
         }
-        if n >= 4096 {
+        // `remaining`: the records of this part and of the parts still to come. Their
+        // unknown ids are reserved for at the first part, in this part's proportion: one
+        // growth of the memory for the whole snapshot, not one per part (a later part's
+        // reservation fits in what the first left).
+        let remaining = (remaining as usize).max(n);
+        if remaining >= 4096 && n > 0 {
             let unknown = ids.split('\0').filter(|id| self.inner.index_of(id).is_none()).count();
-            warm_up(unknown.saturating_mul(EXTRA_BYTES));
+            warm_up((unknown.saturating_mul(remaining) / n).saturating_mul(EXTRA_BYTES));
         }
         let records = ids.split('\0').zip(cols.chunks_exact(Record::COLUMNS)).map(|(id, c)| {
             let c: &[f64; Record::COLUMNS] = c.try_into().unwrap_or(&[f64::NAN; Record::COLUMNS]);
@@ -466,11 +471,12 @@ impl WasmPool {
     /// Merges stored records, a part of a snapshot, into the pool (see `src/snapshot.rs`);
     /// `finishImport` follows the last part. `ids` are the records' ids joined with `"\0"`
     /// (empty: none); `cols` has `RECORD_COLUMNS` numbers per id, in the same order.
-    /// Out-of-range values are dropped field by field. Returns the number of ids the pool
+    /// Out-of-range values are dropped field by field. `remaining` is the number of
+    /// records in this part and the parts after it. Returns the number of ids the pool
     /// does not have (kept for re-export), -1 on a problem.
     #[wasm_bindgen(js_name = importSnapshot)]
-    pub fn import_snapshot(&mut self, ids: &str, cols: &[f64], now: f64) -> f64 {
-        let r = self.import_part(ids, cols, now);
+    pub fn import_snapshot(&mut self, ids: &str, cols: &[f64], now: f64, remaining: u32) -> f64 {
+        let r = self.import_part(ids, cols, now, remaining);
         self.check(r.map(f64::from), -1.0)
     }
 

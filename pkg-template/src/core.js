@@ -246,7 +246,8 @@ export class CorePool {
     try {
       for (let at = 0; at < ids.length; at += SNAPSHOT_PART) {
         const end = Math.min(ids.length, at + SNAPSHOT_PART);
-        const n = this.#raw.importSnapshot(ids.slice(at, end).join("\u0000"), cols.subarray(at * RECORD_COLUMNS, end * RECORD_COLUMNS), now);
+        const part = ids.slice(at, end).join("\u0000");
+        const n = this.#raw.importSnapshot(part, cols.subarray(at * RECORD_COLUMNS, end * RECORD_COLUMNS), now, ids.length - at);
         if (n < 0) throw this.#problem();
         unknown += n;
       }
