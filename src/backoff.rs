@@ -8,6 +8,7 @@
 
 use crate::config::{ConfigError, MAX_TIME_MS};
 use crate::reason::Schedule;
+use crate::text::{cat, num};
 
 /// One minute, the first step of the transient ladder.
 pub const TRANSIENT_BASE_MS: f64 = 60_000.0;
@@ -66,7 +67,7 @@ impl Ladder {
         for (i, &v) in steps.iter().enumerate() {
             let shorter = i > 0 && v < out[i - 1];
             if let Some(p) = ms_problem(v).or(shorter.then_some("must not be shorter than the step before")) {
-                return Err(ConfigError::new(format!("{field}[{i}]"), p));
+                return Err(ConfigError::new(cat(&[field, "[", &num(i as u64), "]"]), p));
             }
             out[i] = v;
         }
@@ -87,7 +88,7 @@ impl Ladder {
         } else {
             return Ok(Ladder::Geometric { base_ms, factor, cap_ms });
         };
-        Err(ConfigError::new(format!("{field}.{}", problem.0), problem.1))
+        Err(ConfigError::new(cat(&[field, ".", problem.0]), problem.1))
     }
 
     /// Whether the ladder is one [`Ladder::steps`] or [`Ladder::geometric`] accept (for

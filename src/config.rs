@@ -138,7 +138,7 @@ pub fn cooldowns_from(values: [Option<f64>; 4]) -> Result<Cooldowns, ConfigError
 #[cold]
 #[inline(never)]
 pub(crate) fn cd_field(i: usize) -> String {
-    format!("cooldowns.{}", COOLDOWN_FIELDS[i])
+    crate::text::cat(&["cooldowns.", COOLDOWN_FIELDS[i]])
 }
 
 /// Whether a profile is a primary (`profiles[i]`) or a fallback model (`fallbackModels[i]`).

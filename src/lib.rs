@@ -27,6 +27,7 @@ pub mod retry;
 pub mod selection;
 pub mod snapshot;
 pub mod status;
+mod text;
 
 #[cfg(feature = "wasm")]
 mod wasm;

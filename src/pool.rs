@@ -13,6 +13,7 @@ use crate::config::{
 use crate::reason::{Reason, Schedule};
 use crate::selection::Selection;
 use crate::snapshot::Record;
+use crate::text::{cat, num};
 
 /// An operation that the pool refuses; the pool is unchanged.
 #[derive(Clone, Debug, PartialEq)]
@@ -25,13 +26,20 @@ pub enum Error {
     UnknownModel(u32),
 }
 
+impl Error {
+    /// What went wrong, as `Display` writes it (built without `core::fmt`: see `text`).
+    pub fn message(&self) -> String {
+        match self {
+            Error::UnknownProfile(i) => cat(&["no profile has index ", &num(u64::from(*i))]),
+            Error::BadTime(_) => "time must be a finite number of ms in [0, 2^53]".into(),
+            Error::UnknownModel(m) => cat(&["no model has index ", &num(u64::from(*m))]),
+        }
+    }
+}
+
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Error::UnknownProfile(i) => write!(f, "no profile has index {i}"),
-            Error::BadTime(_) => f.write_str("time must be a finite number of ms in [0, 2^53]"),
-            Error::UnknownModel(m) => write!(f, "no model has index {m}"),
-        }
+        f.write_str(&self.message())
     }
 }
 
@@ -321,7 +329,7 @@ pub(crate) fn mark_key(idx: u32, model: Option<u32>) -> u64 {
 #[cold]
 #[inline(never)]
 fn profile_error(kind: Kind, position: usize, field: &str, problem: &str) -> ConfigError {
-    ConfigError::new(format!("{}[{position}]{field}", kind.list()), problem)
+    ConfigError::new(cat(&[kind.list(), "[", &num(position as u64), "]", field]), problem)
 }
 
 /// [`profile_error`] for an id already used by the profile from `origin`.
@@ -329,7 +337,8 @@ fn profile_error(kind: Kind, position: usize, field: &str, problem: &str) -> Con
 #[inline(never)]
 fn duplicate_error(kind: Kind, position: usize, id: &str, origin: u32) -> ConfigError {
     let (other, pos) = unpack_origin(origin);
-    profile_error(kind, position, ".id", &format!("\"{id}\" is already used by {}[{pos}]", other.list()))
+    let problem = cat(&["\"", id, "\" is already used by ", other.list(), "[", &num(pos as u64), "]"]);
+    profile_error(kind, position, ".id", &problem)
 }
 
 impl Pool {
@@ -427,7 +436,7 @@ impl Pool {
         if let Some(i) = weights.iter().position(|w| !(1..=MAX_WEIGHT).contains(w)) {
             let (kind, pos) = unpack_origin(self.origin[i]);
             return Err(ConfigError::new(
-                format!("{}[{pos}].weight", kind.list()),
+                cat(&[kind.list(), "[", &num(pos as u64), "].weight"]),
                 "must be a whole number from 1 to 1000",
             ));
         }
@@ -435,9 +444,13 @@ impl Pool {
         if total > u64::from(MAX_TOTAL_WEIGHT) && weights.iter().any(|&w| w != 1) {
             return Err(ConfigError::new(
                 "profiles",
-                format!(
-                    "the weights add up to {total}, more than {MAX_TOTAL_WEIGHT} (each unit keeps 8 bytes)"
-                ),
+                cat(&[
+                    "the weights add up to ",
+                    &num(total),
+                    ", more than ",
+                    &num(u64::from(MAX_TOTAL_WEIGHT)),
+                    " (each unit keeps 8 bytes)",
+                ]),
             ));
         }
         let mut w = Weights::default();

@@ -269,7 +269,7 @@ fn rfc3339(s: &str) -> Option<f64> {
         if fraction.is_empty() {
             return None;
         }
-        ms += scaled(&format!(".{fraction}"), 3)?;
+        ms += scaled(&crate::text::cat(&[".", fraction]), 3)?;
         rest = tail;
     }
 

@@ -227,7 +227,11 @@ pub const PAIR_SEPARATOR: char = '\u{1}';
 
 /// The id of the record of a pair (profile `id`, `model`): `<id>\u{1}<model>`.
 pub fn pair_id(id: &str, model: &str) -> String {
-    format!("{id}{PAIR_SEPARATOR}{model}")
+    let mut s = String::with_capacity(id.len() + 1 + model.len());
+    s.push_str(id);
+    s.push(PAIR_SEPARATOR);
+    s.push_str(model);
+    s
 }
 
 impl Snapshot {

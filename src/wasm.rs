@@ -19,6 +19,7 @@ use crate::pool::{Error, Failure, Pool};
 use crate::reason::{Policy, Reason, ReasonPolicy, Schedule};
 use crate::retry;
 use crate::snapshot::Record;
+use crate::text::{cat, num};
 
 #[wasm_bindgen(typescript_custom_section)]
 const TS_DOC: &'static str = r#"
@@ -98,13 +99,13 @@ fn reason(code: u8) -> Result<Reason, Problem> {
 #[cold]
 #[inline(never)]
 fn out_of_range(what: &str, value: u8) -> Problem {
-    Problem::Range(format!("{what} {value} is out of range"))
+    Problem::Range(cat(&[what, " ", &num(u64::from(value)), " is out of range"]))
 }
 
 #[cold]
 #[inline(never)]
 fn invalid_policy(r: Reason) -> ConfigError {
-    ConfigError::new(format!("policy.{r}"), "invalid policy")
+    ConfigError::new(cat(&["policy.", r.as_str()]), "invalid policy")
 }
 
 /// The core pool, driven by the JS layer.
@@ -235,11 +236,14 @@ impl WasmPool {
     fn import_part(&mut self, ids: &str, cols: &[f64], now: f64, remaining: u32) -> Result<u32, Problem> {
         let n = if ids.is_empty() { 0 } else { ids.split('\0').count() };
         if cols.len() != n * Record::COLUMNS {
-            return Err(Problem::Range(format!(
-                "importSnapshot: {} numbers for {n} ids, expected {}",
-                cols.len(),
-                n * Record::COLUMNS
-            )));
+            return Err(Problem::Range(cat(&[
+                "importSnapshot: ",
+                &num(cols.len() as u64),
+                " numbers for ",
+                &num(n as u64),
+                " ids, expected ",
+                &num((n * Record::COLUMNS) as u64),
+            ])));
         }
         // `remaining`: the records of this part and of the parts still to come. Their
         // unknown ids are reserved for at the first part, in this part's proportion: one
@@ -566,12 +570,11 @@ impl WasmPool {
     /// `ConfigError`. Writes its message to the text buffer (for a `ConfigError`, the
     /// field's path, a NUL and what is wrong with it).
     pub fn problem(&mut self) -> u8 {
-        use core::fmt::Write;
         self.text.clear();
-        let kind = match self.problem.take() {
+        match self.problem.take() {
             None => 0,
             Some(Problem::Op(e)) => {
-                let _ = write!(self.text, "{e}");
+                self.text = e.message();
                 1
             }
             Some(Problem::Range(msg)) => {
@@ -579,11 +582,10 @@ impl WasmPool {
                 1
             }
             Some(Problem::Config(e)) => {
-                let _ = write!(self.text, "{}\0{}", e.field, e.problem);
+                self.text = cat(&[&e.field, "\0", &e.problem]);
                 2
             }
-        };
-        kind
+        }
     }
 
     /// Writes the status into the pool's status buffer and returns its length, 0 when
