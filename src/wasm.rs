@@ -10,6 +10,9 @@
 //! users see (`RangeError` or `ConfigError`), in one place (`pkg-template/src/core.js`).
 //! Absent optional numbers are NaN. No input can trap the module.
 
+use std::collections::btree_map::{self, BTreeMap};
+use std::ops::Bound;
+
 use wasm_bindgen::prelude::*;
 
 use crate::backoff::{Ladder, MAX_STEPS};
@@ -85,6 +88,39 @@ impl From<ConfigError> for Problem {
     }
 }
 
+/// Where the last part of an export left the pool's kept records (`Pool::extras`): the
+/// position and the key of the next one. A snapshot is exported in parts, in order, each
+/// right after the one before; a part starts there in O(log n) rather than walking the map
+/// from its first record (10^6 kept ids in 245 parts walked it 245 times: a save took 9.8 s
+/// instead of 5.5).
+#[derive(Default)]
+struct ExtrasCursor(Option<(usize, String)>);
+
+impl ExtrasCursor {
+    /// The kept records from position `start` on. An export's first part over them starts
+    /// at position 0, from the first key, so a cursor an earlier export left is never used.
+    fn from<'a>(
+        &self,
+        extras: &'a BTreeMap<String, Record>,
+        start: usize,
+    ) -> btree_map::Range<'a, String, Record> {
+        let key = match &self.0 {
+            Some((at, key)) if *at == start && start != 0 => Some(key.as_str()),
+            _ => extras.keys().nth(start).map(String::as_str),
+        };
+        match key {
+            Some(k) => extras.range::<str, _>((Bound::Included(k), Bound::Unbounded)),
+            // Past the end: no key is before "".
+            None => extras.range::<str, _>((Bound::Unbounded, Bound::Excluded(""))),
+        }
+    }
+
+    /// Remembers that the next part starts at position `at`, with `rest`'s next record.
+    fn left_at(&mut self, at: usize, mut rest: btree_map::Range<'_, String, Record>) {
+        self.0 = rest.next().map(|(k, _)| (at, k.clone()));
+    }
+}
+
 fn opt(x: f64) -> Option<f64> {
     (!x.is_nan()).then_some(x)
 }
@@ -122,6 +158,9 @@ pub struct WasmPool {
     last: Failure,
     /// An `importSnapshot` changed a `lastUsed`: `finishImport` rebuilds the order.
     rerank_pending: bool,
+    /// Where `exportSnapshot` and `extraIds` left the kept records.
+    export_at: ExtrasCursor,
+    ids_at: ExtrasCursor,
 }
 
 impl WasmPool {
@@ -278,6 +317,8 @@ impl WasmPool {
             problem: None,
             last: Failure::default(),
             rerank_pending: false,
+            export_at: ExtrasCursor::default(),
+            ids_at: ExtrasCursor::default(),
         }
     }
 
@@ -526,8 +567,12 @@ impl WasmPool {
             }
         }
         let kept = within(profiles, profiles + extras);
-        for r in p.extras().values().skip(kept.start).take(kept.len()) {
-            r.write_columns(out);
+        if !kept.is_empty() {
+            let mut records = self.export_at.from(p.extras(), kept.start);
+            for (_, r) in records.by_ref().take(kept.len()) {
+                r.write_columns(out);
+            }
+            self.export_at.left_at(kept.end, records);
         }
         for pair in within(profiles + extras, total) {
             if let Some(r) = p.pair_record(pair as u32) {
@@ -551,9 +596,14 @@ impl WasmPool {
         let end = start.saturating_add(max as usize).min(total);
         let out = &mut self.text;
         out.clear();
-        for id in p.extras().keys().skip(start).take(end.min(extras).saturating_sub(start)) {
-            out.push_str(id);
-            out.push('\0');
+        let kept = start.min(extras)..end.min(extras);
+        if !kept.is_empty() {
+            let mut records = self.ids_at.from(p.extras(), kept.start);
+            for (id, _) in records.by_ref().take(kept.len()) {
+                out.push_str(id);
+                out.push('\0');
+            }
+            self.ids_at.left_at(kept.end, records);
         }
         let from = start.max(extras);
         for st in p.pairs().iter().skip(from - extras).take(end.saturating_sub(from)) {
