@@ -251,9 +251,17 @@ export class CorePool {
         if (n < 0) throw this.#problem();
         unknown += n;
       }
-    } finally {
-      this.#raw.finishImport();
+    } catch (e) {
+      // The parts merged so far are in: their order too. The error to report is this one,
+      // not one of a module that cannot be called any more.
+      try {
+        this.#raw.finishImport();
+      } catch {
+        // ignored: see above
+      }
+      throw e;
     }
+    this.#raw.finishImport();
     return unknown;
   }
 
