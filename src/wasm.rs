@@ -11,7 +11,7 @@
 //! Absent optional numbers are NaN. No input can trap the module.
 
 use std::collections::btree_map::{self, BTreeMap};
-use std::ops::Bound;
+use std::ops::{Bound, Range};
 
 use wasm_bindgen::prelude::*;
 
@@ -115,10 +115,34 @@ impl ExtrasCursor {
         }
     }
 
-    /// Remembers that the next part starts at position `at`, with `rest`'s next record.
-    fn left_at(&mut self, at: usize, mut rest: btree_map::Range<'_, String, Record>) {
-        self.0 = rest.next().map(|(k, _)| (at, k.clone()));
+    /// Calls `f` with the kept records at the positions `range`, in key order, and
+    /// remembers where the next part starts.
+    fn visit<'a>(
+        &mut self,
+        extras: &'a BTreeMap<String, Record>,
+        range: Range<usize>,
+        mut f: impl FnMut(&'a String, &'a Record),
+    ) {
+        if range.is_empty() {
+            return;
+        }
+        let mut records = self.from(extras, range.start);
+        for (id, r) in records.by_ref().take(range.len()) {
+            f(id, r);
+        }
+        self.0 = records.next().map(|(id, _)| (range.end, id.clone()));
     }
+}
+
+/// The positions `start..start + max` of a sequence of `total` records, cut to it.
+fn part(start: u32, max: u32, total: usize) -> Range<usize> {
+    let start = (start as usize).min(total);
+    start..start.saturating_add(max as usize).min(total)
+}
+
+/// The positions of `part` in `lo..hi`, counted from `lo`.
+fn within(part: &Range<usize>, lo: usize, hi: usize) -> Range<usize> {
+    part.start.clamp(lo, hi) - lo..part.end.clamp(lo, hi) - lo
 }
 
 fn opt(x: f64) -> Option<f64> {
@@ -554,27 +578,18 @@ impl WasmPool {
         let p = &self.inner;
         let (profiles, extras) = (p.len(), p.extras().len());
         let total = profiles + extras + p.pairs().len();
-        let start = (start as usize).min(total);
-        let end = start.saturating_add(max as usize).min(total);
-        // The part of [lo, hi) in start..end, relative to lo.
-        let within = |lo: usize, hi: usize| start.clamp(lo, hi) - lo..end.clamp(lo, hi) - lo;
+        let part = part(start, max, total);
         let out = &mut self.out;
         out.clear();
-        out.reserve((end - start) * Record::COLUMNS);
-        for idx in within(0, profiles) {
+        out.reserve(part.len() * Record::COLUMNS);
+        for idx in within(&part, 0, profiles) {
             if let Some(r) = p.record(idx as u32) {
                 r.write_columns(out);
             }
         }
-        let kept = within(profiles, profiles + extras);
-        if !kept.is_empty() {
-            let mut records = self.export_at.from(p.extras(), kept.start);
-            for (_, r) in records.by_ref().take(kept.len()) {
-                r.write_columns(out);
-            }
-            self.export_at.left_at(kept.end, records);
-        }
-        for pair in within(profiles + extras, total) {
+        let kept = within(&part, profiles, profiles + extras);
+        self.export_at.visit(p.extras(), kept, |_, r| r.write_columns(out));
+        for pair in within(&part, profiles + extras, total) {
             if let Some(r) = p.pair_record(pair as u32) {
                 r.write_columns(out);
             }
@@ -592,21 +607,15 @@ impl WasmPool {
         let p = &self.inner;
         let extras = p.extras().len();
         let total = extras + p.pairs().len();
-        let start = (start as usize).min(total);
-        let end = start.saturating_add(max as usize).min(total);
+        let part = part(start, max, total);
         let out = &mut self.text;
         out.clear();
-        let kept = start.min(extras)..end.min(extras);
-        if !kept.is_empty() {
-            let mut records = self.ids_at.from(p.extras(), kept.start);
-            for (id, _) in records.by_ref().take(kept.len()) {
-                out.push_str(id);
-                out.push('\0');
-            }
-            self.ids_at.left_at(kept.end, records);
-        }
-        let from = start.max(extras);
-        for st in p.pairs().iter().skip(from - extras).take(end.saturating_sub(from)) {
+        self.ids_at.visit(p.extras(), within(&part, 0, extras), |id, _| {
+            out.push_str(id);
+            out.push('\0');
+        });
+        let pairs = within(&part, extras, total);
+        for st in p.pairs().iter().skip(pairs.start).take(pairs.len()) {
             out.push_str(p.id(st.profile).unwrap_or(""));
             out.push(crate::snapshot::PAIR_SEPARATOR);
             out.push_str(p.model_name(st.model).unwrap_or(""));
