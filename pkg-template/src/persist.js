@@ -84,7 +84,7 @@ function hookExit() {
     for (const p of pendingPersisters()) {
       if (p.exitFlushTried) continue;
       p.exitFlushTried = true;
-      p.flush().catch(() => {}); // already reported through the logger
+      p.flush(false).catch(() => {}); // already reported through the logger
     }
   });
   proc.on("exit", () => {
@@ -150,13 +150,16 @@ class StoreOp {
   /**
    * A promise of the caller's own (not one made by the request that started the op) that
    * resolves when the op ends, at the latest LOST_MS after it started, through a timer of
-   * the caller's own. Never rejects. Unref'd: the exit hook's flush must not keep a process
-   * alive.
+   * the caller's own. Never rejects. `keepAlive`: the timer keeps the process alive (a caller
+   * awaits the op: `flush()`, `init()`; the op's promise may hold no handle of its own), else
+   * it is unref'd (the exit hook's flush, the waits of runs, which have timers of their own,
+   * must not keep a process alive).
    */
-  settled() {
+  settled(keepAlive = false) {
     if (this.over) return DONE;
     return new Promise((resolve) => {
-      const timer = unref(setTimeout(() => this.lose(), Math.max(0, this.started + LOST_MS - Date.now())));
+      const timer = setTimeout(() => this.lose(), Math.max(0, this.started + LOST_MS - Date.now()));
+      if (!keepAlive) unref(timer);
       this.waiters.push(() => {
         clearTimeout(timer);
         resolve();
@@ -329,14 +332,17 @@ export class Persister {
     for (const w of this.savers.filter((w) => w.seq <= seq)) w.done();
   }
 
-  /** Loads the stored state once; never rejects (a failure is logged, the pool starts fresh). */
-  load() {
+  /**
+   * Loads the stored state once; never rejects (a failure is logged, the pool starts fresh).
+   * `keepAlive`: see StoreOp#settled.
+   */
+  load(keepAlive = false) {
     this.#giveUpLost();
     if (!this.loadStarted) {
       this.loadStarted = true;
       this.#load();
     }
-    return this.loadOp === null ? DONE : this.loadOp.settled();
+    return this.loadOp === null ? DONE : this.loadOp.settled(keepAlive);
   }
 
   /**
@@ -378,9 +384,9 @@ export class Persister {
   }
 
   /** Loads the stored state again and merges it in (the first time: `load`). */
-  reload() {
-    if (!this.loadStarted || !this.loaded) return this.load();
-    return this.#load(false).settled();
+  reload(keepAlive = false) {
+    if (!this.loadStarted || !this.loaded) return this.load(keepAlive);
+    return this.#load(false).settled(keepAlive);
   }
 
   /** Starts a read of the stored state (see load); returns its StoreOp. */
@@ -616,19 +622,22 @@ export class Persister {
    * Writes every change made before the call; rejects when that write failed. Changes made
    * meanwhile (a busy pool makes them all the time) are left to the usual schedule: a flush
    * that waited for those too would never end under load, writing back to back.
+   * `keepAlive` (a caller awaits it): the process stays alive until the write ends or is
+   * lost (LOST_MS), whether or not the store's promise holds a handle; the exit hook's flush
+   * does not keep it.
    */
-  async flush() {
+  async flush(keepAlive = true) {
     // Closed (its store too): nothing more is written, whatever a failed close left.
     if (this.closed) return;
     const target = this.changeSeq;
-    await this.load();
+    await this.load(keepAlive);
     for (;;) {
       if (this.flushedSeq >= target) return;
       const mine = this.writeOp === null;
       if (mine && this.dirty === 0) return;
       // A write that started before this flush and failed: this flush tries again (above).
       const op = mine ? this.#write() : this.writeOp;
-      await op.settled();
+      await op.settled(keepAlive);
       if (mine && op.error !== undefined) throw op.error;
     }
   }

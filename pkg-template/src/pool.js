@@ -869,7 +869,7 @@ export class Pool {
 
   /** Loads the stored state (once); `run` does it itself when this was not called. */
   async init() {
-    if (this.#persist !== undefined) await this.#persist.load();
+    if (this.#persist !== undefined) await this.#persist.load(true);
   }
 
   /** Writes every pending change; rejects with the store's error when that write fails. */

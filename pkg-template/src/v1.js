@@ -223,7 +223,7 @@ export class LlmKeyPool {
   async init() {
     if (this.#persister === undefined) return;
     this.#stateRead = false;
-    await this.#persister.reload();
+    await this.#persister.reload(true);
     // As v1: only when a stored state was read (not for no file, nor a bad one).
     if (this.#stateRead) this.#log("info", `Loaded persisted state for ${this.#ids.length} profiles`);
   }

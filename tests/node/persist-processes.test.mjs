@@ -147,6 +147,31 @@ test("a process that ends by itself writes its coalesced successes (beforeExit);
   assert.match(stderr, /exiting with state not yet saved to file .*exited\.json; call `await pool\.flush\(\)` before process\.exit\(\)/);
 });
 
+test("an awaited flush() keeps the process alive while the store's write may still answer; the exit hook's flush does not", async () => {
+  // The write never answers and holds no handle: before, the process ended at once, the
+  // flush neither resolved nor rejected, and the exit warning said to call the flush it was
+  // awaiting. Now it waits (until the write is taken as lost after 30 s: flush() then
+  // rejects, as the README says); this test stops it after 1.5 s.
+  const p = spawn(process.execPath, [child, "hung-flush", "-"], { stdio: ["ignore", "pipe", "pipe"] });
+  let stdout = "";
+  let stderr = "";
+  p.stdout.on("data", (d) => (stdout += d));
+  p.stderr.on("data", (d) => (stderr += d));
+  const ended = new Promise((resolve) => p.on("exit", resolve));
+  const early = await Promise.race([ended.then(() => true), new Promise((r) => setTimeout(() => r(false), 1500))]);
+  p.kill("SIGKILL");
+  await ended;
+  assert.equal(early, false, `the process ended while its flush() was pending: ${stdout} ${stderr}`);
+  assert.deepEqual(lines(stdout), [{ flushing: true }]);
+  assert.doesNotMatch(stderr, /exiting with state not yet saved/);
+  // Nobody awaits a flush: the process ends when its work does, and says what is lost.
+  const t0 = Date.now();
+  const { stdout: out2, stderr: err2 } = await run("hung-no-flush", "-");
+  assert.ok(Date.now() - t0 < 10_000, `the exit hook's flush kept the process alive for ${Date.now() - t0} ms`);
+  assert.ok(lines(out2)[0].exitedAfterMs < 5000, out2);
+  assert.match(err2, /exiting with state not yet saved to storage; call `await pool\.flush\(\)` before process\.exit\(\)/);
+});
+
 // ---- A process that exits as soon as its run settles ----
 
 for (const api of ["v2", "v1"]) {
