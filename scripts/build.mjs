@@ -74,8 +74,11 @@ for (const e of ENTRIES) {
   }
 }
 
+const VERSION = JSON.parse(readFileSync(join(tpl, "package.json"), "utf8")).version;
 const common = {
   bundle: true,
+  // The package's version, for the CLI's --version and for finding its own .wasm (entries/wasm-file.js).
+  define: { KC_VERSION: JSON.stringify(VERSION) },
   alias: { "key-carousel-wasm": join(wasmDir, "key_carousel.js") },
   legalComments: "none",
   logLevel: "warning",
@@ -133,7 +136,7 @@ for (const e of ENTRIES.filter((e) => runtimesOf(e).includes("node"))) {
     format: "cjs",
     platform: "node",
     target: "node18",
-    define: { "import.meta.url": "__kc_module_url" },
+    define: { ...common.define, "import.meta.url": "__kc_module_url" },
     banner: { js: 'const __kc_module_url = require("node:url").pathToFileURL(__filename).href;' },
     plugins: [wasmExternal],
   });
@@ -217,7 +220,6 @@ await esbuild.build({
   platform: "node",
   target: "node18",
   banner: { js: "#!/usr/bin/env node" },
-  define: { KC_VERSION: JSON.stringify(JSON.parse(readFileSync(join(tpl, "package.json"), "utf8")).version) },
 });
 wholeStrings(join(out, "cli.cjs"));
 
@@ -268,6 +270,9 @@ for (const e of ENTRIES) {
   exportsMap[e.subpath] = branch;
 }
 exportsMap["./package.json"] = "./package.json";
+// The module itself, for a build that places it (Vite's `?url`, `require.resolve` in a build
+// script, Yarn PnP where there is no node_modules path to copy it from).
+exportsMap[`./${WASM_FILE}`] = `./${WASM_FILE}`;
 
 copyFileSync(join(root, "README.md"), join(out, "README.md"));
 copyFileSync(join(root, "LICENSE"), join(out, "LICENSE"));

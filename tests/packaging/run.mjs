@@ -238,11 +238,13 @@ for (const format of ["cjs", "esm"]) {
  * Bundles `entry` in `dir` with webpack (production, `target`) into `dir/outDir/filename`,
  * and checks that webpack emitted the .wasm the package reads through `new URL(...)`.
  */
-async function webpackBuild(dir, { entry, target, outDir, filename }) {
+async function webpackBuild(dir, { entry, target, outDir, filename, publicPath, urlParser }) {
   const config = join(dir, "webpack.config.cjs");
+  const output = { filename, clean: true, ...(publicPath === undefined ? {} : { publicPath }) };
+  const parser = urlParser === undefined ? "" : ` module: { parser: { javascript: { url: ${JSON.stringify(urlParser)} } } },`;
   writeFileSync(
     config,
-    `module.exports = { mode: "production", target: ${JSON.stringify(target)}, entry: ${JSON.stringify(entry)}, output: { path: __dirname + ${JSON.stringify(`/${outDir}`)}, filename: ${JSON.stringify(filename)}, clean: true }, performance: { hints: false } };\n`,
+    `module.exports = { mode: "production", target: ${JSON.stringify(target)}, entry: ${JSON.stringify(entry)}, output: { path: __dirname + ${JSON.stringify(`/${outDir}`)}, ...${JSON.stringify(output)} },${parser} performance: { hints: false } };\n`,
   );
   await mustSh(join(BIN, "webpack"), ["--config", config], { cwd: dir });
   const out = readdirSync(join(dir, outDir));
@@ -263,6 +265,30 @@ await step("node-webpack", async () => {
     answers.push(`${line.profileId} answered after ${line.reason}`);
   }
   return { persistence: `bundled, .wasm emitted; Node ${process.version} and 18: ${answers.join("; ")}` };
+});
+
+// webpack for Node with settings that make its rewrite of `new URL("./….wasm", import.meta.url)`
+// a URL the process cannot read: an output.publicPath (a path under the site's root), and
+// `javascript.url: "relative"` (a RelativeURL object, not a URL), which Next.js's server
+// builds set. Run from the project (as `next build` and `next start` do), the bundle reads
+// the package's own .wasm from node_modules; run from elsewhere, its error says what to do
+// (was: `ERR_INVALID_ARG_TYPE` / `ENOENT … /static/….wasm`, and Next.js routes failed).
+await step("node-webpack-rewritten-url", async () => {
+  const dir = await project("node-webpack-rewritten-url", { files: ["node-bundled.mjs"] });
+  const seen = [];
+  for (const [outDir, settings] of [["dist-public", { publicPath: "/static/" }], ["dist-relative", { urlParser: "relative" }]]) {
+    await webpackBuild(dir, { entry: "./node-bundled.mjs", target: "node18", outDir, filename: "app.cjs", ...settings });
+    const app = join(dir, outDir, "app.cjs");
+    const r = await mustSh(process.execPath, [app], { cwd: dir });
+    const line = JSON.parse(r.stdout.trim().split("\n").pop());
+    if (!line.ok) throw new Error(`${outDir}, run from the project: ${r.stdout}`);
+    const away = await sh(process.execPath, [app], { cwd: tmpRoot });
+    if (away.code === 0 || !/key-carousel: cannot read its WebAssembly module .*serverExternalPackages/.test(away.stderr)) {
+      throw new Error(`${outDir}, run from outside the project: expected the error naming what to do, got exit ${away.code}\n${tail(away.stderr)}`);
+    }
+    seen.push(`${Object.entries(settings).map(([k, v]) => `${k} ${v}`)[0]}: ${line.profileId} answered`);
+  }
+  return { persistence: `${seen.join("; ")}; from outside the project, the error names what to do` };
 });
 
 await step("deno", async () => {
@@ -519,7 +545,8 @@ await step("publint", async () => {
 });
 
 await step("attw", async () => {
-  const r = await sh(join(BIN, "attw"), [tarball, "--format", "table", "--no-color"], { env: { NO_COLOR: "1" } });
+  // Every entry point but the .wasm, which is a file to place, not a module with types.
+  const r = await sh(join(BIN, "attw"), [tarball, "--format", "table", "--no-color", "--exclude-entrypoints", "./key_carousel_bg.wasm"], { env: { NO_COLOR: "1" } });
   log(tail(r.stdout, 60).replace(/^/gm, "   "));
   if (r.code !== 0) throw new Error(`attw exited ${r.code}\n${tail(r.stderr)}`);
 });

@@ -8,11 +8,12 @@
 import * as glue from "key-carousel-wasm";
 import { setCore } from "../core.js";
 import { setFileStore } from "../persist.js";
+import { readWasm } from "./wasm-file.js";
 
-const { readFileSync } = globalThis.process.getBuiltinModule("node:fs");
+const fs = globalThis.process.getBuiltinModule("node:fs");
 // `new URL(..., import.meta.url)`: bundlers that take this build (webpack's "module-sync" for
-// Node) see the .wasm as an asset and emit it next to the bundle.
-setCore(glue, glue.initSync({ module: readFileSync(new URL("./key_carousel_bg.wasm", import.meta.url)) }));
+// Node) see the .wasm as an asset and emit it next to the bundle (see wasm-file.js).
+setCore(glue, glue.initSync({ module: readWasm(fs, new URL("./key_carousel_bg.wasm", import.meta.url)) }));
 setFileStore(lazyFileStore);
 
 /** `fileStore(path)` from the package's `./file` build, imported when first used. */

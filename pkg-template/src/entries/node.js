@@ -6,17 +6,18 @@
 // `import.meta.url`; in CommonJS output (esbuild leaves `import.meta` empty there) it is
 // `__filename`. (index.cjs defines `import.meta.url` itself: see scripts/build.mjs.)
 
-import { readFileSync } from "node:fs";
+import * as fs from "node:fs";
 import { pathToFileURL } from "node:url";
 import * as glue from "key-carousel-wasm";
 import { setCore } from "../core.js";
 import { setFileStore } from "../persist.js";
 import { fileStore } from "../file.js";
+import { readWasm } from "./wasm-file.js";
 
 const wasmUrl = import.meta.url
   ? new URL("./key_carousel_bg.wasm", import.meta.url)
   : new URL("./key_carousel_bg.wasm", pathToFileURL(__filename));
-setCore(glue, glue.initSync({ module: readFileSync(wasmUrl) }));
+setCore(glue, glue.initSync({ module: readWasm(fs, wasmUrl) }));
 setFileStore(fileStore); // `storagePath` means fileStore(storagePath)
 
 export * from "../index.js";
