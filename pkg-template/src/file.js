@@ -31,6 +31,7 @@
 import { promises as fsp, readFileSync, readlinkSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { hostname as osHostname } from "node:os";
+import { shownName } from "./errors.js";
 
 /** The permission bits of the file at `p`, or undefined when there is none (or no stat). */
 async function modeOf(p) {
@@ -123,7 +124,7 @@ export function fileStore(path, options = {}) {
   if (typeof path !== "string" || path === "") throw new TypeError("fileStore(path): path must be a non-empty string");
   if (options === null || typeof options !== "object") throw new TypeError("fileStore(path, options): options must be an object");
   for (const k of Object.keys(options)) {
-    if (!["staleMs", "lockTimeoutMs", "fsync"].includes(k)) throw new TypeError(`fileStore: unknown option ${JSON.stringify(k)}`);
+    if (!["staleMs", "lockTimeoutMs", "fsync"].includes(k)) throw new TypeError(`fileStore: unknown option ${JSON.stringify(shownName(k))}`);
   }
   const staleMs = checkMs(options.staleMs, "staleMs", 10_000);
   const lockTimeoutMs = checkMs(options.lockTimeoutMs, "lockTimeoutMs", 15_000);

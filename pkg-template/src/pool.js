@@ -135,6 +135,12 @@ function badClock(t) {
  */
 const PIECE_FIELDS = ["id", "model"];
 const KEY_IN_NAME = "holds an API key (whole, or 8 of its characters in a row); a name is shown in status, logs and stored state";
+const BLANK_KEY = "is only whitespace (an unset environment variable, or one holding a stray space?)";
+
+/** Whether a key is only whitespace (a key's first character is not, almost always: one test). */
+function blank(key) {
+  return key.charCodeAt(0) <= 32 || key.charCodeAt(0) === 0xa0 || key.charCodeAt(0) >= 0x1680 ? key.trim() === "" : false;
+}
 
 /**
  * Refuses an id, provider or model that holds a key whole, its own or another profile's
@@ -261,12 +267,15 @@ export class Pool {
     const positions = [];
     const weights = [];
     const derived = new Map();
-    profiles.forEach((def, i) => {
+    // Loops rather than forEach, which skips the holes of a sparse array ([, {...}]).
+    for (let i = 0; i < profiles.length; i++) {
+      const def = profiles[i];
       if (!isObject(def)) throw new ConfigError(itemPath("profiles", i), "must be an object { provider, apiKey, id?, model? }");
       checkKeys(def, PROFILE_KEYS, "profiles", i);
       if (typeof def.apiKey !== "string" || def.apiKey === "") {
         throw new ConfigError(itemPath("profiles", i, "apiKey"), "must be a non-empty string");
       }
+      if (blank(def.apiKey)) throw new ConfigError(itemPath("profiles", i, "apiKey"), BLANK_KEY);
       if (typeof def.provider !== "string") throw new ConfigError(itemPath("profiles", i, "provider"), "must be a string");
       optionalString(def.id, "profiles", i, "id");
       optionalString(def.model, "profiles", i, "model");
@@ -299,12 +308,13 @@ export class Pool {
       fallbackFlags.push(0);
       positions.push(i);
       weights.push(def.weight ?? 1);
-    });
+    }
     const primaries = this.#providers.length;
     // Logged once every key is known (and no name holds one): a name here may hold a key
     // of a fallback read later.
     const skipped = [];
-    fallbackModels.forEach((fb, i) => {
+    for (let i = 0; i < fallbackModels.length; i++) {
+      const fb = fallbackModels[i];
       const at = `fallbackModels[${i}]`;
       if (!isObject(fb)) throw new ConfigError(at, "must be an object { provider, model, apiKey? }");
       checkKeys(fb, FALLBACK_KEYS, "fallbackModels", i);
@@ -315,13 +325,14 @@ export class Pool {
       if (fb.apiKey !== undefined && (typeof fb.apiKey !== "string" || fb.apiKey === "")) {
         throw new ConfigError(`${at}.apiKey`, "must be a non-empty string when given");
       }
+      if (fb.apiKey !== undefined && blank(fb.apiKey)) throw new ConfigError(`${at}.apiKey`, BLANK_KEY);
       wellFormed(fb.provider, "fallbackModels", i, "provider");
       wellFormed(fb.model, "fallbackModels", i, "model");
       const borrowed = this.#providers.indexOf(fb.provider);
       const apiKey = fb.apiKey ?? (borrowed >= 0 && borrowed < primaries ? this.#keys[borrowed] : undefined);
       if (apiKey === undefined) {
         skipped.push(`${at} skipped: no apiKey and no ${fb.provider} profile to borrow one from`);
-        return;
+        continue;
       }
       if (holdsKey(fb.model, apiKey)) throw new ConfigError(`${at}.model`, KEY_IN_NAME);
       const id = `fallback-${fb.provider}-${fb.model}`;
@@ -330,7 +341,7 @@ export class Pool {
       fallbackFlags.push(1);
       positions.push(i);
       weights.push(1);
-    });
+    }
     if (ids.length === 0) {
       throw new ConfigError("profiles", "at least one profile or fallback with an API key is required");
     }

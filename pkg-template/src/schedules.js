@@ -4,7 +4,7 @@
 // refuses anything invalid again (a RangeError: it keeps its wasm small by leaving the
 // messages to this layer).
 
-import { ConfigError } from "./errors.js";
+import { ConfigError, shownName } from "./errors.js";
 
 /** The "gentle" preset's transient ladder: 30 s, 1 min, 5 min. */
 export const GENTLE = Object.freeze([30_000, 60_000, 300_000]);
@@ -43,7 +43,7 @@ function ladder(value, field) {
     throw new ConfigError(field, "must be an array of steps in ms or { baseMs, factor?, capMs }");
   }
   for (const k of Object.keys(value)) {
-    if (!LADDER_KEYS.has(k)) throw new ConfigError(`${field}.${k}`, "unknown option");
+    if (!LADDER_KEYS.has(k)) throw new ConfigError(`${field}.${shownName(k)}`, "unknown option");
   }
   const { baseMs, factor = 2, capMs } = value;
   ms(baseMs, `${field}.baseMs`);
@@ -66,10 +66,10 @@ export function resolveSchedules(option, cooldowns) {
   if (option === "gentle") {
     transient = ladder(GENTLE, "schedules");
   } else if (typeof option === "string") {
-    throw new ConfigError("schedules", `unknown preset ${JSON.stringify(option)} (expected "v1" or "gentle")`);
+    throw new ConfigError("schedules", `unknown preset ${JSON.stringify(shownName(option))} (expected "v1" or "gentle")`);
   } else if (isObject(option)) {
     for (const k of Object.keys(option)) {
-      if (!CLASSES.includes(k)) throw new ConfigError(`schedules.${k}`, `unknown reason class (expected "transient" or "long")`);
+      if (!CLASSES.includes(k)) throw new ConfigError(`schedules.${shownName(k)}`, `unknown reason class (expected "transient" or "long")`);
     }
     if (option.transient !== undefined) transient = ladder(option.transient, "schedules.transient");
     if (option.long !== undefined) long = ladder(option.long, "schedules.long");

@@ -126,6 +126,15 @@ test("15. configuration errors are ConfigErrors naming the field", async () => {
   check({ profiles: [good(0)], maxWait: 10 }, "maxWait", "maxWait: unknown option");
   check({ profiles: [good(0)], cooldowns: { billingMax: 1 } }, "cooldowns.billingMax", "cooldowns.billingMax: unknown option");
   check({ profiles: [] }, "profiles", /^profiles: \S/);
+  // A hole in a sparse array is a missing profile, named like one (was: a TypeError
+  // "Cannot read properties of undefined (reading 'id')", forEach having skipped it).
+  // eslint-disable-next-line no-sparse-arrays
+  check({ profiles: [, good(1)] }, "profiles[0]", /^profiles\[0\]: must be an object/);
+  // eslint-disable-next-line no-sparse-arrays
+  check({ profiles: [good(0)], fallbackModels: [, { provider: "openai", model: "m" }] }, "fallbackModels[0]", /^fallbackModels\[0\]: must be an object/);
+  // A key of whitespace only (an unset variable padded with a space) is a mistake, as "" is.
+  check({ profiles: [good(0), { provider: "openai", apiKey: " \n" }] }, "profiles[1].apiKey", /^profiles\[1\]\.apiKey: is only whitespace/);
+  check({ profiles: [good(0)], fallbackModels: [{ provider: "openai", model: "m", apiKey: "\u00a0" }] }, "fallbackModels[0].apiKey", /^fallbackModels\[0\]\.apiKey: is only whitespace/);
 
   // The failed constructions left nothing behind: a valid pool works.
   const pool = new Pool({ profiles: [good(0), good(1)] });

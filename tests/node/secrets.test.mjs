@@ -3,6 +3,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import util from "node:util";
 import { Pool, ConfigError, AllProfilesExhaustedError } from "key-carousel";
+import { fileStore } from "key-carousel/file";
 import { manualClock, rejection, httpError } from "./helpers.mjs";
 
 // Recognisable keys; their tails avoid hex digits so that no 8-character window of a key can
@@ -473,6 +474,12 @@ test("an unknown option, event or reason name that could be a key is not repeate
   check(() => pool.on(A, () => {}), "event");
   check(() => pool.markFailure("a", "rate_limit", { [A]: 1 }), "markFailure option");
   check(() => pool.markSuccess("a", { [A]: 1 }), "markSuccess option");
+  // The schedules' names (was: echoed whole, found by an audit), and fileStore's options.
+  const one = [{ id: "a", provider: "openai", apiKey: A }];
+  check(() => new Pool({ profiles: one, schedules: B }), "schedules preset");
+  check(() => new Pool({ profiles: one, schedules: { [B]: [1000] } }), "schedules class");
+  check(() => new Pool({ profiles: one, schedules: { transient: { baseMs: 1, capMs: 2, [B]: 1 } } }), "schedules ladder option");
+  check(() => fileStore("/tmp/kc-never-written.json", { [B]: 1 }), "fileStore option");
   const e = await pool.run(() => 1, { [A]: 1 }).then(() => undefined, (err) => err);
   assert.ok(e instanceof TypeError);
   assertNoLeak(e.message, "run option");
