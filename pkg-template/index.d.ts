@@ -652,6 +652,21 @@ export type ProfileRecord = {
  * The stored state: key-carousel 1's file format (`version` 1), which 1.1.0 reads, with
  * v2's extra fields per profile. Ids the pool does not have are kept and written back
  * (another process may use them).
+ *
+ * A snapshot the pool gives a store (`save`, `update`'s merge) has `profiles` (and each
+ * record's `models`) made with `Object.create(null)`: an id such as `__proto__` or
+ * `constructor` is an entry like any other. Read it with `Object.hasOwn` or `in`, not with
+ * `profiles.hasOwnProperty(id)`, which that object does not have.
+ *
+ * ```ts
+ * const store: StateStore = {
+ *   load: () => localCopy,
+ *   save: (s) => {
+ *     if (Object.hasOwn(s.profiles, "key-1")) console.log(s.profiles["key-1"].cooldownUntil);
+ *     localCopy = JSON.stringify(s);
+ *   },
+ * };
+ * ```
  */
 export type Snapshot = {
   version: 1;
