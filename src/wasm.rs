@@ -10,8 +10,9 @@
 //! users see (`RangeError` or `ConfigError`), in one place (`pkg-template/src/core.js`).
 //! Absent optional numbers are NaN. No input can trap the module.
 
+use std::cell::{Cell, UnsafeCell};
 use std::collections::btree_map::{self, BTreeMap};
-use std::ops::{Bound, Range};
+use std::ops::{Bound, Deref, DerefMut, Range};
 
 use wasm_bindgen::prelude::*;
 
@@ -168,9 +169,60 @@ fn invalid_policy(r: Reason) -> ConfigError {
     ConfigError::new(cat(&["policy.", r.as_str()]), "invalid policy")
 }
 
-/// The core pool, driven by the JS layer.
+/// The core pool, driven by the JS layer: its state behind a flag that tells whether a
+/// call was cut short inside the core.
+///
+/// A call is cut short when the JS stack runs out inside the module (a stack overflow, a
+/// `RangeError` in JS, unwinds the wasm frames without running their Rust code): the
+/// state may then be half-changed. Every call takes the state by `&self` (a shared borrow,
+/// which the cut-short call's binding leaves taken but which does not stop the next
+/// calls), sets `busy` for its duration, and clears it when it returns; `interrupted`
+/// tells the JS layer that one did not return, and it rebuilds the pool from what it reads
+/// out (`pkg-template/src/core.js`). With `&mut self` methods, one cut-short call left the
+/// pool's mutable borrow taken, and every later call threw "recursive use of an object".
 #[wasm_bindgen(js_name = Pool)]
 pub struct WasmPool {
+    state: UnsafeCell<State>,
+    busy: Cell<bool>,
+}
+
+/// The state of one call into a [`WasmPool`]: clears its `busy` flag when the call returns.
+struct Entered<'a>(&'a WasmPool);
+
+impl Deref for Entered<'_> {
+    type Target = State;
+    fn deref(&self) -> &State {
+        // SAFETY: see `deref_mut`.
+        unsafe { &*self.0.state.get() }
+    }
+}
+
+impl DerefMut for Entered<'_> {
+    fn deref_mut(&mut self) -> &mut State {
+        // SAFETY: one call at a time holds the state. The module runs on one thread, and
+        // the core calls no JS, so no call can start while another runs; a call that was
+        // cut short is gone, with its reference. Each export takes one `Entered` and
+        // calls no other export.
+        unsafe { &mut *self.0.state.get() }
+    }
+}
+
+impl Drop for Entered<'_> {
+    fn drop(&mut self) {
+        self.0.busy.set(false);
+    }
+}
+
+impl WasmPool {
+    #[inline]
+    fn enter(&self) -> Entered<'_> {
+        self.busy.set(true);
+        Entered(self)
+    }
+}
+
+/// What a [`WasmPool`] holds.
+struct State {
     inner: Pool,
     /// The status columns (see `STATUS_MAX_COLUMNS` and `status::header`), rewritten by `status`.
     status: Vec<f64>,
@@ -187,7 +239,7 @@ pub struct WasmPool {
     ids_at: ExtrasCursor,
 }
 
-impl WasmPool {
+impl State {
     /// Keeps the problem of a failed call; `bad` is what the export returns then.
     fn check<T>(&mut self, r: Result<T, impl Into<Problem>>, bad: T) -> T {
         r.unwrap_or_else(|e| {
@@ -333,7 +385,7 @@ impl WasmPool {
     #[wasm_bindgen(constructor)]
     #[allow(clippy::new_without_default)]
     pub fn new() -> WasmPool {
-        WasmPool {
+        let state = State {
             inner: Pool::new(Settings::v2()),
             status: Vec::new(),
             out: Vec::new(),
@@ -343,7 +395,33 @@ impl WasmPool {
             rerank_pending: false,
             export_at: ExtrasCursor::default(),
             ids_at: ExtrasCursor::default(),
+        };
+        WasmPool { state: UnsafeCell::new(state), busy: Cell::new(false) }
+    }
+
+    /// Whether a call into this pool was cut short inside the core (see [`WasmPool`]): its
+    /// state may be half-changed, and the JS layer reads it out and builds the pool again.
+    pub fn interrupted(&self) -> bool {
+        self.busy.get()
+    }
+
+    /// Writes the interned model names, in index order, joined with `"\0"`, to the text
+    /// buffer; returns its length in bytes. A pool built again interns them in this order,
+    /// so the indices the JS layer holds stay right.
+    #[wasm_bindgen(js_name = modelNames)]
+    pub fn model_names(&self) -> u32 {
+        let mut guard = self.enter();
+        let s = &mut *guard;
+        s.text.clear();
+        let mut m = 0;
+        while let Some(name) = s.inner.model_name(m) {
+            if m > 0 {
+                s.text.push('\0');
+            }
+            s.text.push_str(name);
+            m += 1;
         }
+        s.text.len() as u32
     }
 
     /// Sets the settings of a new pool (nothing added or imported yet: a range problem
@@ -351,7 +429,7 @@ impl WasmPool {
     /// Cooldowns: undefined means the default. `policy`: empty for the mode's, else one byte per
     /// reason code (bit 0 rotate, bits 1–2 schedule). Returns false on a problem.
     pub fn setup(
-        &mut self,
+        &self,
         mode: u8,
         max_rate_limit_cooldown_ms: Option<f64>,
         billing_backoff_ms: Option<f64>,
@@ -359,9 +437,11 @@ impl WasmPool {
         failure_window_ms: Option<f64>,
         policy: &[u8],
     ) -> bool {
+        let mut guard = self.enter();
+        let s = &mut *guard;
         let cooldowns = [max_rate_limit_cooldown_ms, billing_backoff_ms, billing_max_ms, failure_window_ms];
-        let r = self.apply_settings(mode, cooldowns, policy);
-        self.check(r.map(|()| true), false)
+        let r = s.apply_settings(mode, cooldowns, policy);
+        s.check(r.map(|()| true), false)
     }
 
     /// Adds many profiles in one call: `ids` are the ids concatenated, cut by their
@@ -372,7 +452,7 @@ impl WasmPool {
     #[wasm_bindgen(js_name = addProfiles)]
     #[allow(clippy::too_many_arguments)] // one crossing for the whole configuration
     pub fn add_profiles(
-        &mut self,
+        &self,
         ids: &str,
         id_lens: &[u16],
         providers: &str,
@@ -381,8 +461,10 @@ impl WasmPool {
         fallback: &[u8],
         positions: &[u32],
     ) -> i32 {
-        let r = self.add_all(ids, id_lens, providers, provider_lens, provider, fallback, positions);
-        self.check(r.map(|i| i as i32), -1)
+        let mut guard = self.enter();
+        let s = &mut *guard;
+        let r = s.add_all(ids, id_lens, providers, provider_lens, provider, fallback, positions);
+        s.check(r.map(|i| i as i32), -1)
     }
 
     /// Configures what v1 does not have, after the profiles are added: `strategy` 0
@@ -391,41 +473,51 @@ impl WasmPool {
     /// for steps, `[2, baseMs, factor, capMs]` for base × factor with a cap (checked by the
     /// JS layer first, which names the field; a bad one here is a `RangeError`). Weight
     /// errors name the field (`profiles[2].weight`). Returns false on a problem.
-    pub fn configure(&mut self, strategy: u8, weights: &[u32], transient: &[f64], long: &[f64]) -> bool {
-        let r = self.configure_all(strategy, weights, transient, long);
-        self.check(r.map(|()| true), false)
+    pub fn configure(&self, strategy: u8, weights: &[u32], transient: &[f64], long: &[f64]) -> bool {
+        let mut guard = self.enter();
+        let s = &mut *guard;
+        let r = s.configure_all(strategy, weights, transient, long);
+        s.check(r.map(|()| true), false)
     }
 
     /// The index of a model name, interned; -1 for an unusable name (a `ConfigError`).
     #[wasm_bindgen(js_name = modelIndex)]
-    pub fn model_index(&mut self, name: &str) -> i32 {
-        let r = self.inner.model_index(name);
-        self.check(r.map(|m| m as i32), -1)
+    pub fn model_index(&self, name: &str) -> i32 {
+        let mut guard = self.enter();
+        let s = &mut *guard;
+        let r = s.inner.model_index(name);
+        s.check(r.map(|m| m as i32), -1)
     }
 
     /// Number of profiles.
     #[wasm_bindgen(getter)]
     pub fn size(&self) -> u32 {
-        self.inner.len() as u32
+        let mut guard = self.enter();
+        let s = &mut *guard;
+        s.inner.len() as u32
     }
 
     /// Index of a provider name, -1 if no profile has it.
     #[wasm_bindgen(js_name = providerIndex)]
     pub fn provider_index(&self, provider: &str) -> i32 {
-        self.inner.provider_index(provider).map_or(-1, |p| p as i32)
+        let mut guard = self.enter();
+        let s = &mut *guard;
+        s.inner.provider_index(provider).map_or(-1, |p| p as i32)
     }
 
     /// Picks a profile (its index) for a call at `now`, preferring provider index
     /// `preferred` (-1: none), for the model index `model` and with the sticky profile
     /// `sticky` (a session's) when given (see `Pool::acquire_for`); -1 when every
     /// profile is cooling down, -2 on a problem.
-    pub fn acquire(&mut self, now: f64, preferred: i32, model: Option<u32>, sticky: Option<u32>) -> i32 {
+    pub fn acquire(&self, now: f64, preferred: i32, model: Option<u32>, sticky: Option<u32>) -> i32 {
+        let mut guard = self.enter();
+        let s = &mut *guard;
         let pref = u32::try_from(preferred).ok();
         let got = match (model, sticky) {
-            (None, None) => self.inner.acquire(now, pref),
-            _ => self.inner.acquire_for(now, pref, model, sticky),
+            (None, None) => s.inner.acquire(now, pref),
+            _ => s.inner.acquire_for(now, pref, model, sticky),
         };
-        self.check(got.map(|g| g.map_or(-1, |i| i as i32)), -2)
+        s.check(got.map(|g| g.map_or(-1, |i| i as i32)), -2)
     }
 
     /// The rests that ended since the last call, written to the out buffer (`outPtr`),
@@ -433,29 +525,33 @@ impl WasmPool {
     /// code of the rest (-1: none recorded). Returns how many numbers, -1 on a problem.
     /// `track`: keep recording them (when false, nothing is recorded from now on).
     #[wasm_bindgen(js_name = takeRecovered)]
-    pub fn take_recovered(&mut self, now: f64, track: bool) -> i32 {
-        let r = self.inner.take_recovered(now);
-        self.inner.track_recoveries(track);
+    pub fn take_recovered(&self, now: f64, track: bool) -> i32 {
+        let mut guard = self.enter();
+        let s = &mut *guard;
+        let r = s.inner.take_recovered(now);
+        s.inner.track_recoveries(track);
         match r {
             Ok(got) => {
-                self.out.clear();
+                s.out.clear();
                 for (idx, m, reason) in got {
-                    self.out.extend([idx as f64, m as f64, reason.map_or(-1.0, |r| r.code() as f64)]);
+                    s.out.extend([idx as f64, m as f64, reason.map_or(-1.0, |r| r.code() as f64)]);
                 }
-                self.out.len() as i32
+                s.out.len() as i32
             }
-            Err(e) => self.check(Err(e), -1),
+            Err(e) => s.check(Err(e), -1),
         }
     }
 
     /// Reports a success; `lease` is the `now` of the acquire, NaN for `markSuccess`;
     /// `model` the model index the call named. Returns false on a problem.
-    pub fn succeed(&mut self, idx: u32, now: f64, lease: f64, model: Option<u32>) -> bool {
+    pub fn succeed(&self, idx: u32, now: f64, lease: f64, model: Option<u32>) -> bool {
+        let mut guard = self.enter();
+        let s = &mut *guard;
         let r = match model {
-            None => self.inner.succeed(idx, now, opt(lease)),
-            Some(_) => self.inner.succeed_for(idx, now, opt(lease), model),
+            None => s.inner.succeed(idx, now, opt(lease)),
+            Some(_) => s.inner.succeed_for(idx, now, opt(lease), model),
         };
-        self.check(r.map(|()| true), false)
+        s.check(r.map(|()| true), false)
     }
 
     /// Reports a failure of a call (that named the model index `model`). Returns the
@@ -463,7 +559,7 @@ impl WasmPool {
     /// report of the current cooldown's incident, NaN on a problem; `lastFailure()` tells
     /// more.
     pub fn fail(
-        &mut self,
+        &self,
         idx: u32,
         now: f64,
         reason_code: u8,
@@ -471,19 +567,20 @@ impl WasmPool {
         lease: f64,
         model: Option<u32>,
     ) -> f64 {
-        let r = reason(reason_code).and_then(|why| {
-            Ok(self.inner.fail_for(idx, now, why, opt(retry_after_ms), opt(lease), model)?)
-        });
+        let mut guard = self.enter();
+        let s = &mut *guard;
+        let r = reason(reason_code)
+            .and_then(|why| Ok(s.inner.fail_for(idx, now, why, opt(retry_after_ms), opt(lease), model)?));
         match r {
             Ok(f) => {
-                self.last = f;
+                s.last = f;
                 if f.late {
                     -2.0
                 } else {
                     f.cooldown_ms.unwrap_or(-1.0)
                 }
             }
-            Err(e) => self.check(Err(e), f64::NAN),
+            Err(e) => s.check(Err(e), f64::NAN),
         }
     }
 
@@ -491,50 +588,64 @@ impl WasmPool {
     /// profile, + 1 when it was model-scoped (the count is the pair's).
     #[wasm_bindgen(js_name = lastFailure)]
     pub fn last_failure(&self) -> f64 {
-        let f = &self.last;
+        let mut guard = self.enter();
+        let s = &mut *guard;
+        let f = &s.last;
         f.error_count as f64 * 4.0 + (f.widened as u8 * 2 + f.model_scoped as u8) as f64
     }
 
     /// Ends a lease without a verdict. Returns false on a problem.
-    pub fn release(&mut self, idx: u32) -> bool {
-        let r = self.inner.release(idx);
-        self.check(r.map(|()| true), false)
+    pub fn release(&self, idx: u32) -> bool {
+        let mut guard = self.enter();
+        let s = &mut *guard;
+        let r = s.inner.release(idx);
+        s.check(r.map(|()| true), false)
     }
 
     /// Ends a profile's rest. Returns false on a problem.
     #[wasm_bindgen(js_name = clearCooldown)]
-    pub fn clear_cooldown(&mut self, idx: u32, now: f64) -> bool {
-        let r = self.inner.clear_cooldown(idx, now);
-        self.check(r.map(|()| true), false)
+    pub fn clear_cooldown(&self, idx: u32, now: f64) -> bool {
+        let mut guard = self.enter();
+        let s = &mut *guard;
+        let r = s.inner.clear_cooldown(idx, now);
+        s.check(r.map(|()| true), false)
     }
 
     /// How many running rests have ended early or been shortened ([`Pool::rests_cut`]), as
     /// a number (exact below 2^53).
     #[wasm_bindgen(js_name = restsCut)]
     pub fn rests_cut(&self) -> f64 {
-        self.inner.rests_cut() as f64
+        let mut guard = self.enter();
+        let s = &mut *guard;
+        s.inner.rests_cut() as f64
     }
 
     /// 1 when the profile rests at `now`, 0 when not, -1 on a problem.
     #[wasm_bindgen(js_name = isCooling)]
-    pub fn is_cooling(&mut self, idx: u32, now: f64) -> i32 {
-        let r = self.inner.is_cooling(idx, now);
-        self.check(r.map(i32::from), -1)
+    pub fn is_cooling(&self, idx: u32, now: f64) -> i32 {
+        let mut guard = self.enter();
+        let s = &mut *guard;
+        let r = s.inner.is_cooling(idx, now);
+        s.check(r.map(i32::from), -1)
     }
 
     /// Ms until a profile is available to a call (naming the model index `model`): 0
     /// when one is; -1 when there is none (an empty pool); NaN on a problem.
     #[wasm_bindgen(js_name = waitMs)]
-    pub fn wait_ms(&mut self, now: f64, model: Option<u32>) -> f64 {
-        let r = self.inner.wait_ms_for(now, model);
-        self.check(r.map(|w| w.unwrap_or(-1.0)), f64::NAN)
+    pub fn wait_ms(&self, now: f64, model: Option<u32>) -> f64 {
+        let mut guard = self.enter();
+        let s = &mut *guard;
+        let r = s.inner.wait_ms_for(now, model);
+        s.check(r.map(|w| w.unwrap_or(-1.0)), f64::NAN)
     }
 
     /// The error count of a profile, -1 on a problem.
     #[wasm_bindgen(js_name = errorCount)]
-    pub fn error_count(&mut self, idx: u32) -> f64 {
-        let r = self.inner.state(idx).map(|s| s.error_count as f64).ok_or(Error::UnknownProfile(idx));
-        self.check(r, -1.0)
+    pub fn error_count(&self, idx: u32) -> f64 {
+        let mut guard = self.enter();
+        let s = &mut *guard;
+        let r = s.inner.state(idx).map(|s| s.error_count as f64).ok_or(Error::UnknownProfile(idx));
+        s.check(r, -1.0)
     }
 
     /// Merges stored records, a part of a snapshot, into the pool (see `src/snapshot.rs`);
@@ -544,9 +655,11 @@ impl WasmPool {
     /// records in this part and the parts after it. Returns the number of ids the pool
     /// does not have (kept for re-export), -1 on a problem.
     #[wasm_bindgen(js_name = importSnapshot)]
-    pub fn import_snapshot(&mut self, ids: &str, cols: &[f64], now: f64, remaining: u32) -> f64 {
-        let r = self.import_part(ids, cols, now, remaining);
-        self.check(r.map(f64::from), -1.0)
+    pub fn import_snapshot(&self, ids: &str, cols: &[f64], now: f64, remaining: u32) -> f64 {
+        let mut guard = self.enter();
+        let s = &mut *guard;
+        let r = s.import_part(ids, cols, now, remaining);
+        s.check(r.map(f64::from), -1.0)
     }
 
     /// Rebuilds the round-robin order after the `importSnapshot` calls of one snapshot,
@@ -554,9 +667,11 @@ impl WasmPool {
     /// imports a snapshot in parts of at most `SNAPSHOT_PART` records, so that the copy of
     /// a part in the module's memory (which never shrinks) stays small.
     #[wasm_bindgen(js_name = finishImport)]
-    pub fn finish_import(&mut self) {
-        if std::mem::take(&mut self.rerank_pending) {
-            self.inner.rerank();
+    pub fn finish_import(&self) {
+        let mut guard = self.enter();
+        let s = &mut *guard;
+        if std::mem::take(&mut s.rerank_pending) {
+            s.inner.rerank();
         }
     }
 
@@ -564,7 +679,9 @@ impl WasmPool {
     /// ids, the pairs.
     #[wasm_bindgen(js_name = recordCount)]
     pub fn record_count(&self) -> u32 {
-        let p = &self.inner;
+        let mut guard = self.enter();
+        let s = &mut *guard;
+        let p = &s.inner;
         (p.len() + p.extras().len() + p.pairs().len()) as u32
     }
 
@@ -574,12 +691,14 @@ impl WasmPool {
     /// The JS layer exports in parts of `SNAPSHOT_PART` records: the buffer, which the pool
     /// keeps, holds one part, not the whole snapshot.
     #[wasm_bindgen(js_name = exportSnapshot)]
-    pub fn export_snapshot(&mut self, start: u32, max: u32) -> u32 {
-        let p = &self.inner;
+    pub fn export_snapshot(&self, start: u32, max: u32) -> u32 {
+        let mut guard = self.enter();
+        let s = &mut *guard;
+        let p = &s.inner;
         let (profiles, extras) = (p.len(), p.extras().len());
         let total = profiles + extras + p.pairs().len();
         let part = part(start, max, total);
-        let out = &mut self.out;
+        let out = &mut s.out;
         out.clear();
         out.reserve(part.len() * Record::COLUMNS);
         for idx in within(&part, 0, profiles) {
@@ -588,7 +707,7 @@ impl WasmPool {
             }
         }
         let kept = within(&part, profiles, profiles + extras);
-        self.export_at.visit(p.extras(), kept, |_, r| r.write_columns(out));
+        s.export_at.visit(p.extras(), kept, |_, r| r.write_columns(out));
         for pair in within(&part, profiles + extras, total) {
             if let Some(r) = p.pair_record(pair as u32) {
                 r.write_columns(out);
@@ -603,14 +722,16 @@ impl WasmPool {
     /// `"\0"`. Returns its length in bytes. The JS layer reads them in parts of
     /// `SNAPSHOT_PART`, like the records.
     #[wasm_bindgen(js_name = extraIds)]
-    pub fn extra_ids(&mut self, start: u32, max: u32) -> u32 {
-        let p = &self.inner;
+    pub fn extra_ids(&self, start: u32, max: u32) -> u32 {
+        let mut guard = self.enter();
+        let s = &mut *guard;
+        let p = &s.inner;
         let extras = p.extras().len();
         let total = extras + p.pairs().len();
         let part = part(start, max, total);
-        let out = &mut self.text;
+        let out = &mut s.text;
         out.clear();
-        self.ids_at.visit(p.extras(), within(&part, 0, extras), |id, _| {
+        s.ids_at.visit(p.extras(), within(&part, 0, extras), |id, _| {
             out.push_str(id);
             out.push('\0');
         });
@@ -628,20 +749,22 @@ impl WasmPool {
     /// The problem of the last call that failed, once: 0 none, 1 a `RangeError`, 2 a
     /// `ConfigError`. Writes its message to the text buffer (for a `ConfigError`, the
     /// field's path, a NUL and what is wrong with it).
-    pub fn problem(&mut self) -> u8 {
-        self.text.clear();
-        match self.problem.take() {
+    pub fn problem(&self) -> u8 {
+        let mut guard = self.enter();
+        let s = &mut *guard;
+        s.text.clear();
+        match s.problem.take() {
             None => 0,
             Some(Problem::Op(e)) => {
-                self.text = e.message();
+                s.text = e.message();
                 1
             }
             Some(Problem::Range(msg)) => {
-                self.text = msg;
+                s.text = msg;
                 1
             }
             Some(Problem::Config(e)) => {
-                self.text = cat(&[&e.field, "\0", &e.problem]);
+                s.text = cat(&[&e.field, "\0", &e.problem]);
                 2
             }
         }
@@ -651,9 +774,11 @@ impl WasmPool {
     /// `now` is not a valid time (the JS layer checks it first).
     /// Read the buffer with `statusPtr` as a `Float64Array` view of the module's memory
     /// (see `STATUS_MAX_COLUMNS`), before the next call into the module.
-    pub fn status(&mut self, now: f64) -> u32 {
-        match self.inner.write_columns(now, &mut self.status) {
-            Ok(()) => self.status.len() as u32,
+    pub fn status(&self, now: f64) -> u32 {
+        let mut guard = self.enter();
+        let s = &mut *guard;
+        match s.inner.write_columns(now, &mut s.status) {
+            Ok(()) => s.status.len() as u32,
             Err(_) => 0,
         }
     }
@@ -661,25 +786,33 @@ impl WasmPool {
     /// Address of the status buffer in the module's memory.
     #[wasm_bindgen(js_name = statusPtr)]
     pub fn status_ptr(&self) -> u32 {
-        self.status.as_ptr() as u32
+        let mut guard = self.enter();
+        let s = &mut *guard;
+        s.status.as_ptr() as u32
     }
 
     /// Address of the out buffer (numbers, `Float64Array`) in the module's memory.
     #[wasm_bindgen(js_name = outPtr)]
     pub fn out_ptr(&self) -> u32 {
-        self.out.as_ptr() as u32
+        let mut guard = self.enter();
+        let s = &mut *guard;
+        s.out.as_ptr() as u32
     }
 
     /// Address of the text buffer (UTF-8) in the module's memory.
     #[wasm_bindgen(js_name = textPtr)]
     pub fn text_ptr(&self) -> u32 {
-        self.text.as_ptr() as u32
+        let mut guard = self.enter();
+        let s = &mut *guard;
+        s.text.as_ptr() as u32
     }
 
     /// Length of the text buffer in bytes.
     #[wasm_bindgen(js_name = textLen)]
     pub fn text_len(&self) -> u32 {
-        self.text.len() as u32
+        let mut guard = self.enter();
+        let s = &mut *guard;
+        s.text.len() as u32
     }
 }
 

@@ -78,6 +78,21 @@ function indicesIn(values, index) {
 export class CorePool {
   #raw;
   /**
+   * The calls that made this pool, to make it again (see #rebuild): the settings, each
+   * addAll's arguments (the caller's arrays: the pool keeps them anyway), configure's.
+   */
+  #recipe;
+  /**
+   * Set while a call into the module runs (`#live` sets it, `#ok` clears it): still set
+   * when one threw. The next call then asks the module whether that call was cut short
+   * inside the core (see #recover).
+   */
+  #calling = false;
+  /** A call was cut short inside the core, and the pool is not built again yet. */
+  #broken = false;
+  /** The latest time a call gave the core: a rebuilt pool imports its state at it. */
+  #now = 0;
+  /**
    * The last status: false once a call may have changed the pool; else the status at
    * any time in [#statusAt, #statusUntil) is the one in the status buffer (the core
    * writes the soonest end of a rest last: until then only the time remaining changes,
@@ -86,35 +101,104 @@ export class CorePool {
   #statusKept = false;
   #statusAt = 0;
   #statusUntil = 0;
+  /** The view of the status buffer statusColumns returned last (null: none, or not of this #raw). */
+  #view = null;
 
   /**
    * A pool in `mode` (0 v2, 1 v1) with the cooldown settings (undefined: the default)
    * and `policy` (one byte per reason; empty: the mode's).
    */
   constructor(mode, maxRateLimitCooldownMs, billingBackoffMs, billingMaxMs, failureWindowMs, policy) {
+    this.#recipe = { setup: [mode, maxRateLimitCooldownMs, billingBackoffMs, billingMaxMs, failureWindowMs, policy], adds: [], configure: null };
     const raw = new (core().Pool)();
     this.#raw = raw;
-    if (!raw.setup(mode, maxRateLimitCooldownMs, billingBackoffMs, billingMaxMs, failureWindowMs, policy)) {
+    if (!raw.setup(...this.#recipe.setup)) {
       const e = this.#problem();
       raw.free();
       throw e;
     }
   }
 
+  /**
+   * The module's pool, for a call whose result goes through #ok. After a call that threw,
+   * first #recover.
+   */
+  get #live() {
+    if (this.#calling) this.#recover();
+    this.#calling = true;
+    return this.#raw;
+  }
+
+  /** The call went through: `value` is its result. */
+  #ok(value) {
+    this.#calling = false;
+    return value;
+  }
+
+  /**
+   * A call into the module threw. When it was cut short inside the core (the JS stack ran
+   * out there: a `RangeError` that unwinds the module's frames without running its code),
+   * the pool's state may be half-changed, and the module would let this pool be used
+   * no more: it is built again, from the recipe and what the old one holds (#rebuild).
+   * Otherwise (the call threw before it began, or this layer threw after it) nothing is
+   * left to mend. Until this ends, the next call looks again.
+   */
+  #recover() {
+    // Once found, until a rebuild ends: reading the old pool out clears its flag, and a
+    // rebuild may itself be cut short (the stack can still be near its end).
+    if (this.#broken || this.#raw.interrupted()) {
+      this.#broken = true;
+      this.#rebuild();
+      this.#broken = false;
+    }
+    this.#calling = false;
+  }
+
+  /**
+   * The pool built again: a new one from the recipe, the old one's model names interned
+   * in the same order (the indices the callers hold stay right), and its records (every
+   * profile's, the kept ids', the model rests) imported at the latest time a call gave.
+   * What a record holds is kept as the cut-short call left it; what lives only in the old
+   * pool (calls in flight, the round-robin order beyond what `lastUsed` says) starts
+   * again. The old pool is left to the garbage collector (the module would not free it
+   * now: the cut-short call still holds it).
+   */
+  #rebuild() {
+    const old = this.#raw;
+    const models = textOf(old, old.modelNames());
+    const cols = exportRecords(old);
+    const extra = extraIdsOf(old);
+    const raw = new (core().Pool)();
+    this.#raw = raw;
+    try {
+      const r = this.#recipe;
+      if (!raw.setup(...r.setup)) throw this.#problem();
+      const ids = [];
+      for (const add of r.adds) {
+        if (addProfiles(raw, ...add) < 0) throw this.#problem();
+        for (const id of add[0]) ids.push(id);
+      }
+      if (r.configure !== null && !raw.configure(...r.configure)) throw this.#problem();
+      if (models !== "") for (const name of models.split("\u0000")) if (raw.modelIndex(name) < 0) throw this.#problem();
+      if (extra !== "") for (const id of extra.split("\u0000")) ids.push(id);
+      importRecords(raw, ids, cols, this.#now, () => this.#problem());
+    } catch (e) {
+      this.#raw = old; // the next call tries again
+      throw e;
+    }
+    this.#statusKept = false;
+    this.#view = null;
+  }
+
   /** The error of the call that just failed: a `RangeError` or a `ConfigError` naming the field. */
   #problem() {
     const kind = this.#raw.problem();
-    const text = this.#text();
+    const text = textOf(this.#raw, this.#raw.textLen());
     if (kind === 2) {
       const cut = text.indexOf("\u0000");
       return new ConfigError(text.slice(0, cut), text.slice(cut + 1));
     }
     return kind === 1 ? new RangeError(text) : new Error("key-carousel: the core failed without saying why");
-  }
-
-  #text() {
-    const len = this.#raw.textLen();
-    return len === 0 ? "" : utf8.decode(new Uint8Array(memory.buffer, this.#raw.textPtr(), len));
   }
 
   /** A copy of the first `len` numbers of the out buffer. */
@@ -124,11 +208,15 @@ export class CorePool {
 
   free() {
     this.#statusKept = false;
-    this.#raw.free();
+    try {
+      this.#raw.free();
+    } catch {
+      // A pool that a cut-short call still holds: the garbage collector frees it later.
+    }
   }
 
   get size() {
-    return this.#raw.size;
+    return this.#ok(this.#live.size);
   }
 
   /**
@@ -139,48 +227,43 @@ export class CorePool {
    */
   addAll(ids, providers, fallback, positions) {
     this.#statusKept = false;
-    const names = [...new Set(providers)];
-    const nameIndex = new Map(names.map((p, i) => [p, i]));
-    const first = this.#raw.addProfiles(
-      ids.join(""),
-      cutLengths(ids),
-      names.join(""),
-      cutLengths(names),
-      indicesIn(providers, nameIndex),
-      Uint8Array.from(fallback),
-      Uint32Array.from(positions),
-    );
+    const add = [ids, providers, Uint8Array.from(fallback), Uint32Array.from(positions)];
+    const first = this.#ok(addProfiles(this.#live, ...add));
     if (first < 0) throw this.#problem();
+    this.#recipe.adds.push(add);
     return first;
   }
 
   configure(strategy, weights, transient, long) {
     this.#statusKept = false;
-    if (!this.#raw.configure(strategy, weights, transient, long)) throw this.#problem();
+    if (!this.#ok(this.#live.configure(strategy, weights, transient, long))) throw this.#problem();
+    this.#recipe.configure = [strategy, weights, transient, long];
   }
 
   modelIndex(name) {
     this.#statusKept = false;
-    const m = this.#raw.modelIndex(name);
+    const m = this.#ok(this.#live.modelIndex(name));
     if (m < 0) throw this.#problem();
     return m;
   }
 
   providerIndex(provider) {
-    return this.#raw.providerIndex(provider);
+    return this.#ok(this.#live.providerIndex(provider));
   }
 
   /** A profile index, or -1 when every profile rests. */
   acquire(now, preferred, model, sticky) {
     this.#statusKept = false;
-    const idx = this.#raw.acquire(now, preferred, model, sticky);
+    this.#now = now;
+    const idx = this.#ok(this.#live.acquire(now, preferred, model, sticky));
     if (idx === -2) throw this.#problem();
     return idx;
   }
 
   /** The rests that ended, three numbers each: profile, model index (2^32 − 1: the profile's own), reason code (-1: none). */
   takeRecovered(now, track) {
-    const len = this.#raw.takeRecovered(now, track);
+    this.#now = now;
+    const len = this.#ok(this.#live.takeRecovered(now, track));
     if (len < 0) throw this.#problem();
     if (len === 0) return [];
     this.#statusKept = false;
@@ -189,49 +272,52 @@ export class CorePool {
 
   succeed(idx, now, lease, model) {
     this.#statusKept = false;
-    if (!this.#raw.succeed(idx, now, lease, model)) throw this.#problem();
+    this.#now = now;
+    if (!this.#ok(this.#live.succeed(idx, now, lease, model))) throw this.#problem();
   }
 
   fail(idx, now, reasonCode, retryAfterMs, lease, model) {
     this.#statusKept = false;
-    const cd = this.#raw.fail(idx, now, reasonCode, retryAfterMs, lease, model);
+    this.#now = now;
+    const cd = this.#ok(this.#live.fail(idx, now, reasonCode, retryAfterMs, lease, model));
     if (cd !== cd) throw this.#problem();
     return cd;
   }
 
   lastFailure() {
-    return this.#raw.lastFailure();
+    return this.#ok(this.#live.lastFailure());
   }
 
   /** How many running rests have ended early or been shortened: runs waiting look again when it changes. */
   restsCut() {
-    return this.#raw.restsCut();
+    return this.#ok(this.#live.restsCut());
   }
 
   release(idx) {
     this.#statusKept = false;
-    if (!this.#raw.release(idx)) throw this.#problem();
+    if (!this.#ok(this.#live.release(idx))) throw this.#problem();
   }
 
   clearCooldown(idx, now) {
     this.#statusKept = false;
-    if (!this.#raw.clearCooldown(idx, now)) throw this.#problem();
+    this.#now = now;
+    if (!this.#ok(this.#live.clearCooldown(idx, now))) throw this.#problem();
   }
 
   isCooling(idx, now) {
-    const r = this.#raw.isCooling(idx, now);
+    const r = this.#ok(this.#live.isCooling(idx, now));
     if (r < 0) throw this.#problem();
     return r === 1;
   }
 
   waitMs(now, model) {
-    const ms = this.#raw.waitMs(now, model);
+    const ms = this.#ok(this.#live.waitMs(now, model));
     if (ms !== ms) throw this.#problem();
     return ms;
   }
 
   errorCount(idx) {
-    const n = this.#raw.errorCount(idx);
+    const n = this.#ok(this.#live.errorCount(idx));
     if (n < 0) throw this.#problem();
     return n;
   }
@@ -242,49 +328,18 @@ export class CorePool {
    */
   importSnapshot(ids, cols, now) {
     this.#statusKept = false;
-    let unknown = 0;
-    try {
-      for (let at = 0; at < ids.length; at += SNAPSHOT_PART) {
-        const end = Math.min(ids.length, at + SNAPSHOT_PART);
-        const part = ids.slice(at, end).join("\u0000");
-        const n = this.#raw.importSnapshot(part, cols.subarray(at * RECORD_COLUMNS, end * RECORD_COLUMNS), now, ids.length - at);
-        if (n < 0) throw this.#problem();
-        unknown += n;
-      }
-    } catch (e) {
-      // The parts merged so far are in: their order too. The error to report is this one,
-      // not one of a module that cannot be called any more.
-      try {
-        this.#raw.finishImport();
-      } catch {
-        // ignored: see above
-      }
-      throw e;
-    }
-    this.#raw.finishImport();
-    return unknown;
+    this.#now = now;
+    return this.#ok(importRecords(this.#live, ids, cols, now, () => this.#problem()));
   }
 
   /** Every record (see src/wasm.rs `exportSnapshot`), copied out in parts of SNAPSHOT_PART. */
   exportSnapshot() {
-    const count = this.#raw.recordCount();
-    const cols = new Float64Array(count * RECORD_COLUMNS);
-    for (let at = 0; at < count; at += SNAPSHOT_PART) {
-      const len = this.#raw.exportSnapshot(at, SNAPSHOT_PART);
-      cols.set(new Float64Array(memory.buffer, this.#raw.outPtr(), len), at * RECORD_COLUMNS);
-    }
-    return cols;
+    return this.#ok(exportRecords(this.#live));
   }
 
   /** The ids of the records after the profiles' (see exportSnapshot), joined with "\0". */
   extraIds() {
-    const count = this.#raw.recordCount() - this.#raw.size;
-    const parts = [];
-    for (let at = 0; at < count; at += SNAPSHOT_PART) {
-      this.#raw.extraIds(at, SNAPSHOT_PART);
-      parts.push(this.#text());
-    }
-    return parts.join("\u0000");
+    return this.#ok(extraIdsOf(this.#live));
   }
 
   /**
@@ -295,19 +350,82 @@ export class CorePool {
    * same but for the time remaining: `previous` is returned as it is, with no call into
    * the module. Else the core writes the status again; it keeps its buffer at one
    * address while the length stays the same, so `previous` is reused until the length
-   * changes or the memory grows (which detaches it: its length becomes 0).
+   * changes or the memory grows (which detaches it: its length becomes 0) or the pool
+   * was built again.
    */
   statusColumns(now, previous) {
-    const reusable = previous !== null && previous !== undefined && previous.length !== 0;
+    const reusable = previous !== null && previous !== undefined && previous === this.#view && previous.length !== 0;
     if (this.#statusKept && reusable && now >= this.#statusAt && now < this.#statusUntil && now <= MAX_TIME) {
       return previous;
     }
-    const len = this.#raw.status(now);
-    if (len === 0) throw new RangeError(`time must be a finite number of ms in [0, 2^53], got ${now}`);
-    const cols = reusable && previous.length === len ? previous : new Float64Array(memory.buffer, this.#raw.statusPtr(), len);
+    const raw = this.#live;
+    const len = raw.status(now);
+    if (len === 0) {
+      this.#ok();
+      throw new RangeError(`time must be a finite number of ms in [0, 2^53], got ${now}`);
+    }
+    this.#now = now;
+    const cols = this.#ok(reusable && previous.length === len ? previous : new Float64Array(memory.buffer, raw.statusPtr(), len));
+    this.#view = cols;
     this.#statusAt = now;
     this.#statusUntil = cols[len - 1];
     this.#statusKept = true;
     return cols;
   }
+}
+
+/** The text a call left in `raw`'s text buffer, `len` bytes of UTF-8. */
+function textOf(raw, len) {
+  return len === 0 ? "" : utf8.decode(new Uint8Array(memory.buffer, raw.textPtr(), len));
+}
+
+/** `raw.addProfiles` for these profiles (see CorePool#addAll): the index of the first, -1 on a problem. */
+function addProfiles(raw, ids, providers, fallback, positions) {
+  const names = [...new Set(providers)];
+  const nameIndex = new Map(names.map((p, i) => [p, i]));
+  return raw.addProfiles(ids.join(""), cutLengths(ids), names.join(""), cutLengths(names), indicesIn(providers, nameIndex), fallback, positions);
+}
+
+/** CorePool#importSnapshot into `raw`; `problem()` makes the error of a part that failed. */
+function importRecords(raw, ids, cols, now, problem) {
+  let unknown = 0;
+  try {
+    for (let at = 0; at < ids.length; at += SNAPSHOT_PART) {
+      const end = Math.min(ids.length, at + SNAPSHOT_PART);
+      const part = ids.slice(at, end).join("\u0000");
+      const n = raw.importSnapshot(part, cols.subarray(at * RECORD_COLUMNS, end * RECORD_COLUMNS), now, ids.length - at);
+      if (n < 0) throw problem();
+      unknown += n;
+    }
+  } catch (e) {
+    // The parts merged so far are in: their order too. The error to report is this one,
+    // not one of a module that cannot be called any more.
+    try {
+      raw.finishImport();
+    } catch {
+      // ignored: see above
+    }
+    throw e;
+  }
+  raw.finishImport();
+  return unknown;
+}
+
+/** CorePool#exportSnapshot of `raw`. */
+function exportRecords(raw) {
+  const count = raw.recordCount();
+  const cols = new Float64Array(count * RECORD_COLUMNS);
+  for (let at = 0; at < count; at += SNAPSHOT_PART) {
+    const len = raw.exportSnapshot(at, SNAPSHOT_PART);
+    cols.set(new Float64Array(memory.buffer, raw.outPtr(), len), at * RECORD_COLUMNS);
+  }
+  return cols;
+}
+
+/** CorePool#extraIds of `raw`. */
+function extraIdsOf(raw) {
+  const count = raw.recordCount() - raw.size;
+  const parts = [];
+  for (let at = 0; at < count; at += SNAPSHOT_PART) parts.push(textOf(raw, raw.extraIds(at, SNAPSHOT_PART)));
+  return parts.join("\u0000");
 }
