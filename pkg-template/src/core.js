@@ -83,7 +83,7 @@ export class CorePool {
    */
   #recipe;
   /**
-   * Set while a call into the module runs (`#live` sets it, `#ok` clears it): still set
+   * Set while a call into the module runs (`#live()` sets it, `#ok` clears it): still set
    * when one threw. The next call then asks the module whether that call was cut short
    * inside the core (see #recover).
    */
@@ -123,7 +123,7 @@ export class CorePool {
    * The module's pool, for a call whose result goes through #ok. After a call that threw,
    * first #recover.
    */
-  get #live() {
+  #live() {
     if (this.#calling) this.#recover();
     this.#calling = true;
     return this.#raw;
@@ -216,7 +216,7 @@ export class CorePool {
   }
 
   get size() {
-    return this.#ok(this.#live.size);
+    return this.#ok(this.#live().size);
   }
 
   /**
@@ -228,7 +228,7 @@ export class CorePool {
   addAll(ids, providers, fallback, positions) {
     this.#statusKept = false;
     const add = [ids, providers, Uint8Array.from(fallback), Uint32Array.from(positions)];
-    const first = this.#ok(addProfiles(this.#live, ...add));
+    const first = this.#ok(addProfiles(this.#live(), ...add));
     if (first < 0) throw this.#problem();
     this.#recipe.adds.push(add);
     return first;
@@ -236,26 +236,26 @@ export class CorePool {
 
   configure(strategy, weights, transient, long) {
     this.#statusKept = false;
-    if (!this.#ok(this.#live.configure(strategy, weights, transient, long))) throw this.#problem();
+    if (!this.#ok(this.#live().configure(strategy, weights, transient, long))) throw this.#problem();
     this.#recipe.configure = [strategy, weights, transient, long];
   }
 
   modelIndex(name) {
     this.#statusKept = false;
-    const m = this.#ok(this.#live.modelIndex(name));
+    const m = this.#ok(this.#live().modelIndex(name));
     if (m < 0) throw this.#problem();
     return m;
   }
 
   providerIndex(provider) {
-    return this.#ok(this.#live.providerIndex(provider));
+    return this.#ok(this.#live().providerIndex(provider));
   }
 
   /** A profile index, or -1 when every profile rests. */
   acquire(now, preferred, model, sticky) {
     this.#statusKept = false;
     this.#now = now;
-    const idx = this.#ok(this.#live.acquire(now, preferred, model, sticky));
+    const idx = this.#ok(this.#live().acquire(now, preferred, model, sticky));
     if (idx === -2) throw this.#problem();
     return idx;
   }
@@ -263,7 +263,7 @@ export class CorePool {
   /** The rests that ended, three numbers each: profile, model index (2^32 − 1: the profile's own), reason code (-1: none). */
   takeRecovered(now, track) {
     this.#now = now;
-    const len = this.#ok(this.#live.takeRecovered(now, track));
+    const len = this.#ok(this.#live().takeRecovered(now, track));
     if (len < 0) throw this.#problem();
     if (len === 0) return [];
     this.#statusKept = false;
@@ -273,51 +273,51 @@ export class CorePool {
   succeed(idx, now, lease, model) {
     this.#statusKept = false;
     this.#now = now;
-    if (!this.#ok(this.#live.succeed(idx, now, lease, model))) throw this.#problem();
+    if (!this.#ok(this.#live().succeed(idx, now, lease, model))) throw this.#problem();
   }
 
   fail(idx, now, reasonCode, retryAfterMs, lease, model) {
     this.#statusKept = false;
     this.#now = now;
-    const cd = this.#ok(this.#live.fail(idx, now, reasonCode, retryAfterMs, lease, model));
+    const cd = this.#ok(this.#live().fail(idx, now, reasonCode, retryAfterMs, lease, model));
     if (cd !== cd) throw this.#problem();
     return cd;
   }
 
   lastFailure() {
-    return this.#ok(this.#live.lastFailure());
+    return this.#ok(this.#live().lastFailure());
   }
 
   /** How many running rests have ended early or been shortened: runs waiting look again when it changes. */
   restsCut() {
-    return this.#ok(this.#live.restsCut());
+    return this.#ok(this.#live().restsCut());
   }
 
   release(idx) {
     this.#statusKept = false;
-    if (!this.#ok(this.#live.release(idx))) throw this.#problem();
+    if (!this.#ok(this.#live().release(idx))) throw this.#problem();
   }
 
   clearCooldown(idx, now) {
     this.#statusKept = false;
     this.#now = now;
-    if (!this.#ok(this.#live.clearCooldown(idx, now))) throw this.#problem();
+    if (!this.#ok(this.#live().clearCooldown(idx, now))) throw this.#problem();
   }
 
   isCooling(idx, now) {
-    const r = this.#ok(this.#live.isCooling(idx, now));
+    const r = this.#ok(this.#live().isCooling(idx, now));
     if (r < 0) throw this.#problem();
     return r === 1;
   }
 
   waitMs(now, model) {
-    const ms = this.#ok(this.#live.waitMs(now, model));
+    const ms = this.#ok(this.#live().waitMs(now, model));
     if (ms !== ms) throw this.#problem();
     return ms;
   }
 
   errorCount(idx) {
-    const n = this.#ok(this.#live.errorCount(idx));
+    const n = this.#ok(this.#live().errorCount(idx));
     if (n < 0) throw this.#problem();
     return n;
   }
@@ -329,17 +329,17 @@ export class CorePool {
   importSnapshot(ids, cols, now) {
     this.#statusKept = false;
     this.#now = now;
-    return this.#ok(importRecords(this.#live, ids, cols, now, () => this.#problem()));
+    return this.#ok(importRecords(this.#live(), ids, cols, now, () => this.#problem()));
   }
 
   /** Every record (see src/wasm.rs `exportSnapshot`), copied out in parts of SNAPSHOT_PART. */
   exportSnapshot() {
-    return this.#ok(exportRecords(this.#live));
+    return this.#ok(exportRecords(this.#live()));
   }
 
   /** The ids of the records after the profiles' (see exportSnapshot), joined with "\0". */
   extraIds() {
-    return this.#ok(extraIdsOf(this.#live));
+    return this.#ok(extraIdsOf(this.#live()));
   }
 
   /**
@@ -358,7 +358,7 @@ export class CorePool {
     if (this.#statusKept && reusable && now >= this.#statusAt && now < this.#statusUntil && now <= MAX_TIME) {
       return previous;
     }
-    const raw = this.#live;
+    const raw = this.#live();
     const len = raw.status(now);
     if (len === 0) {
       this.#ok();
