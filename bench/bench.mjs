@@ -266,6 +266,25 @@ for (const n of [1000, 10_000]) {
     if (k === 0) row(name, c2 * 1000, c1 * 1000, "≤ 2× v1 and ≤ 5 ms", c2 <= 2 * c1 && c2 <= 5);
     else row(name, c2 * 1000, c1 * 1000, "", undefined);
   }
+  // Where an `import` cold start goes, each phase the median of its own fresh processes:
+  // resolving the name costs both versions alike, and the wasm alone (read, compiled,
+  // instantiated, with nothing else loaded) is what v2 starts with before any of its JS.
+  const phases = { v2: [], v1: [], wasm: [] };
+  for (let i = 0; i < count; i++) {
+    for (const which of ["v2", "v1", "wasm"]) {
+      const r = spawnSync(process.execPath, [script, which, "import", "phases"], { encoding: "utf8" });
+      if (r.status !== 0) throw new Error(`cold start phases ${which}: ${r.stderr}`);
+      phases[which].push(JSON.parse(r.stdout));
+    }
+  }
+  const phase = (which, key) => median(phases[which].map((p) => p[key])) * 1000;
+  row("cold start, import: resolving the name (Node's resolver, the exports map)", phase("v2", "resolve"), phase("v1", "resolve"), "", undefined);
+  row("cold start, import: loading what it resolved to (v2: with its wasm)", phase("v2", "load"), phase("v1", "load"), "", undefined);
+  row("cold start, import: the first new Pool, 3 keys (functions compiled at first call)", phase("v2", "construct"), phase("v1", "construct"), "", undefined);
+  const wasmKB = (readFileSync(join(root, "pkg", "key_carousel_bg.wasm")).length / 1000).toFixed(1);
+  for (const [key, what] of [["read", "read"], ["compile", "compiled"], ["instantiate", "instantiated"]]) {
+    row(`cold start, v2's wasm alone (${wasmKB} KB), ${what}`, phase("wasm", key), undefined, "", undefined);
+  }
 }
 
 // ── construction and memory at 100,000 profiles: fresh processes ────────────
