@@ -29,7 +29,7 @@
 // profile), so key-carousel 1.1.0 can read it and share it during a rolling upgrade.
 
 import { promises as fsp, readFileSync, readlinkSync } from "node:fs";
-import { basename, dirname, join } from "node:path";
+import { basename, dirname, isAbsolute, join } from "node:path";
 import { hostname as osHostname } from "node:os";
 import { shownName } from "./errors.js";
 
@@ -116,6 +116,28 @@ function checkMs(value, name, fallback) {
 }
 
 /**
+ * The file a write at `path` replaces: `path` itself, or, when `path` is a symbolic link,
+ * the file it points at (with any links on the way). The write goes next to that file and
+ * is renamed over it, under its lock (`<target>.lock`): the link stays a link, and
+ * processes that name the file by the link or by its own path write one file under one
+ * lock. (Before, the rename replaced the link with a plain file, and the two paths each
+ * had a lock and a file of their own.) A link to a file not made yet: what it points at.
+ */
+async function writeTarget(path) {
+  try {
+    return await fsp.realpath(path);
+  } catch (e) {
+    if (e?.code !== "ENOENT") return path;
+    try {
+      const to = await fsp.readlink(path);
+      return isAbsolute(to) ? to : join(dirname(path), to);
+    } catch {
+      return path; // no file yet, and no link
+    }
+  }
+}
+
+/**
  * A store for `new Pool({ storage: fileStore(path) })`; see index.d.ts (`file.d.ts`).
  * @param {string} path
  * @param {{ staleMs?: number, lockTimeoutMs?: number, fsync?: boolean }} [options]
@@ -131,10 +153,6 @@ export function fileStore(path, options = {}) {
   const fsync = options.fsync ?? true;
   if (typeof fsync !== "boolean") throw new TypeError("fileStore: fsync must be a boolean");
 
-  const dir = dirname(path);
-  const lockPath = `${path}.lock`;
-  const breakPath = `${path}.lock.break`;
-  const tmpPath = (t) => join(dir, `.${basename(path)}.${t}.tmp`);
   const me = thisHost();
 
   async function readOrNull(p) {
@@ -146,163 +164,184 @@ export function fileStore(path, options = {}) {
     }
   }
 
-  /** The lock as it is now: null when there is none. */
-  async function inspectLock() {
-    let text, st;
-    try {
-      st = await fsp.stat(lockPath);
-      text = await fsp.readFile(lockPath, "utf8");
-    } catch (e) {
-      if (e?.code === "ENOENT") return null;
-      throw e;
-    }
-    let owner = null;
-    try {
-      const o = JSON.parse(text);
-      if (o !== null && typeof o === "object") owner = o;
-    } catch {
-      // Empty or partial: its owner died between creating and writing it, or is writing.
-    }
-    const now = Date.now();
-    const since = typeof owner?.time === "number" ? owner.time : st.mtimeMs;
-    let stale = null;
-    if (owner === null) {
-      // A writer writes its owner right after creating the lock: one still empty after a
-      // second was left by a process that died in between (SIGKILL), whose pid is unknown.
-      if (now - st.mtimeMs > Math.min(EMPTY_LOCK_MS, staleMs)) stale = `it has had no owner written for ${Math.round(now - st.mtimeMs)} ms`;
-    } else if (me.host !== "" && owner.hostname === me.host && (owner.ns ?? "") === me.ns && Number.isInteger(owner.pid) && owner.pid > 0) {
-      // On this host: stale only when its owner is gone; a live owner's lock is never taken.
-      const alive = isAlive(owner.pid) ?? isAliveByProc(owner.pid);
-      if (alive === false) stale = `its owner, process ${owner.pid}, is gone`;
-      else if (alive === undefined) {
-        // Neither signals nor /proc may be used here (Deno's permissions): as for another host.
-        if (now - since > staleMs) {
-          stale = `it is ${Math.round(now - since)} ms old (staleMs ${staleMs}) and whether its owner, process ${owner.pid}, lives cannot be checked here`;
-        }
-      } else if (typeof owner.start === "string" && owner.start !== "") {
-        const start = startOf(owner.pid);
-        if (start !== "" && start !== owner.start) stale = `its owner, process ${owner.pid}, is gone (the pid is another process's now)`;
-      }
-    } else if (now - since > staleMs) {
-      stale = `it is ${Math.round(now - since)} ms old (staleMs ${staleMs}) and its owner is on another host`;
-    }
-    return { text, mtimeMs: st.mtimeMs, owner, stale };
-  }
+  /**
+   * The lock and the atomic write of the file at `path` (the file itself: see
+   * writeTarget). Its functions close over the paths derived from it.
+   */
+  function writer(path) {
+    const dir = dirname(path);
+    const lockPath = `${path}.lock`;
+    const breakPath = `${path}.lock.break`;
+    const tmpPath = (t) => join(dir, `.${basename(path)}.${t}.tmp`);
 
-  /** Removes the lock if it is stale; true when the lock is gone now. */
-  async function recover(seen) {
-    try {
-      const fh = await fsp.open(breakPath, "wx");
-      await fh.close();
-    } catch (e) {
-      if (e?.code !== "EEXIST") throw e;
-      // Someone else is removing it (for microseconds), or died doing so: one older than
-      // an empty lock may be (a second) was left by a writer killed in between.
+    /** The lock as it is now: null when there is none. */
+    async function inspectLock() {
+      let text, st;
       try {
-        const st = await fsp.stat(breakPath);
-        if (Date.now() - st.mtimeMs > Math.min(EMPTY_LOCK_MS, staleMs)) await fsp.unlink(breakPath);
-      } catch {
-        // gone meanwhile
-      }
-      return false;
-    }
-    try {
-      const now = await inspectLock();
-      if (now === null) return true;
-      if (now.stale === null || now.text !== seen.text || now.mtimeMs !== seen.mtimeMs) return false;
-      await fsp.unlink(lockPath);
-      if (typeof now.owner?.token === "string") await fsp.unlink(tmpPath(now.owner.token)).catch(() => {});
-      return true;
-    } finally {
-      await fsp.unlink(breakPath).catch(() => {});
-    }
-  }
-
-  async function acquire() {
-    const t = token();
-    const owner = () =>
-      JSON.stringify({ pid: globalThis.process?.pid ?? 0, hostname: me.host, ns: me.ns || undefined, start: me.start || undefined, token: t, time: Date.now() });
-    const deadline = Date.now() + lockTimeoutMs;
-    let delay = 1;
-    let madeDir = false;
-    for (;;) {
-      let fh;
-      try {
-        fh = await fsp.open(lockPath, "wx");
+        st = await fsp.stat(lockPath);
+        text = await fsp.readFile(lockPath, "utf8");
       } catch (e) {
-        if (e?.code === "ENOENT" && !madeDir) {
-          madeDir = true;
-          await fsp.mkdir(dir, { recursive: true });
-          continue;
-        }
-        if (e?.code !== "EEXIST") throw e;
+        if (e?.code === "ENOENT") return null;
+        throw e;
       }
-      if (fh !== undefined) {
-        try {
-          await fh.writeFile(owner());
-        } catch (e) {
-          await fh.close().catch(() => {});
-          await fsp.unlink(lockPath).catch(() => {});
-          throw e;
-        }
-        await fh.close();
-        return t;
-      }
-      const seen = await inspectLock();
-      if (seen === null) continue;
-      if (seen.stale !== null && (await recover(seen))) continue;
-      if (Date.now() >= deadline) {
-        const who = seen.owner ? `process ${seen.owner.pid} on ${JSON.stringify(seen.owner.hostname)}` : "an unknown owner";
-        throw new Error(`fileStore: ${lockPath} is held by ${who} for more than ${lockTimeoutMs} ms; a live lock is not taken over`);
-      }
-      await sleep(Math.min(delay * (1 + Math.random()), deadline - Date.now()));
-      delay = Math.min(delay * 2, MAX_DELAY_MS);
-    }
-  }
-
-  async function ownsLock(t) {
-    try {
-      return JSON.parse(await fsp.readFile(lockPath, "utf8"))?.token === t;
-    } catch {
-      return false;
-    }
-  }
-
-  async function release(t) {
-    if (await ownsLock(t)) await fsp.unlink(lockPath).catch(() => {});
-  }
-
-  async function writeAtomic(text, t) {
-    const tmp = tmpPath(t);
-    try {
-      // The new file gets the old one's permissions (never wider: the umask still applies),
-      // so a state file a user made private stays private.
-      const fh = await fsp.open(tmp, "w", (await modeOf(path)) ?? 0o666);
+      let owner = null;
       try {
-        await fh.writeFile(text);
-        if (fsync) await fh.sync();
-      } finally {
-        await fh.close();
-      }
-      if (!(await ownsLock(t))) throw new Error(`fileStore: lost ${lockPath} while writing (taken over as stale); not writing`);
-      await fsp.rename(tmp, path);
-    } catch (e) {
-      await fsp.unlink(tmp).catch(() => {});
-      throw e;
-    }
-    if (fsync) {
-      // Make the rename itself durable; not every platform can open a directory.
-      try {
-        const d = await fsp.open(dir, "r");
-        try {
-          await d.sync();
-        } finally {
-          await d.close();
-        }
+        const o = JSON.parse(text);
+        if (o !== null && typeof o === "object") owner = o;
       } catch {
-        // best effort
+        // Empty or partial: its owner died between creating and writing it, or is writing.
+      }
+      const now = Date.now();
+      const since = typeof owner?.time === "number" ? owner.time : st.mtimeMs;
+      let stale = null;
+      if (owner === null) {
+        // A writer writes its owner right after creating the lock: one still empty after a
+        // second was left by a process that died in between (SIGKILL), whose pid is unknown.
+        if (now - st.mtimeMs > Math.min(EMPTY_LOCK_MS, staleMs)) stale = `it has had no owner written for ${Math.round(now - st.mtimeMs)} ms`;
+      } else if (me.host !== "" && owner.hostname === me.host && (owner.ns ?? "") === me.ns && Number.isInteger(owner.pid) && owner.pid > 0) {
+        // On this host: stale only when its owner is gone; a live owner's lock is never taken.
+        const alive = isAlive(owner.pid) ?? isAliveByProc(owner.pid);
+        if (alive === false) stale = `its owner, process ${owner.pid}, is gone`;
+        else if (alive === undefined) {
+          // Neither signals nor /proc may be used here (Deno's permissions): as for another host.
+          if (now - since > staleMs) {
+            stale = `it is ${Math.round(now - since)} ms old (staleMs ${staleMs}) and whether its owner, process ${owner.pid}, lives cannot be checked here`;
+          }
+        } else if (typeof owner.start === "string" && owner.start !== "") {
+          const start = startOf(owner.pid);
+          if (start !== "" && start !== owner.start) stale = `its owner, process ${owner.pid}, is gone (the pid is another process's now)`;
+        }
+      } else if (now - since > staleMs) {
+        stale = `it is ${Math.round(now - since)} ms old (staleMs ${staleMs}) and its owner is on another host`;
+      }
+      return { text, mtimeMs: st.mtimeMs, owner, stale };
+    }
+
+    /** Removes the lock if it is stale; true when the lock is gone now. */
+    async function recover(seen) {
+      try {
+        const fh = await fsp.open(breakPath, "wx");
+        await fh.close();
+      } catch (e) {
+        if (e?.code !== "EEXIST") throw e;
+        // Someone else is removing it (for microseconds), or died doing so: one older than
+        // an empty lock may be (a second) was left by a writer killed in between.
+        try {
+          const st = await fsp.stat(breakPath);
+          if (Date.now() - st.mtimeMs > Math.min(EMPTY_LOCK_MS, staleMs)) await fsp.unlink(breakPath);
+        } catch {
+          // gone meanwhile
+        }
+        return false;
+      }
+      try {
+        const now = await inspectLock();
+        if (now === null) return true;
+        if (now.stale === null || now.text !== seen.text || now.mtimeMs !== seen.mtimeMs) return false;
+        await fsp.unlink(lockPath);
+        if (typeof now.owner?.token === "string") await fsp.unlink(tmpPath(now.owner.token)).catch(() => {});
+        return true;
+      } finally {
+        await fsp.unlink(breakPath).catch(() => {});
       }
     }
+
+    async function acquire() {
+      const t = token();
+      const owner = () =>
+        JSON.stringify({ pid: globalThis.process?.pid ?? 0, hostname: me.host, ns: me.ns || undefined, start: me.start || undefined, token: t, time: Date.now() });
+      const deadline = Date.now() + lockTimeoutMs;
+      let delay = 1;
+      let madeDir = false;
+      for (;;) {
+        let fh;
+        try {
+          fh = await fsp.open(lockPath, "wx");
+        } catch (e) {
+          if (e?.code === "ENOENT" && !madeDir) {
+            madeDir = true;
+            await fsp.mkdir(dir, { recursive: true });
+            continue;
+          }
+          if (e?.code !== "EEXIST") throw e;
+        }
+        if (fh !== undefined) {
+          try {
+            await fh.writeFile(owner());
+          } catch (e) {
+            await fh.close().catch(() => {});
+            await fsp.unlink(lockPath).catch(() => {});
+            throw e;
+          }
+          await fh.close();
+          return t;
+        }
+        const seen = await inspectLock();
+        if (seen === null) continue;
+        if (seen.stale !== null && (await recover(seen))) continue;
+        if (Date.now() >= deadline) {
+          const who = seen.owner ? `process ${seen.owner.pid} on ${JSON.stringify(seen.owner.hostname)}` : "an unknown owner";
+          throw new Error(`fileStore: ${lockPath} is held by ${who} for more than ${lockTimeoutMs} ms; a live lock is not taken over`);
+        }
+        await sleep(Math.min(delay * (1 + Math.random()), deadline - Date.now()));
+        delay = Math.min(delay * 2, MAX_DELAY_MS);
+      }
+    }
+
+    async function ownsLock(t) {
+      try {
+        return JSON.parse(await fsp.readFile(lockPath, "utf8"))?.token === t;
+      } catch {
+        return false;
+      }
+    }
+
+    async function release(t) {
+      if (await ownsLock(t)) await fsp.unlink(lockPath).catch(() => {});
+    }
+
+    async function writeAtomic(text, t) {
+      const tmp = tmpPath(t);
+      try {
+        // The new file gets the old one's permissions (never wider: the umask still applies),
+        // so a state file a user made private stays private.
+        const fh = await fsp.open(tmp, "w", (await modeOf(path)) ?? 0o666);
+        try {
+          await fh.writeFile(text);
+          if (fsync) await fh.sync();
+        } finally {
+          await fh.close();
+        }
+        if (!(await ownsLock(t))) throw new Error(`fileStore: lost ${lockPath} while writing (taken over as stale); not writing`);
+        await fsp.rename(tmp, path);
+      } catch (e) {
+        await fsp.unlink(tmp).catch(() => {});
+        throw e;
+      }
+      if (fsync) {
+        // Make the rename itself durable; not every platform can open a directory.
+        try {
+          const d = await fsp.open(dir, "r");
+          try {
+            await d.sync();
+          } finally {
+            await d.close();
+          }
+        } catch {
+          // best effort
+        }
+      }
+    }
+
+    return { path, acquire, release, writeAtomic };
+  }
+
+  let current = null;
+  /** The writer of the file a write replaces now (a link may be pointed elsewhere meanwhile). */
+  async function writerNow() {
+    const target = await writeTarget(path);
+    if (current === null || current.path !== target) current = writer(target);
+    return current;
   }
 
   return {
@@ -314,12 +353,13 @@ export function fileStore(path, options = {}) {
     },
     /** Read-merge-write under the lock; see the top of this file. */
     async update(merge) {
-      const t = await acquire();
+      const w = await writerNow();
+      const t = await w.acquire();
       try {
-        const snapshot = merge(await readOrNull(path));
-        await writeAtomic(JSON.stringify(snapshot), t);
+        const snapshot = merge(await readOrNull(w.path));
+        await w.writeAtomic(JSON.stringify(snapshot), t);
       } finally {
-        await release(t);
+        await w.release(t);
       }
     },
     /** Copies bad content to `<path>.corrupt-<time>` and returns that path. */

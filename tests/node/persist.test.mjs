@@ -460,6 +460,35 @@ test("key-carousel 1.1.0 reads our file, and we read its file", { skip: v1 ? fal
 
 // ---- fileStore's lock --------------------------------------------------------------------
 
+test("a state file that is a symbolic link: written through the link, which stays a link; a pool using the link and one using the file share the file and its lock (was: the link replaced by a plain file)", { skip: process.platform === "win32" }, async () => {
+  const { lstatSync, symlinkSync, unlinkSync } = await import("node:fs");
+  const d = dir();
+  const real = join(d, "real.json");
+  const link = join(d, "link.json");
+  symlinkSync("real.json", link); // relative, and to a file not made yet
+  const byLink = new Pool({ profiles: keys(3), storage: fileStore(link) });
+  byLink.markFailure("k0", "rate_limit");
+  await byLink.flush();
+  assert.ok(lstatSync(link).isSymbolicLink(), "the link is still a link");
+  assert.ok(readState(real).profiles.k0.cooldownUntil > Date.now(), "the write went to the file it points at");
+  const byFile = new Pool({ profiles: keys(3), storage: fileStore(real) });
+  await byFile.init();
+  byFile.markFailure("k1", "billing");
+  await byFile.flush();
+  byLink.markFailure("k2", "server_error");
+  await byLink.flush();
+  assert.ok(lstatSync(link).isSymbolicLink());
+  const state = readState(link);
+  assert.deepEqual(["k0", "k1", "k2"].map((k) => state.profiles[k].cooldownUntil > Date.now()), [true, true, true], "both pools' failures are in the one file");
+  // One lock: a live lock on the file holds back a write through the link.
+  writeFileSync(`${real}.lock`, JSON.stringify({ pid: process.pid, hostname: hostname(), token: "someone", time: Date.now() }));
+  const held = new Pool({ profiles: keys(3), storage: fileStore(link, { lockTimeoutMs: 200 }), logger: capture().logger });
+  held.markFailure("k0", "rate_limit");
+  await assert.rejects(held.flush(), /real\.json\.lock is held by process/);
+  unlinkSync(`${real}.lock`);
+  await Promise.all([byLink.close(), byFile.close(), held.close()]);
+});
+
 test("a live lock is never taken over: the writer waits, then fails; it proceeds once the lock is gone", async () => {
   const path = join(dir(), "state.json");
   const lock = JSON.stringify({ pid: process.pid, hostname: hostname(), token: "someone", time: Date.now() });
