@@ -5,7 +5,7 @@ import { CorePool, MAX_TIME } from "./core.js";
 import { AllProfilesExhaustedError, ConfigError, itemPath, shownName } from "./errors.js";
 import { classifyError, errorMessage, isCallerAbort, retryAfterMs, unknownFailoverReason } from "./classify.js";
 import { REASONS, REASON_CODE, resolvePolicy } from "./reasons.js";
-import { MIN_LEAK, fingerprint, holdsAnyKey, holdsKey, keyIndexOf, redact, wellFormed } from "./secrets.js";
+import { MIN_LEAK, fingerprint, hasLoneSurrogate, holdsAnyKey, holdsKey, keyIndexOf, redact, wellFormed } from "./secrets.js";
 import { Persister, StateLink, fileStoreFactory, refreshWhile } from "./persist.js";
 import { Emitter } from "./events.js";
 import { MAX_TIMER_MS, abandonOnAbort, abortReason, sleep } from "./wait.js";
@@ -504,6 +504,8 @@ export class Pool {
     if (name === undefined) return undefined;
     let m = this.#modelIndex.get(name);
     if (m === undefined) {
+      // A lone surrogate would cross into the core as U+FFFD: two such names would be one.
+      if (hasLoneSurrogate(name)) return undefined;
       try {
         m = this.#core.modelIndex(name);
       } catch {

@@ -184,6 +184,18 @@ test("a model name the pool cannot use for scoping (empty) still runs, resting t
   assert.equal(statusOf(pool, "k0").cooldownUntil - T0, MIN);
 });
 
+test("model names with a lone surrogate are not scoped either: two such names are not one model's rests (was: both crossed into the core as U+FFFD)", async () => {
+  const pool = new Pool({ profiles: keys(1), clock: manualClock().fn, maxWaitMs: 0 });
+  pool.markFailure("k0", "rate_limit", { model: "y\ud800" });
+  // Not a rest of a model named "y\ufffd" that a call naming "y\udc00" (or "y\ufffd") would meet: the key rests.
+  assert.equal(statusOf(pool, "k0").state, "cooldown");
+  assert.equal(statusOf(pool, "k0").modelCooldowns, undefined);
+  pool.clearCooldown("k0");
+  pool.markFailure("k0", "rate_limit", { model: "y\ufffd" });
+  const res = await pool.run(({ profileId }) => profileId, { model: "y\udc00" });
+  assert.equal(res.value, "k0", "a rest for the model y\ufffd does not hold back y\udc00");
+});
+
 test("mergeSnapshots merges model-scoped records with the same rule: the later event wins", () => {
   const rest = (updatedAt, until) => ({ errorCount: 1, lastFailure: updatedAt, cooldownUntil: until, lastFailureReason: "rate_limit", updatedAt, cooldownStartedAt: updatedAt });
   const a = { version: 1, profiles: { k0: { errorCount: 0, models: { "gpt-4o": rest(T0, T0 + MIN) } } } };
