@@ -190,6 +190,12 @@ pub fn classify(facts: &ErrorFacts, rules: Rules) -> Reason {
             if is(408.0) {
                 return Reason::Timeout;
             }
+            // v2: 413 (too large: a proxy's page as well as Anthropic's body) and 422 (a
+            // request the API cannot process) are the request's fault, as a 400 is: as
+            // `unknown` they rested every key the run tried. A known code still says more.
+            if is(413.0) || is(422.0) {
+                return code.unwrap_or(Reason::Format);
+            }
         }
     }
 
@@ -447,6 +453,9 @@ mod tests {
             (504.0, Unknown, ServerError),
             (599.0, Unknown, ServerError),
             (408.0, Unknown, Timeout),
+            (413.0, Unknown, Format),
+            (422.0, Unknown, Format),
+            (409.0, Unknown, Unknown),
             (500.5, Unknown, Unknown),
             (499.0, Unknown, Unknown),
             (600.0, Unknown, Unknown),

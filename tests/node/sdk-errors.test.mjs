@@ -158,6 +158,9 @@ const SCENARIOS = [
   { id: "scredit", name: "400 credit balance too low (Anthropic's out-of-credit answer)", only: "anthropic", answer: () => [400, {}, ANTHROPIC_NO_CREDIT], reason: "billing", cooldownMs: 5 * HOUR, state: "disabled", v1: { reason: "format" } },
   { id: "s400", name: "400 context length", answer: (sdk) => [400, {}, BODIES[sdk][400]], reason: "format", outcome: "rethrows", v1: { outcome: "rotates" } },
   { id: "s413", name: "413 request_too_large (Anthropic's body)", only: "anthropic", answer: () => [413, {}, ANTHROPIC_TOO_LARGE], reason: "format", outcome: "rethrows", v1: { reason: "unknown", outcome: "rotates" } },
+  // Any 413 or 422 is the request's fault in v2, as a 400 is (was: unknown, which rested every key the run tried).
+  { id: "s413proxy", name: "413 from a proxy (an HTML page)", answer: () => [413, { "content-type": "text/html" }, "<html><body><h1>413 Request Entity Too Large</h1></body></html>"], reason: "format", outcome: "rethrows", v1: { reason: "unknown", outcome: "rotates" } },
+  { id: "s422", name: "422 a request the API cannot process", answer: () => [422, {}, { error: { message: "Invalid value for 'temperature': expected a number", type: "invalid_request_error" } }], reason: "format", outcome: "rethrows", v1: { reason: "unknown", outcome: "rotates" } },
   { id: "s500", name: "500", answer: (sdk) => [500, {}, BODIES[sdk][500]], reason: "server_error", cooldownMs: MIN, v1: { reason: "unknown" } },
   { id: "s503", name: "503", answer: (sdk) => [503, {}, BODIES[sdk][503]], reason: "server_error", cooldownMs: MIN },
   { id: "s529", name: "529 overloaded (Anthropic's body)", answer: () => [529, {}, ANTHROPIC_OVERLOADED], reason: "server_error", cooldownMs: MIN },
