@@ -1,7 +1,8 @@
 // fileStore: the pool's state in a JSON file shared by any number of processes (Node, Deno,
 // Bun: only node:fs, node:path and node:os APIs all three provide).
 //
-// A write (`update`) runs under a lock file `<path>.lock`:
+// A write (`update`) runs under a lock file `<path>.lock` (`path` the file a symbolic link
+// there points at: see writeTarget):
 // 1. create the lock with `wx` (fails if it exists) and write its owner into it: pid,
 //    hostname, pid namespace (Linux), a random token, the time;
 // 2. read the file, merge it with the pool's state (the pool's merge callback), write the
