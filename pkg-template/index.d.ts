@@ -659,6 +659,7 @@ export type ProfileRecord = {
  * `profiles.hasOwnProperty(id)`, which that object does not have.
  *
  * ```ts
+ * let localCopy: string | null = null;
  * const store: StateStore = {
  *   load: () => localCopy,
  *   save: (s) => {
