@@ -771,8 +771,8 @@ export type WebStorageLike = {
 
 /**
  * A store in one Redis string at `key` (default `"key-carousel"`), shared by every process
- * and machine using it. `client` is yours: an ioredis client or a node-redis (`redis` v4,
- * v5) client, connected (the store never connects, quits or listens to it).
+ * and machine using it. `client` is yours: an ioredis client or a node-redis (`redis` v4 to
+ * v6) client, connected (the store never connects, quits or listens to it).
  *
  * Each write runs one Lua script on the server (EVALSHA; EVAL when the server does not have
  * it yet, e.g. after a restart): it reads the stored state, merges the pool's state into it
@@ -815,7 +815,7 @@ export type IoRedisLike = {
   set(key: string, value: string, nx: "NX"): Promise<unknown>;
 };
 
-/** The part of a node-redis (`redis` v4, v5) client that `redisStore` uses. */
+/** The part of a node-redis (`redis` v4 to v6) client that `redisStore` uses. */
 export type NodeRedisLike = {
   evalSha(sha: string, options: { keys: string[]; arguments: string[] }): Promise<unknown>;
   eval(script: string, options: { keys: string[]; arguments: string[] }): Promise<unknown>;

@@ -4,8 +4,8 @@
 //   OPENAI_API_KEYS=sk-...,sk-... deno run --allow-net --allow-env main.ts   # the real API
 //   deno run --allow-net=127.0.0.1 --allow-env main.ts                        # a local mock
 //
-// State: in memory for now. A Deno KV store (`denoKvStore`) is planned in the persistence
-// issue; this example will keep its state in Deno KV once it exists.
+// State: in memory. To keep it across restarts and share it between processes, give the pool
+// `storage: denoKvStore(await Deno.openKv())` (see the README's "Deno KV" section).
 
 import { AllProfilesExhaustedError, Pool } from "npm:key-carousel";
 

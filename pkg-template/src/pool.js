@@ -191,6 +191,8 @@ const dateNow = () => Date.now();
 /** The public API of key-carousel 2; see index.d.ts for the documentation. */
 export class Pool {
   #core;
+  /** What close() returned: a second call gets the same promise. */
+  #closing;
   #keys = [];
   #allKeys = null;
 
@@ -894,7 +896,11 @@ export class Pool {
    * Flushes, then stops saving (no timers left). Runs waiting for a rest to end give up now,
    * and later ones do not wait: a shutdown that awaits close() is not held for hours.
    */
-  async close() {
+  close() {
+    return (this.#closing ??= this.#shutDown());
+  }
+
+  async #shutDown() {
     this.#closed = true;
     this.#wake();
     if (this.#persist !== undefined) await this.#persist.close();

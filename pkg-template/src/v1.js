@@ -28,6 +28,8 @@ function badTime(t) {
 /** key-carousel 1.1.0's `LlmKeyPool`; see index.d.ts for the documentation. */
 export class LlmKeyPool {
   #core;
+  /** What close() returned: a second call gets the same promise. */
+  #closing;
   #ids = [];
   #providers = [];
   #models = [];
@@ -257,7 +259,11 @@ export class LlmKeyPool {
    * v2 addition: flushes, then stops saving (no timers left). Runs waiting for a rest to end
    * give up now, and later ones do not wait.
    */
-  async close() {
+  close() {
+    return (this.#closing ??= this.#shutDown());
+  }
+
+  async #shutDown() {
     this.#closed = true;
     for (const wake of [...this.#wakers]) wake();
     await this.#persister?.close().catch(() => {});

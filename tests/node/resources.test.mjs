@@ -8,7 +8,7 @@ import { execFile } from "node:child_process";
 import { rmSync } from "node:fs";
 import { getEventListeners } from "node:events";
 import { fileURLToPath } from "node:url";
-import { Pool, memoryStore } from "key-carousel";
+import { LlmKeyPool, Pool, memoryStore } from "key-carousel";
 import { T0, manualClock, rejection, tick } from "./helpers.mjs";
 
 const CHILD = fileURLToPath(new URL("./fixtures/resources-child.mjs", import.meta.url));
@@ -209,11 +209,16 @@ test("close() twice closes the store once; flush() after a close whose write fai
   const pool = new Pool({ profiles: keys(1), storage: store, logger: {} });
   await pool.init();
   pool.markFailure("k0", "rate_limit");
-  const [a, b] = await Promise.allSettled([pool.close(), pool.close()]);
+  const first = pool.close();
+  const second = pool.close();
+  assert.equal(second, first, "a second close() returns the first one's promise (as index.d.ts says; was: a new one)");
+  const [a, b] = await Promise.allSettled([first, second]);
   assert.deepEqual([a.status, b.status], ["rejected", "rejected"]);
   assert.equal(calls.filter((c) => c === "close").length, 1);
   down = false;
   const saves = calls.filter((c) => c === "save").length;
   await pool.flush();
   assert.equal(calls.filter((c) => c === "save").length, saves, "no save after close()");
+  const v1 = new LlmKeyPool({ profiles: [{ provider: "openai", apiKey: "sk-v1-close-0123456789" }] });
+  assert.equal(v1.close(), v1.close(), "LlmKeyPool too");
 });

@@ -70,7 +70,7 @@ const messageArb = fc.oneof(
   { weight: 1, arbitrary: fc.string({ unit: "binary", maxLength: 12 }) },
 );
 const statusArb = fc.oneof(
-  fc.constantFrom(400, 401, 402, 403, 404, 408, 429, 500, 502, 503, 504, 529, 200, 418),
+  fc.constantFrom(400, 401, 402, 403, 404, 408, 413, 422, 429, 500, 502, 503, 504, 529, 200, 418),
   fc.integer({ min: -1, max: 700 }),
   fc.constantFrom(401.5, NaN, Infinity, "429", null),
 );
@@ -417,7 +417,8 @@ test("classification: LlmKeyPool's run reports v1's classifyError; exported clas
       assert.deepStrictEqual(viaV2, viaV1);
       if (typeof viaV1 === "string") assert.equal(viaV2, expected);
       // documented difference: the exported classifyError uses v2's rules. On these errors
-      // (no `code`, no `cause`) v2 only adds: 5xx → server_error, 408 → timeout, the name
+      // (no `code`, no `cause`) v2 only adds: 5xx → server_error, 408 → timeout, 413 and 422 →
+      // format (whatever the message: the request's fault, as a 400), the name
       // APIConnectionTimeoutError → timeout, a 400 about the account's credit or usage limit →
       // billing and about a disabled organization → auth_permanent (Anthropic's answers), and a
       // 429 saying "rate limit" next to "quota" → rate_limit. Everything else must be v1's answer.
@@ -429,6 +430,7 @@ test("classification: LlmKeyPool's run reports v1's classifyError; exported clas
         const allowed =
           (is5xx && got === "server_error") ||
           (status === 408 && got === "timeout") ||
+          ((status === 413 || status === 422) && got === "format") ||
           (spec.name === "APIConnectionTimeoutError" && got === "timeout" && expected === "unknown") ||
           (status === 400 &&
             got === "billing" &&
