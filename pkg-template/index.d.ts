@@ -113,8 +113,9 @@ export type ReasonPolicy = {
 /**
  * A cooldown ladder: the rest after the 1st, 2nd, ... failure in a row, in ms (the last step
  * repeats; at most 10 steps, each not shorter than the one before), or `baseMs × factor^(n−1)`
- * capped at `capMs` (`factor` ≥ 1, default 2). A Retry-After is clamped to the ladder's
- * longest rest.
+ * capped at `capMs` (`factor` ≥ 1, default 2). A Retry-After is clamped to the ladder's cap:
+ * its last step, or `capMs` (with `factor` 1 the ladder itself never rests longer than
+ * `baseMs`, but a Retry-After may, up to `capMs`).
  */
 export type Ladder = readonly number[] | { baseMs: number; factor?: number | undefined; capMs: number };
 
@@ -300,7 +301,10 @@ export type PoolProfileStatus = {
    * success or `clearCooldown`.
    */
   cooldownUntil?: number | undefined;
-  /** Failures in a row (decays after `failureWindowMs`). */
+  /**
+   * Failures in a row. It restarts from 0 at the first failure more than
+   * `failureWindowMs` after the one before (so the status shows the old count until then).
+   */
   errorCount: number;
   /** {@link Pool}: last time the profile was picked or succeeded. {@link LlmKeyPool}: last success (v1). */
   lastUsed?: number | undefined;
@@ -440,7 +444,7 @@ export type PoolMetrics = {
  * ```ts
  * const pool = new Pool({ profiles: [{ provider: "openai", apiKey: k1 }, { provider: "openai", apiKey: k2 }] });
  * const res = await pool.run(async ({ apiKey, signal }) => {
- *   const r = await fetch(url, { headers: { authorization: `Bearer ${apiKey}` }, signal });
+ *   const r = await fetch(url, { headers: { authorization: `Bearer ${apiKey}` }, signal: signal ?? null });
  *   if (!r.ok) throw Object.assign(new Error(await r.text()), { status: r.status, headers: r.headers });
  *   return r.json();
  * });
