@@ -354,7 +354,7 @@ export class CorePool {
    * was built again.
    */
   statusColumns(now, previous) {
-    const reusable = previous !== null && previous !== undefined && previous === this.#view && previous.length !== 0;
+    const reusable = previous === this.#view && previous !== null && previous.length !== 0;
     if (this.#statusKept && reusable && now >= this.#statusAt && now < this.#statusUntil && now <= MAX_TIME) {
       return previous;
     }

@@ -137,9 +137,9 @@ const PIECE_FIELDS = ["id", "model"];
 const KEY_IN_NAME = "holds an API key (whole, or 8 of its characters in a row); a name is shown in status, logs and stored state";
 const BLANK_KEY = "is only whitespace (an unset environment variable, or one holding a stray space?)";
 
-/** Whether a key is only whitespace (a key's first character is not, almost always: one test). */
+/** Whether a key is only whitespace (`trim` stops at a key's first character: no scan). */
 function blank(key) {
-  return key.charCodeAt(0) <= 32 || key.charCodeAt(0) === 0xa0 || key.charCodeAt(0) >= 0x1680 ? key.trim() === "" : false;
+  return key.trim() === "";
 }
 
 /**
