@@ -91,7 +91,11 @@ export type CooldownConfig = {
   failureWindowMs?: number | undefined;
 };
 
-/** Which cooldown ladder a reason climbs; `"none"` cools nothing and counts nothing. */
+/**
+ * Which cooldown ladder a reason climbs; `"none"` cools nothing and counts nothing. A run
+ * that rotates past a key on such a failure does not call that key again (it goes on with
+ * the others, and gives up when none is left); the next run may.
+ */
 export type Schedule = "transient" | "long" | "none";
 
 /** What one failure reason does. */

@@ -727,21 +727,37 @@ impl Pool {
         model: Option<u32>,
         sticky: Option<u32>,
     ) -> Result<Option<u32>, Error> {
+        self.acquire_excluding(now, preferred, model, sticky, &[])
+    }
+
+    /// [`Pool::acquire_for`] for a run that must not get the profiles in `excluded` (its
+    /// keys that failed it and rest nothing, so that it does not call them again): the
+    /// pick among the others, as if those were resting.
+    pub fn acquire_excluding(
+        &mut self,
+        now: f64,
+        preferred: Option<u32>,
+        model: Option<u32>,
+        sticky: Option<u32>,
+        excluded: &[u32],
+    ) -> Result<Option<u32>, Error> {
         self.check_model(model)?;
-        if let Some(s) = sticky {
-            self.check(s)?;
+        for &i in sticky.iter().chain(excluded) {
+            self.check(i)?;
         }
         self.sync(now)?;
         let (model, sticky) = match self.mode() {
             Mode::V1 => (None, None),
             Mode::V2 => (model, sticky),
         };
+        // The excluded profiles leave the groups for this pick (after the sync: a rest
+        // that ends puts its profile back).
+        self.sel.hide(excluded);
         let best = match model {
             Some(m) => self.sel.pick_for(preferred, m),
             None => self.sel.pick(preferred),
         };
-        let Some(best) = best else { return Ok(None) };
-        let idx = match sticky {
+        let idx = best.map(|best| match sticky {
             Some(s)
                 if self.sel.is_available(s, model)
                     && self.sel.group(s, preferred) == self.sel.group(best, preferred) =>
@@ -749,7 +765,9 @@ impl Pool {
                 s
             }
             _ => best,
-        };
+        });
+        self.sel.unhide();
+        let Some(idx) = idx else { return Ok(None) };
         self.record_pick(idx, now);
         Ok(Some(idx))
     }
@@ -1057,18 +1075,35 @@ impl Pool {
     /// model): 0 when one is. When pairs of that model rest, this scans the profiles
     /// (O(n)): it is asked only when a call finds nothing available, once per wait.
     pub fn wait_ms_for(&mut self, now: f64, model: Option<u32>) -> Result<Option<f64>, Error> {
+        self.wait_ms_excluding(now, model, &[])
+    }
+
+    /// [`Pool::wait_ms_for`] for a run that must not get the profiles in `excluded`
+    /// (sorted; see [`Pool::acquire_excluding`]): their rests are not waited for, and
+    /// `None` when every other profile is excluded too. With exclusions this scans the
+    /// profiles, as with resting pairs.
+    pub fn wait_ms_excluding(
+        &mut self,
+        now: f64,
+        model: Option<u32>,
+        excluded: &[u32],
+    ) -> Result<Option<f64>, Error> {
         self.check_model(model)?;
         self.sync(now)?;
         let resting = |t: f64| if t > now { t } else { now };
-        let Some(m) = model.filter(|&m| self.sel.has_view(m)) else {
+        let m = model.filter(|&m| self.sel.has_view(m));
+        if m.is_none() && excluded.is_empty() {
             return Ok(if self.sel.available() > 0 { Some(0.0) } else { self.wait_ms(now)? });
-        };
+        }
         let mut best = f64::INFINITY;
         for idx in 0..self.len() as u32 {
-            let pair = self.pair_of(idx, m).map_or(now, |p| resting(self.sel.pair_until(p)));
+            if excluded.binary_search(&idx).is_ok() {
+                continue;
+            }
+            let pair = m.and_then(|m| self.pair_of(idx, m)).map_or(now, |p| resting(self.sel.pair_until(p)));
             best = best.min(resting(self.sel.until(idx)).max(pair));
         }
-        Ok(Some(best - now))
+        Ok((best < f64::INFINITY).then_some(best - now))
     }
 
     /// Starts (or stops) recording the rests that end, for [`Pool::take_recovered`].

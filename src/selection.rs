@@ -308,6 +308,8 @@ pub(crate) struct Selection {
     /// How many rests (of profiles and pairs) ended early or were shortened: see
     /// [`Selection::rests_cut`].
     cut: u64,
+    /// The profiles [`Selection::hide`] took out of the groups, to put back.
+    hidden: Vec<u32>,
 }
 
 /// The most profile entries the per-model views hold together (views × profiles): about
@@ -595,6 +597,26 @@ impl Selection {
     /// Number of available profiles at the index's clock.
     pub fn available(&self) -> usize {
         self.base.primaries.len() + self.base.fallbacks.len()
+    }
+
+    /// Takes the available profiles among `ids` out of the groups until
+    /// [`Selection::unhide`]: picks in between get none of them (a run's keys that failed
+    /// it and rest nothing). Call it with the index brought up to the pick's time, so no
+    /// rest ends in between.
+    pub fn hide(&mut self, ids: &[u32]) {
+        for &id in ids {
+            if self.base.contains(id) {
+                self.make_unavailable(id);
+                self.hidden.push(id);
+            }
+        }
+    }
+
+    /// Puts back what [`Selection::hide`] took out.
+    pub fn unhide(&mut self) {
+        while let Some(id) = self.hidden.pop() {
+            self.make_available(id);
+        }
     }
 
     #[inline]

@@ -508,14 +508,22 @@ impl WasmPool {
     /// Picks a profile (its index) for a call at `now`, preferring provider index
     /// `preferred` (-1: none), for the model index `model` and with the sticky profile
     /// `sticky` (a session's) when given (see `Pool::acquire_for`); -1 when every
-    /// profile is cooling down, -2 on a problem.
-    pub fn acquire(&self, now: f64, preferred: i32, model: Option<u32>, sticky: Option<u32>) -> i32 {
+    /// profile is cooling down, -2 on a problem. `excluded`: profiles the call must not
+    /// get (see `Pool::acquire_excluding`).
+    pub fn acquire(
+        &self,
+        now: f64,
+        preferred: i32,
+        model: Option<u32>,
+        sticky: Option<u32>,
+        excluded: Option<Vec<u32>>,
+    ) -> i32 {
         let mut guard = self.enter();
         let s = &mut *guard;
         let pref = u32::try_from(preferred).ok();
-        let got = match (model, sticky) {
-            (None, None) => s.inner.acquire(now, pref),
-            _ => s.inner.acquire_for(now, pref, model, sticky),
+        let got = match (model, sticky, excluded) {
+            (None, None, None) => s.inner.acquire(now, pref),
+            (_, _, ex) => s.inner.acquire_excluding(now, pref, model, sticky, ex.as_deref().unwrap_or(&[])),
         };
         s.check(got.map(|g| g.map_or(-1, |i| i as i32)), -2)
     }
@@ -630,12 +638,13 @@ impl WasmPool {
     }
 
     /// Ms until a profile is available to a call (naming the model index `model`): 0
-    /// when one is; -1 when there is none (an empty pool); NaN on a problem.
+    /// when one is; -1 when there is none (an empty pool, or every profile `excluded`,
+    /// sorted: see `acquire`); NaN on a problem.
     #[wasm_bindgen(js_name = waitMs)]
-    pub fn wait_ms(&self, now: f64, model: Option<u32>) -> f64 {
+    pub fn wait_ms(&self, now: f64, model: Option<u32>, excluded: Option<Vec<u32>>) -> f64 {
         let mut guard = self.enter();
         let s = &mut *guard;
-        let r = s.inner.wait_ms_for(now, model);
+        let r = s.inner.wait_ms_excluding(now, model, excluded.as_deref().unwrap_or(&[]));
         s.check(r.map(|w| w.unwrap_or(-1.0)), f64::NAN)
     }
 

@@ -255,11 +255,13 @@ impl Model {
         }
     }
 
-    fn pick(&self, now: f64, pref: Option<usize>, model: Option<usize>) -> Option<usize> {
-        (0..self.p.len()).filter(|&i| self.available(i, model, now)).min_by(|&a, &b| {
-            let (ra, rb) = (self.p[a].rank(), self.p[b].rank());
-            (self.group(a, pref), ra).partial_cmp(&(self.group(b, pref), rb)).unwrap().then(a.cmp(&b))
-        })
+    fn pick(&self, now: f64, pref: Option<usize>, model: Option<usize>, excluded: &[usize]) -> Option<usize> {
+        (0..self.p.len()).filter(|&i| self.available(i, model, now) && !excluded.contains(&i)).min_by(
+            |&a, &b| {
+                let (ra, rb) = (self.p[a].rank(), self.p[b].rank());
+                (self.group(a, pref), ra).partial_cmp(&(self.group(b, pref), rb)).unwrap().then(a.cmp(&b))
+            },
+        )
     }
 
     /// A use of the profile for the v2 round-robin.
@@ -277,11 +279,18 @@ impl Model {
         pref: Option<usize>,
         model: Option<usize>,
         sticky: Option<usize>,
+        excluded: &[usize],
     ) -> Option<usize> {
         let (model, sticky) = if self.v2() { (model, sticky) } else { (None, None) };
-        let best = self.pick(now, pref, model)?;
+        let best = self.pick(now, pref, model, excluded)?;
         let i = match sticky {
-            Some(s) if self.available(s, model, now) && self.group(s, pref) == self.group(best, pref) => s,
+            Some(s)
+                if self.available(s, model, now)
+                    && !excluded.contains(&s)
+                    && self.group(s, pref) == self.group(best, pref) =>
+            {
+                s
+            }
             _ => best,
         };
         if self.v2() {
@@ -629,12 +638,14 @@ impl Model {
 
     /// How long until a profile is available to a call naming `model`: 0 when one is;
     /// else the soonest time some profile is free of its own rest and of the pair's.
-    fn wait_for(&self, now: f64, model: Option<usize>) -> Option<f64> {
+    fn wait_for(&self, now: f64, model: Option<usize>, excluded: &[usize]) -> Option<f64> {
         let free = |t: Option<f64>| t.filter(|&t| t > now).unwrap_or(now);
         let pair = |i: usize| model.and_then(|m| self.pairs.get(&(i, m))).and_then(|q| q.until);
-        let best =
-            (0..self.p.len()).map(|i| free(self.p[i].until).max(free(pair(i)))).fold(f64::INFINITY, f64::min);
-        Some(best - now)
+        let best = (0..self.p.len())
+            .filter(|i| !excluded.contains(i))
+            .map(|i| free(self.p[i].until).max(free(pair(i))))
+            .fold(f64::INFINITY, f64::min);
+        (best < f64::INFINITY).then_some(best - now)
     }
 
     /// How long until the soonest resting profile recovers; `None` when none rests.
@@ -657,6 +668,9 @@ impl Model {
 enum Op {
     /// (preferred provider, model, sticky profile selector)
     Acquire(Option<usize>, Option<usize>, Option<usize>),
+    /// Acquire for a run that must not get the profiles selected (a run's keys that
+    /// failed it with no rest; selectors modulo the profiles, repeats allowed).
+    AcquireExcluding(Option<usize>, Option<usize>, Option<usize>, Vec<usize>),
     Succeed(usize),
     Fail(usize, Reason, Option<f64>),
     Release(usize),
@@ -713,6 +727,8 @@ fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         6 => (proptest::option::of(0usize..4), model_sel(), prop_oneof![3 => Just(None), 1 => any::<usize>().prop_map(Some)])
             .prop_map(|(p, m, s)| Op::Acquire(p, m, s)),
+        2 => (proptest::option::of(0usize..4), model_sel(), proptest::option::of(any::<usize>()), prop::collection::vec(any::<usize>(), 0..4))
+            .prop_map(|(p, m, s, x)| Op::AcquireExcluding(p, m, s, x)),
         3 => any::<usize>().prop_map(Op::Succeed),
         4 => (any::<usize>(), reason(), retry()).prop_map(|(k, r, t)| Op::Fail(k, r, t)),
         1 => any::<usize>().prop_map(Op::Release),
@@ -860,8 +876,32 @@ fn run(
                 let sticky = sticky.map(|k| k % n);
                 let got =
                     pool.acquire_for(now, pool_pref, as_u32(m), as_u32(sticky)).unwrap().map(|i| i as usize);
-                let want = model.acquire(now, pref, m, sticky);
+                let want = model.acquire(now, pref, m, sticky, &[]);
                 prop_assert_eq!(got, want, "acquire({:?}, {:?}, {:?}) at {}", pref, m, sticky, now);
+                if let Some(i) = got {
+                    leases.push((i, now, m));
+                }
+            }
+            Op::AcquireExcluding(pref, m, sticky, excluded) => {
+                let pool_pref = pref.and_then(|p| pool.provider_index(&format!("prov{p}")));
+                let sticky = sticky.map(|k| k % n);
+                let excluded: Vec<usize> = excluded.iter().map(|k| k % n).collect();
+                let ex32: Vec<u32> = excluded.iter().map(|&i| i as u32).collect();
+                let got = pool
+                    .acquire_excluding(now, pool_pref, as_u32(m), as_u32(sticky), &ex32)
+                    .unwrap()
+                    .map(|i| i as usize);
+                let want = model.acquire(now, pref, m, sticky, &excluded);
+                prop_assert_eq!(
+                    got,
+                    want,
+                    "acquire({:?}, {:?}, {:?}) excluding {:?} at {}",
+                    pref,
+                    m,
+                    sticky,
+                    excluded,
+                    now
+                );
                 if let Some(i) = got {
                     leases.push((i, now, m));
                 }
@@ -1024,10 +1064,26 @@ fn run(
         let available = (0..n).filter(|&i| !model.cooling(i, now)).count() as u32;
         prop_assert_eq!(status.totals.available, available);
         prop_assert_eq!(pool.wait_ms(now).unwrap(), model.wait(now));
-        prop_assert_eq!(pool.wait_ms_for(now, None).unwrap(), model.wait_for(now, None));
+        prop_assert_eq!(pool.wait_ms_for(now, None).unwrap(), model.wait_for(now, None, &[]));
         for m in 0..MODELS {
-            let (got, want) = (pool.wait_ms_for(now, Some(m as u32)).unwrap(), model.wait_for(now, Some(m)));
+            let (got, want) =
+                (pool.wait_ms_for(now, Some(m as u32)).unwrap(), model.wait_for(now, Some(m), &[]));
             prop_assert_eq!(got, want, "wait for m{}", m);
+        }
+        // A run's excluded profiles (sorted): the first, the first half, all.
+        for k in [1, n.div_ceil(2), n] {
+            let excluded: Vec<usize> = (0..k).collect();
+            let ex32: Vec<u32> = (0..k as u32).collect();
+            for m in [None, Some(0)] {
+                let got = pool.wait_ms_excluding(now, m.map(|m: usize| m as u32), &ex32).unwrap();
+                prop_assert_eq!(
+                    got,
+                    model.wait_for(now, m, &excluded),
+                    "wait for {:?} excluding {:?}",
+                    m,
+                    excluded
+                );
+            }
         }
         prop_assert_eq!(pool.export().profiles, model.export());
         // The rests that ended since the last step: by time, or cleared early; a rest the

@@ -251,11 +251,14 @@ export class CorePool {
     return this.#ok(this.#live().providerIndex(provider));
   }
 
-  /** A profile index, or -1 when every profile rests. */
-  acquire(now, preferred, model, sticky) {
+  /**
+   * A profile index, or -1 when every profile rests. `excluded` (a Uint32Array, or
+   * undefined): profiles the call must not get, as if they rested.
+   */
+  acquire(now, preferred, model, sticky, excluded) {
     this.#statusKept = false;
     this.#now = now;
-    const idx = this.#ok(this.#live().acquire(now, preferred, model, sticky));
+    const idx = this.#ok(this.#live().acquire(now, preferred, model, sticky, excluded));
     if (idx === -2) throw this.#problem();
     return idx;
   }
@@ -310,8 +313,9 @@ export class CorePool {
     return r === 1;
   }
 
-  waitMs(now, model) {
-    const ms = this.#ok(this.#live().waitMs(now, model));
+  /** Ms until a profile is available to a call: 0 when one is, -1 when none will be. `excluded`: as for acquire, sorted. */
+  waitMs(now, model, excluded) {
+    const ms = this.#ok(this.#live().waitMs(now, model, excluded));
     if (ms !== ms) throw this.#problem();
     return ms;
   }

@@ -55,6 +55,14 @@ const NO_MODEL = 2 ** 32 - 1;
 const FALLBACK_KEYS = new Set(["provider", "model", "apiKey"]);
 const COOLDOWN_KEYS = new Set(COOLDOWN_FIELDS);
 
+/** `excluded` (sorted profile indices in a Uint32Array, or undefined: none) with `idx` added. */
+function excludedWith(excluded, idx) {
+  const out = new Uint32Array(excluded === undefined ? 1 : excluded.length + 1);
+  if (excluded !== undefined) out.set(excluded);
+  out[out.length - 1] = idx;
+  return out.sort();
+}
+
 function isObject(v) {
   return v !== null && typeof v === "object" && !Array.isArray(v);
 }
@@ -584,6 +592,9 @@ export class Pool {
     const sessions = session === undefined ? undefined : (this.#sessions ??= new Sessions(this.#sessionsMax));
     // The profile this run's last attempt failed on (-1: none yet).
     let failed = -1;
+    // The profiles that failed this run and rest nothing (a reason whose schedule is
+    // "none"): not tried again by it, or a run would call a failing key back to back.
+    let excluded;
     const attempts = [];
     let woken = false;
     // The urgent change (a failure) this run must see written before it settles (0: none).
@@ -596,7 +607,7 @@ export class Pool {
       // whose attempt just failed on it. It is read at each attempt: another call of the
       // session may have moved it since this one started.
       const held = sessions?.get(session);
-      const idx = this.#core.acquire(now, pref, model, held === failed ? undefined : held);
+      const idx = this.#core.acquire(now, pref, model, held === failed ? undefined : held, excluded);
       if (this.#tracking) this.#observe(now);
       if (idx < 0) {
         // The last turn: no attempt would follow the wait (it says when, and gives up now).
@@ -611,7 +622,7 @@ export class Pool {
         }
         // Woken because a rest ended early: looking again is not an attempt, and waiting
         // again is not logged again.
-        woken = await this.#waitForRecovery(now, o, attempts, label, model, woken);
+        woken = await this.#waitForRecovery(now, o, attempts, label, model, excluded, woken);
         if (woken) i--;
         continue;
       }
@@ -656,11 +667,13 @@ export class Pool {
         attempts.push(attempt);
         if (this.#on.failure) this.#events.emit("failure", { ...attempt });
         this.#log("warn", `[${label}] Profile ${ctx.profileId} failed: ${reason} \u2014 ${error}`);
-        if (!this.#policy[REASON_CODE.get(reason)].rotate) {
+        const policy = this.#policy[REASON_CODE.get(reason)];
+        if (!policy.rotate) {
           if (saving !== 0) await this.#persist.saved(saving, signal);
           throw err;
         }
         failed = idx;
+        if (policy.schedule === "none") excluded = excludedWith(excluded, idx);
         continue;
       }
       const doneAt = this.#endTime(idx);
@@ -680,7 +693,7 @@ export class Pool {
     if (saving !== 0) await this.#persist.saved(saving, signal);
     // Out of attempts: when nothing is available to this call now, say when something is.
     const now = this.#now();
-    const wait = this.#core.waitMs(now, model);
+    const wait = this.#core.waitMs(now, model, excluded);
     throw this.#exhausted(attempts, o, label, wait > 0 ? { retryAt: now + wait, retryAfterMs: wait } : undefined);
   }
 
@@ -730,10 +743,11 @@ export class Pool {
   /**
    * Waits for the soonest rest this call could use to end, or throws when none ends or it
    * ends later than `maxWaitMs`. Resolves to true when woken early (a rest ended: #wake).
-   * `quiet`: it was, and this wait is not logged.
+   * `excluded`: the run's profiles it does not wait for (see run). `quiet`: it was woken,
+   * and this wait is not logged.
    */
-  async #waitForRecovery(now, o, attempts, label, model, quiet) {
-    const wait = this.#core.waitMs(now, model);
+  async #waitForRecovery(now, o, attempts, label, model, excluded, quiet) {
+    const wait = this.#core.waitMs(now, model, excluded);
     const maxWait = o.maxWaitMs ?? this.#maxWaitMs;
     if (wait < 0) throw this.#exhausted(attempts, o, label, undefined);
     if ((maxWait !== undefined && wait > maxWait) || this.#closed) {

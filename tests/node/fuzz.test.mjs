@@ -197,16 +197,18 @@ function* modelRun(env, o, signal) {
     },
     what: "AllProfilesExhaustedError",
   });
+  // The keys that failed this run and rest nothing: the run does not get them again.
+  const excluded = new Set();
   for (let i = 0; i < model.maxAttempts; i++) {
     if (signal?.aborted) return { error: (e) => e === signal.reason, what: "the signal's reason" };
     const t = clock.read();
     if (!t.ok) return { error: t.check, what: t.what };
     const now = t.v;
-    const idx = model.acquire(now, o.provider);
+    const idx = model.acquire(now, o.provider, excluded);
     if (idx < 0) {
       // The last turn: no attempt would follow a wait, so the run gives up at once.
       if (i === model.maxAttempts - 1) break;
-      const wait = model.wait(now);
+      const wait = model.wait(now, excluded);
       const maxWait = o.maxWaitMs ?? model.maxWaitMs;
       if (wait < 0) return exhausted();
       if (maxWait !== undefined && wait > maxWait) return exhausted({ retryAt: now + wait, retryAfterMs: wait });
@@ -246,14 +248,15 @@ function* modelRun(env, o, signal) {
     attempts.push(attempt);
     stats.attempts++;
     if (!model.policy[reason].rotate) return { error: (e) => e === out.thrown, what: "the task's error, untouched" };
+    if (model.policy[reason].schedule === "none") excluded.add(idx);
   }
   // Out of attempts: the pool reads the clock once more and, when nothing is available to
   // the call then, says when the first profile recovers.
   const t = clock.read();
   if (!t.ok) return { error: t.check, what: t.what };
   const now = t.v;
-  const anyAvailable = model.p.some((_, i) => !model.cooling(i, now));
-  const wait = anyAvailable ? 0 : model.wait(now);
+  const anyAvailable = model.p.some((_, i) => !model.cooling(i, now) && !excluded.has(i));
+  const wait = anyAvailable ? 0 : model.wait(now, excluded);
   return wait > 0 ? exhausted({ retryAt: now + wait, retryAfterMs: wait }) : exhausted();
 }
 

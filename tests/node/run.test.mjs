@@ -2,7 +2,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { Pool, AllProfilesExhaustedError } from "key-carousel";
-import { T0, MIN, keys, manualClock, rejection, statusOf, tooManyRequests, httpError } from "./helpers.mjs";
+import { T0, MIN, keys, manualClock, rejection, statusOf, tooManyRequests, httpError, tick } from "./helpers.mjs";
 
 test("1. a 429 on the first key rotates to the second; the first cools down for 1 min", async () => {
   const clock = manualClock();
@@ -342,4 +342,93 @@ test("with a clock that stands still, a 429 after clearCooldown or markSuccess r
     assert.equal(statusOf(pool, "k0").state, "cooldown");
   }
   assert.equal(rests.length, 3);
+});
+
+test("a reason that rests nothing ({ rotate: true, schedule: 'none' }): a run tries each key once, then gives up (was: the same keys again, up to 32 calls with one key)", async (t) => {
+  const failing = (seen) => ({ profileId }) => {
+    seen.push(profileId);
+    return Promise.reject(httpError(500, "Internal Server Error"));
+  };
+  const policy = { server_error: { rotate: true, schedule: "none" } };
+
+  await t.test("one key: one call", async () => {
+    const pool = new Pool({ profiles: keys(1), clock: manualClock().fn, policy });
+    const seen = [];
+    const err = await rejection(pool.run(failing(seen)));
+    assert.ok(err instanceof AllProfilesExhaustedError);
+    assert.deepEqual(seen, ["k0"]);
+    assert.equal(err.retryAt, undefined, "nothing rests: no time to come back at");
+    assert.equal(statusOf(pool, "k0").state, "available");
+    // The next run calls it again: the exclusion is the run's, not the pool's.
+    const ok = await pool.run(({ profileId }) => profileId);
+    assert.equal(ok.value, "k0");
+  });
+
+  await t.test("the preferred provider's key, then the other provider's, then the fallback model, each once", async () => {
+    const profiles = [
+      { id: "oa", provider: "openai", apiKey: "key-openai-0-0123456789" },
+      { id: "an0", provider: "anthropic", apiKey: "key-anthropic-0-0123456789" },
+      { id: "an1", provider: "anthropic", apiKey: "key-anthropic-1-0123456789" },
+    ];
+    const pool = new Pool({ profiles, fallbackModels: [{ provider: "openai", model: "gpt-4o-mini" }], clock: manualClock().fn, policy });
+    const seen = [];
+    const err = await rejection(pool.run(failing(seen), { provider: "openai" }));
+    assert.equal(err.name, "AllProfilesExhaustedError");
+    assert.deepEqual(seen, ["oa", "an0", "an1", "fallback-openai-gpt-4o-mini"]);
+  });
+
+  await t.test("a key that recovers from a rest is tried again; one that failed with no rest is not", async () => {
+    const clock = manualClock();
+    const warnings = [];
+    const pool = new Pool({ profiles: keys(2), clock: clock.fn, policy, logger: { warn: (m) => warnings.push(m) } });
+    const seen = [];
+    const run = pool.run(({ profileId }) => {
+      seen.push(profileId);
+      if (profileId === "k0") return Promise.reject(httpError(500, "boom")); // rests nothing
+      if (seen.length === 2) return Promise.reject(tooManyRequests()); // k1 rests 1 min
+      return "ok";
+    });
+    await tick(30); // the run waits for k1's rest: one wait of a minute (k0 is not waited for)
+    assert.deepEqual(
+      warnings.filter((m) => m.includes("waiting")),
+      ["[key-carousel] All profiles in cooldown, waiting 60s"],
+    );
+    clock.now += MIN;
+    pool.clearCooldown("k1"); // wakes it
+    const res = await run;
+    assert.deepEqual(seen, ["k0", "k1", "k1"]);
+    assert.equal(res.profileId, "k1");
+  });
+
+  await t.test("the other keys rest longer than maxWaitMs: retryAt is theirs", async () => {
+    const pool = new Pool({ profiles: keys(2), clock: manualClock().fn, policy, maxWaitMs: 1000 });
+    pool.markFailure("k1", "rate_limit");
+    const err = await rejection(pool.run(() => Promise.reject(httpError(500, "boom"))));
+    assert.equal(err.attempts.length, 1);
+    assert.equal(err.retryAfterMs, MIN);
+    assert.equal(err.retryAt, statusOf(pool, "k1").cooldownUntil);
+  });
+
+  await t.test("a session moves off its failed key and does not come back to it within the run", async () => {
+    const pool = new Pool({ profiles: keys(3), clock: manualClock().fn, policy });
+    const first = await pool.run(({ profileId }) => profileId, { session: "s" });
+    const seen = [];
+    const err = await rejection(pool.run(failing(seen), { session: "s" }));
+    assert.equal(err.attempts.length, 3);
+    assert.equal(seen[0], first.value);
+    assert.equal(new Set(seen).size, 3);
+  });
+
+  await t.test("a model-scoped reason with no rest: the same", async () => {
+    const pool = new Pool({ profiles: keys(2), clock: manualClock().fn, policy: { model_not_found: { rotate: true, schedule: "none", scope: "model" } } });
+    const seen = [];
+    const err = await rejection(
+      pool.run(({ profileId }) => {
+        seen.push(profileId);
+        return Promise.reject(httpError(404, "model not found"));
+      }, { model: "gpt-x" }),
+    );
+    assert.equal(err.name, "AllProfilesExhaustedError");
+    assert.deepEqual(seen, ["k0", "k1"]);
+  });
 });

@@ -214,11 +214,11 @@ export class ModelPool {
   }
 
   /** Group 0: the preferred provider's primaries (every primary when none is preferred); 1: other primaries; 2: fallbacks. */
-  pick(now, provider) {
+  pick(now, provider, excluded) {
     const group = (p) => (p.fallback ? 2 : provider === undefined || p.provider === provider ? 0 : 1);
     let best = -1;
     for (let i = 0; i < this.p.length; i++) {
-      if (this.cooling(i, now)) continue;
+      if (this.cooling(i, now) || excluded?.has(i)) continue;
       if (best < 0) {
         best = i;
         continue;
@@ -230,8 +230,9 @@ export class ModelPool {
     return best;
   }
 
-  acquire(now, provider) {
-    const i = this.pick(now, provider);
+  /** `excluded`: a Set of the profiles the run does not get (its keys that failed with no rest). */
+  acquire(now, provider, excluded) {
+    const i = this.pick(now, provider, excluded);
     if (i < 0) return -1;
     const p = this.p[i];
     p.rank = ++this.picks;
@@ -315,9 +316,10 @@ export class ModelPool {
   }
 
   /** Ms until the soonest cooling profile recovers, or -1. */
-  wait(now) {
+  wait(now, excluded) {
     let best = -1;
     for (let i = 0; i < this.p.length; i++) {
+      if (excluded?.has(i)) continue;
       if (this.cooling(i, now) && (best < 0 || this.p[i].cooldownUntil - now < best)) best = this.p[i].cooldownUntil - now;
     }
     return best;
