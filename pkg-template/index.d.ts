@@ -386,7 +386,7 @@ export interface PoolEvents {
     provider: string;
     /**
      * `scope: "model"`: the model the rest was for. `scope: "key"`: the profile's own
-     * `model`, absent when it has none (a key's rest is for every model, whichever call
+     * `model`, `undefined` when it has none (a key's rest is for every model, whichever call
      * started it; unlike "cooldown", which names that call's model).
      */
     model?: string | undefined;
