@@ -308,6 +308,12 @@ proptest! {
             prop_assert!(pool.fail(idx | 2, 1.0, reason, None, None).is_err());
             prop_assert!(pool.succeed(idx | 2, 1.0, None).is_err());
             prop_assert!(pool.release(idx | 2).is_err());
+            // Excluded profiles: indices past the end (and unsorted lists) are errors or
+            // ignored, never a panic; a refused call hides nothing for the next one.
+            let got = pool.acquire_excluding(now, None, None, None, &[idx | 2, 0]);
+            prop_assert!(got.is_err());
+            prop_assert!(pool.wait_ms_excluding(now, None, &[1, 0, idx]).is_ok() == ok);
+            prop_assert_eq!(pool.acquire_excluding(now, None, None, None, &[1, 0]).ok(), ok.then_some(None));
             if ok {
                 last_valid = Some(now);
                 check_invariants(&mut pool, now)?;
