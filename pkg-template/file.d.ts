@@ -19,7 +19,8 @@ export type FileStoreOptions = {
    * once it is older than this. Default 10 000 ms. A lock whose
    * owner process on this machine is gone is taken over at once (on Linux also when its
    * pid now belongs to a process started later); one left empty (its writer was killed
-   * before writing its owner) after 1 s; a live owner's lock never, however old.
+   * before writing its owner) after 1 s; a live owner's lock never, however old. A finite
+   * number (not `Infinity`).
    */
   staleMs?: number | undefined;
   /** The longest a write waits for a live lock before it fails (and is retried later). Default 15 000 ms. */

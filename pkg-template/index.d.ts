@@ -38,14 +38,20 @@ export type FailureReason =
 /** Every failure reason, in a fixed order. */
 export declare const FAILURE_REASONS: readonly FailureReason[];
 
-/** One API key of one provider. */
+/**
+ * One API key of one provider. {@link Pool} refuses fields it does not know
+ * (`profiles[0].baseURL: unknown option`, a `ConfigError`), so a typo does not pass
+ * unnoticed; keep your own per-key data in a map by `id`. {@link LlmKeyPool} ignores them, as
+ * v1 did. {@link Pool} also refuses two profiles with the same provider, model and key.
+ */
 export type ProfileDefinition = {
   /**
    * Stable id, unique in the pool, shown in status, attempts and logs. When omitted it is
    * derived from the provider and a short fingerprint of the model and key
    * (`openai-1f3a9b2c4d5e6f`), so it survives restarts, reordering and added keys. 53 bits: no
    * real key can be found from it, but a key of a few characters can (give such keys an id).
-   * An id or model that holds the key (whole, or 8 of its characters in a row), or an id,
+   * An id or model that holds the key (whole, or 8 of its characters in a row; for keys of at
+   * least 8 characters), or an id,
    * provider or model that is another profile's key, is a `ConfigError`: names are shown
    * everywhere.
    */
@@ -71,7 +77,9 @@ export type ProfileDefinition = {
 /**
  * A model to fall back to when every primary profile is unavailable. Its id is
  * `fallback-<provider>-<model>`. Without `apiKey` it borrows the key of the first profile of
- * `provider`, and is skipped when there is none.
+ * `provider`, and is skipped when there is none. An `apiKey` of `""` (an environment
+ * variable set but empty) is a `ConfigError` with {@link Pool}; {@link LlmKeyPool} skips
+ * that fallback, as v1 did.
  */
 export type FallbackModelDefinition = {
   provider: string;
@@ -189,7 +197,7 @@ export type PoolOptions = {
   /**
    * The longest a success-only change (lastUsed, lastSuccess, a success ending a cooldown)
    * waits before it is written: at most one such write per interval. Default 1000 ms.
-   * Failures and `clearCooldown` are written at once.
+   * Failures and `clearCooldown` are written at once. A finite number (not `Infinity`).
    */
   saveIntervalMs?: number | undefined;
   /**
@@ -207,7 +215,11 @@ export type PoolOptions = {
   sessions?: { max?: number | undefined } | undefined;
 };
 
-/** Options of one `run`. */
+/**
+ * Options of one `run`. {@link Pool} refuses fields it does not know (a `TypeError`: `run
+ * options: unknown option "temperature"`): pass the request's own options to your task, not
+ * here.
+ */
 export type RunOptions = {
   /** Prefer profiles of this provider; others are used only when none of these is available. */
   provider?: string | undefined;
@@ -300,7 +312,7 @@ export type PoolProfileStatus = {
   /** `disabled`: resting on the long schedule (billing, revoked key). */
   state: "available" | "cooldown" | "disabled";
   /**
-   * When the rest ends (ms since the epoch). {@link Pool}: absent when available.
+   * When the rest ends (ms since the epoch). {@link Pool}: `undefined` when available.
    * {@link LlmKeyPool}: as v1, the end of the last rest even once it has passed, until a
    * success or `clearCooldown`.
    */
@@ -319,7 +331,7 @@ export type PoolProfileStatus = {
 export type ProfileStatus = PoolProfileStatus & {
   /** Ms until available; 0 when available. */
   remainingMs: number;
-  /** Why it rests; absent when available. */
+  /** Why it rests; `undefined` when available. */
   reason?: FailureReason | undefined;
   lastSuccess?: number | undefined;
   /** Calls on this profile that are running now. */
@@ -409,7 +421,8 @@ export interface PoolEvents {
 export type RestEvent = {
   profileId: string;
   provider: string;
-  model?: string | undefined;
+  /** The call's model: the profile's own, else `run`'s (or `markFailure`'s) `model`, else `"unknown"` (as `ctx.model`). */
+  model: string;
   /** `"model"`: the profile rests for `model` only. */
   scope: "key" | "model";
   reason: FailureReason;
@@ -480,13 +493,18 @@ export declare class Pool {
    * Records a success: clears the cooldown (with `model`: also that model's rest); the error
    * count decays with the failure window. With a store, it also ends a rest another process
    * stored that this pool has not seen yet, once the states merge.
+   * @throws {RangeError} for an unknown id ({@link LlmKeyPool} ignores it, as v1).
    */
   markSuccess(profileId: string, options?: { model?: string | undefined }): void;
-  /** Whether the profile is resting now (cooldown or disabled). */
+  /**
+   * Whether the profile is resting now (cooldown or disabled).
+   * @throws {RangeError} for an unknown id ({@link LlmKeyPool}: `false`, as v1).
+   */
   isInCooldown(profileId: string): boolean;
   /**
    * Ends the profile's rest and resets its error count; with a store, also a rest another
    * process stored that this pool has not seen yet, once the states merge.
+   * @throws {RangeError} for an unknown id ({@link LlmKeyPool} ignores it, as v1).
    */
   clearCooldown(profileId: string): void;
   /** The state of every profile, built in one call into the core. */
@@ -628,7 +646,7 @@ export declare class LlmKeyPool {
   flush(): Promise<void>;
   /**
    * Flushes, then stops saving: no timers are left, later changes are not written. Runs
-   * waiting for a rest to end give up ({@link AllProfilesExhaustedError} with `retryAt`), and
+   * waiting for a rest to end give up ({@link AllProfilesExhaustedError}, as v1's: no `retryAt`), and
    * later runs do not wait. Calling it again returns the same promise.
    */
   close(): Promise<void>;
@@ -804,7 +822,7 @@ export type WebStorageLike = {
  * const pool = new Pool({ profiles, storage: redisStore(new Redis(process.env.REDIS_URL!), { key: "my-app:llm-keys" }) });
  *
  * import { createClient } from "redis";
- * const client = await createClient({ url: process.env.REDIS_URL }).on("error", console.error).connect();
+ * const client = await createClient({ url: process.env.REDIS_URL! }).on("error", console.error).connect();
  * const pool2 = new Pool({ profiles, storage: redisStore(client) });
  * ```
  * @throws {TypeError} when `client` is neither an ioredis nor a node-redis client.
@@ -937,6 +955,10 @@ export declare function mergeSnapshots(a: StoredState, b: StoredState): Snapshot
  */
 export declare class FailoverError extends Error {
   readonly failureReason: FailureReason;
+  /**
+   * With no `reason`: {@link Pool} takes the failure for a `timeout` (v1, and {@link LlmKeyPool},
+   * for `unknown`).
+   */
   readonly isTimeout: boolean;
   /** Come back after this many ms (replaces the schedule's step). */
   readonly retryAfterMs?: number | undefined;
@@ -954,7 +976,8 @@ export declare class AllProfilesExhaustedError extends Error {
    * When a profile is next available to this call (ms since the epoch; for a call naming a
    * model, one that does not rest for it): set when the call gave up while every profile it
    * could use was resting — it would have waited longer than `maxWaitMs`, or it ran out of
-   * attempts. Absent when nothing rests (the attempts failed without resting a key).
+   * attempts. Absent when nothing rests (the attempts failed without resting a key), and
+   * always from {@link LlmKeyPool} (v1's error had no such field).
    */
   readonly retryAt?: number | undefined;
   /** `retryAt` as a delay from the moment the call gave up. */

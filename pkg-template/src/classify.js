@@ -118,6 +118,8 @@ export function unknownFailoverReason(err) {
 function classifyWith(err, v1, depth) {
   if (isFailoverError(err)) {
     const r = get(err, "failureReason");
+    // `isTimeout` with no reason given says what the failure was (v1 ignored it).
+    if (r === "unknown" && !v1 && get(err, "isTimeout") === true) return "timeout";
     return REASONS.includes(r) ? r : "unknown";
   }
   // v1 lowercases the message with toLowerCase() before matching; the core folds ASCII only.

@@ -1,7 +1,7 @@
 // Error handling: format rethrow, reason policy, configuration errors, wrong types, classifyError.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { Pool, ConfigError, AllProfilesExhaustedError, classifyError } from "key-carousel";
+import { Pool, LlmKeyPool, ConfigError, AllProfilesExhaustedError, FailoverError, classifyError } from "key-carousel";
 import { T0, MIN, keys, manualClock, rejection, statusOf, httpError } from "./helpers.mjs";
 
 test("12. a format error (400, context length) is rethrown at once and cools nothing", async () => {
@@ -284,4 +284,26 @@ test("a failed connection is server_error whichever runtime's fetch said it (was
   // Wrapped by an SDK (openai's APIConnectionError keeps the fetch error as its cause).
   assert.equal(classifyError(Object.assign(new Error("Connection error."), { name: "APIConnectionError", cause: deno })), "server_error");
   assert.equal(classifyError(new TypeError("fetch failed")), "unknown", "no cause: nothing says why");
+});
+
+test("a FailoverError with isTimeout and no reason is a timeout for Pool and classifyError (was: unknown); LlmKeyPool keeps v1's unknown", async () => {
+  const deadline = () => new FailoverError("my deadline passed", { isTimeout: true });
+  assert.equal(classifyError(deadline()), "timeout");
+  assert.equal(classifyError(new FailoverError("x", { isTimeout: true, reason: "billing" })), "billing", "a reason given wins");
+  assert.equal(classifyError(new FailoverError("x")), "unknown");
+
+  const pool = new Pool({ profiles: keys(2), clock: manualClock().fn });
+  const res = await pool.run(({ profileId }) => {
+    if (profileId === "k0") throw deadline();
+    return "ok";
+  });
+  assert.equal(res.attempts[0].reason, "timeout");
+  assert.equal(statusOf(pool, "k0").reason, "timeout");
+
+  const v1 = new LlmKeyPool({ profiles: keys(2) });
+  const r1 = await v1.run(({ profileId }) => {
+    if (profileId === "k0") throw deadline();
+    return "ok";
+  });
+  assert.equal(r1.attempts[0].reason, "unknown");
 });
