@@ -676,6 +676,13 @@ export class Pool {
         if (policy.schedule === "none") excluded = excludedWith(excluded, idx);
         continue;
       }
+      // The caller aborted while the task ran, and the task answered anyway (the SDKs end a
+      // stream quietly on abort, with the text so far): the caller gets its abort, not a cut
+      // answer, and the key no verdict, as when the task throws.
+      if (signal?.aborted) {
+        this.#release(idx);
+        throw abortReason(signal);
+      }
       const doneAt = this.#endTime(idx);
       this.#core.succeed(idx, doneAt, now, undefined);
       if (this.#persist !== undefined) this.#persist.change(false);

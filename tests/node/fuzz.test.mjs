@@ -219,6 +219,12 @@ function* modelRun(env, o, signal) {
     const p = model.p[idx];
     const ctx = { profileId: p.id, apiKey: p.apiKey, provider: p.provider, model: p.model ?? o.model ?? "unknown", signal };
     const out = yield { type: "call", ctx, idx };
+    if (out.ok && signal?.aborted) {
+      // The caller aborted and the task answered anyway: the caller gets its abort.
+      model.release(idx);
+      env.dirty = true;
+      return { error: (e) => e === signal.reason, what: "the signal's reason" };
+    }
     if (out.ok) {
       const d = clock.read();
       env.dirty = true;
@@ -333,9 +339,16 @@ class RunInFlight {
     } else if (sel.kind === "abort" && this.controller !== undefined) {
       // The caller aborts while the call runs; the task throws what fetch or an SDK throws.
       this.controller.abort();
-      const thrown = sel.i % 2 === 0 ? this.controller.signal.reason : Object.assign(new Error("Request was aborted."), { name: "APIUserAbortError" });
-      this.next({ ok: false, thrown });
-      act = { thrown };
+      if (sel.i % 3 === 2) {
+        // Or it answers anyway, as an SDK's stream ends quietly on abort with the text so far.
+        const value = { n: stats.calls, cut: true };
+        this.next({ ok: true, value });
+        act = { value };
+      } else {
+        const thrown = sel.i % 2 === 0 ? this.controller.signal.reason : Object.assign(new Error("Request was aborted."), { name: "APIUserAbortError" });
+        this.next({ ok: false, thrown });
+        act = { thrown };
+      }
     } else if (sel.kind === "abort") {
       // A controller of the caller's own, not given to run, fires: the SDK's abort error,
       // whose message is not about a timeout (SPEC §4), rethrown untouched, no key blamed.

@@ -181,6 +181,29 @@ test("6. the caller's abort propagates at once, untouched, and records no failur
     assert.equal(s.totalAvailable, 2);
   });
 
+  await t.test("(a2) abort while the task runs, and the task answers anyway (an SDK's stream ends quietly on abort): run rejects with signal.reason, no success counted (was: resolved with the cut answer)", async () => {
+    const pool = new Pool({ profiles: keys(1) });
+    const successes = [];
+    pool.on("success", (e) => successes.push(e));
+    const ac = new AbortController();
+    const reason = new Error("user cancelled");
+    const p = pool.run(
+      ({ signal }) => new Promise((resolve) => signal.addEventListener("abort", () => resolve("hel"), { once: true })),
+      { signal: ac.signal },
+    );
+    ac.abort(reason);
+    assert.equal(await rejection(p), reason);
+    const k0 = statusOf(pool, "k0");
+    assert.equal(k0.inFlight, 0);
+    assert.equal(k0.lastSuccess, undefined);
+    assert.equal(k0.errorCount, 0);
+    assert.equal(pool.metrics().totals.successes, 0);
+    assert.deepEqual(successes, []);
+    // An answer that came before the abort is the caller's.
+    const ok = await pool.run(() => "done", { signal: new AbortController().signal });
+    assert.equal(ok.value, "done");
+  });
+
   await t.test("(b) abort while waiting for a cooldown rejects promptly with signal.reason", async () => {
     const pool = new Pool({ profiles: keys(1) }); // real clock
     pool.markFailure("k0", "rate_limit"); // 60 s
