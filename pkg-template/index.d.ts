@@ -231,7 +231,8 @@ export type RunOptions = {
   /**
    * Aborts the call: waiting (also for the first load of the state) stops, and once it has
    * fired, whatever the task throws (the SDK's abort error) propagates untouched and no key is
-   * blamed; with {@link Pool}, a task that does not end within 100 ms of the abort is left
+   * blamed ({@link Pool}: a task that returns anyway, as one reading a stream the SDK ended
+   * quietly, gets `run` rejected with `signal.reason`, and no success counted); with {@link Pool}, a task that does not end within 100 ms of the abort is left
    * behind (`run` rejects with `signal.reason`; its key counts it in flight until it ends,
    * with no verdict; `LlmKeyPool` waits for the task, as v1). An
    * `AbortError`, `APIUserAbortError` or `TimeoutError` whose message is not about
