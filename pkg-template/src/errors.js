@@ -66,6 +66,21 @@ export function itemPath(list, i, field) {
  * `toString` or `message` getter, a revoked Proxy). Whatever a task, listener or store
  * throws is reported through this, so reporting it never throws in turn.
  */
+/**
+ * A store's error as text for logs and events: its message, else its name (node-redis
+ * rejects with a `TimeoutError` whose message is ""), else "(no message)".
+ */
+export function storeErrorText(err) {
+  const message = errorMessage(err);
+  if (message !== "") return message;
+  try {
+    const name = err?.name;
+    return typeof name === "string" && name !== "" ? name : "(no message)";
+  } catch {
+    return "(no message)";
+  }
+}
+
 export function errorMessage(err) {
   try {
     if (err instanceof Error) return String(err.message);

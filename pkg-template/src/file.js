@@ -193,7 +193,9 @@ export function fileStore(path, options = {}) {
         // Empty or partial: its owner died between creating and writing it, or is writing.
       }
       const now = Date.now();
-      const since = typeof owner?.time === "number" ? owner.time : st.mtimeMs;
+      // The owner's time, but never later than the file's: an owner whose clock ran ahead
+      // (another host) would hold a lock it left for as long as its clock was ahead.
+      const since = typeof owner?.time === "number" ? Math.min(owner.time, st.mtimeMs) : st.mtimeMs;
       let stale = null;
       if (owner === null) {
         // A writer writes its owner right after creating the lock: one still empty after a

@@ -18,7 +18,7 @@
 //   while the store is failing (the write is retried in the background).
 // Timers are unref'd where the runtime has it: a pending save never keeps a process alive.
 
-import { errorMessage } from "./errors.js";
+import { storeErrorText } from "./errors.js";
 import { CorruptState, parseState, toSnapshot } from "./snapshot.js";
 import { onAbort, sleep } from "./wait.js";
 
@@ -415,7 +415,7 @@ export class Persister {
       // on with a fresh state; a store without `update` loads again before saving, so the
       // stored state is not overwritten unread.
       this.loadFailed = true;
-      this.log("error", `key-carousel: loading state from ${this.name} failed${first ? ", starting fresh" : ""}: ${errorMessage(e)}`);
+      this.log("error", `key-carousel: loading state from ${this.name} failed${first ? ", starting fresh" : ""}: ${storeErrorText(e)}`);
       this.onError?.("load", e, 1);
     }
     this.loaded = true;
@@ -448,7 +448,7 @@ export class Persister {
       } catch (e) {
         this.refreshFailures++;
         this.nextRefresh = Date.now() + Math.min(MAX_BACKOFF_MS, 1000 * 2 ** this.refreshFailures);
-        this.log("warn", `key-carousel: reading state from ${this.name} failed: ${errorMessage(e)}`);
+        this.log("warn", `key-carousel: reading state from ${this.name} failed: ${storeErrorText(e)}`);
         this.onError?.("load", e, this.refreshFailures);
       } finally {
         if (this.refreshing === started) this.refreshing = 0;
@@ -553,7 +553,7 @@ export class Persister {
       const retry = Math.min(MAX_BACKOFF_MS, this.intervalMs * 2 ** (this.failures - 1));
       this.log(
         "error",
-        `key-carousel: saving state to ${this.name} failed (attempt ${this.failures}; retrying in ${Math.round(retry / 100) / 10}s): ${errorMessage(e)}`,
+        `key-carousel: saving state to ${this.name} failed (attempt ${this.failures}; retrying in ${Math.round(retry / 100) / 10}s): ${storeErrorText(e)}`,
       );
       this.onError?.("save", e, this.failures);
     }
@@ -794,7 +794,7 @@ export class StateLink {
         copy = where ? `a copy is kept at ${where}` : "a copy is kept by the store";
       } catch (e) {
         kept = false;
-        copy = `keeping a copy failed (${errorMessage(e)}), so the pool does not overwrite it: its writes fail until a copy is kept`;
+        copy = `keeping a copy failed (${storeErrorText(e)}), so the pool does not overwrite it: its writes fail until a copy is kept`;
       }
     }
     entry.kept = kept;

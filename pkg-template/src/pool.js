@@ -2,7 +2,7 @@
 // models live here (keys never enter the core); the core keeps indices and numbers.
 
 import { CorePool, MAX_TIME } from "./core.js";
-import { AllProfilesExhaustedError, ConfigError, itemPath, shownName } from "./errors.js";
+import { AllProfilesExhaustedError, ConfigError, itemPath, shownName, storeErrorText } from "./errors.js";
 import { classifyError, errorMessage, isCallerAbort, retryAfterMs, unknownFailoverReason } from "./classify.js";
 import { REASONS, REASON_CODE, resolvePolicy } from "./reasons.js";
 import { MIN_LEAK, fingerprint, hasLoneSurrogate, holdsAnyKey, holdsKey, keyIndexOf, redact, wellFormed } from "./secrets.js";
@@ -409,7 +409,7 @@ export class Pool {
         intervalMs: saveIntervalMs,
         onError: (operation, error, attempt) => {
           if (!this.#events.has("persist-error")) return;
-          const message = errorMessage(error);
+          const message = storeErrorText(error);
           this.#events.emit("persist-error", { store: this.#persist.name, operation, error: redact(message, "", this.#keyIndex()), attempt });
         },
       });

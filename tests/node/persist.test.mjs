@@ -554,6 +554,18 @@ test("a lock older than staleMs (owner on another host) is taken over", async ()
   await assert.rejects(fileStore(path, { staleMs: 10_000, lockTimeoutMs: 100 }).update(() => ({ version: 1, profiles: {} })), /held by process 1 on "elsewhere"/);
 });
 
+test("a lock left by a host whose clock runs ahead is taken over once its file is older than staleMs (was: only after the skew too)", async () => {
+  const { utimesSync } = await import("node:fs");
+  const path = join(dir(), "state.json");
+  writeFileSync(`${path}.lock`, JSON.stringify({ pid: 1, hostname: "elsewhere", token: "x", time: Date.now() + 300_000 }));
+  const made = (Date.now() - 5000) / 1000;
+  utimesSync(`${path}.lock`, made, made); // left 5 s ago, by the disk's clock
+  const t0 = Date.now();
+  await fileStore(path, { staleMs: 1000, lockTimeoutMs: 3000 }).update(() => ({ version: 1, profiles: {} }));
+  assert.ok(Date.now() - t0 < 1000, `took ${Date.now() - t0} ms`);
+  assert.deepEqual(readState(path), { version: 1, profiles: {} });
+});
+
 test("a dead owner's lock is taken over within a second also when a writer killed while removing a lock left its <path>.lock.break (was: after staleMs)", async () => {
   const { utimesSync, readlinkSync } = await import("node:fs");
   let ns;

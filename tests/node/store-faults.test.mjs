@@ -934,3 +934,19 @@ test("a write that fails while a run waits for a later one lets the run go at on
   assert.ok(took < 700, `the run waited ${took} ms for a store that had failed`);
   assert.ok(n >= 1);
 });
+
+test("a store error with an empty message is named in the log and the persist-error event (node-redis's TimeoutError; was: an empty string)", async () => {
+  const logs = [];
+  const events = [];
+  const timeout = () => Object.assign(new Error(""), { name: "TimeoutError" });
+  const store = { name: "flaky", load: () => null, save: () => Promise.reject(timeout()) };
+  const pool = new Pool({ profiles: keys(1), clock: manualClock().fn, storage: store, logger: { error: (m) => logs.push(m), warn: (m) => logs.push(m) } });
+  pool.on("persist-error", (e) => events.push(e));
+  await pool.init();
+  pool.markFailure("k0", "rate_limit");
+  await assert.rejects(pool.flush(), (e) => e.name === "TimeoutError");
+  assert.ok(events.length >= 1);
+  assert.equal(events[0].error, "TimeoutError");
+  assert.ok(logs.some((m) => m.includes("saving state to flaky failed") && m.endsWith(": TimeoutError")), logs.join("\n"));
+  await pool.close().catch(() => {});
+});
