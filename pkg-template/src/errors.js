@@ -66,6 +66,16 @@ export function itemPath(list, i, field) {
  * `toString` or `message` getter, a revoked Proxy). Whatever a task, listener or store
  * throws is reported through this, so reporting it never throws in turn.
  */
+export function errorMessage(err) {
+  try {
+    if (err instanceof Error) return String(err.message);
+    if (typeof err === "string") return err;
+    return String(err);
+  } catch {
+    return "";
+  }
+}
+
 /**
  * A store's error as text for logs and events: its message, else its name (node-redis
  * rejects with a `TimeoutError` whose message is ""), else "(no message)".
@@ -78,15 +88,5 @@ export function storeErrorText(err) {
     return typeof name === "string" && name !== "" ? name : "(no message)";
   } catch {
     return "(no message)";
-  }
-}
-
-export function errorMessage(err) {
-  try {
-    if (err instanceof Error) return String(err.message);
-    if (typeof err === "string") return err;
-    return String(err);
-  } catch {
-    return "";
   }
 }
