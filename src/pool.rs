@@ -975,6 +975,9 @@ impl Pool {
         let error_count =
             st.rest().start(now, started, reason, policy.schedule, window_applies.then_some(window));
         let ms = self.settings.cooldowns.cooldown_ms(policy.schedule, error_count, retry_after_ms);
+        if ms == 0.0 {
+            st.cooldown_started = f64::NAN; // no rest, no incident: see fail_key
+        }
         let (until, ms) = rest_end(now, ms);
         self.sel.set_pair_until(p, until);
         Ok(Failure { cooldown_ms: Some(ms), error_count, ..scoped })
@@ -1010,6 +1013,12 @@ impl Pool {
         let window = window_applies.then_some(cd.failure_window_ms);
         let error_count = st.rest().start(now, started, reason, policy.schedule, window);
         let ms = cd.cooldown_ms(policy.schedule, error_count, retry_after_ms);
+        if ms == 0.0 {
+            // A rest of 0 ms (a Retry-After of 0) is none, and begins no incident: the next
+            // failure counts, whenever its call began (with a clock that stands still, a
+            // call begun at this instant would otherwise be this failure seen late).
+            st.cooldown_started = f64::NAN;
+        }
         let (until, ms) = rest_end(now, ms);
         self.sel.set_until(idx, until);
         Failure { cooldown_ms: Some(ms), error_count, ..Failure::default() }

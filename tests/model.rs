@@ -443,6 +443,9 @@ impl Model {
             q.started = Some(started);
             q.long = pol.schedule == Schedule::Long;
             q.updated = Some(later(q.updated, now));
+            if ms == 0.0 {
+                q.started = None; // a rest of 0 ms is none: no incident
+            }
             let (until, ms) = end_of_rest(now, ms);
             q.until = Some(until);
             return (Some(ms), false, q.error_count, true, false);
@@ -486,6 +489,9 @@ impl Model {
         p.updated = Some(later(p.updated, now));
         let count = p.error_count;
         let ms = self.rest_ms(pol.schedule, count, retry);
+        if ms == 0.0 {
+            self.p[i].started = None; // a rest of 0 ms is none: no incident
+        }
         let (until, ms) = end_of_rest(now, ms);
         self.p[i].until = Some(until);
         (Some(ms), false, count, false, false)
@@ -716,7 +722,7 @@ fn stored_record() -> impl Strategy<Value = Record> {
 }
 
 fn retry() -> impl Strategy<Value = Option<f64>> {
-    prop_oneof![3 => Just(None), 1 => (0u32..400_000).prop_map(|ms| Some(ms as f64))]
+    prop_oneof![6 => Just(None), 2 => (0u32..400_000).prop_map(|ms| Some(ms as f64)), 1 => Just(Some(0.0))]
 }
 
 fn model_sel() -> impl Strategy<Value = Option<usize>> {

@@ -1,7 +1,7 @@
 // run(): rotation, waiting for cooldowns, maxWaitMs, aborts, provider preference, round-robin.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { Pool, AllProfilesExhaustedError } from "key-carousel";
+import { Pool, AllProfilesExhaustedError, FailoverError } from "key-carousel";
 import { T0, MIN, keys, manualClock, rejection, statusOf, tooManyRequests, httpError, tick } from "./helpers.mjs";
 
 test("1. a 429 on the first key rotates to the second; the first cools down for 1 min", async () => {
@@ -365,6 +365,35 @@ test("with a clock that stands still, a 429 after clearCooldown or markSuccess r
     assert.equal(statusOf(pool, "k0").state, "cooldown");
   }
   assert.equal(rests.length, 3);
+});
+
+test("with a clock that stands still, a 429 after a rest of 0 ms (Retry-After: 0) rests the key (was: taken for that rest's incident seen late: no rest, and the run called the key 32 times)", async (t) => {
+  await t.test("after markFailure with retryAfterMs: 0", async () => {
+    const pool = new Pool({ profiles: keys(1), clock: manualClock().fn, maxWaitMs: 0 });
+    pool.markFailure("k0", "rate_limit", { retryAfterMs: 0 });
+    assert.equal(statusOf(pool, "k0").state, "available", "a rest of 0 ms is none");
+    let calls = 0;
+    const err = await rejection(pool.run(() => (calls++, Promise.reject(tooManyRequests()))));
+    assert.ok(err instanceof AllProfilesExhaustedError);
+    assert.equal(calls, 1, "one call, then the key rests"); // was 32
+    const s = statusOf(pool, "k0");
+    assert.equal(s.state, "cooldown");
+    assert.equal(s.errorCount, 2);
+    assert.equal(s.remainingMs, 5 * MIN, "the second step of the schedule");
+  });
+  await t.test("within one run: a FailoverError with retryAfterMs: 0, then a 429", async () => {
+    const pool = new Pool({ profiles: keys(1), clock: manualClock().fn, maxWaitMs: 0 });
+    const reasons = [];
+    const err = await rejection(
+      pool.run(() => {
+        reasons.push(reasons.length === 0 ? "zero" : "429");
+        return Promise.reject(reasons.length === 1 ? new FailoverError("busy", { reason: "rate_limit", retryAfterMs: 0 }) : tooManyRequests());
+      }),
+    );
+    assert.ok(err instanceof AllProfilesExhaustedError);
+    assert.deepEqual(reasons, ["zero", "429"]); // was 32 calls
+    assert.equal(statusOf(pool, "k0").state, "cooldown");
+  });
 });
 
 test("a reason that rests nothing ({ rotate: true, schedule: 'none' }): a run tries each key once, then gives up (was: the same keys again, up to 32 calls with one key)", async (t) => {

@@ -294,6 +294,7 @@ export class ModelPool {
     p.updatedAt = later(p.updatedAt, now);
     const cap = pol.schedule === "long" ? this.cd.billingMaxMs : this.cd.maxRateLimitCooldownMs;
     const ms = retryMs !== undefined ? Math.min(retryMs, cap) : this.step(pol.schedule, p.errorCount);
+    if (ms === 0) p.cooldownStartedAt = null; // a rest of 0 ms is none: no incident
     // No time past 2^53 is recorded: a rest that would end later ends there.
     if (now + ms > 2 ** 53) {
       p.cooldownUntil = 2 ** 53;
