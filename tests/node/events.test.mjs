@@ -1,7 +1,7 @@
 // Events (pool.on/off), metrics() and "next available" times (retryAt, nextAvailableAt).
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { Pool, AllProfilesExhaustedError, memoryStore } from "key-carousel";
+import { Pool, AllProfilesExhaustedError, FailoverError, memoryStore } from "key-carousel";
 import { T0, MIN, HOUR, keys, manualClock, rejection, statusOf, httpError, tooManyRequests, tick } from "./helpers.mjs";
 
 const EVENTS = ["cooldown", "recover", "disabled", "success", "failure", "exhausted", "persist-error"];
@@ -191,16 +191,22 @@ test("retryAfterMs: 0 with the default cap is a rest of 0 ms (the provider's wor
   pool.markFailure("k0", "rate_limit", { retryAfterMs: 0 });
   assert.equal(statusOf(pool, "k0").state, "available");
   assert.deepEqual(seen.map(([type]) => type), []);
-  // A 429 saying "retry after 0 s": the next attempt may take the same key at once.
+  // A task's own "retry after 0 ms": the next attempt may take the same key at once. (A
+  // provider's `retry-after: 0` header is raised to 1 s: see status.test.mjs.)
   pool.markFailure("k1", "rate_limit"); // k1 rests its minute: only k0 is left
   let calls = 0;
   const res = await pool.run(async ({ profileId }) => {
-    if (calls++ === 0) throw Object.assign(new Error("429"), { status: 429, headers: { "retry-after": "0" } });
+    if (calls++ === 0) throw new FailoverError("429", { reason: "rate_limit", retryAfterMs: 0 });
     return profileId;
   });
   assert.equal(res.value, "k0");
   assert.equal(res.attempts.length, 1);
-  assert.equal(statusOf(pool, "k0").state, "available");
+  const k0 = statusOf(pool, "k0");
+  assert.equal(k0.state, "available");
+  // Counted, though the clock stands still: a rest of 0 ms begins no incident, so this
+  // failure is not the markFailure's seen late.
+  assert.equal(k0.errorCount, 2);
+  assert.deepEqual(seen.map(([type, e]) => `${type} ${e.profileId}`), ["cooldown k1", "failure k0", "success k0"], "no cooldown of k0: its rest of 0 ms is none");
 });
 
 test("events: markFailure's cooldown names the model as run's does (\"unknown\" when neither the profile nor the call names one)", async () => {
