@@ -83,11 +83,11 @@ const common = {
   legalComments: "none",
   logLevel: "warning",
   // Smaller bundles parse faster at cold start (parsing the bundle is a third of Node's):
-  // minified, but functions and classes keep their names (`.name`, error names).
+  // minified. Names are not kept by esbuild (keepNames renames every function and class
+  // at load: 0.6 ms of a 9 ms cold start); the public ones are given back theirs (names.js).
   minifySyntax: true,
   minifyWhitespace: true,
   minifyIdentifiers: true,
-  keepNames: true,
 };
 
 // Node's builds in lines of ~100 characters: Node prints the source line of an uncaught

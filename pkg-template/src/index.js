@@ -1,12 +1,17 @@
 // The public API, the same in every runtime. A runtime entry (entries/) loads the
 // WebAssembly module first, then re-exports this.
 
-export { Pool } from "./pool.js";
-export { LlmKeyPool } from "./v1.js";
-export { FailoverError, AllProfilesExhaustedError, ConfigError } from "./errors.js";
-export { classifyError } from "./classify.js";
-export { REASONS as FAILURE_REASONS } from "./reasons.js";
-export { memoryStore, webStorageStore } from "./stores.js";
-export { redisStore } from "./redis.js";
-export { cloudflareKvStore, denoKvStore } from "./kv.js";
-export { mergeSnapshots } from "./snapshot.js";
+import { Pool } from "./pool.js";
+import { LlmKeyPool } from "./v1.js";
+import { FailoverError, AllProfilesExhaustedError, ConfigError } from "./errors.js";
+import { classifyError } from "./classify.js";
+import { REASONS as FAILURE_REASONS } from "./reasons.js";
+import { memoryStore, webStorageStore } from "./stores.js";
+import { redisStore } from "./redis.js";
+import { cloudflareKvStore, denoKvStore } from "./kv.js";
+import { mergeSnapshots } from "./snapshot.js";
+import { named } from "./names.js";
+
+named({ Pool, LlmKeyPool, FailoverError, AllProfilesExhaustedError, ConfigError, classifyError, memoryStore, webStorageStore, redisStore, cloudflareKvStore, denoKvStore, mergeSnapshots });
+
+export { Pool, LlmKeyPool, FailoverError, AllProfilesExhaustedError, ConfigError, classifyError, FAILURE_REASONS, memoryStore, webStorageStore, redisStore, cloudflareKvStore, denoKvStore, mergeSnapshots };

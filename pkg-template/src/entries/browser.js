@@ -7,6 +7,7 @@
 
 import * as glue from "key-carousel-wasm";
 import { isCoreLoaded, setCore } from "../core.js";
+import { named } from "../names.js";
 
 export * from "../index.js";
 
@@ -35,3 +36,5 @@ export function init(source) {
     );
   return loading;
 }
+
+named({ init });

@@ -7,6 +7,7 @@ import * as glue from "key-carousel-wasm";
 import { setCore } from "../core.js";
 import { setFileStore } from "../persist.js";
 import { fileStore } from "../file.js";
+import { named } from "../names.js";
 
 setCore(glue, glue.initSync({ module: readFileSync(new URL("./key_carousel_bg.wasm", import.meta.url)) }));
 setFileStore(fileStore); // `storagePath` means fileStore(storagePath)
@@ -17,3 +18,5 @@ export * from "../index.js";
 export function init() {
   return Promise.resolve();
 }
+
+named({ init });

@@ -8,6 +8,7 @@ import * as glue from "key-carousel-wasm";
 import { setCore } from "../core.js";
 import { setFileStore } from "../persist.js";
 import { fileStore } from "../file.js";
+import { named } from "../names.js";
 
 setCore(glue, glue.initSync({ module: wasm }));
 setFileStore(fileStore); // `storagePath` means fileStore(storagePath)
@@ -18,3 +19,5 @@ export * from "../index.js";
 export function init() {
   return Promise.resolve();
 }
+
+named({ init });

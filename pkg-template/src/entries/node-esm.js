@@ -9,6 +9,7 @@ import * as glue from "key-carousel-wasm";
 import { setCore } from "../core.js";
 import { setFileStore } from "../persist.js";
 import { readWasm } from "./wasm-file.js";
+import { named } from "../names.js";
 
 const fs = globalThis.process.getBuiltinModule("node:fs");
 // `new URL(..., import.meta.url)`: bundlers that take this build (webpack's "module-sync" for
@@ -36,3 +37,5 @@ export * from "../index.js";
 export function init() {
   return Promise.resolve();
 }
+
+named({ init });

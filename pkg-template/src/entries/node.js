@@ -13,6 +13,7 @@ import { setCore } from "../core.js";
 import { setFileStore } from "../persist.js";
 import { fileStore } from "../file.js";
 import { readWasm } from "./wasm-file.js";
+import { named } from "../names.js";
 
 const wasmUrl = import.meta.url
   ? new URL("./key_carousel_bg.wasm", import.meta.url)
@@ -26,3 +27,5 @@ export * from "../index.js";
 export function init() {
   return Promise.resolve();
 }
+
+named({ init });

@@ -6,6 +6,7 @@
 import wasm from "./key_carousel_bg.wasm";
 import * as glue from "key-carousel-wasm";
 import { setCore } from "../core.js";
+import { named } from "../names.js";
 
 setCore(glue, glue.initSync({ module: wasm }));
 
@@ -15,3 +16,5 @@ export * from "../index.js";
 export function init() {
   return Promise.resolve();
 }
+
+named({ init });
