@@ -307,3 +307,18 @@ test("a FailoverError with isTimeout and no reason is a timeout for Pool and cla
   });
   assert.equal(r1.attempts[0].reason, "unknown");
 });
+
+test("the public classes and functions keep their names in the minified build (Pool.name, what util.inspect and an error's printout show)", async () => {
+  const { inspect } = await import("node:util");
+  const api = await import("key-carousel");
+  const file = await import("key-carousel/file");
+  for (const [name, value] of [...Object.entries(api), ...Object.entries(file)]) {
+    if (typeof value === "function") assert.equal(value.name, name, `${name}.name`);
+  }
+  const err = new FailoverError("busy", { reason: "rate_limit" });
+  assert.equal(err.constructor.name, "FailoverError");
+  assert.match(inspect(err), /^FailoverError: busy\n/);
+  const exhausted = await rejection(new Pool({ profiles: keys(1), clock: manualClock().fn, maxWaitMs: 0 }).run(() => Promise.reject(httpError(429, "Too Many Requests"))));
+  assert.match(inspect(exhausted), /^AllProfilesExhaustedError: /);
+  assert.equal(new LlmKeyPool({ profiles: keys(1) }).constructor.name, "LlmKeyPool");
+});
