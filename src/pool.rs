@@ -1014,9 +1014,9 @@ impl Pool {
         let error_count = st.rest().start(now, started, reason, policy.schedule, window);
         let ms = cd.cooldown_ms(policy.schedule, error_count, retry_after_ms);
         if ms == 0.0 {
-            // A rest of 0 ms (a Retry-After of 0) is none, and begins no incident: the next
-            // failure counts, whenever its call began (with a clock that stands still, a
-            // call begun at this instant would otherwise be this failure seen late).
+            // A rest of 0 ms (a caller's retryAfterMs of 0) is none, and begins no incident:
+            // the next failure counts, whenever its call began (with a clock that stands
+            // still, a call begun at this instant would otherwise be this failure seen late).
             st.cooldown_started = f64::NAN;
         }
         let (until, ms) = rest_end(now, ms);
