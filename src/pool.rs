@@ -171,21 +171,33 @@ impl Rest<'_> {
     }
 
     /// A failure that starts a rest on `schedule`. `window`: the failure window, when it
-    /// applies (the last failure is older than it: the count restarts). Returns the error
-    /// count, which picks the rest's length.
+    /// applies (the last failure is older than it: the count restarts). `length`: the
+    /// rest's length in ms for the error count. Returns the error count and that length.
     /// `started`: when the rest counts as begun for telling late failures (`now`, or the
     /// failing call's start when the clock has stepped back since: see [`Pool::fail_for`]).
-    fn start(self, now: f64, started: f64, reason: Reason, schedule: Schedule, window: Option<f64>) -> u32 {
+    /// A rest of 0 ms (a caller's retryAfterMs of 0) is none, and begins no incident: the
+    /// next failure counts, whenever its call began (with a clock that stands still, a call
+    /// begun at this instant would otherwise be this failure seen late).
+    fn start(
+        self,
+        now: f64,
+        started: f64,
+        reason: Reason,
+        schedule: Schedule,
+        window: Option<f64>,
+        length: impl FnOnce(u32) -> f64,
+    ) -> (u32, f64) {
         if window.is_some_and(|w| now - *self.last_failure > w) {
             *self.error_count = 0;
         }
         *self.error_count = self.error_count.saturating_add(1);
+        let ms = length(*self.error_count);
         *self.last_failure = now;
         *self.reason = Some(reason);
-        *self.cooldown_started = started;
+        *self.cooldown_started = if ms == 0.0 { f64::NAN } else { started };
         *self.cooling_long = schedule == Schedule::Long;
         *self.updated_at = stamp(*self.updated_at, now);
-        *self.error_count
+        (*self.error_count, ms)
     }
 }
 
@@ -972,12 +984,11 @@ impl Pool {
             return Ok(Failure { error_count, ..scoped });
         }
         let window_applies = !st.last_failure.is_nan();
-        let error_count =
-            st.rest().start(now, started, reason, policy.schedule, window_applies.then_some(window));
-        let ms = self.settings.cooldowns.cooldown_ms(policy.schedule, error_count, retry_after_ms);
-        if ms == 0.0 {
-            st.cooldown_started = f64::NAN; // no rest, no incident: see fail_key
-        }
+        let cd = self.settings.cooldowns;
+        let (error_count, ms) =
+            st.rest().start(now, started, reason, policy.schedule, window_applies.then_some(window), |n| {
+                cd.cooldown_ms(policy.schedule, n, retry_after_ms)
+            });
         let (until, ms) = rest_end(now, ms);
         self.sel.set_pair_until(p, until);
         Ok(Failure { cooldown_ms: Some(ms), error_count, ..scoped })
@@ -1011,14 +1022,9 @@ impl Pool {
             Mode::V2 => !last.is_nan(),
         };
         let window = window_applies.then_some(cd.failure_window_ms);
-        let error_count = st.rest().start(now, started, reason, policy.schedule, window);
-        let ms = cd.cooldown_ms(policy.schedule, error_count, retry_after_ms);
-        if ms == 0.0 {
-            // A rest of 0 ms (a caller's retryAfterMs of 0) is none, and begins no incident:
-            // the next failure counts, whenever its call began (with a clock that stands
-            // still, a call begun at this instant would otherwise be this failure seen late).
-            st.cooldown_started = f64::NAN;
-        }
+        let (error_count, ms) = st.rest().start(now, started, reason, policy.schedule, window, |n| {
+            cd.cooldown_ms(policy.schedule, n, retry_after_ms)
+        });
         let (until, ms) = rest_end(now, ms);
         self.sel.set_until(idx, until);
         Failure { cooldown_ms: Some(ms), error_count, ..Failure::default() }
