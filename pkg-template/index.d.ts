@@ -531,7 +531,9 @@ export declare class Pool {
    */
   flush(): Promise<void>;
   /**
-   * Flushes, then stops saving: no timers are left, later changes are not written. Runs
+   * Flushes, then stops saving: no timers are left, later changes are not written (what
+   * changes while its write runs, a run in flight failing, is written too, in up to three
+   * more writes; a change after that is logged as not saved). Runs
    * waiting for a rest to end give up ({@link AllProfilesExhaustedError} with `retryAt`), and
    * later runs do not wait. Calling it again returns the same promise.
    */
@@ -646,7 +648,9 @@ export declare class LlmKeyPool {
    */
   flush(): Promise<void>;
   /**
-   * Flushes, then stops saving: no timers are left, later changes are not written. Runs
+   * Flushes, then stops saving: no timers are left, later changes are not written (what
+   * changes while its write runs, a run in flight failing, is written too, in up to three
+   * more writes; a change after that is logged as not saved). Runs
    * waiting for a rest to end give up ({@link AllProfilesExhaustedError}, as v1's: no `retryAt`), and
    * later runs do not wait. Calling it again returns the same promise.
    */

@@ -15,7 +15,11 @@
 // lock only when it is stale:
 // - its owner is on this host (same hostname and pid namespace) and is gone: no process has
 //   its pid (`process.kill(pid, 0)` → ESRCH), or, on Linux, the process with its pid started
-//   at another time than the owner (the pid was reused: /proc/<pid>/stat);
+//   at another time than the owner (the pid was reused: /proc/<pid>/stat), or has ended and
+//   waits for its parent to reap it (a zombie, which signals still reach);
+// - its owner is a worker thread (worker_threads) of a live process and it is older than
+//   `staleMs`: no other thread or process can tell whether a thread lives, and a worker
+//   terminated (`worker.terminate()`) or crashed in the middle of a write leaves its lock;
 // - it is empty a second after it was made (its writer died before writing its owner);
 // - its owner is on another host (its life cannot be checked) and it is older than `staleMs`;
 //   the same on this host where neither signals nor /proc may be used (Deno without
@@ -64,18 +68,26 @@ function thisHost() {
 }
 
 /**
- * When process `pid` started (clock ticks since boot, /proc/<pid>/stat's 22nd field), or
- * "" where that cannot be read (not Linux, no /proc, no permission): with the pid it names
- * one process, where a pid alone may be reused after its process ended.
+ * The fields of /proc/<pid>/stat from the 3rd on (its state, "Z" for a zombie, first), or
+ * null where that cannot be read (not Linux, no /proc, no permission, no such process).
  */
-function startOf(pid) {
+function procStat(pid) {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
     // The 2nd field (the command, in parentheses) may hold spaces: count from after it.
-    return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19] ?? "";
+    return stat.slice(stat.lastIndexOf(")") + 2).split(" ");
   } catch {
-    return "";
+    return null;
   }
+}
+
+/**
+ * When process `pid` started (clock ticks since boot, /proc/<pid>/stat's 22nd field), or
+ * "" where that cannot be read: with the pid it names one process, where a pid alone may
+ * be reused after its process ended.
+ */
+function startOf(pid) {
+  return procStat(pid)?.[19] ?? "";
 }
 
 function token() {
@@ -85,6 +97,22 @@ function token() {
 }
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * This thread's id (worker_threads; 0 in the main thread), imported at the first write, not
+ * at load: a pool without a file store never loads the module.
+ */
+let ownThread;
+async function threadIdNow() {
+  if (ownThread === undefined) {
+    try {
+      ownThread = (await import("node:worker_threads")).threadId ?? 0;
+    } catch {
+      ownThread = 0; // a runtime without worker_threads: no thread is named
+    }
+  }
+  return ownThread;
+}
 
 /** Whether process `pid` exists: true, false, or undefined when this runtime cannot tell. */
 function isAlive(pid) {
@@ -122,20 +150,29 @@ function checkMs(value, name, fallback) {
  * is renamed over it, under its lock (`<target>.lock`): the link stays a link, and
  * processes that name the file by the link or by its own path write one file under one
  * lock. (Before, the rename replaced the link with a plain file, and the two paths each
- * had a lock and a file of their own.) A link to a file not made yet: what it points at.
+ * had a lock and a file of their own.) A link to a file not made yet: what it points at,
+ * at the end of a chain of links too (was: the first link's target, itself a link, which
+ * the first write replaced with a file).
  */
 async function writeTarget(path) {
   try {
     return await fsp.realpath(path);
   } catch (e) {
     if (e?.code !== "ENOENT") return path;
-    try {
-      const to = await fsp.readlink(path);
-      return isAbsolute(to) ? to : join(dirname(path), to);
-    } catch {
-      return path; // no file yet, and no link
-    }
   }
+  // As many links as the system follows in one path (Linux's limit, 40); a longer chain is
+  // a loop, which realpath reports as ELOOP rather than ENOENT.
+  let at = path;
+  for (let i = 0; i < 40; i++) {
+    let to;
+    try {
+      to = await fsp.readlink(at);
+    } catch {
+      return at; // not a link: the file a write makes
+    }
+    at = isAbsolute(to) ? to : join(dirname(at), to);
+  }
+  return path;
 }
 
 /**
@@ -210,9 +247,17 @@ export function fileStore(path, options = {}) {
           if (now - since > staleMs) {
             stale = `it is ${Math.round(now - since)} ms old (staleMs ${staleMs}) and whether its owner, process ${owner.pid}, lives cannot be checked here`;
           }
-        } else if (typeof owner.start === "string" && owner.start !== "") {
-          const start = startOf(owner.pid);
-          if (start !== "" && start !== owner.start) stale = `its owner, process ${owner.pid}, is gone (the pid is another process's now)`;
+        } else {
+          const proc = procStat(owner.pid);
+          const start = proc?.[19] ?? "";
+          const thread = Number.isInteger(owner.thread) && owner.thread > 0 ? owner.thread : 0;
+          if (typeof owner.start === "string" && owner.start !== "" && start !== "" && start !== owner.start) {
+            stale = `its owner, process ${owner.pid}, is gone (the pid is another process's now)`;
+          } else if (proc?.[0] === "Z" || proc?.[0] === "X") {
+            stale = `its owner, process ${owner.pid}, has ended (its parent has not reaped it yet)`;
+          } else if (thread !== 0 && !(owner.pid === globalThis.process?.pid && thread === ownThread) && now - since > staleMs) {
+            stale = `it is ${Math.round(now - since)} ms old (staleMs ${staleMs}) and whether its owner, worker thread ${thread} of process ${owner.pid}, lives cannot be checked (a worker that ends while writing leaves its lock)`;
+          }
         }
       } else if (now - since > staleMs) {
         stale = `it is ${Math.round(now - since)} ms old (staleMs ${staleMs}) and its owner is on another host`;
@@ -250,9 +295,19 @@ export function fileStore(path, options = {}) {
     }
 
     async function acquire() {
+      await threadIdNow();
       const t = token();
       const owner = () =>
-        JSON.stringify({ pid: globalThis.process?.pid ?? 0, hostname: me.host, ns: me.ns || undefined, start: me.start || undefined, token: t, time: Date.now() });
+        JSON.stringify({
+          pid: globalThis.process?.pid ?? 0,
+          hostname: me.host,
+          ns: me.ns || undefined,
+          start: me.start || undefined,
+          // A worker thread's (0 is the main thread: the process's life is the thread's).
+          thread: ownThread || undefined,
+          token: t,
+          time: Date.now(),
+        });
       const deadline = Date.now() + lockTimeoutMs;
       let delay = 1;
       let madeDir = false;
@@ -283,7 +338,9 @@ export function fileStore(path, options = {}) {
         if (seen === null) continue;
         if (seen.stale !== null && (await recover(seen))) continue;
         if (Date.now() >= deadline) {
-          const who = seen.owner ? `process ${seen.owner.pid} on ${JSON.stringify(seen.owner.hostname)}` : "an unknown owner";
+          const o = seen.owner;
+          const thread = Number.isInteger(o?.thread) && o.thread > 0 ? `worker thread ${o.thread} of ` : "";
+          const who = o ? `${thread}process ${o.pid} on ${JSON.stringify(o.hostname)}` : "an unknown owner";
           throw new Error(`fileStore: ${lockPath} is held by ${who} for more than ${lockTimeoutMs} ms; a live lock is not taken over`);
         }
         await sleep(Math.min(delay * (1 + Math.random()), deadline - Date.now()));

@@ -32,6 +32,11 @@ const MAX_BACKOFF_MS = 30_000;
 export const LOST_MS = 30_000;
 /** The least time between two reads of `refresh` (runs waiting for a rest ask every 2 s each). */
 const REFRESH_GAP_MS = 1000;
+/**
+ * How many more writes `close()` makes for changes that came while its flush wrote (runs
+ * still in flight): each is one round trip, and a pool that keeps changing would keep it open.
+ */
+const CLOSE_ROUNDS = 3;
 /** How long a run that recorded a failure waits, at most, for the write carrying it. */
 export const SAVE_WAIT_MS = 1000;
 const SAVED = Promise.resolve();
@@ -652,9 +657,18 @@ export class Persister {
    */
   close() {
     this.closing ??= (async () => {
+      let flushed = false;
       try {
         await this.flush();
+        // Changes made while that write ran (a run still in flight failing): written too,
+        // for a few rounds; a pool still busy after them gets the warning below.
+        for (let round = 0; round < CLOSE_ROUNDS && this.dirty !== 0; round++) await this.flush();
+        flushed = true;
       } finally {
+        if (flushed && this.dirty !== 0 && !this.droppedAfterClose) {
+          this.droppedAfterClose = true;
+          this.log("warn", `key-carousel: the pool was closed while it was still changing: changes made during close() are not saved to ${this.name}`);
+        }
         this.closed = true;
         this.#wroteThrough(Infinity);
         if (this.timer !== null) clearTimeout(this.timer);

@@ -97,6 +97,35 @@ test("flush writes what is pending; close stops writing", async () => {
   assert.equal(statusOf(pool, "k0").state, "disabled", "the pool itself still works");
 });
 
+test("close() also writes what changed while its flush was writing (a run in flight failing), and warns of nothing (was: dropped without a word)", async () => {
+  let text = null;
+  let saves = 0;
+  const store = {
+    name: "slow",
+    load: () => text,
+    async save(s) {
+      await tick(100);
+      saves++;
+      text = JSON.stringify(s);
+    },
+  };
+  const log = capture();
+  const pool = new Pool({ profiles: keys(2), storage: store, logger: log.logger });
+  await pool.init();
+  pool.markSuccess("k1"); // something pending: close() writes
+  const run = pool.run(async ({ profileId }) => {
+    await tick(30); // fails while close()'s write is under way
+    if (profileId === "k0") throw tooManyRequests();
+    return "ok";
+  });
+  await tick(1);
+  await pool.close();
+  assert.equal((await run).profileId, "k1");
+  assert.equal(saves, 2, "a second write carried the failure");
+  assert.ok(JSON.parse(text).profiles.k0.cooldownUntil > Date.now(), "the failure is stored");
+  assert.deepEqual([...log.warn, ...log.error].filter((m) => !m.includes("Profile k0 failed")), [], "no write failed or was dropped");
+});
+
 test("pools sharing a store see each other's cooldowns after their next write", async () => {
   const store = memoryStore();
   const a = new Pool({ profiles: keys(2), storage: store });
@@ -489,6 +518,26 @@ test("a state file that is a symbolic link: written through the link, which stay
   await Promise.all([byLink.close(), byFile.close(), held.close()]);
 });
 
+test("a dangling chain of links: the first write makes the file at its end, and every link stays a link (was: the second link replaced by a plain file)", { skip: process.platform === "win32" }, async () => {
+  const { lstatSync, mkdirSync, symlinkSync } = await import("node:fs");
+  const d = dir();
+  mkdirSync(join(d, "x"));
+  symlinkSync("x/l2", join(d, "l1"));
+  symlinkSync("real.json", join(d, "x", "l2"));
+  const byChain = new Pool({ profiles: keys(2), storage: fileStore(join(d, "l1")) });
+  byChain.markFailure("k0", "billing");
+  await byChain.flush();
+  assert.ok(lstatSync(join(d, "l1")).isSymbolicLink() && lstatSync(join(d, "x", "l2")).isSymbolicLink(), "both links are still links");
+  assert.ok(readState(join(d, "x", "real.json")).profiles.k0.cooldownUntil > Date.now(), "the write made the file the chain ends at");
+  // A pool naming that file shares it (and its lock) with the one naming the chain.
+  const byFile = new Pool({ profiles: keys(2), storage: fileStore(join(d, "x", "real.json")) });
+  byFile.markFailure("k1", "rate_limit");
+  await byFile.flush();
+  const state = readState(join(d, "l1"));
+  assert.ok(state.profiles.k0.cooldownUntil > Date.now() && state.profiles.k1.cooldownUntil > Date.now());
+  await Promise.all([byChain.close(), byFile.close()]);
+});
+
 test("a live lock is never taken over: the writer waits, then fails; it proceeds once the lock is gone", async () => {
   const path = join(dir(), "state.json");
   const lock = JSON.stringify({ pid: process.pid, hostname: hostname(), token: "someone", time: Date.now() });
@@ -539,6 +588,85 @@ test("a live owner's lock is never taken over, however old; one whose pid names 
     return { version: 1, profiles: {} };
   });
   assert.equal(seen.start, start);
+});
+
+test("a lock whose owner has ended but is not reaped yet (a zombie, which signals still reach) is taken over at once (was: held until its parent reaped it)", async () => {
+  const { readlinkSync } = await import("node:fs");
+  const { spawn } = await import("node:child_process");
+  const statOf = (pid) => {
+    const s = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return s.slice(s.lastIndexOf(")") + 2).split(" ");
+  };
+  let ns;
+  try {
+    ns = readlinkSync("/proc/self/ns/pid");
+  } catch {
+    return; // not Linux: no /proc to tell a zombie by
+  }
+  // `sleep 0` ends at once; the shell, replaced by `sleep 30`, never reaps it.
+  const parent = spawn("sh", ["-c", "sleep 0 & echo $!; exec sleep 30"], { stdio: ["ignore", "pipe", "inherit"] });
+  try {
+    const pid = Number(await new Promise((r) => parent.stdout.once("data", (d) => r(String(d).trim()))));
+    for (let i = 0; statOf(pid)[0] !== "Z"; i++) {
+      assert.ok(i < 400, "the child became a zombie");
+      await tick(5);
+    }
+    const path = join(dir(), "state.json");
+    writeFileSync(`${path}.lock`, JSON.stringify({ pid, hostname: hostname(), ns, start: statOf(pid)[19], token: "zombie", time: Date.now() }));
+    const t0 = Date.now();
+    await fileStore(path, { staleMs: 60_000, lockTimeoutMs: 5000 }).update(() => ({ version: 1, profiles: {} }));
+    assert.ok(Date.now() - t0 < 1000, `took ${Date.now() - t0} ms`);
+    assert.deepEqual(readState(path), { version: 1, profiles: {} });
+  } finally {
+    parent.kill();
+  }
+});
+
+test("a worker thread's lock: not taken while younger than staleMs; taken after it, whether the worker was terminated while writing (was: held until the process exited) or still lives (its write then stops)", async (t) => {
+  const { Worker } = await import("node:worker_threads");
+  const path = join(dir(), "state.json");
+  const workers = [];
+  // A worker still blocked when an assertion fails would keep the test process alive.
+  t.after(() => Promise.all(workers.map((w) => w.terminate())));
+  const holder = async () => {
+    const flag = new Int32Array(new SharedArrayBuffer(8));
+    const worker = new Worker(new URL("./fixtures/lock-worker.mjs", import.meta.url), { workerData: { path, flag: flag.buffer } });
+    workers.push(worker);
+    const said = new Promise((r) => worker.once("message", r));
+    for (let i = 0; Atomics.load(flag, 0) === 0; i++) {
+      assert.ok(i < 1000, "the worker took the lock");
+      await tick(5);
+    }
+    return { worker, said, release: () => (Atomics.store(flag, 1, 1), Atomics.notify(flag, 1)) };
+  };
+  const write = (id, options) => fileStore(path, options).update(() => ({ version: 1, profiles: { [id]: { errorCount: 0 } } }));
+
+  // A live worker's lock, younger than staleMs: the writer waits, then fails.
+  const live = await holder();
+  const lock = JSON.parse(readFileSync(`${path}.lock`, "utf8"));
+  assert.equal(lock.pid, process.pid);
+  assert.equal(lock.thread, live.worker.threadId, "the lock names the worker thread");
+  await assert.rejects(
+    write("main", { staleMs: 60_000, lockTimeoutMs: 300 }),
+    new RegExp(`held by worker thread ${live.worker.threadId} of process ${process.pid} .* a live lock is not taken over`),
+  );
+  // Older than staleMs: taken over (no thread can tell whether another lives); the worker,
+  // let go after that, finds the lock gone and does not write over the new file.
+  await write("main", { staleMs: 300, lockTimeoutMs: 5000 });
+  live.release();
+  assert.match(await live.said, /^failed: .*lost .*state\.json\.lock while writing/);
+  await live.worker.terminate();
+  assert.deepEqual(Object.keys(readState(path).profiles), ["main"]);
+
+  // A worker terminated while it holds the lock leaves it: taken over once older than staleMs.
+  const ended = await holder();
+  await ended.worker.terminate();
+  assert.ok(existsSync(`${path}.lock`), "the terminated worker left its lock");
+  const t0 = Date.now();
+  await write("after", { staleMs: 300, lockTimeoutMs: 5000 });
+  assert.ok(Date.now() - t0 < 3000, `took ${Date.now() - t0} ms`);
+  assert.deepEqual(Object.keys(readState(path).profiles), ["after"]);
+  assert.ok(!existsSync(`${path}.lock`));
 });
 
 test("a lock older than staleMs (owner on another host) is taken over", async () => {
