@@ -292,6 +292,17 @@ export class Persister {
   }
 
   /**
+   * Starts writing what is pending now rather than at its timer (due at once for a failure),
+   * unless a write is under way or the store is failing (its retry keeps its time). For a
+   * caller about to wait for the write that key-carousel 1.1.0 made inline: the write then
+   * needs no timer to fire, as under fake timers.
+   */
+  writeNow() {
+    if (this.closed || this.dirty === 0 || this.writeOp !== null || this.failures > 0) return;
+    this.#write();
+  }
+
+  /**
    * Resolves once a write that carries urgent change `seq` (a `urgentSeq` read after it)
    * has ended, whether it worked or failed (a failed one is logged and retried); at once when
    * it has, when the store is failing now or the persister is closed; after SAVE_WAIT_MS

@@ -324,14 +324,20 @@ export class LlmKeyPool {
         const given = unknownFailoverReason(err);
         if (given !== undefined) this.#unknownReason(id, given);
         attempts.push({ profileId: id, provider: ctx.provider, model: ctx.model, error, reason });
-        // As v1, through the public method when a subclass or a spy replaced it.
-        if (this.markFailure === LlmKeyPool.prototype.markFailure) await this.#markFailure(id, reason, false);
+        // As v1, through the public method when a subclass or a spy replaced it (on the
+        // instance or on the prototype: compared with the class's own method).
+        if (this.markFailure === OWN_MARK_FAILURE) await this.#markFailure(id, reason, false);
         else await this.markFailure(id, reason);
-        if (this.#persister !== undefined) saving = this.#persister.unsavedUrgent();
+        if (this.#persister !== undefined) {
+          saving = this.#persister.unsavedUrgent();
+          // v1 wrote the failure inline, before trying the next key: its write starts now,
+          // not at a timer (which fake timers would hold back, and the run with it).
+          this.#persister.writeNow();
+        }
         this.#log("warn", `[${label}] Profile ${id} failed: ${reason} \u2014 ${error}`);
         continue;
       }
-      if (this.markSuccess === LlmKeyPool.prototype.markSuccess) await this.#markSuccess(id, false);
+      if (this.markSuccess === OWN_MARK_SUCCESS) await this.#markSuccess(id, false);
       else await this.markSuccess(id);
       if (saving !== 0) await this.#persister.saved(saving, signal);
       return { value, profileId: id, provider: ctx.provider, model: ctx.model, attempts };
@@ -458,3 +464,7 @@ export class LlmKeyPool {
     return `LlmKeyPool { profiles: ${this.#ids.length}, available: ${s.totalAvailable}, inCooldown: ${s.totalInCooldown} }`;
   }
 }
+
+/** The class's own marks, as defined: `run` calls a replaced one (a subclass's, a spy's). */
+const OWN_MARK_FAILURE = LlmKeyPool.prototype.markFailure;
+const OWN_MARK_SUCCESS = LlmKeyPool.prototype.markSuccess;

@@ -13,8 +13,13 @@ export function abortReason(signal) {
 /** AbortSignal → the callbacks of the sleeps waiting on it, and the one listener calling them. */
 const waiting = new WeakMap();
 
-/** Calls `fn` when `signal` aborts; returns the function that stops that. */
+/**
+ * Calls `fn` when `signal` aborts; returns the function that stops that. A signal that
+ * cannot be listened to (a `{ aborted }` object some callers of v1 pass, which v1 listened
+ * to only while sleeping through a rest) is not: its `aborted` is read where a run checks.
+ */
 export function onAbort(signal, fn) {
+  if (typeof signal?.addEventListener !== "function") return () => {};
   let w = waiting.get(signal);
   if (w === undefined) {
     const fns = new Set();

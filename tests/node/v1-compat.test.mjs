@@ -481,6 +481,22 @@ test("run() reports through markFailure/markSuccess as v1's does: a subclass's o
     await spied.run(() => "ok");
     assert.equal(spy.mock.callCount(), 1, lib === v1 ? "v1" : "v2");
     assert.deepEqual(spy.mock.calls[0].arguments, ["profile-0"]);
+
+    // A spy on the prototype (jest.spyOn(LlmKeyPool.prototype, ...), instrumentation that
+    // wraps the class's methods) sees run()'s calls too (was: none, in v2).
+    const onFailure = mock.method(lib.LlmKeyPool.prototype, "markFailure");
+    const onSuccess = mock.method(lib.LlmKeyPool.prototype, "markSuccess");
+    try {
+      const wrapped = new lib.LlmKeyPool({ profiles: [{ provider: "openai", apiKey: KEY0 }, { provider: "openai", apiKey: `${KEY0}-b` }] });
+      let once = true;
+      await wrapped.run(() => (once ? ((once = false), Promise.reject(httpError(429, "Too Many Requests"))) : "ok"));
+      const seen = (m) => m.mock.calls.map((c) => c.arguments);
+      assert.deepEqual([seen(onFailure), seen(onSuccess)], [[["profile-0", "rate_limit"]], [["profile-1"]]], lib === v1 ? "v1" : "v2");
+      assert.equal(wrapped.isInCooldown("profile-0"), true);
+    } finally {
+      onFailure.mock.restore();
+      onSuccess.mock.restore();
+    }
   }
 });
 

@@ -41,6 +41,37 @@ test("markFailure, markSuccess and clearCooldown resolve after the state file is
   await pool.close();
 });
 
+test("with storagePath and fake timers (setTimeout and Date mocked), run settles after a failed attempt without the timers being advanced, as v1's (was: pending until they were); a signal-like { aborted } object is accepted, as v1", async (t) => {
+  const realTimeout = globalThis.setTimeout;
+  const within = (p, ms) => Promise.race([p, new Promise((r) => realTimeout(r, ms, "still pending (real time)"))]);
+  for (const [name, Ctor] of [["v1", V1Pool], ["v2", LlmKeyPool]]) {
+    const path = tempFile(t);
+    t.mock.timers.enable({ apis: ["setTimeout", "Date"], now: 1_700_000_000_000 });
+    try {
+      const pool = new Ctor({ profiles, storagePath: path, maxWaitMs: 0 });
+      await pool.init();
+      let calls = 0;
+      const failsOnce = async () => {
+        if (calls++ === 0) throw Object.assign(new Error("Too Many Requests"), { status: 429 });
+        return "ok";
+      };
+      const over = pool.run(failsOnce, { signal: { aborted: false } }).then(
+        (r) => `resolved ${r.profileId}`,
+        (e) => `rejected ${e.name}: ${e.message}`,
+      );
+      assert.equal(await within(over, 3000), "resolved profile-1", name);
+      assert.equal(read(path).profiles["profile-0"].lastFailureReason, "rate_limit", `${name}: the failure was written before run settled`);
+      const exhausted = pool.run(async () => {
+        throw Object.assign(new Error("Too Many Requests"), { status: 429 });
+      });
+      assert.equal(await within(exhausted.then(() => "resolved", (e) => e.name), 3000), "AllProfilesExhaustedError", name);
+      await within(pool.close?.(), 3000);
+    } finally {
+      t.mock.timers.reset();
+    }
+  }
+});
+
 test("a restarted LlmKeyPool loads the cooldowns with init()", async (t) => {
   const path = tempFile(t);
   const a = new LlmKeyPool({ profiles, storagePath: path });
