@@ -89,9 +89,16 @@ export type FallbackModelDefinition = {
 
 /** Cooldown settings, in ms. Negative, NaN or infinite values are rejected. */
 export type CooldownConfig = {
-  /** Cap of the transient schedule. Default 3 600 000 (1 h). */
+  /**
+   * Cap of the transient schedule. Default 3 600 000 (1 h). Its steps are 60 s × 5^(n−1),
+   * the exponent stopping at 3 as key-carousel 1.1.0's does: a cap above 7 500 000 (125 min)
+   * is reached by a `Retry-After` only (a ladder of your own: `schedules.transient`).
+   */
   maxRateLimitCooldownMs?: number | undefined;
-  /** First step of the long schedule. Default 18 000 000 (5 h). */
+  /**
+   * First step of the long schedule. Default 18 000 000 (5 h). Its steps are this × 2^(n−1),
+   * the exponent stopping at 10 (as key-carousel 1.1.0's).
+   */
   billingBackoffMs?: number | undefined;
   /** Cap of the long schedule. Default 86 400 000 (24 h). */
   billingMaxMs?: number | undefined;
@@ -750,9 +757,10 @@ export interface StateStore {
   /** Reads the stored state. A rejection means "unreachable": logged, the pool starts fresh. */
   load(): StoredState | Promise<StoredState>;
   /**
-   * Writes the pool's whole state. Used when there is no `update`. What it returns is
-   * awaited and otherwise ignored (a client's `"OK"` is fine); a rejection is logged and the
-   * write retried later.
+   * Writes the pool's whole state. Used when there is no `update`: each write calls `load`
+   * first and merges what it read, so writers one after the other lose nothing (two that
+   * race may: `update` is atomic). What it returns is awaited and otherwise ignored (a
+   * client's `"OK"` is fine); a rejection is logged and the write retried later.
    */
   save?(snapshot: Snapshot): unknown;
   /**
@@ -770,7 +778,8 @@ export interface StateStore {
   /**
    * Keeps a copy of a bad stored value before it is overwritten; returns where (for the
    * warning), e.g. `<path>.corrupt-<time>` or a side key. While it fails (throws), the pool
-   * does not overwrite the value: its writes fail, logged and retried.
+   * does not overwrite the value: its writes fail, logged and retried. A store without it
+   * keeps no copy: the value is overwritten at the first write, and the warning says so.
    */
   keepCorrupt?(raw: StoredState, problem: string): string | void | Promise<string | void>;
   /** Called by `pool.close()` after the last write. */

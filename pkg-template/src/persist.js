@@ -617,13 +617,13 @@ export class Persister {
         }
       }
     }
-    if (this.loadFailed || this.unkeptBad) {
-      // Read before overwriting: the state stored by others must not be lost, and a bad
-      // value only once its copy is kept (it may have been replaced meanwhile; if not, its
-      // copy is tried again).
-      this.unkeptBad = !(await this.#absorbRead(await store.load()));
-      this.loadFailed = false;
-    }
+    // Read before each save (SPEC §7: writers merge with what is stored): what other writers
+    // stored since is merged in rather than overwritten (was: merged only with the state
+    // loaded at start, so the last writer won), and a bad value is overwritten only once its
+    // copy is kept (it may have been replaced meanwhile; if not, its copy is tried again).
+    // Not atomic: a write between this read and the save is still lost (`update` is not).
+    this.unkeptBad = !(await this.#absorbRead(await store.load()));
+    this.loadFailed = false;
     if (this.unkeptBad) throw this.#notOverwritten();
     await store.save(this.snapshot());
   }
