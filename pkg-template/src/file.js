@@ -114,6 +114,11 @@ async function threadIdNow() {
   return ownThread;
 }
 
+/** The worker thread a lock's owner names (0: the main thread, or none named). */
+function threadOf(owner) {
+  return Number.isInteger(owner?.thread) && owner.thread > 0 ? owner.thread : 0;
+}
+
 /** Whether process `pid` exists: true, false, or undefined when this runtime cannot tell. */
 function isAlive(pid) {
   try {
@@ -250,7 +255,7 @@ export function fileStore(path, options = {}) {
         } else {
           const proc = procStat(owner.pid);
           const start = proc?.[19] ?? "";
-          const thread = Number.isInteger(owner.thread) && owner.thread > 0 ? owner.thread : 0;
+          const thread = threadOf(owner);
           if (typeof owner.start === "string" && owner.start !== "" && start !== "" && start !== owner.start) {
             stale = `its owner, process ${owner.pid}, is gone (the pid is another process's now)`;
           } else if (proc?.[0] === "Z" || proc?.[0] === "X") {
@@ -339,7 +344,7 @@ export function fileStore(path, options = {}) {
         if (seen.stale !== null && (await recover(seen))) continue;
         if (Date.now() >= deadline) {
           const o = seen.owner;
-          const thread = Number.isInteger(o?.thread) && o.thread > 0 ? `worker thread ${o.thread} of ` : "";
+          const thread = threadOf(o) !== 0 ? `worker thread ${o.thread} of ` : "";
           const who = o ? `${thread}process ${o.pid} on ${JSON.stringify(o.hostname)}` : "an unknown owner";
           throw new Error(`fileStore: ${lockPath} is held by ${who} for more than ${lockTimeoutMs} ms; a live lock is not taken over`);
         }

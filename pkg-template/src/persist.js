@@ -256,18 +256,17 @@ export class Persister {
     this.refreshFailures = 0;
     /**
      * The value the last read found is bad and its copy is not kept: a store without
-     * `update` (which the pool overwrites without merging) is not saved to before it is.
+     * `update` (whose `save` replaces the value) is not saved to before it is.
      */
     this.unkeptBad = false;
     /** When runs stop waiting for the first load (Date.now ms; set by the first run). */
     this.loadDeadline = undefined;
     /** A run's wait for the first load ran out: later runs do not wait. */
     this.loadWaitOver = false;
-    this.loadFailed = false;
     this.closed = false;
     /** The promise of `close()` once called. */
     this.closing = null;
-    /** A change came after close() (logged once). */
+    /** A change around close() was not saved (logged once: see #dropped). */
     this.droppedAfterClose = false;
     this.exitFlushTried = false;
     /** Urgent changes so far, and how many of them the writes that ended carried. */
@@ -419,7 +418,6 @@ export class Persister {
         (ok) => {
           // Merged even when it came after the read was taken as lost.
           this.unkeptBad = !ok;
-          this.loadFailed = false;
           op.finish(undefined);
         },
         (e) => op.finish(e),
@@ -432,9 +430,8 @@ export class Persister {
     if (this.loadOp === op) this.loadOp = null;
     if (e !== undefined) {
       // The store is unreachable (not: its content is bad; absorb handles that). Runs go
-      // on with a fresh state; a store without `update` loads again before saving, so the
-      // stored state is not overwritten unread.
-      this.loadFailed = true;
+      // on with a fresh state; a store without `update` is read again before each save, so
+      // the stored state is not overwritten unread.
       this.log("error", `key-carousel: loading state from ${this.name} failed${first ? ", starting fresh" : ""}: ${storeErrorText(e)}`);
       this.onError?.("load", e, 1);
     }
@@ -479,11 +476,8 @@ export class Persister {
   /** Something changed; `urgent`: a failure or cleared cooldown, written at once. */
   change(urgent) {
     if (this.closed) {
-      // Once: a failure of a run still in flight at close() is dropped, but not silently.
-      if (!this.droppedAfterClose) {
-        this.droppedAfterClose = true;
-        this.log("warn", `key-carousel: the pool was closed: changes made after close() are not saved to ${this.name}`);
-      }
+      // A failure of a run still in flight at close() is dropped, but not silently.
+      this.#dropped("the pool was closed: changes made after close() are not saved");
       return;
     }
     this.changeSeq++;
@@ -623,7 +617,6 @@ export class Persister {
     // copy is kept (it may have been replaced meanwhile; if not, its copy is tried again).
     // Not atomic: a write between this read and the save is still lost (`update` is not).
     this.unkeptBad = !(await this.#absorbRead(await store.load()));
-    this.loadFailed = false;
     if (this.unkeptBad) throw this.#notOverwritten();
     await store.save(this.snapshot());
   }
@@ -676,10 +669,7 @@ export class Persister {
         for (let round = 0; round < CLOSE_ROUNDS && this.dirty !== 0; round++) await this.flush();
         flushed = true;
       } finally {
-        if (flushed && this.dirty !== 0 && !this.droppedAfterClose) {
-          this.droppedAfterClose = true;
-          this.log("warn", `key-carousel: the pool was closed while it was still changing: changes made during close() are not saved to ${this.name}`);
-        }
+        if (flushed && this.dirty !== 0) this.#dropped("the pool was closed while it was still changing: changes made during close() are not saved");
         this.closed = true;
         this.#wroteThrough(Infinity);
         if (this.timer !== null) clearTimeout(this.timer);
@@ -689,6 +679,13 @@ export class Persister {
       }
     })();
     return this.closing;
+  }
+
+  /** Warns, once for the pool, that changes around `close()` are not saved (`what`). */
+  #dropped(what) {
+    if (this.droppedAfterClose) return;
+    this.droppedAfterClose = true;
+    this.log("warn", `key-carousel: ${what} to ${this.name}`);
   }
 
   /** At `exit`, when the process ends without waiting: say what is lost. */
