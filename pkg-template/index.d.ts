@@ -773,8 +773,16 @@ export interface StateStore {
    * `merge(null)` for the pool's own state, sends it, and returns the merged value, which the
    * pool merges in; any other return value that is not a state (a client's `"OK"`) is
    * ignored. A rejection is logged and the write retried later.
+   *
+   * `context.now` is the pool's clock (ms since the epoch; absent when the clock reads
+   * badly). A store that merges on its side should forget by it what the pool forgets: a
+   * stored record of an id the pool did not send, once every time in it is more than 30
+   * days before `now` (the Redis store does).
    */
-  update?(merge: (stored: StoredState) => Snapshot): StoredState | void | Promise<StoredState | void>;
+  update?(
+    merge: (stored: StoredState) => Snapshot,
+    context: { readonly now?: number },
+  ): StoredState | void | Promise<StoredState | void>;
   /**
    * Keeps a copy of a bad stored value before it is overwritten; returns where (for the
    * warning), e.g. `<path>.corrupt-<time>` or a side key. While it fails (throws), the pool

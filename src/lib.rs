@@ -37,7 +37,7 @@ pub use classify::{classify, ErrorFacts, Rules};
 pub use config::{ConfigError, Kind, Mode, ProfileSpec, Settings, Strategy, MAX_TIME_MS};
 pub use pool::{Error, Failure, PairState, Pool, ProfileState};
 pub use reason::{Policy, Reason, ReasonPolicy, Schedule};
-pub use snapshot::{merge, pair_id, Imported, Record, Snapshot, PAIR_SEPARATOR};
+pub use snapshot::{merge, pair_id, Imported, Record, Snapshot, FORGET_AFTER_MS, PAIR_SEPARATOR};
 pub use status::{
     ModelCooldown, ProfileStatus, State, Status, Totals, PAIR_COLUMNS, STATUS_MAX_COLUMNS, STATUS_TOTALS,
     STATUS_TRAILER,

@@ -306,6 +306,9 @@ pub struct Pool {
     /// Imported records of ids this pool does not have, kept for re-export: another
     /// process sharing the store may use them.
     pub(crate) extras: BTreeMap<String, Record>,
+    /// At most the latest time of every record in `extras` ([`Record::stale`]), so that
+    /// forgetting the stale ones walks the map only when one may be: 0 until known.
+    pub(crate) extras_oldest: f64,
     weights: Weights,
     /// Interned model names, and their lookup.
     models: Names,

@@ -10,7 +10,8 @@
 //!   can make the core misbehave);
 //! - [`merge`], the merge of two records, and [`Snapshot::merge`], of two snapshots;
 //! - the pool's [`Pool::export`] and [`Pool::import`] (import merges, re-indexes the
-//!   selection and keeps records of ids the pool does not have, for re-export);
+//!   selection and keeps records of ids the pool does not have, for re-export, until they
+//!   are [`FORGET_AFTER_MS`] past their last time: [`Record::stale`]);
 //! - the records of model-scoped rests: one [`Record`] per pair (profile, model), whose
 //!   `lastUsed` and `lastSuccess` are always absent, under the id
 //!   `<profile id>\u{1}<model>` ([`pair_id`]; real ids hold no control characters), so
@@ -77,6 +78,14 @@ pub struct Record {
 fn time(x: f64) -> Option<f64> {
     check_time(x).then_some(x)
 }
+
+/// How long a pool keeps the record of an id it does not have (a key another process
+/// uses, or one retired) after the latest time the record holds: 30 days. The record of a
+/// rest that has not ended is never older than that (its `cooldownUntil` is in the future).
+/// Each pool forgets such a record by the same rule, and the Redis script too (for what
+/// the writer did not send), so a fleet whose keys rotate does not carry every retired id
+/// in its state for good; the processes that have the id keep its record and write it.
+pub const FORGET_AFTER_MS: f64 = 30.0 * 24.0 * 3_600_000.0;
 
 fn max_opt(a: Option<f64>, b: Option<f64>) -> Option<f64> {
     match (a, b) {
@@ -189,6 +198,29 @@ impl Record {
     /// for `merge(r, r)`.
     pub fn normalized(&self) -> Record {
         Record { updated_at: self.event_time(), ..*self }
+    }
+
+    /// Whether a pool that does not have this record's id forgets it at `now`: every time
+    /// it holds (`cooldownUntil` and `cooldownStartedAt` included) is more than
+    /// [`FORGET_AFTER_MS`] before `now` (a record that holds none counts as of time 0, so
+    /// at a `now` of 0, as `mergeSnapshots` imports, nothing is stale). A rest still
+    /// running is never stale. A record merged from stale records is stale (the merge takes its times
+    /// from theirs), so forgetting before or after a merge comes to the same.
+    pub fn stale(&self, now: f64) -> bool {
+        self.latest() < now - FORGET_AFTER_MS
+    }
+
+    /// The latest time the record holds, 0 when it holds none.
+    fn latest(&self) -> f64 {
+        let times = [
+            self.last_used,
+            self.last_failure,
+            self.last_success,
+            self.cooldown_until,
+            self.updated_at,
+            self.cooldown_started_at,
+        ];
+        times.iter().fold(0.0, |m: f64, t| t.map_or(m, |t| m.max(t)))
     }
 }
 
@@ -347,6 +379,21 @@ impl Pool {
         Ok(part.unknown)
     }
 
+    /// Drops the kept records of ids the pool does not have that are [`Record::stale`] at
+    /// `now` (a checked time): what each import does first (an import of no records does
+    /// only that).
+    fn forget_stale(&mut self, now: f64) {
+        if self.extras_oldest >= now - FORGET_AFTER_MS {
+            return;
+        }
+        // The map made again through `keep` (which takes no stale record), rather than by
+        // `retain`: the map's removal code is 6.7 KB of wasm that nothing else needs.
+        self.extras_oldest = f64::INFINITY;
+        for (id, r) in core::mem::take(&mut self.extras) {
+            self.keep(&id, &r, now);
+        }
+    }
+
     /// [`Pool::import`] of a part of a snapshot, without rebuilding the round-robin order:
     /// when [`Imported::rerank`] says it changed, the caller calls [`Pool::rerank`] once the
     /// last part is in (before the next pick). Importing a snapshot part by part, then
@@ -361,6 +408,7 @@ impl Pool {
         }
         self.sel.advance(now);
         self.note_recovered();
+        self.forget_stale(now);
         let mut reorder = false;
         let mut unknown = 0;
         for (id, stored) in records {
@@ -371,20 +419,20 @@ impl Pool {
                 match known {
                     Some((idx, Ok(m))) => {
                         if !self.import_pair(idx, m, &stored.begun_by(now), now) {
-                            self.keep(id, &stored);
+                            self.keep(id, &stored, now);
                         }
                     }
-                    Some((_, Err(_))) => self.keep(id, &stored),
+                    Some((_, Err(_))) => self.keep(id, &stored, now),
                     None => {
                         unknown += 1;
-                        self.keep(id, &stored);
+                        self.keep(id, &stored, now);
                     }
                 }
                 continue;
             }
             let Some(idx) = self.index_of(id) else {
                 unknown += 1;
-                self.keep(id, &stored);
+                self.keep(id, &stored, now);
                 continue;
             };
             let Some(mine) = self.record(idx) else { continue };
@@ -412,12 +460,20 @@ impl Pool {
         Ok(Imported { unknown, rerank: reorder })
     }
 
-    /// Keeps a record of an id the pool does not have, merged with what was kept.
-    fn keep(&mut self, id: &str, stored: &Record) {
-        self.extras
+    /// Keeps a record of an id the pool does not have, merged with what was kept. A record
+    /// stale at `now` ([`Record::stale`]) is not taken in; the kept ones are never stale
+    /// here (an import forgets them first, at its `now`), so importing two snapshots in
+    /// turn is importing their merge, once each is without its stale records.
+    fn keep(&mut self, id: &str, stored: &Record, now: f64) {
+        if stored.stale(now) {
+            return;
+        }
+        let r = self
+            .extras
             .entry(id.to_string())
             .and_modify(|mine| *mine = merge(mine, stored))
             .or_insert_with(|| stored.normalized());
+        self.extras_oldest = self.extras_oldest.min(r.latest());
     }
 
     /// Merges a stored record into the pair (profile, model). Returns false, changing

@@ -277,7 +277,7 @@ impl State {
         if self.inner.set_settings(settings) {
             Ok(())
         } else {
-            Err(Problem::Range("setup: the pool is not new (profiles added or state imported)".into()))
+            Err(Problem::Range("setup: not a new pool".into()))
         }
     }
 
@@ -293,10 +293,12 @@ impl State {
         positions: &[u32],
     ) -> Result<u32, Problem> {
         let n = id_lens.len();
+        // One message for any array that does not fit the others: only a caller other than
+        // the JS layer sends one.
+        let bad = || Problem::Range("addProfiles: arrays that do not fit".into());
         if provider.len() != n || fallback.len() != n || positions.len() != n {
-            return Err(Problem::Range("addProfiles: arrays of different lengths".into()));
+            return Err(bad());
         }
-        let bad = || Problem::Range("addProfiles: lengths do not match the strings".into());
         let mut names = Utf16Cutter(providers);
         let names: Vec<&str> =
             provider_lens.iter().map(|&len| names.cut(len as u32)).collect::<Option<_>>().ok_or_else(bad)?;
@@ -351,14 +353,8 @@ impl State {
     fn import_part(&mut self, ids: &str, cols: &[f64], now: f64, remaining: u32) -> Result<u32, Problem> {
         let n = if ids.is_empty() { 0 } else { ids.split('\0').count() };
         if cols.len() != n * Record::COLUMNS {
-            return Err(Problem::Range(cat(&[
-                "importSnapshot: ",
-                &num(cols.len() as u64),
-                " numbers for ",
-                &num(n as u64),
-                " ids, expected ",
-                &num((n * Record::COLUMNS) as u64),
-            ])));
+            // Only a caller other than the JS layer sends numbers that do not fit the ids.
+            return Err(Problem::Range("importSnapshot: numbers that do not fit the ids".into()));
         }
         // `remaining`: the records of this part and of the parts still to come. Their
         // unknown ids are reserved for at the first part, in this part's proportion: one

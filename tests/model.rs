@@ -150,6 +150,16 @@ fn taken_in(r: &Record, now: f64) -> Record {
     Record { cooldown_started_at: started, ..*r }
 }
 
+/// A kept record of an unknown id is forgotten once every time in it is over 30 days old
+/// (one without times counts as of time 0).
+fn fresh(r: &Record, now: f64) -> bool {
+    let month = 30.0 * 86_400_000.0;
+    [r.last_used, r.last_failure, r.last_success, r.cooldown_until, r.updated_at, r.cooldown_started_at]
+        .iter()
+        .any(|t| t.is_some_and(|t| t >= now - month))
+        || now - month <= 0.0
+}
+
 fn model_merge(a: &Record, b: &Record) -> Record {
     let max = |x: Option<f64>, y: Option<f64>| match (x, y) {
         (None, None) => None,
@@ -582,11 +592,15 @@ impl Model {
                 continue;
             }
             let Some(i) = self.ids.iter().position(|x| x == id) else {
-                let m = match self.extras.get(id) {
-                    Some(mine) => model_merge(mine, &r),
-                    None => model_merge(&r, &r),
-                };
-                self.extras.insert(id.clone(), m);
+                // A record of an id the pool does not have is not taken in once stale, and a
+                // kept one that went stale is replaced.
+                if fresh(&r, now) {
+                    let m = match self.extras.get(id) {
+                        Some(mine) if fresh(mine, now) => model_merge(mine, &r),
+                        _ => model_merge(&r, &r),
+                    };
+                    self.extras.insert(id.clone(), m);
+                }
                 continue;
             };
             let p = &mut self.p[i];
@@ -605,6 +619,7 @@ impl Model {
             p.long = m.cooldown_long;
             p.started = m.cooldown_started_at;
         }
+        self.extras.retain(|_, r| fresh(r, now));
         if !reorder {
             return;
         }

@@ -189,6 +189,17 @@ fn drive(settings: Settings, ops: &[Op], start: f64) -> (Pool, f64) {
     (pool, now)
 }
 
+/// Whether a pool keeps a record of an id it does not have at `now`: some time in it is at
+/// most 30 days old (one without times counts as of time 0).
+fn fresh(r: &Record, now: f64) -> bool {
+    let month = 30.0 * 24.0 * 3_600_000.0;
+    [r.last_used, r.last_failure, r.last_success, r.cooldown_until, r.updated_at, r.cooldown_started_at]
+        .into_iter()
+        .flatten()
+        .any(|t| t >= now - month)
+        || now - month <= 0.0
+}
+
 fn normalized(s: &Snapshot) -> Snapshot {
     Snapshot { profiles: s.profiles.iter().map(|(k, r)| (k.clone(), r.normalized())).collect() }
 }
@@ -211,9 +222,10 @@ proptest! {
         let extras = Snapshot { profiles: extra.into_iter().collect::<BTreeMap<_, _>>() };
         prop_assert_eq!(import(&mut first, &extras, now), extras.profiles.len());
         let saved = first.export();
-        // Unknown ids are kept and re-exported.
-        for id in extras.profiles.keys() {
-            prop_assert!(saved.profiles.contains_key(id));
+        // Unknown ids are kept and re-exported, until every time in their record is over
+        // 30 days old.
+        for (id, r) in &extras.profiles {
+            prop_assert_eq!(saved.profiles.contains_key(id), fresh(r, now), "{}", id);
         }
         let mut second = Pool::with_profiles(settings, &specs()).unwrap();
         import(&mut second, &saved, now);
@@ -253,7 +265,18 @@ proptest! {
         let mut two = one.clone();
         import(&mut one, &a, now);
         import(&mut one, &b, now);
-        import(&mut two, &a.merge(&b), now);
+        // Of the records of ids the pool does not have, the stale ones are not taken in:
+        // each snapshot without them.
+        let taken = |s: &Snapshot| Snapshot {
+            profiles: s
+                .profiles
+                .iter()
+                .filter(|(id, r)| two.index_of(id).is_some() || fresh(r, now))
+                .map(|(id, r)| (id.clone(), *r))
+                .collect(),
+        };
+        let merged = taken(&a).merge(&taken(&b));
+        import(&mut two, &merged, now);
         prop_assert_eq!(one.export(), two.export());
     }
 }
@@ -323,4 +346,44 @@ fn a_restarted_pool_continues_the_round_robin() {
     // c was never picked, then a (least recently), then b.
     let picks: Vec<_> = (0..3).map(|i| second.acquire(now + 3.0 + i as f64, None).unwrap()).collect();
     assert_eq!(picks, vec![Some(2), Some(0), Some(1)]);
+}
+
+#[test]
+fn a_record_of_an_unknown_id_is_forgotten_30_days_after_its_last_time() {
+    const DAY: f64 = 86_400_000.0;
+    assert_eq!(key_carousel::FORGET_AFTER_MS, 30.0 * DAY);
+    let t0 = 1.7e12;
+    let failed = Record { error_count: 1, last_failure: Some(t0), ..Record::default() };
+    let stored =
+        |r: Record| Snapshot { profiles: BTreeMap::from([("gone".to_string(), r), ("a".to_string(), r)]) };
+    let empty = Snapshot::default();
+
+    // Kept up to 30 days after its last time, then forgotten at the next import.
+    let mut pool = Pool::with_profiles(Settings::v2(), &specs()).unwrap();
+    import(&mut pool, &stored(failed), t0 + 30.0 * DAY);
+    assert!(pool.export().profiles.contains_key("gone"));
+    import(&mut pool, &empty, t0 + 30.0 * DAY + 1.0);
+    assert!(!pool.export().profiles.contains_key("gone"));
+    // Not taken in once stale; the pool's own profile takes its record whatever its age.
+    let mut late = Pool::with_profiles(Settings::v2(), &specs()).unwrap();
+    import(&mut late, &stored(failed), t0 + 30.0 * DAY + 1.0);
+    let saved = late.export();
+    assert!(!saved.profiles.contains_key("gone"));
+    assert_eq!(saved.profiles["a"].last_failure, Some(t0));
+
+    // A rest counts by its end: kept while it runs and 30 days after.
+    let resting = Record { cooldown_until: Some(t0 + 40.0 * DAY), cooldown_long: true, ..failed };
+    let mut pool = Pool::with_profiles(Settings::v2(), &specs()).unwrap();
+    import(&mut pool, &stored(resting), t0 + 35.0 * DAY);
+    import(&mut pool, &empty, t0 + 70.0 * DAY);
+    assert!(pool.export().profiles.contains_key("gone"));
+    import(&mut pool, &empty, t0 + 70.0 * DAY + 1.0);
+    assert!(!pool.export().profiles.contains_key("gone"));
+
+    // A later record of the id after it went stale replaces it rather than merging with it.
+    let mut pool = Pool::with_profiles(Settings::v2(), &specs()).unwrap();
+    import(&mut pool, &stored(Record { last_used: Some(t0), ..failed }), t0);
+    let later = Record { error_count: 0, last_success: Some(t0 + 40.0 * DAY), ..Record::default() };
+    import(&mut pool, &stored(later), t0 + 40.0 * DAY);
+    assert_eq!(pool.export().profiles["gone"], later.normalized());
 }

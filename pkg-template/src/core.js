@@ -336,6 +336,15 @@ export class CorePool {
     return this.#ok(importRecords(this.#live(), ids, cols, now, () => this.#problem()));
   }
 
+  /**
+   * Forgets the kept records of ids the pool does not have that are stale at `now` (see
+   * src/snapshot.rs `Record::stale`): an import of nothing, which begins with that.
+   */
+  forgetStale(now) {
+    this.#statusKept = false;
+    if (this.#ok(this.#live().importSnapshot("", NO_RECORDS, now, 0)) < 0) throw this.#problem();
+  }
+
   /** Every record (see src/wasm.rs `exportSnapshot`), copied out in parts of SNAPSHOT_PART. */
   exportSnapshot() {
     return this.#ok(exportRecords(this.#live()));
@@ -391,6 +400,8 @@ function addProfiles(raw, ids, providers, fallback, positions) {
 }
 
 /** CorePool#importSnapshot into `raw`; `problem()` makes the error of a part that failed. */
+const NO_RECORDS = new Float64Array(0);
+
 function importRecords(raw, ids, cols, now, problem) {
   let unknown = 0;
   try {

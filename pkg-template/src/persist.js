@@ -231,6 +231,7 @@ export class Persister {
     /** How `pending` and the write timer hold this persister: weakly where the runtime can. */
     this.ref = typeof WeakRef === "function" ? new WeakRef(this) : { deref: () => this };
     this.snapshot = () => link.snapshot();
+    this.now = () => link.now();
     this.log = log;
     this.intervalMs = intervalMs;
     this.name = typeof store.name === "string" ? store.name : "storage";
@@ -589,6 +590,11 @@ export class Persister {
       for (let attempt = 1; ; attempt++) {
         let keeping;
         try {
+          // The pool's clock: a store that merges on its side forgets by it what the pool
+          // forgets (records of ids it does not have, 30 days past their last time); none
+          // when it reads badly (then nothing is forgotten).
+          const now = this.now();
+          const context = now === undefined ? {} : { now };
           const result = await store.update((stored, found) => {
             const copy = this.absorb(stored);
             // FOUND: a value the store already copied aside itself and reports (a Redis
@@ -598,7 +604,7 @@ export class Persister {
               throw KEEP_FIRST;
             }
             return this.snapshot();
-          });
+          }, context);
           // A store that merged on its side (a Redis script: it called merge(null) for the
           // pool's state) returns what it holds now.
           if (result !== undefined && result !== null) this.absorbReply(result);
@@ -745,6 +751,15 @@ export class StateLink {
     this.#imported = imported;
   }
 
+  /** The pool's clock (ms since the epoch), checked; undefined when it reads badly. */
+  now() {
+    try {
+      return this.#now();
+    } catch {
+      return undefined;
+    }
+  }
+
   #import(parsed) {
     const cut = this.#core.restsCut();
     this.#core.importSnapshot(parsed.ids, parsed.cols, this.#now());
@@ -833,8 +848,15 @@ export class StateLink {
     return kept;
   }
 
-  /** The pool's state in stored form (v1's file format plus v2's fields). */
+  /**
+   * The pool's state in stored form (v1's file format plus v2's fields), without what the
+   * pool forgets at its clock: a store that merges on its side (a Redis script) asks for it
+   * without an import first, which would have forgotten it.
+   */
   snapshot() {
+    // A clock that reads badly forgets nothing (the import, if any, has thrown already).
+    const now = this.now();
+    if (now !== undefined) this.#core.forgetStale(now);
     const cols = this.#core.exportSnapshot();
     return toSnapshot(this.#ids, this.#core.extraIds(), cols);
   }

@@ -19,6 +19,9 @@ import { REASONS } from "./reasons.js";
 const LUA_MERGE = String.raw`-- key-carousel: merges a pool's state into the state stored at KEYS[1], atomically.
 -- KEYS[1]: the state (a JSON string); KEYS[2]: where a bad stored value is kept.
 -- ARGV[1]: the pool's state, JSON: { "version": 1, "profiles": { id: record } }.
+-- ARGV[2] (optional): the pool's clock, ms. A stored record of an id the pool did not send
+-- is forgotten when every time in it is over 30 days before that, as the pool forgets the
+-- records of ids it does not have (src/snapshot.rs, Record::stale).
 -- Returns { merged } or, when the stored value was unusable in whole or in part,
 -- { merged, the stored value, the key its copy is kept under }.
 local RANK = { @RANKS@ }
@@ -302,8 +305,19 @@ if bad then
   while redis.call("EXISTS", side) == 1 do n = n + 1; side = KEYS[2] .. "-" .. n end
   if kind == "string" then redis.call("SET", side, raw) else redis.call("RENAME", key, side) end
 end
+local now, FORGET_AFTER_MS = tonumber(ARGV[2]), 2592000000
+-- A record without times counts as of time 0.
+local function stale(r)
+  if now - FORGET_AFTER_MS <= 0 then return false end
+  for _, f in ipairs({ "lu", "lf", "ls", "cu", "ua", "cs" }) do
+    if r[f] ~= nil and r[f] >= now - FORGET_AFTER_MS then return false end
+  end
+  return true
+end
 local merged = {}
-for id, r in pairs(stored) do merged[id] = merge(r, r) end
+for id, r in pairs(stored) do
+  if mine[id] ~= nil or now == nil or not stale(r) then merged[id] = merge(r, r) end
+end
 for id, r in pairs(mine) do
   local m = merged[id]
   if m == nil then merged[id] = merge(r, r) else merged[id] = merge(m, r) end
@@ -421,15 +435,17 @@ export function redisStore(client, options = {}) {
   /** Bad values the script found while keeping another: reported by the next update. */
   let found = [];
 
-  async function merge(stateText) {
+  /** `now`: the pool's clock, by which the script forgets stale records the pool did not send. */
+  async function merge(stateText, now) {
     const keys = [key, sideKey()];
+    const args = now === undefined ? [stateText] : [stateText, String(now)];
     scriptSha ??= sha1Hex(REDIS_MERGE_SCRIPT);
     let reply;
     try {
-      reply = await ops.evalsha(scriptSha, keys, [stateText]);
+      reply = await ops.evalsha(scriptSha, keys, args);
     } catch (e) {
       if (!/^NOSCRIPT/.test(errorMessage(e))) throw e;
-      reply = await ops.eval(REDIS_MERGE_SCRIPT, keys, [stateText]); // also caches it on the server
+      reply = await ops.eval(REDIS_MERGE_SCRIPT, keys, args); // also caches it on the server
     }
     if (!Array.isArray(reply) || reply.length < 1) throw new Error(`redisStore: unexpected reply from the merge script: ${String(reply)}`);
     const merged = text(reply[0]);
@@ -456,8 +472,9 @@ export function redisStore(client, options = {}) {
         return bad === null ? text(await ops.get(key)) : bad.raw;
       }
     },
-    async update(mergeInto) {
-      const { merged, bad } = await merge(JSON.stringify(mergeInto(null)));
+    async update(mergeInto, context) {
+      const now = typeof context?.now === "number" && Number.isFinite(context.now) ? context.now : undefined;
+      const { merged, bad } = await merge(JSON.stringify(mergeInto(null)), now);
       const report = bad ? [...found, bad] : found;
       found = [];
       // The pool warns (once per value) and asks keepCorrupt, which names the copy; FOUND:

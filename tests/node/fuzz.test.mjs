@@ -557,10 +557,14 @@ function isNewBad(env, text) {
 function absorbInModel(env, raw) {
   const parsed = parseStored(raw);
   const text = typeof raw === "string" ? raw : JSON.stringify(raw);
+  // The pool forgets stale kept records before it writes, whatever it read (a clock that
+  // reads badly forgets nothing).
+  const forget = () => env.clock.valid() && env.model.forget(env.clock.value);
   if (parsed.corrupt) {
     if (isNewBad(env, text)) {
       env.expectCopies++;
     }
+    forget();
     return true;
   }
   if (parsed.records.length > 0) {
@@ -570,6 +574,7 @@ function absorbInModel(env, raw) {
   if (parsed.dropped > 0 && isNewBad(env, text)) {
     env.expectCopies++;
   }
+  forget();
   return true;
 }
 

@@ -297,7 +297,7 @@ test("hostile fields are dropped one by one; __proto__ is an ordinary id; the re
 
 test("a store that cannot be read: error logged, the pool starts fresh, and reads before its first save", async () => {
   let fail = true;
-  let stored = JSON.stringify({ version: 1, profiles: { other: { errorCount: 1, lastFailure: 5 } } });
+  let stored = JSON.stringify({ version: 1, profiles: { other: { errorCount: 1, lastFailure: Date.now() - 1000 } } });
   const storage = {
     load() {
       if (fail) throw new Error("connection refused");
@@ -361,6 +361,34 @@ test("records of ids this pool does not have are kept and written back", async (
   await pool.close();
   assert.deepEqual(readState(path).profiles["someone-else"], other);
   assert.deepEqual(Object.keys(readState(path).profiles).sort(), ["k0", "k1", "someone-else"]);
+});
+
+test("a record of an id this pool does not have is forgotten once every time in it is over 30 days old, in the file and in the pool; a rest counts by its end, the pool's own ids never go (was: kept for good)", async () => {
+  const DAY = 86_400_000;
+  const path = join(dir(), "state.json");
+  const clock = manualClock(T0 + 100 * DAY);
+  const now = clock.now;
+  const profiles = {
+    retired: { errorCount: 1, lastUsed: now - 31 * DAY, lastFailure: now - 40 * DAY, lastFailureReason: "timeout" },
+    "other-process": { errorCount: 0, lastUsed: now - 29 * DAY, lastSuccess: now - 29 * DAY },
+    "long-rest": { errorCount: 2, lastFailure: now - 60 * DAY, cooldownUntil: now - 20 * DAY, lastFailureReason: "billing", cooldownLong: true },
+    "v1-untouched": { errorCount: 0, lastUsed: null, lastFailure: null, lastSuccess: null, cooldownUntil: null, lastFailureReason: null },
+    k1: { errorCount: 0, lastUsed: now - 90 * DAY, lastSuccess: now - 90 * DAY },
+  };
+  writeFileSync(path, JSON.stringify({ version: 1, profiles }));
+  const pool = new Pool({ profiles: keys(2), storage: fileStore(path), clock: clock.fn });
+  await pool.init();
+  pool.markFailure("k0", "timeout");
+  await pool.flush();
+  const ids = () => Object.keys(readState(path).profiles).sort();
+  assert.deepEqual(ids(), ["k0", "k1", "long-rest", "other-process"]);
+  assert.equal(readState(path).profiles.k1.lastUsed, now - 90 * DAY);
+  // 11 days on, the other process's record is 40 days old; the rest ended 31 days ago.
+  clock.now += 11 * DAY;
+  pool.markFailure("k1", "timeout");
+  await pool.flush();
+  assert.deepEqual(ids(), ["k0", "k1"]);
+  await pool.close();
 });
 
 test("a state of more records than cross into the wasm module at once (4,096) saves and loads whole: profiles, kept ids and model rests on both sides of each part's edge", async () => {

@@ -277,6 +277,39 @@ test("differential: values the pool calls unusable in whole or in part, the scri
 
 // ---- Processes and machines sharing one key ----
 
+test("the script forgets what the pool forgets: a stored record of an id the pool did not send, once every time in it is over 30 days before the pool's clock (was: kept for good); with each client", async () => {
+  const DAY = 86_400_000;
+  for (const kind of KINDS) {
+    const key = freshKey(`forget-${kind}`);
+    let now = Date.UTC(2026, 0, 1);
+    const profiles = {
+      retired: { errorCount: 1, lastUsed: now - 31 * DAY, lastFailure: now - 40 * DAY, lastFailureReason: "timeout" },
+      "other-process": { errorCount: 0, lastUsed: now - 29 * DAY, lastSuccess: now - 29 * DAY },
+      "long-rest": { errorCount: 2, lastFailure: now - 60 * DAY, cooldownUntil: now - 20 * DAY, lastFailureReason: "billing", cooldownLong: true },
+      k1: { errorCount: 0, lastUsed: now - 90 * DAY, lastSuccess: now - 90 * DAY },
+    };
+    const pool = new Pool({ profiles: keys(2), storage: redisStore(clients[kind].client, { key }), clock: () => now });
+    // Written after the pool's load, so only the script sees them.
+    await pool.init();
+    await io().set(key, JSON.stringify({ version: 1, profiles }));
+    pool.markFailure("k0", "timeout");
+    await pool.flush();
+    const ids = async () => Object.keys(JSON.parse(await io().get(key)).profiles).sort();
+    assert.deepEqual(await ids(), ["k0", "k1", "long-rest", "other-process"], kind);
+    now += 11 * DAY;
+    pool.markFailure("k1", "timeout");
+    await pool.flush();
+    assert.deepEqual(await ids(), ["k0", "k1"], kind);
+    assert.deepEqual(pool.getStatus().profiles.map((p) => p.id), ["k0", "k1"]);
+    await pool.close();
+  }
+  // Without the pool's clock (an older caller of the script), nothing is forgotten.
+  const key = freshKey("forget-no-clock");
+  const old = { version: 1, profiles: { retired: { errorCount: 0, lastUsed: 1 } } };
+  const { merged } = await scriptMerge(key, JSON.stringify(old), JSON.stringify({ version: 1, profiles: {} }));
+  assert.deepEqual(Object.keys(merged.profiles), ["retired"]);
+});
+
 test("8 processes started together (4 on ioredis, 4 on node-redis), each failing a different key: Redis holds all 8 cooldowns", async () => {
   const key = freshKey("race8");
   const start = Date.now() + 1500;

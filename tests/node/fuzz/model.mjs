@@ -390,16 +390,23 @@ export class ModelPool {
     return out;
   }
 
+  /** Forgets the kept records that are stale at `now` (see `stale`). */
+  forget(now) {
+    for (const [id, r] of this.extras) if (stale(r, now)) this.extras.delete(id);
+  }
+
   /**
-   * Merges stored records in at `now`; re-ranks by lastUsed when one changed. A profile's
+   * Merges stored records in at `now`; re-ranks by lastUsed when one changed. Kept records
+   * stale at `now` are forgotten first, and stale records of unknown ids not taken in. A profile's
    * record is taken without a rest start later than `now` (a rest cannot have begun yet).
    */
   import(records, now) {
+    this.forget(now);
     let reorder = false;
     for (const [id, stored] of records) {
       const i = this.index(id);
       if (i < 0) {
-        this.extras.set(id, this.extras.has(id) ? mergeRecords(this.extras.get(id), stored) : normalized(stored));
+        if (!stale(stored, now)) this.extras.set(id, this.extras.has(id) ? mergeRecords(this.extras.get(id), stored) : normalized(stored));
         continue;
       }
       const mine = this.record(i);
@@ -427,6 +434,16 @@ export class ModelPool {
     for (let i = 0; i < this.p.length; i++) if (this.p[i].lastUsed === null) this.p[i].rank = 0;
     this.picks = used.length;
   }
+}
+
+/**
+ * A record of an id the pool does not have is forgotten once every time in it is more than
+ * 30 days before `now` (one without times counts as of time 0).
+ */
+function stale(r, now) {
+  const cut = now - 30 * 86_400_000;
+  const times = [r.lastUsed, r.lastFailure, r.lastSuccess, r.cooldownUntil, r.updatedAt, r.cooldownStartedAt];
+  return cut > 0 && !times.some((t) => typeof t === "number" && t >= cut);
 }
 
 /** Comparable text of a Map id -> record (null and absent fields alike). */
