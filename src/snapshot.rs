@@ -204,8 +204,9 @@ impl Record {
     /// it holds (`cooldownUntil` and `cooldownStartedAt` included) is more than
     /// [`FORGET_AFTER_MS`] before `now` (a record that holds none counts as of time 0, so
     /// at a `now` of 0, as `mergeSnapshots` imports, nothing is stale). A rest still
-    /// running is never stale. A record merged from stale records is stale (the merge takes its times
-    /// from theirs), so forgetting before or after a merge comes to the same.
+    /// running is never stale. A record merged from stale records is stale (the merge
+    /// takes its times from theirs), so forgetting before or after a merge comes to the
+    /// same.
     pub fn stale(&self, now: f64) -> bool {
         self.latest() < now - FORGET_AFTER_MS
     }

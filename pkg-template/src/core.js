@@ -399,9 +399,10 @@ function addProfiles(raw, ids, providers, fallback, positions) {
   return raw.addProfiles(ids.join(""), cutLengths(ids), names.join(""), cutLengths(names), indicesIn(providers, nameIndex), fallback, positions);
 }
 
-/** CorePool#importSnapshot into `raw`; `problem()` makes the error of a part that failed. */
+/** The columns of no records: an import of nothing (CorePool#forgetStale). */
 const NO_RECORDS = new Float64Array(0);
 
+/** CorePool#importSnapshot into `raw`; `problem()` makes the error of a part that failed. */
 function importRecords(raw, ids, cols, now, problem) {
   let unknown = 0;
   try {
