@@ -361,7 +361,8 @@ impl Pool {
 
     /// Merges stored records into the pool at `now`: each profile's record becomes
     /// `merge(its record, the stored one)`, records of unknown ids are kept (merged with
-    /// what was kept before), cooling and available profiles are re-indexed, and when a
+    /// what was kept before) unless [`Record::stale`] at `now`, kept ones that are stale
+    /// are forgotten first, cooling and available profiles are re-indexed, and when a
     /// profile's `lastUsed` changed the round-robin order is rebuilt from `lastUsed`
     /// (least recently used first; v1 mode ranks by `lastUsed` as v1 does).
     /// A record under a [`pair_id`] is merged into that pair (without its `lastUsed` and
