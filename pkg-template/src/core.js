@@ -68,6 +68,11 @@ function cutLengths(names) {
   return out;
 }
 
+/** `values` as a `Type` array: itself when it is one. */
+function typed(Type, values) {
+  return values instanceof Type ? values : Type.from(values);
+}
+
 /** Each value's index in `index` (a Map that has every value). */
 function indicesIn(values, index) {
   const out = new Uint32Array(values.length);
@@ -227,7 +232,7 @@ export class CorePool {
    */
   addAll(ids, providers, fallback, positions) {
     this.#statusKept = false;
-    const add = [ids, providers, Uint8Array.from(fallback), Uint32Array.from(positions)];
+    const add = [ids, providers, typed(Uint8Array, fallback), typed(Uint32Array, positions)];
     const first = this.#ok(addProfiles(this.#live(), ...add));
     if (first < 0) throw this.#problem();
     this.#recipe.adds.push(add);

@@ -193,6 +193,47 @@ function refuseKeysAsNames(profiles, fallbackModels, keys) {
   }
 }
 
+/**
+ * The numbers of the profiles kept, one slot each, as the core takes them: typed and filled
+ * in place, so nothing is converted at the crossing. `weighted`: a weight other than 1.
+ */
+class Added {
+  length = 0;
+  weighted = false;
+
+  /**
+   * Room for `expected` slots, at most 1,024 at first (a sparse `profiles` of length
+   * 2^32 - 1 is refused at its first hole, after this); more is grown by doubling.
+   */
+  constructor(expected) {
+    const room = Math.min(expected, 1024);
+    this.fallback = new Uint8Array(room);
+    this.positions = new Uint32Array(room);
+    this.weights = new Uint32Array(room);
+  }
+
+  push(fallback, position, weight) {
+    const at = this.length++;
+    if (at === this.positions.length) {
+      const room = 2 * at + 16;
+      this.fallback = grown(this.fallback, room);
+      this.positions = grown(this.positions, room);
+      this.weights = grown(this.weights, room);
+    }
+    this.fallback[at] = fallback;
+    this.positions[at] = position;
+    this.weights[at] = weight;
+    if (weight !== 1) this.weighted = true;
+  }
+}
+
+/** A copy of the typed array `column` with room for `room` elements. */
+function grown(column, room) {
+  const more = new column.constructor(room);
+  more.set(column);
+  return more;
+}
+
 /** The default clock: `Date.now` looked up at each call, so fake timers installed later work. */
 const dateNow = () => Date.now();
 
@@ -273,9 +314,7 @@ export class Pool {
 
     // Validated here, then added to the core in one call.
     const ids = [];
-    const fallbackFlags = [];
-    const positions = [];
-    const weights = [];
+    const added = new Added(profiles.length + fallbackModels.length);
     const derived = new Map();
     // Loops rather than forEach, which skips the holes of a sparse array ([, {...}]).
     for (let i = 0; i < profiles.length; i++) {
@@ -314,10 +353,8 @@ export class Pool {
         if (holdsKey(def[field], def.apiKey)) throw new ConfigError(itemPath("profiles", i, field), KEY_IN_NAME);
       }
       this.#push(def.provider, def.model, def.apiKey);
+      added.push(0, i, def.weight ?? 1);
       ids.push(id);
-      fallbackFlags.push(0);
-      positions.push(i);
-      weights.push(def.weight ?? 1);
     }
     const primaries = this.#providers.length;
     // Logged once every key is known (and no name holds one): a name here may hold a key
@@ -347,10 +384,8 @@ export class Pool {
       if (holdsKey(fb.model, apiKey)) throw new ConfigError(`${at}.model`, KEY_IN_NAME);
       const id = `fallback-${fb.provider}-${fb.model}`;
       this.#push(fb.provider, fb.model, apiKey);
+      added.push(1, i, 1);
       ids.push(id);
-      fallbackFlags.push(1);
-      positions.push(i);
-      weights.push(1);
     }
     if (ids.length === 0) {
       throw new ConfigError("profiles", "at least one profile or fallback with an API key is required");
@@ -360,11 +395,12 @@ export class Pool {
     let c;
     try {
       c = new CorePool(0, ...COOLDOWN_FIELDS.map((f) => cooldowns[f]), policyBytes);
-      c.addAll(ids, this.#providers, fallbackFlags, positions);
+      const n = ids.length;
+      c.addAll(ids, this.#providers, added.fallback.subarray(0, n), added.positions.subarray(0, n));
       // What v1 has not: only when configured, so a plain pool is built as before.
-      const weighted = weights.some((w) => w !== 1);
+      const weighted = added.weighted;
       if (strategy !== 0 || weighted || transient.length > 0 || long.length > 0) {
-        c.configure(strategy, weighted ? Uint32Array.from(weights) : new Uint32Array(0), transient, long);
+        c.configure(strategy, weighted ? added.weights.subarray(0, n) : new Uint32Array(0), transient, long);
       }
     } catch (e) {
       try {

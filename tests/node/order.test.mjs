@@ -44,6 +44,33 @@ test("weights: a key of weight 3 serves three times as often as a key of weight 
   assert.equal(shares.d, undefined);
 });
 
+test("a pool of 3,000 profiles and fallbacks: each one's weight, kind and position reach the core (past the constructor's first 1,024 slots)", async () => {
+  const primaries = Array.from({ length: 1500 }, (_, i) => ({ id: `k${i}`, provider: "openai", apiKey: `key-${i}-0123456789` }));
+  primaries[1400].weight = 1000;
+  const fallbackModels = Array.from({ length: 1500 }, (_, i) => ({ provider: "other", model: `m${i}`, apiKey: `key-fb-${i}-0123456789` }));
+  const pool = new Pool({ profiles: primaries, fallbackModels });
+  // Weight: k1400 serves 1,000 of 2,499 picks (its weight against 1,499 of weight 1). Kind:
+  // no fallback is picked while a primary is available.
+  const count = await tally(pool, 2_499);
+  within(count.k1400, 1_000, 0.05, "k1400");
+  assert.deepEqual(
+    Object.keys(count).filter((id) => !id.startsWith("k")),
+    [],
+    "fallbacks picked while primaries were available",
+  );
+  // Positions: the core names the entry it refuses by its index in the user's list.
+  assert.throws(
+    () => new Pool({ profiles: primaries, fallbackModels: [...fallbackModels, { provider: "other", model: "m1234", apiKey: "key-x-0123456789" }] }),
+    (e) => e instanceof ConfigError && e.field === "fallbackModels[1500].id" && e.message.includes("fallbackModels[1234]"),
+  );
+  const twin = primaries.map((p) => ({ ...p }));
+  twin[1499].id = "k1100";
+  assert.throws(
+    () => new Pool({ profiles: twin }),
+    (e) => e instanceof ConfigError && e.field === "profiles[1499].id" && e.message.includes("profiles[1100]"),
+  );
+});
+
 test("weights: with every weight 1 the order is v2's least-recently-picked round-robin", async () => {
   const plain = new Pool({ profiles: keys(3) });
   const ones = new Pool({ profiles: keys(3).map((p) => ({ ...p, weight: 1 })) });
