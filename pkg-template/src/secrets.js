@@ -64,6 +64,10 @@ export function fingerprint(text) {
  */
 export function holdsKey(name, key) {
   if (typeof name !== "string" || typeof key !== "string" || name.length < MIN_LEAK || key.length < MIN_LEAK) return false;
+  // Every window of a name shorter than 2 × MIN_LEAK holds its characters from
+  // `length - MIN_LEAK` to MIN_LEAK: a key without them holds no window (one search, where
+  // most names, ids such as "key-12345", end).
+  if (name.length < 2 * MIN_LEAK && !key.includes(name.slice(name.length - MIN_LEAK, MIN_LEAK))) return false;
   // The name's windows cover the whole key too (also one read from a file with its newline).
   for (let i = 0; i + MIN_LEAK <= name.length; i++) if (inKey(name, i, key)) return key.trim().length >= MIN_LEAK;
   return false;
