@@ -204,9 +204,10 @@ await esbuild.build({
   platform: "neutral",
   mainFields: ["module", "main"],
   target: "es2022",
-  // Deno's entry imports the .wasm in the source phase (`import source`), which esbuild
-  // passes through only when told the target has it.
-  supported: { "import-source": true },
+  // Deno's entry imports the .wasm in the source phase (`import source`), Bun's as a file
+  // (`with { type: "file" }`): esbuild passes each through only when told the target has it
+  // (for an es2022 target it drops the attribute without a word).
+  supported: { "import-source": true, "import-attributes": true },
   external: ["node:*"],
   plugins: [wasmExternal],
 });

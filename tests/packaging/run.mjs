@@ -150,7 +150,8 @@ async function step(name, fn) {
 
 /**
  * A runtime driver run twice when persistence exists: "run", then "load" in a new process.
- * `build` is the file of the package the runtime must have picked (its export condition).
+ * `build` is the file of the package the runtime must have picked (its export condition), or
+ * a function given the run's result that returns what is wrong with it (nothing: undefined).
  */
 async function driverRuntime(name, cmdFor, cwd, build) {
   const stateDir = join(cwd, "state");
@@ -159,7 +160,8 @@ async function driverRuntime(name, cmdFor, cwd, build) {
   const [cmd, args, env] = cmdFor("run", mock.urlFor(run), stateDir);
   const r = await sh(cmd, args, { cwd, env, timeoutMs: 60_000 });
   const res = resultOf(r, `${name} run`);
-  if (basename(String(res.resolved)) !== build) throw new Error(`${name} loaded ${res.resolved}, expected the package's ${build}`);
+  const wrong = typeof build === "function" ? build(res) : basename(String(res.resolved)) !== build ? `loaded ${res.resolved}, expected the package's ${build}` : undefined;
+  if (wrong) throw new Error(`${name} ${wrong}`);
   checkMockSaw(mock, run);
   const out = { coldStart: res.coldStartMs, wall: r.ms, persistence: res.persistence, runtime: res.runtime };
   if (res.persistence === "saved") {
@@ -315,6 +317,27 @@ await step("bun", async () => {
   const dir = await project("bun", { files: ["scenario.mjs", "bun.mjs"] });
   return driverRuntime("bun", (phase, url, state, saved) => [join(BIN, "bun"), ["bun.mjs", phase, url, state, ...(saved ? [saved] : [])], { BUN_RUNTIME_TRANSPILER_CACHE_PATH: "0" }], dir, "index.bun.mjs");
 });
+
+// Bun, the app built by `bun build` (an executable with `--compile`, else a bundle), then
+// run from a directory of its own with only what the build wrote: the .wasm must be among it
+// (was: the bundle found it only where the package was installed, and the executable failed,
+// ENOENT for /$bunfs/root/key_carousel_bg.wasm).
+for (const compile of [true, false]) {
+  const name = compile ? "bun-compile" : "bun-build";
+  await step(name, async () => {
+    const dir = await project(name, { files: ["scenario.mjs", "bun-app.mjs"] });
+    const alone = join(tmpRoot, `${name}-alone`);
+    const args = compile ? ["--compile", "--outfile", join(alone, "app")] : ["--target=bun", "--outdir", alone];
+    await mustSh(join(BIN, "bun"), ["build", "bun-app.mjs", ...args], { cwd: dir });
+    const written = readdirSync(alone);
+    if (!compile && !written.some((f) => /^key_carousel_bg.*\.wasm$/.test(f))) throw new Error(`bun build wrote no .wasm: ${written.join(", ")}`);
+    const cmd = compile ? [join(alone, "app"), []] : [join(BIN, "bun"), [join(alone, "bun-app.js")]];
+    const check = (res) =>
+      !compile || res.embedded?.some((f) => /^key_carousel_bg.*\.wasm$/.test(f)) ? undefined : `embeds no key_carousel_bg .wasm: ${JSON.stringify(res.embedded)}`;
+    const out = await driverRuntime(name, (phase, url, state, saved) => [cmd[0], [...cmd[1], phase, url, state, ...(saved ? [saved] : [])]], alone, check);
+    return { ...out, persistence: `${out.persistence}; ${compile ? "the executable" : "the bundle and its .wasm"} alone (${written.join(", ")})` };
+  });
+}
 
 // workerd through Miniflare: bundled like Wrangler does (conditions workerd, worker, browser;
 // the .wasm a CompiledWasm module), KV bound and persisted to disk, served on 127.0.0.1.

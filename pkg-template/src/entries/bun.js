@@ -1,15 +1,18 @@
-// Bun entry: reads the package's own .wasm synchronously (Bun's node:fs) and instantiates it
-// at import, so the first call works without `await init()`. ES module for both `import` and
-// `require` (Bun requires ES modules synchronously): one module instance.
+// Bun entry: the package's own .wasm is imported as a file (`type: "file"`, which gives its
+// path: `bun build` emits the file next to the bundle and `bun build --compile` embeds it in
+// the executable) and read synchronously (Bun's node:fs), then instantiated at import, so the
+// first call works without `await init()`. ES module for both `import` and `require` (Bun
+// requires ES modules synchronously): one module instance.
 
 import { readFileSync } from "node:fs";
+import wasmFile from "./key_carousel_bg.wasm" with { type: "file" };
 import * as glue from "key-carousel-wasm";
 import { setCore } from "../core.js";
 import { setFileStore } from "../persist.js";
 import { fileStore } from "../file.js";
 import { named } from "../names.js";
 
-setCore(glue, glue.initSync({ module: readFileSync(new URL("./key_carousel_bg.wasm", import.meta.url)) }));
+setCore(glue, glue.initSync({ module: readFileSync(wasmFile) }));
 setFileStore(fileStore); // `storagePath` means fileStore(storagePath)
 
 export * from "../index.js";
