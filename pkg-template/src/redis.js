@@ -306,11 +306,15 @@ if bad then
   if kind == "string" then redis.call("SET", side, raw) else redis.call("RENAME", key, side) end
 end
 local now, FORGET_AFTER_MS = tonumber(ARGV[2]), 2592000000
+-- The times a record holds, and the time before which all of them make it stale (only
+-- with the pool's clock).
+local TIMES = { "lu", "lf", "ls", "cu", "ua", "cs" }
+local cut = now and now - FORGET_AFTER_MS
 -- A record without times counts as of time 0.
 local function stale(r)
-  if now - FORGET_AFTER_MS <= 0 then return false end
-  for _, f in ipairs({ "lu", "lf", "ls", "cu", "ua", "cs" }) do
-    if r[f] ~= nil and r[f] >= now - FORGET_AFTER_MS then return false end
+  if cut <= 0 then return false end
+  for _, f in ipairs(TIMES) do
+    if r[f] ~= nil and r[f] >= cut then return false end
   end
   return true
 end
