@@ -1,4 +1,4 @@
-// The Redis store's merge script (Lua) and its SHA-1, the name EVALSHA runs it by: a module
+// The Redis store's merge script (Lua), and SHA-1 for the name EVALSHA runs it by: a module
 // of its own, which redisStore imports at its first write. It is 13 KB of source that a pool
 // without Redis never runs, and parsing it was ~0.6 ms of a Node cold start (a pool's
 // import and first `new Pool`); Node's ES module build keeps it in a file of its own
@@ -9,7 +9,8 @@
 // reasons (@RANKS@) is filled in by redis.js, from reasons.js, which this module does not
 // import: the other runtimes' build would then load reasons.js as a chunk of its own.
 
-const LUA_MERGE = String.raw`-- key-carousel: merges a pool's state into the state stored at KEYS[1], atomically.
+/** The merge script, with its table of reasons (`@RANKS@`) to fill in: see redis.js. */
+export const LUA_MERGE = String.raw`-- key-carousel: merges a pool's state into the state stored at KEYS[1], atomically.
 -- KEYS[1]: the state (a JSON string); KEYS[2]: where a bad stored value is kept.
 -- ARGV[1]: the pool's state, JSON: { "version": 1, "profiles": { id: record } }.
 -- ARGV[2] (optional): the pool's clock, ms. A stored record of an id the pool did not send
@@ -343,9 +344,6 @@ if text ~= raw then redis.call("SET", key, text) end
 if bad then return { text, raw, side } end
 return { text }
 `;
-
-/** The merge script, its table of reasons to fill in (`@RANKS@`, see redis.js). */
-export const LUA_MERGE_TEMPLATE = LUA_MERGE;
 
 /** SHA-1 of an ASCII string, hex: the script's name for EVALSHA (no crypto module needed). */
 export function sha1Hex(text) {

@@ -1,10 +1,11 @@
 // redisStore: the state in one Redis string, merged on the server by a Lua script, so every
 // write is one atomic read-merge-write however many machines share the key.
 //
-// The script (redis-script.js, imported at the first write) implements the merge rule of src/snapshot.rs exactly (the key, its tie-breakers,
-// the winner's event time written back as `updatedAt`) and the validation of
-// src/snapshot.js's parseState (what is dropped, what makes the whole value unusable);
-// tests/node/redis.test.mjs checks it against mergeSnapshots on random states. It parses
+// The script (redis-script.js, imported at the store's first write) implements the merge
+// rule of src/snapshot.rs exactly (the key, its tie-breakers, the winner's event time written
+// back as `updatedAt`) and the validation of src/snapshot.js's parseState (what is dropped,
+// what makes the whole value unusable); tests/node/redis.test.mjs checks it against
+// mergeSnapshots on random states. It parses
 // JSON itself: Redis's cjson cannot tell `[]` from `{}` and rounds numbers to 14 digits.
 // One difference no writer produces: `-0` (JSON.stringify writes 0) equals 0 in Lua, while
 // the core orders it just below 0.
@@ -19,7 +20,7 @@ import { REASONS } from "./reasons.js";
 const EMPTY = '{"version":1,"profiles":{}}';
 
 /** Reasons ranked as the core compares their names (byte order), from 1; absent is 0. */
-const RANKS = () => [...REASONS].sort().map((r, i) => `${r} = ${i + 1}`).join(", ");
+const ranks = () => [...REASONS].sort().map((r, i) => `${r} = ${i + 1}`).join(", ");
 
 /**
  * The merge script's source and SHA-1 (its name for EVALSHA), from redis-script.js: imported
@@ -28,8 +29,8 @@ const RANKS = () => [...REASONS].sort().map((r, i) => `${r} = ${i + 1}`).join(",
 let script = null;
 export function mergeScript() {
   script ??= import("./redis-script.js").then(
-    ({ LUA_MERGE_TEMPLATE, sha1Hex }) => {
-      const source = LUA_MERGE_TEMPLATE.replace("@RANKS@", RANKS());
+    ({ LUA_MERGE, sha1Hex }) => {
+      const source = LUA_MERGE.replace("@RANKS@", ranks());
       return { source, sha: sha1Hex(source) };
     },
     (e) => {
