@@ -70,15 +70,17 @@ impl Heap {
         self.items.len()
     }
 
-    /// Adds `id` with key `key[id]`.
-    #[inline]
+    /// Adds `id` with key `key[id]`. Not inlined: it is off the hot path (a pick re-keys),
+    /// and each copy costs the module's size.
+    #[inline(never)]
     fn push(&mut self, id: u32, pos: &mut [u32], key: &[f64]) {
         let i = self.items.len();
         self.items.push(Entry { key: key[id as usize], id });
         self.sift_up(i, pos);
     }
 
-    #[inline]
+    /// Not inlined, as `push`.
+    #[inline(never)]
     fn remove(&mut self, id: u32, pos: &mut [u32]) {
         let i = pos[id as usize];
         if i >= BLOCKED {
@@ -176,9 +178,14 @@ impl Heap {
 /// The available profiles of one set of groups: by provider, all primaries, fallbacks.
 #[derive(Clone, Debug, Default)]
 struct Groups {
-    /// Available primaries by provider, and their positions.
+    /// Available primaries by provider, and their positions: kept only once a pick has
+    /// preferred a provider ([`Groups::index_providers`]), empty until then. A pool whose
+    /// calls never prefer one does not pay for them: one heap less to update at each pick,
+    /// 16 bytes less per profile.
     by_provider: Vec<Heap>,
     pos_provider: Vec<u32>,
+    /// Whether `by_provider` is kept.
+    providers_indexed: bool,
     /// Available primaries (all providers) or fallbacks; a profile is in one of the two.
     primaries: Heap,
     fallbacks: Heap,
@@ -189,12 +196,35 @@ struct Groups {
 
 impl Groups {
     fn push_profile(&mut self, provider: u32) {
-        self.pos_provider.push(NONE);
         self.pos_group.push(NONE);
-        if provider != NONE {
-            while self.by_provider.len() <= provider as usize {
-                self.by_provider.push(Heap::default());
-            }
+        if self.providers_indexed {
+            self.pos_provider.push(NONE);
+            self.provider_heap(provider);
+        }
+    }
+
+    /// The heap of `provider` (not `NONE`), made if missing.
+    fn provider_heap(&mut self, provider: u32) -> Option<&mut Heap> {
+        if provider == NONE {
+            return None;
+        }
+        while self.by_provider.len() <= provider as usize {
+            self.by_provider.push(Heap::default());
+        }
+        self.by_provider.get_mut(provider as usize)
+    }
+
+    /// Starts keeping the available primaries by provider (`provider[id]` is each
+    /// profile's), from the primaries available now: O(n log n), once.
+    fn index_providers(&mut self, provider: &[u32], rank: &[f64]) {
+        self.providers_indexed = true;
+        self.pos_provider = vec![NONE; self.pos_group.len()];
+        for &p in provider {
+            self.provider_heap(p);
+        }
+        for i in 0..self.primaries.items.len() {
+            let id = self.primaries.items[i].id;
+            self.by_provider[provider[id as usize] as usize].push(id, &mut self.pos_provider, rank);
         }
     }
 
@@ -213,7 +243,9 @@ impl Groups {
             self.fallbacks.push(id, &mut self.pos_group, rank);
         } else {
             self.primaries.push(id, &mut self.pos_group, rank);
-            self.by_provider[provider as usize].push(id, &mut self.pos_provider, rank);
+            if self.providers_indexed {
+                self.by_provider[provider as usize].push(id, &mut self.pos_provider, rank);
+            }
         }
     }
 
@@ -226,7 +258,9 @@ impl Groups {
             self.fallbacks.remove(id, &mut self.pos_group);
         } else {
             self.primaries.remove(id, &mut self.pos_group);
-            self.by_provider[provider as usize].remove(id, &mut self.pos_provider);
+            if self.providers_indexed {
+                self.by_provider[provider as usize].remove(id, &mut self.pos_provider);
+            }
         }
     }
 
@@ -236,14 +270,17 @@ impl Groups {
             self.fallbacks.rekey(id, &mut self.pos_group, rank);
         } else {
             self.primaries.rekey(id, &mut self.pos_group, rank);
-            self.by_provider[provider as usize].rekey(id, &mut self.pos_provider, rank);
+            if self.providers_indexed {
+                self.by_provider[provider as usize].rekey(id, &mut self.pos_provider, rank);
+            }
         }
     }
 
     /// The preferred provider's best primary, else the best primary, else the best
-    /// fallback.
+    /// fallback. With a preference, the providers must be indexed.
     #[inline]
     fn pick(&self, preferred: Option<u32>) -> Option<u32> {
+        debug_assert!(preferred.is_none() || self.providers_indexed);
         if let Some(top) = preferred.and_then(|p| self.by_provider.get(p as usize)).and_then(Heap::peek) {
             return Some(top);
         }
@@ -364,17 +401,21 @@ impl Selection {
         self.rank.reserve_exact(additional);
         self.until.reserve_exact(additional);
         self.provider.reserve_exact(additional);
-        self.base.pos_provider.reserve_exact(additional);
+        if self.base.providers_indexed {
+            self.base.pos_provider.reserve_exact(additional);
+        }
         self.base.pos_group.reserve_exact(additional);
         self.pos_cooling.reserve_exact(additional);
         self.base.primaries.items.reserve_exact(additional);
     }
 
     /// Reserves room for `additional` more available primaries of provider `p` (one
-    /// the selection has): a provider's heap otherwise grows by doubling, which at
-    /// 100,000 profiles left 8 bytes a profile unused in the module's memory.
+    /// the selection has), once the providers are indexed: a provider's heap otherwise
+    /// grows by doubling, which at 100,000 profiles left 8 bytes a profile unused in the
+    /// module's memory.
     pub fn reserve_provider(&mut self, p: u32, additional: usize) {
-        if let Some(heap) = self.base.by_provider.get_mut(p as usize) {
+        if let Some(heap) = self.base.by_provider.get_mut(p as usize).filter(|_| self.base.providers_indexed)
+        {
             heap.items.reserve_exact(additional);
         }
     }
@@ -486,16 +527,24 @@ impl Selection {
     }
 
     /// The best available profile at the index's clock: the preferred provider's
-    /// primaries first, then any primary, then the fallback models.
+    /// primaries first, then any primary, then the fallback models. The first pick that
+    /// prefers a provider indexes the primaries by provider (O(n log n)); every change
+    /// keeps that index from then on.
     #[inline]
-    pub fn pick(&self, preferred: Option<u32>) -> Option<u32> {
+    pub fn pick(&mut self, preferred: Option<u32>) -> Option<u32> {
+        if preferred.is_some() && !self.base.providers_indexed {
+            self.index_providers();
+        }
         self.base.pick(preferred)
     }
 
     /// [`Selection::pick`] for a call that names `model`: profiles resting for that model
     /// are skipped.
     #[inline]
-    pub fn pick_for(&self, preferred: Option<u32>, model: u32) -> Option<u32> {
+    pub fn pick_for(&mut self, preferred: Option<u32>, model: u32) -> Option<u32> {
+        if preferred.is_some() && !self.base.providers_indexed {
+            self.index_providers();
+        }
         match self.view(model) {
             Some(v) => v.groups.pick(preferred),
             None => self.base.pick(preferred),
@@ -536,6 +585,17 @@ impl Selection {
     /// traps).
     pub fn has_room_for(&self, model: u32) -> bool {
         self.has_view(model) || (self.views.len() + 1).saturating_mul(self.len().max(1)) <= VIEW_BUDGET
+    }
+
+    /// Indexes the primaries by provider, in the base groups and every view (a view made
+    /// later copies the base groups).
+    #[cold]
+    #[inline(never)]
+    fn index_providers(&mut self) {
+        self.base.index_providers(&self.provider, &self.rank);
+        for v in &mut self.views {
+            v.groups.index_providers(&self.provider, &self.rank);
+        }
     }
 
     #[inline]
@@ -769,7 +829,7 @@ mod tests {
 
     #[test]
     fn ties_go_to_configuration_order() {
-        let s = sample();
+        let mut s = sample();
         assert_eq!(s.pick(None), Some(0));
         assert_eq!(s.pick(Some(1)), Some(2));
     }
@@ -836,6 +896,32 @@ mod tests {
         s.advance(120.0);
         assert_eq!(s.pick_for(Some(0), 7), Some(1));
         assert_eq!(s.pick(None), Some(0));
+    }
+
+    #[test]
+    fn providers_are_indexed_at_the_first_pick_that_prefers_one() {
+        let mut s = sample();
+        s.advance(100.0);
+        s.set_rank(0, 4.0);
+        assert_eq!(s.pick(None), Some(1));
+        assert!(s.base.pos_provider.is_empty() && s.base.by_provider.is_empty());
+        // The only anthropic key rests and a model's view exists when the index is made.
+        s.set_until(2, 200.0);
+        let p = s.add_pair(1, 7);
+        s.set_pair_until(p, 300.0);
+        assert_eq!(s.pick(Some(1)), Some(1));
+        assert_eq!(s.pick_for(Some(0), 7), Some(3));
+        assert!(s.base.providers_indexed && s.views.iter().all(|v| v.groups.providers_indexed));
+        assert_eq!(s.base.by_provider.iter().map(Heap::len).collect::<Vec<_>>(), [3, 0]);
+        // Kept from then on: a rest that ends, a re-rank, a profile added.
+        s.advance(250.0);
+        assert_eq!(s.pick(Some(1)), Some(2));
+        s.set_rank(2, 9.0);
+        s.set_rank(1, 8.0);
+        assert_eq!(s.pick(Some(0)), Some(3));
+        let q = s.add(Some(1), 1.0);
+        assert_eq!(s.pick(Some(1)), Some(q));
+        assert_eq!(s.pick_for(Some(1), 7), Some(q));
     }
 
     #[test]
