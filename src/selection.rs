@@ -349,8 +349,8 @@ pub(crate) struct Selection {
     hidden: Vec<u32>,
 }
 
-/// The most profile entries the per-model views hold together (views × profiles): about
-/// 128 MiB of copies. A pool of 1,000 profiles fits a view for every model it may know; one
+/// The most profile entries the per-model views hold together (views × profiles): at most
+/// 128 MiB of copies (64 MiB while no call prefers a provider). A pool of 1,000 profiles fits a view for every model it may know; one
 /// of 100,000 fits 41.
 pub const VIEW_BUDGET: usize = 1 << 22;
 
@@ -580,9 +580,9 @@ impl Selection {
     }
 
     /// Whether a rest of `model` can be indexed: the model has a view, or a new one fits in
-    /// [`VIEW_BUDGET`]. Each view copies the selection heaps (about 32 bytes per profile), so
-    /// without a bound 4,096 models in a large pool outgrow wasm's memory (and the module
-    /// traps).
+    /// [`VIEW_BUDGET`]. Each view copies the selection heaps (16 bytes per profile, 32 once
+    /// the providers are indexed), so without a bound 4,096 models in a large pool outgrow
+    /// wasm's memory (and the module traps).
     pub fn has_room_for(&self, model: u32) -> bool {
         self.has_view(model) || (self.views.len() + 1).saturating_mul(self.len().max(1)) <= VIEW_BUDGET
     }
