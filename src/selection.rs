@@ -347,6 +347,11 @@ pub(crate) struct Selection {
     cut: u64,
     /// The profiles [`Selection::hide`] took out of the groups, to put back.
     hidden: Vec<u32>,
+    /// The provider of the first primary, and whether another primary has another
+    /// provider: until one does, a pick that prefers a provider is a pick that prefers none
+    /// (see [`Selection::preference`]).
+    first_provider: Option<u32>,
+    mixed: bool,
 }
 
 /// The most profile entries the per-model views hold together (views × profiles): at most
@@ -425,6 +430,12 @@ impl Selection {
     pub fn add(&mut self, provider: Option<u32>, rank: f64) -> u32 {
         let id = self.rank.len() as u32;
         let provider = provider.unwrap_or(NONE);
+        if provider != NONE {
+            match self.first_provider {
+                None => self.first_provider = Some(provider),
+                Some(first) => self.mixed |= first != provider,
+            }
+        }
         self.rank.push(rank);
         self.until.push(f64::NAN);
         self.provider.push(provider);
@@ -527,14 +538,10 @@ impl Selection {
     }
 
     /// The best available profile at the index's clock: the preferred provider's
-    /// primaries first, then any primary, then the fallback models. The first pick that
-    /// prefers a provider indexes the primaries by provider (O(n log n)); every change
-    /// keeps that index from then on.
+    /// primaries first, then any primary, then the fallback models.
     #[inline]
     pub fn pick(&mut self, preferred: Option<u32>) -> Option<u32> {
-        if preferred.is_some() && !self.base.providers_indexed {
-            self.index_providers();
-        }
+        let preferred = self.preference(preferred);
         self.base.pick(preferred)
     }
 
@@ -542,9 +549,7 @@ impl Selection {
     /// are skipped.
     #[inline]
     pub fn pick_for(&mut self, preferred: Option<u32>, model: u32) -> Option<u32> {
-        if preferred.is_some() && !self.base.providers_indexed {
-            self.index_providers();
-        }
+        let preferred = self.preference(preferred);
         match self.view(model) {
             Some(v) => v.groups.pick(preferred),
             None => self.base.pick(preferred),
@@ -585,6 +590,21 @@ impl Selection {
     /// wasm's memory (and the module traps).
     pub fn has_room_for(&self, model: u32) -> bool {
         self.has_view(model) || (self.views.len() + 1).saturating_mul(self.len().max(1)) <= VIEW_BUDGET
+    }
+
+    /// The preference a pick must honour: none while every primary has one provider (the
+    /// preferred provider's primaries are then all of them, or none); else `preferred`,
+    /// with the primaries indexed by provider, which the first such pick does (O(n log n))
+    /// and every change keeps from then on.
+    #[inline]
+    fn preference(&mut self, preferred: Option<u32>) -> Option<u32> {
+        if preferred.is_none() || !self.mixed {
+            return None;
+        }
+        if !self.base.providers_indexed {
+            self.index_providers();
+        }
+        preferred
     }
 
     /// Indexes the primaries by provider, in the base groups and every view (a view made
@@ -922,6 +942,27 @@ mod tests {
         let q = s.add(Some(1), 1.0);
         assert_eq!(s.pick(Some(1)), Some(q));
         assert_eq!(s.pick_for(Some(1), 7), Some(q));
+    }
+
+    #[test]
+    fn one_provider_needs_no_index() {
+        let mut s = Selection::default();
+        for _ in 0..3 {
+            s.add(Some(0), 0.0);
+        }
+        s.add(None, 0.0);
+        s.set_rank(0, 1.0);
+        assert_eq!(s.pick(Some(0)), Some(1));
+        assert_eq!(s.pick(Some(5)), Some(1));
+        s.set_until(1, 10.0);
+        s.set_until(2, 10.0);
+        assert_eq!(s.pick_for(Some(0), 3), Some(0));
+        assert!(!s.base.providers_indexed && s.base.pos_provider.is_empty());
+        // A second provider: the next pick that prefers one indexes them.
+        let q = s.add(Some(1), 5.0);
+        assert_eq!(s.pick(Some(0)), Some(0));
+        assert_eq!(s.pick(Some(1)), Some(q));
+        assert!(s.base.providers_indexed);
     }
 
     #[test]
