@@ -8,7 +8,9 @@
 //! Every group is an indexed 4-ary heap over profile indices: picking, re-ranking,
 //! cooling and recovering a profile cost O(log n) and allocate nothing once the pool is
 //! built. Cooling profiles sit in one more heap ordered by the time they recover, so
-//! recoveries are found without scanning the pool.
+//! recoveries are found without scanning the pool. The heaps of each provider's primaries
+//! are made at the first pick that prefers a provider, in a pool of several providers
+//! (O(n log n), once): until then a pick updates one heap, not two.
 //!
 //! # Model-scoped cooldowns
 //! A *pair* (profile, model) can rest on its own: the profile stays available to every
@@ -179,9 +181,9 @@ impl Heap {
 #[derive(Clone, Debug, Default)]
 struct Groups {
     /// Available primaries by provider, and their positions: kept only once a pick has
-    /// preferred a provider ([`Groups::index_providers`]), empty until then. A pool whose
-    /// calls never prefer one does not pay for them: one heap less to update at each pick,
-    /// 16 bytes less per profile.
+    /// preferred one of several providers ([`Selection::preference`]), empty until then. A
+    /// pool whose calls never do does not pay for them: one heap less to update at each
+    /// pick, 16 bytes less per profile.
     by_provider: Vec<Heap>,
     pos_provider: Vec<u32>,
     /// Whether `by_provider` is kept.
@@ -199,19 +201,15 @@ impl Groups {
         self.pos_group.push(NONE);
         if self.providers_indexed {
             self.pos_provider.push(NONE);
-            self.provider_heap(provider);
+            self.make_heap(provider);
         }
     }
 
-    /// The heap of `provider` (not `NONE`), made if missing.
-    fn provider_heap(&mut self, provider: u32) -> Option<&mut Heap> {
-        if provider == NONE {
-            return None;
-        }
-        while self.by_provider.len() <= provider as usize {
+    /// Makes the heap of `provider` (`NONE`: none) if it is missing.
+    fn make_heap(&mut self, provider: u32) {
+        while provider != NONE && self.by_provider.len() <= provider as usize {
             self.by_provider.push(Heap::default());
         }
-        self.by_provider.get_mut(provider as usize)
     }
 
     /// Starts keeping the available primaries by provider (`provider[id]` is each
@@ -220,7 +218,7 @@ impl Groups {
         self.providers_indexed = true;
         self.pos_provider = vec![NONE; self.pos_group.len()];
         for &p in provider {
-            self.provider_heap(p);
+            self.make_heap(p);
         }
         for i in 0..self.primaries.items.len() {
             let id = self.primaries.items[i].id;
@@ -355,8 +353,8 @@ pub(crate) struct Selection {
 }
 
 /// The most profile entries the per-model views hold together (views × profiles): at most
-/// 128 MiB of copies (64 MiB while no call prefers a provider). A pool of 1,000 profiles fits a view for every model it may know; one
-/// of 100,000 fits 41.
+/// 128 MiB of copies (64 MiB while the providers are not indexed). A pool of 1,000 profiles
+/// fits a view for every model it may know; one of 100,000 fits 41.
 pub const VIEW_BUDGET: usize = 1 << 22;
 
 /// A set of small numbers, empty (and allocating nothing) until one is added.
@@ -419,8 +417,10 @@ impl Selection {
     /// grows by doubling, which at 100,000 profiles left 8 bytes a profile unused in the
     /// module's memory.
     pub fn reserve_provider(&mut self, p: u32, additional: usize) {
-        if let Some(heap) = self.base.by_provider.get_mut(p as usize).filter(|_| self.base.providers_indexed)
-        {
+        if !self.base.providers_indexed {
+            return;
+        }
+        if let Some(heap) = self.base.by_provider.get_mut(p as usize) {
             heap.items.reserve_exact(additional);
         }
     }
