@@ -414,28 +414,26 @@ export class LlmKeyPool {
     let k = 0;
     for (let i = 0; i < n; i++) {
       const h = cols[k++];
-      let until;
-      let errorCount = 0;
-      let lastUsed;
-      let lastFailure;
-      if ((h & VALUES) !== 0) {
-        // As v1: the recorded end of the last cooldown, even once it has passed.
-        if ((h & COOLDOWN_UNTIL) !== 0) until = cols[k++];
-        if ((h & ERROR_COUNT) !== 0) errorCount = cols[k++] >>> 0;
-        if ((h & LAST_USED) !== 0) lastUsed = cols[k++];
-        if ((h & LAST_FAILURE) !== 0) lastFailure = cols[k++];
-        if ((h & LAST_SUCCESS) !== 0) k++; // not in v1's status
-      }
-      profiles[i] = {
+      // Values from the columns are written after the literal, as in Pool.getStatus.
+      const p = {
         id: ids[i],
         provider: providers[i],
         model: models[i],
         state: STATES[h & STATE],
-        cooldownUntil: until,
-        errorCount,
-        lastUsed,
-        lastFailure,
+        cooldownUntil: undefined,
+        errorCount: 0,
+        lastUsed: undefined,
+        lastFailure: undefined,
       };
+      if ((h & VALUES) !== 0) {
+        // As v1: the recorded end of the last cooldown, even once it has passed.
+        if ((h & COOLDOWN_UNTIL) !== 0) p.cooldownUntil = cols[k++];
+        if ((h & ERROR_COUNT) !== 0) p.errorCount = cols[k++] >>> 0;
+        if ((h & LAST_USED) !== 0) p.lastUsed = cols[k++];
+        if ((h & LAST_FAILURE) !== 0) p.lastFailure = cols[k++];
+        if ((h & LAST_SUCCESS) !== 0) k++; // not in v1's status
+      }
+      profiles[i] = p;
     }
     // Counts as integers, as in Pool.getStatus.
     return {
