@@ -132,7 +132,7 @@ impl Ladder {
         match *self {
             Ladder::Steps { len, steps } => steps[(k as usize).min((len as usize).clamp(1, MAX_STEPS) - 1)],
             Ladder::Geometric { base_ms, factor, cap_ms } => {
-                cap_ms.min(base_ms * factor.powi(k.min(i32::MAX as u32) as i32))
+                cap_ms.min(base_ms * powi(factor, k.min(i32::MAX as u32)))
             }
         }
     }
@@ -231,12 +231,12 @@ impl Cooldowns {
         let n = error_count.max(1) - 1;
         match schedule {
             Schedule::Transient => {
-                let exp = n.min(3) as i32;
-                self.max_rate_limit_cooldown_ms.min(TRANSIENT_BASE_MS * 5f64.powi(exp))
+                let exp = n.min(3);
+                self.max_rate_limit_cooldown_ms.min(TRANSIENT_BASE_MS * powi(5.0, exp))
             }
             Schedule::Long => {
-                let exp = n.min(10) as i32;
-                self.billing_max_ms.min(self.billing_backoff_ms * 2f64.powi(exp))
+                let exp = n.min(10);
+                self.billing_max_ms.min(self.billing_backoff_ms * powi(2.0, exp))
             }
             Schedule::None => 0.0,
         }
@@ -250,6 +250,22 @@ impl Cooldowns {
             (_, Some(ms)) if ms >= 0.0 => ms.min(self.cap(schedule)),
             _ => self.step_ms(schedule, error_count),
         }
+    }
+}
+
+/// `base` to the power `exp` by squaring: what `f64::powi` computes (compiler-rt's
+/// `__powidf2`), which core lacks (the WebAssembly build is no_std).
+fn powi(mut base: f64, mut exp: u32) -> f64 {
+    let mut r = 1.0;
+    loop {
+        if exp & 1 == 1 {
+            r *= base;
+        }
+        exp >>= 1;
+        if exp == 0 {
+            return r;
+        }
+        base *= base;
     }
 }
 
@@ -370,6 +386,16 @@ mod tests {
         ] {
             let g = Ladder::Geometric { base_ms: b, factor: f, cap_ms: c };
             assert_eq!(g.is_valid(), Ladder::geometric("g", b, f, c).is_ok(), "{b} {f} {c}");
+        }
+    }
+
+    #[test]
+    fn powi_is_std_powi_to_the_bit() {
+        for base in [0.0, 1.0, 1.5, 2.0, 5.0, 1.000_1, 3.7, 1e-3, 10.0, 1e300, f64::INFINITY] {
+            for exp in [0u32, 1, 2, 3, 7, 10, 31, 64, 1_000, i32::MAX as u32] {
+                let (got, want) = (powi(base, exp), base.powi(exp as i32));
+                assert_eq!(got.to_bits(), want.to_bits(), "{base}^{exp}: {got} != {want}");
+            }
         }
     }
 }

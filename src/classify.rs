@@ -10,6 +10,7 @@
 //! v1's message tests are JavaScript regular expressions. They are kept here verbatim and
 //! run by a tiny matcher (`js_regex_test`) instead of a regex engine, to keep the wasm small.
 
+use crate::prelude::*;
 use crate::reason::Reason;
 
 /// Which version of the classification rules to apply.
@@ -184,7 +185,7 @@ pub fn classify(facts: &ErrorFacts, rules: Rules) -> Reason {
             return Reason::ServerError;
         }
         if rules == Rules::V2 {
-            if (500.0..=599.0).contains(&status) && status.fract() == 0.0 {
+            if (500.0..=599.0).contains(&status) && status as u16 as f64 == status {
                 return Reason::ServerError;
             }
             if is(408.0) {

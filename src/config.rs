@@ -4,6 +4,8 @@
 
 use core::fmt;
 
+use crate::prelude::*;
+
 use crate::backoff::Cooldowns;
 use crate::classify::Rules;
 use crate::reason::Policy;
@@ -36,6 +38,7 @@ impl fmt::Display for ConfigError {
     }
 }
 
+#[cfg(not(all(feature = "wasm", target_arch = "wasm32")))]
 impl std::error::Error for ConfigError {}
 
 /// How the pool behaves where v1 and v2 differ.

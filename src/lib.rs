@@ -17,6 +17,22 @@
 //! ```
 
 #![warn(missing_docs)]
+// The WebAssembly build is no_std: std's panic handler would bring core's formatting
+// into the module (~3.5 KB) for messages nobody reads (a panic aborts). It names the
+// allocator std would use (dlmalloc) and a panic handler that traps; see wasm.rs.
+#![cfg_attr(all(feature = "wasm", target_arch = "wasm32"), no_std)]
+
+extern crate alloc;
+
+/// What std's prelude gives, from `alloc`: the same in both builds.
+#[allow(unused_imports)]
+mod prelude {
+    pub use alloc::borrow::ToOwned;
+    pub use alloc::boxed::Box;
+    pub use alloc::string::{String, ToString};
+    pub use alloc::vec::Vec;
+    pub use alloc::{format, vec};
+}
 
 pub mod backoff;
 pub mod classify;

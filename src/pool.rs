@@ -2,8 +2,10 @@
 //! change them (acquire, succeed, fail, release, clear). Every operation takes `now` in
 //! ms since the Unix epoch; the pool never reads a clock.
 
-use std::collections::BTreeMap;
-use std::fmt;
+use alloc::collections::BTreeMap;
+use core::fmt;
+
+use crate::prelude::*;
 
 use crate::backoff::Ladder;
 use crate::config::{
@@ -43,6 +45,7 @@ impl fmt::Display for Error {
     }
 }
 
+#[cfg(not(all(feature = "wasm", target_arch = "wasm32")))]
 impl std::error::Error for Error {}
 
 /// The failure history of one profile. Times are ms since the epoch, NaN when unset.
@@ -401,19 +404,36 @@ impl Pool {
         if let Some(problem) = name_problem(provider) {
             return Err(profile_error(kind, position, ".provider", problem));
         }
+        self.add_to(id, self.provider_index(provider).ok_or(provider), kind, position)
+    }
+
+    /// [`Pool::add`] with the provider `Ok(index)` when it is known, else `Err(name)` (a
+    /// name already checked): one adding many profiles of a few providers looks each
+    /// provider up once. Not inlined: its two callers share one copy in the module.
+    #[inline(never)]
+    pub(crate) fn add_to(
+        &mut self,
+        id: &str,
+        provider: Result<u32, &str>,
+        kind: Kind,
+        position: usize,
+    ) -> Result<u32, ConfigError> {
         if let Some(problem) = name_problem(id) {
             return Err(profile_error(kind, position, ".id", problem));
         }
-        if let Some(other) = self.by_id.get(&self.ids, id) {
-            return Err(duplicate_error(kind, position, id, self.origin[other as usize]));
-        }
+        // One probe both refuses a duplicate and finds the new id's slot.
+        self.by_id.room_for(&self.ids, self.ids.len() + 1);
+        let slot = match self.by_id.find(&self.ids, id) {
+            Ok(other) => return Err(duplicate_error(kind, position, id, self.origin[other as usize])),
+            Err(slot) => slot,
+        };
         if self.ids.len() >= u32::MAX as usize - 1 || position >= FALLBACK_BIT as usize {
             return Err(profile_error(kind, position, "", "too many profiles"));
         }
-        let provider = match self.providers.iter().position(|p| &**p == provider) {
-            Some(p) => p as u32,
-            None => {
-                self.providers.push(provider.into());
+        let provider = match provider {
+            Ok(p) => p,
+            Err(name) => {
+                self.providers.push(name.into());
                 (self.providers.len() - 1) as u32
             }
         };
@@ -423,7 +443,7 @@ impl Pool {
         };
         let idx = self.sel.add((kind == Kind::Primary).then_some(provider), rank);
         self.ids.push(id);
-        self.by_id.insert(&self.ids, idx);
+        self.by_id.fill(slot, idx);
         self.origin.push(position as u32 | if kind == Kind::Fallback { FALLBACK_BIT } else { 0 });
         self.provider_of.push(provider);
         self.state.push(ProfileState::default());
@@ -1275,15 +1295,21 @@ impl IdIndex {
         if self.slots.is_empty() {
             return None;
         }
+        self.find(ids, id).ok()
+    }
+
+    /// The profile with this id, or the empty slot where it goes. Needs room (see
+    /// [`IdIndex::reserve`]): a table with no empty slot has no answer.
+    fn find(&self, ids: &Names, id: &str) -> Result<u32, usize> {
         let mask = self.slots.len() - 1;
         let mut i = hash(id) as usize & mask;
         loop {
             let slot = self.slots[i];
             if slot == EMPTY_SLOT {
-                return None;
+                return Err(i);
             }
             if ids.get(slot as usize) == Some(id) {
-                return Some(slot);
+                return Ok(slot);
             }
             i = (i + 1) & mask;
         }
@@ -1291,10 +1317,21 @@ impl IdIndex {
 
     /// Adds `idx` (whose id is `ids[idx]`, not yet present).
     fn insert(&mut self, ids: &Names, idx: u32) {
-        if (ids.len()) * 2 > self.slots.len() {
-            self.reserve(ids, ids.len() * 2);
-        }
+        self.room_for(ids, ids.len());
         self.place(ids, idx);
+    }
+
+    /// Grows the table once `count` ids would fill more than half of it.
+    #[inline]
+    fn room_for(&mut self, ids: &Names, count: usize) {
+        if count * 2 > self.slots.len() {
+            self.reserve(ids, count * 2);
+        }
+    }
+
+    /// Puts `idx` in the empty slot [`IdIndex::find`] gave, with no change in between.
+    fn fill(&mut self, slot: usize, idx: u32) {
+        self.slots[slot] = idx;
     }
 
     fn place(&mut self, ids: &Names, idx: u32) {

@@ -4,6 +4,8 @@
 //! (`None`), and returns a finite, non-negative number of milliseconds. Times in the past
 //! give 0. Dates are computed with a days-from-civil formula (proleptic Gregorian, UTC).
 
+use crate::prelude::*;
+
 /// `retry-after`: delay-seconds (non-negative integer or decimal like "1.5") or an HTTP-date
 /// (IMF-fixdate "Sun, 06 Nov 1994 08:49:37 GMT", RFC 850 "Sunday, 06-Nov-94 08:49:37 GMT",
 /// asctime "Sun Nov  6 08:49:37 1994"). Returns ms from now (a date in the past → 0). None

@@ -25,6 +25,8 @@
 //! nothing changes from the plain index. Resting pairs sit in their own heap by recovery
 //! time, like resting profiles.
 
+use crate::prelude::*;
+
 const NONE: u32 = u32::MAX;
 /// In a view's `pos_group`: the profile rests for the view's model.
 const BLOCKED: u32 = u32::MAX - 1;

@@ -45,8 +45,10 @@
 //! pool exports after an import is in that form); `tests/snapshot.rs` checks it. Other
 //! stores (a Redis Lua script, a KV read-merge-write) implement exactly this rule.
 
-use std::cmp::Ordering;
-use std::collections::BTreeMap;
+use alloc::collections::BTreeMap;
+use core::cmp::Ordering;
+
+use crate::prelude::*;
 
 use crate::config::{check_time, Mode, Strategy};
 use crate::pool::{mark_key, stamp, Error, Pool};
@@ -108,7 +110,7 @@ impl Record {
         let count = c[0];
         let code = c[5];
         Record {
-            error_count: if count.fract() == 0.0 && (0.0..=u32::MAX as f64).contains(&count) {
+            error_count: if (0.0..=u32::MAX as f64).contains(&count) && count as u32 as f64 == count {
                 count as u32
             } else {
                 0
@@ -117,7 +119,7 @@ impl Record {
             last_failure: time(c[2]),
             last_success: time(c[3]),
             cooldown_until: time(c[4]),
-            reason: if code.fract() == 0.0 && (0.0..=255.0).contains(&code) {
+            reason: if (0.0..=255.0).contains(&code) && code as u8 as f64 == code {
                 Reason::from_code(code as u8)
             } else {
                 None

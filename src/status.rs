@@ -3,6 +3,7 @@
 
 use crate::config::{check_time, Mode};
 use crate::pool::{Error, Pool, ProfileState};
+use crate::prelude::*;
 use crate::reason::Reason;
 
 /// The header of a profile in [`Pool::write_columns`]: one number (an integer below

@@ -2,6 +2,8 @@
 //! integer `Display`, `format_inner`: about 4 KB of the wasm module), and error messages
 //! need no more than pieces joined and whole numbers written out.
 
+use crate::prelude::*;
+
 /// The pieces, joined.
 pub(crate) fn cat(pieces: &[&str]) -> String {
     let mut s = String::with_capacity(pieces.iter().map(|p| p.len()).sum());

@@ -10,9 +10,11 @@
 //! users see (`RangeError` or `ConfigError`), in one place (`pkg-template/src/core.js`).
 //! Absent optional numbers are NaN. No input can trap the module.
 
-use std::cell::{Cell, UnsafeCell};
-use std::collections::btree_map::{self, BTreeMap};
-use std::ops::{Bound, Deref, DerefMut, Range};
+use alloc::collections::btree_map::{self, BTreeMap};
+use core::cell::{Cell, UnsafeCell};
+use core::ops::{Bound, Deref, DerefMut, Range};
+
+use crate::prelude::*;
 
 use wasm_bindgen::prelude::*;
 
@@ -24,6 +26,19 @@ use crate::reason::{Policy, Reason, ReasonPolicy, Schedule};
 use crate::retry;
 use crate::snapshot::Record;
 use crate::text::{cat, num};
+
+// The crate is no_std here (see lib.rs): the allocator std would use, and a panic that
+// traps. A panic is a bug (no input may cause one); JS sees it as a RuntimeError, and
+// the JS layer builds the pool again (core.js, #recover).
+#[cfg(target_arch = "wasm32")]
+#[global_allocator]
+static ALLOCATOR: dlmalloc::GlobalDlmalloc = dlmalloc::GlobalDlmalloc;
+
+#[cfg(target_arch = "wasm32")]
+#[panic_handler]
+fn panic(_: &core::panic::PanicInfo) -> ! {
+    core::arch::wasm32::unreachable()
+}
 
 #[wasm_bindgen(typescript_custom_section)]
 const TS_DOC: &'static str = r#"
@@ -312,13 +327,23 @@ impl State {
                 *primaries.get_mut(p as usize).ok_or_else(bad)? += 1;
             }
         }
+        // Each provider name's index in the pool, once a profile has added it (checked then).
+        let mut known: Vec<Option<u32>> = vec![None; names.len()];
         let mut ids = Utf16Cutter(ids);
         for i in 0..n {
             let id = ids.cut(id_lens[i] as u32).ok_or_else(bad)?;
             let p = provider[i] as usize;
             let name = names.get(p).ok_or_else(bad)?;
             let kind = if fallback[i] == 1 { Kind::Fallback } else { Kind::Primary };
-            self.inner.add(id, name, kind, positions[i] as usize)?;
+            let at = positions[i] as usize;
+            match known[p] {
+                Some(index) => self.inner.add_to(id, Ok(index), kind, at)?,
+                None => {
+                    let idx = self.inner.add(id, name, kind, at)?;
+                    known[p] = self.inner.provider_index(name);
+                    idx
+                }
+            };
             if kind == Kind::Primary && primaries[p] != 0 {
                 // Once per provider name: the provider is known from its first profile on.
                 self.inner.reserve_provider(name, core::mem::take(&mut primaries[p]));
@@ -440,16 +465,17 @@ impl WasmPool {
         s.check(r.map(|()| true), false)
     }
 
-    /// Adds many profiles in one call: `ids` are the ids concatenated, cut by their
-    /// UTF-16 lengths; `providers` the distinct provider names likewise, and `provider`
+    /// Adds many profiles in one call: `ids` are the ids concatenated, in UTF-8 (a copy
+    /// into the module's memory; a string would be encoded a character at a time), cut by
+    /// their UTF-16 lengths; `providers` the distinct provider names likewise, and `provider`
     /// each profile's index into them; `fallback` is 1 for a fallback model; `positions`
     /// are the indices in the user's arrays. Returns the index of the first one added,
-    /// -1 on a problem.
+    /// -1 on a problem (ids that are not UTF-8 are one).
     #[wasm_bindgen(js_name = addProfiles)]
     #[allow(clippy::too_many_arguments)] // one crossing for the whole configuration
     pub fn add_profiles(
         &self,
-        ids: &str,
+        ids: &[u8],
         id_lens: &[u16],
         providers: &str,
         provider_lens: &[u16],
@@ -459,7 +485,10 @@ impl WasmPool {
     ) -> i32 {
         let mut guard = self.enter();
         let s = &mut *guard;
-        let r = s.add_all(ids, id_lens, providers, provider_lens, provider, fallback, positions);
+        let r = match core::str::from_utf8(ids) {
+            Ok(ids) => s.add_all(ids, id_lens, providers, provider_lens, provider, fallback, positions),
+            Err(_) => Err(Problem::Range("addProfiles: ids that are not UTF-8".into())),
+        };
         s.check(r.map(|i| i as i32), -1)
     }
 
@@ -675,7 +704,7 @@ impl WasmPool {
     pub fn finish_import(&self) {
         let mut guard = self.enter();
         let s = &mut *guard;
-        if std::mem::take(&mut s.rerank_pending) {
+        if core::mem::take(&mut s.rerank_pending) {
             s.inner.rerank();
         }
     }
@@ -891,6 +920,14 @@ struct Utf16Cutter<'a>(&'a str);
 
 impl<'a> Utf16Cutter<'a> {
     fn cut(&mut self, units: u32) -> Option<&'a str> {
+        // Most names are ASCII: a byte each, and a unit each.
+        let ascii = self.0.as_bytes().get(..units as usize).is_some_and(<[u8]>::is_ascii);
+        if ascii {
+            // `get`, not `split_at`: no panic path.
+            let (piece, rest) = (self.0.get(..units as usize)?, self.0.get(units as usize..)?);
+            self.0 = rest;
+            return Some(piece);
+        }
         let mut left = units as usize;
         let mut end = 0;
         for c in self.0.chars() {

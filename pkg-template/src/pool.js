@@ -145,6 +145,11 @@ const PIECE_FIELDS = ["id", "model"];
 const KEY_IN_NAME = "holds an API key (whole, or 8 of its characters in a row); a name is shown in status, logs and stored state";
 const BLANK_KEY = "is only whitespace (an unset environment variable, or one holding a stray space?)";
 
+/** A name's length; 0 for one not given. */
+function nameLength(name) {
+  return typeof name === "string" ? name.length : 0;
+}
+
 /** Whether a key is only whitespace (`trim` stops at a key's first character: no scan). */
 function blank(key) {
   return key.trim() === "";
@@ -153,22 +158,15 @@ function blank(key) {
 /**
  * Refuses an id, provider or model that holds a key whole, its own or another profile's
  * (each profile's id and model are checked for pieces of its own key as they are read):
- * ConfigError naming the field.
+ * ConfigError naming the field. `shortest`: the length of the shortest key (trimmed) of at
+ * least MIN_LEAK characters (Infinity: none); `longest`: the length of the longest name. Both
+ * are taken as the constructor reads the profiles: a pool's names are mostly shorter than its
+ * keys, and then this reads nothing.
  */
-function refuseKeysAsNames(profiles, fallbackModels, keys) {
+function refuseKeysAsNames(profiles, fallbackModels, keys, shortest, longest) {
+  if (longest < shortest) return;
   const trimmed = (k) => (k.charCodeAt(0) <= 32 || k.charCodeAt(k.length - 1) <= 32 ? k.trim() : k);
-  // Only names as long as the shortest key could be one: a pool's names are mostly shorter,
-  // and then this costs two passes that allocate nothing.
-  let shortest = Infinity;
-  for (const k of keys) {
-    const n = trimmed(k).length;
-    if (n >= MIN_LEAK && n < shortest) shortest = n;
-  }
   const long = (name) => typeof name === "string" && name.length >= shortest;
-  let any = false;
-  for (let i = 0; i < profiles.length && !any; i++) any = long(profiles[i].id) || long(profiles[i].provider) || long(profiles[i].model);
-  for (let i = 0; i < fallbackModels.length && !any; i++) any = long(fallbackModels[i].provider) || long(fallbackModels[i].model);
-  if (!any) return;
   const names = new Map(); // name -> [list, index, field]
   const add = (list, i, field) => {
     const name = (list === "profiles" ? profiles : fallbackModels)[i][field];
@@ -314,6 +312,18 @@ export class Pool {
 
     // Validated here, then added to the core in one call.
     const ids = [];
+    // Each profile's provider, model and key, by index (the ids are collected apart, for the core).
+    const providers = [];
+    const models = [];
+    const keys = [];
+    // For refuseKeysAsNames: the shortest key of MIN_LEAK characters or more (trimmed), the longest name.
+    let shortest = Infinity;
+    let longest = 0;
+    const measure = (key, a, b, c) => {
+      const n = key.charCodeAt(0) <= 32 || key.charCodeAt(key.length - 1) <= 32 ? key.trim().length : key.length;
+      if (n >= MIN_LEAK && n < shortest) shortest = n;
+      longest = Math.max(longest, nameLength(a), nameLength(b), nameLength(c));
+    };
     const added = new Added(profiles.length + fallbackModels.length);
     const derived = new Map();
     // Loops rather than forEach, which skips the holes of a sparse array ([, {...}]).
@@ -352,11 +362,14 @@ export class Pool {
       for (const field of PIECE_FIELDS) {
         if (holdsKey(def[field], def.apiKey)) throw new ConfigError(itemPath("profiles", i, field), KEY_IN_NAME);
       }
-      this.#push(def.provider, def.model, def.apiKey);
+      measure(def.apiKey, def.id, def.provider, def.model);
+      providers.push(def.provider);
+      models.push(def.model);
+      keys.push(def.apiKey);
       added.push(0, i, def.weight ?? 1);
       ids.push(id);
     }
-    const primaries = this.#providers.length;
+    const primaries = providers.length;
     // Logged once every key is known (and no name holds one): a name here may hold a key
     // of a fallback read later.
     const skipped = [];
@@ -375,28 +388,34 @@ export class Pool {
       if (fb.apiKey !== undefined && blank(fb.apiKey)) throw new ConfigError(`${at}.apiKey`, BLANK_KEY);
       wellFormed(fb.provider, "fallbackModels", i, "provider");
       wellFormed(fb.model, "fallbackModels", i, "model");
-      const borrowed = this.#providers.indexOf(fb.provider);
-      const apiKey = fb.apiKey ?? (borrowed >= 0 && borrowed < primaries ? this.#keys[borrowed] : undefined);
+      measure(fb.apiKey ?? "", fb.provider, fb.model);
+      const borrowed = providers.indexOf(fb.provider);
+      const apiKey = fb.apiKey ?? (borrowed >= 0 && borrowed < primaries ? keys[borrowed] : undefined);
       if (apiKey === undefined) {
         skipped.push(`${at} skipped: no apiKey and no ${fb.provider} profile to borrow one from`);
         continue;
       }
       if (holdsKey(fb.model, apiKey)) throw new ConfigError(`${at}.model`, KEY_IN_NAME);
       const id = `fallback-${fb.provider}-${fb.model}`;
-      this.#push(fb.provider, fb.model, apiKey);
+      providers.push(fb.provider);
+      models.push(fb.model);
+      keys.push(apiKey);
       added.push(1, i, 1);
       ids.push(id);
     }
     if (ids.length === 0) {
       throw new ConfigError("profiles", "at least one profile or fallback with an API key is required");
     }
-    refuseKeysAsNames(profiles, fallbackModels, this.#keys);
+    refuseKeysAsNames(profiles, fallbackModels, keys, shortest, longest);
+    this.#providers = providers;
+    this.#models = models;
+    this.#keys = keys;
     for (const message of skipped) this.#log("debug", message);
     let c;
     try {
       c = new CorePool(0, ...COOLDOWN_FIELDS.map((f) => cooldowns[f]), policyBytes);
       const n = ids.length;
-      c.addAll(ids, this.#providers, added.fallback.subarray(0, n), added.positions.subarray(0, n));
+      c.addAll(ids, providers, added.fallback.subarray(0, n), added.positions.subarray(0, n));
       // What v1 has not: only when configured, so a plain pool is built as before.
       const weighted = added.weighted;
       if (strategy !== 0 || weighted || transient.length > 0 || long.length > 0) {
@@ -457,13 +476,6 @@ export class Pool {
     return new Emitter((type, e) =>
       this.#log("error", `key-carousel: a "${type}" listener threw: ${errorMessage(e)}`),
     );
-  }
-
-  /** A profile's provider, model and key, by index (the ids are collected apart, for the core). */
-  #push(provider, model, apiKey) {
-    this.#providers.push(provider);
-    this.#models.push(model);
-    this.#keys.push(apiKey);
   }
 
   #now() {

@@ -412,6 +412,10 @@ test("a name that holds a key whole among other text (another profile's, or its 
   refused({ profiles: [{ id: "a", provider: `openai:${A}`, apiKey: A }] }, "profiles[0].provider");
   refused({ profiles: [a], fallbackModels: [{ provider: "groq", model: `gpt-4o-mini#${B}`, apiKey: C }] }, "fallbackModels[0].model");
   refused({ profiles: [a], fallbackModels: [{ provider: `x${A}`, model: "m", apiKey: B }] }, "fallbackModels[0].provider");
+  // A key read with padding around it counts as the key it holds: a name as long as that
+  // (shorter than every other key, and than the padded one) is still read.
+  const padded = `${" ".repeat(40)}sk-short-0123\n`;
+  refused({ profiles: [a, { id: "b", provider: "groq", apiKey: padded }, { id: "c:sk-short-0123", provider: "groq", apiKey: B }] }, "profiles[2].id");
   // A later fallback's key in an earlier fallback's provider: refused before anything is logged.
   const cap = capture();
   try {
