@@ -145,6 +145,11 @@ const PIECE_FIELDS = ["id", "model"];
 const KEY_IN_NAME = "holds an API key (whole, or 8 of its characters in a row); a name is shown in status, logs and stored state";
 const BLANK_KEY = "is only whitespace (an unset environment variable, or one holding a stray space?)";
 
+/** A key without the whitespace around it (`trim` only when an end is whitespace or a control). */
+function trimmed(key) {
+  return key.charCodeAt(0) <= 32 || key.charCodeAt(key.length - 1) <= 32 ? key.trim() : key;
+}
+
 /** A name's length; 0 for one not given. */
 function nameLength(name) {
   return typeof name === "string" ? name.length : 0;
@@ -165,7 +170,6 @@ function blank(key) {
  */
 function refuseKeysAsNames(profiles, fallbackModels, keys, shortest, longest) {
   if (longest < shortest) return;
-  const trimmed = (k) => (k.charCodeAt(0) <= 32 || k.charCodeAt(k.length - 1) <= 32 ? k.trim() : k);
   const long = (name) => typeof name === "string" && name.length >= shortest;
   const names = new Map(); // name -> [list, index, field]
   const add = (list, i, field) => {
@@ -320,7 +324,7 @@ export class Pool {
     let shortest = Infinity;
     let longest = 0;
     const measure = (key, a, b, c) => {
-      const n = key.charCodeAt(0) <= 32 || key.charCodeAt(key.length - 1) <= 32 ? key.trim().length : key.length;
+      const n = trimmed(key).length;
       if (n >= MIN_LEAK && n < shortest) shortest = n;
       longest = Math.max(longest, nameLength(a), nameLength(b), nameLength(c));
     };
