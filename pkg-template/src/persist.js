@@ -772,11 +772,11 @@ export class StateLink {
    */
   absorb(raw) {
     const parsed = parsedOrCorrupt(raw);
-    if (parsed instanceof CorruptState) return this.#bad(raw, `${parsed.message}; starting fresh`);
+    if (parsed instanceof CorruptState) return this.#bad(raw, `${parsed.message}; starting fresh`, true);
     if (parsed.ids.length > 0) {
       this.#import(parsed);
     }
-    if (parsed.dropped > 0) return this.#bad(raw, `${parsed.dropped} unusable value(s) dropped, the rest loaded`);
+    if (parsed.dropped > 0) return this.#bad(raw, `${parsed.dropped} unusable value(s) dropped, the rest loaded`, false);
     return undefined;
   }
 
@@ -794,9 +794,10 @@ export class StateLink {
    * Keeps a copy of a bad stored value (the store decides where) and warns, once per value.
    * Returns undefined when the value may be overwritten now (its copy is kept, or the store
    * keeps none), else a promise of whether it may be once the copy under way has ended (a
-   * copy that failed is tried again the next time the value is met).
+   * copy that failed is tried again the next time the value is met). `whole`: the value is
+   * unusable as a whole (else some of its values were dropped and the rest loaded).
    */
-  #bad(raw, problem) {
+  #bad(raw, problem, whole) {
     let text;
     try {
       text = typeof raw === "string" ? raw : JSON.stringify(raw);
@@ -818,12 +819,12 @@ export class StateLink {
     }
     if (entry.kept === undefined && entry.keeping !== null) return entry.keeping; // under way
     entry.kept = undefined;
-    entry.keeping = this.#keep(entry, raw, problem);
+    entry.keeping = this.#keep(entry, raw, problem, whole);
     // A store that keeps no copy: #keep has warned (it awaits nothing then), nothing to wait for.
     return entry.kept === true ? undefined : entry.keeping;
   }
 
-  async #keep(entry, raw, problem) {
+  async #keep(entry, raw, problem, whole) {
     const name = typeof this.#store.name === "string" ? this.#store.name : "storage";
     let copy;
     let kept = true;
@@ -841,9 +842,11 @@ export class StateLink {
     entry.kept = kept;
     if (!entry.warned) {
       entry.warned = true;
-      this.#log("warn", `key-carousel: the state stored in ${name} is unusable (${problem}); ${copy}`);
+      const is = whole ? "is unusable" : "holds unusable values";
+      this.#log("warn", `key-carousel: the state stored in ${name} ${is} (${problem}); ${copy}`);
     } else if (kept) {
-      this.#log("info", `key-carousel: the unusable state stored in ${name}: ${copy}`);
+      const what = whole ? "the unusable state" : "the state with unusable values";
+      this.#log("info", `key-carousel: ${what} stored in ${name}: ${copy}`);
     }
     return kept;
   }

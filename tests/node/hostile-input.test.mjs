@@ -75,7 +75,8 @@ test("stored state: each hostile value is dropped field by field, the rest loads
     assert.equal(r.run.profileId, "k1", `${name}: the run skips the cooling key`);
     if (dropped > 0) {
       assert.equal(r.log.warn.length, 1, `${name}: one warning\n${r.log.warn.join("\n")}`);
-      assert.match(r.log.warn[0], new RegExp(`${dropped} unusable value\\(s\\) dropped, the rest loaded`), name);
+      // Not "is unusable": the rest of the value was loaded.
+      assert.match(r.log.warn[0], new RegExp(`holds unusable values \\(${dropped} unusable value\\(s\\) dropped, the rest loaded\\)`), name);
       assert.equal(r.store.corrupt.length, 1, `${name}: a copy of the bad value is kept`);
     } else {
       assert.deepEqual(r.log.warn, [], name);
@@ -185,6 +186,10 @@ test("configuration: hostile values are ConfigErrors naming the field, and the m
     ["an id equal to another profile's derived id", { profiles: [ok, { id: derived, provider: "openai", apiKey: "k2" }] }, "profiles[1].id"],
     ["a fallback id equal to an explicit id", { profiles: [{ ...ok, id: "fallback-openai-m" }], fallbackModels: [{ provider: "openai", model: "m" }] }, "fallbackModels[0].id"],
     ["the same provider, model and key twice", { profiles: [ok, { ...ok }] }, "profiles[1].apiKey"],
+    // Whatever the ids (was: refused only when both ids were derived from the key).
+    ["the same key twice, with ids of their own", { profiles: [{ ...ok, id: "a" }, { ...ok, id: "b" }] }, "profiles[1].apiKey"],
+    ["the same key twice, one with an id", { profiles: [ok, { ...ok, id: "b" }] }, "profiles[1].apiKey"],
+    ["the same key under two models, then the second again", { profiles: [{ ...ok, model: "m1", id: "a" }, { ...ok, model: "m2", id: "b" }, { ...ok, apiKey: "k2" }, { ...ok, model: "m2", id: "d" }] }, "profiles[3].apiKey"],
   ];
   for (const [name, options, field] of cases) {
     let err;
@@ -193,6 +198,11 @@ test("configuration: hostile values are ConfigErrors naming the field, and the m
     assert.equal(err.field, field, `${name}: ${err.message.slice(0, 200)}`);
     assert.ok(err.message.startsWith(`${field}: `) && err.message.length < 300, `${name}: ${err.message.slice(0, 300)}`);
   }
+  // One key under other models or providers is fine: each is a profile of its own.
+  const shared = new Pool({ profiles: [{ ...ok, id: "a" }, { ...ok, model: "m1", id: "b" }, { ...ok, provider: "azure", id: "c" }, { ...ok, model: "m2", id: "d" }] });
+  assert.deepEqual(shared.getStatus().profiles.map((p) => p.id), ["a", "b", "c", "d"]);
+  // LlmKeyPool accepts the same key twice, as key-carousel 1 did.
+  assert.equal(new LlmKeyPool({ profiles: [{ ...ok, id: "a" }, { ...ok, id: "b" }] }).getStatus().profiles.length, 2);
   // A well-formed astral character is fine, and names that differ only there stay apart.
   const pool = new Pool({ profiles: [{ ...ok, id: "a\u{1F600}" }, { ...ok, apiKey: "k2", id: "a\u{1F601}" }] });
   assert.deepEqual(pool.getStatus().profiles.map((p) => p.id), ["a\u{1F600}", "a\u{1F601}"]);

@@ -279,7 +279,7 @@ test("hostile fields are dropped one by one; __proto__ is an ordinary id; the re
   const pool = new Pool({ profiles: keys(3), storage: fileStore(path), logger: log.logger });
   await pool.init();
   assert.equal(log.warn.length, 1);
-  assert.match(log.warn[0], /unusable \(8 unusable value\(s\) dropped, the rest loaded\)/);
+  assert.match(log.warn[0], /holds unusable values \(8 unusable value\(s\) dropped, the rest loaded\)/);
   const k0 = statusOf(pool, "k0");
   assert.deepEqual([k0.state, k0.errorCount, k0.lastFailure, k0.lastSuccess, k0.lastFailureReason], ["available", 0, undefined, undefined, undefined]);
   const k1 = statusOf(pool, "k1");
