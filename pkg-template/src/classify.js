@@ -115,6 +115,9 @@ export function unknownFailoverReason(err) {
   return REASONS.includes(r) ? undefined : typeof r === "string" ? r : errorMessage(r);
 }
 
+/** How many `cause`s deep an error is read (classification and Retry-After). */
+const MAX_CAUSE_DEPTH = 4;
+
 function classifyWith(err, v1, depth) {
   if (isFailoverError(err)) {
     const r = get(err, "failureReason");
@@ -127,7 +130,7 @@ function classifyWith(err, v1, depth) {
   const code = v1
     ? core().classify(extractStatus(err), message, extractName(err), "", true)
     : core().classify(extractStatus(err), message, extractNameV2(err), extractCodes(err), false);
-  if (code === UNKNOWN && !v1 && depth < 4) {
+  if (code === UNKNOWN && !v1 && depth < MAX_CAUSE_DEPTH) {
     const cause = get(err, "cause");
     if (cause !== undefined && cause !== null && cause !== err) return classifyWith(cause, v1, depth + 1);
   }
@@ -207,6 +210,16 @@ function headerGetter(headers) {
   };
 }
 
+/** The names of `headers` (a plain object, `Headers` or `Map`), lower-cased; [] for a hostile object. */
+function headerNames(headers) {
+  try {
+    const keys = typeof get(headers, "get") === "function" ? (typeof headers.keys === "function" ? [...headers.keys()] : []) : Object.keys(headers);
+    return keys.filter((k) => typeof k === "string").map((k) => k.toLowerCase());
+  } catch {
+    return [];
+  }
+}
+
 function headerValue(get, name) {
   let v = get(name);
   if (Array.isArray(v)) v = v[0];
@@ -232,12 +245,17 @@ function fromHeaders(headers, now, rateLimit) {
   // every answer, a 500's too). The later reset of the limits used up (remaining 0), else the
   // later of all: the 429 does not always say which limit it hit (a request needing more
   // tokens than remain), and the sooner one is often the request count's, refilling in
-  // milliseconds.
+  // milliseconds. Each limit has its header: `-requests` and `-tokens` (OpenAI, Groq),
+  // `-requests-day` and `-tokens-minute` (Cerebras)… A bare `x-ratelimit-reset` is not read:
+  // a time since the epoch for some providers (in seconds or ms), a wait for others.
   if (!rateLimit) return undefined;
   let usedUp;
   let latest;
-  for (const kind of ["requests", "tokens"]) {
-    const value = headerValue(h, `x-ratelimit-reset-${kind}`);
+  const RESET = "x-ratelimit-reset-";
+  for (const name of headerNames(headers)) {
+    if (!name.startsWith(RESET) || name.length === RESET.length) continue;
+    const kind = name.slice(RESET.length);
+    const value = headerValue(h, name);
     if (value === undefined) continue;
     const v = parse(2, value, now);
     if (Number.isNaN(v)) continue;
@@ -258,23 +276,31 @@ export const MIN_PROVIDER_RETRY_MS = 1000;
 /**
  * How long the provider asked us to wait, in ms (at least MIN_PROVIDER_RETRY_MS), from
  * `retry-after-ms`, `retry-after` (seconds or HTTP date) or, for a `rate_limit` failure,
- * `x-ratelimit-reset-requests`/`-tokens` on the error's headers (a plain object, `Headers`
- * or `Map`), or the `RetryInfo.retryDelay` of a Google error body in the message; a
- * FailoverError's own `retryAfterMs` as it is.
+ * `x-ratelimit-reset-*` (`-requests`, `-tokens`, `-tokens-minute`…) on the headers (a plain
+ * object, `Headers` or `Map`) of the error, its `response` or its causes (as deep as
+ * classification reads), or the `RetryInfo.retryDelay` of a Google error body in a message;
+ * a FailoverError's own `retryAfterMs` as it is.
  */
 export function retryAfterMs(err, now, reason) {
   const own = get(err, "retryAfterMs");
   if (isFailoverError(err) && typeof own === "number" && Number.isFinite(own) && own >= 0) return own;
-  for (const holder of [err, get(err, "response"), get(err, "cause")]) {
-    const v = fromHeaders(get(holder, "headers"), now, reason === "rate_limit");
-    if (v !== undefined) return Math.max(v, MIN_PROVIDER_RETRY_MS);
-  }
-  // @google/genai keeps no headers on its errors; the body's RetryInfo says "37s".
-  for (const info of googleDetails(bodyInMessage(err), "RetryInfo")) {
-    const delay = get(info, "retryDelay");
-    if (typeof delay !== "string") continue;
-    const v = core().parseRetryHeader(2, delay, now);
-    if (!Number.isNaN(v)) return Math.max(v, MIN_PROVIDER_RETRY_MS);
+  // The error, then its causes as deep as classifyError reads them (an SDK's error wrapped
+  // by the caller's, and that by a framework's).
+  let e = err;
+  for (let depth = 0; depth <= MAX_CAUSE_DEPTH && e !== undefined && e !== null; depth++) {
+    for (const holder of [e, get(e, "response")]) {
+      const v = fromHeaders(get(holder, "headers"), now, reason === "rate_limit");
+      if (v !== undefined) return Math.max(v, MIN_PROVIDER_RETRY_MS);
+    }
+    // @google/genai keeps no headers on its errors; the body's RetryInfo says "37s".
+    for (const info of googleDetails(bodyInMessage(e), "RetryInfo")) {
+      const delay = get(info, "retryDelay");
+      if (typeof delay !== "string") continue;
+      const v = core().parseRetryHeader(2, delay, now);
+      if (!Number.isNaN(v)) return Math.max(v, MIN_PROVIDER_RETRY_MS);
+    }
+    const cause = get(e, "cause");
+    e = cause === e ? undefined : cause;
   }
   return undefined;
 }

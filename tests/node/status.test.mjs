@@ -198,6 +198,41 @@ test("13. Retry-After and rate-limit reset headers set the cooldown (clamped to 
     assert.equal(until, MIN);
   });
 
+  await t.test("x-ratelimit-reset-* of any limit (was: only -requests and -tokens), in Headers, a plain object and a Map", async () => {
+    const perLimit = {
+      "X-RateLimit-Remaining-Tokens-Minute": "0",
+      "X-RateLimit-Reset-Tokens-Minute": "11.5",
+      "x-ratelimit-remaining-requests-day": "14000",
+      "x-ratelimit-reset-requests-day": "33011",
+    };
+    for (const headers of [new Headers(perLimit), perLimit, new Map(Object.entries(perLimit))]) {
+      const kind = headers.constructor.name;
+      assert.equal((await cooldownAfter(e429(headers))).until, 11.5 * SEC, `${kind}: the minute's token limit, used up`);
+    }
+    assert.equal((await cooldownAfter(e429({ "x-ratelimit-reset-input-tokens": "5s" }))).until, 5 * SEC);
+    // A bare x-ratelimit-reset is a time since the epoch for some providers: not read.
+    assert.equal((await cooldownAfter(e429({ "x-ratelimit-reset": "5" }))).until, MIN);
+  });
+
+  await t.test("headers on a cause as deep as classification reads (was: the first cause only)", async () => {
+    const sdk = e429({ "retry-after": "17" });
+    const wrap = (cause) => new Error("the agent's step failed", { cause });
+    for (const [depth, err] of [[1, wrap(sdk)], [2, wrap(wrap(sdk))], [4, wrap(wrap(wrap(wrap(sdk))))]]) {
+      const { until, attempt } = await cooldownAfter(err);
+      assert.equal(attempt.reason, "rate_limit", `depth ${depth}`);
+      assert.equal(until, 17 * SEC, `depth ${depth}: the SDK error's retry-after`);
+      assert.equal(attempt.retryAfterMs, 17 * SEC, `depth ${depth}`);
+    }
+    // On the cause's response, as an SDK that keeps the Response has it.
+    const onResponse = wrap(Object.assign(new Error("429 Too Many Requests"), { status: 429, response: { headers: new Headers({ "retry-after": "9" }) } }));
+    assert.equal((await cooldownAfter(onResponse)).until, 9 * SEC);
+    // A cause that is its own cause (a cycle) ends the walk.
+    const cyclic = wrap(null);
+    cyclic.cause = cyclic;
+    cyclic.status = 429;
+    assert.equal((await cooldownAfter(cyclic)).until, MIN);
+  });
+
   await t.test("a retry-after beyond the cap is clamped to 1 h", async () => {
     const { until, attempt } = await cooldownAfter(e429({ "retry-after": "99999" }));
     assert.equal(until, HOUR);
