@@ -1018,7 +1018,8 @@ export declare class ConfigError extends TypeError {
  * Maps any thrown value to a failure reason with v2's rules: a {@link FailoverError}'s own
  * reason, else the HTTP status (`status`, `statusCode`, `response.status`), the provider's
  * error code (also from a JSON body in the message, as @google/genai throws it), the
- * message, the error's name and its `cause`. Recognises the official OpenAI, Anthropic and
+ * message (also a plain object's `message`: `throw { status: 503, message }`), the error's
+ * name and its `cause`. Recognises the official OpenAI, Anthropic and
  * Google SDKs' errors. v2's rules are v1's plus: any 5xx is `server_error` and 408 `timeout`
  * (v1: `unknown`), error codes, causes, and SDK timeout/abort classes; {@link LlmKeyPool}
  * classifies with v1's rules.

@@ -3,7 +3,7 @@
 // that map facts to a reason live in the core (src/classify.rs); nothing here throws.
 
 import { core } from "./core.js";
-import { FailoverError, errorMessage } from "./errors.js";
+import { FailoverError, errorMessage, errorText } from "./errors.js";
 import { REASONS, UNKNOWN } from "./reasons.js";
 
 export { errorMessage };
@@ -56,7 +56,7 @@ const MAX_JSON_MESSAGE = 65536;
  * "429 {...}"), or undefined.
  */
 function bodyInMessage(err) {
-  const message = errorMessage(err);
+  const message = errorText(err);
   const start = message.indexOf("{");
   if (start < 0 || start > 40 || message.length > MAX_JSON_MESSAGE) return undefined;
   try {
@@ -126,7 +126,7 @@ function classifyWith(err, v1, depth) {
     return REASONS.includes(r) ? r : "unknown";
   }
   // v1 lowercases the message with toLowerCase() before matching; the core folds ASCII only.
-  const message = errorMessage(err).toLowerCase();
+  const message = (v1 ? errorMessage(err) : errorText(err)).toLowerCase();
   const code = v1
     ? core().classify(extractStatus(err), message, extractName(err), "", true)
     : core().classify(extractStatus(err), message, extractNameV2(err), extractCodes(err), false);
@@ -160,7 +160,7 @@ export function classifyErrorV1(err) {
  * `AbortSignal.timeout()` with fetch ("…due to timeout") rotate.
  */
 export function isCallerAbort(err, signal) {
-  return signal?.aborted === true || (!isFailoverError(err) && ABORTS_V2.has(extractNameV2(err)) && !core().isTimeoutMessage(errorMessage(err)));
+  return signal?.aborted === true || (!isFailoverError(err) && ABORTS_V2.has(extractNameV2(err)) && !core().isTimeoutMessage(errorText(err)));
 }
 
 /**

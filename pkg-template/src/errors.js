@@ -77,6 +77,23 @@ export function errorMessage(err) {
 }
 
 /**
+ * The message of a thrown value, as `Pool` and `classifyError` read it: a value that is not
+ * an Error of this realm (a plain object `{ status, message }`, an Error of a worker or `vm`
+ * context) gives its `message` when that is a string; anything else is read as by
+ * errorMessage.
+ */
+export function errorText(err) {
+  if (err !== null && typeof err === "object") {
+    try {
+      if (!(err instanceof Error) && typeof err.message === "string") return err.message;
+    } catch {
+      // a throwing getter or a revoked Proxy: as errorMessage reads it
+    }
+  }
+  return errorMessage(err);
+}
+
+/**
  * A store's error as text for logs and events: its message, else its name (node-redis
  * rejects with a `TimeoutError` whose message is ""), else "(no message)".
  */

@@ -2,7 +2,7 @@
 // models live here (keys never enter the core); the core keeps indices and numbers.
 
 import { CorePool, MAX_TIME } from "./core.js";
-import { AllProfilesExhaustedError, ConfigError, itemPath, shownName, storeErrorText } from "./errors.js";
+import { AllProfilesExhaustedError, ConfigError, errorText, itemPath, shownName, storeErrorText } from "./errors.js";
 import { classifyError, errorMessage, isCallerAbort, retryAfterMs, unknownFailoverReason } from "./classify.js";
 import { REASONS, REASON_CODE, resolvePolicy } from "./reasons.js";
 import { MIN_LEAK, fingerprint, hasLoneSurrogate, holdsAnyKey, holdsKey, keyIndexOf, redact, wellFormed } from "./secrets.js";
@@ -739,7 +739,7 @@ export class Pool {
         const scoped = this.#models[idx] === undefined ? model : undefined;
         const cd = this.#fail(idx, failedAt, reason, retryMs, now, scoped, ctx.model);
         if (this.#persist !== undefined) saving = this.#persist.unsavedUrgent();
-        const error = redact(errorMessage(err), ctx.apiKey, this.#keyIndex());
+        const error = redact(errorText(err), ctx.apiKey, this.#keyIndex());
         const attempt = { profileId: ctx.profileId, provider: ctx.provider, model: ctx.model, error, reason };
         if (cd > 0) attempt.cooldownMs = cd;
         if (retryMs !== undefined) attempt.retryAfterMs = retryMs;

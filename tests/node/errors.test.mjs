@@ -233,6 +233,36 @@ test("21. classifyError maps statuses, shapes and messages, and never throws", (
   assert.equal(classifyError(trap), "unknown");
 });
 
+test("a thrown value that is not an Error of this realm is read by its message (was: a plain object's read as \"[object Object]\")", async () => {
+  const { runInNewContext } = await import("node:vm");
+  const other = runInNewContext('new Error("model not found: gpt-9")'); // an Error of another realm
+  assert.equal(other instanceof Error, false);
+  assert.equal(classifyError(other), "model_not_found");
+  assert.equal(classifyError({ message: "Rate limit exceeded, slow down" }), "rate_limit");
+  assert.equal(classifyError({ message: 42 }), "unknown");
+  const clock = manualClock();
+  const pool = new Pool({ profiles: keys(3), clock: clock.fn });
+  const thrown = { k0: { status: 500, message: "upstream exploded" }, k1: other };
+  const res = await pool.run(({ profileId }) => {
+    if (thrown[profileId]) throw thrown[profileId];
+    return "ok";
+  });
+  assert.deepEqual(
+    res.attempts.map((a) => [a.profileId, a.reason, a.error]),
+    [
+      ["k0", "server_error", "upstream exploded"],
+      ["k1", "model_not_found", "model not found: gpt-9"],
+    ],
+  );
+  // LlmKeyPool reads them as key-carousel 1 did: String(value).
+  const v1 = new LlmKeyPool({ profiles: keys(2) });
+  const r1 = await v1.run(({ profileId }) => {
+    if (profileId === "k0") throw { status: 500, message: "upstream exploded" };
+    return "ok";
+  });
+  assert.deepEqual([r1.attempts[0].reason, r1.attempts[0].error], ["unknown", "[object Object]"]);
+});
+
 test("16 (extra). a task error whose getters throw does not break run", async () => {
   // Not a numbered requirement, but the same guarantee seen through run(): the getters throw,
   // the error is classified as unknown, the key rests, run falls over to the next key.

@@ -420,10 +420,15 @@ test("classification: LlmKeyPool's run reports v1's classifyError; exported clas
       // (no `code`, no `cause`) v2 only adds: 5xx → server_error, 408 → timeout, 413 and 422 →
       // format (whatever the message: the request's fault, as a 400), the name
       // APIConnectionTimeoutError → timeout, a 400 about the account's credit or usage limit →
-      // billing and about a disabled organization → auth_permanent (Anthropic's answers), and a
-      // 429 saying "rate limit" next to "quota" → rate_limit. Everything else must be v1's answer.
+      // billing and about a disabled organization → auth_permanent (Anthropic's answers), a
+      // 429 saying "rate limit" next to "quota" → rate_limit, and a plain object's `message` is
+      // read (v1 read "[object Object]"): it is classified as an Error with that message and
+      // status. Everything else must be v1's answer.
       const got = v2.classifyError(e2);
-      if (got !== expected) {
+      if (got !== expected && spec.kind === "plain") {
+        assert.equal(got, v2.classifyError(makeError({ ...spec, kind: "error", ctor: "Error" }, v2, "x")), `a plain object as its Error: ${JSON.stringify(spec)}`);
+        differ++;
+      } else if (got !== expected) {
         differ++;
         const status = spec.kind === "error" || spec.kind === "plain" ? spec.status : undefined;
         const is5xx = Number.isInteger(status) && status >= 500 && status <= 599;
