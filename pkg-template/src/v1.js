@@ -331,8 +331,11 @@ export class LlmKeyPool {
         if (this.#persister !== undefined) {
           saving = this.#persister.unsavedUrgent();
           // v1 wrote the failure inline, before trying the next key: its write starts now,
-          // not at a timer (which fake timers would hold back, and the run with it).
+          // not at a timer (which fake timers would hold back, and the run with it), and the
+          // next key is tried once it has ended (another process reading the store meanwhile
+          // sees the failure), 1 s at most, as any wait for a write.
           this.#persister.writeNow();
+          await this.#persister.saved(saving, signal);
         }
         this.#log("warn", `[${label}] Profile ${id} failed: ${reason} \u2014 ${error}`);
         continue;

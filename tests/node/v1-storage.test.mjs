@@ -3,7 +3,7 @@
 // and LlmKeyPool read each other's files (a rolling upgrade shares one file).
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { LlmKeyPool } from "key-carousel";
@@ -69,6 +69,25 @@ test("with storagePath and fake timers (setTimeout and Date mocked), run settles
     } finally {
       t.mock.timers.reset();
     }
+  }
+});
+
+test("run tries the next key once the failure is in the state file, as v1's (was: written only before the run settled)", async (t) => {
+  for (const [name, Ctor] of [["key-carousel 1.1.0", V1Pool], ["LlmKeyPool", LlmKeyPool]]) {
+    const path = tempFile(t);
+    const pool = new Ctor({ profiles, storagePath: path });
+    await pool.init();
+    let seen;
+    const r = await pool.run(async ({ profileId }) => {
+      if (profileId === "profile-0") throw Object.assign(new Error("Too Many Requests"), { status: 429 });
+      // What another process reading the file now sees.
+      seen = existsSync(path) ? read(path).profiles["profile-0"]?.lastFailureReason : "no file";
+      return "ok";
+    });
+    assert.equal(r.profileId, "profile-1", name);
+    assert.equal(r.attempts.length, 1, name);
+    assert.equal(seen, "rate_limit", `${name}: profile-0's failure, when profile-1's task starts`);
+    await pool.close?.();
   }
 });
 
