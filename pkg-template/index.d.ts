@@ -580,7 +580,10 @@ export type LlmKeyPoolConfig = {
   cooldowns?: CooldownConfig | undefined;
   /** When every profile is cooling down, `run` waits for the soonest, unless it is further than this. Default: no limit. */
   maxWaitMs?: number | undefined;
-  /** Gets v1's log lines (keys redacted); a logger that throws is ignored. */
+  /**
+   * Gets v1's log lines (keys redacted), except the state file's failures to load or save,
+   * which are v2's (the README's migration table); a logger that throws is ignored.
+   */
   logger?: Logger | undefined;
 };
 

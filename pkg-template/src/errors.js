@@ -5,6 +5,10 @@
  * Thrown by a task to tell the pool why a call failed (the reason decides the cooldown).
  */
 export class FailoverError extends Error {
+  // Declared, as v1's are: own properties in v1's order (JSON.stringify(err) reads the same).
+  failureReason;
+  isTimeout;
+
   constructor(message, opts) {
     super(message, opts?.cause === undefined ? undefined : { cause: opts.cause });
     this.name = "FailoverError";
@@ -19,6 +23,8 @@ export class FailoverError extends Error {
  * profile is cooling down for longer than `maxWaitMs`.
  */
 export class AllProfilesExhaustedError extends Error {
+  attempts;
+
   constructor(attempts, opts) {
     const summary = attempts
       .map((a) => `  ${a.profileId} (${a.provider}/${a.model}): ${a.reason} \u2014 ${a.error}`)

@@ -312,6 +312,9 @@ export class LlmKeyPool {
       let value;
       try {
         value = await task(ctx);
+        // In the same try, as v1's: a markSuccess that throws (a subclass's) fails the attempt.
+        if (this.markSuccess === OWN_MARK_SUCCESS) await this.#markSuccess(id, false);
+        else await this.markSuccess(id);
       } catch (err) {
         if (isV1NonTimeoutAbort(err)) throw err;
         // v1 difference: once the caller's own signal has fired, v1 still blamed the key
@@ -340,8 +343,6 @@ export class LlmKeyPool {
         this.#log("warn", `[${label}] Profile ${id} failed: ${reason} \u2014 ${error}`);
         continue;
       }
-      if (this.markSuccess === OWN_MARK_SUCCESS) await this.#markSuccess(id, false);
-      else await this.markSuccess(id);
       if (saving !== 0) await this.#persister.saved(saving, signal);
       return { value, profileId: id, provider: ctx.provider, model: ctx.model, attempts };
     }

@@ -500,6 +500,32 @@ test("run() reports through markFailure/markSuccess as v1's does: a subclass's o
   }
 });
 
+test("a subclass's markSuccess that throws fails the attempt, as v1's (was: the run rejected at once); errors serialize as v1's", async () => {
+  const outcome = async (lib) => {
+    class Flaky extends lib.LlmKeyPool {
+      async markSuccess() {
+        throw new Error("success hook failed");
+      }
+    }
+    const pool = new Flaky({ profiles: [{ provider: "openai", apiKey: KEY0 }, { provider: "openai", apiKey: `${KEY0}-b` }], maxWaitMs: 0 });
+    let calls = 0;
+    const err = await rejection(pool.run(() => (calls++, "ok")));
+    return {
+      error: err.name,
+      attempts: err.attempts?.map((a) => [a.profileId, a.reason, a.error]),
+      calls,
+      states: pool.getStatus().profiles.map((p) => p.state),
+    };
+  };
+  const mine = await outcome(v2);
+  assert.deepEqual(mine, await outcome(v1));
+  assert.equal(mine.calls, 2);
+  // Own properties in v1's order: JSON.stringify of the errors reads the same.
+  for (const make of [(l) => new l.FailoverError("x", { reason: "auth" }), (l) => new l.AllProfilesExhaustedError([])]) {
+    assert.equal(JSON.stringify(make(v2)), JSON.stringify(make(v1)));
+  }
+});
+
 test("init() logs \"Loaded persisted state\" only when it read a state, as v1", async () => {
   const { mkdtempSync, writeFileSync } = await import("node:fs");
   const dir = mkdtempSync(join(tmpdir(), "kc-v1-init-"));
