@@ -159,6 +159,14 @@ function buildConfig(spec, env) {
     list.push({ id: p.id, provider: p.provider, model: p.model, apiKey: KEYS[p.key], fallback: false, field: `profiles[${i}].id` });
   }
   const primaries = list.length;
+  // Then, whatever the ids: the first profile with the same provider, model and key as an
+  // earlier one.
+  for (let i = 0; i < primaries; i++) {
+    const p = list[i];
+    if (list.slice(0, i).some((q) => q.provider === p.provider && q.model === p.model && q.apiKey === p.apiKey)) {
+      return { options, error: `profiles[${i}].apiKey` };
+    }
+  }
   for (const [i, f] of spec.fallbacks.entries()) {
     const borrowed = list.slice(0, primaries).find((p) => p.provider === f.provider);
     const apiKey = f.key !== undefined ? KEYS[f.key] : borrowed?.apiKey;
