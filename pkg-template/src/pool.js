@@ -195,6 +195,11 @@ function refuseKeysAsNames(profiles, fallbackModels, keys, shortest, longest) {
   }
 }
 
+/** The problem of a profile that repeats profiles[`twin`]'s provider, model and key. */
+function sameKeyAs(twin) {
+  return `same provider, model and key as profiles[${twin}]`;
+}
+
 /**
  * The first profile with the same provider, model and key as an earlier one, as
  * `[index, the earlier one's index]`; undefined when none. Sorting the keys tells whether any
@@ -379,7 +384,7 @@ export class Pool {
           const same = profiles[twin].apiKey === def.apiKey && profiles[twin].model === def.model;
           throw new ConfigError(
             itemPath("profiles", i, same ? "apiKey" : "id"),
-            same ? `same provider, model and key as profiles[${twin}]` : `the id derived from its key (${id}) is profiles[${twin}]'s too: give one of them an id`,
+            same ? sameKeyAs(twin) : `the id derived from its key (${id}) is profiles[${twin}]'s too: give one of them an id`,
           );
         }
         derived.set(id, i);
@@ -399,7 +404,7 @@ export class Pool {
     // after it failed.
     const twins = twinOf(providers, models, keys, primaries);
     if (twins !== undefined) {
-      throw new ConfigError(itemPath("profiles", twins[0], "apiKey"), `same provider, model and key as profiles[${twins[1]}]`);
+      throw new ConfigError(itemPath("profiles", twins[0], "apiKey"), sameKeyAs(twins[1]));
     }
     // Logged once every key is known (and no name holds one): a name here may hold a key
     // of a fallback read later.
