@@ -210,7 +210,8 @@ export type PoolOptions = {
   /**
    * The order within a group: `"round-robin"` (default; the profile picked least recently,
    * each counted `weight` times) or `"priority"` (always the first available profile in
-   * configuration order, back to it as soon as it recovers).
+   * configuration order, back to it as soon as it recovers; a sticky session that moved to
+   * another profile stays there).
    */
   strategy?: "round-robin" | "priority" | undefined;
   /** Cooldown ladders: a preset or your own; see {@link Schedules}. */
@@ -494,7 +495,8 @@ export declare class Pool {
    * `model`: the model the call was for, as `run`'s (model-scoped reasons rest the key for
    * that model only).
    * @throws {RangeError} for an unknown id or reason, or a retryAfterMs that is not a finite number >= 0.
-   * @throws {TypeError} for an id or reason that is not a string, or an unknown option.
+   * @throws {TypeError} for an id or reason that is not a string, options that are not an object,
+   * a retryAfterMs that is not a number, or an unknown option.
    */
   markFailure(profileId: string, reason: FailureReason, options?: { retryAfterMs?: number | undefined; model?: string | undefined }): void;
   /**

@@ -872,7 +872,10 @@ export class Pool {
         }
       }
       retryMs = options.retryAfterMs;
-      if (retryMs !== undefined && (typeof retryMs !== "number" || !Number.isFinite(retryMs) || retryMs < 0)) {
+      if (retryMs !== undefined && typeof retryMs !== "number") {
+        throw new TypeError(`retryAfterMs must be a number of ms, got ${retryMs === null ? "null" : typeof retryMs}`);
+      }
+      if (retryMs !== undefined && (!Number.isFinite(retryMs) || retryMs < 0)) {
         throw new RangeError("retryAfterMs must be a finite number of ms >= 0");
       }
       model = this.#markModel(idx, options.model);

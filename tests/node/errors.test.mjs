@@ -152,6 +152,10 @@ test("16. wrong arguments throw TypeError/RangeError and leave the pool working"
   assert.throws(() => pool.markFailure("nope", "rate_limit"), RangeError);
   assert.throws(() => pool.markFailure("k0", "rate-limit"), RangeError);
   assert.throws(() => pool.markFailure("k0", "rate_limit", { retryAfterMs: -1 }), RangeError);
+  // A wrong type is a TypeError (the README's rule), a number out of range a RangeError.
+  assert.throws(() => pool.markFailure("k0", "rate_limit", { retryAfterMs: "5000" }), { name: "TypeError", message: "retryAfterMs must be a number of ms, got string" });
+  assert.throws(() => pool.markFailure("k0", "rate_limit", { retryAfterMs: null }), { name: "TypeError", message: "retryAfterMs must be a number of ms, got null" });
+  assert.throws(() => pool.markFailure("k0", "rate_limit", { retryAfterMs: NaN }), { name: "RangeError", message: "retryAfterMs must be a finite number of ms >= 0" });
   assert.throws(() => pool.markSuccess("nope"), RangeError);
   assert.throws(() => pool.isInCooldown("nope"), RangeError);
   assert.throws(() => pool.clearCooldown("nope"), RangeError);

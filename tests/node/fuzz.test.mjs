@@ -772,7 +772,8 @@ async function step(env, cmd, where) {
           exp = typeError(`markFailure options: unknown option ${JSON.stringify(Object.keys(options).find((k) => k !== "retryAfterMs" && k !== "model"))}`);
         } else {
           const ms = options?.retryAfterMs;
-          if (ms !== undefined && (typeof ms !== "number" || !Number.isFinite(ms) || ms < 0)) exp = rangeError("retryAfterMs must be a finite number of ms >= 0");
+          if (ms !== undefined && typeof ms !== "number") exp = typeError(`retryAfterMs must be a number of ms, got ${ms === null ? "null" : typeof ms}`);
+          else if (ms !== undefined && (!Number.isFinite(ms) || ms < 0)) exp = rangeError("retryAfterMs must be a finite number of ms >= 0");
           else {
             const t = clock.read();
             if (!t.ok) exp = { error: t.check, what: t.what };
