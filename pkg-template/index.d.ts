@@ -738,8 +738,10 @@ export type StoredState = string | Snapshot | null | undefined;
  * - Cloudflare KV (`cloudflareKvStore`), Web Storage across tabs (`webStorageStore`): read,
  *   merge, write, not atomic: two writers at the same moment can overwrite each other, and
  *   the next write of the one that lost merges its state back (eventually consistent).
- * - `save` only (your callback): the pool writes its whole state, merged with what it
- *   loaded at start, and nothing else: the last writer wins. Implement `update` to merge.
+ * - `load` and `save` (your callbacks): each write calls `load` first, merges what it read and
+ *   saves the result; not atomic: writers one after the other lose nothing, two that race
+ *   may (the next write of the one that lost merges its state back). Implement `update` to
+ *   merge atomically.
  *
  * Merging is commutative, associative and idempotent (per id the timestamps take the
  * maximum and the cooldown fields come from the later event), so writing the same state

@@ -34,6 +34,7 @@
 // profile), so key-carousel 1.1.0 can read it and share it during a rolling upgrade.
 
 import { promises as fsp, readFileSync, readlinkSync } from "node:fs";
+import { Buffer } from "node:buffer";
 import { basename, dirname, isAbsolute, join } from "node:path";
 import { hostname as osHostname } from "node:os";
 import { shownName } from "./errors.js";
@@ -198,9 +199,16 @@ export function fileStore(path, options = {}) {
 
   const me = thisHost();
 
+  // The bytes of the last state read that were not valid UTF-8, with the text they decoded to:
+  // `keepCorrupt` gets that text (U+FFFD for each bad byte) and copies the bytes instead.
+  let undecodable = null;
+
   async function readOrNull(p) {
     try {
-      return await fsp.readFile(p, "utf8");
+      const bytes = await fsp.readFile(p);
+      const text = bytes.toString("utf8");
+      if (text.includes("\uFFFD") && !Buffer.from(text, "utf8").equals(bytes)) undecodable = { text, bytes };
+      return text;
     } catch (e) {
       if (e?.code === "ENOENT") return null;
       throw e;
@@ -430,13 +438,14 @@ export function fileStore(path, options = {}) {
     /** Copies bad content to `<path>.corrupt-<time>` and returns that path. */
     async keepCorrupt(raw) {
       const text = typeof raw === "string" ? raw : JSON.stringify(raw);
+      const content = undecodable !== null && undecodable.text === text ? undecodable.bytes : text;
       // The copy is the bad content as it was (a wrong file may hold anything, keys too):
       // readable by whom could read the file, or by its owner alone if that is unknown.
       const mode = (await modeOf(path)) ?? 0o600;
       for (let i = 0; ; i++) {
         const p = `${path}.corrupt-${Date.now()}${i ? `-${i}` : ""}`;
         try {
-          await fsp.writeFile(p, text, { flag: "wx", mode });
+          await fsp.writeFile(p, content, { flag: "wx", mode });
           return p;
         } catch (e) {
           if (e?.code !== "EEXIST" || i > 100) throw e;

@@ -5,7 +5,7 @@
 // - success-only changes (lastUsed/lastSuccess, a success ending a cooldown) are coalesced:
 //   at most one write per `intervalMs` (default 1 s);
 // - a write that fails is reported through the logger (error) and retried with backoff
-//   (intervalMs, doubling, at most 30 s), and on `flush()`; since every write carries the
+//   (intervalMs but at least 0.1 s, doubling, at most 30 s), and on `flush()`; since every write carries the
 //   whole state and stores merge, the store converges once it works again;
 // - nothing pending is lost when the process ends by running out of work: a `beforeExit`
 //   listener (Node, Bun, Deno's Node compatibility) flushes. `process.exit()` and signals
@@ -23,6 +23,8 @@ import { CorruptState, parseState, toSnapshot } from "./snapshot.js";
 import { onAbort, sleep } from "./wait.js";
 
 const MAX_BACKOFF_MS = 30_000;
+/** The first retry of a failed write waits at least this long (also with `saveIntervalMs: 0`). */
+const MIN_RETRY_MS = 100;
 /**
  * A read or write of the store under way this long is taken as lost: a store that never
  * answers (a half-open connection, a client with no command timeout), or a Worker's request
@@ -493,13 +495,18 @@ export class Persister {
     if (this.writeOp === null) this.#schedule();
   }
 
+  /** The wait before retrying after `failures` failed writes: from `intervalMs` (at least
+   * MIN_RETRY_MS), doubling, at most MAX_BACKOFF_MS. */
+  #retryMs() {
+    return Math.min(MAX_BACKOFF_MS, Math.max(this.intervalMs, MIN_RETRY_MS) * 2 ** Math.min(this.failures - 1, 30));
+  }
+
   #schedule() {
     if (this.dirty === 0 || this.closed) return;
     const now = Date.now();
     let at = this.dirty === 2 ? now : this.lastWrite + this.intervalMs;
     if (this.failures > 0) {
-      const backoff = Math.min(MAX_BACKOFF_MS, this.intervalMs * 2 ** (this.failures - 1));
-      at = Math.max(at, this.lastWrite + Math.max(backoff, 1));
+      at = Math.max(at, this.lastWrite + this.#retryMs());
     }
     if (this.timer !== null) {
       if (this.due <= at && !this.#timerLost()) return;
@@ -565,7 +572,7 @@ export class Persister {
     } else {
       this.dirty = Math.max(this.dirty, level);
       this.failures++;
-      const retry = Math.min(MAX_BACKOFF_MS, this.intervalMs * 2 ** (this.failures - 1));
+      const retry = this.#retryMs();
       this.log(
         "error",
         `key-carousel: saving state to ${this.name} failed (attempt ${this.failures}; retrying in ${Math.round(retry / 100) / 10}s): ${storeErrorText(e)}`,

@@ -339,7 +339,7 @@ test("a save that throws never fails a run: logged, retried, and the store conve
   });
   assert.equal(r.value, "ok");
   await until(() => log.error.length > 0);
-  assert.match(log.error[0], /saving state to flaky failed \(attempt 1; retrying in 0s\): ENOSPC: no space left on device/);
+  assert.match(log.error[0], /saving state to flaky failed \(attempt 1; retrying in 0\.1s\): ENOSPC: no space left on device/);
   await assert.rejects(pool.flush(), /ENOSPC/);
   assert.equal((await pool.run(() => "still ok")).value, "still ok");
   broken = false;
@@ -975,4 +975,29 @@ test("markSuccess with a model is coalesced like any success-only change (was: w
   assert.ok(writes - before <= 1, `${writes - before} writes for 100 marks`); // was 100
   assert.equal(statusOf(pool, "k0").modelCooldowns?.length ?? 0, 0, "the rest ended");
   await pool.close();
+});
+
+test("fileStore: the copy of a state file that is not UTF-8 holds its bytes as they were", async () => {
+  const d = dir();
+  const cases = {
+    binary: Buffer.from([0x00, 0x01, 0x02, 0xff, 0xfe, 0x80, 0x41]),
+    latin1: Buffer.from("café résumé naïve", "latin1"),
+    utf16: Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from('{"version":1,"profiles":{}}', "utf16le")]),
+    // Valid UTF-8 that holds U+FFFD itself is copied as it is too.
+    replacement: Buffer.from("not json \uFFFD here", "utf8"),
+  };
+  for (const [name, bytes] of Object.entries(cases)) {
+    const path = join(d, `${name}.json`);
+    writeFileSync(path, bytes);
+    const log = capture();
+    const pool = new Pool({ profiles: keys(2), storage: fileStore(path), logger: log.logger });
+    await pool.init();
+    pool.markFailure("k0", "rate_limit");
+    await pool.flush();
+    await pool.close();
+    const copies = readdirSync(d).filter((f) => f.startsWith(`${name}.json.corrupt-`));
+    assert.equal(copies.length, 1, `${name}: one copy`);
+    assert.deepEqual(readFileSync(join(d, copies[0])), bytes, `${name}: the copy is byte for byte the file as it was`);
+    assert.equal(readState(path).version, 1, `${name}: the file now holds the pool's state`);
+  }
 });

@@ -977,3 +977,26 @@ test("a store error with an empty message is named in the log and the persist-er
   assert.ok(logs.some((m) => m.includes("saving state to flaky failed") && m.endsWith(": TimeoutError")), logs.join("\n"));
   await pool.close().catch(() => {});
 });
+
+test("a failing store with saveIntervalMs: 0 is retried with backoff from 0.1 s, not once a millisecond", async () => {
+  const log = capture();
+  let saves = 0;
+  const store = {
+    load: () => null,
+    save: () => {
+      saves++;
+      throw new Error("disk full");
+    },
+  };
+  const pool = new Pool({ profiles: keys(2), storage: store, saveIntervalMs: 0, logger: log.logger });
+  await pool.init();
+  pool.markFailure("k0", "rate_limit");
+  await new Promise((r) => setTimeout(r, 1000));
+  // 0, 0.1, 0.3, 0.7 s: 4 attempts in the first second (a slow machine may see fewer).
+  assert.ok(saves >= 2 && saves <= 5, `${saves} save attempts in 1 s`);
+  assert.equal(log.error.length, saves, "one error line an attempt");
+  assert.match(log.error[0], /\(attempt 1; retrying in 0\.1s\): disk full/);
+  assert.match(log.error[1], /\(attempt 2; retrying in 0\.2s\): disk full/);
+  assert.ok(log.error.every((m) => !m.includes("NaN")), log.error.join("\n"));
+  await pool.close().catch(() => {});
+});
