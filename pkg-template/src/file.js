@@ -199,7 +199,7 @@ export function fileStore(path, options = {}) {
 
   const me = thisHost();
 
-  // The bytes of the last state read that were not valid UTF-8, with the text they decoded to:
+  // The bytes of the last state read, when they were not valid UTF-8, with the text they decoded to:
   // `keepCorrupt` gets that text (U+FFFD for each bad byte) and copies the bytes instead.
   let undecodable = null;
 
@@ -207,7 +207,7 @@ export function fileStore(path, options = {}) {
     try {
       const bytes = await fsp.readFile(p);
       const text = bytes.toString("utf8");
-      if (text.includes("\uFFFD") && !Buffer.from(text, "utf8").equals(bytes)) undecodable = { text, bytes };
+      undecodable = text.includes("\uFFFD") && !Buffer.from(text, "utf8").equals(bytes) ? { text, bytes } : null;
       return text;
     } catch (e) {
       if (e?.code === "ENOENT") return null;

@@ -5,8 +5,8 @@
 // - success-only changes (lastUsed/lastSuccess, a success ending a cooldown) are coalesced:
 //   at most one write per `intervalMs` (default 1 s);
 // - a write that fails is reported through the logger (error) and retried with backoff
-//   (intervalMs but at least 0.1 s, doubling, at most 30 s), and on `flush()`; since every write carries the
-//   whole state and stores merge, the store converges once it works again;
+//   (intervalMs but at least 0.1 s, doubling, at most 30 s), and on `flush()`; since every
+//   write carries the whole state and stores merge, the store converges once it works again;
 // - nothing pending is lost when the process ends by running out of work: a `beforeExit`
 //   listener (Node, Bun, Deno's Node compatibility) flushes. `process.exit()` and signals
 //   cannot wait for I/O: there, what was not yet written (at most `intervalMs` of
