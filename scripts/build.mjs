@@ -254,12 +254,15 @@ wholeStrings(join(out, "cli.cjs"));
 // TypeScript does not make up a default export for them (with esModuleInterop,
 // `import kc from "key-carousel"` compiled, then failed at run time on Node without
 // require(esm): `__importDefault` keeps a marked module as it is, and it has no `default`).
+// Its type is `true | undefined`: where Node's `require` loads the ES module build (Node
+// 20.19+, 22.12+, via the "module-sync" condition), the name is not there.
 const CJS_MARK = `
 /**
  * This CommonJS build is a transpiled ES module (it has no default export): use named
- * imports, \`import * as kc from "key-carousel"\`, or \`require\`.
+ * imports, \`import * as kc from "key-carousel"\`, or \`require\`. \`true\` in the CommonJS
+ * bundle; \`undefined\` where Node's \`require\` loads the ES module build (Node 20.19+, 22.12+).
  */
-export declare const __esModule: true;
+export declare const __esModule: true | undefined;
 `;
 for (const e of ENTRIES) {
   const dts = readFileSync(join(tpl, e.types), "utf8");
