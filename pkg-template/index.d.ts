@@ -422,7 +422,10 @@ export interface PoolEvents {
   failure: FailedAttempt;
   /** `run` gave up with {@link AllProfilesExhaustedError}. */
   exhausted: { attempts: number; label: string; provider?: string; model?: string; retryAt?: number; retryAfterMs?: number };
-  /** Loading or saving the state failed (the pool goes on; a save is retried). */
+  /**
+   * Loading or saving the state failed (the pool goes on; a save is retried). `store`: the
+   * store's name as the log shows it (a key in it redacted).
+   */
   "persist-error": { store: string; operation: "load" | "save"; error: string; attempt: number };
 }
 
@@ -620,7 +623,9 @@ export declare class LlmKeyPool {
    *   `maxRateLimitCooldownMs must be non-negative` (and the other cooldowns), `At least one
    *   profile or fallback with an API key is required`.
    * @throws {ConfigError} for what v1 accepted but could not use (NaN or non-number cooldowns,
-   *   ids or providers with surrounding whitespace, control characters or lone surrogates, non-string keys).
+   *   ids or providers with surrounding whitespace, control characters or lone surrogates, non-string keys),
+   *   and for a `provider` or `model` that holds a key, as {@link Pool} refuses it (a key whole,
+   *   any profile's; in a `model`, also 8 characters in a row of the profile's own key).
    */
   constructor(config: LlmKeyPoolConfig);
   /**
@@ -637,6 +642,8 @@ export declare class LlmKeyPool {
    * @throws {AllProfilesExhaustedError} with v1's message and `attempts`.
    * @throws an AbortError/TimeoutError the task threw whose message is not about a timeout,
    *   untouched; the signal's reason once `signal` has fired.
+   * @throws {TypeError} `model: holds an API key …` for an `opts.model` that holds a key, whole or
+   *   8 of its characters in a row (the task is not called; v1 showed it in attempts and errors).
    */
   run<T>(task: (ctx: ProfileContext) => Promise<T>, opts?: RunOptions): Promise<LlmKeyPoolResult<T>>;
   /**

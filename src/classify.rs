@@ -204,6 +204,18 @@ pub fn classify(facts: &ErrorFacts, rules: Rules) -> Reason {
         return reason;
     }
 
+    // v2: errors an SDK throws about the request itself, with no status (any key would get
+    // the same): the OpenAI SDK's `parse()` of an answer cut at the length limit or by the
+    // content filter, and the Anthropic SDK's refusal of a long request without streaming
+    // (thrown before anything is sent). As `unknown` they rested every key the run tried.
+    if rules == Rules::V2
+        && (matches!(facts.name, "LengthFinishReasonError" | "ContentFilterFinishReasonError")
+            || message.starts_with("could not parse response content as the")
+            || message.starts_with("streaming is required for operations that may take longer than"))
+    {
+        return Reason::Format;
+    }
+
     for (pattern, reason) in MESSAGE_RULES {
         if js_regex_test(pattern, &message) {
             return reason;
@@ -739,6 +751,19 @@ mod tests {
 
     #[test]
     fn sdk_errors() {
+        // The SDKs' own errors about the request (no status): format in v2, as v1 had them.
+        for (name, message) in [
+            ("LengthFinishReasonError", "Could not parse response content as the length limit was reached - {\"completion_tokens\":16}"),
+            ("ContentFilterFinishReasonError", "Could not parse response content as the request was rejected by the content filter"),
+            ("AnthropicError", "Streaming is required for operations that may take longer than 10 minutes. See https://github.com/anthropics/anthropic-sdk-typescript#long-requests for more details"),
+        ] {
+            let f = ErrorFacts { message, name, ..Default::default() };
+            assert_eq!(classify(&f, Rules::V2), Format, "{name}");
+            assert_eq!(classify(&f, Rules::V1), Unknown, "{name}");
+            // Also by the message alone (a bundle that renamed the classes).
+            let f = ErrorFacts { message, name: "Error", ..Default::default() };
+            assert_eq!(classify(&f, Rules::V2), Format, "{message}");
+        }
         // OpenAI
         let f = ErrorFacts {
             status: Some(429.0),

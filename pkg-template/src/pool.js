@@ -142,11 +142,11 @@ function badClock(t) {
  * it ("key-anthropic-1"), and a provider is one of a few names, not a place for a key.
  */
 const PIECE_FIELDS = ["id", "model"];
-const KEY_IN_NAME = "holds an API key (whole, or 8 of its characters in a row); a name is shown in status, logs and stored state";
+export const KEY_IN_NAME = "holds an API key (whole, or 8 of its characters in a row); a name is shown in status, logs and stored state";
 const BLANK_KEY = "is only whitespace (an unset environment variable, or one holding a stray space?)";
 
 /** A key without the whitespace around it (`trim` only when an end is whitespace or a control). */
-function trimmed(key) {
+export function trimmed(key) {
   return key.charCodeAt(0) <= 32 || key.charCodeAt(key.length - 1) <= 32 ? key.trim() : key;
 }
 
@@ -162,13 +162,14 @@ function blank(key) {
 
 /**
  * Refuses an id, provider or model that holds a key whole, its own or another profile's
- * (each profile's id and model are checked for pieces of its own key as they are read):
+ * (each profile's id and model are checked for pieces of its own key as they are read), in
+ * `profiles` and `fallbackModels` as the constructor read them (each field once):
  * ConfigError naming the field. `shortest`: the length of the shortest key (trimmed) of at
  * least MIN_LEAK characters (Infinity: none); `longest`: the length of the longest name. Both
  * are taken as the constructor reads the profiles: a pool's names are mostly shorter than its
  * keys, and then this reads nothing.
  */
-function refuseKeysAsNames(profiles, fallbackModels, keys, shortest, longest) {
+export function refuseKeysAsNames(profiles, fallbackModels, keys, shortest, longest) {
   if (longest < shortest) return;
   const long = (name) => typeof name === "string" && name.length >= shortest;
   const names = new Map(); // name -> [list, index, field]
@@ -356,11 +357,17 @@ export class Pool {
     };
     const added = new Added(profiles.length + fallbackModels.length);
     const derived = new Map();
+    // The profiles and fallbacks as read (each field once), for refuseKeysAsNames.
+    const read = [];
+    const readFallbacks = [];
     // Loops rather than forEach, which skips the holes of a sparse array ([, {...}]).
     for (let i = 0; i < profiles.length; i++) {
-      const def = profiles[i];
-      if (!isObject(def)) throw new ConfigError(itemPath("profiles", i), "must be an object { provider, apiKey, id?, model? }");
-      checkKeys(def, PROFILE_KEYS, "profiles", i);
+      const given = profiles[i];
+      if (!isObject(given)) throw new ConfigError(itemPath("profiles", i), "must be an object { provider, apiKey, id?, model? }");
+      checkKeys(given, PROFILE_KEYS, "profiles", i);
+      // Each field read once: a getter cannot pass the checks with one value and be used with another.
+      const def = { id: given.id, provider: given.provider, model: given.model, apiKey: given.apiKey, weight: given.weight };
+      read.push(def);
       if (typeof def.apiKey !== "string" || def.apiKey === "") {
         throw new ConfigError(itemPath("profiles", i, "apiKey"), "must be a non-empty string");
       }
@@ -381,7 +388,7 @@ export class Pool {
         id = `${def.provider}-${fingerprint(`${def.model ?? ""}\u0000${def.apiKey}`)}`;
         const twin = derived.get(id);
         if (twin !== undefined) {
-          const same = profiles[twin].apiKey === def.apiKey && profiles[twin].model === def.model;
+          const same = keys[twin] === def.apiKey && models[twin] === def.model;
           throw new ConfigError(
             itemPath("profiles", i, same ? "apiKey" : "id"),
             same ? sameKeyAs(twin) : `the id derived from its key (${id}) is profiles[${twin}]'s too: give one of them an id`,
@@ -410,10 +417,12 @@ export class Pool {
     // of a fallback read later.
     const skipped = [];
     for (let i = 0; i < fallbackModels.length; i++) {
-      const fb = fallbackModels[i];
+      const given = fallbackModels[i];
       const at = `fallbackModels[${i}]`;
-      if (!isObject(fb)) throw new ConfigError(at, "must be an object { provider, model, apiKey? }");
-      checkKeys(fb, FALLBACK_KEYS, "fallbackModels", i);
+      if (!isObject(given)) throw new ConfigError(at, "must be an object { provider, model, apiKey? }");
+      checkKeys(given, FALLBACK_KEYS, "fallbackModels", i);
+      const fb = { provider: given.provider, model: given.model, apiKey: given.apiKey };
+      readFallbacks.push(fb);
       if (typeof fb.provider !== "string") throw new ConfigError(`${at}.provider`, "must be a string");
       if (typeof fb.model !== "string" || fb.model === "") {
         throw new ConfigError(`${at}.model`, "must be a non-empty string");
@@ -442,7 +451,7 @@ export class Pool {
     if (ids.length === 0) {
       throw new ConfigError("profiles", "at least one profile or fallback with an API key is required");
     }
-    refuseKeysAsNames(profiles, fallbackModels, keys, shortest, longest);
+    refuseKeysAsNames(read, readFallbacks, keys, shortest, longest);
     this.#providers = providers;
     this.#models = models;
     this.#keys = keys;
@@ -501,7 +510,9 @@ export class Pool {
         onError: (operation, error, attempt) => {
           if (!this.#events.has("persist-error")) return;
           const message = storeErrorText(error);
-          this.#events.emit("persist-error", { store: this.#persist.name, operation, error: redact(message, "", this.#keyIndex()), attempt });
+          const index = this.#keyIndex();
+          // The store's name as the log shows it: a name (`kv <namespace>`) may hold a key.
+          this.#events.emit("persist-error", { store: redact(this.#persist.name, "", index), operation, error: redact(message, "", index), attempt });
         },
       });
     }

@@ -33,11 +33,14 @@ function ms(v, field) {
 function ladder(value, field) {
   if (Array.isArray(value)) {
     if (value.length < 1 || value.length > MAX_STEPS) throw new ConfigError(field, "must have 1 to 10 steps");
-    value.forEach((v, i) => {
+    // Each step read once (a hole is `undefined`, so "is required"; a getter cannot pass the
+    // checks with one value and reach the core with another).
+    const steps = Array.from(value);
+    steps.forEach((v, i) => {
       ms(v, `${field}[${i}]`);
-      if (i > 0 && v < value[i - 1]) throw new ConfigError(`${field}[${i}]`, "must not be shorter than the step before");
+      if (i > 0 && v < steps[i - 1]) throw new ConfigError(`${field}[${i}]`, "must not be shorter than the step before");
     });
-    return Float64Array.from([1, ...value]);
+    return Float64Array.from([1, ...steps]);
   }
   if (!isObject(value)) {
     throw new ConfigError(field, "must be an array of steps in ms or { baseMs, factor?, capMs }");

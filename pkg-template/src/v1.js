@@ -11,7 +11,8 @@ import { Persister, StateLink, fileStoreFactory, refreshWhile } from "./persist.
 import { AllProfilesExhaustedError, ConfigError, itemPath } from "./errors.js";
 import { classifyErrorV1, errorMessage, isV1NonTimeoutAbort, unknownFailoverReason } from "./classify.js";
 import { REASONS, REASON_CODE } from "./reasons.js";
-import { keyIndex, keyIndexOf, redact, wellFormed } from "./secrets.js";
+import { MIN_LEAK, holdsAnyKey, holdsKey, keyIndex, keyIndexOf, redact, wellFormed } from "./secrets.js";
+import { KEY_IN_NAME, refuseKeysAsNames, trimmed } from "./pool.js";
 import { COOLDOWN_UNTIL, ERROR_COUNT, LAST_FAILURE, LAST_SUCCESS, LAST_USED, STATE, STATES, VALUES } from "./columns.js";
 
 const MODE_V1 = 1;
@@ -35,6 +36,8 @@ export class LlmKeyPool {
   #models = [];
   #keys = [];
   #allKeys = null;
+  /** The models runs named that hold no key (checked once each; forgotten past 1,000). */
+  #cleanModels = new Set();
 
   /** The keys indexed for redaction, built when first needed (a failure), not at construction. */
   #keyIndex() {
@@ -93,6 +96,7 @@ export class LlmKeyPool {
     };
     try {
       let idx = 0;
+      const read = [];
       const defs = config.profiles;
       // v1's own TypeError, with its words (a minified name would show in ours).
       if (typeof defs?.[Symbol.iterator] !== "function") throw new TypeError("config.profiles is not iterable");
@@ -107,25 +111,42 @@ export class LlmKeyPool {
         // v1 difference: ids, providers and keys must be strings, and ids and providers
         // names the core accepts (no surrounding whitespace, no control characters, ≤ 256 bytes).
         this.#checkStrings("profiles", idx, id, def.provider, def.apiKey);
+        // v2 difference: a provider or model that holds a key is refused, as by Pool (the
+        // pool shows them; v1 took any, and showed a key so given in its status and errors).
+        if (holdsKey(def.model, def.apiKey)) throw new ConfigError(itemPath("profiles", idx, "model"), KEY_IN_NAME);
+        read.push({ provider: def.provider, model: def.model });
         this.#push(id, def.provider, def.model, def.apiKey);
         fallbackFlags.push(0);
         positions.push(idx);
         idx++;
       }
       let position = 0;
+      const readFallbacks = [];
       for (const fb of config.fallbackModels ?? []) {
+        readFallbacks[position] = { provider: fb.provider, model: fb.model };
         const fallbackId = `fallback-${fb.provider}-${fb.model}`;
         const borrowed = this.#providers.findIndex((p, j) => j < idx && p === fb.provider);
         const apiKey = fb.apiKey ?? (borrowed >= 0 ? this.#keys[borrowed] : undefined);
         if (apiKey) {
           if (this.#index.has(fallbackId)) throw new Error(`Duplicate fallback ID: "${redact(fallbackId, "", keyIndex([...configKeys(), apiKey]))}"`);
           this.#checkStrings("fallbackModels", position, fallbackId, fb.provider, apiKey);
+          if (holdsKey(fb.model, apiKey)) throw new ConfigError(itemPath("fallbackModels", position, "model"), KEY_IN_NAME);
           this.#push(fallbackId, fb.provider, fb.model, apiKey);
           fallbackFlags.push(1);
           positions.push(position);
         }
         position++;
       }
+      let shortest = Infinity;
+      for (const k of this.#keys) {
+        const n = trimmed(k).length;
+        if (n >= MIN_LEAK && n < shortest) shortest = n;
+      }
+      let longest = 0;
+      for (const list of [read, readFallbacks]) {
+        for (const d of list) for (const name of [d?.provider, d?.model]) if (typeof name === "string" && name.length > longest) longest = name.length;
+      }
+      refuseKeysAsNames(read, readFallbacks, this.#keys, shortest, longest);
     } catch (e) {
       refused = e;
     }
@@ -272,6 +293,14 @@ export class LlmKeyPool {
   async run(task, opts) {
     // v1 difference: v1 called a non-function task, caught the TypeError and failed every key.
     if (typeof task !== "function") throw new TypeError("run(task): task must be a function");
+    // v2 difference: a model that holds a key (whole, or 8 characters of one in a row) is
+    // refused, as by Pool: the run would show it in its attempts, result and errors.
+    const model = opts?.model;
+    if (typeof model === "string" && model.length >= MIN_LEAK && !this.#cleanModels.has(model)) {
+      if (holdsAnyKey(model, this.#keyIndex())) throw new TypeError(`model: ${KEY_IN_NAME}`);
+      if (this.#cleanModels.size >= 1000) this.#cleanModels.clear();
+      this.#cleanModels.add(model);
+    }
     const attempts = [];
     const signal = opts?.signal;
     const label = opts?.label ?? DEFAULT_LABEL;

@@ -192,6 +192,8 @@ test("schedules: bad ladders are ConfigErrors naming the field", () => {
     [{ transient: [5, 4] }, "schedules.transient[1]", /not be shorter than the step before/],
     [{ transient: [5, -1] }, "schedules.transient[1]", /non-negative/],
     [{ transient: [5, "6"] }, "schedules.transient[1]", /number of ms/],
+    // eslint-disable-next-line no-sparse-arrays
+    [{ transient: [5, , 6] }, "schedules.transient[1]", /is required/], // a hole (was: a RangeError naming no field)
     [{ long: [NaN] }, "schedules.long[0]", /NaN/],
     [{ long: [Infinity] }, "schedules.long[0]", /must be finite/],
     [{ transient: [2 ** 54] }, "schedules.transient[0]", /at most 2\^53 ms/],

@@ -499,3 +499,42 @@ test("an error event in the middle of a stream is classified by its type, as the
     });
   }
 });
+
+test("the SDKs' own errors about the request, thrown with no status, are format: rethrown at once, no key rests (was: unknown, every key rested 1 min)", async () => {
+  // An answer cut at the length limit: the OpenAI SDK's parse() throws LengthFinishReasonError.
+  const cut = http.createServer((req, res) => {
+    req.resume();
+    req.on("end", () => {
+      res.writeHead(200, { "content-type": "application/json" });
+      const message = { role: "assistant", content: '{"a":', refusal: null };
+      res.end(JSON.stringify({ id: "c", object: "chat.completion", created: 0, model: "gpt-4o", choices: [{ index: 0, message, finish_reason: "length", logprobs: null }] }));
+    });
+  });
+  await new Promise((resolve) => cut.listen(0, "127.0.0.1", resolve));
+  const cutBase = `http://127.0.0.1:${cut.address().port}`;
+  const calls = {
+    "LengthFinishReasonError (OpenAI's parse of a cut answer)": (apiKey) =>
+      new OpenAI({ apiKey, baseURL: `${cutBase}/v1`, maxRetries: 0 }).chat.completions.parse({
+        model: "gpt-4o",
+        messages: [{ role: "user", content: "hi" }],
+        response_format: { type: "json_schema", json_schema: { name: "x", schema: { type: "object" }, strict: true } },
+      }),
+    // Thrown before anything is sent: a long request without streaming.
+    "Anthropic's \"Streaming is required …\"": (apiKey) =>
+      new Anthropic({ apiKey, baseURL: cutBase, maxRetries: 0 }).messages.create({ model: "claude-opus-4-1", max_tokens: 64000, messages: [{ role: "user", content: "hi" }] }),
+  };
+  try {
+    for (const [what, call] of Object.entries(calls)) {
+      const clock = manualClock(T0);
+      const pool = new Pool({ profiles: [0, 1].map((i) => ({ id: `k${i}`, provider: "p", apiKey: `sk-request-${i}-0123456789abcdef` })), clock: clock.fn, maxWaitMs: 0 });
+      let tasks = 0;
+      const error = await rejection(pool.run(({ apiKey }) => (tasks++, call(apiKey))));
+      assert.equal(classifyError(error), "format", `${what}: ${error?.constructor?.name}: ${error?.message}`);
+      assert.equal(tasks, 1, `${what}: no other key tried`);
+      for (const id of ["k0", "k1"]) assert.equal(statusOf(pool, id).state, "available", `${what}: ${id} does not rest`);
+    }
+  } finally {
+    cut.closeAllConnections();
+    cut.close();
+  }
+});

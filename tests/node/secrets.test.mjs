@@ -540,10 +540,98 @@ test("LlmKeyPool's constructor errors redact every key of the config, also one o
       new LlmKeyPool({
         profiles: [{ id: "a", provider: "openai", apiKey: A }],
         fallbackModels: [
-          { provider: "openai", model: `m-${B}`, apiKey: C },
+          // Not a piece of its own key (that is refused): a key sharing none of B's 8 characters in a row.
+          { provider: "openai", model: `m-${B}`, apiKey: "zz-other-key-0123456789abcdef" },
           { provider: "openai", model: `m-${B}`, apiKey: B },
         ],
       }),
     { message: 'Duplicate fallback ID: "fallback-openai-m-[redacted]"' },
   );
+});
+
+test("a profile's fields are read once: a getter cannot pass the checks with one value and be used with another", async () => {
+  // Each getter gives a good value at its first read and a bad one after it.
+  const turning = (fields) => {
+    const def = {};
+    for (const [field, first, later] of fields) {
+      let reads = 0;
+      Object.defineProperty(def, field, { enumerable: true, get: () => (reads++ === 0 ? first : later) });
+    }
+    return def;
+  };
+  const other = { id: "b", provider: "openai", apiKey: B };
+  const pool = new Pool({
+    profiles: [
+      turning([
+        ["id", "a", "x\uD800"],
+        ["provider", "openai", B],
+        ["model", "gpt-4o", 5],
+        ["apiKey", A, ""],
+      ]),
+      other,
+    ],
+  });
+  const status = pool.getStatus();
+  assert.deepEqual(
+    status.profiles.map((p) => [p.id, p.provider, p.model]),
+    [
+      ["a", "openai", "gpt-4o"],
+      ["b", "openai", undefined],
+    ],
+  );
+  assertNoLeak(`${JSON.stringify(pool)}\n${JSON.stringify(status)}`, "status");
+  const seen = [];
+  await pool.run(({ apiKey }) => seen.push(apiKey), { provider: "openai" });
+  assert.deepEqual(seen, [A], "the task gets the key that was checked");
+  // A fallback's provider and model too.
+  assert.doesNotThrow(() => new Pool({ profiles: [other], fallbackModels: [turning([["provider", "openai", A], ["model", "m", A]])] }));
+});
+
+test("LlmKeyPool refuses a provider or model that holds a key, and a run's model that holds one (v1 showed it in its status and errors)", async () => {
+  const { LlmKeyPool } = await import("key-carousel");
+  const v1Refused = (config, field) =>
+    assert.throws(
+      () => new LlmKeyPool(config),
+      (e) => {
+        assert.ok(e instanceof ConfigError, String(e));
+        assert.equal(e.field, field);
+        assertNoLeak(`${e.message}\n${e.stack}`, field);
+        return true;
+      },
+    );
+  v1Refused({ profiles: [{ provider: A, apiKey: A }] }, "profiles[0].provider");
+  v1Refused({ profiles: [{ provider: "openai", apiKey: A }, { provider: "openai", model: A, apiKey: B }] }, "profiles[1].model");
+  v1Refused({ profiles: [{ provider: "openai", model: `m-${A.slice(2, 14)}`, apiKey: A }] }, "profiles[0].model");
+  v1Refused({ profiles: [{ provider: "openai", apiKey: A }], fallbackModels: [{ provider: "anthropic", model: B, apiKey: C }] }, "fallbackModels[0].model");
+  // v1's ids stay as they were: any id is taken (and redacted from messages).
+  new LlmKeyPool({ profiles: [{ id: "sk-test", provider: "openai", model: "gpt-4o", apiKey: A }] });
+
+  const pool = new LlmKeyPool({ profiles: [{ provider: "openai", apiKey: A }, { provider: "openai", apiKey: B }], maxWaitMs: 0 });
+  let called = 0;
+  for (const model of [B, `gpt ${A.slice(-9)}`]) {
+    const e = await pool.run(() => called++, { model }).then(() => undefined, (err) => err);
+    assert.ok(e instanceof TypeError, String(e));
+    assert.match(e.message, /^model: holds an API key/);
+    assertNoLeak(`${e.message}\n${e.stack}`, "refused run");
+  }
+  assert.equal(called, 0, "no task ran");
+  const ok = await pool.run(() => "fine", { model: "gpt-4o-mini" });
+  assert.equal(ok.model, "gpt-4o-mini");
+});
+
+test("the persist-error event names the store as the log does, with a key in its name redacted", async () => {
+  const logs = [];
+  const pool = new Pool({
+    profiles: [{ id: "a", provider: "openai", apiKey: A }],
+    logger: { error: (m) => logs.push(m), warn() {}, info() {}, debug() {} },
+    storage: { name: `kv ${A}`, load() { throw new Error("down"); }, save() {} },
+  });
+  const events = [];
+  pool.on("persist-error", (e) => events.push(e));
+  await pool.init();
+  assert.equal(events.length, 1);
+  assert.equal(events[0].store, "kv [redacted]");
+  assert.match(logs.join("\n"), /loading state from kv \[redacted\] failed/);
+  assertNoLeak(JSON.stringify(events), "persist-error event");
+  await pool.close();
 });
