@@ -33,7 +33,7 @@
 // The file is v1's format (`{ "version": 1, "profiles": {...} }`, extra fields per
 // profile), so key-carousel 1.1.0 can read it and share it during a rolling upgrade.
 
-import { promises as fsp, readFileSync, readlinkSync } from "node:fs";
+import { constants, promises as fsp, readFileSync, readlinkSync } from "node:fs";
 import { Buffer } from "node:buffer";
 import { basename, dirname, isAbsolute, join } from "node:path";
 import { hostname as osHostname } from "node:os";
@@ -204,14 +204,23 @@ export function fileStore(path, options = {}) {
   let undecodable = null;
 
   async function readOrNull(p) {
+    let handle;
     try {
-      const bytes = await fsp.readFile(p);
+      // Opened without blocking (a FIFO would wait for a writer) and checked: the state lives
+      // in a regular file. A device, a FIFO or a directory (a `storagePath` of "/dev/null") is
+      // a store error, logged and retried, not bad content to copy aside and replace (which,
+      // as root, replaced /dev/null with a file).
+      handle = await fsp.open(p, constants.O_RDONLY | (constants.O_NONBLOCK ?? 0));
+      if (!(await handle.stat()).isFile()) throw new Error(`${p} is not a regular file: the state needs a file of its own`);
+      const bytes = await handle.readFile();
       const text = bytes.toString("utf8");
       undecodable = text.includes("\uFFFD") && !Buffer.from(text, "utf8").equals(bytes) ? { text, bytes } : null;
       return text;
     } catch (e) {
       if (e?.code === "ENOENT") return null;
       throw e;
+    } finally {
+      await handle?.close();
     }
   }
 
@@ -427,6 +436,15 @@ export function fileStore(path, options = {}) {
     /** Read-merge-write under the lock; see the top of this file. */
     async update(merge) {
       const w = await writerNow();
+      // Before its lock is made next to it: a path that is not a file is refused (readOrNull).
+      await fsp.stat(w.path).then(
+        (st) => {
+          if (!st.isFile()) throw new Error(`${w.path} is not a regular file: the state needs a file of its own`);
+        },
+        (e) => {
+          if (e?.code !== "ENOENT") throw e;
+        },
+      );
       const t = await w.acquire();
       try {
         const snapshot = merge(await readOrNull(w.path));

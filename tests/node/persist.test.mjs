@@ -1001,3 +1001,23 @@ test("fileStore: the copy of a state file that is not UTF-8 holds its bytes as t
     assert.equal(readState(path).version, 1, `${name}: the file now holds the pool's state`);
   }
 });
+
+test("a storagePath that is not a regular file (a FIFO, a directory) is a store error, logged; the path is left as it is, no copy made (was: a FIFO or device replaced by a file, /dev/null too as root)", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "kc-notfile-"));
+  const fifo = join(dir, "state.fifo");
+  const made = spawnSync("mkfifo", [fifo]);
+  assert.equal(made.status, 0, `mkfifo: ${made.stderr}`);
+  for (const path of [fifo, dir]) {
+    const logs = [];
+    const log = (m) => logs.push(m);
+    const pool = new Pool({ profiles: keys(2), storagePath: path, logger: { error: log, warn: log, info() {}, debug() {} } });
+    const { value } = await pool.run(() => "ok");
+    assert.equal(value, "ok", "the pool runs without its store");
+    await assert.rejects(pool.flush(), /is not a regular file/);
+    await pool.close().catch(() => {});
+    assert.match(logs.join("\n"), /loading state from file .* failed, starting fresh: .* is not a regular file/);
+    assert.match(logs.join("\n"), /saving state to file .* failed \(attempt 1; retrying in/);
+  }
+  assert.ok(statSync(fifo).isFIFO(), "the FIFO is still a FIFO");
+  assert.deepEqual(readdirSync(dir), ["state.fifo"], "no copy, no lock, no temp file left");
+});
