@@ -751,7 +751,7 @@ mod tests {
 
     #[test]
     fn sdk_errors() {
-        // The SDKs' own errors about the request (no status): format in v2, as v1 had them.
+        // The SDKs' own errors about the request (no status): format in v2 (v1: unknown).
         for (name, message) in [
             ("LengthFinishReasonError", "Could not parse response content as the length limit was reached - {\"completion_tokens\":16}"),
             ("ContentFilterFinishReasonError", "Could not parse response content as the request was rejected by the content filter"),

@@ -181,6 +181,11 @@ async function writeTarget(path) {
   return path;
 }
 
+/** The store error for a state path that is a device, a FIFO or a directory. */
+function notAFile(path) {
+  return new Error(`${path} is not a regular file: the state needs a file of its own`);
+}
+
 /**
  * A store for `new Pool({ storage: fileStore(path) })`; see index.d.ts (`file.d.ts`).
  * @param {string} path
@@ -211,7 +216,7 @@ export function fileStore(path, options = {}) {
       // a store error, logged and retried, not bad content to copy aside and replace (which,
       // as root, replaced /dev/null with a file).
       handle = await fsp.open(p, constants.O_RDONLY | (constants.O_NONBLOCK ?? 0));
-      if (!(await handle.stat()).isFile()) throw new Error(`${p} is not a regular file: the state needs a file of its own`);
+      if (!(await handle.stat()).isFile()) throw notAFile(p);
       const bytes = await handle.readFile();
       const text = bytes.toString("utf8");
       undecodable = text.includes("\uFFFD") && !Buffer.from(text, "utf8").equals(bytes) ? { text, bytes } : null;
@@ -439,7 +444,7 @@ export function fileStore(path, options = {}) {
       // Before its lock is made next to it: a path that is not a file is refused (readOrNull).
       await fsp.stat(w.path).then(
         (st) => {
-          if (!st.isFile()) throw new Error(`${w.path} is not a regular file: the state needs a file of its own`);
+          if (!st.isFile()) throw notAFile(w.path);
         },
         (e) => {
           if (e?.code !== "ENOENT") throw e;

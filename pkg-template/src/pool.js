@@ -146,7 +146,7 @@ export const KEY_IN_NAME = "holds an API key (whole, or 8 of its characters in a
 const BLANK_KEY = "is only whitespace (an unset environment variable, or one holding a stray space?)";
 
 /** A key without the whitespace around it (`trim` only when an end is whitespace or a control). */
-export function trimmed(key) {
+function trimmed(key) {
   return key.charCodeAt(0) <= 32 || key.charCodeAt(key.length - 1) <= 32 ? key.trim() : key;
 }
 

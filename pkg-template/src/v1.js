@@ -12,7 +12,7 @@ import { AllProfilesExhaustedError, ConfigError, itemPath } from "./errors.js";
 import { classifyErrorV1, errorMessage, isV1NonTimeoutAbort, unknownFailoverReason } from "./classify.js";
 import { REASONS, REASON_CODE } from "./reasons.js";
 import { MIN_LEAK, holdsAnyKey, holdsKey, keyIndex, keyIndexOf, redact, wellFormed } from "./secrets.js";
-import { KEY_IN_NAME, refuseKeysAsNames, trimmed } from "./pool.js";
+import { KEY_IN_NAME, refuseKeysAsNames } from "./pool.js";
 import { COOLDOWN_UNTIL, ERROR_COUNT, LAST_FAILURE, LAST_SUCCESS, LAST_USED, STATE, STATES, VALUES } from "./columns.js";
 
 const MODE_V1 = 1;
@@ -137,16 +137,9 @@ export class LlmKeyPool {
         }
         position++;
       }
-      let shortest = Infinity;
-      for (const k of this.#keys) {
-        const n = trimmed(k).length;
-        if (n >= MIN_LEAK && n < shortest) shortest = n;
-      }
-      let longest = 0;
-      for (const list of [read, readFallbacks]) {
-        for (const d of list) for (const name of [d?.provider, d?.model]) if (typeof name === "string" && name.length > longest) longest = name.length;
-      }
-      refuseKeysAsNames(read, readFallbacks, this.#keys, shortest, longest);
+      // Every name of 8 or more characters looked at (the bounds Pool measures as it reads
+      // only let it skip work).
+      refuseKeysAsNames(read, readFallbacks, this.#keys, MIN_LEAK, Infinity);
     } catch (e) {
       refused = e;
     }
