@@ -281,6 +281,23 @@ for (const n of [1000, 10_000]) {
   row("cold start, import: resolving the name (Node's resolver, the exports map)", phase("v2", "resolve"), phase("v1", "resolve"), "", undefined);
   row("cold start, import: loading what it resolved to (v2: with its wasm)", phase("v2", "load"), phase("v1", "load"), "", undefined);
   row("cold start, import: the first new Pool, 3 keys (functions compiled at first call)", phase("v2", "construct"), phase("v1", "construct"), "", undefined);
+  // The JS half of loading: V8 compiling each version's entry module alone (parsed, not run).
+  const parsed = { v2: [], v1: [] };
+  for (let i = 0; i < count; i++) {
+    for (const which of ["v2", "v1"]) {
+      const r = spawnSync(process.execPath, ["--experimental-vm-modules", "--no-warnings", script, which, "parse"], { encoding: "utf8" });
+      if (r.status !== 0) throw new Error(`cold start parse ${which}: ${r.stderr}`);
+      parsed[which].push(JSON.parse(r.stdout));
+    }
+  }
+  const kb = (which) => (parsed[which][0].bytes / 1000).toFixed(1);
+  row(
+    `cold start, import: compiling the entry module's JS alone (v2 ${kb("v2")} KB minified, v1 ${kb("v1")} KB)`,
+    median(parsed.v2.map((p) => p.parse)) * 1000,
+    median(parsed.v1.map((p) => p.parse)) * 1000,
+    "",
+    undefined,
+  );
   const wasmKB = (readFileSync(join(root, "pkg", "key_carousel_bg.wasm")).length / 1000).toFixed(1);
   for (const [key, what] of [["read", "read"], ["compile", "compiled"], ["instantiate", "instantiated"]]) {
     row(`cold start, v2's wasm alone (${wasmKB} KB), ${what}`, phase("wasm", key), undefined, "", undefined);

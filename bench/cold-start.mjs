@@ -8,6 +8,9 @@
 //           package.json's exports map), to load what it resolved to (JS parsed and run; v2's
 //           wasm read, compiled and instantiated), and of the first `new Pool` (the JS and
 //           wasm functions it calls compiled at their first call).
+//        node --experimental-vm-modules bench/cold-start.mjs v2|v1 parse
+//   prints JSON: the bytes of the file `import` resolves the name to, and the ms V8 takes to
+//   compile that ES module's source (parsed, not linked or run), in this fresh process.
 //        node bench/cold-start.mjs wasm
 //   prints JSON: the ms to read v2's .wasm, compile it and instantiate it, alone (its
 //   imports stubbed), in this fresh process.
@@ -31,6 +34,17 @@ if (which === "wasm") {
   process.exit(0);
 }
 const name = which === "v2" ? "key-carousel" : "key-carousel-v1";
+if (how === "parse") {
+  const { readFileSync } = createRequire(import.meta.url)("node:fs");
+  const vm = createRequire(import.meta.url)("node:vm");
+  const source = readFileSync(new URL(import.meta.resolve(name)), "utf8");
+  new vm.SourceTextModule("export const warm = 1;"); // the vm module path's own first use
+  const t0 = performance.now();
+  new vm.SourceTextModule(source);
+  const t1 = performance.now();
+  console.log(JSON.stringify({ bytes: Buffer.byteLength(source), parse: t1 - t0 }));
+  process.exit(0);
+}
 const profiles = [0, 1, 2].map((i) => ({ provider: "openai", apiKey: `sk-cold-${i}-${"x".repeat(24)}` }));
 const construct = (lib) => (which === "v2" ? new lib.Pool({ profiles }) : new lib.LlmKeyPool({ profiles }));
 if (mode === "phases") {

@@ -12,12 +12,11 @@ import { AllProfilesExhaustedError, ConfigError, itemPath } from "./errors.js";
 import { classifyErrorV1, errorMessage, isV1NonTimeoutAbort, unknownFailoverReason } from "./classify.js";
 import { REASONS, REASON_CODE } from "./reasons.js";
 import { MIN_LEAK, holdsAnyKey, holdsKey, keyIndex, keyIndexOf, redact, wellFormed } from "./secrets.js";
-import { KEY_IN_NAME, refuseKeysAsNames } from "./pool.js";
+import { COOLDOWN_FIELDS, KEY_IN_NAME, refuseKeysAsNames } from "./options.js";
 import { COOLDOWN_UNTIL, ERROR_COUNT, LAST_FAILURE, LAST_SUCCESS, LAST_USED, STATE, STATES, VALUES } from "./columns.js";
 
 const MODE_V1 = 1;
 const V1_POLICY = new Uint8Array(0); // empty: the mode's default policy (v1's)
-const COOLDOWN_FIELDS = ["maxRateLimitCooldownMs", "billingBackoffMs", "billingMaxMs", "failureWindowMs"];
 const DEFAULT_LABEL = "llm-failover";
 const INSPECT = Symbol.for("nodejs.util.inspect.custom");
 
