@@ -54,7 +54,7 @@ export class ConfigError extends TypeError {
  */
 export function shownName(name) {
   if (typeof name !== "string") return String(name);
-  return /^[\w$-]{1,24}$/.test(name) ? name : `(a name of ${name.length} characters, not shown: it could be a key)`;
+  return /^[\w$-]{0,24}$/.test(name) ? name : `(a name of ${name.length} characters, not shown: it could be a key)`;
 }
 
 /**

@@ -514,11 +514,14 @@ export class Persister {
     }
     this.due = at;
     // Through the weak ref: a pending write (a retry, while the store fails) does not keep a
-    // dropped pool alive.
+    // dropped pool alive; the timer of one that was collected forgets its entry in `pending`.
     const ref = this.ref;
     this.timer = unref(setTimeout(() => {
       const p = ref.deref();
-      if (p === undefined) return;
+      if (p === undefined) {
+        pending.delete(ref);
+        return;
+      }
       p.timer = null;
       p.due = Infinity;
       p.#write(); // its failure is reported through the logger

@@ -397,7 +397,7 @@ export class Pool {
         const reason = classifyError(err);
         const given = unknownFailoverReason(err);
         if (given !== undefined) {
-          this.#log("warn", `[${label}] a FailoverError of ${ctx.profileId}: unknown failure reason ${JSON.stringify(redact(given, ctx.apiKey, this.#keyIndex()))}, recorded as "unknown"`);
+          this.#log("warn", `[${label}] a FailoverError of ${ctx.profileId}: unknown failure reason ${JSON.stringify(redact(shownName(given), ctx.apiKey, this.#keyIndex()))}, recorded as "unknown"`);
         }
         // An HTTP-date Retry-After is a point in time: measure it from the failure.
         const failedAt = this.#endTime(idx);
@@ -522,7 +522,7 @@ export class Pool {
     const idx = this.#idx(profileId);
     if (typeof reason !== "string") throw new TypeError(`reason must be a string, got ${typeof reason}`);
     if (!REASON_CODE.has(reason)) {
-      throw new RangeError(`unknown failure reason ${JSON.stringify(redact(reason, "", this.#keyIndex()))} (expected one of ${REASONS.join(", ")})`);
+      throw new RangeError(`unknown failure reason ${JSON.stringify(redact(shownName(reason), "", this.#keyIndex()))} (expected one of ${REASONS.join(", ")})`);
     }
     let retryMs;
     let model;

@@ -8,7 +8,7 @@
 import { CorePool, MAX_TIME } from "./core.js";
 import { abortReason, sleep } from "./wait.js";
 import { Persister, StateLink, fileStoreFactory, refreshWhile } from "./persist.js";
-import { AllProfilesExhaustedError, ConfigError, itemPath } from "./errors.js";
+import { AllProfilesExhaustedError, ConfigError, itemPath, shownName } from "./errors.js";
 import { classifyErrorV1, errorMessage, isV1NonTimeoutAbort, unknownFailoverReason } from "./classify.js";
 import { REASONS, REASON_CODE } from "./reasons.js";
 import { MIN_LEAK, holdsAnyKey, holdsKey, keyIndex, keyIndexOf, redact, wellFormed } from "./secrets.js";
@@ -379,7 +379,7 @@ export class LlmKeyPool {
   #unknownReason(profileId, reason, where = "a FailoverError") {
     const ki = this.#keyIndex();
     const what = where === "markFailure" ? `markFailure(${JSON.stringify(redact(String(profileId), "", ki))})` : `${where} of ${JSON.stringify(redact(String(profileId), "", ki))}`;
-    this.#log("warn", `${what}: unknown failure reason ${JSON.stringify(redact(errorMessage(reason), "", ki))}, recorded as "unknown"`);
+    this.#log("warn", `${what}: unknown failure reason ${JSON.stringify(redact(shownName(errorMessage(reason)), "", ki))}, recorded as "unknown"`);
   }
 
   async #markFailure(profileId, reason, wait) {

@@ -182,6 +182,12 @@ test("pools dropped while their store fails are collected, with their wasm memor
   assert.equal(result.alive, 0, `${result.alive} of 300 dropped pools still alive`);
 });
 
+test("pools dropped with a change not yet saved leave nothing behind once their write timers fire (was: a WeakRef each, kept for ever; found by an audit)", async () => {
+  const { result } = await child(["unsaved", "2000"], { gc: true, timeout: 60_000 });
+  assert.equal(result.alive, 0, `${result.alive} of 2,000 dropped pools still alive`);
+  assert.ok(result.weakRefs < 20, `${result.weakRefs} WeakRefs left by 2,000 dropped pools`);
+});
+
 test("close() ends the runs waiting for a rest with AllProfilesExhaustedError and when to come back, and later runs do not wait (was: they held a shutdown for hours)", async () => {
   for (const Kind of [Pool, (await import("key-carousel")).LlmKeyPool]) {
     const pool = new Kind({ profiles: keys(1) });

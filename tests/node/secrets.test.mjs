@@ -493,6 +493,38 @@ test("an unknown option, event or reason name that could be a key is not repeate
   assert.throws(() => pool.on("cooldwon", () => {}), /unknown event "cooldwon"/);
 });
 
+test("a failure reason that could be a key is not repeated: markFailure's RangeError, and the warning for a FailoverError's or LlmKeyPool's unknown reason (was: quoted whole, found by an audit)", async () => {
+  const { LlmKeyPool, FailoverError, FAILURE_REASONS } = await import("key-carousel");
+  // Not a key of the pool (those are redacted anyway): a key of another service, given as a reason.
+  const OTHER = "sk-live-0123456789abcdefghijklmnopqrstu";
+  const cap = capture();
+  try {
+    const pool = new Pool({ profiles: [{ id: "a", provider: "openai", apiKey: A }], logger: cap.logger });
+    const err = (() => {
+      try {
+        pool.markFailure("a", OTHER);
+      } catch (e) {
+        return e;
+      }
+    })();
+    assert.ok(err instanceof RangeError, String(err));
+    assert.equal(err.message, `unknown failure reason "(a name of ${OTHER.length} characters, not shown: it could be a key)" (expected one of ${FAILURE_REASONS.join(", ")})`);
+    assert.throws(() => pool.markFailure("a", "rate-limit"), { message: /^unknown failure reason "rate-limit" \(/ }, "a name that cannot be a key is still quoted");
+    await assert.rejects(pool.run(() => Promise.reject(new FailoverError("refused", { reason: OTHER })), { maxWaitMs: 0 }), AllProfilesExhaustedError);
+    const v1 = new LlmKeyPool({ profiles: [{ id: "v", provider: "openai", apiKey: B }], logger: cap.logger });
+    v1.markFailure("v", OTHER);
+    v1.markFailure("v", "teapot");
+    const warned = cap.lines.filter((l) => l.includes("unknown failure reason"));
+    assert.equal(warned.length, 3, cap.lines.join("\n"));
+    for (const line of warned) assert.ok(!line.includes(OTHER.slice(8, 16)), line);
+    assert.match(warned[0], /a FailoverError of a: unknown failure reason "\(a name of 39 characters, not shown: it could be a key\)", recorded as "unknown"/);
+    assert.match(warned[1], /markFailure\("v"\): unknown failure reason "\(a name of 39 characters/);
+    assert.match(warned[2], /unknown failure reason "teapot", recorded as "unknown"/);
+  } finally {
+    cap.restore();
+  }
+});
+
 test("a key longer than 4,096 characters is redacted whole, also a piece past its 4,096th character, in attempts, errors and logs (was: only its first 4,096 were)", async () => {
   let seed = 7;
   const rnd = () => (seed = (seed * 1103515245 + 12345) % 2147483648);
