@@ -15,7 +15,8 @@
 //! - the records of model-scoped rests: one [`Record`] per pair (profile, model), whose
 //!   `lastUsed` and `lastSuccess` are always absent, under the id
 //!   `<profile id>\u{1}<model>` ([`pair_id`]; real ids hold no control characters), so
-//!   they are merged, kept and exported like any record. On disk they sit in the
+//!   they are merged, kept and exported like any record, until [`Pool::pair_forgotten`]
+//!   (30 days, or the failure window, past their last time). On disk they sit in the
 //!   profile's record, under `models: { <model>: {...} }`, which key-carousel 1 ignores.
 //!
 //! # The merge rule
@@ -384,9 +385,11 @@ impl Pool {
     }
 
     /// Drops the kept records of ids the pool does not have that are [`Record::stale`] at
-    /// `now` (a checked time): what each import does first (an import of no records does
-    /// only that).
+    /// `now` (a checked time), and forgets the history of the pairs (profile, model) that
+    /// are [`Pool::pair_forgotten`] at `now`: what each import does first (an import of no
+    /// records does only that).
     fn forget_stale(&mut self, now: f64) {
+        self.forget_pairs(now);
         if self.extras_oldest >= now - FORGET_AFTER_MS {
             return;
         }
@@ -395,6 +398,38 @@ impl Pool {
         self.extras_oldest = f64::INFINITY;
         for (id, r) in core::mem::take(&mut self.extras) {
             self.keep(&id, &r, now);
+        }
+    }
+
+    /// Whether a pair's record says nothing any more at `now`: every time it holds is more
+    /// than [`FORGET_AFTER_MS`], and more than the failure window, before `now` (so no rest
+    /// runs, and its next failure would count from 1 as on a pair without history). A model
+    /// named by calls that failed once (a gateway passing its clients' typos on: a 404
+    /// each) is then no longer written, nor read back: the stored state does not grow for
+    /// good. Applied to stored records too ([`Pool::import`] skips them), with the pool's
+    /// failure window.
+    pub fn pair_forgotten(&self, record: &Record, now: f64) -> bool {
+        let horizon = FORGET_AFTER_MS.max(self.settings().cooldowns.failure_window_ms);
+        record.latest() < now - horizon
+    }
+
+    /// Forgets the history of the pairs [`Pool::pair_forgotten`] at `now`: each becomes a
+    /// pair without one (not exported: see `toSnapshot` in the JS layer). The pair's slot
+    /// and its model's name stay interned for the life of the pool.
+    fn forget_pairs(&mut self, now: f64) {
+        for p in 0..self.pairs.len() as u32 {
+            let Some(r) = self.pair_record(p) else { continue };
+            if !self.pair_forgotten(&r, now) {
+                continue;
+            }
+            let st = &mut self.pairs[p as usize];
+            st.error_count = 0;
+            st.last_failure = f64::NAN;
+            st.reason = None;
+            st.cooldown_started = f64::NAN;
+            st.cooling_long = false;
+            st.updated_at = f64::NAN;
+            self.sel.set_pair_until(p, f64::NAN);
         }
     }
 
@@ -419,6 +454,10 @@ impl Pool {
             let stored = stored.sanitized();
             if let Some((profile, model)) = id.split_once(PAIR_SEPARATOR) {
                 let stored = stored.pair_form();
+                // Past the horizon: nothing to merge, and its model's name is not interned.
+                if self.pair_forgotten(&stored, now) && self.index_of(profile).is_some() {
+                    continue;
+                }
                 let known = self.index_of(profile).map(|idx| (idx, self.model_index(model)));
                 match known {
                     Some((idx, Ok(m))) => {

@@ -514,6 +514,14 @@ impl WasmPool {
         s.check(r.map(|m| m as i32), -1)
     }
 
+    /// The index of a model name already interned, without interning it; -1 when it is not.
+    #[wasm_bindgen(js_name = findModel)]
+    pub fn find_model(&self, name: &str) -> i32 {
+        let mut guard = self.enter();
+        let s = &mut *guard;
+        s.inner.find_model(name).map_or(-1, |m| m as i32)
+    }
+
     /// Number of profiles.
     #[wasm_bindgen(getter)]
     pub fn size(&self) -> u32 {

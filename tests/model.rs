@@ -160,6 +160,17 @@ fn fresh(r: &Record, now: f64) -> bool {
         || now - month <= 0.0
 }
 
+/// Whether a pair's record is forgotten at `now`: every time it holds (none: 0) is more
+/// than 30 days, and more than the failure window `window`, before `now`.
+fn forgotten_pair(r: &Record, now: f64, window: f64) -> bool {
+    let month: f64 = 30.0 * 86_400_000.0;
+    let latest =
+        [r.last_used, r.last_failure, r.last_success, r.cooldown_until, r.updated_at, r.cooldown_started_at]
+            .iter()
+            .fold(0.0, |m: f64, t| t.map_or(m, |t| m.max(t)));
+    latest < now - month.max(window)
+}
+
 fn model_merge(a: &Record, b: &Record) -> Record {
     let max = |x: Option<f64>, y: Option<f64>| match (x, y) {
         (None, None) => None,
@@ -540,6 +551,13 @@ impl Model {
     /// Merges stored records; re-ranks by lastUsed when one changed.
     fn import(&mut self, records: &[(String, Record)], now: f64) {
         let mut reorder = false;
+        // First, pairs whose history is past the horizon lose it (as if they had none).
+        let window = self.s.cooldowns.failure_window_ms;
+        for q in self.pairs.values_mut() {
+            if forgotten_pair(&q.record(), now, window) {
+                *q = MPair::default();
+            }
+        }
         for (id, r) in records {
             let known_pair = id.split_once('\u{1}').and_then(|(pid, model)| {
                 let i = self.ids.iter().position(|x| x == pid)?;
@@ -549,6 +567,10 @@ impl Model {
             let r =
                 if id.contains('\u{1}') { Record { last_used: None, last_success: None, ..*r } } else { *r };
             if let Some(key) = known_pair {
+                // A stored pair record past the horizon is not taken in.
+                if forgotten_pair(&r, now, window) {
+                    continue;
+                }
                 self.touch_pair(key);
                 let cleared = self.cleared.get(&key.0).copied();
                 let q = self.pairs.get_mut(&key).unwrap();

@@ -387,3 +387,54 @@ fn a_record_of_an_unknown_id_is_forgotten_30_days_after_its_last_time() {
     import(&mut pool, &stored(later), t0 + 40.0 * DAY);
     assert_eq!(pool.export().profiles["gone"], later.normalized());
 }
+
+/// A model's history on a key (a pair) is forgotten once every time it holds is more than
+/// 30 days, and more than the failure window, old: the pool writes it no more, and a pool
+/// reading an old state does not take it in (nor intern the model's name). Before, a model
+/// named once by a failing call (a gateway passing a typo on) stayed in the state for good,
+/// and counted toward the 4,096 names in every process that read it (found by an audit).
+#[test]
+fn a_models_history_on_a_key_is_forgotten_past_thirty_days_and_the_failure_window() {
+    use key_carousel::{pair_id, FORGET_AFTER_MS};
+    let spec = ProfileSpec { id: "a".into(), provider: "p".into(), kind: Kind::Primary };
+    let t0 = 1.7e12;
+    let id = pair_id("a", "typo-model");
+    let failed = |settings: Settings| {
+        let mut pool = Pool::with_profiles(settings, std::slice::from_ref(&spec)).unwrap();
+        let m = pool.model_index("typo-model").unwrap();
+        pool.fail_for(0, t0, Reason::ModelNotFound, None, None, Some(m)).unwrap();
+        pool
+    };
+    let mut pool = failed(Settings::v2());
+    let stored = pool.export();
+    assert!(stored.profiles[&id].last_failure == Some(t0), "{:?}", stored.profiles.get(&id));
+    let records = || stored.profiles.iter().map(|(k, v)| (k.as_str(), *v));
+
+    // A day short of the horizon: kept, and read back by another pool.
+    let early = t0 + FORGET_AFTER_MS - 86_400_000.0;
+    pool.import(std::iter::empty(), early).unwrap();
+    assert_eq!(pool.export().profiles[&id].last_failure, Some(t0));
+    let mut other = Pool::with_profiles(Settings::v2(), std::slice::from_ref(&spec)).unwrap();
+    other.import(records(), early).unwrap();
+    assert!(other.find_model("typo-model").is_some());
+
+    // Past it: the pair's history is gone (an empty record, which the JS layer does not
+    // write), and a fresh pool reading the old state does not take the name in.
+    let late = t0 + FORGET_AFTER_MS + 3_600_000.0; // past the rest's end too
+    pool.import(std::iter::empty(), late).unwrap();
+    let r = pool.export().profiles[&id];
+    assert_eq!((r.error_count, r.last_failure, r.cooldown_until, r.reason), (0, None, None, None));
+    let mut fresh = Pool::with_profiles(Settings::v2(), std::slice::from_ref(&spec)).unwrap();
+    fresh.import(records(), late).unwrap();
+    assert_eq!(fresh.find_model("typo-model"), None);
+    assert!(!fresh.export().profiles.contains_key(&id));
+
+    // A failure window longer than 30 days keeps the history for the window.
+    let mut settings = Settings::v2();
+    settings.cooldowns.failure_window_ms = 2.0 * FORGET_AFTER_MS;
+    let mut long = failed(settings);
+    long.import(std::iter::empty(), late).unwrap();
+    assert_eq!(long.export().profiles[&id].last_failure, Some(t0));
+    long.import(std::iter::empty(), t0 + 2.0 * FORGET_AFTER_MS + 3_600_000.0).unwrap();
+    assert_eq!(long.export().profiles[&id].last_failure, None);
+}

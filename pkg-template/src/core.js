@@ -245,6 +245,11 @@ export class CorePool {
     return m;
   }
 
+  /** The index of a model name the core has interned; -1 when it has not (nothing is interned). */
+  findModel(name) {
+    return this.#ok(this.#live().findModel(name));
+  }
+
   providerIndex(provider) {
     return this.#ok(this.#live().providerIndex(provider));
   }

@@ -88,6 +88,13 @@ export class Pool {
   /** Model names interned in the core: name → index, and index → name. */
   #modelIndex = new Map();
   #modelNames = [];
+  /**
+   * Model names runs gave that the core has not interned (no call failed for them), checked
+   * for keys: a run picks for them without interning them, so names that never fail (one
+   * per customer, say) do not use up the core's 4,096. Forgotten past 1,000, and at each
+   * import of stored state (which may intern names).
+   */
+  #unscoped = new Set();
   /** Whether the core records the rests that end ("recover" has listeners). */
   #tracking = false;
   /** The wake-ups of the runs waiting for a rest to end (see #wake), made at the first wait. */
@@ -146,6 +153,8 @@ export class Pool {
           // Another process may have ended a rest: announced now (not at the next call),
           // and the runs waiting for one woken (when one ended or got shorter).
           imported: (cut) => {
+            // The import may have interned names found not interned before.
+            this.#unscoped.clear();
             if (this.#tracking) {
               try {
                 this.#observe(this.#now());
@@ -252,7 +261,27 @@ export class Pool {
    * time the pool sees the name.
    */
   #refuseKeyName(name, what) {
-    if (!this.#modelIndex.has(name) && holdsAnyKey(name, this.#keyIndex())) throw new TypeError(`${what}: ${KEY_IN_NAME}`);
+    if (!this.#modelIndex.has(name) && !this.#unscoped.has(name) && holdsAnyKey(name, this.#keyIndex())) {
+      throw new TypeError(`${what}: ${KEY_IN_NAME}`);
+    }
+  }
+
+  /**
+   * The core's index of a model name a run gives, to pick for it, without interning it:
+   * undefined when no call failed for it (no key rests for it, so the pick need not know it).
+   */
+  #pickModel(name) {
+    const m = this.#modelIndex.get(name);
+    if (m !== undefined || this.#unscoped.has(name)) return m;
+    const found = hasLoneSurrogate(name) ? -1 : this.#core.findModel(name);
+    if (found >= 0) {
+      this.#modelIndex.set(name, found);
+      this.#modelNames[found] = name;
+      return found;
+    }
+    if (this.#unscoped.size >= 1000) this.#unscoped.clear();
+    this.#unscoped.add(name);
+    return undefined;
   }
 
   /** The core's index of a model name a call gives (undefined when it cannot be interned). */
@@ -333,7 +362,8 @@ export class Pool {
     const label = o.label ?? "key-carousel";
     const pref = o.provider === undefined ? -1 : this.#providerIndex.get(o.provider) ?? -1;
     if (o.model !== undefined) this.#refuseKeyName(o.model, "run options: model");
-    const model = o.model === undefined ? undefined : this.#model(o.model);
+    // Interned at the run's first failure (below), not before.
+    let model = o.model === undefined ? undefined : this.#pickModel(o.model);
     const session = o.session;
     const sessions = session === undefined ? undefined : (this.#sessions ??= new Sessions(this.#sessionsMax));
     // The profile this run's last attempt failed on (-1: none yet).
@@ -403,6 +433,10 @@ export class Pool {
         const failedAt = this.#endTime(idx);
         const retryMs = retryAfterMs(err, failedAt, reason);
         // A profile with a model of its own serves only that model: its rests are the key's.
+        if (model === undefined && o.model !== undefined && this.#models[idx] === undefined) {
+          model = this.#model(o.model);
+          if (model !== undefined) this.#unscoped.delete(o.model);
+        }
         const scoped = this.#models[idx] === undefined ? model : undefined;
         const cd = this.#fail(idx, failedAt, reason, retryMs, now, scoped, ctx.model);
         if (this.#persist !== undefined) saving = this.#persist.unsavedUrgent();

@@ -172,6 +172,19 @@ function record(cols, b) {
   return r;
 }
 
+/** Whether a pair's record holds no time, no count and no reason (`updatedAt` 0: none). */
+function saysNothing(r) {
+  return (
+    r.errorCount === 0 &&
+    (r.updatedAt === undefined || r.updatedAt === 0) &&
+    r.lastFailure === undefined &&
+    r.cooldownUntil === undefined &&
+    r.cooldownStartedAt === undefined &&
+    r.lastFailureReason === undefined &&
+    r.cooldownLong === undefined
+  );
+}
+
 /**
  * Builds the stored form from the core's export: `ids` name the first records (the
  * pool's profiles), `extraIds` (joined with "\0") the rest.
@@ -195,6 +208,9 @@ export function toSnapshot(ids, extraIds, cols) {
     const cut = pair.indexOf(PAIR_SEPARATOR);
     const id = pair.slice(0, cut);
     const full = record(cols, b);
+    // A pair whose history the core forgot (src/snapshot.rs, `Pool::pair_forgotten`) has
+    // nothing to say: not written.
+    if (saysNothing(full)) continue;
     const rec = {};
     for (const f of MODEL_FIELDS) if (full[f] !== undefined) rec[f] = full[f];
     const holder = (profiles[id] ??= { errorCount: 0 });

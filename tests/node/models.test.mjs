@@ -253,3 +253,72 @@ test("a store naming model after model cannot run the module out of memory eithe
   assert.deepEqual(stored.m4095, rest);
   await pool.close();
 });
+
+test("models named by runs that succeed are not counted toward the 4,096 names: past 5,000 of them a 429 still rests the key for its model only (was: the whole key, for the life of the process; found by an audit)", async () => {
+  const clock = manualClock();
+  const pool = new Pool({ profiles: keys(2), clock: clock.fn });
+  const scopes = [];
+  pool.on("cooldown", (e) => scopes.push(e.scope));
+  // One fine-tuned model per customer, say: every call succeeds.
+  for (let i = 0; i < 5000; i++) await pool.run(({ model }) => model, { model: `ft:customer-${i}` });
+  const res = await pool.run(failing([["k0", "gpt-4o"], ["k1", "gpt-4o"]].slice(0, 1)), { model: "gpt-4o" });
+  assert.equal(res.value, "k1/gpt-4o");
+  assert.deepEqual(scopes, ["model"]);
+  assert.equal(statusOf(pool, "k0").state, "available");
+  assert.deepEqual(statusOf(pool, "k0").modelCooldowns.map((c) => c.model), ["gpt-4o"]);
+  // A name that succeeded before and fails now is scoped too (past the failure window, so
+  // the key's earlier failure for gpt-4o does not widen it), and later calls for it skip that key.
+  clock.now += 2 * 86_400_000;
+  let calls = 0;
+  const again = await pool.run(({ profileId }) => {
+    if (calls++ === 0) throw tooManyRequests();
+    return profileId;
+  }, { model: "ft:customer-7" });
+  const [first] = again.attempts.map((a) => a.profileId);
+  assert.deepEqual(again.attempts.map((a) => a.reason), ["rate_limit"]);
+  assert.notEqual(again.value, first);
+  assert.deepEqual(scopes, ["model", "model"]);
+  assert.equal(statusOf(pool, first).state, "available", "rests for that model only");
+  for (let i = 0; i < 3; i++) assert.equal((await pool.run(({ profileId }) => profileId, { model: "ft:customer-7" })).value, again.value);
+});
+
+test("a model's record on a key is forgotten 30 days after its last event: no longer written, nor read back by a process that starts later (was: kept in the state for good, its name counted in every process; found by an audit)", async () => {
+  const DAY = 86_400_000;
+  const clock = manualClock();
+  const store = memoryStore();
+  const pool = new Pool({ profiles: keys(2), clock: clock.fn, storage: store, saveIntervalMs: 0 });
+  await pool.init();
+  // A gateway passing its clients' typos on: a 404 each, each resting one key for that name.
+  for (let i = 0; i < 20; i++) {
+    await pool.run(failing([["k0", `gpt-4o-typo-${i}`]], () => httpError(404, "model not found")), { model: `gpt-4o-typo-${i}` });
+  }
+  await pool.flush();
+  const models = () => Object.keys(JSON.parse(store.load()).profiles.k0.models ?? {});
+  assert.equal(models().length, 20);
+  // 29 days later they are still written; another process reads them back.
+  clock.now += 29 * DAY;
+  pool.markSuccess("k1"); // a change, to write
+  await pool.flush();
+  assert.equal(models().length, 20);
+  // A day and a bit later a write leaves them out, and a process starting now with the
+  // old state takes none of them in.
+  const old = store.load();
+  clock.now += 1.1 * DAY;
+  pool.markSuccess("k1"); // a change, to write
+  await pool.flush();
+  assert.deepEqual(models(), []);
+  const other = memoryStore();
+  other.update(() => JSON.parse(old));
+  const later = new Pool({ profiles: keys(2), clock: clock.fn, storage: other });
+  await later.init();
+  assert.equal(statusOf(later, "k0").modelCooldowns, undefined);
+  later.markSuccess("k1");
+  await later.flush();
+  assert.deepEqual(Object.keys(JSON.parse(other.load()).profiles.k0.models ?? {}), []);
+  // A name that fails again after that is recorded afresh.
+  await pool.run(failing([["k0", "gpt-4o-typo-3"]], () => httpError(404, "model not found")), { model: "gpt-4o-typo-3" });
+  await pool.flush();
+  assert.deepEqual(models(), ["gpt-4o-typo-3"]);
+  assert.equal(JSON.parse(store.load()).profiles.k0.models["gpt-4o-typo-3"].errorCount, 1);
+  await Promise.all([pool.close(), later.close()]);
+});
