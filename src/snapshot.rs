@@ -454,11 +454,12 @@ impl Pool {
             let stored = stored.sanitized();
             if let Some((profile, model)) = id.split_once(PAIR_SEPARATOR) {
                 let stored = stored.pair_form();
+                let idx = self.index_of(profile);
                 // Past the horizon: nothing to merge, and its model's name is not interned.
-                if self.pair_forgotten(&stored, now) && self.index_of(profile).is_some() {
+                if idx.is_some() && self.pair_forgotten(&stored, now) {
                     continue;
                 }
-                let known = self.index_of(profile).map(|idx| (idx, self.model_index(model)));
+                let known = idx.map(|idx| (idx, self.model_index(model)));
                 match known {
                     Some((idx, Ok(m))) => {
                         if !self.import_pair(idx, m, &stored.begun_by(now), now) {

@@ -433,11 +433,15 @@ export class Pool {
         const failedAt = this.#endTime(idx);
         const retryMs = retryAfterMs(err, failedAt, reason);
         // A profile with a model of its own serves only that model: its rests are the key's.
-        if (model === undefined && o.model !== undefined && this.#models[idx] === undefined) {
-          model = this.#model(o.model);
-          if (model !== undefined) this.#unscoped.delete(o.model);
+        // Otherwise the rest is the call's model's, interned now if this is its first failure.
+        let scoped;
+        if (this.#models[idx] === undefined) {
+          if (model === undefined && o.model !== undefined) {
+            model = this.#model(o.model);
+            if (model !== undefined) this.#unscoped.delete(o.model);
+          }
+          scoped = model;
         }
-        const scoped = this.#models[idx] === undefined ? model : undefined;
         const cd = this.#fail(idx, failedAt, reason, retryMs, now, scoped, ctx.model);
         if (this.#persist !== undefined) saving = this.#persist.unsavedUrgent();
         const error = redact(errorText(err), ctx.apiKey, this.#keyIndex());
