@@ -711,7 +711,10 @@ export class Persister {
     this.log(
       "warn",
       `key-carousel: the process is exiting with state not yet saved to ${this.name}; ` +
-        "call `await pool.flush()` before process.exit()",
+        // Failing writes: a flush would have failed too (the errors were logged).
+        (this.failures > 0
+          ? "the writes to it failed (see the errors logged before)"
+          : "call `await pool.flush()` before the process exits (process.exit(), Deno.exit())"),
     );
   }
 }

@@ -402,6 +402,9 @@ export class Pool {
         if (woken) i--;
         continue;
       }
+      // The pick (the key's lastUsed) is a change: a flush or close() while the call runs
+      // writes it.
+      this.#persist?.change(false);
       // The session is where its latest attempt went (a new session, or one moved off its
       // profile): calls of the session in flight or started meanwhile follow it there.
       if (sessions !== undefined && idx !== held) sessions.set(session, idx);

@@ -164,7 +164,7 @@ export class LlmKeyPool {
     this.#maxIterations = Math.min(160, Math.max(32, 24 + this.#ids.length * 8));
     if (this.#storagePath) {
       const makeFileStore = fileStoreFactory();
-      if (makeFileStore === null) throw new Error("storagePath needs a file system (Node, Deno or Bun)");
+      if (makeFileStore === null) throw new ConfigError("storagePath", "needs a file system (Node, Deno or Bun)");
       const store = makeFileStore(this.#storagePath);
       const log = (level, msg) => this.#log(level, msg);
       this.#persister = new Persister({

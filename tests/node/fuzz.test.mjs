@@ -224,6 +224,8 @@ function* modelRun(env, o, signal) {
       if (how === "aborted") return { error: (e) => e === signal.reason, what: "the signal's reason" };
       continue;
     }
+    // The pick (lastUsed) is a change: a flush while the call runs writes it.
+    env.dirty = true;
     const p = model.p[idx];
     const ctx = { profileId: p.id, apiKey: p.apiKey, provider: p.provider, model: p.model ?? o.model ?? "unknown", signal };
     const out = yield { type: "call", ctx, idx };

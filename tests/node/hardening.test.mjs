@@ -176,3 +176,69 @@ test("a key passed where an id belongs is not printed in the RangeError (was: un
   }
   assert.throws(() => pool.markSuccess("nope"), { message: 'unknown profile id "nope"' });
 });
+
+test("flush() and close() write the pick of a call still in flight, and close() writes the failures of calls that end while its writes run (was: neither written: close() with nothing else to write returned at once; found by an audit)", async () => {
+  const clock = manualClock();
+  const gate = () => {
+    let open;
+    const p = new Promise((resolve) => (open = resolve));
+    return { p, open };
+  };
+  {
+    const store = memoryStore();
+    const pool = new Pool({ profiles: keys(2), clock: clock.fn, storage: store });
+    await pool.init();
+    const g = gate();
+    const running = pool.run(async ({ profileId }) => (await g.p, profileId));
+    await tick(1);
+    await pool.flush();
+    assert.equal(JSON.parse(store.load())?.profiles?.k0?.lastUsed, clock.now, "flush() wrote the pick of the call in flight");
+    g.open();
+    await running;
+    await pool.close();
+  }
+  {
+    // A store whose write takes a while: the calls in flight fail during close()'s write.
+    let value = null;
+    let writes = 0;
+    const store = {
+      load: () => value,
+      save: async (state) => {
+        writes++;
+        await tick(5);
+        value = JSON.parse(JSON.stringify(state));
+      },
+    };
+    const warnings = [];
+    const pool = new Pool({ profiles: keys(3), clock: clock.fn, storage: store, maxWaitMs: 0, logger: { warn: (m) => warnings.push(m) } });
+    await pool.init();
+    const gates = [gate(), gate(), gate()];
+    const tooMany = () => Object.assign(new Error("429"), { status: 429 });
+    // Each run's first attempt (k0, k1, k2) fails once its gate opens; its next attempt succeeds.
+    const runs = gates.map((g) => {
+      let first = true;
+      return pool.run(async ({ profileId }) => {
+        if (!first) return profileId;
+        first = false;
+        await g.p;
+        throw tooMany();
+      });
+    });
+    await tick(1);
+    const closing = pool.close();
+    gates[0].open();
+    gates[1].open();
+    await closing;
+    assert.ok(writes >= 2, `close() wrote the picks, then the failures (${writes} writes)`);
+    const counts = () => Object.fromEntries(["k0", "k1", "k2"].map((id) => [id, value.profiles[id]?.errorCount ?? 0]));
+    assert.deepEqual(counts(), { k0: 1, k1: 1, k2: 0 }, "the two failures during close() are stored");
+    // A failure after close() ended is not written, and said so.
+    gates[2].open();
+    // k0 and k1 rest, and after close() runs do not wait: the third run ends exhausted.
+    assert.equal((await rejection(runs[2])).name, "AllProfilesExhaustedError");
+    await Promise.all(runs.slice(0, 2));
+    assert.deepEqual(counts(), { k0: 1, k1: 1, k2: 0 });
+    assert.equal(pool.getStatus().profiles[2].errorCount, 1);
+    assert.ok(warnings.some((m) => m.includes("changes made after close() are not saved")), warnings.join("\n"));
+  }
+});

@@ -144,7 +144,12 @@ test("a process that ends by itself writes its coalesced successes (beforeExit);
   const exited = join(d, "exited.json");
   const { stderr } = await run("success-then-exit", exited);
   assert.equal(readState(exited).profiles.k1.lastSuccess, undefined, "the coalesced success is lost on process.exit()");
-  assert.match(stderr, /exiting with state not yet saved to file .*exited\.json; call `await pool\.flush\(\)` before process\.exit\(\)/);
+  assert.match(stderr, /exiting with state not yet saved to file .*exited\.json; call `await pool\.flush\(\)` before the process exits \(process\.exit\(\), Deno\.exit\(\)\)/);
+  // A process whose writes fail, ending by itself: its warning says so, not to flush (was:
+  // "call flush() before process.exit()", though nothing called exit and a flush fails too).
+  const failing = await run("failing-then-end", "-");
+  const lost = failing.stderr.split("\n").filter((l) => l.includes("exiting with state not yet saved"));
+  assert.deepEqual(lost, ["key-carousel: the process is exiting with state not yet saved to failing; the writes to it failed (see the errors logged before)"]);
 });
 
 test("an awaited flush() keeps the process alive while the store's write may still answer; the exit hook's flush does not", async () => {
@@ -169,7 +174,7 @@ test("an awaited flush() keeps the process alive while the store's write may sti
   const { stdout: out2, stderr: err2 } = await run("hung-no-flush", "-");
   assert.ok(Date.now() - t0 < 10_000, `the exit hook's flush kept the process alive for ${Date.now() - t0} ms`);
   assert.ok(lines(out2)[0].exitedAfterMs < 5000, out2);
-  assert.match(err2, /exiting with state not yet saved to storage; call `await pool\.flush\(\)` before process\.exit\(\)/);
+  assert.match(err2, /exiting with state not yet saved to storage; call `await pool\.flush\(\)` before the process exits/);
 });
 
 // ---- A process that exits as soon as its run settles ----
