@@ -476,6 +476,21 @@ export class Persister {
     })();
   }
 
+  /**
+   * A change that asks for no write of its own: a call's pick (the key's lastUsed). The next
+   * write carries it, and a flush() or close() meanwhile writes it. A write at the pick would
+   * hold back the write of the call's failure, a moment later, in stores that space their
+   * writes (Workers KV: 1 s), and the call with it.
+   */
+  touch() {
+    if (this.closed) return;
+    this.changeSeq++;
+    if (this.dirty !== 0) return;
+    this.dirty = 1;
+    pending.add(this.ref);
+    this.exitFlushTried = false;
+  }
+
   /** Something changed; `urgent`: a failure or cleared cooldown, written at once. */
   change(urgent) {
     if (this.closed) {

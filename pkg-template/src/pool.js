@@ -403,8 +403,8 @@ export class Pool {
         continue;
       }
       // The pick (the key's lastUsed) is a change: a flush or close() while the call runs
-      // writes it.
-      this.#persist?.change(false);
+      // writes it, and otherwise the write of the call's end (see Persister.touch).
+      this.#persist?.touch();
       // The session is where its latest attempt went (a new session, or one moved off its
       // profile): calls of the session in flight or started meanwhile follow it there.
       if (sessions !== undefined && idx !== held) sessions.set(session, idx);

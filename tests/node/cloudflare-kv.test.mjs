@@ -264,3 +264,30 @@ test("in workerd: a write left in flight by a request that ended, never answerin
   assert.equal(r.updates, 2);
   assert.match(r.logs.join("\n"), /saving state to hung once failed \(attempt 1; .*did not answer in 30 s: taken as lost/);
 });
+
+test("a run that fails over is not held back by the KV's write spacing: the failure is the first put (was: the pick was put at once, and the failure's put waited minWriteIntervalMs; found by an audit)", async () => {
+  const data = new Map();
+  const puts = [];
+  const namespace = {
+    get: async (key) => data.get(key) ?? null,
+    put: async (key, value) => {
+      puts.push(JSON.parse(value));
+      data.set(key, value);
+    },
+  };
+  const pool = new Pool({ profiles: keys(2), storage: cloudflareKvStore(namespace, { minWriteIntervalMs: 2000 }) });
+  await pool.init();
+  // A network call's worth of time between the pick and the 429.
+  const task = async ({ profileId }) => {
+    await new Promise((r) => setTimeout(r, 20));
+    if (profileId === "k0") throw Object.assign(new Error("429"), { status: 429 });
+    return profileId;
+  };
+  const t0 = Date.now();
+  const res = await pool.run(task);
+  const took = Date.now() - t0;
+  assert.equal(res.value, "k1");
+  assert.ok(took < 1000, `the run settled after ${took} ms (the spacing is 2,000)`);
+  assert.equal(puts[0]?.profiles?.k0?.errorCount, 1, `the first put carries the failure: ${JSON.stringify(puts)}`);
+  await pool.close();
+});
