@@ -836,8 +836,10 @@ impl Pool {
 
     /// Reports a success: clears the cooldown and records lastUsed/lastSuccess. With a
     /// lease (the `now` of its acquire), a success of a call acquired before the
-    /// profile's current cooldown began leaves that cooldown alone. Without a lease it is
-    /// a standalone `markSuccess`, which also counts as a use for the round-robin.
+    /// profile's current cooldown began leaves that cooldown alone (v2; in v1's mode it
+    /// ends it, as v1's did). Without a lease it is a standalone `markSuccess`, which also
+    /// counts as a use for the round-robin. Only a success without a lease, or one that
+    /// ends a rest this pool knows, is an event for the state shared with other processes.
     pub fn succeed(&mut self, idx: u32, now: f64, lease: Option<f64>) -> Result<(), Error> {
         self.check(idx)?;
         self.check_lease(lease)?;
@@ -859,15 +861,15 @@ impl Pool {
         }
         if !late && until > now {
             st.updated_at = stamp(st.updated_at, now);
-        } else if lease.is_none() || !v2 {
-            // A reported success (markSuccess, or any success in v1's mode) is an event:
-            // it ends a rest this pool has not seen yet (stored by another process, or
-            // not loaded), as it ends one it knows. A call's success in v2 is not: it
-            // may have been acquired before a rest another process recorded meanwhile.
+        } else if lease.is_none() {
+            // A reported success (markSuccess) is an event: it ends a rest this pool has
+            // not seen yet (stored by another process, or not loaded), as it ends one it
+            // knows. A call's success is not (LlmKeyPool's run too): it may have been
+            // acquired before a rest another process recorded meanwhile.
             st.updated_at = stamp(st.updated_at, now);
         }
-        if lease.is_none() {
-            // markSuccess ends the incident, as clear_cooldown does.
+        if lease.is_none() || !v2 {
+            // markSuccess ends the incident, as clear_cooldown does (v1's mode: any success).
             st.cooldown_started = f64::NAN;
         }
         match (self.settings.mode, lease) {

@@ -336,16 +336,16 @@ impl Model {
         }
         p.last_used = Some(now);
         p.last_success = Some(now);
-        // A reported success (no lease, or v1) is an event even with no rest to end here; a
-        // call's success is one when it ends a rest that is running (not one that ended).
-        if (!late && p.until.is_some_and(|u| u > now)) || lease.is_none() || mode == Mode::V1 {
+        // A reported success (no lease) is an event even with no rest to end here; a call's
+        // success (v1's mode too) is one when it ends a rest that is running (not one that ended).
+        if (!late && p.until.is_some_and(|u| u > now)) || lease.is_none() {
             p.updated = Some(later(p.updated, now));
         }
         if !late {
             p.until = None;
         }
-        if lease.is_none() {
-            p.started = None; // markSuccess ends the incident, as a clear does
+        if lease.is_none() || mode == Mode::V1 {
+            p.started = None; // markSuccess ends the incident, as a clear does (v1: any success)
         }
         match (mode, lease) {
             (Mode::V1, _) => p.picks = vec![now],

@@ -73,3 +73,19 @@ export class Emitter {
     }
   }
 }
+
+/**
+ * Calls the logger's `level` method with `text`, if it has one. A logger that throws, or an
+ * async one whose promise rejects, must not break the pool (nor leave an unhandled rejection).
+ */
+export function logTo(logger, level, text) {
+  try {
+    const log = logger?.[level];
+    if (typeof log !== "function") return;
+    const r = log.call(logger, text);
+    if (r !== null && typeof r === "object" && typeof r.then === "function") r.then(undefined, () => {});
+  } catch {
+    // ignored: see above
+  }
+}
+

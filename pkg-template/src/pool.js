@@ -7,7 +7,7 @@ import { classifyError, errorMessage, isCallerAbort, retryAfterMs, unknownFailov
 import { REASONS, REASON_CODE } from "./reasons.js";
 import { hasLoneSurrogate, holdsAnyKey, keyIndexOf, redact } from "./secrets.js";
 import { Persister, StateLink, refreshWhile } from "./persist.js";
-import { Emitter } from "./events.js";
+import { Emitter, logTo } from "./events.js";
 import { MAX_TIMER_MS, abandonOnAbort, abortReason, sleep } from "./wait.js";
 import { Sessions } from "./sessions.js";
 import { Metrics } from "./metrics.js";
@@ -192,13 +192,8 @@ export class Pool {
   }
 
   #log(level, message) {
-    try {
-      const log = this.#logger?.[level];
-      // What a store, a listener or a provider said may hold a key.
-      if (typeof log === "function") log.call(this.#logger, redact(message, "", this.#keyIndex()));
-    } catch {
-      // A logger that throws must not break the pool.
-    }
+    // What a store, a listener or a provider said may hold a key.
+    logTo(this.#logger, level, redact(message, "", this.#keyIndex()));
   }
 
   #idx(id) {

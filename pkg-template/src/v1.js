@@ -7,6 +7,7 @@
 
 import { CorePool, MAX_TIME } from "./core.js";
 import { abortReason, sleep } from "./wait.js";
+import { logTo } from "./events.js";
 import { Persister, StateLink, fileStoreFactory, refreshWhile } from "./persist.js";
 import { AllProfilesExhaustedError, ConfigError, itemPath, shownName } from "./errors.js";
 import { classifyErrorV1, errorMessage, isV1NonTimeoutAbort, unknownFailoverReason } from "./classify.js";
@@ -205,13 +206,10 @@ export class LlmKeyPool {
   }
 
   #log(level, message) {
-    try {
-      const log = this.#logger?.[level];
-      // What a store or a provider said (or a reason passed in) may hold a key.
-      if (typeof log === "function") log.call(this.#logger, redact(message, "", this.#keyIndex()));
-    } catch {
-      // v1 difference: a throwing logger broke v1's run; it is ignored here.
-    }
+    // What a store or a provider said (or a reason passed in) may hold a key.
+    // v1 difference: a throwing logger broke v1's run (and a rejecting one left an unhandled
+    // rejection); both are ignored here.
+    logTo(this.#logger, level, redact(message, "", this.#keyIndex()));
   }
 
   /**
@@ -334,7 +332,9 @@ export class LlmKeyPool {
       try {
         value = await task(ctx);
         // In the same try, as v1's: a markSuccess that throws (a subclass's) fails the attempt.
-        if (this.markSuccess === OWN_MARK_SUCCESS) await this.#markSuccess(id, false);
+        // With the time of the pick: a call's success ends the rest this pool knows, not one
+        // another process stored meanwhile (or one not loaded yet), which a merge keeps.
+        if (this.markSuccess === OWN_MARK_SUCCESS) await this.#markSuccess(id, false, now);
         else await this.markSuccess(id);
       } catch (err) {
         if (isV1NonTimeoutAbort(err)) throw err;
@@ -407,10 +407,11 @@ export class LlmKeyPool {
     return this.#markSuccess(profileId, true);
   }
 
-  async #markSuccess(profileId, wait) {
+  /** `lease`: the time of a run's pick (NaN: a markSuccess, an event for the shared state). */
+  async #markSuccess(profileId, wait, lease = NaN) {
     const idx = this.#index.get(profileId);
     if (idx === undefined) return;
-    this.#core.succeed(idx, this.#now(), NaN);
+    this.#core.succeed(idx, this.#now(), lease);
     await this.#persist(false, wait);
   }
 

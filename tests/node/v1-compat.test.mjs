@@ -359,6 +359,26 @@ test("difference: a logger that throws is ignored", async () => {
   assert.equal(res.attempts[0].reason, "rate_limit");
 });
 
+test("an async logger whose promise rejects leaves no unhandled rejection, from LlmKeyPool and Pool (was: one per message, which ends a Node process by default; v1 too; found by an audit)", async () => {
+  const unhandled = [];
+  const onUnhandled = (e) => unhandled.push(e);
+  process.on("unhandledRejection", onUnhandled);
+  try {
+    const logger = { info: async () => { throw new Error("log sink down"); }, warn: async () => { throw new Error("log sink down"); } };
+    const task = ({ profileId }) => {
+      if (profileId === "profile-0") throw httpError(429, "Too Many Requests");
+      return "ok";
+    };
+    assert.equal((await new LlmKeyPool({ profiles: two(), logger }).run(task)).value, "ok");
+    const profiles = two().map((p, i) => ({ ...p, id: `profile-${i}` }));
+    assert.equal((await new Pool({ profiles, logger }).run(task)).value, "ok");
+    await new Promise((r) => setTimeout(r, 20));
+    assert.deepEqual(unhandled.map((e) => e.message), []);
+  } finally {
+    process.off("unhandledRejection", onUnhandled);
+  }
+});
+
 test("difference: waits beyond setTimeout's 24.8 days are waited in full; no abort listener is left behind", async () => {
   const real = globalThis.setTimeout;
   const realNow = Date.now;

@@ -168,3 +168,29 @@ test("LlmKeyPool: clearCooldown and markSuccess before the state is loaded end t
     await restarted.close();
   }
 });
+
+test("a run's success ends the rest this LlmKeyPool knows, not one stored by another pool that it has not loaded: the file keeps it (was: the success erased it from the file; found by an audit)", async (t) => {
+  const path = tempFile(t);
+  const other = new LlmKeyPool({ profiles, storagePath: path });
+  await other.markFailure("profile-0", "billing");
+  await other.close();
+  for (const init of [false, true]) {
+    // A process that starts on that file: its first run goes to profile-0 (it has not read
+    // the file yet, with init() racing the run or without it) and succeeds.
+    const pool = new LlmKeyPool({ profiles, storagePath: path });
+    const running = pool.run(async ({ profileId }) => profileId);
+    if (init) await pool.init();
+    assert.equal((await running).profileId, "profile-0");
+    await pool.flush();
+    const stored = read(path).profiles["profile-0"];
+    assert.equal(stored.errorCount, 1, `init ${init}: the stored billing rest is kept: ${JSON.stringify(stored)}`);
+    assert.ok(stored.cooldownUntil > Date.now() + 60 * 60_000, `init ${init}: still resting for hours`);
+    assert.equal(pool.isInCooldown("profile-0"), true, `init ${init}: the pool has it resting now`);
+    await pool.close();
+  }
+  // A markSuccess is an event: it ends the stored rest, as before.
+  const marker = new LlmKeyPool({ profiles, storagePath: path });
+  await marker.markSuccess("profile-0");
+  assert.equal(read(path).profiles["profile-0"].cooldownUntil, undefined);
+  await marker.close();
+});
