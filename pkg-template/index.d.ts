@@ -891,8 +891,8 @@ export type NodeRedisLike = {
  * Each write reads the value, merges the pool's state into it and puts the result. KV has
  * no transactions and is eventually consistent, so:
  * - guaranteed: every put carries the writer's whole state merged with what it read; a
- *   failure is put at once (then at most one put per `minWriteIntervalMs`, default 1000,
- *   KV's limit of one write per second per key);
+ *   failure is put at once, unless the pool put less than `minWriteIntervalMs` ago
+ *   (default 1000, KV's limit of one write per second per key): then when it ends;
  * - eventual: a put is visible in other locations within about 60 s (reads are cached that
  *   long); two writers at about the same moment (in different locations, up to ~60 s apart)
  *   are last-writer-wins, and what the loser wrote is merged back by its next put: the
