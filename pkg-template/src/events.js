@@ -64,9 +64,7 @@ export class Emitter {
     for (const listener of list.slice()) {
       try {
         const r = listener(event);
-        if (r !== null && typeof r === "object" && typeof r.then === "function") {
-          r.then(undefined, (e) => this.#report(type, e));
-        }
+        if (isThenable(r)) r.then(undefined, (e) => this.#report(type, e));
       } catch (e) {
         this.#report(type, e);
       }
@@ -83,9 +81,13 @@ export function logTo(logger, level, text) {
     const log = logger?.[level];
     if (typeof log !== "function") return;
     const r = log.call(logger, text);
-    if (r !== null && typeof r === "object" && typeof r.then === "function") r.then(undefined, () => {});
+    if (isThenable(r)) r.then(undefined, () => {});
   } catch {
     // ignored: see above
   }
 }
 
+/** Whether a listener's or logger's return value is a promise (or any thenable). */
+function isThenable(r) {
+  return r !== null && typeof r === "object" && typeof r.then === "function";
+}

@@ -269,11 +269,7 @@ export class Pool {
     const m = this.#modelIndex.get(name);
     if (m !== undefined || this.#unscoped.has(name)) return m;
     const found = hasLoneSurrogate(name) ? -1 : this.#core.findModel(name);
-    if (found >= 0) {
-      this.#modelIndex.set(name, found);
-      this.#modelNames[found] = name;
-      return found;
-    }
+    if (found >= 0) return this.#known(name, found);
     if (this.#unscoped.size >= 1000) this.#unscoped.clear();
     this.#unscoped.add(name);
     return undefined;
@@ -291,9 +287,15 @@ export class Pool {
       } catch {
         return undefined; // "", too long, control characters, or 4096 names already: not scoped
       }
-      this.#modelIndex.set(name, m);
-      this.#modelNames[m] = name;
+      this.#known(name, m);
     }
+    return m;
+  }
+
+  /** Remembers that the core interned `name` as model `m`; returns `m`. */
+  #known(name, m) {
+    this.#modelIndex.set(name, m);
+    this.#modelNames[m] = name;
     return m;
   }
 
