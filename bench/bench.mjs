@@ -20,6 +20,7 @@ import { Pool } from "key-carousel";
 import { LlmKeyPool } from "key-carousel-v1";
 import { renderChart } from "./chart.mjs";
 import { persistedRuns } from "./persisted.mjs";
+import { storm } from "./storm.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, "..");
@@ -238,6 +239,45 @@ for (const n of [1000, 10_000]) {
   rmSync(dir, { recursive: true, force: true });
 }
 
+// ── a failure storm on a large persisted pool ────────────────────────────────
+// 50 calls at a time, each answering after 5 ms, one in five a 429 (storm.mjs), with the
+// file store: each failure asks for a write, and a write of a large state keeps the event
+// loop busy (merging the stored state in, building the new one). v2 spaces its writes by that
+// work (persist.js, WORK_SPACING); v1 writes on every run. "busy" is the share of the time
+// the event loop ran code (a service's other requests wait while it does); the delay is how
+// late a timer fires at the 99th percentile.
+{
+  const dir = mkdtempSync(join(tmpdir(), "kc-storm-"));
+  const seconds = quick ? 1.5 : 3;
+  const { fileStore } = await import("key-carousel/file");
+  const label = (n) => `failure storm, file store, ${n.toLocaleString("en")} profiles (50 calls at a time, 1 in 5 a 429)`;
+  const pct = (x) => x * 100;
+  for (const n of quick ? [10_000] : [10_000, 100_000]) {
+    const profiles = profilesOf(n);
+    const v2Path = join(dir, `v2-${n}.json`);
+    const v2 = new Pool({ profiles, storage: fileStore(v2Path) });
+    await v2.init();
+    const s2 = await storm(v2, seconds);
+    await v2.close();
+    // v1 at 10,000 only: at 100,000 each of its runs sorts and writes the whole state.
+    let s1;
+    if (n === 10_000) {
+      const v1Path = join(dir, `v1-${n}.json`);
+      const v1 = new LlmKeyPool({ profiles, storagePath: v1Path });
+      await v1.init();
+      s1 = await storm(v1, seconds);
+    }
+    // The loop's time per finished run: the busy share alone favours the slower version
+    // (v1's runs spend most of their time waiting for their writes' I/O).
+    const perRun = (s) => s && s.busy * s.usPerRun;
+    row(`${label(n)}: event loop time per run`, perRun(s2), perRun(s1), "", undefined);
+    row(`${label(n)}: event loop busy`, pct(s2.busy), s1 && pct(s1.busy), "", undefined, "%");
+    row(`${label(n)}: 99th-percentile event loop delay`, s2.delayP99Ms, s1?.delayP99Ms, "", undefined, "ms");
+    row(`${label(n)}: wall time per run (${s2.runs} runs, ${s2.failures} failures)`, s2.usPerRun, s1?.usPerRun, "", undefined);
+  }
+  rmSync(dir, { recursive: true, force: true });
+}
+
 // ── cold start: fresh processes ──────────────────────────────────────────────
 // Each way Node loads the package: `import` (the row with the target: what Node 20.19+ and
 // 22.12+ load, index.mjs), `require` (the same file there), and both on a Node without
@@ -350,6 +390,8 @@ const fmt = (v, unit) => {
   if (unit === "µs") return v >= 1000 ? `${(v / 1000).toFixed(2)} ms` : `${v.toFixed(v < 10 ? 3 : 1)} µs`;
   if (unit === "×") return `${v.toFixed(2)}×`;
   if (unit === "KB") return `${v.toFixed(1)} KB`;
+  if (unit === "ms") return `${v.toFixed(1)} ms`;
+  if (unit === "%") return `${Math.round(v)}%`;
   return `${Math.round(v)} ${unit}`;
 };
 const table = rows.map((r) => ({

@@ -65,6 +65,55 @@ test("a failure is written within milliseconds; successes are coalesced", async 
   await pool.close();
 });
 
+test("a large state's writes are spaced by their own work: a storm of failures leaves the event loop mostly free, and every failure is written (was: back to back, the loop busy writing)", async () => {
+  // 20,000 keys: each write's own work (merging the stored state in, building the new one)
+  // takes milliseconds; the store times it, as the pool does.
+  const inner = memoryStore();
+  const writes = [];
+  const store = {
+    load: () => inner.load(),
+    update: async (merge) => {
+      let start, work;
+      await inner.update((stored, found) => {
+        start = performance.now();
+        try {
+          return merge(stored, found);
+        } finally {
+          work = performance.now() - start;
+        }
+      });
+      writes.push({ start, work, end: performance.now() });
+    },
+  };
+  const n = 20_000;
+  const pool = new Pool({ profiles: keys(n), storage: store });
+  await pool.init();
+  await pool.flush();
+  writes.length = 0;
+  const t0 = performance.now();
+  let failed = 0;
+  while (performance.now() - t0 < 1500) {
+    pool.markFailure(`k${failed++}`, "rate_limit");
+    await tick(3);
+  }
+  const span = performance.now() - t0;
+  const storm = writes.length;
+  await pool.flush(); // at once: flush() is not spaced
+  const busy = writes.slice(0, storm).reduce((sum, w) => sum + w.work, 0);
+  assert.ok(storm > 3, `${storm} writes`);
+  for (let i = 1; i < storm; i++) {
+    const prev = writes[i - 1];
+    if (prev.work < 1) continue;
+    const gap = writes[i].start - prev.end;
+    assert.ok(gap >= 3 * prev.work - 2, `write ${i} began ${gap.toFixed(1)} ms after the one before, whose work took ${prev.work.toFixed(1)} ms`);
+  }
+  assert.ok(busy < span / 2, `the writes' work took ${busy.toFixed(0)} of ${span.toFixed(0)} ms`);
+  // Every failure reached the store.
+  const stored = JSON.parse(inner.load()).profiles;
+  for (let i = 0; i < failed; i++) assert.equal(stored[`k${i}`].errorCount, 1, `k${i}`);
+  await pool.close();
+});
+
 test("a failure through fileStore reaches the file within milliseconds", async () => {
   const path = join(dir(), "state.json");
   const pool = new Pool({ profiles: keys(2), storage: fileStore(path) });
