@@ -259,8 +259,13 @@ export class Persister {
     this.timer = null;
     this.due = Infinity;
     this.lastWrite = -Infinity;
-    /** How long the last write's own work kept the event loop busy (ms; see WORK_SPACING). */
+    /**
+     * How long the last write's own work kept the event loop busy (ms; see WORK_SPACING),
+     * and when that write ended (clockMs: monotonic, unlike Date.now, which a clock set back
+     * moves).
+     */
     this.lastWork = 0;
+    this.lastWriteAt = -Infinity;
     /** That of the write in flight, so far. */
     this.work = 0;
     this.failures = 0;
@@ -529,9 +534,9 @@ export class Persister {
     if (this.writeOp === null) this.#schedule();
   }
 
-  /** The earliest time (Date.now ms) the next write may start, by WORK_SPACING. */
-  #spaced() {
-    return this.lastWrite + WORK_SPACING * this.lastWork;
+  /** How long from now the next write must wait, by WORK_SPACING (ms, 0: none). */
+  #spacing() {
+    return Math.max(0, this.lastWriteAt + WORK_SPACING * this.lastWork - clockMs());
   }
 
   /** Runs `f` (a write's own work: synchronous), adding the time it takes to `work`. */
@@ -553,7 +558,7 @@ export class Persister {
   #schedule() {
     if (this.dirty === 0 || this.closed) return;
     const now = Date.now();
-    let at = Math.max(this.dirty === 2 ? now : this.lastWrite + this.intervalMs, this.#spaced());
+    let at = Math.max(this.dirty === 2 ? now : this.lastWrite + this.intervalMs, now + this.#spacing());
     if (this.failures > 0) {
       at = Math.max(at, this.lastWrite + this.#retryMs());
     }
@@ -632,6 +637,7 @@ export class Persister {
       this.onError?.("save", e, this.failures);
     }
     this.lastWrite = Date.now();
+    this.lastWriteAt = clockMs();
     this.lastWork = this.work;
     this.writeOp = null;
     // A failed write wakes every waiting run: the store is failing, the retry comes later.

@@ -114,6 +114,24 @@ test("a large state's writes are spaced by their own work: a storm of failures l
   await pool.close();
 });
 
+test("a failure after the system clock was set back an hour is still written within milliseconds (the spacing of writes counts on a monotonic clock)", async () => {
+  const store = counting();
+  const pool = new Pool({ profiles: keys(3), storage: store });
+  await pool.init();
+  pool.markFailure("k0", "rate_limit");
+  await until(() => store.writes === 1);
+  const realNow = Date.now;
+  Date.now = () => realNow() - 3_600_000;
+  try {
+    pool.markFailure("k1", "rate_limit");
+    const waited = await until(() => store.value?.profiles.k1?.errorCount === 1, 1000);
+    assert.ok(waited < 100, `written after ${waited} ms`);
+  } finally {
+    Date.now = realNow;
+  }
+  await pool.close();
+});
+
 test("a failure through fileStore reaches the file within milliseconds", async () => {
   const path = join(dir(), "state.json");
   const pool = new Pool({ profiles: keys(2), storage: fileStore(path) });
