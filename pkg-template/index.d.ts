@@ -198,7 +198,8 @@ export type PoolOptions = {
    * Failures are written at once (a `run` that recorded one settles after that write, 1 s
    * at most), success-only changes at most once per `saveIntervalMs`. For a state of
    * thousands of profiles, whose write keeps the event loop busy for milliseconds, the next
-   * write waits four times that long after the last (the README's "Cost").
+   * write waits four times that long after the last, 1 s at most, and a run waits for its
+   * failure's write that much longer (the README's "Cost").
    */
   storage?: StateStore | undefined;
   /** key-carousel 1's option, kept: the same as `storage: fileStore(storagePath)` (Node, Deno, Bun). */

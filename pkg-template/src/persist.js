@@ -2,9 +2,9 @@
 // (`change(urgent)`); the Persister decides when to write:
 // - a failure (urgent) is written at once: one write in flight at a time, changes made
 //   meanwhile go into the next write, which starts as soon as this one ends, or for a large
-//   state once WORK_SPACING times the last write's own work has passed (so writing does not
-//   keep the event loop busy all the time; `flush()` and LlmKeyPool's inline write are not
-//   spaced);
+//   state once WORK_SPACING times the last write's own work has passed, 1 s at most (so
+//   writing does not keep the event loop busy all the time; `flush()` and LlmKeyPool's
+//   inline write are not spaced);
 // - success-only changes (lastUsed/lastSuccess, a success ending a cooldown) are coalesced:
 //   at most one write per `intervalMs` (default 1 s);
 // - a write that fails is reported through the logger (error) and retried with backoff
@@ -17,7 +17,8 @@
 //   logger says so. Call `await pool.flush()` (or `close()`) before `process.exit()`.
 // - a `run` that recorded a failure settles once the write carrying it has ended (`saved`),
 //   so a script that calls process.exit() on the run's error (as v1's runs allowed: they
-//   awaited each failure's write) keeps it; it waits at most SAVE_WAIT_MS, and not at all
+//   awaited each failure's write) keeps it; it waits at most SAVE_WAIT_MS (plus, for a large
+//   state, what the spaced writes ahead of it take), and not at all
 //   while the store is failing (the write is retried in the background).
 // Timers are unref'd where the runtime has it: a pending save never keeps a process alive.
 
@@ -44,15 +45,19 @@ const REFRESH_GAP_MS = 1000;
 const CLOSE_ROUNDS = 3;
 /**
  * A write keeps the event loop busy for its own work (merging what the store holds into the
- * pool, building what it writes): about 0.05 ms for a few keys, 20 ms for 10,000, 200 ms for
+ * pool, building what it writes): about 0.2 ms for a few keys, 16 ms for 10,000, 250 ms for
  * 100,000. The next write starts no sooner than this many times that long after the last one
  * ended, so that however large the state, writing a storm of failures (changes made
  * meanwhile go into that write) keeps the loop busy a fraction of the time instead of all of
- * it, as back-to-back writes did. For a small state it is well under a millisecond: at once.
+ * it, as back-to-back writes did.
  */
 export const WORK_SPACING = 4;
-/** The main thread's clock (ms), for the time a write's own work takes. */
-const clockMs = typeof performance === "object" && typeof performance?.now === "function" ? () => performance.now() : () => Date.now();
+/**
+ * A spacing shorter than this is none (a state of fewer than ~1,000 profiles: at once), and
+ * none is longer than MAX_SPACING_MS (~100,000 profiles reach it).
+ */
+const MIN_SPACING_MS = 8;
+const MAX_SPACING_MS = 1000;
 /** How long a run that recorded a failure waits, at most, for the write carrying it. */
 export const SAVE_WAIT_MS = 1000;
 const SAVED = Promise.resolve();
@@ -258,13 +263,13 @@ export class Persister {
     this.writeOp = null;
     this.timer = null;
     this.due = Infinity;
-    this.lastWrite = -Infinity;
     /**
      * How long the last write's own work kept the event loop busy (ms; see WORK_SPACING),
-     * and when that write ended (clockMs: monotonic, unlike Date.now, which a clock set back
-     * moves).
+     * how long that write took from its start to its end (at most SAVE_WAIT_MS), and when
+     * it ended (Date.now ms).
      */
     this.lastWork = 0;
+    this.lastWriteMs = 0;
     this.lastWriteAt = -Infinity;
     /** That of the write in flight, so far. */
     this.work = 0;
@@ -332,7 +337,8 @@ export class Persister {
    * Resolves once a write that carries urgent change `seq` (a `urgentSeq` read after it)
    * has ended, whether it worked or failed (a failed one is logged and retried); at once when
    * it has, when the store is failing now or the persister is closed; after SAVE_WAIT_MS
-   * at most, or once `signal` aborts. Never rejects.
+   * at most (for a large state, plus what the writes ahead of it take: see #aheadMs), or
+   * once `signal` aborts. Never rejects.
    */
   saved(seq, signal) {
     if (this.savedSeq >= seq || this.failures > 0 || this.closed || this.#stuck() || signal?.aborted) return SAVED;
@@ -349,7 +355,7 @@ export class Persister {
           waiter.done();
         },
       };
-      const timer = setTimeout(saveWaitOver, SAVE_WAIT_MS);
+      const timer = setTimeout(saveWaitOver, SAVE_WAIT_MS + this.#aheadMs());
       let stop;
       waiter.done = () => {
         clearTimeout(timer);
@@ -534,19 +540,30 @@ export class Persister {
     if (this.writeOp === null) this.#schedule();
   }
 
-  /** How long from now the next write must wait, by WORK_SPACING (ms, 0: none). */
-  #spacing() {
-    return Math.max(0, this.lastWriteAt + WORK_SPACING * this.lastWork - clockMs());
-  }
-
   /** Runs `f` (a write's own work: synchronous), adding the time it takes to `work`. */
   #working(f) {
-    const t = clockMs();
+    const t = Date.now();
     try {
       return f();
     } finally {
-      this.work += clockMs() - t;
+      this.work += Math.max(0, Date.now() - t);
     }
+  }
+
+  /** How long after the last write the next one waits, by that write's own work (WORK_SPACING). */
+  #spacingMs() {
+    const ms = WORK_SPACING * this.lastWork;
+    return ms < MIN_SPACING_MS ? 0 : Math.min(MAX_SPACING_MS, ms);
+  }
+
+  /**
+   * How much longer than SAVE_WAIT_MS a run waits for its failure's write when the writes
+   * are spaced (a large state): the spacing and two writes (one under way, then its own).
+   * So the bound of SAVE_WAIT_MS is on a write that does not answer, not on the state's size.
+   */
+  #aheadMs() {
+    const spacing = this.#spacingMs();
+    return spacing === 0 ? 0 : spacing + 2 * this.lastWriteMs;
   }
 
   /** The wait before retrying after `failures` failed writes: from `intervalMs` (at least
@@ -558,10 +575,19 @@ export class Persister {
   #schedule() {
     if (this.dirty === 0 || this.closed) return;
     const now = Date.now();
-    let at = Math.max(this.dirty === 2 ? now : this.lastWrite + this.intervalMs, now + this.#spacing());
-    if (this.failures > 0) {
-      at = Math.max(at, this.lastWrite + this.#retryMs());
-    }
+    // Each wait is counted from the end of the last write and is never longer than its own
+    // length: a clock set back (the system's, or fake timers installed or removed) does not
+    // hold the next write back by the time it went back (it did for success-only changes
+    // and retries, at the last write's time plus their wait).
+    const since = Math.max(0, now - this.lastWriteAt);
+    const at =
+      now +
+      Math.max(
+        0,
+        this.dirty === 2 ? 0 : this.intervalMs - since,
+        this.failures > 0 ? this.#retryMs() - since : 0,
+        this.#spacingMs() - since,
+      );
     if (this.timer !== null) {
       if (this.due <= at && !this.#timerLost()) return;
       clearTimeout(this.timer);
@@ -636,8 +662,8 @@ export class Persister {
       );
       this.onError?.("save", e, this.failures);
     }
-    this.lastWrite = Date.now();
-    this.lastWriteAt = clockMs();
+    this.lastWriteAt = Date.now();
+    this.lastWriteMs = Math.min(SAVE_WAIT_MS, Math.max(0, this.lastWriteAt - (this.writeOp?.started ?? this.lastWriteAt)));
     this.lastWork = this.work;
     this.writeOp = null;
     // A failed write wakes every waiting run: the store is failing, the retry comes later.
