@@ -142,6 +142,8 @@ class StoreOp {
     this.over = false;
     this.error = undefined;
     this.waiters = [];
+    /** A write's own synchronous work so far (ms; see WORK_SPACING). */
+    this.work = 0;
     this.timer = armed ? this.#arm() : null;
   }
 
@@ -271,8 +273,6 @@ export class Persister {
     this.lastWork = 0;
     this.lastWriteMs = 0;
     this.lastWriteAt = -Infinity;
-    /** That of the write in flight, so far. */
-    this.work = 0;
     this.failures = 0;
     this.loaded = false;
     /** Whether the first load has started. */
@@ -343,7 +343,7 @@ export class Persister {
   saved(seq, signal) {
     if (this.savedSeq >= seq || this.failures > 0 || this.closed || this.#stuck() || signal?.aborted) return SAVED;
     return new Promise((resolve) => {
-      const waiter = { seq, done: null };
+      const waiter = { seq, done: null, extend: null };
       // Not unref'd: the run is waiting on it (a store whose write holds no handle of its
       // own must not let the process end with the run unsettled); 1 s at most.
       const persister = this;
@@ -355,7 +355,18 @@ export class Persister {
           waiter.done();
         },
       };
-      const timer = setTimeout(saveWaitOver, SAVE_WAIT_MS + this.#aheadMs());
+      const wait = SAVE_WAIT_MS + this.#aheadMs();
+      let timer = setTimeout(saveWaitOver, wait);
+      let deadline = Date.now() + wait;
+      let extended = false;
+      // Once at most (a write that ended told it what the next one takes), and never sooner.
+      waiter.extend = (ms) => {
+        if (extended || Date.now() + ms <= deadline) return;
+        extended = true;
+        clearTimeout(timer);
+        deadline = Date.now() + ms;
+        timer = setTimeout(saveWaitOver, ms);
+      };
       let stop;
       waiter.done = () => {
         clearTimeout(timer);
@@ -540,13 +551,13 @@ export class Persister {
     if (this.writeOp === null) this.#schedule();
   }
 
-  /** Runs `f` (a write's own work: synchronous), adding the time it takes to `work`. */
-  #working(f) {
+  /** Runs `f`, write `op`'s own work (synchronous), adding the time it takes to `op.work`. */
+  static #working(op, f) {
     const t = Date.now();
     try {
       return f();
     } finally {
-      this.work += Math.max(0, Date.now() - t);
+      op.work += Math.max(0, Date.now() - t);
     }
   }
 
@@ -632,7 +643,7 @@ export class Persister {
     // Its own timer starts once the first load has ended (#writeNow): a write waiting for a
     // load that does not answer is not the one to report. (A later call still takes it as
     // lost by its age, if the request that started it ended: see #giveUpLost.)
-    const op = new StoreOp(`saving state to ${this.name}`, (e) => this.#wrote(e, level, carries, carriesAll), this.loaded);
+    const op = new StoreOp(`saving state to ${this.name}`, (e) => this.#wrote(e, level, carries, carriesAll, op), this.loaded);
     this.writeOp = op;
     this.#writeNow(op).then(
       () => {
@@ -646,7 +657,10 @@ export class Persister {
   }
 
   /** A write ended: `e` when it failed or was taken as lost. */
-  #wrote(e, level, carries, carriesAll) {
+  #wrote(e, level, carries, carriesAll, op) {
+    this.lastWriteAt = Date.now();
+    this.lastWriteMs = Math.min(SAVE_WAIT_MS, Math.max(0, this.lastWriteAt - op.started));
+    this.lastWork = op.work;
     if (e === undefined) {
       if (this.failures > 0) this.log("info", `key-carousel: saving state to ${this.name} works again`);
       this.failures = 0;
@@ -655,19 +669,20 @@ export class Persister {
     } else {
       this.dirty = Math.max(this.dirty, level);
       this.failures++;
-      const retry = this.#retryMs();
+      const retry = Math.max(this.#retryMs(), this.#spacingMs());
       this.log(
         "error",
         `key-carousel: saving state to ${this.name} failed (attempt ${this.failures}; retrying in ${Math.round(retry / 100) / 10}s): ${storeErrorText(e)}`,
       );
       this.onError?.("save", e, this.failures);
     }
-    this.lastWriteAt = Date.now();
-    this.lastWriteMs = Math.min(SAVE_WAIT_MS, Math.max(0, this.lastWriteAt - (this.writeOp?.started ?? this.lastWriteAt)));
-    this.lastWork = this.work;
     this.writeOp = null;
     // A failed write wakes every waiting run: the store is failing, the retry comes later.
     this.#wroteThrough(e !== undefined ? Infinity : carries);
+    // The runs still waiting wait for a later write, spaced by this one's figures, which their
+    // waits did not know when they began (a process's first write, or a heavier one).
+    const ahead = this.#aheadMs();
+    if (ahead > 0) for (const w of this.savers) w.extend(SAVE_WAIT_MS + ahead);
     if (this.dirty === 0) pending.delete(this.ref);
     else this.#schedule();
   }
@@ -675,7 +690,7 @@ export class Persister {
   async #writeNow(op) {
     await this.load();
     op.restart();
-    this.work = 0;
+    op.work = 0;
     const store = this.store;
     if (typeof store.update === "function") {
       // A bad stored value is not overwritten before its copy is kept: the merge stops the
@@ -690,7 +705,7 @@ export class Persister {
           const context = now === undefined ? {} : { now };
           const result = await store.update(
             (stored, found) =>
-              this.#working(() => {
+              Persister.#working(op, () => {
                 const copy = this.absorb(stored);
                 // FOUND: a value the store already copied aside itself and reports (a Redis
                 // script, which merges on the server): nothing to stop.
@@ -704,7 +719,7 @@ export class Persister {
           );
           // A store that merged on its side (a Redis script: it called merge(null) for the
           // pool's state) returns what it holds now.
-          if (result !== undefined && result !== null) this.#working(() => this.absorbReply(result));
+          if (result !== undefined && result !== null) Persister.#working(op, () => this.absorbReply(result));
           return;
         } catch (e) {
           if (keeping === undefined) throw e;
@@ -719,14 +734,15 @@ export class Persister {
     // loaded at start, so the last writer won), and a bad value is overwritten only once its
     // copy is kept (it may have been replaced meanwhile; if not, its copy is tried again).
     // Not atomic: a write between this read and the save is still lost (`update` is not).
-    this.unkeptBad = !(await this.#absorbRead(await store.load()));
+    const stored = await store.load();
+    this.unkeptBad = !(await Persister.#working(op, () => this.#absorbRead(stored)));
     if (this.unkeptBad) throw this.#notOverwritten();
-    await store.save(this.#working(() => this.snapshot()));
+    await store.save(Persister.#working(op, () => this.snapshot()));
   }
 
   /** Merges a value read from the store; resolves to whether it may be overwritten (see StateLink#bad). */
   async #absorbRead(raw) {
-    const copy = this.#working(() => this.absorb(raw));
+    const copy = this.absorb(raw);
     return copy === undefined || (await copy);
   }
 
