@@ -345,7 +345,8 @@ export class Persister {
     return new Promise((resolve) => {
       const waiter = { seq, done: null, extend: null };
       // Not unref'd: the run is waiting on it (a store whose write holds no handle of its
-      // own must not let the process end with the run unsettled); 1 s at most.
+      // own must not let the process end with the run unsettled); 1 s at most (see #aheadMs
+      // for a large state).
       const persister = this;
       // Named by a property key, which the minified build keeps: the model-based tests'
       // fake timers tell this wait from the pool's others by its name.
