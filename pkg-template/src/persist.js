@@ -578,6 +578,24 @@ export class Persister {
     return spacing === 0 ? 0 : spacing + 2 * this.lastWriteMs;
   }
 
+  /**
+   * How long from `now` the next write waits: for the interval of success-only changes, the
+   * retry of a failing store, the spacing of a large state's writes. Each wait is counted
+   * from the end of the last write and is never longer than its own length: a clock set back
+   * (the system's, or fake timers installed or removed) does not hold the next write back by
+   * the time it went back (it did for success-only changes and retries, at the last write's
+   * time plus their wait).
+   */
+  #waitMs(now) {
+    const since = Math.max(0, now - this.lastWriteAt);
+    return Math.max(
+      0,
+      this.dirty === 2 ? 0 : this.intervalMs - since,
+      this.failures > 0 ? this.#retryMs() - since : 0,
+      this.#spacingMs() - since,
+    );
+  }
+
   /** The wait before retrying after `failures` failed writes: from `intervalMs` (at least
    * MIN_RETRY_MS), doubling, at most MAX_BACKOFF_MS. */
   #retryMs() {
@@ -587,19 +605,7 @@ export class Persister {
   #schedule() {
     if (this.dirty === 0 || this.closed) return;
     const now = Date.now();
-    // Each wait is counted from the end of the last write and is never longer than its own
-    // length: a clock set back (the system's, or fake timers installed or removed) does not
-    // hold the next write back by the time it went back (it did for success-only changes
-    // and retries, at the last write's time plus their wait).
-    const since = Math.max(0, now - this.lastWriteAt);
-    const at =
-      now +
-      Math.max(
-        0,
-        this.dirty === 2 ? 0 : this.intervalMs - since,
-        this.failures > 0 ? this.#retryMs() - since : 0,
-        this.#spacingMs() - since,
-      );
+    const at = now + this.#waitMs(now);
     if (this.timer !== null) {
       if (this.due <= at && !this.#timerLost()) return;
       clearTimeout(this.timer);
@@ -670,7 +676,7 @@ export class Persister {
     } else {
       this.dirty = Math.max(this.dirty, level);
       this.failures++;
-      const retry = Math.max(this.#retryMs(), this.#spacingMs());
+      const retry = this.#waitMs(this.lastWriteAt);
       this.log(
         "error",
         `key-carousel: saving state to ${this.name} failed (attempt ${this.failures}; retrying in ${Math.round(retry / 100) / 10}s): ${storeErrorText(e)}`,
@@ -691,7 +697,6 @@ export class Persister {
   async #writeNow(op) {
     await this.load();
     op.restart();
-    op.work = 0;
     const store = this.store;
     if (typeof store.update === "function") {
       // A bad stored value is not overwritten before its copy is kept: the merge stops the
