@@ -23,7 +23,7 @@
 // Timers are unref'd where the runtime has it: a pending save never keeps a process alive.
 
 import { storeErrorText } from "./errors.js";
-import { CorruptState, parseState, toSnapshot } from "./snapshot.js";
+import { CorruptState, RECORD_COLUMNS, parseState, toSnapshot } from "./snapshot.js";
 import { onAbort, sleep } from "./wait.js";
 
 const MAX_BACKOFF_MS = 30_000;
@@ -53,10 +53,13 @@ const CLOSE_ROUNDS = 3;
  */
 export const WORK_SPACING = 4;
 /**
- * A spacing shorter than this is none (a state of fewer than ~1,000 profiles: at once), and
- * none is longer than MAX_SPACING_MS (~100,000 profiles reach it).
+ * A state of fewer records than this (profiles, model rests, others' ids) is written at once,
+ * as before writes were spaced: its work is well under a millisecond, and deciding by the
+ * state's size rather than by a time measured makes that so whatever a pause of the process
+ * (a collection, a slow machine) adds to one write. No spacing is longer than MAX_SPACING_MS
+ * (~100,000 profiles reach it).
  */
-const MIN_SPACING_MS = 8;
+const SPACED_FROM_RECORDS = 1000;
 const MAX_SPACING_MS = 1000;
 /** How long a run that recorded a failure waits, at most, for the write carrying it. */
 export const SAVE_WAIT_MS = 1000;
@@ -254,6 +257,8 @@ export class Persister {
     /** How `pending` and the write timer hold this persister: weakly where the runtime can. */
     this.ref = typeof WeakRef === "function" ? new WeakRef(this) : { deref: () => this };
     this.snapshot = () => link.snapshot();
+    /** How many records the last snapshot held. */
+    this.records = () => link.records;
     this.now = () => link.now();
     this.log = log;
     this.intervalMs = intervalMs;
@@ -273,6 +278,8 @@ export class Persister {
     this.lastWork = 0;
     this.lastWriteMs = 0;
     this.lastWriteAt = -Infinity;
+    /** How many records the last write held (see SPACED_FROM_RECORDS). */
+    this.lastRecords = 0;
     this.failures = 0;
     this.loaded = false;
     /** Whether the first load has started. */
@@ -564,8 +571,7 @@ export class Persister {
 
   /** How long after the last write the next one waits, by that write's own work (WORK_SPACING). */
   #spacingMs() {
-    const ms = WORK_SPACING * this.lastWork;
-    return ms < MIN_SPACING_MS ? 0 : Math.min(MAX_SPACING_MS, ms);
+    return this.lastRecords < SPACED_FROM_RECORDS ? 0 : Math.min(MAX_SPACING_MS, WORK_SPACING * this.lastWork);
   }
 
   /**
@@ -668,6 +674,7 @@ export class Persister {
     this.lastWriteAt = Date.now();
     this.lastWriteMs = Math.min(SAVE_WAIT_MS, Math.max(0, this.lastWriteAt - op.started));
     this.lastWork = op.work;
+    this.lastRecords = this.records();
     if (e === undefined) {
       if (this.failures > 0) this.log("info", `key-carousel: saving state to ${this.name} works again`);
       this.failures = 0;
@@ -860,6 +867,9 @@ export class StateLink {
 
   #imported;
 
+  /** How many records the last snapshot held (for the spacing of writes: see Persister). */
+  records = 0;
+
   /**
    * `imported` (optional) is called after each import of a stored state, with whether the
    * import ended or shortened a rest.
@@ -983,6 +993,7 @@ export class StateLink {
     const now = this.now();
     if (now !== undefined) this.#core.forgetStale(now);
     const cols = this.#core.exportSnapshot();
+    this.records = cols.length / RECORD_COLUMNS;
     return toSnapshot(this.#ids, this.#core.extraIds(), cols);
   }
 

@@ -103,7 +103,7 @@ test("a large state's writes are spaced by their own work: a storm of failures l
   assert.ok(storm > 3, `${storm} writes`);
   for (let i = 1; i < storm; i++) {
     const prev = writes[i - 1];
-    if (prev.work < 3) continue; // a spacing under 8 ms is none
+    if (prev.work < 3) continue; // the pool times work on Date.now's millisecond clock
     const gap = writes[i].start - prev.end;
     assert.ok(gap >= 3 * prev.work - 2, `write ${i} began ${gap.toFixed(1)} ms after the one before, whose work took ${prev.work.toFixed(1)} ms`);
   }
@@ -111,6 +111,28 @@ test("a large state's writes are spaced by their own work: a storm of failures l
   // Every failure reached the store.
   const stored = JSON.parse(inner.load()).profiles;
   for (let i = 0; i < failed; i++) assert.equal(stored[`k${i}`].errorCount, 1, `k${i}`);
+  await pool.close();
+});
+
+test("a small state is written at once however long its write took (a pause of the process, a slow clock): spacing is for states of 1,000 records or more (was: by the time measured, so a 50 ms pause spaced the next write 0.2 s)", async () => {
+  const store = counting();
+  // The pool's clock, read during each write's own work, takes 50 ms: as a collection or a
+  // slow machine pausing the process in the middle of a write of 3 profiles.
+  let slow = false;
+  const clock = () => {
+    if (slow) for (const t = Date.now(); Date.now() - t < 50; );
+    return Date.now();
+  };
+  const pool = new Pool({ profiles: keys(3), storage: store, clock });
+  await pool.init();
+  slow = true;
+  pool.markFailure("k0", "rate_limit");
+  await until(() => store.writes === 1);
+  slow = false;
+  const t0 = Date.now();
+  pool.markFailure("k1", "rate_limit");
+  await until(() => store.value?.profiles.k1?.errorCount === 1, 2000);
+  assert.ok(Date.now() - t0 < 100, `written after ${Date.now() - t0} ms`);
   await pool.close();
 });
 
