@@ -96,7 +96,8 @@ export class LlmKeyPool {
     };
     try {
       let idx = 0;
-      const read = [];
+      // The names as read, in columns, for refuseKeysAsNames.
+      const read = { count: 0, provider: [], model: [] };
       const defs = config.profiles;
       // v1's own TypeError, with its words (a minified name would show in ours).
       if (typeof defs?.[Symbol.iterator] !== "function") throw new TypeError("config.profiles is not iterable");
@@ -114,16 +115,20 @@ export class LlmKeyPool {
         // v2 difference: a provider or model that holds a key is refused, as by Pool (the
         // pool shows them; v1 took any, and showed a key so given in its status and errors).
         if (holdsKey(def.model, def.apiKey)) throw new ConfigError(itemPath("profiles", idx, "model"), KEY_IN_NAME);
-        read.push({ provider: def.provider, model: def.model });
+        read.provider.push(def.provider);
+        read.model.push(def.model);
+        read.count++;
         this.#push(id, def.provider, def.model, def.apiKey);
         fallbackFlags.push(0);
         positions.push(idx);
         idx++;
       }
       let position = 0;
-      const readFallbacks = [];
+      const readFallbacks = { count: 0, provider: [], model: [] };
       for (const fb of config.fallbackModels ?? []) {
-        readFallbacks[position] = { provider: fb.provider, model: fb.model };
+        readFallbacks.provider.push(fb.provider);
+        readFallbacks.model.push(fb.model);
+        readFallbacks.count++;
         const fallbackId = `fallback-${fb.provider}-${fb.model}`;
         const borrowed = this.#providers.findIndex((p, j) => j < idx && p === fb.provider);
         const apiKey = fb.apiKey ?? (borrowed >= 0 ? this.#keys[borrowed] : undefined);
