@@ -4,21 +4,22 @@
 // bench/results.md and renders bench/run-vs-size.svg. Targets are printed, never
 // asserted: these machines are shared and noisy, so compare ratios measured in one run.
 // `run` and `getStatus` at each size are measured in 3 rounds, v2 and v1 in alternating
-// order, and the table shows each one's median round.
+// order, and the table shows each one's median round (bench/measure.mjs). The same rows and a
+// cold start are also measured in Deno and Bun (bench/runtime.mjs; both are dev dependencies).
 //
 // Usage: npm run bench            (builds first)
 //        node bench/bench.mjs --quick   (fewer sizes and shorter budgets, for a smoke run)
 
 import { execFileSync, spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { gzipSync } from "node:zlib";
-import { Bench } from "tinybench";
 import { Pool } from "key-carousel";
 import { LlmKeyPool } from "key-carousel-v1";
 import { renderChart } from "./chart.mjs";
+import { V2_BATCH, median, ok, profilesOf, runAndStatus, timer, v1BatchFor } from "./measure.mjs";
 import { persistedRuns } from "./persisted.mjs";
 import { storm } from "./storm.mjs";
 
@@ -26,59 +27,7 @@ const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, "..");
 const quick = process.argv.includes("--quick");
 const SIZES = quick ? [3, 1000, 10_000] : [3, 100, 1000, 10_000, 100_000];
-const TIME = quick ? 60 : 250; // ms budget per task
-
-const profilesOf = (n) =>
-  Array.from({ length: n }, (_, i) => ({
-    id: `key-${i}`,
-    provider: i % 4 === 0 ? "anthropic" : "openai",
-    apiKey: `sk-bench-${i}-${"x".repeat(24)}`,
-  }));
-const ok = () => Promise.resolve(1);
-
-/** Median time of one call in µs: each sample runs `batch` calls. `sync`: the calls
- *  return no promise and are timed without `await` (for v1 and v2 alike). */
-async function measure(pairs, { sync = false } = {}) {
-  const bench = new Bench({ time: TIME, warmupTime: Math.min(50, TIME / 4), iterations: 5 });
-  for (const { name, fn, batch } of pairs) {
-    bench.add(
-      name,
-      sync
-        ? () => {
-            for (let i = 0; i < batch; i++) fn();
-          }
-        : async () => {
-            for (let i = 0; i < batch; i++) await fn();
-          },
-    );
-  }
-  await bench.run();
-  const out = {};
-  for (const task of bench.tasks) {
-    const pair = pairs.find((p) => p.name === task.name);
-    if (task.result.state !== "completed") throw task.result.error ?? new Error(`${task.name}: ${task.result.state}`);
-    out[task.name] = (task.result.latency.p50 * 1000) / pair.batch;
-  }
-  return out;
-}
-
-/** The middle value (the upper one of an even count). */
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-
-/** `measure` ROUNDS times, the pairs in alternating order, and each one's median over the
- *  rounds: a machine that is slower for a while slows both versions alike, so the ratios of
- *  the rows with a target hold better from run to run. */
-const ROUNDS = quick ? 1 : 3;
-async function measureRounds(pairs, opts) {
-  const runs = [];
-  for (let r = 0; r < ROUNDS; r++) runs.push(await measure(r % 2 ? [...pairs].reverse() : pairs, opts));
-  return Object.fromEntries(pairs.map(({ name }) => [name, median(runs.map((t) => t[name]))]));
-}
-
-/** Calls per sample: enough that a sample takes well over the timer's resolution. v2's
- *  calls cost about the same at every size; v1's grow with the pool. */
-const V2_BATCH = 200;
-const v1BatchFor = (n) => (n >= 10_000 ? 1 : n >= 1000 ? 4 : 100);
+const { measure, measureRounds } = timer(quick);
 
 const rows = [];
 const results = { machine: `${cpus().length}× ${cpus()[0]?.model ?? "cpu"}, Node ${process.version}`, date: new Date().toISOString(), rows };
@@ -91,29 +40,13 @@ const runBySize = [];
 /** v2's pools at the smallest and the largest size, for the growth row. */
 const ends = [];
 for (const n of SIZES) {
-  const profiles = profilesOf(n);
-  const v2 = new Pool({ profiles });
+  const { run: t, status: s, pool: v2 } = await runAndStatus({ Pool, LlmKeyPool }, n, { measureRounds });
   if (n === SIZES[0] || n === SIZES[SIZES.length - 1]) ends.push(v2);
-  const v1 = new LlmKeyPool({ profiles });
-  const t = await measureRounds([
-    { name: "v2 run", fn: () => v2.run(ok), batch: V2_BATCH },
-    { name: "v1 run", fn: () => v1.run(ok), batch: v1BatchFor(n) },
-  ]);
-  runBySize.push({ n, v2: t["v2 run"], v1: t["v1 run"] });
-  // getStatus is synchronous in both versions: timed without `await`, in batches that
-  // take well over the timer's resolution (the same for both).
-  const statusBatch = n >= 10_000 ? 1 : n >= 1000 ? 20 : 200;
-  const s = await measureRounds(
-    [
-      { name: "v2 status", fn: () => v2.getStatus(), batch: statusBatch },
-      { name: "v1 status", fn: () => v1.getStatus(), batch: statusBatch },
-    ],
-    { sync: true },
-  );
+  runBySize.push({ n, v2: t.v2, v1: t.v1 });
   const runTarget = n === 3 ? "≤ 1.0× v1" : n === 10_000 ? "≥ 500× faster" : "";
-  const runPass = n === 3 ? t["v2 run"] <= t["v1 run"] : n === 10_000 ? t["v1 run"] / t["v2 run"] >= 500 : undefined;
-  row(`run, ${n.toLocaleString("en")} profiles`, t["v2 run"], t["v1 run"], runTarget, runPass);
-  row(`getStatus, ${n.toLocaleString("en")} profiles`, s["v2 status"], s["v1 status"], "≤ v1", s["v2 status"] <= s["v1 status"]);
+  const runPass = n === 3 ? t.v2 <= t.v1 : n === 10_000 ? t.v1 / t.v2 >= 500 : undefined;
+  row(`run, ${n.toLocaleString("en")} profiles`, t.v2, t.v1, runTarget, runPass);
+  row(`getStatus, ${n.toLocaleString("en")} profiles`, s.v2, s.v1, "≤ v1", s.v2 <= s.v1);
 }
 // Growth: v2's run at the smallest and the largest size timed side by side, in the same
 // rounds (as each size's two versions are), rather than from rows timed minutes apart on a
@@ -342,6 +275,37 @@ for (const n of [1000, 10_000]) {
   for (const [key, what] of [["read", "read"], ["compile", "compiled"], ["instantiate", "instantiated"]]) {
     row(`cold start, v2's wasm alone (${wasmKB} KB), ${what}`, phase("wasm", key), undefined, "", undefined);
   }
+}
+
+// ── Deno and Bun: the same rows in their runtimes ───────────────────────────
+// `run` and `getStatus` side by side (bench/runtime.mjs, timed as above) and the cold start,
+// each version imported by its name with the runtime's own export condition (Deno's
+// `import source` of the .wasm, Bun's file import). In a scratch project holding copies of
+// the two packages: Deno takes a bare name only when package.json declares it, and Bun does
+// not follow node_modules/key-carousel's link to pkg/. No targets: the issue's are Node's.
+{
+  const bins = { Deno: join(root, "node_modules", ".bin", "deno"), Bun: join(root, "node_modules", ".bin", "bun") };
+  const project = mkdtempSync(join(tmpdir(), "kc-bench-runtimes-"));
+  const deps = { "key-carousel": join(root, "pkg"), "key-carousel-v1": join(root, "node_modules", "key-carousel-v1"), tinybench: join(root, "node_modules", "tinybench") };
+  for (const [name, from] of Object.entries(deps)) cpSync(from, join(project, "node_modules", name), { recursive: true, dereference: true });
+  writeFileSync(join(project, "package.json"), JSON.stringify({ private: true, type: "module", dependencies: Object.fromEntries(Object.keys(deps).map((d) => [d, "*"])) }));
+  for (const f of ["measure.mjs", "runtime.mjs"]) cpSync(join(here, f), join(project, f));
+  const child = (name, ...args) => {
+    const argv = name === "Deno" ? ["run", "-A", "runtime.mjs", ...args] : ["runtime.mjs", ...args];
+    const r = spawnSync(bins[name], argv, { cwd: project, encoding: "utf8" });
+    if (r.status !== 0) throw new Error(`${name} ${args.join(" ")}: ${r.stderr}`);
+    return r.stdout.trim();
+  };
+  const count = quick ? 6 : 20;
+  for (const name of Object.keys(bins)) {
+    const { runtime, sizes } = JSON.parse(child(name, "calls", ...(quick ? ["--quick"] : [])));
+    for (const { n, run } of sizes) row(`${runtime}: run, ${n.toLocaleString("en")} profiles`, run.v2, run.v1, "", undefined);
+    for (const { n, status } of sizes) row(`${runtime}: getStatus, ${n.toLocaleString("en")} profiles`, status.v2, status.v1, "", undefined);
+    const times = { v2: [], v1: [] };
+    for (let i = 0; i < count; i++) for (const which of ["v2", "v1"]) times[which].push(Number(child(name, "cold", which)));
+    row(`${runtime}: cold start (import + new Pool, 3 keys), median of ${count}`, median(times.v2) * 1000, median(times.v1) * 1000, "", undefined);
+  }
+  rmSync(project, { recursive: true, force: true });
 }
 
 // ── construction and memory at 100,000 profiles: fresh processes ────────────
