@@ -296,16 +296,19 @@ for (const n of [1000, 10_000]) {
     if (r.status !== 0) throw new Error(`${name} ${args.join(" ")}: ${r.stderr}`);
     return r.stdout.trim();
   };
-  const count = quick ? 6 : 20;
-  for (const name of Object.keys(bins)) {
-    const { runtime, sizes } = JSON.parse(child(name, "calls", ...(quick ? ["--quick"] : [])));
-    for (const { n, run } of sizes) row(`${runtime}: run, ${n.toLocaleString("en")} profiles`, run.v2, run.v1, "", undefined);
-    for (const { n, status } of sizes) row(`${runtime}: getStatus, ${n.toLocaleString("en")} profiles`, status.v2, status.v1, "", undefined);
-    const times = { v2: [], v1: [] };
-    for (let i = 0; i < count; i++) for (const which of ["v2", "v1"]) times[which].push(Number(child(name, "cold", which)));
-    row(`${runtime}: cold start (import + new Pool, 3 keys), median of ${count}`, median(times.v2) * 1000, median(times.v1) * 1000, "", undefined);
+  try {
+    const count = quick ? 6 : 20;
+    for (const name of Object.keys(bins)) {
+      const { runtime, sizes } = JSON.parse(child(name, "calls", ...(quick ? ["--quick"] : [])));
+      for (const { n, run } of sizes) row(`${runtime}: run, ${n.toLocaleString("en")} profiles`, run.v2, run.v1, "", undefined);
+      for (const { n, status } of sizes) row(`${runtime}: getStatus, ${n.toLocaleString("en")} profiles`, status.v2, status.v1, "", undefined);
+      const times = { v2: [], v1: [] };
+      for (let i = 0; i < count; i++) for (const which of ["v2", "v1"]) times[which].push(Number(child(name, "cold", which)));
+      row(`${runtime}: cold start (import + new Pool, 3 keys), median of ${count}`, median(times.v2) * 1000, median(times.v1) * 1000, "", undefined);
+    }
+  } finally {
+    rmSync(project, { recursive: true, force: true });
   }
-  rmSync(project, { recursive: true, force: true });
 }
 
 // ── construction and memory at 100,000 profiles: fresh processes ────────────

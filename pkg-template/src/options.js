@@ -287,7 +287,8 @@ export function readPoolOptions(options) {
   const fallbackProviders = [];
   const fallbackModelNames = [];
   // Loops rather than forEach, which skips the holes of a sparse array ([, {...}]).
-  for (let i = 0; i < profiles.length; i++) {
+  let primaries = 0;
+  for (let i = 0; i < profiles.length; i++, primaries++) {
     const given = profiles[i];
     if (!isObject(given)) throw new ConfigError(itemPath("profiles", i), "must be an object { provider, apiKey, id?, model? }");
     checkKeys(given, PROFILE_KEYS, "profiles", i);
@@ -339,7 +340,8 @@ export function readPoolOptions(options) {
     added.push(0, i, weight ?? 1);
     ids[i] = id;
   }
-  const primaries = providers.length;
+  // The profiles read: fewer than the room made when a getter shortened `profiles` meanwhile.
+  if (primaries < ids.length) for (const column of [ids, providers, models, keys, givenIds]) column.length = primaries;
   // Whatever their ids: the same key twice in one rotation would be called again right
   // after it failed.
   const twins = twinOf(providers, models, keys, primaries);
@@ -387,7 +389,7 @@ export function readPoolOptions(options) {
   }
   refuseKeysAsNames(
     { count: primaries, id: givenIds, provider: providers, model: models },
-    { count: fallbackModels.length, provider: fallbackProviders, model: fallbackModelNames },
+    { count: fallbackProviders.length, provider: fallbackProviders, model: fallbackModelNames },
     keys,
     shortest,
     longest,

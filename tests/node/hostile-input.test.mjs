@@ -221,6 +221,33 @@ test("LlmKeyPool: ids and providers with lone surrogates are ConfigErrors (they 
   }
 });
 
+test("profiles shortened while they are read (a getter sets their length): the pool has the profiles it read", () => {
+  // Three profiles; reading the first one's key cuts the array to one. The constructor
+  // makes its arrays at the length it saw first: the two never read are not profiles (were:
+  // holes taken for two profiles with the same key, a ConfigError naming profiles[2]).
+  const shrinking = () => {
+    const profiles = [
+      { id: "a", provider: "openai", apiKey: "sk-shrink-0001" },
+      { id: "b", provider: "openai", apiKey: "sk-shrink-0002" },
+      { provider: "openai", apiKey: "sk-shrink-0003" },
+    ];
+    Object.defineProperty(profiles[0], "apiKey", {
+      get() {
+        profiles.length = 1;
+        return "sk-shrink-0001";
+      },
+      enumerable: true,
+    });
+    return profiles;
+  };
+  const pool = new Pool({ profiles: shrinking() });
+  assert.deepEqual(pool.getStatus().profiles.map((p) => p.id), ["a"]);
+  // A fallback borrowing the key comes after the one profile read (was: a TypeError from
+  // inside the constructor, on a hole where the second profile's id would be).
+  const withFallback = new Pool({ profiles: shrinking(), fallbackModels: [{ provider: "openai", model: "gpt-x" }] });
+  assert.deepEqual(withFallback.getStatus().profiles.map((p) => p.id), ["a", "fallback-openai-gpt-x"]);
+});
+
 test("a task that throws a value whose reads throw (a getter, a Proxy, a revoked Proxy): the run rotates and the lease is released", async () => {
   const getter = new Error("boom");
   Object.defineProperty(getter, "name", {
