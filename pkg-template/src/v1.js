@@ -97,7 +97,8 @@ export class LlmKeyPool {
     try {
       let idx = 0;
       // The names as read, in columns, for refuseKeysAsNames.
-      const read = { count: 0, provider: [], model: [] };
+      const readProviders = [];
+      const readModels = [];
       const defs = config.profiles;
       // v1's own TypeError, with its words (a minified name would show in ours).
       if (typeof defs?.[Symbol.iterator] !== "function") throw new TypeError("config.profiles is not iterable");
@@ -115,20 +116,19 @@ export class LlmKeyPool {
         // v2 difference: a provider or model that holds a key is refused, as by Pool (the
         // pool shows them; v1 took any, and showed a key so given in its status and errors).
         if (holdsKey(def.model, def.apiKey)) throw new ConfigError(itemPath("profiles", idx, "model"), KEY_IN_NAME);
-        read.provider.push(def.provider);
-        read.model.push(def.model);
-        read.count++;
+        readProviders.push(def.provider);
+        readModels.push(def.model);
         this.#push(id, def.provider, def.model, def.apiKey);
         fallbackFlags.push(0);
         positions.push(idx);
         idx++;
       }
       let position = 0;
-      const readFallbacks = { count: 0, provider: [], model: [] };
+      const fallbackProviders = [];
+      const fallbackModelNames = [];
       for (const fb of config.fallbackModels ?? []) {
-        readFallbacks.provider.push(fb.provider);
-        readFallbacks.model.push(fb.model);
-        readFallbacks.count++;
+        fallbackProviders.push(fb.provider);
+        fallbackModelNames.push(fb.model);
         const fallbackId = `fallback-${fb.provider}-${fb.model}`;
         const borrowed = this.#providers.findIndex((p, j) => j < idx && p === fb.provider);
         const apiKey = fb.apiKey ?? (borrowed >= 0 ? this.#keys[borrowed] : undefined);
@@ -144,7 +144,13 @@ export class LlmKeyPool {
       }
       // Every name of 8 or more characters looked at (the bounds Pool measures as it reads
       // only let it skip work).
-      refuseKeysAsNames(read, readFallbacks, this.#keys, MIN_LEAK, Infinity);
+      refuseKeysAsNames(
+        { count: readProviders.length, provider: readProviders, model: readModels },
+        { count: fallbackProviders.length, provider: fallbackProviders, model: fallbackModelNames },
+        this.#keys,
+        MIN_LEAK,
+        Infinity,
+      );
     } catch (e) {
       refused = e;
     }
