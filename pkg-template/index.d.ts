@@ -709,7 +709,10 @@ export type ProfileRecord = {
  * A snapshot the pool gives a store (`save`, `update`'s merge) has `profiles` (and each
  * record's `models`) made with `Object.create(null)`: an id such as `__proto__` or
  * `constructor` is an entry like any other. Read it with `Object.hasOwn` or `in`, not with
- * `profiles.hasOwnProperty(id)`, which that object does not have.
+ * `profiles.hasOwnProperty(id)`, which that object does not have. Its `profiles` is made
+ * from the pool's state when first read (`fileStore` writes the snapshot's text without
+ * it), then stays a plain property; reading, spreading, cloning and `JSON.stringify` see an
+ * ordinary object.
  *
  * ```ts
  * let localCopy: string | null = null;

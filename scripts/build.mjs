@@ -85,10 +85,10 @@ const common = {
   // Smaller bundles parse faster at cold start (parsing the bundle is a third of Node's):
   // minified. Names are not kept by esbuild (keepNames renames every function and class
   // at load: 0.1-0.7 ms of a 9-11 ms cold start, side by side); the public ones get theirs
-  // back (names.js).
+  // back (names.js). KC_NOMIN=1 keeps names and lines, for reading a CPU profile.
   minifySyntax: true,
-  minifyWhitespace: true,
-  minifyIdentifiers: true,
+  minifyWhitespace: !process.env.KC_NOMIN,
+  minifyIdentifiers: !process.env.KC_NOMIN,
 };
 
 // Node's builds in lines of ~100 characters: Node prints the source line of an uncaught

@@ -8,7 +8,10 @@
 // 2. read the file, merge it with the pool's state (the pool's merge callback), write the
 //    result to a temp file in the same directory, fsync it, check the lock is still ours,
 //    rename the temp file over the file (atomic: readers see the old or the new file, never
-//    a partial one), fsync the directory;
+//    a partial one), fsync the directory. A file that holds, byte for byte, what the same
+//    pool's last write through this store left is not parsed and merged again (it holds
+//    nothing the pool lacks), and the pool's snapshot makes its own text (snapshot.js,
+//    SnapshotText: JSON.stringify's, serialising again only the records that changed);
 // 3. remove the lock (only if it still holds our token).
 // A writer that finds the lock taken waits with backoff (1 ms doubling to 50 ms, jittered),
 // at most `lockTimeoutMs`, then fails (the pool logs it and retries later). It removes the
@@ -38,6 +41,8 @@ import { Buffer } from "node:buffer";
 import { basename, dirname, isAbsolute, join } from "node:path";
 import { hostname as osHostname } from "node:os";
 import { shownName } from "./errors.js";
+import { WRITER } from "./persist.js";
+import { SnapshotText, TEXT } from "./snapshot.js";
 
 /** The permission bits of the file at `p`, or undefined when there is none (or no stat). */
 async function modeOf(p) {
@@ -209,6 +214,19 @@ export function fileStore(path, options = {}) {
   let undecodable = null;
 
   async function readOrNull(p) {
+    const bytes = await bytesOrNull(p);
+    return bytes === null ? null : decoded(bytes);
+  }
+
+  /** The file's content as text (remembering bytes that are not valid UTF-8: keepCorrupt). */
+  function decoded(bytes) {
+    const text = bytes.toString("utf8");
+    undecodable = text.includes("\uFFFD") && !Buffer.from(text, "utf8").equals(bytes) ? { text, bytes } : null;
+    return text;
+  }
+
+  /** The file's bytes, or null when there is no file. */
+  async function bytesOrNull(p) {
     let handle;
     try {
       // Opened without blocking (a FIFO would wait for a writer) and checked: the state lives
@@ -217,10 +235,7 @@ export function fileStore(path, options = {}) {
       // as root, replaced /dev/null with a file).
       handle = await fsp.open(p, constants.O_RDONLY | (constants.O_NONBLOCK ?? 0));
       if (!(await handle.stat()).isFile()) throw notAFile(p);
-      const bytes = await handle.readFile();
-      const text = bytes.toString("utf8");
-      undecodable = text.includes("\uFFFD") && !Buffer.from(text, "utf8").equals(bytes) ? { text, bytes } : null;
-      return text;
+      return await handle.readFile();
     } catch (e) {
       if (e?.code === "ENOENT") return null;
       throw e;
@@ -424,6 +439,14 @@ export function fileStore(path, options = {}) {
     return { path, acquire, release, writeAtomic };
   }
 
+  /**
+   * The text this store last wrote, where, and for which pool (its WRITER token): while the
+   * file still holds exactly that text, that pool's next write merges nothing in (`update`).
+   */
+  let lastWrite = null;
+  /** Each pool's (WRITER token's) SnapshotText: the texts of its last write's records. */
+  const makers = new WeakMap();
+
   let current = null;
   /** The writer of the file a write replaces now (a link may be pointed elsewhere meanwhile). */
   async function writerNow() {
@@ -440,7 +463,7 @@ export function fileStore(path, options = {}) {
       return readOrNull(path);
     },
     /** Read-merge-write under the lock; see the top of this file. */
-    async update(merge) {
+    async update(merge, context) {
       const w = await writerNow();
       // Before its lock is made next to it: a path that is not a file is refused (readOrNull).
       await fsp.stat(w.path).then(
@@ -451,13 +474,31 @@ export function fileStore(path, options = {}) {
           if (e?.code !== "ENOENT") throw e;
         },
       );
+      const writer = context?.[WRITER];
       const t = await w.acquire();
       try {
-        const snapshot = merge(await readOrNull(w.path));
+        const stored = await bytesOrNull(w.path);
+        // The file as this pool's last write through this store left it (nobody wrote since,
+        // or somebody wrote the very same bytes): it holds nothing the pool lacks, so nothing
+        // is decoded, parsed and merged in. Compared byte for byte, not by the file's times or
+        // inode, which a filesystem may keep coarsely or reuse.
+        const own = stored !== null && lastWrite !== null && writer !== undefined && lastWrite.writer === writer && lastWrite.path === w.path && lastWrite.bytes.equals(stored);
+        const snapshot = merge(own || stored === null ? null : decoded(stored));
+        lastWrite = null;
+        let bytes;
         // Serialised once the temp file is open: the merge and the serialisation take some
-        // milliseconds each for a large state (10,000 profiles: ~12 and ~7), and the event
-        // loop gets turns between them, so its longest stall is one, not both.
-        await w.writeAtomic(() => JSON.stringify(snapshot), t);
+        // milliseconds each for a large state, and the event loop gets turns between them,
+        // so its longest stall is one, not both. A pool's snapshot serialises itself
+        // (snapshot.js, SnapshotText): the same text, made again only for the records that
+        // changed since its last write.
+        const text = () => {
+          if (writer === undefined || typeof snapshot?.[TEXT] !== "function") return JSON.stringify(snapshot);
+          let maker = makers.get(writer);
+          if (maker === undefined) makers.set(writer, (maker = new SnapshotText()));
+          return snapshot[TEXT](maker);
+        };
+        await w.writeAtomic(() => (bytes = Buffer.from(text(), "utf8")), t);
+        if (writer !== undefined) lastWrite = { writer, path: w.path, bytes };
       } finally {
         await w.release(t);
       }

@@ -23,7 +23,7 @@
 // Timers are unref'd where the runtime has it: a pending save never keeps a process alive.
 
 import { storeErrorText } from "./errors.js";
-import { CorruptState, RECORD_COLUMNS, parseState, toSnapshot } from "./snapshot.js";
+import { CorruptState, RECORD_COLUMNS, TEXT, parseState, toSnapshot } from "./snapshot.js";
 import { onAbort, sleep } from "./wait.js";
 
 const MAX_BACKOFF_MS = 30_000;
@@ -45,11 +45,13 @@ const REFRESH_GAP_MS = 1000;
 const CLOSE_ROUNDS = 3;
 /**
  * A write keeps the event loop busy for its own work (merging what the store holds into the
- * pool, building what it writes): about 0.2 ms for a few keys, 16 ms for 10,000, 250 ms for
- * 100,000. The next write starts no sooner than this many times that long after the last one
- * ended, so that however large the state, writing a storm of failures (changes made
- * meanwhile go into that write) keeps the loop busy a fraction of the time instead of all of
- * it, as back-to-back writes did.
+ * pool, building what it writes, its text included): with the file store, about 0.2 ms for a
+ * few keys, 5 ms for 10,000 and 40 ms for 100,000 when the file holds the pool's last write
+ * (nothing to merge; only changed records serialised again), 16 and 200 ms when another
+ * process wrote since. The next write starts no sooner than this many times that long after
+ * the last one ended, so that however large the state, writing a storm of failures (changes
+ * made meanwhile go into that write) keeps the loop busy a fraction of the time instead of
+ * all of it, as back-to-back writes did.
  */
 export const WORK_SPACING = 4;
 /**
@@ -239,6 +241,15 @@ const KEEP_FIRST = new Error("key-carousel: the stored value is copied before it
  */
 export const FOUND = "found";
 
+/**
+ * The key, in a store's `update` context, of a token that stands for the pool writing (one
+ * per pool, the same in each of its writes). The file store keeps the text it last wrote for
+ * that token: when the file still holds exactly that text, it is the pool's own state, and
+ * the store merges nothing (`merge(null)`) rather than parse and merge it again (a large
+ * state: milliseconds each, and the longest stalls of a busy process's event loop).
+ */
+export const WRITER = Symbol.for("key-carousel.writer"); // in the registry: the file store may be another bundle's copy
+
 export class Persister {
   /**
    * @param {object} o
@@ -256,7 +267,9 @@ export class Persister {
     this.absorbReply = (raw) => link.absorbReply(raw);
     /** How `pending` and the write timer hold this persister: weakly where the runtime can. */
     this.ref = typeof WeakRef === "function" ? new WeakRef(this) : { deref: () => this };
-    this.snapshot = () => link.snapshot();
+    /** Stands for this pool in its writes' context (WRITER); holds nothing. */
+    this.writerToken = Object.freeze({});
+    this.snapshot = (timed) => link.snapshot(timed);
     /** How many records the last snapshot held. */
     this.records = () => link.records;
     this.now = () => link.now();
@@ -716,6 +729,7 @@ export class Persister {
           // when it reads badly (then nothing is forgotten).
           const now = this.now();
           const context = now === undefined ? {} : { now };
+          context[WRITER] = this.writerToken;
           const result = await store.update(
             (stored, found) =>
               Persister.#working(op, () => {
@@ -726,7 +740,7 @@ export class Persister {
                   keeping = copy;
                   throw KEEP_FIRST;
                 }
-                return this.snapshot();
+                return this.snapshot((make) => Persister.#working(op, make));
               }),
             context,
           );
@@ -750,7 +764,8 @@ export class Persister {
     const stored = await store.load();
     this.unkeptBad = !(await Persister.#working(op, () => this.#absorbRead(stored)));
     if (this.unkeptBad) throw this.#notOverwritten();
-    await store.save(Persister.#working(op, () => this.snapshot()));
+    const timed = (make) => Persister.#working(op, make);
+    await store.save(timed(() => this.snapshot(timed)));
   }
 
   /** Merges a value read from the store; resolves to whether it may be overwritten (see StateLink#bad). */
@@ -986,15 +1001,36 @@ export class StateLink {
   /**
    * The pool's state in stored form (v1's file format plus v2's fields), without what the
    * pool forgets at its clock: a store that merges on its side (a Redis script) asks for it
-   * without an import first, which would have forgotten it.
+   * without an import first, which would have forgotten it. `timed` runs the work the
+   * snapshot leaves for later (its records, its text) and counts it as the write's.
    */
-  snapshot() {
+  snapshot(timed = (make) => make()) {
     // A clock that reads badly forgets nothing (the import, if any, has thrown already).
     const now = this.now();
     if (now !== undefined) this.#core.forgetStale(now);
     const cols = this.#core.exportSnapshot();
     this.records = cols.length / RECORD_COLUMNS;
-    return toSnapshot(this.#ids, this.#core.extraIds(), cols);
+    const ids = this.#ids;
+    const extraIds = this.#core.extraIds();
+    // `profiles` is made from these columns when first read (then it is a plain property):
+    // the file store writes the snapshot's text (TEXT), made from the columns, and a large
+    // pool's ten thousand record objects, made at each write and kept over its I/O, were
+    // most of what the event loop spent collecting garbage.
+    const snapshot = { version: 1 };
+    const settle = (profiles) => {
+      Object.defineProperty(snapshot, "profiles", { value: profiles, writable: true, enumerable: true, configurable: true });
+      return profiles;
+    };
+    Object.defineProperty(snapshot, "profiles", {
+      get: () => settle(timed(() => toSnapshot(ids, extraIds, cols).profiles)),
+      set: settle,
+      enumerable: true,
+      configurable: true,
+    });
+    // Its JSON text for a store that writes one (the file store), made by the store's
+    // SnapshotText for this pool, which keeps the texts of the records that did not change.
+    Object.defineProperty(snapshot, TEXT, { value: (maker) => timed(() => maker.of(snapshot, ids, extraIds, cols)) });
+    return snapshot;
   }
 
 }

@@ -206,17 +206,160 @@ export function toSnapshot(ids, extraIds, cols) {
   // an empty record to hold it).
   for (const [pair, b] of pairs) {
     const cut = pair.indexOf(PAIR_SEPARATOR);
-    const id = pair.slice(0, cut);
-    const full = record(cols, b);
-    // A pair whose history the core forgot (src/snapshot.rs, `Pool::pair_forgotten`) has
-    // nothing to say: not written.
-    if (saysNothing(full)) continue;
-    const rec = {};
-    for (const f of MODEL_FIELDS) if (full[f] !== undefined) rec[f] = full[f];
-    const holder = (profiles[id] ??= { errorCount: 0 });
+    const rec = modelRecord(cols, b);
+    if (rec === undefined) continue;
+    const holder = (profiles[pair.slice(0, cut)] ??= { errorCount: 0 });
     (holder.models ??= Object.create(null))[pair.slice(cut + 1)] = rec;
   }
   return { version: 1, profiles };
+}
+
+/**
+ * The stored form of a model's record (at `b`), or undefined for a pair whose history the
+ * core forgot (src/snapshot.rs, `Pool::pair_forgotten`): it has nothing to say, and is not
+ * written.
+ */
+function modelRecord(cols, b) {
+  const full = record(cols, b);
+  if (saysNothing(full)) return undefined;
+  const rec = {};
+  for (const f of MODEL_FIELDS) if (full[f] !== undefined) rec[f] = full[f];
+  return rec;
+}
+
+/**
+ * The key of a pool's snapshot's serialiser (a function, not enumerable):
+ * `snapshot[TEXT](maker)` is `JSON.stringify(snapshot)`, made by `maker`, a SnapshotText that
+ * the store keeps for that pool (the file store). In the symbol registry: the file store may
+ * be another bundle's copy.
+ */
+export const TEXT = Symbol.for("key-carousel.text");
+
+/** Whether records `b` (a column offset) of `x` and `y` hold the same values (NaN: absent). */
+function sameColumns(x, y, b) {
+  for (let c = b; c < b + RECORD_COLUMNS; c++) {
+    const u = x[c];
+    const v = y[c];
+    if (u !== v && (u === u || v === v)) return false;
+  }
+  return true;
+}
+
+/** Whether the models' records (`[model, record, ...]`) of `x` and `y` hold the same values. */
+function sameModels(x, y, models) {
+  for (let m = 1; m < models.length; m += 2) if (!sameColumns(x, y, models[m] * RECORD_COLUMNS)) return false;
+  return true;
+}
+
+/**
+ * `JSON.stringify` of one pool's successive snapshots, the same text byte for byte, made
+ * again only for the entries of `profiles` whose records changed since the last one: a busy
+ * pool changes a few records between two writes, and serialising a large state was the
+ * longest stall of its process's event loop (10,000 profiles: ~6 ms a write, now ~1). An
+ * entry is a profile's record and its models' (as toSnapshot makes it); a layout where a
+ * model's record has no profile's to sit in (toSnapshot makes one for it, or not, by its
+ * values) is serialised whole. Holds the last columns and the entries' texts.
+ */
+export class SnapshotText {
+  /** How many entries a block joins (256; tests give a few). */
+  #block;
+  /** What the order below is for: the pool's ids, the extra ids, the record count. */
+  #ids = null;
+  #extra = "";
+  #count = -1;
+  /**
+   * Each entry of `profiles` in JSON.stringify's order: its record, its `"id":`, its models'
+   * records (`[model, record, ...]`, or undefined for none); null: serialised whole.
+   */
+  #order = null;
+  #heads = [];
+  #models = [];
+  /**
+   * The columns the texts were made from (null: none yet), each entry's text, and each
+   * block's (`#block` entries joined; undefined: to join again): joining only the blocks
+   * that changed, then the blocks, is what keeps a large state's text quick to make.
+   */
+  #cols = null;
+  #texts = [];
+  #blocks = [];
+
+  constructor(block = 256) {
+    this.#block = block;
+  }
+
+  /**
+   * The text of `snapshot`, which `toSnapshot(ids, extraIds, cols)` made.
+   * @param {{ version: 1, profiles: object }} snapshot
+   * @param {string[]} ids
+   * @param {string} extraIds
+   * @param {Float64Array} cols
+   */
+  of(snapshot, ids, extraIds, cols) {
+    const count = cols.length / RECORD_COLUMNS;
+    if (ids !== this.#ids || extraIds !== this.#extra || count !== this.#count) this.#layout(snapshot, ids, extraIds, count);
+    const order = this.#order;
+    if (order === null) return JSON.stringify(snapshot);
+    const last = this.#cols;
+    const texts = this.#texts;
+    const blocks = this.#blocks;
+    for (let e = 0; e < order.length; e++) {
+      const b = order[e] * RECORD_COLUMNS;
+      const models = this.#models[e];
+      if (last !== null && sameColumns(last, cols, b) && (models === undefined || sameModels(last, cols, models))) continue;
+      const rec = record(cols, b);
+      if (models !== undefined) {
+        for (let m = 0; m < models.length; m += 2) {
+          const mrec = modelRecord(cols, models[m + 1] * RECORD_COLUMNS);
+          if (mrec !== undefined) (rec.models ??= Object.create(null))[models[m]] = mrec;
+        }
+      }
+      texts[e] = this.#heads[e] + JSON.stringify(rec);
+      blocks[Math.floor(e / this.#block)] = undefined;
+    }
+    this.#cols = cols;
+    const size = this.#block;
+    for (let k = 0; k < blocks.length; k++) blocks[k] ??= texts.slice(k * size, (k + 1) * size).join(",");
+    return `{"version":${JSON.stringify(snapshot.version)},"profiles":{${blocks.join(",")}}}`;
+  }
+
+  #layout(snapshot, ids, extraIds, count) {
+    this.#ids = ids;
+    this.#extra = extraIds;
+    this.#count = count;
+    this.#cols = null;
+    this.#order = null;
+    this.#heads = [];
+    this.#models = [];
+    this.#texts = [];
+    this.#blocks = [];
+    // Record index by id, and each profile's models (in the order toSnapshot adds them).
+    const index = new Map();
+    for (let i = 0; i < ids.length; i++) index.set(ids[i], i);
+    const pairs = new Map();
+    let records = ids.length;
+    if (extraIds !== "") {
+      for (const id of extraIds.split("\u0000")) {
+        const cut = id.indexOf(PAIR_SEPARATOR);
+        if (cut < 0) index.set(id, records++);
+        else {
+          const owner = id.slice(0, cut);
+          let list = pairs.get(owner);
+          if (list === undefined) pairs.set(owner, (list = []));
+          list.push(id.slice(cut + 1), records++);
+        }
+      }
+    }
+    if (records !== count) return;
+    for (const owner of pairs.keys()) if (!index.has(owner)) return;
+    // The order JSON.stringify writes them in: integer-like ids first, then in creation order.
+    const keys = Object.keys(snapshot.profiles);
+    if (keys.length !== index.size) return;
+    this.#order = keys.map((k) => index.get(k));
+    this.#heads = keys.map((k) => `${JSON.stringify(k)}:`);
+    this.#models = keys.map((k) => pairs.get(k));
+    this.#texts = new Array(keys.length);
+    this.#blocks = new Array(Math.ceil(keys.length / this.#block)).fill(undefined);
+  }
 }
 
 /**
