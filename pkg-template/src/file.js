@@ -10,8 +10,8 @@
 //    rename the temp file over the file (atomic: readers see the old or the new file, never
 //    a partial one), fsync the directory. A file that holds, byte for byte, what the same
 //    pool's last write through this store left is not parsed and merged again (it holds
-//    nothing the pool lacks), and the pool's snapshot makes its own text (snapshot.js,
-//    SnapshotText: JSON.stringify's, serialising again only the records that changed);
+//    nothing the pool lacks), and the pool's snapshot makes its own JSON (snapshot.js,
+//    SnapshotBytes: JSON.stringify's, serialising again only the records that changed);
 // 3. remove the lock (only if it still holds our token).
 // A writer that finds the lock taken waits with backoff (1 ms doubling to 50 ms, jittered),
 // at most `lockTimeoutMs`, then fails (the pool logs it and retries later). It removes the
@@ -42,7 +42,7 @@ import { basename, dirname, isAbsolute, join } from "node:path";
 import { hostname as osHostname } from "node:os";
 import { shownName } from "./errors.js";
 import { WRITER } from "./persist.js";
-import { SnapshotText, TEXT } from "./snapshot.js";
+import { BYTES, SnapshotBytes } from "./snapshot.js";
 
 /** The permission bits of the file at `p`, or undefined when there is none (or no stat). */
 async function modeOf(p) {
@@ -444,7 +444,7 @@ export function fileStore(path, options = {}) {
    * file still holds exactly that text, that pool's next write merges nothing in (`update`).
    */
   let lastWrite = null;
-  /** Each pool's (WRITER token's) SnapshotText: the texts of its last write's records. */
+  /** Each pool's (WRITER token's) SnapshotBytes: the texts of its last write's records. */
   const makers = new WeakMap();
 
   let current = null;
@@ -482,22 +482,22 @@ export function fileStore(path, options = {}) {
         // or somebody wrote the very same bytes): it holds nothing the pool lacks, so nothing
         // is decoded, parsed and merged in. Compared byte for byte, not by the file's times or
         // inode, which a filesystem may keep coarsely or reuse.
-        const own = stored !== null && lastWrite !== null && writer !== undefined && lastWrite.writer === writer && lastWrite.path === w.path && lastWrite.bytes.equals(stored);
+        const own = stored !== null && lastWrite !== null && writer !== undefined && lastWrite.writer === writer && lastWrite.path === w.path && stored.equals(lastWrite.bytes);
         const snapshot = merge(own || stored === null ? null : decoded(stored));
         lastWrite = null;
         let bytes;
         // Serialised once the temp file is open: the merge and the serialisation take some
         // milliseconds each for a large state, and the event loop gets turns between them,
         // so its longest stall is one, not both. A pool's snapshot serialises itself
-        // (snapshot.js, SnapshotText): the same text, made again only for the records that
+        // (snapshot.js, SnapshotBytes): the same JSON, made again only for the records that
         // changed since its last write.
-        const text = () => {
-          if (writer === undefined || typeof snapshot?.[TEXT] !== "function") return JSON.stringify(snapshot);
+        const serialised = () => {
+          if (writer === undefined || typeof snapshot?.[BYTES] !== "function") return Buffer.from(JSON.stringify(snapshot), "utf8");
           let maker = makers.get(writer);
-          if (maker === undefined) makers.set(writer, (maker = new SnapshotText()));
-          return snapshot[TEXT](maker);
+          if (maker === undefined) makers.set(writer, (maker = new SnapshotBytes()));
+          return snapshot[BYTES](maker);
         };
-        await w.writeAtomic(() => (bytes = Buffer.from(text(), "utf8")), t);
+        await w.writeAtomic(() => (bytes = serialised()), t);
         if (writer !== undefined) lastWrite = { writer, path: w.path, bytes };
       } finally {
         await w.release(t);

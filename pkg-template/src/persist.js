@@ -23,7 +23,7 @@
 // Timers are unref'd where the runtime has it: a pending save never keeps a process alive.
 
 import { storeErrorText } from "./errors.js";
-import { CorruptState, RECORD_COLUMNS, TEXT, parseState, toSnapshot } from "./snapshot.js";
+import { BYTES, CorruptState, RECORD_COLUMNS, parseState, toSnapshot } from "./snapshot.js";
 import { onAbort, sleep } from "./wait.js";
 
 const MAX_BACKOFF_MS = 30_000;
@@ -1002,7 +1002,7 @@ export class StateLink {
    * The pool's state in stored form (v1's file format plus v2's fields), without what the
    * pool forgets at its clock: a store that merges on its side (a Redis script) asks for it
    * without an import first, which would have forgotten it. `timed` runs the work the
-   * snapshot leaves for later (its records, its text) and counts it as the write's.
+   * snapshot leaves for later (its records, its JSON) and counts it as the write's.
    */
   snapshot(timed = (make) => make()) {
     // A clock that reads badly forgets nothing (the import, if any, has thrown already).
@@ -1013,7 +1013,7 @@ export class StateLink {
     const ids = this.#ids;
     const extraIds = this.#core.extraIds();
     // `profiles` is made from these columns when first read (then it is a plain property):
-    // the file store writes the snapshot's text (TEXT), made from the columns, and a large
+    // the file store writes the snapshot's JSON (BYTES), made from the columns, and a large
     // pool's ten thousand record objects, made at each write and kept over its I/O, were
     // most of what the event loop spent collecting garbage.
     const snapshot = { version: 1 };
@@ -1027,9 +1027,9 @@ export class StateLink {
       enumerable: true,
       configurable: true,
     });
-    // Its JSON text for a store that writes one (the file store), made by the store's
-    // SnapshotText for this pool, which keeps the texts of the records that did not change.
-    Object.defineProperty(snapshot, TEXT, { value: (maker) => timed(() => maker.of(snapshot, ids, extraIds, cols)) });
+    // Its JSON in UTF-8 for a store that writes that (the file store), made by the store's
+    // SnapshotBytes for this pool, which keeps the texts of the records that did not change.
+    Object.defineProperty(snapshot, BYTES, { value: (maker) => timed(() => maker.of(snapshot, ids, extraIds, cols)) });
     return snapshot;
   }
 

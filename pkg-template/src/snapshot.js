@@ -229,11 +229,13 @@ function modelRecord(cols, b) {
 
 /**
  * The key of a pool's snapshot's serialiser (a function, not enumerable):
- * `snapshot[TEXT](maker)` is `JSON.stringify(snapshot)`, made by `maker`, a SnapshotText that
- * the store keeps for that pool (the file store). In the symbol registry: the file store may
- * be another bundle's copy.
+ * `snapshot[BYTES](maker)` is `JSON.stringify(snapshot)` in UTF-8, made by `maker`, a
+ * SnapshotBytes that the store keeps for that pool (the file store). In the symbol
+ * registry: the file store may be another bundle's copy.
  */
-export const TEXT = Symbol.for("key-carousel.text");
+export const BYTES = Symbol.for("key-carousel.bytes");
+
+const utf8 = new TextEncoder();
 
 /** Whether records `b` (a column offset) of `x` and `y` hold the same values (NaN: absent). */
 function sameColumns(x, y, b) {
@@ -252,16 +254,17 @@ function sameModels(x, y, models) {
 }
 
 /**
- * `JSON.stringify` of one pool's successive snapshots, the same text byte for byte, made
- * again only for the entries of `profiles` whose records changed since the last one: a busy
- * pool changes a few records between two writes, and serialising a large state was the
- * longest stall of its process's event loop (10,000 profiles: ~6 ms a write, now ~1). An
- * entry is a profile's record and its models' (as toSnapshot makes it); a layout where a
- * model's record has no profile's to sit in (toSnapshot makes one for it, or not, by its
- * values) is serialised whole. Holds the last columns and the entries' texts.
+ * `JSON.stringify` of one pool's successive snapshots in UTF-8, the same bytes, made again
+ * only for the entries of `profiles` whose records changed since the last one: a busy pool
+ * changes a few records between two writes, and serialising a large state was the longest
+ * stall of its process's event loop (a hundred records changed: 10,000 profiles ~7 ms a
+ * write, now ~1.5; 100,000 profiles ~140 ms, now ~8). An entry is a profile's record and its
+ * models' (as toSnapshot makes it); a layout where a model's record has no profile's to sit
+ * in (toSnapshot makes one for it, or not, by its values) is serialised whole. Holds the last
+ * columns, the entries' texts and the blocks' bytes.
  */
-export class SnapshotText {
-  /** How many entries a block joins (256; tests give a few). */
+export class SnapshotBytes {
+  /** How many entries a block joins (64; tests give a few). */
   #block;
   /** What the order below is for: the pool's ids, the extra ids, the record count. */
   #ids = null;
@@ -276,19 +279,22 @@ export class SnapshotText {
   #models = [];
   /**
    * The columns the texts were made from (null: none yet), each entry's text, and each
-   * block's (`#block` entries joined; undefined: to join again): joining only the blocks
-   * that changed, then the blocks, is what keeps a large state's text quick to make.
+   * block's bytes (`#block` entries joined and encoded; undefined: to make again): encoding
+   * only the blocks that changed, then copying the blocks' bytes together, is what keeps a
+   * large state's serialisation quick (joining a few megabytes of text, then encoding it,
+   * took longer than all the rest).
    */
   #cols = null;
   #texts = [];
   #blocks = [];
 
-  constructor(block = 256) {
+  constructor(block = 64) {
     this.#block = block;
   }
 
   /**
-   * The text of `snapshot`, which `toSnapshot(ids, extraIds, cols)` made.
+   * The UTF-8 bytes of `JSON.stringify(snapshot)`; `toSnapshot(ids, extraIds, cols)` made
+   * `snapshot`.
    * @param {{ version: 1, profiles: object }} snapshot
    * @param {string[]} ids
    * @param {string} extraIds
@@ -298,7 +304,7 @@ export class SnapshotText {
     const count = cols.length / RECORD_COLUMNS;
     if (ids !== this.#ids || extraIds !== this.#extra || count !== this.#count) this.#layout(snapshot, ids, extraIds, count);
     const order = this.#order;
-    if (order === null) return JSON.stringify(snapshot);
+    if (order === null) return utf8.encode(JSON.stringify(snapshot));
     const last = this.#cols;
     const texts = this.#texts;
     const blocks = this.#blocks;
@@ -318,8 +324,20 @@ export class SnapshotText {
     }
     this.#cols = cols;
     const size = this.#block;
-    for (let k = 0; k < blocks.length; k++) blocks[k] ??= texts.slice(k * size, (k + 1) * size).join(",");
-    return `{"version":${JSON.stringify(snapshot.version)},"profiles":{${blocks.join(",")}}}`;
+    const head = utf8.encode(`{"version":${JSON.stringify(snapshot.version)},"profiles":{`);
+    let length = head.length + Math.max(0, blocks.length - 1) + 2;
+    for (let k = 0; k < blocks.length; k++) length += (blocks[k] ??= utf8.encode(texts.slice(k * size, (k + 1) * size).join(","))).length;
+    const out = new Uint8Array(length);
+    out.set(head, 0);
+    let at = head.length;
+    for (let k = 0; k < blocks.length; k++) {
+      if (k > 0) out[at++] = 0x2c; // ,
+      out.set(blocks[k], at);
+      at += blocks[k].length;
+    }
+    out[at++] = 0x7d; // }
+    out[at] = 0x7d;
+    return out;
   }
 
   #layout(snapshot, ids, extraIds, count) {

@@ -1,6 +1,6 @@
 // The file store's writes of a large state: the text a pool writes is JSON.stringify of its
 // snapshot, byte for byte, though only the records that changed since its last write are
-// serialised again (snapshot.js, SnapshotText); a write merges nothing in when the file
+// serialised again (snapshot.js, SnapshotBytes); a write merges nothing in when the file
 // still holds that pool's last write, and merges whatever anyone else wrote; the snapshot a
 // store is given reads as a plain object although its records are made when first read.
 import { test } from "node:test";
@@ -11,13 +11,13 @@ import { join } from "node:path";
 import fc from "fast-check";
 import { Pool } from "key-carousel";
 import { fileStore } from "key-carousel/file";
-import { RECORD_COLUMNS, SnapshotText, TEXT, toSnapshot } from "../../pkg-template/src/snapshot.js";
+import { BYTES, RECORD_COLUMNS, SnapshotBytes, toSnapshot } from "../../pkg-template/src/snapshot.js";
 import { REASONS } from "../../pkg-template/src/reasons.js";
 import { HOUR, MIN, T0, keys, manualClock, tooManyRequests } from "./helpers.mjs";
 
 const dir = () => mkdtempSync(join(tmpdir(), "kc-text-"));
 
-// ── SnapshotText against JSON.stringify, over sequences of exports ───────────────────────
+// ── SnapshotBytes against JSON.stringify, over sequences of exports ───────────────────────
 
 /** Ids as they come: integer-like ones (which JSON.stringify writes first), odd ones. */
 const ID = fc.oneof(
@@ -73,16 +73,16 @@ const HISTORY = fc
     });
   });
 
-test("SnapshotText writes exactly JSON.stringify(snapshot), export after export, whatever changed", () => {
+test("SnapshotBytes writes exactly JSON.stringify(snapshot) in UTF-8, export after export, whatever changed", () => {
   fc.assert(
     fc.property(HISTORY, ({ block, ids, extra, first, steps }) => {
-      const text = new SnapshotText(block);
+      const maker = new SnapshotBytes(block);
       let theIds = ids;
       let extraIds = extra;
       let cols = Float64Array.from(first.flat());
       const check = () => {
         const snapshot = toSnapshot(theIds, extraIds.join("\u0000"), cols);
-        assert.equal(text.of(snapshot, theIds, extraIds.join("\u0000"), cols), JSON.stringify(snapshot));
+        assert.deepEqual(Buffer.from(maker.of(snapshot, theIds, extraIds.join("\u0000"), cols)), Buffer.from(JSON.stringify(snapshot), "utf8"));
       };
       check();
       for (const { changes, copyIds, dropExtra, newExtra } of steps) {
@@ -245,7 +245,7 @@ test("the snapshot a store is given reads as a plain object: keys, JSON, structu
           clone: structuredClone(s),
           proto: Object.getPrototypeOf(s.profiles),
           same: s.profiles === s.profiles,
-          text: s[TEXT](new SnapshotText()),
+          bytes: Buffer.from(s[BYTES](new SnapshotBytes())).toString("utf8"),
           stringified: JSON.stringify(s),
         });
         s.profiles = { replaced: true };
@@ -265,7 +265,7 @@ test("the snapshot a store is given reads as a plain object: keys, JSON, structu
   assert.deepEqual(first.clone, first.json);
   assert.equal(first.proto, null);
   assert.equal(first.same, true);
-  assert.equal(first.text, first.stringified);
+  assert.equal(first.bytes, first.stringified);
   assert.equal(after, '{"version":1,"profiles":{"replaced":true}}');
   await pool.close();
 });
