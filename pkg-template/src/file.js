@@ -218,15 +218,24 @@ export function fileStore(path, options = {}) {
     return bytes === null ? null : decoded(bytes);
   }
 
-  /** The file's content as text (remembering bytes that are not valid UTF-8: keepCorrupt). */
+  /** The file's content as text (remembering bytes that are not valid UTF-8, copied: keepCorrupt). */
   function decoded(bytes) {
     const text = bytes.toString("utf8");
-    undecodable = text.includes("\uFFFD") && !Buffer.from(text, "utf8").equals(bytes) ? { text, bytes } : null;
+    undecodable = text.includes("\uFFFD") && !Buffer.from(text, "utf8").equals(bytes) ? { text, bytes: Buffer.from(bytes) } : null;
     return text;
   }
 
-  /** The file's bytes, or null when there is no file. */
-  async function bytesOrNull(p) {
+  /**
+   * What writes read the file into (grown as needed, kept): a large state read into a new
+   * buffer at each write had the collector run several times as often.
+   */
+  let scratch = null;
+
+  /**
+   * The file's bytes, or null when there is no file. `reuse`: read into `scratch`, and what
+   * is returned is a view of it, good until the next read.
+   */
+  async function bytesOrNull(p, reuse = false) {
     let handle;
     try {
       // Opened without blocking (a FIFO would wait for a writer) and checked: the state lives
@@ -234,8 +243,20 @@ export function fileStore(path, options = {}) {
       // a store error, logged and retried, not bad content to copy aside and replace (which,
       // as root, replaced /dev/null with a file).
       handle = await fsp.open(p, constants.O_RDONLY | (constants.O_NONBLOCK ?? 0));
-      if (!(await handle.stat()).isFile()) throw notAFile(p);
-      return await handle.readFile();
+      const stat = await handle.stat();
+      if (!stat.isFile()) throw notAFile(p);
+      if (!reuse) return await handle.readFile();
+      // Room for a byte more than its size: a file that grew meanwhile (a writer that takes no
+      // lock, as key-carousel 1) fills it, and is read again whole into a buffer of its own.
+      const room = stat.size + 1;
+      if (scratch === null || scratch.length < room) scratch = Buffer.allocUnsafeSlow(Math.max(room, Math.ceil((scratch?.length ?? 0) * 1.25)));
+      let n = 0;
+      for (;;) {
+        const { bytesRead } = await handle.read(scratch, n, scratch.length - n, n);
+        if (bytesRead === 0) return scratch.subarray(0, n);
+        n += bytesRead;
+        if (n === scratch.length) return await fsp.readFile(p);
+      }
     } catch (e) {
       if (e?.code === "ENOENT") return null;
       throw e;
@@ -477,7 +498,7 @@ export function fileStore(path, options = {}) {
       const writer = context?.[WRITER];
       const t = await w.acquire();
       try {
-        const stored = await bytesOrNull(w.path);
+        const stored = await bytesOrNull(w.path, true);
         // The file as this pool's last write through this store left it (nobody wrote since,
         // or somebody wrote the very same bytes): it holds nothing the pool lacks, so nothing
         // is decoded, parsed and merged in. Compared byte for byte, not by the file's times or

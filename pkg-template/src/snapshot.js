@@ -287,6 +287,9 @@ export class SnapshotBytes {
   #cols = null;
   #texts = [];
   #blocks = [];
+  /** The buffers of the last two results (see `of`). */
+  #current = null;
+  #spare = null;
 
   constructor(block = 64) {
     this.#block = block;
@@ -294,7 +297,7 @@ export class SnapshotBytes {
 
   /**
    * The UTF-8 bytes of `JSON.stringify(snapshot)`; `toSnapshot(ids, extraIds, cols)` made
-   * `snapshot`.
+   * `snapshot`. They are good until the second call after this one, which writes over them.
    * @param {{ version: 1, profiles: object }} snapshot
    * @param {string[]} ids
    * @param {string} extraIds
@@ -327,7 +330,14 @@ export class SnapshotBytes {
     const head = utf8.encode(`{"version":${JSON.stringify(snapshot.version)},"profiles":{`);
     let length = head.length + Math.max(0, blocks.length - 1) + 2;
     for (let k = 0; k < blocks.length; k++) length += (blocks[k] ??= utf8.encode(texts.slice(k * size, (k + 1) * size).join(","))).length;
-    const out = new Uint8Array(length);
+    // Into the buffer of the call before last (its bytes are written and replaced by now):
+    // a large state's megabytes, allocated afresh at each write, had the collector run
+    // several times as often.
+    let buffer = this.#spare;
+    if (buffer === null || buffer.length < length) buffer = new Uint8Array(Math.ceil(length * 1.25));
+    this.#spare = this.#current;
+    this.#current = buffer;
+    const out = buffer.subarray(0, length);
     out.set(head, 0);
     let at = head.length;
     for (let k = 0; k < blocks.length; k++) {

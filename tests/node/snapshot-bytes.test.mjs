@@ -5,7 +5,7 @@
 // store is given reads as a plain object although its records are made when first read.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdtempSync, promises as fsp, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import fc from "fast-check";
@@ -80,9 +80,16 @@ test("SnapshotBytes writes exactly JSON.stringify(snapshot) in UTF-8, export aft
       let theIds = ids;
       let extraIds = extra;
       let cols = Float64Array.from(first.flat());
+      // The last result stays as it was through the next call (the file store compares the
+      // file with its last write's bytes, then makes the next).
+      let last = null;
       const check = () => {
         const snapshot = toSnapshot(theIds, extraIds.join("\u0000"), cols);
-        assert.deepEqual(Buffer.from(maker.of(snapshot, theIds, extraIds.join("\u0000"), cols)), Buffer.from(JSON.stringify(snapshot), "utf8"));
+        const bytes = maker.of(snapshot, theIds, extraIds.join("\u0000"), cols);
+        const expected = Buffer.from(JSON.stringify(snapshot), "utf8");
+        assert.deepEqual(Buffer.from(bytes), expected);
+        if (last !== null) assert.deepEqual(Buffer.from(last.bytes), last.expected);
+        last = { bytes, expected };
       };
       check();
       for (const { changes, copyIds, dropExtra, newExtra } of steps) {
@@ -267,5 +274,38 @@ test("the snapshot a store is given reads as a plain object: keys, JSON, structu
   assert.equal(first.same, true);
   assert.equal(first.bytes, first.stringified);
   assert.equal(after, '{"version":1,"profiles":{"replaced":true}}');
+  await pool.close();
+});
+
+test("a file that grows while a write reads it (a writer that takes no lock) is read whole", async () => {
+  const where = dir();
+  const path = join(where, "state.json");
+  const clock = manualClock();
+  const pool = new Pool({ profiles: keys(2), storage: fileStore(path), clock: clock.fn, maxWaitMs: 0 });
+  await pool.init();
+  // Another writer's state, written since the pool loaded, with a rest the pool must keep.
+  writeFileSync(path, JSON.stringify({ version: 1, profiles: { k1: { errorCount: 1, lastFailure: T0, cooldownUntil: T0 + HOUR, updatedAt: T0 } } }));
+  // The file reads 40 bytes shorter in its stat than it is: as if it grew between the two.
+  const open = fsp.open;
+  let opened = 0;
+  fsp.open = async (...args) => {
+    const handle = await open(...args);
+    if (args[0] !== path) return handle;
+    opened++;
+    const stat = handle.stat.bind(handle);
+    handle.stat = async () => Object.assign(await stat(), { size: (await stat()).size - 40 });
+    return handle;
+  };
+  try {
+    pool.markFailure("k0", "rate_limit", { retryAfterMs: MIN });
+    await pool.flush();
+  } finally {
+    fsp.open = open;
+  }
+  assert.ok(opened > 0);
+  assert.deepEqual(readdirSync(where).filter((f) => f.includes("corrupt")), []);
+  const stored = JSON.parse(readFileSync(path, "utf8")).profiles;
+  assert.equal(stored.k1.cooldownUntil, T0 + HOUR);
+  assert.equal(stored.k0.cooldownUntil, T0 + MIN);
   await pool.close();
 });
