@@ -46,8 +46,8 @@ const CLOSE_ROUNDS = 3;
 /**
  * A write keeps the event loop busy for its own work (merging what the store holds into the
  * pool, building what it writes, its text included): with the file store, about 0.2 ms for a
- * few keys, 3 ms for 10,000 and 23 ms for 100,000 when the file holds the pool's last write
- * (nothing to merge; only changed records serialised again), 16 and 185 ms when another
+ * few keys, 2.4 ms for 10,000 and 15 ms for 100,000 when the file holds the pool's last write
+ * (nothing to merge; only changed records serialised again), 14 and 200 ms when another
  * process wrote since. The next write starts no sooner than this many times that long after
  * the last one ended, so that however large the state, writing a storm of failures (changes
  * made meanwhile go into that write) keeps the loop busy a fraction of the time instead of
