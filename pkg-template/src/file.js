@@ -461,8 +461,8 @@ export function fileStore(path, options = {}) {
   }
 
   /**
-   * The text this store last wrote, where, and for which pool (its WRITER token): while the
-   * file still holds exactly that text, that pool's next write merges nothing in (`update`).
+   * The bytes this store last wrote, where, and for which pool (its WRITER token): while the
+   * file still holds exactly those, that pool's next write merges nothing in (`update`).
    */
   let lastWrite = null;
   /** Each pool's (WRITER token's) SnapshotBytes: the texts of its last write's records. */

@@ -243,10 +243,10 @@ export const FOUND = "found";
 
 /**
  * The key, in a store's `update` context, of a token that stands for the pool writing (one
- * per pool, the same in each of its writes). The file store keeps the text it last wrote for
- * that token: when the file still holds exactly that text, it is the pool's own state, and
- * the store merges nothing (`merge(null)`) rather than parse and merge it again (a large
- * state: milliseconds each, and the longest stalls of a busy process's event loop).
+ * per pool, the same in each of its writes). The file store keeps the bytes it last wrote for
+ * that token: when the file still holds exactly those, it is the pool's own state, and the
+ * store merges nothing (`merge(null)`) rather than parse and merge it again (a large state:
+ * milliseconds each, and the longest stalls of a busy process's event loop).
  */
 export const WRITER = Symbol.for("key-carousel.writer"); // in the registry: the file store may be another bundle's copy
 
@@ -582,6 +582,23 @@ export class Persister {
     }
   }
 
+  /**
+   * `#working` for the work a snapshot leaves for later (its records, its JSON), which may
+   * run inside one another (the JSON reads the records): timed once, by the outermost.
+   */
+  static #timer(op) {
+    let inside = false;
+    return (make) => {
+      if (inside) return make();
+      inside = true;
+      try {
+        return Persister.#working(op, make);
+      } finally {
+        inside = false;
+      }
+    };
+  }
+
   /** How long after the last write the next one waits, by that write's own work (WORK_SPACING). */
   #spacingMs() {
     return this.lastRecords < SPACED_FROM_RECORDS ? 0 : Math.min(MAX_SPACING_MS, WORK_SPACING * this.lastWork);
@@ -740,7 +757,7 @@ export class Persister {
                   keeping = copy;
                   throw KEEP_FIRST;
                 }
-                return this.snapshot((make) => Persister.#working(op, make));
+                return this.snapshot(Persister.#timer(op));
               }),
             context,
           );
@@ -764,7 +781,7 @@ export class Persister {
     const stored = await store.load();
     this.unkeptBad = !(await Persister.#working(op, () => this.#absorbRead(stored)));
     if (this.unkeptBad) throw this.#notOverwritten();
-    const timed = (make) => Persister.#working(op, make);
+    const timed = Persister.#timer(op);
     await store.save(timed(() => this.snapshot(timed)));
   }
 

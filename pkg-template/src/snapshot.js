@@ -235,7 +235,7 @@ function modelRecord(cols, b) {
  */
 export const BYTES = Symbol.for("key-carousel.bytes");
 
-const utf8 = new TextEncoder();
+const utf8 = /* @__PURE__ */ new TextEncoder();
 
 /** Whether records `b` (a column offset) of `x` and `y` hold the same values (NaN: absent). */
 function sameColumns(x, y, b) {
