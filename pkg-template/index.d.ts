@@ -711,8 +711,9 @@ export type ProfileRecord = {
  * `constructor` is an entry like any other. Read it with `Object.hasOwn` or `in`, not with
  * `profiles.hasOwnProperty(id)`, which that object does not have. Its `profiles` is made
  * from the pool's state when first read (`fileStore` writes the snapshot's text without
- * it), then stays a plain property; reading, spreading, cloning and `JSON.stringify` see an
- * ordinary object.
+ * it), then stays a plain property (on a snapshot frozen or sealed before that, a getter
+ * answering the same object); reading, assigning, spreading, cloning and `JSON.stringify`
+ * see an ordinary object.
  *
  * ```ts
  * let localCopy: string | null = null;

@@ -41,8 +41,7 @@ import { Buffer } from "node:buffer";
 import { basename, dirname, isAbsolute, join } from "node:path";
 import { hostname as osHostname } from "node:os";
 import { shownName } from "./errors.js";
-import { WRITER } from "./persist.js";
-import { BYTES, SnapshotBytes } from "./snapshot.js";
+import { BYTES, WRITER } from "./protocol.js";
 
 /** The permission bits of the file at `p`, or undefined when there is none (or no stat). */
 async function modeOf(p) {
@@ -248,8 +247,9 @@ export function fileStore(path, options = {}) {
       if (!reuse) return await handle.readFile();
       // Room for a byte more than its size: a file that grew meanwhile (a writer that takes no
       // lock, as key-carousel 1) fills it, and is read again whole into a buffer of its own.
+      // Made again when too small, or far too large (one large file read once is not kept).
       const room = stat.size + 1;
-      if (scratch === null || scratch.length < room) scratch = Buffer.allocUnsafeSlow(Math.max(room, Math.ceil((scratch?.length ?? 0) * 1.25)));
+      if (scratch === null || scratch.length < room || scratch.length > 4 * room + 65536) scratch = Buffer.allocUnsafeSlow(Math.ceil(room * 1.25));
       let n = 0;
       for (;;) {
         const { bytesRead } = await handle.read(scratch, n, scratch.length - n, n);
@@ -465,8 +465,6 @@ export function fileStore(path, options = {}) {
    * file still holds exactly those, that pool's next write merges nothing in (`update`).
    */
   let lastWrite = null;
-  /** Each pool's (WRITER token's) SnapshotBytes: the texts of its last write's records. */
-  const makers = new WeakMap();
 
   let current = null;
   /** The writer of the file a write replaces now (a link may be pointed elsewhere meanwhile). */
@@ -509,20 +507,24 @@ export function fileStore(path, options = {}) {
         let bytes;
         // Serialised once the temp file is open: the merge and the serialisation take some
         // milliseconds each for a large state, and the event loop gets turns between them,
-        // so its longest stall is one, not both. A pool's snapshot serialises itself
-        // (snapshot.js, SnapshotBytes): the same JSON, made again only for the records that
-        // changed since its last write.
-        const serialised = () => {
-          if (writer === undefined || typeof snapshot?.[BYTES] !== "function") return Buffer.from(JSON.stringify(snapshot), "utf8");
-          let maker = makers.get(writer);
-          if (maker === undefined) makers.set(writer, (maker = new SnapshotBytes()));
-          return snapshot[BYTES](maker);
-        };
+        // so its longest stall is one, not both. A pool's snapshot serialises itself (BYTES:
+        // the same JSON, made again only for the records that changed since its last write),
+        // unless it was read or changed since the pool made it.
+        const serialised = () => (typeof snapshot?.[BYTES] === "function" ? snapshot[BYTES]() : undefined) ?? Buffer.from(JSON.stringify(snapshot), "utf8");
         await w.writeAtomic(() => (bytes = serialised()), t);
         if (writer !== undefined) lastWrite = { writer, path: w.path, bytes };
       } finally {
         await w.release(t);
       }
+    },
+    /**
+     * Called by a pool's `close()`: lets go of what the store keeps between writes (the last
+     * write's bytes, the read buffer). A pool still writing through this store only merges
+     * its own last write in once more.
+     */
+    close() {
+      lastWrite = null;
+      scratch = null;
     },
     /** Copies bad content to `<path>.corrupt-<time>` and returns that path. */
     async keepCorrupt(raw) {

@@ -23,7 +23,8 @@
 // Timers are unref'd where the runtime has it: a pending save never keeps a process alive.
 
 import { storeErrorText } from "./errors.js";
-import { BYTES, CorruptState, RECORD_COLUMNS, parseState, toSnapshot } from "./snapshot.js";
+import { BYTES, WRITER } from "./protocol.js";
+import { CorruptState, RECORD_COLUMNS, SnapshotBytes, parseState, toSnapshot } from "./snapshot.js";
 import { onAbort, sleep } from "./wait.js";
 
 const MAX_BACKOFF_MS = 30_000;
@@ -241,14 +242,6 @@ const KEEP_FIRST = new Error("key-carousel: the stored value is copied before it
  */
 export const FOUND = "found";
 
-/**
- * The key, in a store's `update` context, of a token that stands for the pool writing (one
- * per pool, the same in each of its writes). The file store keeps the bytes it last wrote for
- * that token: when the file still holds exactly those, it is the pool's own state, and the
- * store merges nothing (`merge(null)`) rather than parse and merge it again (a large state:
- * milliseconds each, and the longest stalls of a busy process's event loop).
- */
-export const WRITER = Symbol.for("key-carousel.writer"); // in the registry: the file store may be another bundle's copy
 
 export class Persister {
   /**
@@ -899,6 +892,9 @@ export class StateLink {
 
   #imported;
 
+  /** Makes its snapshots' JSON for the file store (BYTES), again only where records changed. */
+  #bytes;
+
   /** How many records the last snapshot held (for the spacing of writes: see Persister). */
   records = 0;
 
@@ -1034,19 +1030,38 @@ export class StateLink {
     // pool's ten thousand record objects, made at each write and kept over its I/O, were
     // most of what the event loop spent collecting garbage.
     const snapshot = { version: 1 };
-    const settle = (profiles) => {
-      Object.defineProperty(snapshot, "profiles", { value: profiles, writable: true, enumerable: true, configurable: true });
-      return profiles;
+    /** Whether anything read or set `profiles` (then BYTES does not vouch for the snapshot). */
+    let touched = false;
+    let profiles;
+    const settle = (value) => {
+      touched = true;
+      profiles = value;
+      try {
+        Object.defineProperty(snapshot, "profiles", { value, writable: true, enumerable: true, configurable: true });
+      } catch {
+        // Sealed or frozen (a store may freeze what it keeps): the getter stays, and answers `value`.
+      }
+      return value;
     };
     Object.defineProperty(snapshot, "profiles", {
-      get: () => settle(timed(() => toSnapshot(ids, extraIds, cols).profiles)),
-      set: settle,
+      get: () => (touched ? profiles : settle(timed(() => toSnapshot(ids, extraIds, cols).profiles))),
+      set: (value) => {
+        if (Object.isFrozen(snapshot)) throw new TypeError("Cannot assign to read only property 'profiles' of object");
+        settle(value);
+      },
       enumerable: true,
       configurable: true,
     });
-    // Its JSON in UTF-8 for a store that writes that (the file store), made by the store's
-    // SnapshotBytes for this pool, which keeps the texts of the records that did not change.
-    Object.defineProperty(snapshot, BYTES, { value: (maker) => timed(() => maker.of(snapshot, ids, extraIds, cols)) });
+    // Its JSON in UTF-8 for a store that writes that (the file store), made from the columns
+    // by the pool's SnapshotBytes, which keeps the texts of the records that did not change;
+    // undefined once the snapshot was read or changed (a store wrapping the file store may
+    // change it before it is written): the store serialises that itself.
+    Object.defineProperty(snapshot, BYTES, {
+      value: () => {
+        if (touched || snapshot.version !== 1 || Object.keys(snapshot).length !== 2 || "toJSON" in snapshot) return undefined;
+        return timed(() => (this.#bytes ??= new SnapshotBytes()).of(snapshot, ids, extraIds, cols));
+      },
+    });
     return snapshot;
   }
 

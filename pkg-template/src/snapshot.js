@@ -227,14 +227,6 @@ function modelRecord(cols, b) {
   return rec;
 }
 
-/**
- * The key of a pool's snapshot's serialiser (a function, not enumerable):
- * `snapshot[BYTES](maker)` is `JSON.stringify(snapshot)` in UTF-8, made by `maker`, a
- * SnapshotBytes that the store keeps for that pool (the file store). In the symbol
- * registry: the file store may be another bundle's copy.
- */
-export const BYTES = Symbol.for("key-carousel.bytes");
-
 const utf8 = /* @__PURE__ */ new TextEncoder();
 
 /** Whether records `b` (a column offset) of `x` and `y` hold the same values (NaN: absent). */

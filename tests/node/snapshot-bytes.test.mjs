@@ -11,7 +11,8 @@ import { join } from "node:path";
 import fc from "fast-check";
 import { Pool } from "key-carousel";
 import { fileStore } from "key-carousel/file";
-import { BYTES, RECORD_COLUMNS, SnapshotBytes, toSnapshot } from "../../pkg-template/src/snapshot.js";
+import { BYTES } from "../../pkg-template/src/protocol.js";
+import { RECORD_COLUMNS, SnapshotBytes, toSnapshot } from "../../pkg-template/src/snapshot.js";
 import { REASONS } from "../../pkg-template/src/reasons.js";
 import { HOUR, MIN, T0, keys, manualClock, tooManyRequests } from "./helpers.mjs";
 
@@ -64,7 +65,7 @@ const HISTORY = fc
       newExtra: fc.option(fc.constantFrom("9", "new", "0", "k0"), { nil: undefined }),
     });
     return fc.record({
-      // Entries per block (the pool's 256 would leave these states in one).
+      // Entries per block (the pool's 64 would leave these states in one).
       block: fc.integer({ min: 1, max: 4 }),
       ids: fc.constant(ids),
       extra: fc.constant([...extra, ...pairIds]),
@@ -246,13 +247,16 @@ test("the snapshot a store is given reads as a plain object: keys, JSON, structu
     storage: {
       load: () => null,
       save: (s) => {
+        // The pool's own serialisation first: it vouches only for a snapshot nobody read.
+        const bytes = Buffer.from(s[BYTES]()).toString("utf8");
         seen.push({
+          bytes,
+          again: s[BYTES](),
           keys: Object.keys(s),
           json: JSON.parse(JSON.stringify(s)),
           clone: structuredClone(s),
           proto: Object.getPrototypeOf(s.profiles),
           same: s.profiles === s.profiles,
-          bytes: Buffer.from(s[BYTES](new SnapshotBytes())).toString("utf8"),
           stringified: JSON.stringify(s),
         });
         s.profiles = { replaced: true };
@@ -273,6 +277,7 @@ test("the snapshot a store is given reads as a plain object: keys, JSON, structu
   assert.equal(first.proto, null);
   assert.equal(first.same, true);
   assert.equal(first.bytes, first.stringified);
+  assert.equal(first.again, undefined, "read since: the store serialises it itself");
   assert.equal(after, '{"version":1,"profiles":{"replaced":true}}');
   await pool.close();
 });
@@ -308,4 +313,69 @@ test("a file that grows while a write reads it (a writer that takes no lock) is 
   assert.equal(stored.k1.cooldownUntil, T0 + HOUR);
   assert.equal(stored.k0.cooldownUntil, T0 + MIN);
   await pool.close();
+});
+
+test("a store that changes the snapshot before the file store writes it: the file holds what it changed", async () => {
+  const path = join(dir(), "state.json");
+  const inner = fileStore(path);
+  let changes = 0;
+  const store = {
+    load: () => inner.load(),
+    // Passes the pool's context on (its writer token too), as a wrapper would.
+    update: (merge, context) =>
+      inner.update((stored) => {
+        const s = merge(stored);
+        changes++;
+        if (changes === 2) for (const rec of Object.values(s.profiles)) delete rec.lastUsed;
+        if (changes === 3) s.savedBy = "wrapper";
+        if (changes === 4) s.profiles = { only: { errorCount: 0 } };
+        return s;
+      }, context),
+  };
+  const pool = new Pool({ profiles: keys(2), storage: store, maxWaitMs: 0 });
+  await pool.init();
+  const write = async () => {
+    await pool.run(() => 1);
+    await pool.flush();
+    return JSON.parse(readFileSync(path, "utf8"));
+  };
+  assert.ok((await write()).profiles.k0.lastUsed > 0);
+  const second = await write();
+  assert.equal(second.profiles.k0.lastUsed, undefined);
+  assert.equal(second.profiles.k1.lastUsed, undefined);
+  assert.equal((await write()).savedBy, "wrapper");
+  assert.deepEqual((await write()).profiles, { only: { errorCount: 0 } });
+  await pool.close();
+});
+
+test("a store that freezes or seals the snapshot it is given still reads it, and the pool's writes go on", async () => {
+  for (const lock of [Object.freeze, Object.seal, Object.preventExtensions]) {
+    const kept = [];
+    const pool = new Pool({
+      profiles: keys(2),
+      storage: {
+        load: () => null,
+        save: (s) => {
+          lock(s);
+          kept.push(JSON.parse(JSON.stringify(s)));
+          if (lock === Object.freeze) assert.throws(() => (s.profiles = {}), TypeError);
+          else {
+            s.profiles = { replaced: { errorCount: 0 } };
+            kept.push(JSON.parse(JSON.stringify(s)));
+          }
+        },
+      },
+      maxWaitMs: 0,
+    });
+    await pool.init();
+    pool.markFailure("k1", "rate_limit", { retryAfterMs: MIN });
+    await pool.flush();
+    pool.markFailure("k0", "rate_limit", { retryAfterMs: MIN });
+    await pool.flush();
+    await pool.close();
+    assert.ok(kept[0].profiles.k1.cooldownUntil > Date.now(), lock.name);
+    const last = lock === Object.freeze ? kept[kept.length - 1] : kept[kept.length - 2];
+    assert.ok(last.profiles.k0.cooldownUntil > Date.now(), lock.name);
+    if (lock !== Object.freeze) assert.deepEqual(kept[kept.length - 1].profiles, { replaced: { errorCount: 0 } }, lock.name);
+  }
 });
