@@ -242,7 +242,6 @@ const KEEP_FIRST = new Error("key-carousel: the stored value is copied before it
  */
 export const FOUND = "found";
 
-
 export class Persister {
   /**
    * @param {object} o
