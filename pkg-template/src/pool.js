@@ -375,6 +375,10 @@ export class Pool {
     if (this.#persist !== undefined && !this.#persist.loaded) await this.#persist.waitLoaded(signal);
     for (let i = 0; i < this.#maxAttempts; i++) {
       if (signal?.aborted) throw abortReason(signal);
+      // A model no call had failed for when this run began may have got a rest since
+      // (another call's failure, a markFailure, a store's state): looked up at every pick,
+      // or a run that waited would be given a key resting for its model.
+      if (model === undefined && o.model !== undefined) model = this.#pickModel(o.model);
       const now = this.#now();
       // A session's profile is tried first while it is healthy, and not again by the run
       // whose attempt just failed on it. It is read at each attempt: another call of the
@@ -442,8 +446,12 @@ export class Pool {
           }
           scoped = model;
         }
+        const urgent = this.#persist?.urgentSeq;
         const cd = this.#fail(idx, failedAt, reason, retryMs, now, scoped, ctx.model);
-        if (this.#persist !== undefined) saving = this.#persist.unsavedUrgent();
+        // A failure that is written at once is awaited before this run settles; one that
+        // is not (late, or a reason that rests nothing, such as format) does not make the
+        // run wait for other calls' writes.
+        if (this.#persist !== undefined && this.#persist.urgentSeq !== urgent) saving = this.#persist.unsavedUrgent();
         const error = redact(errorText(err), ctx.apiKey, this.#keyIndex());
         const attempt = { profileId: ctx.profileId, provider: ctx.provider, model: ctx.model, error, reason };
         if (cd > 0) attempt.cooldownMs = cd;

@@ -4,7 +4,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { Pool, AllProfilesExhaustedError, memoryStore, mergeSnapshots } from "key-carousel";
-import { T0, MIN, keys, manualClock, rejection, statusOf, httpError, tooManyRequests } from "./helpers.mjs";
+import { T0, MIN, keys, manualClock, rejection, statusOf, httpError, tick, tooManyRequests } from "./helpers.mjs";
 
 /** A task that fails with `err` on the given (profile, model) pairs and returns "profile/model" otherwise. */
 const failing = (pairs, err = tooManyRequests) => ({ profileId, model }) => {
@@ -321,4 +321,21 @@ test("a model's record on a key is forgotten 30 days after its last event: no lo
   assert.deepEqual(models(), ["gpt-4o-typo-3"]);
   assert.equal(JSON.parse(store.load()).profiles.k0.models["gpt-4o-typo-3"].errorCount, 1);
   await Promise.all([pool.close(), later.close()]);
+});
+
+test("a run that began before its model had a rest sees that rest when it picks again: it is not given a key resting for its model (was: the model looked up once, at the run's start; found by a review)", async () => {
+  const clock = manualClock();
+  const pool = new Pool({ profiles: keys(2), clock: clock.fn });
+  pool.markFailure("k0", "server_error");
+  pool.markFailure("k1", "server_error");
+  const served = pool.run(({ profileId, model }) => `${profileId}/${model}`, { model: "gpt-x" });
+  await tick(10); // the run waits: no call has failed for gpt-x yet
+  // k0 is back, but rests for gpt-x (another call's 429); the woken run must not take it.
+  pool.clearCooldown("k0");
+  pool.markFailure("k0", "rate_limit", { model: "gpt-x", retryAfterMs: MIN });
+  await tick(10);
+  pool.clearCooldown("k1");
+  assert.equal((await served).value, "k1/gpt-x");
+  // k0's rest for gpt-x is untouched: no call was made on it.
+  assert.deepEqual(statusOf(pool, "k0").modelCooldowns.map((m) => m.model), ["gpt-x"]);
 });

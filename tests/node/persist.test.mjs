@@ -1081,6 +1081,31 @@ test("the caller's abort ends a run's wait for its failure's write at once (was:
   assert.equal(settled?.message, "caller gave up");
 });
 
+test("a format error (400) is rethrown at once while another call's failure is being written: the run waits for no write it did not make (was: until that write ended, up to 1 s; found by a review)", async (t) => {
+  // No timer fires here: the run can only settle without waiting for a write.
+  t.mock.timers.enable({ apis: ["setTimeout", "setInterval"] });
+  const turn = () => new Promise((r) => setImmediate(r));
+  let writes = 0;
+  const store = { load: () => null, save: () => (writes++, new Promise(() => {})) };
+  const pool = new Pool({ profiles: keys(2), storage: store });
+  await pool.init();
+  pool.markFailure("k0", "rate_limit"); // written at once; that write never ends
+  for (let i = 0; i < 20 && writes === 0; i++) {
+    await turn();
+    t.mock.timers.tick(0);
+  }
+  assert.equal(writes, 1);
+  const badRequest = Object.assign(new Error("context length exceeded"), { status: 400 });
+  const running = pool.run(() => {
+    throw badRequest;
+  });
+  let settled;
+  running.then(() => (settled = "resolved"), (e) => (settled = e));
+  for (let i = 0; i < 5 && settled === undefined; i++) await turn();
+  assert.equal(settled, badRequest);
+  assert.equal(statusOf(pool, "k1").state, "available"); // the request's fault, not the key's
+});
+
 test("a store whose update returns its client's reply (\"OK\", a commit result) writes quietly: the reply is not taken for the stored state (was: a warning that the state was unusable, and a copy of the reply kept aside, at each write)", async () => {
   for (const reply of ["OK", { ok: true, versionstamp: "00000001" }, 1]) {
     let value = null;
