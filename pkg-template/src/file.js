@@ -4,7 +4,7 @@
 // A write (`update`) runs under a lock file `<path>.lock` (`path` the file a symbolic link
 // there points at: see writeTarget):
 // 1. create the lock with `wx` (fails if it exists) and write its owner into it: pid,
-//    hostname, pid namespace (Linux), a random token, the time;
+//    hostname, pid namespace and boot id (Linux), a random token, the time;
 // 2. read the file, merge it with the pool's state (the pool's merge callback), write the
 //    result to a temp file in the same directory, fsync it, check the lock is still ours,
 //    rename the temp file over the file (atomic: readers see the old or the new file, never
@@ -12,19 +12,23 @@
 //    pool's last write through this store left is not parsed and merged again (it holds
 //    nothing the pool lacks), and the pool's snapshot makes its own JSON (snapshot.js,
 //    SnapshotBytes: JSON.stringify's, serialising again only the records that changed);
-// 3. remove the lock (only if it still holds our token).
+// 3. remove the lock (only if it still holds our token; a read or unlink that fails is tried
+//    twice more, then the lock is this process's to take over at its next write).
 // A writer that finds the lock taken waits with backoff (1 ms doubling to 50 ms, jittered),
 // at most `lockTimeoutMs`, then fails (the pool logs it and retries later). It removes the
 // lock only when it is stale:
-// - its owner is on this host (same hostname and pid namespace) and is gone: no process has
-//   its pid (`process.kill(pid, 0)` → ESRCH), or, on Linux, the process with its pid started
+// - its owner is on this host (same hostname, pid namespace and boot) and is gone: no
+//   process has its pid (`process.kill(pid, 0)` → ESRCH), or, on Linux, the process with its pid started
 //   at another time than the owner (the pid was reused: /proc/<pid>/stat), or has ended and
 //   waits for its parent to reap it (a zombie, which signals still reach);
 // - its owner is a worker thread (worker_threads) of a live process and it is older than
 //   `staleMs`: no other thread or process can tell whether a thread lives, and a worker
 //   terminated (`worker.terminate()`) or crashed in the middle of a write leaves its lock;
-// - it is empty a second after it was made (its writer died before writing its owner);
-// - its owner is on another host (its life cannot be checked) and it is older than `staleMs`;
+// - it is empty a second after it was made (its writer died before writing its owner),
+//   whatever `staleMs` says;
+// - this process made it and failed to remove it (see 3.);
+// - its owner is on another host (its life cannot be checked; also one of the same name with
+//   another boot id, which may be this host before it restarted) and it is older than `staleMs`;
 //   the same on this host where neither signals nor /proc may be used (Deno without
 //   --allow-run and without read access to /proc).
 // A live owner's lock is never removed, however old (SPEC §7): a writer that meets a hung
@@ -69,7 +73,15 @@ function thisHost() {
   } catch {
     // not Linux, or no /proc
   }
-  return { host, ns, start: startOf(globalThis.process?.pid ?? 0) };
+  // Which boot of which machine (Linux): two machines may share a hostname (clones, a
+  // default name) and the root pid namespace's name, never a boot id.
+  let boot = "";
+  try {
+    boot = readFileSync("/proc/sys/kernel/random/boot_id", "utf8").trim();
+  } catch {
+    // not Linux, or no /proc
+  }
+  return { host, ns, boot, start: startOf(globalThis.process?.pid ?? 0) };
 }
 
 /**
@@ -102,6 +114,15 @@ function token() {
 }
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Tokens of locks this module's writers made and then failed to remove (reading the lock
+ * back or unlinking it failed, EMFILE or EIO, after retries). Such a lock names a live
+ * process, this one, so no writer would ever take it over: this process's next write does,
+ * at once. Only tokens known to be left behind: a lock of this process's that is not in
+ * here may be another bundle's (or realm's) live write.
+ */
+const leftBehind = new Set();
 
 /**
  * This thread's id (worker_threads; 0 in the main thread), imported at the first write, not
@@ -297,11 +318,21 @@ export function fileStore(path, options = {}) {
       // (another host) would hold a lock it left for as long as its clock was ahead.
       const since = typeof owner?.time === "number" ? Math.min(owner.time, st.mtimeMs) : st.mtimeMs;
       let stale = null;
-      if (owner === null) {
+      if (typeof owner?.token === "string" && leftBehind.has(owner.token)) {
+        stale = "this process made it and failed to remove it";
+      } else if (owner === null) {
         // A writer writes its owner right after creating the lock: one still empty after a
         // second was left by a process that died in between (SIGKILL), whose pid is unknown.
-        if (now - st.mtimeMs > Math.min(EMPTY_LOCK_MS, staleMs)) stale = `it has had no owner written for ${Math.round(now - st.mtimeMs)} ms`;
-      } else if (me.host !== "" && owner.hostname === me.host && (owner.ns ?? "") === me.ns && Number.isInteger(owner.pid) && owner.pid > 0) {
+        if (now - st.mtimeMs > EMPTY_LOCK_MS) stale = `it has had no owner written for ${Math.round(now - st.mtimeMs)} ms`;
+      } else if (
+        me.host !== "" &&
+        owner.hostname === me.host &&
+        (owner.ns ?? "") === me.ns &&
+        // An owner that names no boot (an older writer, not Linux) is taken at its hostname's word.
+        (typeof owner.boot !== "string" || me.boot === "" || owner.boot === me.boot) &&
+        Number.isInteger(owner.pid) &&
+        owner.pid > 0
+      ) {
         // On this host: stale only when its owner is gone; a live owner's lock is never taken.
         const alive = isAlive(owner.pid) ?? isAliveByProc(owner.pid);
         if (alive === false) stale = `its owner, process ${owner.pid}, is gone`;
@@ -323,7 +354,8 @@ export function fileStore(path, options = {}) {
           }
         }
       } else if (now - since > staleMs) {
-        stale = `it is ${Math.round(now - since)} ms old (staleMs ${staleMs}) and its owner is on another host`;
+        const where = owner.hostname === me.host ? "on another host of this name, or on this one before it restarted" : "on another host";
+        stale = `it is ${Math.round(now - since)} ms old (staleMs ${staleMs}) and its owner is ${where}`;
       }
       return { text, mtimeMs: st.mtimeMs, owner, stale };
     }
@@ -339,7 +371,7 @@ export function fileStore(path, options = {}) {
         // an empty lock may be (a second) was left by a writer killed in between.
         try {
           const st = await fsp.stat(breakPath);
-          if (Date.now() - st.mtimeMs > Math.min(EMPTY_LOCK_MS, staleMs)) await fsp.unlink(breakPath);
+          if (Date.now() - st.mtimeMs > EMPTY_LOCK_MS) await fsp.unlink(breakPath);
         } catch {
           // gone meanwhile
         }
@@ -350,7 +382,10 @@ export function fileStore(path, options = {}) {
         if (now === null) return true;
         if (now.stale === null || now.text !== seen.text || now.mtimeMs !== seen.mtimeMs) return false;
         await fsp.unlink(lockPath);
-        if (typeof now.owner?.token === "string") await fsp.unlink(tmpPath(now.owner.token)).catch(() => {});
+        if (typeof now.owner?.token === "string") {
+          leftBehind.delete(now.owner.token);
+          await fsp.unlink(tmpPath(now.owner.token)).catch(() => {});
+        }
         return true;
       } finally {
         await fsp.unlink(breakPath).catch(() => {});
@@ -365,6 +400,7 @@ export function fileStore(path, options = {}) {
           pid: globalThis.process?.pid ?? 0,
           hostname: me.host,
           ns: me.ns || undefined,
+          boot: me.boot || undefined,
           start: me.start || undefined,
           // A worker thread's (0 is the main thread: the process's life is the thread's).
           thread: ownThread || undefined,
@@ -394,7 +430,12 @@ export function fileStore(path, options = {}) {
             await fsp.unlink(lockPath).catch(() => {});
             throw e;
           }
-          await fh.close();
+          try {
+            await fh.close();
+          } catch (e) {
+            await unlinkLock(t);
+            throw e;
+          }
           return t;
         }
         const seen = await inspectLock();
@@ -420,7 +461,35 @@ export function fileStore(path, options = {}) {
     }
 
     async function release(t) {
-      if (await ownsLock(t)) await fsp.unlink(lockPath).catch(() => {});
+      await unlinkLock(t);
+    }
+
+    /**
+     * Removes the lock if it still holds token `t`. A read or unlink that fails (not for the
+     * lock being gone) is tried twice more; then the token goes to `leftBehind`, so the lock
+     * does not stop every later write (was: left for good, a live process's lock).
+     */
+    async function unlinkLock(t) {
+      for (let tries = 1; ; tries++) {
+        try {
+          let mine;
+          try {
+            mine = JSON.parse(await fsp.readFile(lockPath, "utf8"))?.token === t;
+          } catch (e) {
+            if (e instanceof SyntaxError) return; // not ours: ours is written whole before it is used
+            throw e;
+          }
+          if (mine) await fsp.unlink(lockPath);
+          return;
+        } catch (e) {
+          if (e?.code === "ENOENT") return;
+          if (tries === 3) {
+            leftBehind.add(t);
+            return;
+          }
+          await sleep(10 * tries);
+        }
+      }
     }
 
     /** Writes the file atomically: `text()` (called once the temp file is open) under lock token `t`. */

@@ -33,7 +33,7 @@ export function memoryStore() {
  * Keeps the state under `key` in a Web Storage (`localStorage` by default). One
  * read-merge-write is synchronous, so atomic within a page; two tabs writing at once can
  * interleave (the later write wins for that moment; the next write of the other tab merges
- * again). A bad value is copied to `<key>.corrupt-<time>`.
+ * again). A bad value is moved to `<key>.corrupt-<time>`.
  */
 export function webStorageStore(storage = globalThis.localStorage, options = {}) {
   if (storage === null || typeof storage !== "object" || typeof storage.getItem !== "function" || typeof storage.setItem !== "function") {
@@ -52,7 +52,21 @@ export function webStorageStore(storage = globalThis.localStorage, options = {})
     },
     keepCorrupt(raw) {
       const side = `${key}.corrupt-${Date.now()}`;
-      storage.setItem(side, typeof raw === "string" ? raw : JSON.stringify(raw));
+      const text = typeof raw === "string" ? raw : JSON.stringify(raw);
+      // Moved rather than copied when the key still holds it: a copy needs as much room
+      // again, and a bad value over half the quota could then never be kept aside (nor,
+      // as the pool does not overwrite what it could not keep, replaced).
+      if (typeof storage.removeItem === "function" && storage.getItem(key) === text) {
+        storage.removeItem(key);
+        try {
+          storage.setItem(side, text);
+        } catch (e) {
+          storage.setItem(key, text); // put back as it was: its room was just freed
+          throw e;
+        }
+        return side;
+      }
+      storage.setItem(side, text);
       return side;
     },
   };

@@ -857,6 +857,25 @@ test("a lock older than staleMs (owner on another host) is taken over", async ()
   await assert.rejects(fileStore(path, { staleMs: 10_000, lockTimeoutMs: 100 }).update(() => ({ version: 1, profiles: {} })), /held by process 1 on "elsewhere"/);
 });
 
+test("a lock of another machine of the same hostname (clones, a default name, sharing the disk) is another host's: taken over after staleMs though a process here has its pid, and a live owner here never (was: its pid checked here, so a live remote lock could be taken at once, or a dead one kept; found by a review)", { skip: existsSync("/proc/sys/kernel/random/boot_id") ? false : "no boot id here (not Linux)" }, async () => {
+  const { readlinkSync } = await import("node:fs");
+  const ns = readlinkSync("/proc/self/ns/pid");
+  const path = join(dir(), "state.json");
+  // Its pid is this process's (alive here), its name and pid namespace this host's, its boot another's.
+  const other = { pid: process.pid, hostname: hostname(), ns, boot: "00000000-0000-4000-8000-000000000000", token: "x" };
+  writeFileSync(`${path}.lock`, JSON.stringify({ ...other, time: Date.now() }));
+  await assert.rejects(fileStore(path, { staleMs: 10_000, lockTimeoutMs: 200 }).update(() => ({ version: 1, profiles: {} })), /held by process/);
+  writeFileSync(`${path}.lock`, JSON.stringify({ ...other, time: Date.now() - 5000 }));
+  const t0 = Date.now();
+  await fileStore(path, { staleMs: 1000, lockTimeoutMs: 3000 }).update(() => ({ version: 1, profiles: {} }));
+  assert.ok(Date.now() - t0 < 1000, `took ${Date.now() - t0} ms`);
+  assert.deepEqual(readState(path), { version: 1, profiles: {} });
+  // This boot's: a live owner here, never taken over however old.
+  const boot = readFileSync("/proc/sys/kernel/random/boot_id", "utf8").trim();
+  writeFileSync(`${path}.lock`, JSON.stringify({ ...other, boot, time: Date.now() - 60_000 }));
+  await assert.rejects(fileStore(path, { staleMs: 1000, lockTimeoutMs: 300 }).update(() => ({ version: 1, profiles: {} })), /a live lock is not taken over/);
+});
+
 test("a lock left by a host whose clock runs ahead is taken over once its file is older than staleMs (was: only after the skew too)", async () => {
   const { utimesSync } = await import("node:fs");
   const path = join(dir(), "state.json");
@@ -902,9 +921,56 @@ test("an empty lock (its writer killed between creating it and writing its owner
   await fileStore(path).update(() => ({ version: 1, profiles: {} }));
   assert.ok(Date.now() - t0 < 500, `took ${Date.now() - t0} ms`);
   assert.deepEqual(readState(path), { version: 1, profiles: {} });
-  // One just created (its writer is writing its owner) is not.
+  // One just created (its writer is writing its owner) is not, whatever staleMs says (was:
+  // after staleMs when it was under a second, a live writer's lock; found by a review).
   writeFileSync(`${path}.lock`, "");
   await assert.rejects(fileStore(path, { lockTimeoutMs: 200 }).update(() => ({ version: 1, profiles: {} })), /held by an unknown owner/);
+  await assert.rejects(fileStore(path, { staleMs: 0, lockTimeoutMs: 200 }).update(() => ({ version: 1, profiles: {} })), /held by an unknown owner/);
+});
+
+test("a lock this process failed to remove (reading it back failed: EMFILE) does not stop later writes: a failed read is tried again, and a lock left after three is taken over by the next write (was: left for good, a live process's lock, and every write failed)", async () => {
+  const { promises: fsp } = await import("node:fs");
+  const path = join(dir(), "state.json");
+  const lock = `${path}.lock`;
+  const pool = new Pool({ profiles: keys(2), storage: fileStore(path, { lockTimeoutMs: 3000 }) });
+  await pool.init();
+  const realReadFile = fsp.readFile;
+  // Reads of the lock: the write's check that it still holds it, then the release's.
+  let reads = 0;
+  let failing = [];
+  fsp.readFile = function (p, ...rest) {
+    if (String(p) === lock && failing.includes(++reads)) {
+      return Promise.reject(Object.assign(new Error(`EMFILE: too many open files, open '${lock}'`), { code: "EMFILE", errno: -24 }));
+    }
+    return realReadFile.call(this, p, ...rest);
+  };
+  try {
+    // One failed read: tried again, the lock removed.
+    reads = 0;
+    failing = [2];
+    pool.markFailure("k0", "auth");
+    await pool.flush();
+    assert.equal(reads, 3);
+    assert.ok(!existsSync(lock));
+    // Every try fails: the lock stays, and the pool's next write takes it over at once.
+    reads = 0;
+    failing = [2, 3, 4];
+    pool.markFailure("k1", "auth");
+    await pool.flush();
+    assert.ok(existsSync(lock));
+    failing = [];
+    pool.clearCooldown("k0");
+    const t0 = Date.now();
+    await pool.flush();
+    assert.ok(Date.now() - t0 < 1000, `took ${Date.now() - t0} ms`);
+    assert.ok(!existsSync(lock));
+    const stored = readState(path).profiles;
+    assert.equal(stored.k0.cooldownUntil, undefined);
+    assert.ok(stored.k1.cooldownUntil > Date.now());
+  } finally {
+    fsp.readFile = realReadFile;
+    await pool.close();
+  }
 });
 
 // ---- the other stores and mergeSnapshots ---------------------------------------------------
@@ -922,6 +988,37 @@ test("webStorageStore keeps the state under its key and copies bad values aside"
   assert.ok(JSON.parse(map.get("kc")).profiles.k0.cooldownUntil > Date.now());
   const side = [...map.keys()].find((k) => k.startsWith("kc.corrupt-"));
   assert.equal(map.get(side), "{oops");
+});
+
+test("webStorageStore moves a bad value aside rather than copying it: one over half the quota is kept, and the pool writes (was: no room for the copy, so the pool never wrote again; found by a review)", async () => {
+  const map = new Map();
+  const QUOTA = 4000; // characters, keys and values, as browsers count
+  const used = () => [...map].reduce((n, [k, v]) => n + k.length + v.length, 0);
+  const storage = {
+    getItem: (k) => (map.has(k) ? map.get(k) : null),
+    setItem(k, v) {
+      const before = map.get(k);
+      map.set(k, String(v));
+      if (used() > QUOTA) {
+        if (before === undefined) map.delete(k);
+        else map.set(k, before);
+        throw new DOMException("quota exceeded", "QuotaExceededError");
+      }
+    },
+    removeItem: (k) => map.delete(k),
+  };
+  const bad = "x".repeat(2500);
+  map.set("kc", bad);
+  const log = capture();
+  const pool = new Pool({ profiles: keys(2), storage: webStorageStore(storage, { key: "kc" }), logger: log.logger });
+  await pool.init();
+  assert.match(log.warn[0], /a copy is kept at kc\.corrupt-\d+/);
+  pool.markFailure("k0", "auth");
+  await pool.flush();
+  assert.ok(JSON.parse(map.get("kc")).profiles.k0.cooldownUntil > Date.now());
+  const side = [...map.keys()].find((k) => k.startsWith("kc.corrupt-"));
+  assert.equal(map.get(side), bad);
+  assert.equal(log.warn.length, 1);
 });
 
 test("mergeSnapshots: the later event wins the cooldown, timestamps take the maximum", () => {

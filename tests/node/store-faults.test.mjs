@@ -194,7 +194,8 @@ test("a load that throws a value with no string form (Object.create(null)): init
 
 test("a bad stored value whose copy cannot be kept (Web Storage full) is not overwritten: the writes fail until a copy is kept", async () => {
   // A Storage with a quota of characters, as browsers have; another program's large value
-  // sits under the pool's key, and copying it would need as much room again.
+  // sits under the pool's key, and another app's value fills all but 20 characters: not even
+  // moving it aside fits (its side key is 22 characters longer).
   const QUOTA = 5000;
   const items = new Map();
   const used = () => [...items].reduce((n, [k, v]) => n + k.length + v.length, 0);
@@ -213,6 +214,7 @@ test("a bad stored value whose copy cannot be kept (Web Storage full) is not ove
   };
   const theirs = JSON.stringify({ notes: "x".repeat(3000) });
   items.set("key-carousel", theirs);
+  items.set("other-app", "y".repeat(QUOTA - used() - "other-app".length - 20));
   const log = capture();
   const pool = new Pool({ profiles: keys(2), storage: webStorageStore(storage), logger: log.logger, saveIntervalMs: 1 });
   await pool.init();
