@@ -20,6 +20,8 @@ const USAGE = `Usage:
   key-carousel clear <state-file> <profile>
   key-carousel --version
 
+After --, arguments are names, not options: key-carousel clear state.json -- -v
+
 status  prints each profile of the state file: state, reason, cooldown remaining,
         errors, last used (--json: the same as JSON)
 clear   ends the profile's cooldown (and its model-scoped ones) and resets its error
@@ -152,9 +154,9 @@ function table(status, colour) {
   return out.join("\n");
 }
 
-async function status(args, io) {
-  const json = args.includes("--json");
-  const rest = args.filter((a) => a !== "--json");
+async function status(args, io, optionsEnd) {
+  const json = args.slice(0, optionsEnd).includes("--json");
+  const rest = args.filter((a, i) => i >= optionsEnd || a !== "--json");
   if (rest.length !== 1) throw new Failure(USAGE, 2);
   const [path] = rest;
   const { parsed } = await read(path);
@@ -212,11 +214,15 @@ async function clear(args, io) {
  * @param {{ out(s: string): void, err(s: string): void, colour: boolean }} io
  */
 export async function main(argv, io) {
-  const [command, ...args] = argv;
+  const [command, ...rest] = argv;
+  // After `--`, every argument is a name (a profile id may start with "-"): no option.
+  const end = rest.indexOf("--");
+  const options = end < 0 ? rest : rest.slice(0, end);
+  const args = end < 0 ? rest : [...options, ...rest.slice(end + 1)];
   try {
-    if (args.includes("--help") || args.includes("-h")) io.out(USAGE);
-    else if (argv.includes("--version") || argv.includes("-v")) io.out(VERSION);
-    else if (command === "status") await status(args, io);
+    if (options.includes("--help") || options.includes("-h")) io.out(USAGE);
+    else if (command === "--version" || command === "-v" || options.includes("--version") || options.includes("-v")) io.out(VERSION);
+    else if (command === "status") await status(args, io, end < 0 ? args.length : options.length);
     else if (command === "clear") await clear(args, io);
     else if (command === "--help" || command === "-h" || command === "help") io.out(USAGE);
     else throw new Failure(command === undefined ? USAGE : `unknown command ${JSON.stringify(command)}\n${USAGE}`, 2);

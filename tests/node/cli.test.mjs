@@ -156,6 +156,31 @@ async function clearWakesWaitingRun(pool, path, id) {
   await pool.close();
 }
 
+test("a profile whose id starts with \"-\" (\"-v\", \"--json\") is named after --: cleared, or shown, not taken for an option (was: `clear state.json -v` printed the version, exit 0, and cleared nothing; found by a review)", async (t) => {
+  const dir = tempDir(t);
+  const path = join(dir, "state.json");
+  const pool = new Pool({ profiles: [{ id: "-v", provider: "openai", apiKey: "sk-dash-0-xxxxxxxxxxxxxxxxxxxxxxxx" }, { id: "--json", provider: "openai", apiKey: "sk-dash-1-xxxxxxxxxxxxxxxxxxxxxxxx" }], storage: fileStore(path) });
+  await pool.init();
+  pool.markFailure("-v", "rate_limit");
+  pool.markFailure("--json", "rate_limit");
+  await pool.close();
+  const cleared = await run(["clear", path, "--", "-v"]);
+  assert.equal(cleared.code, 0, cleared.stderr);
+  assert.match(cleared.stdout, /^cleared -v in .*: 1 cooldown\(s\) ended/);
+  assert.equal((await run(["clear", path, "--", "--json"])).code, 0);
+  const stored = JSON.parse(readFileSync(path, "utf8")).profiles;
+  assert.deepEqual([stored["-v"].cooldownUntil, stored["--json"].cooldownUntil], [undefined, undefined]);
+  // A file named "--json" after --; the option before it still counts.
+  const odd = join(dir, "--json");
+  writeFileSync(odd, readFileSync(path));
+  const shown = await run(["status", "--json", "--", "--json"], {});
+  assert.equal(shown.code, 1); // no file "--json" in the working directory
+  const json = await promisify(execFile)(process.execPath, [cli, "status", "--json", "--", "--json"], { cwd: dir });
+  assert.equal(JSON.parse(json.stdout).file, "--json");
+  // Without --, -v is still the version.
+  assert.match((await run(["clear", path, "-v"])).stdout, /^\d+\.\d+\.\d+/);
+});
+
 test("clear while a run waits for the only key's rest: the run goes on within seconds (was: until the rest ended, as the pool wrote nothing)", async (t) => {
   const path = join(tempDir(t), "state.json");
   const pool = new Pool({ profiles: keys(1), storage: fileStore(path) });
