@@ -848,7 +848,7 @@ export type WebStorageLike = {
  * with the core's rule and stores the result, atomically; the pool then merges the result
  * in, so it learns the cooldowns others wrote. So writers racing never lose an update,
  * however many machines share the key. A bad stored value (not JSON, another version, wrong
- * types, a key of another Redis type) is moved aside to `<key>:corrupt:<time>` by the same
+ * types, a key of another Redis type) is moved aside to `{<key>}:corrupt:<time>` (`<key>:corrupt:<time>` when the key has a hash tag) by the same
  * script, and the pool starts fresh (warning once).
  *
  * While Redis is unreachable, runs go on (at start, runs wait for the first load at most 5 s,
@@ -857,8 +857,8 @@ export type WebStorageLike = {
  * without one (ioredis `enableOfflineQueue: false`, node-redis `disableOfflineQueue: true`)
  * it fails at once, is logged and retried with backoff, and the state converges once Redis
  * is back. node-redis needs an `error` listener on the client, or a lost connection ends
- * the process. In Redis Cluster, give a key with a hash tag (`"{key-carousel}"`) so the copy
- * of a bad value lands in the same slot.
+ * the process. It works in Redis Cluster: the copy of a bad value is in the key's hash slot
+ * (a key that holds a `}` but no hash tag needs one there, e.g. `"{llm-keys}"`).
  *
  * ```ts
  * import { Redis } from "ioredis";

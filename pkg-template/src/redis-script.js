@@ -321,11 +321,16 @@ for id, r in pairs(mine) do
   if m == nil then merged[id] = merge(r, r) else merged[id] = merge(m, r) end
 end
 -- A model's record goes under its profile's "models" (a profile with none gets an empty
--- record to hold it), with the model-scoped fields only, as src/snapshot.js writes it.
+-- record to hold it), with the model-scoped fields only, as src/snapshot.js writes it; one
+-- that says nothing (no count, failure, rest or reason: its profile's times only) is not
+-- written (snapshot.js, saysNothing).
+local function says_nothing(r)
+  return r.ec == 0 and (r.ua == nil or r.ua == 0) and r.lf == nil and r.cu == nil and r.cs == nil and r.rs == nil and not r.cl
+end
 local models = {}
 for id, r in pairs(merged) do
   local cut = find(id, "\1", 1, true)
-  if cut then
+  if cut and not says_nothing(r) then
     local parent = sub(id, 1, cut - 1)
     local list = models[parent]
     if list == nil then list = {}; models[parent] = list end

@@ -55,6 +55,7 @@ function clientOps(client) {
   if (has("evalSha") && has("eval") && has("get") && has("set")) {
     return {
       kind: "redis",
+      prefix: "",
       evalsha: (sha, keys, args) => client.evalSha(sha, { keys, arguments: args }),
       eval: (src, keys, args) => client.eval(src, { keys, arguments: args }),
       get: (k) => client.get(k),
@@ -63,8 +64,11 @@ function clientOps(client) {
   }
   // ioredis (and clients with its API): lowercase commands with positional arguments.
   if (has("evalsha") && has("eval") && has("get") && has("set")) {
+    const prefix = client.options?.keyPrefix;
     return {
       kind: "ioredis",
+      // ioredis puts it before every key a command names (the script's too).
+      prefix: typeof prefix === "string" ? prefix : "",
       evalsha: (sha, keys, args) => client.evalsha(sha, keys.length, ...keys, ...args),
       eval: (src, keys, args) => client.eval(src, keys.length, ...keys, ...args),
       get: (k) => client.get(k),
@@ -75,13 +79,28 @@ function clientOps(client) {
 }
 
 /**
+ * Where the script keeps a bad value: `<key>:corrupt:<time>` in the state's hash slot, as
+ * Redis Cluster runs a script only on keys of one slot (CROSSSLOT otherwise, and no write
+ * would work): after the key when it has a hash tag (`{...}`, with the client's keyPrefix),
+ * else with the whole key as the tag, `{<key>}:corrupt:<time>`, which hashes as the key does.
+ * A key holding "}" but no tag (nor a tag of its own) keeps the plain name.
+ */
+function sideKeyOf(key, prefix) {
+  const full = prefix + key;
+  const open = full.indexOf("{");
+  const tagged = open >= 0 && full.indexOf("}", open + 1) > open + 1;
+  if (tagged || full.includes("}") || prefix.includes("{")) return () => `${key}:corrupt:${Date.now()}`;
+  return () => `{${full}}:corrupt:${Date.now()}`;
+}
+
+/**
  * Keeps the state in the Redis string at `key` (default "key-carousel"), shared by every
  * process and machine using that key. Each write is one script run on the server (EVALSHA,
  * EVAL when the server does not have it yet): it reads the stored state, merges the pool's
  * state into it with the core's rule and stores the result, atomically; the pool then merges
  * the result in, so it learns what the others wrote. A bad stored value (not JSON, another
  * version, wrong types, or a key of another Redis type) is copied to
- * `<key>:corrupt:<time>` by the same script (a key of another type is renamed there) and
+ * `{<key>}:corrupt:<time>` (`<key>:corrupt:<time>` for a key with a hash tag) by the same script (a key of another type is renamed there) and
  * the pool starts fresh.
  */
 export function redisStore(client, options = {}) {
@@ -89,7 +108,7 @@ export function redisStore(client, options = {}) {
   if (options === null || typeof options !== "object") throw new TypeError("redisStore options must be an object { key? }");
   const key = options.key ?? "key-carousel";
   if (typeof key !== "string" || key === "") throw new TypeError("redisStore: key must be a non-empty string");
-  const sideKey = () => `${key}:corrupt:${Date.now()}`;
+  const sideKey = sideKeyOf(key, ops.prefix);
   /** Bad values the script has copied, by text -> where, until the pool asks (keepCorrupt). */
   const kept = new Map();
   /** Bad values the script found while keeping another: reported by the next update. */

@@ -82,11 +82,11 @@ function waitForPing(port, ms) {
 }
 
 /**
- * Starts a redis-server. Returns `{ port, url, kill(), start(), stop() }`: `kill()` ends it
- * with SIGKILL (its data is gone: no persistence), `start()` starts it again on the same
- * port, `stop()` ends it for good.
+ * Starts a redis-server (`args`: more of its options). Returns `{ port, url, kill(), start(),
+ * stop() }`: `kill()` ends it with SIGKILL (its data is gone: no persistence), `start()`
+ * starts it again on the same port, `stop()` ends it for good.
  */
-export async function startRedis() {
+export async function startRedis({ args = [] } = {}) {
   const bin = redisServerBinary();
   const dir = mkdtempSync(join(tmpdir(), "kc-redis-"));
   let proc = null;
@@ -95,7 +95,7 @@ export async function startRedis() {
 
   async function launch() {
     output = "";
-    const p = spawn(bin, ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir, "--loglevel", "warning"], {
+    const p = spawn(bin, ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir, "--loglevel", "warning", ...args], {
       stdio: ["ignore", "pipe", "pipe"],
     });
     p.stdout.on("data", (d) => (output += d));

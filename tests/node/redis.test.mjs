@@ -267,6 +267,10 @@ test("differential: values the pool calls unusable in whole or in part, the scri
     '{"version":1,"profiles":{"k0":{"errorCount":1,"lastFailure":1e3,"cooldownUntil":2.5E3}}}',
     // A reason this version does not know (key-carousel 1 stores any string): "unknown".
     '{"version":1,"profiles":{"k0":{"lastFailureReason":"bogus","lastFailure":1e3}}}',
+    // Model records that say nothing (a profile's times only) are not written, as the pool
+    // writes none (was: written back by the script; found by a review).
+    '{"version":1,"profiles":{"p":{"models":{"m":{"lastUsed":5}}}}}',
+    '{"version":1,"profiles":{"p":{"errorCount":0,"models":{"m":{"errorCount":0,"lastSuccess":7},"n":{"errorCount":2,"lastFailure":9}}}}}',
   ];
   for (const text of [...whole, ...partial, ...fine]) {
     const lua = await scriptMerge(key, text, mine);
@@ -340,7 +344,7 @@ test("restart: process A cools k0 and exits; process B (the other client) loads 
 
 // ---- Bad stored values ----
 
-test("a garbage value at load: the pool starts fresh, warns once, the value is kept under <key>:corrupt:<time>", async () => {
+test("a garbage value at load: the pool starts fresh, warns once, the value is kept under {<key>}:corrupt:<time>", async () => {
   for (const kind of ALL_KINDS) {
     const key = freshKey("garbage");
     await io().set(key, '{"version":1,"profiles":{"k0":{"errorCount":3'); // truncated
@@ -351,7 +355,7 @@ test("a garbage value at load: the pool starts fresh, warns once, the value is k
     assert.equal(log.warn.length, 1, log.warn.join("\n"));
     const side = /a copy is kept at (\S+)$/.exec(log.warn[0])?.[1];
     assert.match(log.warn[0], /redis key "kc-test:garbage:[^"]+" is unusable \(not valid JSON/);
-    assert.match(side ?? "", new RegExp(`^${key}:corrupt:(\\d+)$`));
+    assert.match(side ?? "", new RegExp(`^\\{${key}\\}:corrupt:(\\d+)$`));
     const time = Number(side.split(":").pop());
     assert.ok(time >= t0 && time <= Date.now(), `${time} is the time of the copy`);
     assert.equal(await io().get(side), '{"version":1,"profiles":{"k0":{"errorCount":3');
@@ -362,7 +366,7 @@ test("a garbage value at load: the pool starts fresh, warns once, the value is k
     await pool.flush();
     assert.deepEqual(coolingIn(await stored(key)), ["k1"]);
     assert.equal(log.warn.length, 1);
-    assert.deepEqual(await io().keys(`${key}:corrupt:*`), [side]);
+    assert.deepEqual(await io().keys(`{${key}}:corrupt:*`), [side]);
     await pool.close();
   }
 });
@@ -389,7 +393,7 @@ test("a bad value written while the pool runs: the script keeps a copy and store
   await tick(20);
   assert.deepEqual(coolingIn(await stored(key)), ["k0", "k1", "k2"]);
   assert.equal(log.warn.length, 1);
-  assert.equal((await io().keys(`${key}:corrupt:*`)).length, 2);
+  assert.equal((await io().keys(`{${key}}:corrupt:*`)).length, 2);
   await pool.close();
 });
 
@@ -435,6 +439,63 @@ test("a key of another Redis type: renamed to the side key, the pool starts fres
   assert.deepEqual(await io().hgetall(side), { field: "value" });
   assert.deepEqual(coolingIn(await stored(key)), ["k0"]);
   await pool.close();
+});
+
+// ---- Redis Cluster ----
+
+test("Redis Cluster: the store writes with any key, and keeps a bad value (a garbage string, a hash) in the key's hash slot, with each client and with ioredis's keyPrefix (was: every write failed, CROSSSLOT, unless the key had a hash tag; found by a review)", async () => {
+  const srv = await startRedis({ args: ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"] });
+  const opened = [];
+  try {
+    const admin = await connectClient("ioredis", srv.port);
+    opened.push(admin);
+    await admin.client.cluster("ADDSLOTSRANGE", "0", "16383");
+    for (let i = 0; i < 250 && !/cluster_state:ok/.test(await admin.client.cluster("INFO")); i++) await tick(20);
+    assert.match(await admin.client.cluster("INFO"), /cluster_state:ok/);
+    // The server refuses a script over keys of two slots: what the store used to send.
+    await assert.rejects(admin.client.eval("return 1", 2, "key-carousel", "key-carousel:corrupt:1"), /CROSSSLOT/);
+    const { default: Redis } = await import("ioredis");
+    const prefixed = new Redis({ port: srv.port, host: "127.0.0.1", keyPrefix: "app:" });
+    opened.push({ quit: () => prefixed.quit() });
+    const cases = [
+      { client: admin.client, key: undefined, real: "key-carousel" },
+      { client: (opened[opened.push(await connectClient("redis", srv.port)) - 1]).client, key: "llm-keys", real: "llm-keys" },
+      { client: prefixed, key: "llm-keys", real: "app:llm-keys" },
+      { client: admin.client, key: "{llm}:keys", real: "{llm}:keys" },
+    ];
+    for (const { client, key, real } of cases) {
+      const what = `${real} (${client === prefixed ? "ioredis, keyPrefix" : client === admin.client ? "ioredis" : "node-redis"})`;
+      const store = () => redisStore(client, key === undefined ? {} : { key });
+      const pool = new Pool({ profiles: keys(2), storage: store() });
+      await pool.init();
+      pool.markFailure("k0", "rate_limit");
+      await pool.flush();
+      assert.deepEqual(coolingIn(JSON.parse(await admin.client.get(real))), ["k0"], what);
+      await pool.close();
+      // A bad value, then a key of another type: each kept aside in the key's slot.
+      for (const bad of ["string", "hash"]) {
+        await admin.client.del(real);
+        if (bad === "string") await admin.client.set(real, "not json");
+        else await admin.client.hset(real, "field", "value");
+        const log = capture();
+        const next = new Pool({ profiles: keys(2), storage: store(), logger: log.logger });
+        await next.init();
+        const side = /a copy is kept at (\S+)$/.exec(log.warn[0] ?? "")?.[1];
+        assert.ok(side !== undefined, `${what}, ${bad}: ${log.warn.join("\n")}`);
+        const sideReal = side; // the script names the key as the server has it (with the keyPrefix)
+        assert.equal(await admin.client.cluster("KEYSLOT", sideReal), await admin.client.cluster("KEYSLOT", real), `${what}, ${bad}: ${sideReal}`);
+        if (bad === "string") assert.equal(await admin.client.get(sideReal), "not json");
+        else assert.equal(await admin.client.hget(sideReal, "field"), "value");
+        next.markFailure("k1", "billing");
+        await next.flush();
+        assert.deepEqual(coolingIn(JSON.parse(await admin.client.get(real))), ["k1"], `${what}, ${bad}`);
+        await next.close();
+      }
+    }
+  } finally {
+    for (const c of opened) await c.quit().catch(() => {});
+    await srv.stop();
+  }
 });
 
 // ---- The server killed and restarted while processes run ----
