@@ -52,6 +52,11 @@ const SERVER_ERROR: &str = "service.unavailable|overloaded";
 const QUOTA_429: &str = "quota|insufficient";
 /// v2: the part of QUOTA_429 that outranks a message's "rate limit".
 const INSUFFICIENT: &str = "insufficient";
+/// v2: a 429 whose message says the account is out of credit or at its spending limit, or
+/// sends to its billing (xAI's "used all available credits or reached its monthly spending
+/// limit", Moonshot's "suspended, please check your plan and billing details"); a message
+/// that says "rate limit" is still one (OpenRouter's daily free limit: "Add 10 credits…").
+const CREDITS_429: &str = "credits|spending.limit|billing";
 /// v2: a 429 message naming a rate limit (only these words: "Too Many Requests" is the
 /// status's own reason phrase, which wrappers put before any message, billing's too).
 const SAYS_RATE_LIMIT: &str = "rate.?limit";
@@ -162,6 +167,9 @@ pub fn classify(facts: &ErrorFacts, rules: Rules) -> Reason {
             if js_regex_test(QUOTA_429, &message) {
                 return Reason::Billing;
             }
+            if rules == Rules::V2 && js_regex_test(CREDITS_429, &message) {
+                return Reason::Billing;
+            }
             return Reason::RateLimit;
         }
         if is(404.0) {
@@ -194,8 +202,13 @@ pub fn classify(facts: &ErrorFacts, rules: Rules) -> Reason {
             // v2: 413 (too large: a proxy's page as well as Anthropic's body) and 422 (a
             // request the API cannot process) are the request's fault, as a 400 is: as
             // `unknown` they rested every key the run tried. A known code still says more.
+            // A rate-limit code does not make it a rate limit: Groq's 413 "Request too large
+            // … please reduce your message size" (`rate_limit_exceeded`) fits no key's limit.
             if is(413.0) || is(422.0) {
-                return code.unwrap_or(Reason::Format);
+                return match code {
+                    Some(Reason::RateLimit) | None => Reason::Format,
+                    Some(reason) => reason,
+                };
             }
         }
     }
@@ -705,6 +718,19 @@ mod tests {
         assert_eq!(at(429.0, "RESOURCE_EXHAUSTED", quota), (Billing, RateLimit));
         assert_eq!(at(429.0, "", quota), (Billing, Billing));
         assert_eq!(at(429.0, "insufficient_quota", ""), (RateLimit, Billing));
+        // v2: a 429 about credits or a spending limit is billing (xAI's, Moonshot's), unless
+        // it says "rate limit" (OpenRouter's daily free limit).
+        let xai = "Your team has either used all available credits or reached its monthly spending limit.";
+        assert_eq!(at(429.0, "", xai), (RateLimit, Billing));
+        let moonshot = "Your account is suspended, please check your plan and billing details";
+        assert_eq!(at(429.0, "", moonshot), (RateLimit, Billing));
+        let openrouter = "Rate limit exceeded: free-models-per-day. Add 10 credits to unlock 1000 free model requests per day";
+        assert_eq!(at(429.0, "", openrouter), (RateLimit, RateLimit));
+        // v2: at 413 a rate-limit code does not make a rate limit (Groq's too-large request).
+        let groq = "Request too large for model `llama-3.3-70b-versatile` on tokens per minute (TPM):                     Limit 6000, Requested 12000, please reduce your message size and try again.";
+        assert_eq!(at(413.0, "rate_limit_exceeded,tokens", groq), (Format, Format));
+        assert_eq!(at(413.0, "request_too_large", ""), (Unknown, Format));
+        assert_eq!(at(422.0, "invalid_api_key", ""), (Unknown, Auth));
         // Only rate-limit and billing codes count at 429.
         assert_eq!(at(429.0, "ETIMEDOUT", ""), (RateLimit, RateLimit));
         assert_eq!(at(429.0, "invalid_api_key", quota), (Billing, Billing));

@@ -51,17 +51,33 @@ function extractNameV2(err) {
 const MAX_JSON_MESSAGE = 65536;
 
 /**
- * The JSON error body that an SDK put into the message (@google/genai's ApiError message is
- * the body, `{"error":{"code":429,"status":"RESOURCE_EXHAUSTED",...}}`; Anthropic's is
- * "429 {...}"), or undefined.
+ * The JSON error body that an SDK put into the message, or undefined: @google/genai's
+ * ApiError message is the body (`{"error":{"code":429,"status":"RESOURCE_EXHAUSTED",...}}`;
+ * Vertex AI's and Code Assist's come as an array of one, `[{"error":...}]`; a body it did
+ * not take for JSON, sent as text, it wraps as the `message` of a body of its own);
+ * Anthropic's is "429 {...}"; a wrapper may put any text before it. Only the body's `error`
+ * is read: JSON of anything else in a message (a request quoted) is read for nothing.
  */
 function bodyInMessage(err) {
   const message = errorText(err);
-  const start = message.indexOf("{");
-  if (start < 0 || start > 40 || message.length > MAX_JSON_MESSAGE) return undefined;
+  if (message.length > MAX_JSON_MESSAGE) return undefined;
+  let body = jsonAt(message, message.search(/[{[]/));
+  if (Array.isArray(body)) body = body[0];
+  if (body === null || typeof body !== "object") return undefined;
+  const inner = get(get(body, "error"), "message");
+  if (typeof inner === "string" && /^\s*[{[]/.test(inner)) {
+    let nested = jsonAt(inner, inner.search(/[{[]/));
+    if (Array.isArray(nested)) nested = nested[0];
+    if (get(nested, "error") !== undefined) return nested;
+  }
+  return body;
+}
+
+/** The JSON value that `text` holds from `start` to its end, or undefined. */
+function jsonAt(text, start) {
+  if (start < 0) return undefined;
   try {
-    const body = JSON.parse(message.slice(start));
-    return body !== null && typeof body === "object" ? body : undefined;
+    return JSON.parse(text.slice(start));
   } catch {
     return undefined;
   }
@@ -127,14 +143,30 @@ function classifyWith(err, v1, depth) {
   }
   // v1 lowercases the message with toLowerCase() before matching; the core folds ASCII only.
   const message = (v1 ? errorMessage(err) : errorText(err)).toLowerCase();
-  const code = v1
-    ? core().classify(extractStatus(err), message, extractName(err), "", true)
-    : core().classify(extractStatus(err), message, extractNameV2(err), extractCodes(err), false);
-  if (code === UNKNOWN && !v1 && depth < MAX_CAUSE_DEPTH) {
-    const cause = get(err, "cause");
-    if (cause !== undefined && cause !== null && cause !== err) return classifyWith(cause, v1, depth + 1);
-  }
+  if (v1) return REASONS[core().classify(extractStatus(err), message, extractName(err), "", true)];
+  const status = extractStatus(err);
+  const codes = extractCodes(err);
+  const cause = depth < MAX_CAUSE_DEPTH ? get(err, "cause") : undefined;
+  const hasCause = cause !== undefined && cause !== null && cause !== err;
+  // A wrapper with no status nor code of its own (`new Error(`chat failed: ${e.message}`,
+  // { cause: e })`) says less than the error it wraps, when that one has a status: its
+  // message's patterns would go by the wrapped error's text alone.
+  if (hasCause && status !== status && codes === "" && hasStatus(cause, depth + 1)) return classifyWith(cause, v1, depth + 1);
+  const code = core().classify(status, message, extractNameV2(err), codes, false);
+  if (code === UNKNOWN && hasCause) return classifyWith(cause, v1, depth + 1);
   return REASONS[code];
+}
+
+/** Whether `err` or an error it wraps (`cause`, down to MAX_CAUSE_DEPTH) has a status. */
+function hasStatus(err, depth) {
+  for (let e = err, d = depth; d <= MAX_CAUSE_DEPTH && e !== undefined && e !== null; d++) {
+    if (isFailoverError(e)) return false;
+    if (extractStatus(e) === extractStatus(e)) return true;
+    const next = get(e, "cause");
+    if (next === e) return false;
+    e = next;
+  }
+  return false;
 }
 
 /**
@@ -160,7 +192,18 @@ export function classifyErrorV1(err) {
  * `AbortSignal.timeout()` with fetch ("…due to timeout") rotate.
  */
 export function isCallerAbort(err, signal) {
-  return signal?.aborted === true || (!isFailoverError(err) && ABORTS_V2.has(extractNameV2(err)) && !core().isTimeoutMessage(errorText(err)));
+  if (signal?.aborted === true) return true;
+  // Also an abort the task wrapped (`throw new Error("chat failed", { cause: e })`): read
+  // down the causes to the first that says what happened (a timeout, an abort, a
+  // FailoverError's own reason).
+  for (let e = err, d = 0; d <= MAX_CAUSE_DEPTH && e !== undefined && e !== null; d++) {
+    if (isFailoverError(e) || core().isTimeoutMessage(errorText(e))) return false;
+    if (ABORTS_V2.has(extractNameV2(e))) return true;
+    const next = get(e, "cause");
+    if (next === e) return false;
+    e = next;
+  }
+  return false;
 }
 
 /**

@@ -215,6 +215,22 @@ test("21. classifyError maps statuses, shapes and messages, and never throws", (
     [42, "unknown"],
     [new Error("something else entirely"), "unknown"],
   ];
+  // Found by a review (each was billing, a 5 h rest, or rested every key):
+  const google = { error: { code: 429, message: "Resource has been exhausted (e.g. check quota).", status: "RESOURCE_EXHAUSTED" } };
+  const googleRaw = Object.assign(new Error(JSON.stringify(google)), { status: 429 });
+  table.push(
+    // Vertex AI's and Code Assist's body: an array of one.
+    [Object.assign(new Error(JSON.stringify([google])), { status: 429 }), "rate_limit"],
+    // The body sent as text: @google/genai wraps it as the message of a body of its own.
+    [Object.assign(new Error(JSON.stringify({ error: { message: `${JSON.stringify(google, null, 2)}\n`, code: 429, status: "Too Many Requests" } })), { status: 429 }), "rate_limit"],
+    // A wrapper with a long text before the body, and the error it wraps as its cause.
+    [new Error(`exception ${"x".repeat(60)} while reading the stream: ${googleRaw.message}`, { cause: googleRaw }), "rate_limit"],
+    [new Error("chat failed: 401 invalid x-api-key", { cause: e(401, "invalid x-api-key") }), "auth"],
+    // Groq's request over the model's per-minute token limit: no key takes it.
+    [Object.assign(new Error("413 Request too large for model on tokens per minute (TPM): Limit 6000, Requested 12000, please reduce your message size"), { status: 413, code: "rate_limit_exceeded" }), "format"],
+    // xAI's account out of credit: a 429.
+    [e(429, "Your team has either used all available credits or reached its monthly spending limit."), "billing"],
+  );
   for (const [err, expected] of table) {
     const label = err instanceof Error ? `${err.constructor.name}(${JSON.stringify(err.message)}, status ${err.status})` : String(err);
     assert.equal(classifyError(err), expected, label);
@@ -355,4 +371,39 @@ test("the public classes and functions keep their names in the minified build (P
   const exhausted = await rejection(new Pool({ profiles: keys(1), clock: manualClock().fn, maxWaitMs: 0 }).run(() => Promise.reject(httpError(429, "Too Many Requests"))));
   assert.match(inspect(exhausted), /^AllProfilesExhaustedError: /);
   assert.equal(new LlmKeyPool({ profiles: keys(1) }).constructor.name, "LlmKeyPool");
+});
+
+test("the caller's own abort wrapped by the task (`throw new Error(\"…\", { cause: e })`) is rethrown at once, untouched: no key rests, no other key is tried (was: every key tried and rested as a timeout; found by a review); a wrapped timeout still rotates", async () => {
+  const pool = new Pool({ profiles: keys(3), maxWaitMs: 0 });
+  const tried = [];
+  const own = new AbortController();
+  own.abort();
+  const wrapped = await rejection(
+    pool.run(async ({ profileId }) => {
+      tried.push(profileId);
+      try {
+        own.signal.throwIfAborted();
+      } catch (e) {
+        throw new Error(`chat failed: ${e.message}`, { cause: e });
+      }
+    }),
+  );
+  assert.equal(wrapped.message, "chat failed: This operation was aborted");
+  assert.deepEqual(tried, ["k0"]);
+  assert.deepEqual(pool.getStatus().profiles.map((p) => p.state), ["available", "available", "available"]);
+  // Two wrappers deep, too.
+  const deeper = await rejection(pool.run(() => Promise.reject(new Error("agent step failed", { cause: new Error("llm call failed", { cause: new DOMException("aborted", "AbortError") }) }))));
+  assert.equal(deeper.message, "agent step failed");
+  assert.equal(pool.getStatus().totalAvailable, 3);
+  // A wrapper that says it timed out is a timeout (an SDK's own deadline): the run rotates.
+  let first;
+  const timedOut = await pool.run(({ profileId }) => {
+    if (first === undefined) {
+      first = profileId;
+      throw new Error("request timed out", { cause: new DOMException("aborted", "AbortError") });
+    }
+    return profileId;
+  });
+  assert.notEqual(timedOut.profileId, first);
+  assert.deepEqual(timedOut.attempts.map((a) => [a.profileId, a.reason]), [[first, "timeout"]]);
 });

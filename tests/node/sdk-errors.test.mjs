@@ -394,9 +394,12 @@ test("extraction: JSON bodies in messages, class names, the run's signal", async
     assert.equal(classifyError(streamed), "rate_limit");
     // Without the code, v1's rule: a 429 that says "quota" is billing.
     assert.equal(classifyError(Object.assign(new Error("Resource has been exhausted (e.g. check quota)."), { status: 429 })), "billing");
-    // Not JSON, or JSON too far into the message: the message rules as before.
+    // Not JSON: the message rules as before. JSON after any text (a wrapper's) gives its
+    // codes (was: only within 40 characters of the start, so a wrapped Google 429 was billing).
     assert.equal(classifyError(Object.assign(new Error("{not json quota"), { status: 429 })), "billing");
-    assert.equal(classifyError(Object.assign(new Error(`${"x".repeat(50)} ${JSON.stringify(BODIES.google.rate)}`), { status: 429 })), "billing");
+    assert.equal(classifyError(Object.assign(new Error(`${"x".repeat(50)} ${JSON.stringify(BODIES.google.rate)}`), { status: 429 })), "rate_limit");
+    // JSON of anything but an error body (a request quoted) says nothing.
+    assert.equal(classifyError(Object.assign(new Error(`quota: ${JSON.stringify({ code: "RESOURCE_EXHAUSTED" })}`), { status: 429 })), "billing");
     assert.equal(classifyError(Object.assign(new Error("x"), { status: 429, code: "a,RESOURCE_EXHAUSTED" })), "rate_limit");
   });
 
