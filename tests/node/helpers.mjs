@@ -108,3 +108,27 @@ export function settleMocked(t) {
   const turn = () => new Promise((resolve) => setImmediate(resolve));
   return turn().then(() => t.mock.timers.tick(0)).then(turn);
 }
+
+/**
+ * A Web Storage with a quota of `quota` characters (keys and values, as browsers count):
+ * a `setItem` past it throws QuotaExceededError and changes nothing. Returns
+ * `{ storage, items, used() }` (`items`: its Map).
+ */
+export function quotaStorage(quota) {
+  const items = new Map();
+  const used = () => [...items].reduce((n, [k, v]) => n + k.length + v.length, 0);
+  const storage = {
+    getItem: (k) => items.get(k) ?? null,
+    setItem(k, v) {
+      const before = items.get(k);
+      items.set(k, String(v));
+      if (used() > quota) {
+        if (before === undefined) items.delete(k);
+        else items.set(k, before);
+        throw new DOMException(`Setting the value of '${k}' exceeded the quota.`, "QuotaExceededError");
+      }
+    },
+    removeItem: (k) => items.delete(k),
+  };
+  return { storage, items, used };
+}

@@ -9,7 +9,7 @@ import { createRequire } from "node:module";
 import { spawnSync } from "node:child_process";
 import { Pool, ConfigError, memoryStore, webStorageStore, mergeSnapshots } from "key-carousel";
 import { fileStore } from "key-carousel/file";
-import { T0, keys, manualClock, statusOf, tick, tooManyRequests } from "./helpers.mjs";
+import { T0, keys, manualClock, quotaStorage, statusOf, tick, tooManyRequests } from "./helpers.mjs";
 
 const dir = () => mkdtempSync(join(tmpdir(), "kc-persist-"));
 const readState = (path) => JSON.parse(readFileSync(path, "utf8"));
@@ -991,22 +991,7 @@ test("webStorageStore keeps the state under its key and copies bad values aside"
 });
 
 test("webStorageStore moves a bad value aside rather than copying it: one over half the quota is kept, and the pool writes (was: no room for the copy, so the pool never wrote again; found by a review)", async () => {
-  const map = new Map();
-  const QUOTA = 4000; // characters, keys and values, as browsers count
-  const used = () => [...map].reduce((n, [k, v]) => n + k.length + v.length, 0);
-  const storage = {
-    getItem: (k) => (map.has(k) ? map.get(k) : null),
-    setItem(k, v) {
-      const before = map.get(k);
-      map.set(k, String(v));
-      if (used() > QUOTA) {
-        if (before === undefined) map.delete(k);
-        else map.set(k, before);
-        throw new DOMException("quota exceeded", "QuotaExceededError");
-      }
-    },
-    removeItem: (k) => map.delete(k),
-  };
+  const { storage, items: map } = quotaStorage(4000);
   const bad = "x".repeat(2500);
   map.set("kc", bad);
   const log = capture();

@@ -15,7 +15,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Pool, memoryStore, webStorageStore } from "key-carousel";
 import { fileStore } from "key-carousel/file";
-import { T0, MIN, keys, manualClock, settleMocked, statusOf, tick, httpError } from "./helpers.mjs";
+import { T0, MIN, keys, manualClock, quotaStorage, settleMocked, statusOf, tick, httpError } from "./helpers.mjs";
 
 function capture() {
   const c = { error: [], warn: [], info: [] };
@@ -197,21 +197,7 @@ test("a bad stored value whose copy cannot be kept (Web Storage full) is not ove
   // sits under the pool's key, and another app's value fills all but 20 characters: not even
   // moving it aside fits (its side key is 22 characters longer).
   const QUOTA = 5000;
-  const items = new Map();
-  const used = () => [...items].reduce((n, [k, v]) => n + k.length + v.length, 0);
-  const storage = {
-    getItem: (k) => items.get(k) ?? null,
-    setItem(k, v) {
-      const before = items.get(k);
-      items.set(k, String(v));
-      if (used() > QUOTA) {
-        if (before === undefined) items.delete(k);
-        else items.set(k, before);
-        throw new DOMException(`Setting the value of '${k}' exceeded the quota.`, "QuotaExceededError");
-      }
-    },
-    removeItem: (k) => items.delete(k),
-  };
+  const { storage, items, used } = quotaStorage(QUOTA);
   const theirs = JSON.stringify({ notes: "x".repeat(3000) });
   items.set("key-carousel", theirs);
   items.set("other-app", "y".repeat(QUOTA - used() - "other-app".length - 20));
