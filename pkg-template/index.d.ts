@@ -826,7 +826,7 @@ export declare function memoryStore(): StateStore & {
 
 /**
  * A store in a Web Storage (`localStorage` by default) under `key` (default
- * `"key-carousel"`). A bad value is moved to `<key>.corrupt-<time>`. Tabs writing at the
+ * `"key-carousel"`). A bad value is copied to `<key>.corrupt-<time>` (moved there when there is no room for a copy). Tabs writing at the
  * same moment can overwrite each other; the next write merges again.
  * @throws {TypeError} when there is no Web Storage (pass one).
  */

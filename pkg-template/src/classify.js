@@ -61,26 +61,35 @@ const MAX_JSON_MESSAGE = 65536;
 function bodyInMessage(err) {
   const message = errorText(err);
   if (message.length > MAX_JSON_MESSAGE) return undefined;
-  let body = jsonAt(message, message.search(/[{[]/));
-  if (Array.isArray(body)) body = body[0];
-  if (body === null || typeof body !== "object") return undefined;
+  const body = errorBodyIn(message);
   const inner = get(get(body, "error"), "message");
-  if (typeof inner === "string" && /^\s*[{[]/.test(inner)) {
-    let nested = jsonAt(inner, inner.search(/[{[]/));
-    if (Array.isArray(nested)) nested = nested[0];
-    if (get(nested, "error") !== undefined) return nested;
-  }
+  if (typeof inner === "string" && /^\s*[{[]/.test(inner)) return errorBodyIn(inner) ?? body;
   return body;
 }
 
-/** The JSON value that `text` holds from `start` to its end, or undefined. */
-function jsonAt(text, start) {
-  if (start < 0) return undefined;
-  try {
-    return JSON.parse(text.slice(start));
-  } catch {
-    return undefined;
+/** Where a JSON body may start in a message is tried this many times (a "[tag]" before it). */
+const BODY_STARTS = 8;
+
+/**
+ * The first JSON error body in `text` (an object with an `error`, or an array whose first
+ * entry is one) from one of its first BODY_STARTS "{" or "[" to the text's end; undefined
+ * when there is none.
+ */
+function errorBodyIn(text) {
+  const starts = /[{[]/g;
+  for (let n = 0; n < BODY_STARTS; n++) {
+    const found = starts.exec(text);
+    if (found === null) return undefined;
+    let value;
+    try {
+      value = JSON.parse(text.slice(found.index));
+    } catch {
+      continue;
+    }
+    if (Array.isArray(value)) value = value[0];
+    if (value !== null && typeof value === "object" && get(value, "error") !== undefined) return value;
   }
+  return undefined;
 }
 
 /** The `details` entries of a Google error body of this type (`…google.rpc.RetryInfo`). */
@@ -157,11 +166,15 @@ function classifyWith(err, v1, depth) {
   return REASONS[code];
 }
 
-/** Whether `err` or an error it wraps (`cause`, down to MAX_CAUSE_DEPTH) has a status. */
+/**
+ * Whether `err` or an error it wraps (`cause`, down to MAX_CAUSE_DEPTH) has an HTTP error
+ * status (400–599: not a Response's 200 an SSE client attached, nor a process's exit code).
+ */
 function hasStatus(err, depth) {
   for (let e = err, d = depth; d <= MAX_CAUSE_DEPTH && e !== undefined && e !== null; d++) {
     if (isFailoverError(e)) return false;
-    if (extractStatus(e) === extractStatus(e)) return true;
+    const status = extractStatus(e);
+    if (status >= 400 && status <= 599) return true;
     const next = get(e, "cause");
     if (next === e) return false;
     e = next;

@@ -33,7 +33,7 @@ export function memoryStore() {
  * Keeps the state under `key` in a Web Storage (`localStorage` by default). One
  * read-merge-write is synchronous, so atomic within a page; two tabs writing at once can
  * interleave (the later write wins for that moment; the next write of the other tab merges
- * again). A bad value is moved to `<key>.corrupt-<time>`.
+ * again). A bad value is copied to `<key>.corrupt-<time>` (moved there when there is no room for a copy).
  */
 export function webStorageStore(storage = globalThis.localStorage, options = {}) {
   if (storage === null || typeof storage !== "object" || typeof storage.getItem !== "function" || typeof storage.setItem !== "function") {
@@ -53,20 +53,22 @@ export function webStorageStore(storage = globalThis.localStorage, options = {})
     keepCorrupt(raw) {
       const side = `${key}.corrupt-${Date.now()}`;
       const text = typeof raw === "string" ? raw : JSON.stringify(raw);
-      // Moved rather than copied when the key still holds it: a copy needs as much room
-      // again, and a bad value over half the quota could then never be kept aside (nor,
-      // as the pool does not overwrite what it could not keep, replaced).
-      if (typeof storage.removeItem === "function" && storage.getItem(key) === text) {
+      try {
+        storage.setItem(side, text);
+      } catch (e) {
+        // No room for a copy (a bad value over half the quota): moved aside instead, when
+        // the key still holds it, or it could never be kept (nor, as the pool does not
+        // overwrite what it could not keep, replaced). A copy otherwise: the key keeps what
+        // other tabs read of it (a partly bad state's good rests) until the pool writes.
+        if (typeof storage.removeItem !== "function" || storage.getItem(key) !== text) throw e;
         storage.removeItem(key);
         try {
           storage.setItem(side, text);
-        } catch (e) {
+        } catch {
           storage.setItem(key, text); // put back as it was: its room was just freed
           throw e;
         }
-        return side;
       }
-      storage.setItem(side, text);
       return side;
     },
   };

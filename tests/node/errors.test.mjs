@@ -230,6 +230,13 @@ test("21. classifyError maps statuses, shapes and messages, and never throws", (
     [Object.assign(new Error("413 Request too large for model on tokens per minute (TPM): Limit 6000, Requested 12000, please reduce your message size"), { status: 413, code: "rate_limit_exceeded" }), "format"],
     // xAI's account out of credit: a 429.
     [e(429, "Your team has either used all available credits or reached its monthly spending limit."), "billing"],
+    // A cause whose status is no HTTP error (a Response of 200 an SSE client attached, an
+    // exit code) does not outrank the wrapper's own message.
+    [new Error("This model's maximum context length is 128000 tokens.", { cause: new Response("", { status: 200 }) }), "format"],
+    [new Error("invalid api key", { cause: Object.assign(new Error("Command failed"), { status: 1 }) }), "auth"],
+    // A tag in brackets before the body: the body after it still counts.
+    [new Error('[stream] {"type":"error","error":{"type":"api_error","message":"Internal server error"}}'), "server_error"],
+    [new Error(`[VertexAI.ClientError]: got status: 429 Too Many Requests. ${JSON.stringify(google)}`), "rate_limit"],
   );
   for (const [err, expected] of table) {
     const label = err instanceof Error ? `${err.constructor.name}(${JSON.stringify(err.message)}, status ${err.status})` : String(err);

@@ -1004,6 +1004,16 @@ test("webStorageStore moves a bad value aside rather than copying it: one over h
   const side = [...map.keys()].find((k) => k.startsWith("kc.corrupt-"));
   assert.equal(map.get(side), bad);
   assert.equal(log.warn.length, 1);
+  // With room for a copy, a copy: a partly bad state stays under the key, where other tabs
+  // read its good rests, until the pool writes (was, for a moment: removed at the read).
+  const { storage: roomy, items } = quotaStorage(100_000);
+  const partly = JSON.stringify({ version: 1, profiles: { k0: { errorCount: -1 }, k1: { errorCount: 1, cooldownUntil: Date.now() + 3_600_000, lastFailureReason: "billing", cooldownLong: true, updatedAt: Date.now() } } });
+  items.set("kc", partly);
+  const reader = new Pool({ profiles: keys(2), storage: webStorageStore(roomy, { key: "kc" }), logger: capture().logger });
+  await reader.init();
+  assert.equal(items.get("kc"), partly);
+  assert.equal([...items.values()].filter((v) => v === partly).length, 2, "the key and its copy");
+  assert.equal(statusOf(reader, "k1").state, "disabled");
 });
 
 test("mergeSnapshots: the later event wins the cooldown, timestamps take the maximum", () => {
