@@ -548,12 +548,10 @@ export class Pool {
   async #waitForRecovery(now, o, attempts, label, model, excluded, quiet) {
     const wait = this.#core.waitMs(now, model, excluded);
     const maxWait = o.maxWaitMs ?? this.#maxWaitMs;
-    const givingUp = wait < 0 || (maxWait !== undefined && wait > maxWait) || this.#closed;
-    // A pool whose runs give up rather than wait reads the store too (at most once a second,
-    // not waited for): a rest another process or the CLI's `clear` ended reaches its next run.
-    if (givingUp) this.#persist?.refresh();
     if (wait < 0) throw this.#exhausted(attempts, o, label, undefined);
-    if (givingUp) throw this.#exhausted(attempts, o, label, { retryAt: now + wait, retryAfterMs: wait });
+    if ((maxWait !== undefined && wait > maxWait) || this.#closed) {
+      throw this.#exhausted(attempts, o, label, { retryAt: now + wait, retryAfterMs: wait });
+    }
     if (!quiet) {
       // A call naming a model waits for a key that can serve that model (the others may be
       // available to other models, as the status says).

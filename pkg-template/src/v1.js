@@ -318,9 +318,6 @@ export class LlmKeyPool {
         const waitMs = this.#core.waitMs(now);
         const maxWait = opts?.maxWaitMs ?? this.#maxWaitMs;
         if (waitMs < 0 || (maxWait !== undefined && waitMs > maxWait) || this.#closed) {
-          // v2 addition: the store is read (at most once a second, not waited for), so a rest
-          // another process or the CLI's `clear` ended reaches the next run (as while waiting).
-          this.#persister?.refresh();
           if (saving !== 0) await this.#persister.saved(saving, signal);
           throw new AllProfilesExhaustedError(attempts);
         }
