@@ -421,7 +421,8 @@ test("classification: LlmKeyPool's run reports v1's classifyError; exported clas
       // format (whatever the message: the request's fault, as a 400), the name
       // APIConnectionTimeoutError → timeout, a 400 about the account's credit or usage limit →
       // billing and about a disabled organization → auth_permanent (Anthropic's answers), a
-      // 429 saying "rate limit" next to "quota" → rate_limit, and a plain object's `message` is
+      // 429 saying "rate limit" next to "quota" → rate_limit, a 429 about credits, a spending
+      // limit or billing (no "rate limit") → billing, and a plain object's `message` is
       // read (v1 read "[object Object]"): it is classified as an Error with that message and
       // status. Everything else must be v1's answer.
       const got = v2.classifyError(e2);
@@ -450,7 +451,13 @@ test("classification: LlmKeyPool's run reports v1's classifyError; exported clas
             got === "rate_limit" &&
             expected === "billing" &&
             /rate.?limit/.test(spec.message.toLowerCase()) &&
-            !/insufficient/.test(spec.message.toLowerCase()));
+            !/insufficient/.test(spec.message.toLowerCase())) ||
+          // A 429 about credits, a spending limit or billing (xAI's, Moonshot's), not a rate limit.
+          (status === 429 &&
+            got === "billing" &&
+            expected === "rate_limit" &&
+            /credits|spending.limit|billing/.test(spec.message.toLowerCase()) &&
+            !/rate.?limit/.test(spec.message.toLowerCase()));
         assert.ok(allowed, `classifyError: v2 ${got}, v1 ${expected}, for ${JSON.stringify(spec)}`);
       }
     }),
