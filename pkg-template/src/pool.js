@@ -359,8 +359,9 @@ export class Pool {
     const label = o.label ?? "key-carousel";
     const pref = o.provider === undefined ? -1 : this.#providerIndex.get(o.provider) ?? -1;
     if (o.model !== undefined) this.#refuseKeyName(o.model, "run options: model");
-    // Interned at the run's first failure (below), not before.
-    let model = o.model === undefined ? undefined : this.#pickModel(o.model);
+    // The model's index: looked up at each pick until it has one (below); interned at the
+    // run's first failure, not before.
+    let model;
     const session = o.session;
     const sessions = session === undefined ? undefined : (this.#sessions ??= new Sessions(this.#sessionsMax));
     // The profile this run's last attempt failed on (-1: none yet).
