@@ -167,19 +167,31 @@ function classifyWith(err, v1, depth) {
 }
 
 /**
- * Whether `err` or an error it wraps (`cause`, down to MAX_CAUSE_DEPTH) has an HTTP error
- * status (400–599: not a Response's 200 an SSE client attached, nor a process's exit code).
+ * The first answer `look` gives (not undefined) for `err`, then for the errors it wraps
+ * (`cause`), `err` being `depth` deep, down to MAX_CAUSE_DEPTH; undefined when none gives one.
  */
-function hasStatus(err, depth) {
+function inCauses(err, depth, look) {
   for (let e = err, d = depth; d <= MAX_CAUSE_DEPTH && e !== undefined && e !== null; d++) {
-    if (isFailoverError(e)) return false;
-    const status = extractStatus(e);
-    if (status >= 400 && status <= 599) return true;
+    const answer = look(e);
+    if (answer !== undefined) return answer;
     const next = get(e, "cause");
-    if (next === e) return false;
+    if (next === e) return undefined;
     e = next;
   }
-  return false;
+  return undefined;
+}
+
+/**
+ * Whether `err` or an error it wraps has an HTTP error status (400–599: not a Response's
+ * 200 an SSE client attached, nor a process's exit code); a FailoverError ends the search.
+ */
+function hasStatus(err, depth) {
+  const httpError = (e) => {
+    if (isFailoverError(e)) return false;
+    const status = extractStatus(e);
+    return status >= 400 && status <= 599 ? true : undefined;
+  };
+  return inCauses(err, depth, httpError) ?? false;
 }
 
 /**
@@ -209,14 +221,8 @@ export function isCallerAbort(err, signal) {
   // Also an abort the task wrapped (`throw new Error("chat failed", { cause: e })`): read
   // down the causes to the first that says what happened (a timeout, an abort, a
   // FailoverError's own reason).
-  for (let e = err, d = 0; d <= MAX_CAUSE_DEPTH && e !== undefined && e !== null; d++) {
-    if (isFailoverError(e) || core().isTimeoutMessage(errorText(e))) return false;
-    if (ABORTS_V2.has(extractNameV2(e))) return true;
-    const next = get(e, "cause");
-    if (next === e) return false;
-    e = next;
-  }
-  return false;
+  const says = (e) => (isFailoverError(e) || core().isTimeoutMessage(errorText(e)) ? false : ABORTS_V2.has(extractNameV2(e)) ? true : undefined);
+  return inCauses(err, 0, says) ?? false;
 }
 
 /**
@@ -342,8 +348,7 @@ export function retryAfterMs(err, now, reason) {
   if (isFailoverError(err) && typeof own === "number" && Number.isFinite(own) && own >= 0) return own;
   // The error, then its causes as deep as classifyError reads them (an SDK's error wrapped
   // by the caller's, and that by a framework's).
-  let e = err;
-  for (let depth = 0; depth <= MAX_CAUSE_DEPTH && e !== undefined && e !== null; depth++) {
+  return inCauses(err, 0, (e) => {
     for (const holder of [e, get(e, "response")]) {
       const v = fromHeaders(get(holder, "headers"), now, reason === "rate_limit");
       if (v !== undefined) return Math.max(v, MIN_PROVIDER_RETRY_MS);
@@ -355,8 +360,6 @@ export function retryAfterMs(err, now, reason) {
       const v = core().parseRetryHeader(2, delay, now);
       if (!Number.isNaN(v)) return Math.max(v, MIN_PROVIDER_RETRY_MS);
     }
-    const cause = get(e, "cause");
-    e = cause === e ? undefined : cause;
-  }
-  return undefined;
+    return undefined;
+  });
 }

@@ -433,7 +433,7 @@ export function fileStore(path, options = {}) {
           try {
             await fh.close();
           } catch (e) {
-            await unlinkLock(t);
+            await release(t);
             throw e;
           }
           return t;
@@ -452,16 +452,18 @@ export function fileStore(path, options = {}) {
       }
     }
 
-    async function ownsLock(t) {
+    /** Whether the lock holds token `t`; a read that fails (the lock gone too) throws. */
+    async function holdsToken(t) {
+      const text = await fsp.readFile(lockPath, "utf8");
       try {
-        return JSON.parse(await fsp.readFile(lockPath, "utf8"))?.token === t;
+        return JSON.parse(text)?.token === t;
       } catch {
-        return false;
+        return false; // not ours: ours is written whole before it is used
       }
     }
 
-    async function release(t) {
-      await unlinkLock(t);
+    async function ownsLock(t) {
+      return holdsToken(t).catch(() => false);
     }
 
     /**
@@ -469,17 +471,10 @@ export function fileStore(path, options = {}) {
      * lock being gone) is tried twice more; then the token goes to `leftBehind`, so the lock
      * does not stop every later write (was: left for good, a live process's lock).
      */
-    async function unlinkLock(t) {
+    async function release(t) {
       for (let tries = 1; ; tries++) {
         try {
-          let mine;
-          try {
-            mine = JSON.parse(await fsp.readFile(lockPath, "utf8"))?.token === t;
-          } catch (e) {
-            if (e instanceof SyntaxError) return; // not ours: ours is written whole before it is used
-            throw e;
-          }
-          if (mine) await fsp.unlink(lockPath);
+          if (await holdsToken(t)) await fsp.unlink(lockPath);
           return;
         } catch (e) {
           if (e?.code === "ENOENT") return;
