@@ -25,7 +25,10 @@ export type FileStoreOptions = {
    * a live process's lock never, however old. A finite number (not `Infinity`).
    */
   staleMs?: number | undefined;
-  /** The longest a write waits for a live lock before it fails (and is retried later). Default 15 000 ms. */
+  /**
+   * The longest a write waits for a live lock before it fails (and is retried later).
+   * Default 15 000 ms. A finite number (not `Infinity`).
+   */
   lockTimeoutMs?: number | undefined;
   /** fsync the data (and the directory) before and after the rename. Default true. */
   fsync?: boolean | undefined;
@@ -46,5 +49,7 @@ export type FileStoreOptions = {
  *   the lock of a live process on this machine is never taken over, however old: a writer
  *   waits (with backoff, at most `lockTimeoutMs`, then the write fails and the pool retries);
  * - a file that cannot be used is copied to `<path>.corrupt-<time>` and replaced.
+ * @throws {TypeError} when `path` is not a non-empty string, an option is of the wrong type
+ *   or out of range, or `options` names an option not listed in {@link FileStoreOptions}.
  */
 export declare function fileStore(path: string, options?: FileStoreOptions): StateStore & { readonly path: string };

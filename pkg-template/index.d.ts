@@ -494,7 +494,7 @@ export declare class Pool {
    * @throws the task's own error at once for reasons whose policy does not rotate (`format`),
    *   and the caller's abort, untouched.
    */
-  run<T>(task: (ctx: ProfileContext) => Promise<T> | T, options?: RunOptions): Promise<RunResult<T>>;
+  run<T>(task: (ctx: ProfileContext) => PromiseLike<T> | T, options?: RunOptions): Promise<RunResult<T>>;
   /**
    * Records a failure of a profile, as `run` does. `retryAfterMs` replaces the schedule's
    * step (clamped to its cap). A failure during a cooldown counts but does not extend it.
@@ -836,12 +836,17 @@ export declare function webStorageStore(storage?: WebStorageLike, options?: { ke
 export type WebStorageLike = {
   getItem(key: string): string | null;
   setItem(key: string, value: string): void;
+  /**
+   * Used only to move a bad value aside when there is no room for a copy of it: without it,
+   * such a value is never kept, so the pool never overwrites it (its writes fail, logged).
+   */
+  removeItem?(key: string): void;
 };
 
 /**
  * A store in one Redis string at `key` (default `"key-carousel"`), shared by every process
- * and machine using it. `client` is yours: an ioredis client or a node-redis (`redis` v4 to
- * v6) client, connected (the store never connects, quits or listens to it).
+ * and machine using it. `client` is yours: an ioredis client or a node-redis (`redis` v4 or
+ * v5) client, connected (the store never connects, quits or listens to it).
  *
  * Each write runs one Lua script on the server (EVALSHA; EVAL when the server does not have
  * it yet, e.g. after a restart): it reads the stored state, merges the pool's state into it
@@ -884,7 +889,7 @@ export type IoRedisLike = {
   set(key: string, value: string, nx: "NX"): Promise<unknown>;
 };
 
-/** The part of a node-redis (`redis` v4 to v6) client that `redisStore` uses. */
+/** The part of a node-redis (`redis` v4 or v5) client that `redisStore` uses. */
 export type NodeRedisLike = {
   evalSha(sha: string, options: { keys: string[]; arguments: string[] }): Promise<unknown>;
   eval(script: string, options: { keys: string[]; arguments: string[] }): Promise<unknown>;
@@ -957,7 +962,7 @@ export type KvNamespaceLike = {
 export declare function denoKvStore(
   kv: DenoKvLike,
   options?: { key?: string | readonly DenoKvKeyPart[] | undefined },
-): StateStore & { readonly key: DenoKvKeyPart[] };
+): StateStore & { readonly key: readonly DenoKvKeyPart[] };
 
 /** A part of a Deno KV key. */
 export type DenoKvKeyPart = string | number | bigint | boolean | Uint8Array;

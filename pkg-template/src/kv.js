@@ -104,7 +104,8 @@ export function denoKvStore(kv, options = {}) {
   let key = options.key ?? ["key-carousel"];
   if (typeof key === "string") key = [key];
   if (!Array.isArray(key) || key.length === 0) throw new TypeError("denoKvStore: key must be a non-empty array of key parts (or a string)");
-  key = [...key];
+  // A frozen copy: the store's `key` is where it reads and writes, and its name says so.
+  key = Object.freeze([...key]);
   const name = `Deno KV key ${keyText(key)}`;
   return {
     name,

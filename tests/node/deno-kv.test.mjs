@@ -74,3 +74,16 @@ test("denoKvStore writes through a Deno KV whose entries carry only what DenoKvL
   assert.deepEqual(Object.keys(JSON.parse(stored.value).profiles).sort(), ["a", "b"]);
   await pool.close();
 });
+
+test("denoKvStore's key cannot be changed from outside: neither the array passed in nor store.key moves where it writes (was: store.key was the live key, its name kept the old one)", async () => {
+  const { denoKvStore } = await import("key-carousel");
+  const seen = [];
+  const kv = { get: async (key) => (seen.push(JSON.stringify(key)), { value: null, versionstamp: null }), set: async () => ({ ok: true }), atomic() {} };
+  const parts = ["app", "keys"];
+  const store = denoKvStore(kv, { key: parts });
+  parts.push("caller");
+  assert.throws(() => store.key.push("oops"), TypeError);
+  await store.load();
+  assert.deepEqual(seen, ['["app","keys"]']);
+  assert.equal(store.name, 'Deno KV key ["app", "keys"]');
+});

@@ -22,6 +22,11 @@ async function main(): Promise<void> {
   const v1view: PoolStatus = pool.getStatus();
   console.log(cooldowns, inFlight, disabled, v1view.totalAvailable, p.remainingMs);
   pool.markFailure("k0", "rate_limit", { retryAfterMs: 5 });
+  // A task may return any thenable, or a promise on one path and a value on another: run awaits it.
+  const thenable: PromiseLike<number> = { then: (ok) => Promise.resolve(ok?.(5)) as never };
+  const fromThenable: RunResult<number> = await pool.run(() => thenable);
+  const mixed: RunResult<number | string> = await pool.run<number | string>(() => (Math.random() > 0.5 ? Promise.resolve(1) : "a"));
+  console.log(fromThenable.value, mixed.value);
 }
 void main();
 
