@@ -202,7 +202,10 @@ export type PoolOptions = {
    * failure's write that much longer (the README's "Cost").
    */
   storage?: StateStore | undefined;
-  /** key-carousel 1's option, kept: the same as `storage: fileStore(storagePath)` (Node, Deno, Bun). */
+  /**
+   * key-carousel 1's option, kept: the same as `storage: fileStore(storagePath)` (Node, Deno,
+   * Bun). Not together with `storage` (a {@link ConfigError}).
+   */
   storagePath?: string | undefined;
   /**
    * The longest a success-only change (lastUsed, lastSuccess, a success ending a cooldown)
