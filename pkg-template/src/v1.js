@@ -6,7 +6,7 @@
 // the README's "Migrating from v1" section.
 
 import { CorePool, MAX_TIME } from "./core.js";
-import { abortReason, sleep } from "./wait.js";
+import { abortReasonV1 as abortReason, sleep } from "./wait.js";
 import { logTo } from "./events.js";
 import { Persister, StateLink, fileStoreFactory, refreshWhile } from "./persist.js";
 import { AllProfilesExhaustedError, ConfigError, itemPath, shownName } from "./errors.js";
@@ -326,7 +326,7 @@ export class LlmKeyPool {
         // sleep, and a wait beyond setTimeout's 24.8-day limit ended at once. v2 also reads
         // the store while it waits (every 2 s), and a rest ended there (another process's
         // clearCooldown, the CLI's `clear`) wakes the run; looking again is not an iteration.
-        const slept = sleep(waitMs, signal, this.#wakers);
+        const slept = sleep(waitMs, signal, this.#wakers, abortReason);
         if (this.#persister !== undefined) refreshWhile(slept, this.#persister);
         woken = await slept;
         if (woken) iteration--;

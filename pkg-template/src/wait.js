@@ -5,10 +5,20 @@
 
 export const MAX_TIMER_MS = 2 ** 31 - 1; // setTimeout fires at once beyond this
 
-/** What an aborted call throws: the signal's reason, as `fetch` does. */
+/**
+ * What an aborted call throws: the signal's reason, as `fetch` does (`abort(null)` too);
+ * an AbortError when it has none (a `{ aborted: true }` object that is not an AbortSignal).
+ */
 export function abortReason(signal) {
-  return signal.reason ?? new DOMException("The operation was aborted.", "AbortError");
+  return signal.reason !== undefined ? signal.reason : abortError();
 }
+
+/** key-carousel 1's: a `null` reason became an AbortError as well (`LlmKeyPool` keeps that). */
+export function abortReasonV1(signal) {
+  return signal.reason ?? abortError();
+}
+
+const abortError = () => new DOMException("The operation was aborted.", "AbortError");
 
 /** AbortSignal → the callbacks of the sleeps waiting on it, and the one listener calling them. */
 const waiting = new WeakMap();
@@ -48,11 +58,12 @@ export function onAbort(signal, fn) {
  * @param {number} ms
  * @param {AbortSignal | undefined} signal
  * @param {Set<() => void>} [wakers]
+ * @param {(signal: AbortSignal) => unknown} [reasonOf] what an abort rejects with
  * @returns {Promise<boolean>}
  */
-export function sleep(ms, signal, wakers) {
+export function sleep(ms, signal, wakers, reasonOf = abortReason) {
   return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(abortReason(signal));
+    if (signal?.aborted) return reject(reasonOf(signal));
     let timer;
     let stop;
     const end = () => {
@@ -78,7 +89,7 @@ export function sleep(ms, signal, wakers) {
     if (signal !== undefined) {
       stop = onAbort(signal, () => {
         end();
-        reject(abortReason(signal));
+        reject(reasonOf(signal));
       });
     }
     wakers?.add(wake);

@@ -264,6 +264,28 @@ test("6. the caller's abort propagates at once, untouched, and records no failur
     ac2.abort(new Error("reason"));
     assert.equal(await rejection(p), own);
   });
+
+  await t.test("(e) a reason of null is the reason, as fetch's: already aborted, during a task that ignores it, during a wait (was: an AbortError in its place)", async () => {
+    const pool = new Pool({ profiles: keys(1) });
+    const nullAbort = () => {
+      const ac = new AbortController();
+      ac.abort(null);
+      return ac.signal;
+    };
+    let called = false;
+    assert.equal(await rejection(pool.run(() => (called = true), { signal: nullAbort() })), null);
+    assert.equal(called, false);
+    const ac = new AbortController();
+    const during = pool.run(() => new Promise(() => {}), { signal: ac.signal });
+    ac.abort(null);
+    assert.equal(await rejection(during), null);
+    pool.markFailure("k0", "rate_limit");
+    const ac2 = new AbortController();
+    const waiting = pool.run(() => "never", { signal: ac2.signal });
+    await tick();
+    ac2.abort(null);
+    assert.equal(await rejection(waiting), null);
+  });
 });
 
 test("8. provider preference, then other providers, then fallback models", async () => {

@@ -595,3 +595,20 @@ test("LlmKeyPool: a Date.now() out of range is a RangeError naming the time in e
   assert.equal(s.errorCount, 0);
   assert.equal(s.lastUsed, undefined);
 });
+
+test("LlmKeyPool keeps v1's AbortError for an abort whose reason is null (Pool rethrows the null, as fetch does)", async () => {
+  const profiles = [{ id: "a", provider: "openai", apiKey: "sk-abort-aaaaaaaaaaaaaaaa" }];
+  for (const Class of [v1.LlmKeyPool, LlmKeyPool]) {
+    const pool = new Class({ profiles, logger: { info() {}, warn() {}, error() {} } });
+    const ac = new AbortController();
+    ac.abort(null);
+    const before = await pool.run(async () => 1, { signal: ac.signal }).then(() => "resolved", (e) => e);
+    assert.equal(before?.name, "AbortError", Class === LlmKeyPool ? "v2's LlmKeyPool" : "v1");
+    pool.markFailure("a", "rate_limit");
+    const ac2 = new AbortController();
+    const waiting = pool.run(async () => 1, { signal: ac2.signal }).then(() => "resolved", (e) => e);
+    await new Promise((r) => setTimeout(r, 5));
+    ac2.abort(null);
+    assert.equal((await waiting)?.name, "AbortError", Class === LlmKeyPool ? "v2's LlmKeyPool" : "v1");
+  }
+});
