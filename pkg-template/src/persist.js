@@ -826,6 +826,12 @@ export class Persister {
         flushed = true;
       } finally {
         if (flushed && this.dirty !== 0) this.#dropped("the pool was closed while it was still changing: changes made during close() are not saved");
+        // Its write failed (close() rejects with the error): the retry that write's error
+        // promised is not made.
+        else if (!flushed && !this.droppedAfterClose) {
+          this.droppedAfterClose = true;
+          this.log("warn", `key-carousel: close() could not save the pool's last changes to ${this.name} (it rejects with the error); they are not saved, and no write is retried`);
+        }
         this.closed = true;
         this.#wroteThrough(Infinity);
         if (this.timer !== null) clearTimeout(this.timer);

@@ -244,6 +244,26 @@ test("flush writes what is pending; close stops writing", async () => {
   assert.equal(statusOf(pool, "k0").state, "disabled", "the pool itself still works");
 });
 
+test("close() whose write fails rejects with the store's error, says the changes are not saved, and retries nothing (was: the last line logged promised a retry)", async () => {
+  const logs = [];
+  let saves = 0;
+  const pool = new Pool({
+    profiles: keys(1),
+    storage: { load: () => null, save: () => { saves++; throw new Error("disk full"); } },
+    logger: { info() {}, warn: (m) => logs.push(`warn ${m}`), error: (m) => logs.push(`error ${m}`) },
+  });
+  await pool.init();
+  pool.markFailure("k0", "auth");
+  const err = await pool.close().then(() => undefined, (e) => e);
+  assert.equal(err?.message, "disk full");
+  const last = logs.at(-1);
+  assert.match(last, /^warn key-carousel: close\(\) could not save the pool's last changes .*not saved, and no write is retried/);
+  const after = saves;
+  await tick(1100); // the first retry was due 1 s after the failure
+  assert.equal(saves, after);
+  assert.equal(logs.at(-1), last);
+});
+
 test("close() also writes what changed while its flush was writing (a run in flight failing), and warns of nothing (was: dropped without a word)", async () => {
   let text = null;
   let saves = 0;
