@@ -295,6 +295,10 @@ export type FailedAttempt = {
   profileId: string;
   provider: string;
   model: string;
+  /**
+   * The error's message, every configured key redacted: its first 65,536 characters, then
+   * ` … (N more characters)` when it was longer.
+   */
   error: string;
   reason: FailureReason;
   /** The cooldown this failure started, in ms (absent when none started). */

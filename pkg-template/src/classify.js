@@ -140,6 +140,17 @@ export function unknownFailoverReason(err) {
   return REASONS.includes(r) ? undefined : typeof r === "string" ? r : errorMessage(r);
 }
 
+/** The most of a message the rules read: its first and last 32,768 characters. */
+const MATCHED_HALF = 32768;
+
+/**
+ * `text`, or of a longer one (an HTML page, a whole request echoed back) its start and its
+ * end: the core reads the message in its own memory, which keeps the size it grew to.
+ */
+function matchedText(text) {
+  return text.length <= 2 * MATCHED_HALF ? text : `${text.slice(0, MATCHED_HALF)}\n${text.slice(-MATCHED_HALF)}`;
+}
+
 /** How many `cause`s deep an error is read (classification and Retry-After). */
 const MAX_CAUSE_DEPTH = 4;
 
@@ -151,7 +162,7 @@ function classifyWith(err, v1, depth) {
     return REASONS.includes(r) ? r : "unknown";
   }
   // v1 lowercases the message with toLowerCase() before matching; the core folds ASCII only.
-  const message = (v1 ? errorMessage(err) : errorText(err)).toLowerCase();
+  const message = matchedText(v1 ? errorMessage(err) : errorText(err)).toLowerCase();
   if (v1) return REASONS[core().classify(extractStatus(err), message, extractName(err), "", true)];
   const status = extractStatus(err);
   const codes = extractCodes(err);

@@ -99,6 +99,22 @@ export function errorText(err) {
   return errorMessage(err);
 }
 
+/** The longest error text an attempt keeps (a provider's HTML error page is a few KB). */
+export const MAX_ATTEMPT_TEXT = 65536;
+
+/**
+ * `text` cut to MAX_ATTEMPT_TEXT characters, saying how many more there were: an attempt's
+ * error, which is redacted, logged and joined into the exhausted error's message (a run's
+ * 160 attempts of a 30 MB body made that message longer than a string may be).
+ */
+export function attemptText(text) {
+  if (text.length <= MAX_ATTEMPT_TEXT) return text;
+  let cut = MAX_ATTEMPT_TEXT;
+  const c = text.charCodeAt(cut - 1);
+  if (c >= 0xd800 && c <= 0xdbff) cut--; // not between the halves of a surrogate pair
+  return `${text.slice(0, cut)} \u2026 (${text.length - cut} more characters)`;
+}
+
 /**
  * A store's error as text for logs and events: its message, else its name (node-redis
  * rejects with a `TimeoutError` whose message is ""), else "(no message)".

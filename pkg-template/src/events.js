@@ -73,14 +73,15 @@ export class Emitter {
 }
 
 /**
- * Calls the logger's `level` method with `text`, if it has one. A logger that throws, or an
- * async one whose promise rejects, must not break the pool (nor leave an unhandled rejection).
+ * Calls the logger's `level` method with `text` (a function giving it: made only when there
+ * is such a method), if it has one. A logger that throws, or an async one whose promise
+ * rejects, must not break the pool (nor leave an unhandled rejection).
  */
 export function logTo(logger, level, text) {
   try {
     const log = logger?.[level];
     if (typeof log !== "function") return;
-    const r = log.call(logger, text);
+    const r = log.call(logger, typeof text === "function" ? text() : text);
     if (isThenable(r)) r.then(undefined, () => {});
   } catch {
     // ignored: see above

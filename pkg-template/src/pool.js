@@ -2,7 +2,7 @@
 // models live here (keys never enter the core); the core keeps indices and numbers.
 
 import { CorePool, MAX_TIME } from "./core.js";
-import { AllProfilesExhaustedError, errorText, shownName, storeErrorText } from "./errors.js";
+import { AllProfilesExhaustedError, attemptText, errorText, shownName, storeErrorText } from "./errors.js";
 import { classifyError, errorMessage, isCallerAbort, retryAfterMs, unknownFailoverReason } from "./classify.js";
 import { REASONS, REASON_CODE } from "./reasons.js";
 import { hasLoneSurrogate, holdsAnyKey, keyIndexOf, redact } from "./secrets.js";
@@ -95,6 +95,8 @@ export class Pool {
    * import of stored state (which may intern names).
    */
   #unscoped = new Set();
+  /** Model names interned to show an imported rest, not yet checked as a call's (`#refuseKeyName`). */
+  #unchecked;
   /** Whether the core records the rests that end ("recover" has listeners). */
   #tracking = false;
   /** The wake-ups of the runs waiting for a rest to end (see #wake), made at the first wait. */
@@ -191,9 +193,11 @@ export class Pool {
     throw badClock(t);
   }
 
-  #log(level, message) {
-    // What a store, a listener or a provider said may hold a key.
-    logTo(this.#logger, level, redact(message, "", this.#keyIndex()));
+  /** `redacted`: the message holds nothing that was not redacted already (or checked). */
+  #log(level, message, redacted = false) {
+    // What a store, a listener or a provider said may hold a key. Redacting costs the
+    // message's length: done only when the logger has that level.
+    logTo(this.#logger, level, redacted ? message : () => redact(message, "", this.#keyIndex()));
   }
 
   #idx(id) {
@@ -256,9 +260,9 @@ export class Pool {
    * time the pool sees the name.
    */
   #refuseKeyName(name, what) {
-    if (!this.#modelIndex.has(name) && !this.#unscoped.has(name) && holdsAnyKey(name, this.#keyIndex())) {
-      throw new TypeError(`${what}: ${KEY_IN_NAME}`);
-    }
+    if ((this.#modelIndex.has(name) && this.#unchecked?.has(name) !== true) || this.#unscoped.has(name)) return;
+    if (holdsAnyKey(name, this.#keyIndex())) throw new TypeError(`${what}: ${KEY_IN_NAME}`);
+    this.#unchecked?.delete(name);
   }
 
   /**
@@ -312,7 +316,10 @@ export class Pool {
       const name = id.slice(cut + 1);
       if (this.#modelIndex.has(name)) continue;
       const k = this.#model(name);
-      if (k !== undefined) this.#modelNames[k] = redact(name, "", this.#keyIndex());
+      if (k === undefined) continue;
+      this.#modelNames[k] = redact(name, "", this.#keyIndex());
+      // Known now, but not checked as a call's name is (`#refuseKeyName`).
+      (this.#unchecked ??= new Set()).add(name);
     }
     return this.#modelNames[m] ?? `model-${m}`;
   }
@@ -453,13 +460,13 @@ export class Pool {
         // is not (late, or a reason that rests nothing, such as format) does not make the
         // run wait for other calls' writes.
         if (this.#persist !== undefined && this.#persist.urgentSeq !== urgent) saving = this.#persist.unsavedUrgent();
-        const error = redact(errorText(err), ctx.apiKey, this.#keyIndex());
+        const error = redact(attemptText(errorText(err)), ctx.apiKey, this.#keyIndex());
         const attempt = { profileId: ctx.profileId, provider: ctx.provider, model: ctx.model, error, reason };
         if (cd > 0) attempt.cooldownMs = cd;
         if (retryMs !== undefined) attempt.retryAfterMs = retryMs;
         attempts.push(attempt);
         if (this.#on.failure) this.#events.emit("failure", { ...attempt });
-        this.#log("warn", `[${label}] Profile ${ctx.profileId} failed: ${reason} \u2014 ${error}`);
+        this.#log("warn", `${redact(`[${label}] Profile ${ctx.profileId}`, "", this.#keyIndex())} failed: ${reason} \u2014 ${error}`, true);
         const policy = this.#policy[REASON_CODE.get(reason)];
         if (!policy.rotate) {
           if (saving !== 0) await this.#persist.saved(saving, signal);

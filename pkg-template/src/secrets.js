@@ -32,10 +32,13 @@ export function wellFormed(value, list, i, field) {
 export const MIN_LEAK = 8;
 /** Anchors are 4 characters long, one every 4 characters of a key (see `anchorIndex`). */
 const ANCHOR = 4;
-/** Entries pack (key << POS_BITS) | (position / ANCHOR): keys of up to 4,096 characters. */
+/**
+ * Entries pack (key << POS_BITS) | (position / ANCHOR): keys of up to 4,096 characters and
+ * up to 2^21 keys (a 32-bit entry). Keys past 4,096 characters (a whole credential file)
+ * get an index of their own, with as many bits for positions as their count leaves; past
+ * 2^21 keys, the call's own key is still checked.
+ */
 const POS_BITS = 10;
-/** ... and up to 2^21 keys (a 32-bit entry). Past either, the call's own key is still checked. */
-const MAX_KEYS = 2 ** (31 - POS_BITS);
 
 /**
  * A short, non-reversible fingerprint: a 53-bit string hash (cyrb53), as 14 hex digits.
@@ -94,8 +97,7 @@ export function holdsAnyKey(name, index) {
 
 /** `marks` with the pieces of `text` found in the keys longer than the index holds. */
 function markBeyond(text, anchors, marks) {
-  for (const k of anchors.beyond) marks = markKey(text, k, marks);
-  return marks;
+  return anchors.beyond === null ? marks : markPieces(text, anchors.beyond, marks);
 }
 
 /** `index` (a `keyIndex`, or null) while it still covers `keys`, else a new one. */
@@ -152,9 +154,9 @@ function hash4(s, i) {
  * by their hash (CSR: `head` offsets into `entries`), a quarter of the key's length in
  * entries of 4 bytes (100,000 keys of 164 characters: 25 MB). See `markPieces`.
  */
-function anchorIndex(keys, crowdedAbove) {
-  const count = Math.min(keys.length, MAX_KEYS);
-  const limit = ANCHOR << POS_BITS;
+function anchorIndex(keys, crowdedAbove, posBits = POS_BITS) {
+  const count = Math.min(keys.length, 2 ** (31 - posBits));
+  const limit = ANCHOR * 2 ** posBits;
   let n = 0;
   for (let k = 0; k < count; k++) n += Math.min(keys[k].length, limit) >> 2;
   let bits = 4;
@@ -178,14 +180,15 @@ function anchorIndex(keys, crowdedAbove) {
   h = 0;
   for (let k = 0; k < count; k++) {
     const end = Math.min(keys[k].length, limit);
-    for (let p = 0; p + ANCHOR <= end; p += ANCHOR) entries[at[hashes[h++]]++] = (k << POS_BITS) | (p >> 2);
+    for (let p = 0; p + ANCHOR <= end; p += ANCHOR) entries[at[hashes[h++]]++] = k * 2 ** posBits + (p >> 2);
   }
-  const complete = count === keys.length && keys.every((k) => k.length <= limit);
-  // Keys past the limit (4,096 characters: a whole credential file, say) are also searched
-  // for whole, each on its own (`markKey`): the index holds only their first 4,096.
-  const beyond = complete ? [] : keys.slice(0, count).filter((k) => k.length > limit);
-  const groups = crowdedGroups(keys, head, entries, crowdedAbove);
-  if (groups.size === 0) return { keys, head, entries, shift, groups, complete, beyond };
+  const complete = count === keys.length;
+  // Keys past the limit (4,096 characters: a whole credential file, say): indexed whole in
+  // an index of their own, whose entries leave more bits to positions (30 for one such key).
+  const long = posBits === POS_BITS ? keys.slice(0, count).filter((k) => k.length > limit) : [];
+  const beyond = long.length === 0 ? null : anchorIndex(long, crowdedAbove, 31 - Math.max(1, Math.ceil(Math.log2(long.length))));
+  const groups = crowdedGroups(keys, head, entries, crowdedAbove, posBits);
+  if (groups.size === 0) return { keys, head, entries, shift, groups, complete, beyond, posBits };
   // The grouped entries leave their buckets (marked -1): the buckets are made again without them.
   const kept = new Int32Array(head.length);
   let k = 0;
@@ -194,7 +197,7 @@ function anchorIndex(keys, crowdedAbove) {
     for (let e = head[b]; e < head[b + 1]; e++) if (entries[e] !== -1) entries[k++] = entries[e];
   }
   kept[head.length - 1] = k;
-  return { keys, head: kept, entries: entries.slice(0, k), shift, groups, complete, beyond };
+  return { keys, head: kept, entries: entries.slice(0, k), shift, groups, complete, beyond, posBits };
 }
 
 /** Bucket size, and group size, above which anchors are grouped (tests vary it). */
@@ -210,14 +213,15 @@ const LOW = [0, 0xff, 0xffff, 0xffffff, -1];
  * characters of its entries: a text's 8 characters around the anchor are then one binary
  * search each. Entries with a character that is not a byte (1–255) stay in their bucket.
  */
-function crowdedGroups(keys, head, entries, crowdedAbove) {
+function crowdedGroups(keys, head, entries, crowdedAbove, posBits) {
+  const mask = 2 ** posBits - 1;
   const groups = new Map();
   for (let b = 0; b + 1 < head.length; b++) {
     if (head[b + 1] - head[b] <= crowdedAbove) continue;
     const byHere = new Map();
     for (let e = head[b]; e < head[b + 1]; e++) {
-      const key = keys[entries[e] >>> POS_BITS];
-      const p = (entries[e] & ((1 << POS_BITS) - 1)) << 2;
+      const key = keys[entries[e] >>> posBits];
+      const p = (entries[e] & mask) * ANCHOR;
       const here = packText(key, p, 1);
       if (byteCount(here) < ANCHOR) continue;
       const before = packText(key, p - 1, -1);
@@ -292,7 +296,8 @@ function packText(text, i, step) {
  * binary searches.
  */
 function markPieces(text, a, marks) {
-  const { keys, head, entries, shift } = a;
+  const { keys, head, entries, shift, posBits } = a;
+  const mask = 2 ** posBits - 1;
   const n = text.length;
   const side = MIN_LEAK - ANCHOR;
   for (let j = 0; j + ANCHOR <= n; j++) {
@@ -311,8 +316,8 @@ function markPieces(text, a, marks) {
       }
     }
     for (let e = head[b], end = head[b + 1]; e < end; e++) {
-      const key = keys[entries[e] >>> POS_BITS];
-      const p = (entries[e] & ((1 << POS_BITS) - 1)) << 2;
+      const key = keys[entries[e] >>> posBits];
+      const p = (entries[e] & mask) * ANCHOR;
       if (
         key.charCodeAt(p) !== text.charCodeAt(j) ||
         key.charCodeAt(p + 1) !== text.charCodeAt(j + 1) ||
@@ -352,56 +357,57 @@ function tokenChar(s, i) {
   return (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c === 45 || c === 95;
 }
 
-/** `text` with each occurrence of `k` that no key-like character touches replaced. */
-function redactToken(text, k) {
-  let out = "";
-  let from = 0;
+/** `marks` with each occurrence of `k` in `text` that no key-like character touches. */
+function markToken(text, k, marks) {
   for (let at = text.indexOf(k); at !== -1; at = text.indexOf(k, at + 1)) {
-    if (at < from) continue;
     const end = at + k.length;
     const bounded = !(at > 0 && tokenChar(text, at - 1) && tokenChar(k, 0)) && !(end < text.length && tokenChar(text, end) && tokenChar(k, k.length - 1));
     if (!bounded) continue;
-    out += text.slice(from, at) + REDACTED;
-    from = end;
+    marks ??= new Uint8Array(text.length);
+    marks.fill(1, at, end);
   }
-  return out + text.slice(from);
+  return marks;
 }
 
 /**
  * Replaces in `text` every configured key (`index` from `keyIndex`), and every run of 8 or
  * more characters that also occurs in a configured key (a key the provider echoed partly),
- * with "[redacted]". `key` is the call's own key ("" for none): always in the index, unless
- * past its limit of 2 million keys (keys longer than 4,096 characters are searched whole).
+ * with "[redacted]". Everything is found in `text` as it is, then replaced at once: a key
+ * inside another takes nothing from the search for the other's pieces. `key` is the call's
+ * own key ("" for none): always in the index, unless past its limit of 2 million keys.
  */
 export function redact(text, key, index) {
-  let out = text;
-  const found = new Set();
+  let marks = null;
   // Each window of 8 characters that ends a configured key: does the whole key end there?
-  for (let i = 0; i + MIN_LEAK <= out.length; i++) {
-    const candidates = index.byTail.get(out.slice(i, i + MIN_LEAK));
+  for (let i = 0; i + MIN_LEAK <= text.length; i++) {
+    const candidates = index.byTail.get(text.slice(i, i + MIN_LEAK));
     if (candidates === undefined) continue;
     for (const k of candidates) {
       const start = i + MIN_LEAK - k.length;
-      if (start >= 0 && out.startsWith(k, start)) found.add(k);
+      if (start >= 0 && text.startsWith(k, start)) {
+        marks ??= new Uint8Array(text.length);
+        marks.fill(1, start, i + MIN_LEAK);
+      }
     }
   }
-  // Longest first: a key that is a prefix of another is replaced after it, not inside it.
-  for (const k of [...found].sort((a, b) => b.length - a.length)) out = out.split(k).join(REDACTED);
   // A key shorter than 8 characters (a placeholder, a test's "test") only where it stands
   // as a token of its own: "e" must not take every "e" out of "Service unavailable".
-  for (const k of index.short) if (out.includes(k)) out = redactToken(out, k);
-  if (out.length < MIN_LEAK) return out;
-  let marks = markBeyond(out, index.anchors, markPieces(out, index.anchors, null));
-  // The call's own key, should the index not hold all of it.
-  if (!index.anchors.complete && key.length >= MIN_LEAK) marks = markKey(out, key, marks);
-  if (marks === null) return out;
+  for (const k of index.short) if (text.includes(k)) marks = markToken(text, k, marks);
+  if (text.length >= MIN_LEAK) {
+    marks = markBeyond(text, index.anchors, markPieces(text, index.anchors, marks));
+    // The call's own key, should the index not hold it.
+    if (!index.anchors.complete && key.length >= MIN_LEAK) marks = markKey(text, key, marks);
+  }
+  if (marks === null) return text;
   let result = "";
-  for (let i = 0; i < out.length; ) {
+  for (let i = 0; i < text.length; ) {
     if (marks[i]) {
       result += REDACTED;
-      while (i < out.length && marks[i]) i++;
+      while (i < text.length && marks[i]) i++;
     } else {
-      result += out[i++];
+      const from = i;
+      while (i < text.length && !marks[i]) i++;
+      result += text.slice(from, i);
     }
   }
   return result;

@@ -9,7 +9,7 @@ import { CorePool, MAX_TIME } from "./core.js";
 import { abortReasonV1 as abortReason, sleep } from "./wait.js";
 import { logTo } from "./events.js";
 import { Persister, StateLink, fileStoreFactory, refreshWhile } from "./persist.js";
-import { AllProfilesExhaustedError, ConfigError, itemPath, shownName } from "./errors.js";
+import { AllProfilesExhaustedError, ConfigError, attemptText, itemPath, shownName } from "./errors.js";
 import { classifyErrorV1, errorMessage, isV1NonTimeoutAbort, unknownFailoverReason } from "./classify.js";
 import { REASONS, REASON_CODE } from "./reasons.js";
 import { MIN_LEAK, holdsAnyKey, holdsKey, keyIndex, keyIndexOf, redact, wellFormed } from "./secrets.js";
@@ -216,11 +216,12 @@ export class LlmKeyPool {
     return t;
   }
 
-  #log(level, message) {
+  /** `redacted`: the message holds nothing that was not redacted already (or checked). */
+  #log(level, message, redacted = false) {
     // What a store or a provider said (or a reason passed in) may hold a key.
     // v1 difference: a throwing logger broke v1's run (and a rejecting one left an unhandled
     // rejection); both are ignored here.
-    logTo(this.#logger, level, redact(message, "", this.#keyIndex()));
+    logTo(this.#logger, level, redacted ? message : () => redact(message, "", this.#keyIndex()));
   }
 
   /**
@@ -355,7 +356,7 @@ export class LlmKeyPool {
         if (signal?.aborted) throw abortReason(signal);
         const reason = classifyErrorV1(err);
         // v1 difference: keys the provider echoed into the message are redacted.
-        const error = redact(errorMessage(err), ctx.apiKey, this.#keyIndex());
+        const error = redact(attemptText(errorMessage(err)), ctx.apiKey, this.#keyIndex());
         const given = unknownFailoverReason(err);
         if (given !== undefined) this.#unknownReason(id, given);
         attempts.push({ profileId: id, provider: ctx.provider, model: ctx.model, error, reason });
@@ -372,7 +373,7 @@ export class LlmKeyPool {
           this.#persister.writeNow();
           await this.#persister.saved(saving, signal);
         }
-        this.#log("warn", `[${label}] Profile ${id} failed: ${reason} \u2014 ${error}`);
+        this.#log("warn", `${redact(`[${label}] Profile ${id}`, "", this.#keyIndex())} failed: ${reason} \u2014 ${error}`, true);
         continue;
       }
       if (saving !== 0) await this.#persister.saved(saving, signal);

@@ -414,3 +414,23 @@ test("the caller's own abort wrapped by the task (`throw new Error(\"…\", { ca
   assert.notEqual(timedOut.profileId, first);
   assert.deepEqual(timedOut.attempts.map((a) => [a.profileId, a.reason]), [[first, "timeout"]]);
 });
+
+test("an attempt keeps at most 65,536 characters of its error, saying how many more there were, so the exhausted error of many huge errors is still one (was: RangeError: Invalid string length, attempts lost; found by a review); the rules read a huge message's start and end", async () => {
+  const body = `<html>${"x".repeat(200_000)}</html>`;
+  for (const Class of [Pool, LlmKeyPool]) {
+    const pool = new Class({ profiles: keys(3), maxWaitMs: 0, logger: { info() {}, warn() {}, error() {} } });
+    const err = await rejection(pool.run(() => Promise.reject(httpError(502, `502 Bad Gateway: ${body}`))));
+    assert.ok(err instanceof AllProfilesExhaustedError, String(err));
+    assert.equal(err.attempts.length, 3);
+    const full = `502 Bad Gateway: ${body}`;
+    for (const a of err.attempts) {
+      assert.equal(a.error, `${full.slice(0, 65_536)} \u2026 (${full.length - 65_536} more characters)`);
+      assert.equal(a.reason, Class === Pool ? "server_error" : "unknown"); // v1's rules: 503 and 529 only
+    }
+    assert.ok(err.message.length < 4 * 65_600, `message of ${err.message.length} characters`);
+  }
+  // A status-less message is read at its start and its end.
+  const long = "y".repeat(5_000_000);
+  assert.equal(classifyError(new Error(`rate limit exceeded ${long}`)), "rate_limit");
+  assert.equal(classifyError(new Error(`${long} insufficient funds`)), "billing");
+});
