@@ -319,9 +319,11 @@ await step("bun", async () => {
 });
 
 // Bun, the app built by `bun build` (an executable with `--compile`, else a bundle), then
-// run from a directory of its own with only what the build wrote: the .wasm must be among it
-// (was: the bundle found it only where the package was installed, and the executable failed,
-// ENOENT for /$bunfs/root/key_carousel_bg.wasm).
+// run, from another directory (as a service manager or a Dockerfile's CMD starts it), with
+// only what the build wrote: the .wasm must be among it (was: the bundle found it only where
+// the package was installed, and the executable failed, ENOENT for
+// /$bunfs/root/key_carousel_bg.wasm; then the bundle found it only when started from its own
+// directory, ENOENT for ./key_carousel_bg-<hash>.wasm).
 for (const compile of [true, false]) {
   const name = compile ? "bun-compile" : "bun-build";
   await step(name, async () => {
@@ -334,7 +336,9 @@ for (const compile of [true, false]) {
     const cmd = compile ? [join(alone, "app"), []] : [join(BIN, "bun"), [join(alone, "bun-app.js")]];
     const check = (res) =>
       !compile || res.embedded?.some((f) => /^key_carousel_bg.*\.wasm$/.test(f)) ? undefined : `embeds no key_carousel_bg .wasm: ${JSON.stringify(res.embedded)}`;
-    const out = await driverRuntime(name, (phase, url, state, saved) => [cmd[0], [...cmd[1], phase, url, state, ...(saved ? [saved] : [])]], alone, check);
+    const elsewhere = join(tmpRoot, `${name}-cwd`);
+    mkdirSync(elsewhere);
+    const out = await driverRuntime(name, (phase, url, state, saved) => [cmd[0], [...cmd[1], phase, url, state, ...(saved ? [saved] : [])]], elsewhere, check);
     return { ...out, persistence: `${out.persistence}; ${compile ? "the executable" : "the bundle and its .wasm"} alone (${written.join(", ")})` };
   });
 }

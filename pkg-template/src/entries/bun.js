@@ -12,7 +12,11 @@ import { setFileStore } from "../persist.js";
 import { fileStore } from "../file.js";
 import { named } from "../names.js";
 
-setCore(glue, glue.initSync({ module: readFileSync(wasmFile) }));
+// Its path: absolute where the package is installed and in an executable (`/$bunfs/…`);
+// relative to the bundle in what `bun build` wrote (`./key_carousel_bg-<hash>.wasm`), which is
+// not where a process started from another directory reads relative paths.
+const relative = wasmFile.startsWith("./") || wasmFile.startsWith("../");
+setCore(glue, glue.initSync({ module: readFileSync(relative ? new URL(wasmFile, import.meta.url) : wasmFile) }));
 setFileStore(fileStore); // `storagePath` means fileStore(storagePath)
 
 export * from "../index.js";
