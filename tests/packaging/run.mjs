@@ -581,7 +581,7 @@ await step("attw", async () => {
 await step("typescript", async () => {
   const dir = await project("typescript", { files: ["types"] });
   const tsc = join(BIN, "tsc");
-  for (const p of ["tsconfig.node16.json", "tsconfig.bundler.json"]) {
+  for (const p of ["tsconfig.node16.json", "tsconfig.bundler.json", "tsconfig.commonjs.json"]) {
     const r = await sh(tsc, ["-p", join(dir, "types", p)], { cwd: dir });
     if (r.code !== 0) throw new Error(`tsc -p ${p}:\n${tail(r.stdout)}\n${tail(r.stderr)}`);
   }
