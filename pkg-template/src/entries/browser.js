@@ -25,16 +25,26 @@ export function init(source) {
   if (ArrayBuffer.isView(source) && !(source instanceof Uint8Array)) {
     source = new Uint8Array(source.buffer, source.byteOffset, source.byteLength);
   }
-  loading ??= glue
-    .default({ module_or_path: source ?? new URL("./key_carousel_bg.wasm", import.meta.url) })
-    .then(
-      (instanceExports) => setCore(glue, instanceExports),
-      (err) => {
-        loading = null;
-        throw err;
-      },
-    );
+  const from = source ?? new URL("./key_carousel_bg.wasm", import.meta.url);
+  loading ??= glue.default({ module_or_path: from }).then(
+    (instanceExports) => setCore(glue, instanceExports),
+    (err) => {
+      loading = null;
+      throw loadError(from, err);
+    },
+  );
   return loading;
+}
+
+/** Why the module did not load (a 404, a page served in its place), and what to do. */
+function loadError(from, err) {
+  const where = typeof from === "string" || from instanceof URL ? ` from ${String(from)}` : typeof Request === "function" && from instanceof Request ? ` from ${from.url}` : "";
+  return new Error(
+    `key-carousel: cannot load its WebAssembly module (key_carousel_bg.wasm)${where}: ${err?.message ?? err}. ` +
+      "Bundlers that do not emit it (esbuild, Rollup) need it copied next to the bundle from node_modules/key-carousel/, " +
+      'or its URL passed: `await init("/assets/key_carousel_bg.wasm")`.',
+    { cause: err },
+  );
 }
 
 named({ init });
