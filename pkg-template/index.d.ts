@@ -958,10 +958,10 @@ export type KvNamespaceLike = {
  * commit with a check of the entry's versionstamp; when another writer committed in
  * between, read and merge again (at most 50 times in a row; a local KV file busy with
  * another process is retried the same way). So writers racing, in one process or many,
- * never lose an update. The value (JSON text) must fit Deno KV's 64 KiB: about 300 profiles
- * that have all failed (a profile never used takes a fifth of that), half as many when a
- * name has a character beyond Latin-1 (stored as UTF-16 then); a larger state fails to
- * save (logged). A bad value is copied to `[...key, "corrupt", <time>]` and the pool
+ * never lose an update. The value must fit Deno KV's 64 KiB: a state of more than 30,000
+ * characters of JSON is stored gzip-compressed (a `Uint8Array`), which holds about 1,400
+ * profiles that have all failed at different times (a profile never used takes a fifth of
+ * that); a larger state fails to save (logged). A bad value is copied to `[...key, "corrupt", <time>]` and the pool
  * starts fresh (warning once). `Deno.openKv` needs `--unstable-kv` outside Deno Deploy.
  *
  * ```ts

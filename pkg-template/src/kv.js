@@ -82,6 +82,32 @@ export function cloudflareKvStore(namespace, options = {}) {
 const MAX_ATTEMPTS = 50;
 const BUSY = /database is locked|SQLITE_BUSY/i;
 
+/**
+ * Past this many characters, the state goes to Deno KV gzip-compressed (as bytes): a value
+ * is at most 64 KiB there, and a text of more than 32,768 characters may take more than that
+ * (V8 keeps a text with a character beyond Latin-1 as UTF-16). A smaller state stays JSON
+ * text, readable as it is.
+ */
+const DENO_KV_TEXT_MAX = 30000;
+
+/** `text` gzip-compressed (CompressionStream: Deno, Node ≥ 18, browsers). */
+async function gzip(text) {
+  return new Uint8Array(await new Response(new Blob([text]).stream().pipeThrough(new CompressionStream("gzip"))).arrayBuffer());
+}
+
+/**
+ * A stored Deno KV value as the pool reads it: bytes (a compressed state) as their text;
+ * bytes that are not gzip as they are (a bad value, copied aside as it is).
+ */
+async function storedText(value) {
+  if (!(value instanceof Uint8Array)) return value ?? null;
+  try {
+    return await new Response(new Blob([value]).stream().pipeThrough(new DecompressionStream("gzip"))).text();
+  } catch {
+    return value;
+  }
+}
+
 function keyText(key) {
   return `[${key.map((p) => (typeof p === "string" ? JSON.stringify(p) : typeof p === "bigint" ? `${p}n` : String(p))).join(", ")}]`;
 }
@@ -91,10 +117,9 @@ function keyText(key) {
  * read-merge-write: read the entry, merge, commit with a check of the entry's versionstamp,
  * and on a conflicting write (or a local KV file busy with another writer) start again, at
  * most 50 times in a row (then the write fails and is retried later). So no writer's update
- * is lost. A value is at most 64 KiB (Deno KV's limit): about 300 profiles that have all
- * failed at some point (a profile never used takes a fifth of that; half as many when a
- * name has a character beyond Latin-1, which makes V8 store the text as UTF-16). A bad
- * value is copied to `[...key, "corrupt", <time>]`.
+ * is lost. A value is at most 64 KiB (Deno KV's limit): a state of more than 30,000
+ * characters (some 120 profiles that have all failed) is stored gzip-compressed, as bytes,
+ * which holds thousands (see the README). A bad value is copied to `[...key, "corrupt", <time>]`.
  */
 export function denoKvStore(kv, options = {}) {
   if (kv === null || typeof kv !== "object" || typeof kv.get !== "function" || typeof kv.set !== "function" || typeof kv.atomic !== "function") {
@@ -113,7 +138,7 @@ export function denoKvStore(kv, options = {}) {
     async load() {
       for (let attempt = 1; ; attempt++) {
         try {
-          return (await kv.get(key)).value ?? null;
+          return await storedText((await kv.get(key)).value);
         } catch (e) {
           if (!BUSY.test(errorMessage(e)) || attempt >= MAX_ATTEMPTS) throw e;
           await sleep(1 + Math.random() * Math.min(50, attempt * 5));
@@ -125,10 +150,11 @@ export function denoKvStore(kv, options = {}) {
         let result;
         try {
           const entry = await kv.get(key);
-          const snapshot = merge(entry.value ?? null);
+          const text = JSON.stringify(merge(await storedText(entry.value)));
+          const value = text.length > DENO_KV_TEXT_MAX ? await gzip(text) : text;
           // The check names the key itself: a Deno KV wrapper's entry may carry only the
           // value and versionstamp (what DenoKvLike declares).
-          result = await kv.atomic().check({ key, versionstamp: entry.versionstamp }).set(key, JSON.stringify(snapshot)).commit();
+          result = await kv.atomic().check({ key, versionstamp: entry.versionstamp }).set(key, value).commit();
         } catch (e) {
           // A local KV file (SQLite) that another handle or process is writing: try again.
           if (!BUSY.test(errorMessage(e)) || attempt >= MAX_ATTEMPTS) throw e;

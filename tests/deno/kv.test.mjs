@@ -211,21 +211,38 @@ Deno.test("a bad value: the pool starts fresh, warns once, and keeps it under [.
   }
 });
 
-Deno.test("a state over Deno KV's 64 KiB value limit: the write fails, is logged, and runs go on", async () => {
+Deno.test("a state over 30,000 characters is stored gzip-compressed (was: over 64 KiB, about 300 profiles, it failed to save) and another handle's pool loads it; one too large even so fails, is logged, and runs go on", async () => {
   const { path, dir } = await tempKv();
   const kv = await Deno.openKv(path);
+  const kv2 = await Deno.openKv(path);
   try {
     const log = capture();
-    const many = Array.from({ length: 2000 }, (_, i) => ({ id: `profile-${i}`, provider: "openai", apiKey: `sk-deno-${i}-0123456789abcdef` }));
+    const many = Array.from({ length: 1000 }, (_, i) => ({ id: `profile-${i}`, provider: "openai", apiKey: `sk-deno-${i}-0123456789abcdef` }));
     const pool = new Pool({ profiles: many, storage: denoKvStore(kv), logger: log.logger });
     await pool.init();
-    pool.markFailure("profile-0", "rate_limit");
-    await pool.flush().catch(() => {});
-    assert(/saving state to Deno KV key \["key-carousel"\] failed .*Value too large/.test(log.error.join("\n")), log.error.join("\n"));
-    assertEquals((await pool.run(({ profileId }) => profileId)).value, "profile-1");
-    await pool.close().catch(() => {});
+    for (let i = 0; i < 1000; i += 2) pool.markFailure(`profile-${i}`, "rate_limit");
+    await pool.flush();
+    assertEquals(log.error, []);
+    const value = (await kv.get(KEY)).value;
+    assert(value instanceof Uint8Array && value.length < 65536, `stored ${value?.constructor?.name} of ${value?.length}`);
+    const other = new Pool({ profiles: many, storage: denoKvStore(kv2) });
+    await other.init();
+    assertEquals(other.getStatus().totalInCooldown, 500);
+    await other.close();
+    await pool.close();
+    // 20,000 profiles with random ids that have all failed, resting for random times: more
+    // than 64 KiB even compressed.
+    const huge = Array.from({ length: 20000 }, (_, i) => ({ id: crypto.randomUUID(), provider: "openai", apiKey: `sk-deno-${i}-0123456789abcdef` }));
+    const big = new Pool({ profiles: huge, storage: denoKvStore(kv, { key: ["huge"] }), logger: log.logger });
+    await big.init();
+    for (const { id } of huge) big.markFailure(id, "rate_limit", { retryAfterMs: 1000 + Math.floor(Math.random() * 3_000_000) });
+    await big.flush().catch(() => {});
+    assert(/saving state to Deno KV key \["huge"\] failed .*Value too large/.test(log.error.join("\n")), log.error.join("\n"));
+    assertEquals((await big.run(({ profileId }) => profileId, { maxWaitMs: 0 }).catch((e) => e.name)), "AllProfilesExhaustedError");
+    await big.close().catch(() => {});
   } finally {
     kv.close();
+    kv2.close();
     await Deno.remove(dir, { recursive: true });
   }
 });

@@ -87,3 +87,39 @@ test("denoKvStore's key cannot be changed from outside: neither the array passed
   assert.deepEqual(seen, ['["app","keys"]']);
   assert.equal(store.name, 'Deno KV key ["app", "keys"]');
 });
+
+test("denoKvStore: stored bytes that are not gzip are a bad value, copied aside as they are; a compressed state is read back", async () => {
+  const { Pool, denoKvStore } = await import("key-carousel");
+  const { gzipSync } = await import("node:zlib");
+  const data = new Map();
+  let version = 0;
+  const kv = {
+    get: async (key) => ({ key, value: data.get(JSON.stringify(key)) ?? null, versionstamp: data.has(JSON.stringify(key)) ? String(version) : null }),
+    set: async (key, value) => (data.set(JSON.stringify(key), value), { ok: true }),
+    atomic() {
+      let write;
+      const op = { check: () => op, set: (key, value) => ((write = { key, value }), op), commit: async () => (data.set(JSON.stringify(write.key), write.value), version++, { ok: true }) };
+      return op;
+    },
+  };
+  const bad = new Uint8Array([1, 2, 3]);
+  data.set('["key-carousel"]', bad);
+  const warnings = [];
+  const profiles = [{ id: "a", provider: "openai", apiKey: "sk-kv-aaaaaaaaaaaaaaaa" }];
+  const pool = new Pool({ profiles, storage: denoKvStore(kv), logger: { warn: (m) => warnings.push(m), error() {}, info() {} } });
+  await pool.init();
+  pool.markFailure("a", "rate_limit");
+  await pool.flush();
+  const sides = [...data.keys()].filter((k) => k.startsWith('["key-carousel","corrupt",'));
+  assert.equal(sides.length, 1, [...data.keys()].join(" "));
+  assert.deepEqual(data.get(sides[0]), bad);
+  assert.equal(warnings.length, 1);
+  await pool.close();
+  // A state stored compressed (as a bigger one is) is read as its text.
+  const state = { version: 1, profiles: { a: { errorCount: 1, lastFailure: Date.now(), cooldownUntil: Date.now() + 60_000, lastFailureReason: "rate_limit", updatedAt: Date.now() } } };
+  data.set('["key-carousel"]', new Uint8Array(gzipSync(JSON.stringify(state))));
+  const again = new Pool({ profiles, storage: denoKvStore(kv) });
+  await again.init();
+  assert.equal(again.getStatus().profiles[0].state, "cooldown");
+  await again.close();
+});
