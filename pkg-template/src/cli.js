@@ -244,6 +244,11 @@ function colour(env, isTTY) {
   if (force !== undefined) return force !== "0" && force !== "false";
   return isTTY === true && (env.NO_COLOR ?? "") === "" && env.TERM !== "dumb";
 }
+// A reader that stops early (`key-carousel status f.json | head -1`): the rest goes nowhere,
+// quietly (was: an unhandled EPIPE, a stack trace, exit 1).
+proc.stdout.on("error", (e) => {
+  if (e?.code !== "EPIPE") throw e;
+});
 main(proc.argv.slice(2), {
   out: (s) => proc.stdout.write(`${s}\n`),
   err: (s) => proc.stderr.write(`${s}\n`),

@@ -48,9 +48,9 @@ import { shownName } from "./errors.js";
 import { BYTES, WRITER } from "./protocol.js";
 
 /** The permission bits of the file at `p`, or undefined when there is none (or no stat). */
-async function modeOf(p) {
+async function statOf(p) {
   try {
-    return (await fsp.stat(p)).mode & 0o777;
+    return await fsp.stat(p);
   } catch {
     return undefined;
   }
@@ -492,9 +492,15 @@ export function fileStore(path, options = {}) {
       const tmp = tmpPath(t);
       try {
         // The new file gets the old one's permissions (never wider: the umask still applies),
-        // so a state file a user made private stays private.
-        const fh = await fsp.open(tmp, "w", (await modeOf(path)) ?? 0o666);
+        // so a state file a user made private stays private, and, where this process may give
+        // it (root: `sudo key-carousel clear`), its owner and group, so the app that owns it
+        // can still read it (was: root's, mode 600, and the app's pool lost its state).
+        const old = await statOf(path);
+        const fh = await fsp.open(tmp, "w", old === undefined ? 0o666 : old.mode & 0o777);
         try {
+          if (old !== undefined && typeof fh.chown === "function" && (old.uid !== globalThis.process?.geteuid?.() || old.gid !== globalThis.process?.getegid?.())) {
+            await fh.chown(old.uid, old.gid).catch(() => {}); // not ours to give: the file is this process's
+          }
           await fh.writeFile(text());
           if (fsync) await fh.sync();
         } finally {
@@ -596,7 +602,7 @@ export function fileStore(path, options = {}) {
       const content = undecodable !== null && undecodable.text === text ? undecodable.bytes : text;
       // The copy is the bad content as it was (a wrong file may hold anything, keys too):
       // readable by whom could read the file, or by its owner alone if that is unknown.
-      const mode = (await modeOf(path)) ?? 0o600;
+      const mode = ((await statOf(path))?.mode ?? 0o600) & 0o777;
       for (let i = 0; ; i++) {
         const p = `${path}.corrupt-${Date.now()}${i ? `-${i}` : ""}`;
         try {

@@ -301,3 +301,44 @@ test("status escapes control characters in the file's names (was: printed as the
   assert.ok(stdout.includes("k\\u001b[1A\\u001b[2Kx\\u009b"), stdout);
   assert.ok(stdout.includes("  m\\u0007"), stdout);
 });
+
+test("status piped into a reader that stops early (`| head -1`) ends quietly, exit 0 (was: an unhandled EPIPE, a stack trace, exit 1; found by a review)", async (t) => {
+  const dir = tempDir(t);
+  const path = join(dir, "many.json");
+  const now = Date.now();
+  const profiles = {};
+  for (let i = 0; i < 3000; i++) profiles[`key-${i}`] = { errorCount: 1, lastFailure: now, cooldownUntil: now + 600_000, lastFailureReason: "rate_limit", updatedAt: now };
+  writeFileSync(path, JSON.stringify({ version: 1, profiles }));
+  for (const extra of [[], ["--json"]]) {
+    const child = spawn(process.execPath, [cli, "status", path, ...extra], { stdio: ["ignore", "pipe", "pipe"] });
+    let stderr = "";
+    child.stderr.on("data", (d) => (stderr += d));
+    child.stdout.once("data", () => child.stdout.destroy()); // the reader goes away after its first chunk
+    const code = await new Promise((resolve) => child.on("close", resolve));
+    assert.equal(stderr, "", extra.join(" "));
+    assert.equal(code, 0, extra.join(" "));
+  }
+});
+
+test("status of a JSON file whose version is a text that could be a key does not print it (found by a review)", async (t) => {
+  const dir = tempDir(t);
+  const path = join(dir, "odd.json");
+  writeFileSync(path, JSON.stringify({ version: "sk-proj-LEAKLEAKLEAK1234567890", profiles: {} }));
+  const { code, stderr } = await run(["status", path]);
+  assert.equal(code, 1);
+  assert.match(stderr, /unsupported version \(a text of 30 characters\)/);
+  assert.doesNotMatch(stderr, /LEAK/);
+});
+
+test("clear run as root keeps the state file's owner and group (was: the file became root's, and the app's pool, not root, could no longer read it; found by a review)", { skip: process.getuid?.() !== 0 && "needs root" }, async (t) => {
+  const { chownSync, chmodSync, statSync } = await import("node:fs");
+  const dir = tempDir(t);
+  const path = await stateFile(dir);
+  chownSync(path, 65534, 65534);
+  chmodSync(path, 0o600);
+  const { code, stderr } = await run(["clear", path, "k0"]);
+  assert.equal(code, 0, stderr);
+  const st = statSync(path);
+  assert.deepEqual([st.uid, st.gid, st.mode & 0o777], [65534, 65534, 0o600]);
+  assert.equal(JSON.parse(readFileSync(path, "utf8")).profiles.k0.cooldownUntil, undefined);
+});
