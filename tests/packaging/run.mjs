@@ -658,10 +658,31 @@ await step("example-cloudflare-worker", async () => {
     const status = await (await fetch(new URL("/status", w.url))).json();
     const k0 = status.profiles.find((p) => p.id === "k0");
     if (k0?.state !== "cooldown") throw new Error(`/status after the call: ${JSON.stringify(status)}`);
-    return { persistence: body.persistence };
+    // The write goes out after the response (ctx.waitUntil): wait for it in KV.
+    const kv = await w.mf.getKVNamespace(binding);
+    for (let i = 0; i < 100 && (await kv.get("key-carousel")) === null; i++) await new Promise((r) => setTimeout(r, 100));
   } finally {
     await w.mf.dispose();
   }
+  // A fresh isolate's first request, /status: what KV holds (was: every key fresh until a
+  // /chat had loaded the state).
+  const again = await startWorker({
+    modules: [
+      { type: "ESModule", path: join(dir, "dist", main), contents: readFileSync(join(dir, "dist", main), "utf8") },
+      { type: "CompiledWasm", path: join(dir, "dist", wasm[0]), contents: readFileSync(join(dir, "dist", wasm[0])) },
+    ],
+    kvPersist: join(dir, "kv"),
+    bindings: { OPENAI_BASE_URL: `${mock.urlFor(run)}/v1`, OPENAI_API_KEYS: KEYS.join(",") },
+    kvNamespaces: [binding],
+  });
+  try {
+    const status = await (await fetch(new URL("/status", again.url))).json();
+    const k0 = status.profiles.find((p) => p.id === "k0");
+    if (k0?.errorCount !== 1 || typeof k0.lastFailure !== "number") throw new Error(`/status of a fresh isolate: ${JSON.stringify(k0)}`);
+  } finally {
+    await again.mf.dispose();
+  }
+  return { persistence: "KV (a fresh isolate's /status shows it)" };
 });
 
 await step("example-deno", async () => {

@@ -35,7 +35,10 @@ export default {
   async fetch(request, env, ctx) {
     const url = new URL(request.url);
     const pool = getPool(env);
-    if (url.pathname === "/status") return Response.json(pool.getStatus());
+    if (url.pathname === "/status") {
+      await pool.init(); // an isolate's first request: what KV holds (read once; `run` waits for it itself)
+      return Response.json(pool.getStatus());
+    }
     if (url.pathname !== "/chat") return new Response("try /chat?q=hello or /status\n", { status: 404 });
     try {
       const question = url.searchParams.get("q") ?? "Say hello";
