@@ -35,6 +35,9 @@ init().then(() => {
   });
   log.textContent = "ready: press Ask";
   button.disabled = false;
+}, (err) => {
+  // The .wasm did not load (not deployed next to the page, a 404): the error says what to do.
+  log.textContent = String(err.message);
 });
 
 button.addEventListener("click", async () => {

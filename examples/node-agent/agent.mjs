@@ -1,6 +1,7 @@
 // A Node agent: the official `openai` client, one per key, with key-carousel choosing the
 // key for every call. `maxRetries: 0` on the client, so a 429 goes back to the pool at once
-// and the next key is tried, instead of the SDK retrying the key that is rate limited.
+// and the next key is tried, instead of the SDK retrying the key that is rate limited; a
+// `timeout` of 60 s (the SDK's default is 10 minutes), so a key that hangs is rotated too.
 //
 //   OPENAI_API_KEYS=sk-...,sk-...,sk-... node agent.mjs     # the real API
 //   node agent.mjs                                          # a local mock (mock-openai.mjs)
@@ -26,7 +27,7 @@ const pool = new Pool({
 
 const clients = new Map();
 function client(apiKey) {
-  if (!clients.has(apiKey)) clients.set(apiKey, new OpenAI({ apiKey, baseURL, maxRetries: 0 }));
+  if (!clients.has(apiKey)) clients.set(apiKey, new OpenAI({ apiKey, baseURL, maxRetries: 0, timeout: 60_000 }));
   return clients.get(apiKey);
 }
 
@@ -52,7 +53,9 @@ try {
   }
 } catch (err) {
   if (!(err instanceof AllProfilesExhaustedError)) throw err;
-  console.error(`every key is resting; try again in ${Math.ceil((err.retryAfterMs ?? 0) / 1000)} s`);
+  // retryAfterMs: when the first key is back; absent when the run used up its turns (every
+  // key kept failing) rather than finding them all resting.
+  console.error(err.retryAfterMs === undefined ? `every key failed (${err.attempts.length} attempts)` : `every key is resting; try again in ${Math.ceil(err.retryAfterMs / 1000)} s`);
   process.exitCode = 1;
 } finally {
   await mock?.close();
