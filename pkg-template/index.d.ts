@@ -683,9 +683,9 @@ export declare class LlmKeyPool {
    * changes while its write runs, a run in flight failing, is written too, in up to three
    * more writes; a change after that is logged as not saved). Runs
    * waiting for a rest to end give up ({@link AllProfilesExhaustedError}, as v1's: no `retryAt`), and
-   * later runs do not wait. Calling it again returns the same promise. When its write fails
-   * it rejects with the store's error, as `flush` does, and the pool is closed all the same:
-   * those changes are not saved (a warning says so) and no write is retried.
+   * later runs do not wait. Calling it again returns the same promise. Never rejects, as
+   * `flush`: when its write fails (logged), the pool is closed all the same, those changes
+   * are not saved (a warning says so) and no write is retried.
    */
   close(): Promise<void>;
 }

@@ -232,7 +232,7 @@ export function isCallerAbort(err, signal) {
   // Also an abort the task wrapped (`throw new Error("chat failed", { cause: e })`): read
   // down the causes to the first that says what happened (a timeout, an abort, a
   // FailoverError's own reason).
-  const says = (e) => (isFailoverError(e) || core().isTimeoutMessage(errorText(e)) ? false : ABORTS_V2.has(extractNameV2(e)) ? true : undefined);
+  const says = (e) => (isFailoverError(e) || core().isTimeoutMessage(matchedText(errorText(e))) ? false : ABORTS_V2.has(extractNameV2(e)) ? true : undefined);
   return inCauses(err, 0, says) ?? false;
 }
 
@@ -241,7 +241,7 @@ export function isCallerAbort(err, signal) {
  * is the caller's abort.
  */
 export function isV1NonTimeoutAbort(err) {
-  return !isFailoverError(err) && ABORTS_V1.has(extractName(err)) && !core().isTimeoutMessage(errorMessage(err));
+  return !isFailoverError(err) && ABORTS_V1.has(extractName(err)) && !core().isTimeoutMessage(matchedText(errorMessage(err)));
 }
 
 /** The error names of an abort, by v1's rules and v2's (the SDKs' class too). */

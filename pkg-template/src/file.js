@@ -491,15 +491,22 @@ export function fileStore(path, options = {}) {
     async function writeAtomic(text, t) {
       const tmp = tmpPath(t);
       try {
-        // The new file gets the old one's permissions (never wider: the umask still applies),
-        // so a state file a user made private stays private, and, where this process may give
-        // it (root: `sudo key-carousel clear`), its owner and group, so the app that owns it
-        // can still read it (was: root's, mode 600, and the app's pool lost its state).
+        // The new file gets the old one's permissions, exactly (the umask narrowed a shared
+        // group's 660 to 640), so a state file a user made private stays private, and, where
+        // this process may give them (root: `sudo key-carousel clear`), its owner and group,
+        // so the app that owns it can still read it (was: root's, mode 600, and the app's pool
+        // lost its state). A new file: 666 less the umask.
         const old = await statOf(path);
         const fh = await fsp.open(tmp, "w", old === undefined ? 0o666 : old.mode & 0o777);
         try {
-          if (old !== undefined && typeof fh.chown === "function" && (old.uid !== globalThis.process?.geteuid?.() || old.gid !== globalThis.process?.getegid?.())) {
-            await fh.chown(old.uid, old.gid).catch(() => {}); // not ours to give: the file is this process's
+          if (old !== undefined) {
+            // Best effort (a runtime's file handle may lack either): what cannot be kept is not.
+            const quietly = (f) => Promise.resolve().then(f).catch(() => {});
+            await quietly(() => fh.chmod(old.mode & 0o777));
+            if (old.uid !== globalThis.process?.geteuid?.() || old.gid !== globalThis.process?.getegid?.()) {
+              // Not ours to give (not root): the group alone, where this process is a member of it.
+              await quietly(() => fh.chown(old.uid, old.gid).catch(() => fh.chown(-1, old.gid)));
+            }
           }
           await fh.writeFile(text());
           if (fsync) await fh.sync();

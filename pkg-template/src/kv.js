@@ -97,12 +97,13 @@ async function gzip(text) {
 
 /**
  * A stored Deno KV value as the pool reads it: bytes (a compressed state) as their text;
- * bytes that are not gzip as they are (a bad value, copied aside as it is).
+ * bytes that are not gzip of UTF-8 text as they are (a bad value, copied aside as it is).
  */
 async function storedText(value) {
   if (!(value instanceof Uint8Array)) return value ?? null;
   try {
-    return await new Response(new Blob([value]).stream().pipeThrough(new DecompressionStream("gzip"))).text();
+    const bytes = await new Response(new Blob([value]).stream().pipeThrough(new DecompressionStream("gzip"))).arrayBuffer();
+    return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
   } catch {
     return value;
   }

@@ -830,7 +830,7 @@ export class Persister {
         // promised is not made.
         else if (!flushed && !this.droppedAfterClose) {
           this.droppedAfterClose = true;
-          this.log("warn", `key-carousel: close() could not save the pool's last changes to ${this.name} (it rejects with the error); they are not saved, and no write is retried`);
+          this.log("warn", `key-carousel: close() could not save the pool's last changes to ${this.name} (the write failed); they are not saved, and no write is retried`);
         }
         this.closed = true;
         this.#wroteThrough(Infinity);

@@ -35,8 +35,8 @@ const ANCHOR = 4;
 /**
  * Entries pack (key << POS_BITS) | (position / ANCHOR): keys of up to 4,096 characters and
  * up to 2^21 keys (a 32-bit entry). Keys past 4,096 characters (a whole credential file)
- * get an index of their own, with as many bits for positions as their count leaves; past
- * 2^21 keys, the call's own key is still checked.
+ * get indexes of their own, with as many bits for positions as the longest needs
+ * (`longIndexes`); past 2^21 keys, the call's own key is still checked.
  */
 const POS_BITS = 10;
 
@@ -97,7 +97,24 @@ export function holdsAnyKey(name, index) {
 
 /** `marks` with the pieces of `text` found in the keys longer than the index holds. */
 function markBeyond(text, anchors, marks) {
-  return anchors.beyond === null ? marks : markPieces(text, anchors.beyond, marks);
+  if (anchors.beyond !== null) for (const a of anchors.beyond) marks = markPieces(text, a, marks);
+  return marks;
+}
+
+/**
+ * Anchor indexes of `long` keys (past 4,096 characters), longest first: each with the
+ * position bits its longest key needs, and as many keys as the bits left can number.
+ */
+function longIndexes(long, crowdedAbove) {
+  const sorted = [...long].sort((a, b) => b.length - a.length);
+  const indexes = [];
+  for (let i = 0; i < sorted.length; ) {
+    const posBits = Math.max(1, Math.ceil(Math.log2(Math.floor(sorted[i].length / ANCHOR) + 1)));
+    const n = Math.min(sorted.length - i, 2 ** (31 - posBits));
+    indexes.push(anchorIndex(sorted.slice(i, i + n), crowdedAbove, posBits));
+    i += n;
+  }
+  return indexes;
 }
 
 /** `index` (a `keyIndex`, or null) while it still covers `keys`, else a new one. */
@@ -182,11 +199,12 @@ function anchorIndex(keys, crowdedAbove, posBits = POS_BITS) {
     const end = Math.min(keys[k].length, limit);
     for (let p = 0; p + ANCHOR <= end; p += ANCHOR) entries[at[hashes[h++]]++] = k * 2 ** posBits + (p >> 2);
   }
-  const complete = count === keys.length;
   // Keys past the limit (4,096 characters: a whole credential file, say): indexed whole in
-  // an index of their own, whose entries leave more bits to positions (30 for one such key).
+  // indexes of their own, whose entries leave as many bits to positions as their longest
+  // key needs (see `longIndexes`).
   const long = posBits === POS_BITS ? keys.slice(0, count).filter((k) => k.length > limit) : [];
-  const beyond = long.length === 0 ? null : anchorIndex(long, crowdedAbove, 31 - Math.max(1, Math.ceil(Math.log2(long.length))));
+  const beyond = long.length === 0 ? null : longIndexes(long, crowdedAbove);
+  const complete = count === keys.length;
   const groups = crowdedGroups(keys, head, entries, crowdedAbove, posBits);
   if (groups.size === 0) return { keys, head, entries, shift, groups, complete, beyond, posBits };
   // The grouped entries leave their buckets (marked -1): the buckets are made again without them.

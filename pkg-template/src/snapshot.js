@@ -70,13 +70,14 @@ export function parseState(raw) {
 }
 
 function parseObject(data) {
+  if (ArrayBuffer.isView(data)) throw new CorruptState(`${data.byteLength} bytes, not JSON text`);
   if (!isRecordObject(data)) throw new CorruptState(`not an object but ${data === null ? "null" : Array.isArray(data) ? "an array" : typeof data}`);
   if (data.version !== 1) {
     const v = data.version;
     if (v === undefined) throw new CorruptState("no `version` (not a key-carousel state)");
     // A version is a number; a text is quoted only if it could not be a key (the CLI knows no
     // keys to redact, and the file may be any JSON).
-    throw new CorruptState(`unsupported version ${typeof v === "number" ? v : typeof v === "string" ? (/^[\w.-]{0,12}$/.test(v) ? JSON.stringify(v) : `(a text of ${v.length} characters)`) : typeof v}`);
+    throw new CorruptState(`unsupported version ${typeof v === "number" ? v : typeof v === "string" ? (/^[\w.-]{0,7}$/.test(v) ? JSON.stringify(v) : `(a text of ${v.length} characters)`) : typeof v}`);
   }
   const profiles = data.profiles;
   if (!isRecordObject(profiles)) throw new CorruptState("`profiles` is not an object");

@@ -114,7 +114,19 @@ test("denoKvStore: stored bytes that are not gzip are a bad value, copied aside 
   assert.equal(sides.length, 1, [...data.keys()].join(" "));
   assert.deepEqual(data.get(sides[0]), bad);
   assert.equal(warnings.length, 1);
+  assert.match(warnings[0], /is unusable \(3 bytes, not JSON text/);
   await pool.close();
+  // gzip whose content is not UTF-8 text: kept as the bytes they are too.
+  const notText = new Uint8Array(gzipSync(Buffer.from([0xff, 0xfe, 0x41])));
+  data.clear();
+  data.set('["key-carousel"]', notText);
+  const third = new Pool({ profiles, storage: denoKvStore(kv), logger: { warn() {}, error() {}, info() {} } });
+  await third.init();
+  third.markFailure("a", "rate_limit");
+  await third.flush();
+  const kept = [...data.keys()].filter((k) => k.startsWith('["key-carousel","corrupt",'));
+  assert.deepEqual(data.get(kept[0]), notText);
+  await third.close();
   // A state stored compressed (as a bigger one is) is read as its text.
   const state = { version: 1, profiles: { a: { errorCount: 1, lastFailure: Date.now(), cooldownUntil: Date.now() + 60_000, lastFailureReason: "rate_limit", updatedAt: Date.now() } } };
   data.set('["key-carousel"]', new Uint8Array(gzipSync(JSON.stringify(state))));

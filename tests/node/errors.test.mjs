@@ -434,3 +434,24 @@ test("an attempt keeps at most 65,536 characters of its error, saying how many m
   assert.equal(classifyError(new Error(`rate limit exceeded ${long}`)), "rate_limit");
   assert.equal(classifyError(new Error(`${long} insufficient funds`)), "billing");
 });
+
+test("a huge error message does not grow the module's memory: what crosses into it is capped, for the timeout check as for the rules (was: the whole text, 30 MB a failure, which the memory keeps; found by a review)", async () => {
+  const { execFileSync } = await import("node:child_process");
+  const { fileURLToPath } = await import("node:url");
+  const script = `
+    let memory;
+    const Instance = WebAssembly.Instance;
+    WebAssembly.Instance = new Proxy(Instance, { construct(t, a) { const i = new t(...a); memory = i.exports.memory; return i; } });
+    const { Pool, LlmKeyPool } = await import("key-carousel");
+    const before = memory.buffer.byteLength;
+    const huge = "x".repeat(10_000_000);
+    const profiles = [0, 1, 2].map((i) => ({ id: "k" + i, provider: "x", apiKey: "sk-" + i + "-aaaaaaaaaaaaaaaaaaaa" }));
+    const fail = (name) => () => Promise.reject(Object.assign(new Error("502 Bad Gateway " + huge), { status: 502, name }));
+    await new Pool({ profiles, maxWaitMs: 0 }).run(fail("Error")).catch(() => {});
+    await new LlmKeyPool({ profiles, maxWaitMs: 0, logger: { warn() {}, info() {}, error() {} } }).run(fail("TimeoutError")).catch(() => {});
+    console.log(JSON.stringify({ before, after: memory.buffer.byteLength }));
+  `;
+  const out = execFileSync(process.execPath, ["--input-type=module", "-e", script], { cwd: fileURLToPath(new URL("../../", import.meta.url)), encoding: "utf8" });
+  const { before, after } = JSON.parse(out);
+  assert.ok(after - before < 2 * 1024 * 1024, `the module's memory grew from ${before} to ${after} bytes`);
+});

@@ -7,7 +7,7 @@ import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import { createRequire } from "node:module";
 import { spawnSync } from "node:child_process";
-import { Pool, ConfigError, memoryStore, webStorageStore, mergeSnapshots } from "key-carousel";
+import { Pool, LlmKeyPool, ConfigError, memoryStore, webStorageStore, mergeSnapshots } from "key-carousel";
 import { fileStore } from "key-carousel/file";
 import { T0, keys, manualClock, quotaStorage, statusOf, tick, tooManyRequests } from "./helpers.mjs";
 
@@ -257,11 +257,23 @@ test("close() whose write fails rejects with the store's error, says the changes
   const err = await pool.close().then(() => undefined, (e) => e);
   assert.equal(err?.message, "disk full");
   const last = logs.at(-1);
-  assert.match(last, /^warn key-carousel: close\(\) could not save the pool's last changes .*not saved, and no write is retried/);
+  assert.match(last, /^warn key-carousel: close\(\) could not save the pool's last changes to .* \(the write failed\); they are not saved, and no write is retried$/);
   const after = saves;
   await tick(1100); // the first retry was due 1 s after the failure
   assert.equal(saves, after);
   assert.equal(logs.at(-1), last);
+  // LlmKeyPool's close, as its flush, never rejects (v1's); it warns the same.
+  logs.length = 0;
+  const notADir = join(dir(), "a-file");
+  writeFileSync(notADir, "");
+  const v1 = new LlmKeyPool({
+    profiles: [{ id: "a", provider: "openai", apiKey: "sk-close-aaaaaaaaaaaaaaaa" }],
+    storagePath: join(notADir, "state.json"), // ENOTDIR: every write fails
+    logger: { info() {}, warn: (m) => logs.push(`warn ${m}`), error: (m) => logs.push(`error ${m}`) },
+  });
+  await v1.markFailure("a", "auth");
+  assert.equal(await v1.close(), undefined);
+  assert.match(logs.at(-1), /^warn key-carousel: close\(\) could not save the pool's last changes to .* \(the write failed\)/);
 });
 
 test("close() also writes what changed while its flush was writing (a run in flight failing), and warns of nothing (was: dropped without a word)", async () => {
@@ -1304,4 +1316,27 @@ test("a storagePath that is not a regular file (a FIFO, a directory) is a store 
   }
   assert.ok(statSync(fifo).isFIFO(), "the FIFO is still a FIFO");
   assert.deepEqual(readdirSync(dir), ["state.fifo"], "no copy, no lock, no temp file left");
+});
+
+test("a write by a process that is not the file's owner keeps its group where the process is a member, and its mode exactly (was: the group fell back to the process's own, and the umask took the group's write; found by a review)", { skip: (process.getuid?.() !== 0 || !existsSync("/usr/bin/setpriv")) && "needs root and setpriv" }, async () => {
+  const { chownSync } = await import("node:fs");
+  const d = dir();
+  chmodSync(d, 0o777);
+  const path = join(d, "state.json");
+  writeFileSync(path, JSON.stringify({ version: 1, profiles: {} }));
+  chownSync(path, 0, 1234);
+  chmodSync(path, 0o660);
+  const script = `
+    const { Pool } = await import("key-carousel");
+    const { fileStore } = await import("key-carousel/file");
+    const pool = new Pool({ profiles: [{ id: "a", provider: "x", apiKey: "sk-group-aaaaaaaaaaaaaaaa" }], storage: fileStore(${JSON.stringify(path)}) });
+    await pool.init();
+    pool.markFailure("a", "rate_limit");
+    await pool.close();
+  `;
+  const r = spawnSync("/usr/bin/setpriv", ["--reuid=65534", "--regid=65534", "--groups=1234", process.execPath, "--input-type=module", "-e", script], { cwd: new URL("../../", import.meta.url), encoding: "utf8" });
+  assert.equal(r.status, 0, r.stderr);
+  const st = statSync(path);
+  assert.deepEqual([st.uid, st.gid, st.mode & 0o777], [65534, 1234, 0o660]);
+  assert.equal(readState(path).profiles.a.lastFailureReason, "rate_limit");
 });

@@ -720,3 +720,24 @@ test("a key inside another takes nothing from the redaction of the other's piece
     for (const a of err.attempts) assert.equal(a.error, "key fragment: [redacted]");
   }
 });
+
+test("a key of millions of characters among more than 1,024 keys past 4,096 characters is redacted at any place (was: past the long keys' index's reach, a piece went through unredacted; found by a review)", async () => {
+  const { keyIndex, redact } = await import("../../pkg-template/src/secrets.js");
+  let x = 7;
+  const rnd = (n) => {
+    let s = "";
+    for (let i = 0; i < n; i++) {
+      x = (Math.imul(x, 1103515245) + 12345) >>> 0;
+      s += "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"[x >>> 26];
+    }
+    return s;
+  };
+  const keys = Array.from({ length: 1025 }, () => rnd(4097));
+  const big = rnd(4_500_000);
+  keys.push(big);
+  const index = keyIndex(keys);
+  for (const at of [10, 4_000_000, 4_300_000, 4_499_980]) {
+    assert.equal(redact(`echo: ${big.slice(at, at + 20)}!`, "", index), "echo: [redacted]!", `at ${at}`);
+    assert.equal(redact(`echo: ${big.slice(at, at + 20)}!`, big, index), "echo: [redacted]!", `at ${at}, as the call's key`);
+  }
+});
