@@ -535,8 +535,9 @@ export declare class Pool {
   /** The status: `JSON.stringify(pool)` shows ids and numbers, never a key. */
   toJSON(): DetailedPoolStatus;
   /**
-   * Loads the stored state (`storage` or `storagePath`) and merges it into the pool, however
-   * long that takes; the first `run` starts it itself when this was not called, and runs wait
+   * Loads the stored state (`storage` or `storagePath`) and merges it into the pool, waiting
+   * up to 30 s for the store (a load that has not answered by then is taken as lost: logged,
+   * and merged in should it still come); the first `run` starts it itself when this was not called, and runs wait
    * for it at most 5 s (then they go on, and the state is merged in when it comes). Never rejects: a store that cannot
    * be read is reported through the logger (error) and the pool starts fresh; a stored value
    * that is garbage, truncated, of another version or of the wrong types is copied aside
@@ -997,8 +998,10 @@ export type DenoKvAtomicLike = {
  * `lastFailure` and `lastSuccess` take the maximum; the cooldown group (`cooldownUntil`,
  * `lastFailureReason`, `errorCount`, `cooldownLong`, `cooldownStartedAt`, `updatedAt`) comes
  * whole from the record with the greater key `(updatedAt ?? max(lastFailure, lastSuccess) ?? -1,
- * cooldownUntil ?? -1, errorCount, lastFailureReason ?? "", cooldownLong, cooldownStartedAt ?? -1)`,
- * and `updatedAt` becomes that key's first part. Commutative, associative, idempotent.
+ * cooldownUntil ?? +Infinity, errorCount, lastFailureReason ?? "", cooldownLong, cooldownStartedAt ?? -1)`
+ * (at an equal time the record without a rest wins), and `updatedAt` becomes that key's
+ * first part. Commutative, associative, idempotent (for records with a time: a model's
+ * record with none says nothing, and is dropped).
  * Unusable fields are dropped.
  * @throws {TypeError} when either value as a whole is unusable (not JSON, wrong version),
  *   e.g. `mergeSnapshots: b is unusable: unsupported version 2`.

@@ -53,7 +53,8 @@ export function parseState(raw) {
     const other = /^\((a Redis [a-z]+, not a string)\)$/.exec(raw);
     if (other !== null) throw new CorruptState(other[1]);
     try {
-      data = JSON.parse(raw);
+      // A byte order mark, which an editor may have put before the text: not part of it.
+      data = JSON.parse(raw.charCodeAt(0) === 0xfeff ? raw.slice(1) : raw);
     } catch (e) {
       // Only where: the parser's message quotes the text, and a file given by mistake (a
       // key file) would show its first characters (the CLI, which knows no keys, prints it).

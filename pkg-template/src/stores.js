@@ -30,12 +30,24 @@ export function memoryStore() {
 }
 
 /**
+ * `localStorage`, or undefined where there is none, or where reading it throws (a sandboxed
+ * iframe, blocked storage: SecurityError), which the caller then hears as a TypeError.
+ */
+function defaultStorage() {
+  try {
+    return globalThis.localStorage;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
  * Keeps the state under `key` in a Web Storage (`localStorage` by default). One
  * read-merge-write is synchronous, so atomic within a page; two tabs writing at once can
  * interleave (the later write wins for that moment; the next write of the other tab merges
  * again). A bad value is copied to `<key>.corrupt-<time>` (moved there when there is no room for a copy).
  */
-export function webStorageStore(storage = globalThis.localStorage, options = {}) {
+export function webStorageStore(storage = defaultStorage(), options = {}) {
   if (storage === null || typeof storage !== "object" || typeof storage.getItem !== "function" || typeof storage.setItem !== "function") {
     throw new TypeError("webStorageStore(storage): storage must be a Web Storage (localStorage here is unavailable)");
   }

@@ -1340,3 +1340,33 @@ test("a write by a process that is not the file's owner keeps its group where th
   assert.deepEqual([st.uid, st.gid, st.mode & 0o777], [65534, 1234, 0o660]);
   assert.equal(readState(path).profiles.a.lastFailureReason, "rate_limit");
 });
+
+test("webStorageStore() where reading localStorage throws (a sandboxed iframe: SecurityError) is the documented TypeError (found by a review)", () => {
+  const had = Object.getOwnPropertyDescriptor(globalThis, "localStorage");
+  Object.defineProperty(globalThis, "localStorage", {
+    configurable: true,
+    get() {
+      throw Object.assign(new Error("The operation is insecure."), { name: "SecurityError" });
+    },
+  });
+  try {
+    assert.throws(() => webStorageStore(), (e) => e instanceof TypeError && /storage must be a Web Storage/.test(e.message));
+  } finally {
+    if (had) Object.defineProperty(globalThis, "localStorage", had);
+    else delete globalThis.localStorage;
+  }
+});
+
+test("a state file that starts with a byte order mark (saved by an editor) is read, not set aside (was: unusable, the pool started fresh and a disabled key came back; found by a review)", async () => {
+  const d = dir();
+  const path = join(d, "state.json");
+  const now = Date.now();
+  writeFileSync(path, "\ufeff" + JSON.stringify({ version: 1, profiles: { k0: { errorCount: 1, lastFailure: now, cooldownUntil: now + 3_600_000, lastFailureReason: "billing" } } }));
+  const log = capture();
+  const pool = new Pool({ profiles: keys(2), storage: fileStore(path), logger: log.logger });
+  await pool.init();
+  assert.equal(statusOf(pool, "k0").state, "disabled");
+  assert.deepEqual(log.warn, []);
+  assert.deepEqual(readdirSync(d).filter((f) => f.includes("corrupt")), []);
+  await pool.close();
+});
