@@ -640,15 +640,18 @@ await step("example-cloudflare-worker", async () => {
   if (!main || wasm.length !== 1) throw new Error(`wrangler's output: ${files.join(", ")}`);
   const run = `example-worker-${Date.now()}`;
   const { KEYS } = await import("./fixtures/scenario.mjs");
-  const w = await startWorker({
-    modules: [
-      { type: "ESModule", path: join(dir, "dist", main), contents: readFileSync(join(dir, "dist", main), "utf8") },
-      { type: "CompiledWasm", path: join(dir, "dist", wasm[0]), contents: readFileSync(join(dir, "dist", wasm[0])) },
-    ],
-    kvPersist: join(dir, "kv"),
-    bindings: { OPENAI_BASE_URL: `${mock.urlFor(run)}/v1`, OPENAI_API_KEYS: KEYS.join(",") },
-    kvNamespaces: [binding],
-  });
+  // Wrangler's output, its KV kept on disk: each start is a fresh isolate on the same KV.
+  const start = () =>
+    startWorker({
+      modules: [
+        { type: "ESModule", path: join(dir, "dist", main), contents: readFileSync(join(dir, "dist", main), "utf8") },
+        { type: "CompiledWasm", path: join(dir, "dist", wasm[0]), contents: readFileSync(join(dir, "dist", wasm[0])) },
+      ],
+      kvPersist: join(dir, "kv"),
+      bindings: { OPENAI_BASE_URL: `${mock.urlFor(run)}/v1`, OPENAI_API_KEYS: KEYS.join(",") },
+      kvNamespaces: [binding],
+    });
+  const w = await start();
   try {
     const res = await fetch(new URL("/chat?q=hello", w.url));
     const body = await res.json();
@@ -666,15 +669,7 @@ await step("example-cloudflare-worker", async () => {
   }
   // A fresh isolate's first request, /status: what KV holds (was: every key fresh until a
   // /chat had loaded the state).
-  const again = await startWorker({
-    modules: [
-      { type: "ESModule", path: join(dir, "dist", main), contents: readFileSync(join(dir, "dist", main), "utf8") },
-      { type: "CompiledWasm", path: join(dir, "dist", wasm[0]), contents: readFileSync(join(dir, "dist", wasm[0])) },
-    ],
-    kvPersist: join(dir, "kv"),
-    bindings: { OPENAI_BASE_URL: `${mock.urlFor(run)}/v1`, OPENAI_API_KEYS: KEYS.join(",") },
-    kvNamespaces: [binding],
-  });
+  const again = await start();
   try {
     const status = await (await fetch(new URL("/status", again.url))).json();
     const k0 = status.profiles.find((p) => p.id === "k0");
