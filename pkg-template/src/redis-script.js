@@ -121,7 +121,8 @@ value = function(s, i)
   return num(s, i)
 end
 local function decode(s)
-  local v, i = value(s, skip(s, 1))
+  -- a byte order mark before the text (an editor's) is not part of it, as in parseState
+  local v, i = value(s, skip(s, sub(s, 1, 3) == "\239\187\191" and 4 or 1))
   if skip(s, i) <= #s then fail() end
   return v
 end

@@ -1326,15 +1326,20 @@ test("a write by a process that is not the file's owner keeps its group where th
   writeFileSync(path, JSON.stringify({ version: 1, profiles: {} }));
   chownSync(path, 0, 1234);
   chmodSync(path, 0o660);
+  // The package where the other user can read it (a checkout may sit in a private directory).
+  const { cpSync } = await import("node:fs");
+  const pkgCopy = dir();
+  cpSync(new URL("../../pkg/", import.meta.url), pkgCopy, { recursive: true });
+  chmodSync(pkgCopy, 0o755);
   const script = `
-    const { Pool } = await import("key-carousel");
-    const { fileStore } = await import("key-carousel/file");
+    const { Pool } = await import(${JSON.stringify(join(pkgCopy, "index.mjs"))});
+    const { fileStore } = await import(${JSON.stringify(join(pkgCopy, "file.mjs"))});
     const pool = new Pool({ profiles: [{ id: "a", provider: "x", apiKey: "sk-group-aaaaaaaaaaaaaaaa" }], storage: fileStore(${JSON.stringify(path)}) });
     await pool.init();
     pool.markFailure("a", "rate_limit");
     await pool.close();
   `;
-  const r = spawnSync("/usr/bin/setpriv", ["--reuid=65534", "--regid=65534", "--groups=1234", process.execPath, "--input-type=module", "-e", script], { cwd: new URL("../../", import.meta.url), encoding: "utf8" });
+  const r = spawnSync("/usr/bin/setpriv", ["--reuid=65534", "--regid=65534", "--groups=1234", process.execPath, "--input-type=module", "-e", script], { cwd: d, encoding: "utf8" });
   assert.equal(r.status, 0, r.stderr);
   const st = statSync(path);
   assert.deepEqual([st.uid, st.gid, st.mode & 0o777], [65534, 1234, 0o660]);
