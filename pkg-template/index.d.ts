@@ -210,7 +210,8 @@ export type PoolOptions = {
   /**
    * The longest a success-only change (lastUsed, lastSuccess, a success ending a cooldown)
    * waits before it is written: at most one such write per interval. Default 1000 ms.
-   * Failures and `clearCooldown` are written at once. A finite number (not `Infinity`).
+   * Failures and `clearCooldown` are written at once. At most 2,147,483,647 ms (24.8 days,
+   * setTimeout's longest wait).
    */
   saveIntervalMs?: number | undefined;
   /**

@@ -50,21 +50,12 @@ export function isCoreLoaded() {
 }
 
 /**
- * The length of a name in UTF-16 units, or a cut of it that fits 16 bits. Ids are at most
- * 256 bytes long (checked in the core), so their lengths fit; a longer one is cut to a
- * length the core rejects with the field's name (never inside a surrogate pair, which the
- * core would take for lengths that do not match the string).
+ * Each name's length in UTF-16 units, in 16 bits (`fitted` names: none is longer). (A loop:
+ * `Uint16Array.from` with a mapping function was 3× slower.)
  */
-function cutLength(s) {
-  if (s.length <= 0xffff) return s.length;
-  const last = s.charCodeAt(0xfffe);
-  return last >= 0xd800 && last <= 0xdbff ? 0xfffe : 0xffff;
-}
-
-/** Each name's cutLength. (A loop: `Uint16Array.from` with a mapping function was 3× slower.) */
 function cutLengths(names) {
   const out = new Uint16Array(names.length);
-  for (let i = 0; i < names.length; i++) out[i] = cutLength(names[i]);
+  for (let i = 0; i < names.length; i++) out[i] = names[i].length;
   return out;
 }
 
@@ -422,7 +413,23 @@ function addProfiles(raw, ids, providers, fallback, positions) {
     }
     index[i] = at;
   }
-  return raw.addProfiles(toUtf8.encode(ids.join("")), cutLengths(ids), names.join(""), cutLengths(names), index, fallback, positions);
+  const fittedIds = fitted(ids);
+  const fittedNames = fitted(names);
+  return raw.addProfiles(toUtf8.encode(fittedIds.join("")), cutLengths(fittedIds), fittedNames.join(""), cutLengths(fittedNames), index, fallback, positions);
+}
+
+/** A name of 257 bytes: what stands in for one past 16 bits of length (see `fitted`). */
+const TOO_LONG = /* @__PURE__ */ "x".repeat(257);
+
+/**
+ * `names`, or, when one is longer than 65,535 UTF-16 units (so more than 256 bytes), a copy
+ * with it replaced by TOO_LONG, which the core refuses, naming the field, as it would it:
+ * the names cross joined, each by its length in 16 bits (was: such a name cut there put the
+ * next ones out of step, and a cut inside a surrogate pair was an error naming no field).
+ */
+function fitted(names) {
+  for (let i = 0; i < names.length; i++) if (names[i].length > 0xffff) return names.map((n) => (n.length > 0xffff ? TOO_LONG : n));
+  return names;
 }
 
 /** The columns of no records: an import of nothing (CorePool#forgetStale). */

@@ -4,6 +4,7 @@
 // and keeps; the core checks the numbers again (config.rs).
 
 import { ConfigError, itemPath, shownName } from "./errors.js";
+import { MAX_TIMER_MS } from "./wait.js";
 import { resolvePolicy } from "./reasons.js";
 import { MIN_LEAK, fingerprint, holdsKey, wellFormed } from "./secrets.js";
 import { fileStoreFactory } from "./persist.js";
@@ -253,6 +254,8 @@ export function readPoolOptions(options) {
   if (typeof saveIntervalMs !== "number" || !(saveIntervalMs >= 0) || saveIntervalMs === Infinity) {
     throw new ConfigError("saveIntervalMs", "must be a finite number of ms >= 0");
   }
+  // A timer waits at most that long (setTimeout fires at once beyond it, with a warning).
+  if (saveIntervalMs > MAX_TIMER_MS) throw new ConfigError("saveIntervalMs", `must be at most ${MAX_TIMER_MS} ms (24.8 days)`);
   if (typeof clock !== "function") throw new ConfigError("clock", "must be a function returning ms since the epoch");
   if (logger !== undefined && (logger === null || typeof logger !== "object")) {
     throw new ConfigError("logger", "must be an object with debug/info/warn/error methods");
@@ -396,6 +399,7 @@ export function readPoolOptions(options) {
   );
   return {
     ids,
+    givenIds,
     providers,
     models,
     keys,
@@ -414,4 +418,21 @@ export function readPoolOptions(options) {
     logger,
     maxWaitMs,
   };
+}
+
+/**
+ * `e`, or, when the core refused an id the user did not write (a fallback's, made from its
+ * provider and model; a profile's made from its provider and key), the same problem named
+ * after the field the id was made from. `hasOwnId(i)`: whether profiles[i] gave an id.
+ */
+export function renamedDerived(e, hasOwnId) {
+  if (!(e instanceof ConfigError)) return e;
+  const problem = e.message.slice(e.field.length + 2);
+  let m = /^fallbackModels\[(\d+)\]\.id$/.exec(e.field);
+  if (m !== null) return new ConfigError(`fallbackModels[${m[1]}].model`, `${problem} (said of the profile id made from it, fallback-<provider>-<model>)`);
+  m = /^profiles\[(\d+)\]\.id$/.exec(e.field);
+  if (m !== null && !hasOwnId(Number(m[1]))) {
+    return new ConfigError(`profiles[${m[1]}].provider`, `${problem} (said of the profile id made from it, <provider>-<14 hex digits>: give the profile an id)`);
+  }
+  return e;
 }

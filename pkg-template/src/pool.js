@@ -27,7 +27,7 @@ import {
   VALUES,
   inFlights,
 } from "./columns.js";
-import { KEY_IN_NAME, checkWait, isObject, readPoolOptions } from "./options.js";
+import { KEY_IN_NAME, checkWait, isObject, readPoolOptions, renamedDerived } from "./options.js";
 
 const RUN_OPTIONS = new Set(["provider", "model", "signal", "label", "maxWaitMs", "session"]);
 const EMPTY = Object.freeze({});
@@ -133,7 +133,7 @@ export class Pool {
         // A core that trapped cannot be freed (its borrow is still held): the error to
         // report is the one that stopped the construction.
       }
-      throw e;
+      throw renamedDerived(e, (i) => o.givenIds[i] !== undefined);
     }
     this.#ids = ids;
     for (const p of new Set(this.#providers)) this.#providerIndex.set(p, c.providerIndex(p));

@@ -13,7 +13,7 @@ import { AllProfilesExhaustedError, ConfigError, attemptText, itemPath, shownNam
 import { classifyErrorV1, errorMessage, isV1NonTimeoutAbort, unknownFailoverReason } from "./classify.js";
 import { REASONS, REASON_CODE } from "./reasons.js";
 import { MIN_LEAK, holdsAnyKey, holdsKey, keyIndex, keyIndexOf, redact, wellFormed } from "./secrets.js";
-import { COOLDOWN_FIELDS, KEY_IN_NAME, refuseKeysAsNames } from "./options.js";
+import { COOLDOWN_FIELDS, KEY_IN_NAME, refuseKeysAsNames, renamedDerived } from "./options.js";
 import { COOLDOWN_UNTIL, ERROR_COUNT, LAST_FAILURE, LAST_SUCCESS, LAST_USED, STATE, STATES, VALUES } from "./columns.js";
 
 const MODE_V1 = 1;
@@ -134,7 +134,11 @@ export class LlmKeyPool {
         const apiKey = fb.apiKey ?? (borrowed >= 0 ? this.#keys[borrowed] : undefined);
         if (apiKey) {
           if (this.#index.has(fallbackId)) throw new Error(`Duplicate fallback ID: "${redact(fallbackId, "", keyIndex([...configKeys(), apiKey]))}"`);
-          this.#checkStrings("fallbackModels", position, fallbackId, fb.provider, apiKey);
+          try {
+            this.#checkStrings("fallbackModels", position, fallbackId, fb.provider, apiKey);
+          } catch (e) {
+            throw renamedDerived(e, () => true);
+          }
           if (holdsKey(fb.model, apiKey)) throw new ConfigError(itemPath("fallbackModels", position, "model"), KEY_IN_NAME);
           this.#push(fallbackId, fb.provider, fb.model, apiKey);
           fallbackFlags.push(1);
@@ -158,7 +162,8 @@ export class LlmKeyPool {
       if (this.#ids.length > 0) c.addAll(this.#ids, this.#providers, fallbackFlags, positions);
     } catch (e) {
       c.free();
-      throw e;
+      // v1's ids are the profile's own or `profile-<i>`: a fallback's is the only one made.
+      throw renamedDerived(e, () => true);
     }
     if (refused !== undefined) {
       c.free();

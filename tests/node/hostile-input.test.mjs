@@ -170,7 +170,14 @@ test("configuration: hostile values are ConfigErrors naming the field, and the m
     ["1 MB provider", { profiles: [{ ...ok, provider: "x".repeat(1 << 20) }] }, "profiles[0].provider"],
     ["80,000 UTF-16 units of emoji as an id", { profiles: [{ ...ok, id: "\u{1F600}".repeat(40_000) }] }, "profiles[0].id"],
     ["80,000 UTF-16 units of emoji as a provider", { profiles: [{ ...ok, provider: "\u{1F600}".repeat(40_000) }] }, "profiles[0].provider"],
-    ["1 MB model: the fallback id is too long", { profiles: [ok], fallbackModels: [{ provider: "openai", model: "m".repeat(1 << 20) }] }, "fallbackModels[0].id"],
+    ["1 MB model: the fallback id is too long", { profiles: [ok], fallbackModels: [{ provider: "openai", model: "m".repeat(1 << 20) }] }, "fallbackModels[0].model"],
+    // Named after what the user wrote, not the id made from it (was: `.id`; found by a review).
+    ["a fallback model ending in a space", { profiles: [ok], fallbackModels: [{ provider: "openai", model: "gpt-4o " }] }, "fallbackModels[0].model"],
+    ["a provider of 242 characters: the id made from it is too long", { profiles: [{ ...ok, provider: "p".repeat(242) }] }, "profiles[0].provider"],
+    // A provider past 65,535 UTF-16 units with astral characters, before another provider
+    // (was: RangeError "addProfiles: arrays that do not fit", no field; found by a review).
+    ["80,000 UTF-16 units of emoji as a provider, another provider after it", { profiles: [{ ...ok, id: "a", provider: "\u{1F600}".repeat(40_000) }, { ...ok, id: "b", provider: "mistral", apiKey: "k2" }] }, "profiles[0].provider"],
+    ["a saveIntervalMs past setTimeout's 24.8 days", { profiles: [ok], saveIntervalMs: 2 ** 31 }, "saveIntervalMs"],
     ["10^6 profiles, the last one bad", { profiles: many }, "profiles[999999].apiKey"],
     ["deep nesting", { profiles: [ok], cooldowns: { billingMaxMs: deep } }, "cooldowns.billingMaxMs"],
     ["number as a string", { profiles: [ok], cooldowns: { maxRateLimitCooldownMs: "60000" } }, "cooldowns.maxRateLimitCooldownMs"],
@@ -184,7 +191,7 @@ test("configuration: hostile values are ConfigErrors naming the field, and the m
     ["lone surrogates in providers", { profiles: [ok, { provider: "openai\uDBFF", apiKey: "k2" }] }, "profiles[1].provider"],
     ["lone surrogates in models", { profiles: [ok], fallbackModels: [{ provider: "openai", model: "m\uD800" }, { provider: "openai", model: "m\uDC00" }] }, "fallbackModels[0].model"],
     ["an id equal to another profile's derived id", { profiles: [ok, { id: derived, provider: "openai", apiKey: "k2" }] }, "profiles[1].id"],
-    ["a fallback id equal to an explicit id", { profiles: [{ ...ok, id: "fallback-openai-m" }], fallbackModels: [{ provider: "openai", model: "m" }] }, "fallbackModels[0].id"],
+    ["a fallback id equal to an explicit id", { profiles: [{ ...ok, id: "fallback-openai-m" }], fallbackModels: [{ provider: "openai", model: "m" }] }, "fallbackModels[0].model"],
     ["the same provider, model and key twice", { profiles: [ok, { ...ok }] }, "profiles[1].apiKey"],
     // Whatever the ids (was: refused only when both ids were derived from the key).
     ["the same key twice, with ids of their own", { profiles: [{ ...ok, id: "a" }, { ...ok, id: "b" }] }, "profiles[1].apiKey"],
@@ -214,7 +221,7 @@ test("LlmKeyPool: ids and providers with lone surrogates are ConfigErrors (they 
   const cases = [
     [{ profiles: [{ id: "a\uD800", provider: "openai", apiKey: "k1" }, { id: "a\uDC00", provider: "openai", apiKey: "k2" }] }, "profiles[0].id"],
     [{ profiles: [{ provider: "openai\uD800", apiKey: "k1" }] }, "profiles[0].provider"],
-    [{ profiles: [{ provider: "openai", apiKey: "k1" }], fallbackModels: [{ provider: "openai", model: "m\uDFFF" }] }, "fallbackModels[0].id"],
+    [{ profiles: [{ provider: "openai", apiKey: "k1" }], fallbackModels: [{ provider: "openai", model: "m\uDFFF" }] }, "fallbackModels[0].model"],
   ];
   for (const [config, field] of cases) {
     assert.throws(() => new LlmKeyPool(config), (e) => e instanceof ConfigError && e.field === field, field);
