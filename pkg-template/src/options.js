@@ -421,13 +421,16 @@ export function readPoolOptions(options) {
 }
 
 /**
- * `e`, or, when the core refused an id the user did not write (a fallback's, made from its
- * provider and model; a profile's made from its provider and key), the same problem named
- * after the field the id was made from. `hasOwnId(i)`: whether profiles[i] gave an id.
+ * `e`, or, when the core refused the form of an id the user did not write (a fallback's,
+ * made from its provider and model; a profile's, made from its provider and key), the same
+ * problem named after the field the id was made from. `hasOwnId(i)`: whether profiles[i]
+ * gave an id.
  */
 export function renamedDerived(e, hasOwnId) {
   if (!(e instanceof ConfigError)) return e;
   const problem = e.message.slice(e.field.length + 2);
+  // An id made twice ("… is already used by fallbackModels[0]") is about the id: it says so.
+  if (problem.includes(" is already used by ")) return e;
   let m = /^fallbackModels\[(\d+)\]\.id$/.exec(e.field);
   if (m !== null) return new ConfigError(`fallbackModels[${m[1]}].model`, `${problem} (said of the profile id made from it, fallback-<provider>-<model>)`);
   m = /^profiles\[(\d+)\]\.id$/.exec(e.field);

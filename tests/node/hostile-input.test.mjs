@@ -191,7 +191,7 @@ test("configuration: hostile values are ConfigErrors naming the field, and the m
     ["lone surrogates in providers", { profiles: [ok, { provider: "openai\uDBFF", apiKey: "k2" }] }, "profiles[1].provider"],
     ["lone surrogates in models", { profiles: [ok], fallbackModels: [{ provider: "openai", model: "m\uD800" }, { provider: "openai", model: "m\uDC00" }] }, "fallbackModels[0].model"],
     ["an id equal to another profile's derived id", { profiles: [ok, { id: derived, provider: "openai", apiKey: "k2" }] }, "profiles[1].id"],
-    ["a fallback id equal to an explicit id", { profiles: [{ ...ok, id: "fallback-openai-m" }], fallbackModels: [{ provider: "openai", model: "m" }] }, "fallbackModels[0].model"],
+    ["a fallback id equal to an explicit id", { profiles: [{ ...ok, id: "fallback-openai-m" }], fallbackModels: [{ provider: "openai", model: "m" }] }, "fallbackModels[0].id"],
     ["the same provider, model and key twice", { profiles: [ok, { ...ok }] }, "profiles[1].apiKey"],
     // Whatever the ids (was: refused only when both ids were derived from the key).
     ["the same key twice, with ids of their own", { profiles: [{ ...ok, id: "a" }, { ...ok, id: "b" }] }, "profiles[1].apiKey"],
