@@ -53,7 +53,7 @@ export function isCoreLoaded() {
  * Each name's length in UTF-16 units, in 16 bits (`fitted` names: none is longer). (A loop:
  * `Uint16Array.from` with a mapping function was 3× slower.)
  */
-function cutLengths(names) {
+function lengthsOf(names) {
   const out = new Uint16Array(names.length);
   for (let i = 0; i < names.length; i++) out[i] = names[i].length;
   return out;
@@ -415,7 +415,7 @@ function addProfiles(raw, ids, providers, fallback, positions) {
   }
   const fittedIds = fitted(ids);
   const fittedNames = fitted(names);
-  return raw.addProfiles(toUtf8.encode(fittedIds.join("")), cutLengths(fittedIds), fittedNames.join(""), cutLengths(fittedNames), index, fallback, positions);
+  return raw.addProfiles(toUtf8.encode(fittedIds.join("")), lengthsOf(fittedIds), fittedNames.join(""), lengthsOf(fittedNames), index, fallback, positions);
 }
 
 /** A name of 257 bytes: what stands in for one past 16 bits of length (see `fitted`). */

@@ -47,7 +47,7 @@ import { hostname as osHostname } from "node:os";
 import { shownName } from "./errors.js";
 import { BYTES, WRITER } from "./protocol.js";
 
-/** The permission bits of the file at `p`, or undefined when there is none (or no stat). */
+/** The stat of the file at `p` (its mode, owner and group), or undefined when there is none (or no stat). */
 async function statOf(p) {
   try {
     return await fsp.stat(p);

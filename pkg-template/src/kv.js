@@ -90,9 +90,9 @@ const BUSY = /database is locked|SQLITE_BUSY/i;
  */
 const DENO_KV_TEXT_MAX = 30000;
 
-/** `text` gzip-compressed (CompressionStream: Deno, Node ≥ 18, browsers). */
-async function gzip(text) {
-  return new Uint8Array(await new Response(new Blob([text]).stream().pipeThrough(new CompressionStream("gzip"))).arrayBuffer());
+/** The bytes of `data` (text or bytes) passed through `stream` (CompressionStream: Deno, Node ≥ 18, browsers). */
+async function through(data, stream) {
+  return new Uint8Array(await new Response(new Blob([data]).stream().pipeThrough(stream)).arrayBuffer());
 }
 
 /**
@@ -102,8 +102,7 @@ async function gzip(text) {
 async function storedText(value) {
   if (!(value instanceof Uint8Array)) return value ?? null;
   try {
-    const bytes = await new Response(new Blob([value]).stream().pipeThrough(new DecompressionStream("gzip"))).arrayBuffer();
-    return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+    return new TextDecoder("utf-8", { fatal: true }).decode(await through(value, new DecompressionStream("gzip")));
   } catch {
     return value;
   }
@@ -152,7 +151,7 @@ export function denoKvStore(kv, options = {}) {
         try {
           const entry = await kv.get(key);
           const text = JSON.stringify(merge(await storedText(entry.value)));
-          const value = text.length > DENO_KV_TEXT_MAX ? await gzip(text) : text;
+          const value = text.length > DENO_KV_TEXT_MAX ? await through(text, new CompressionStream("gzip")) : text;
           // The check names the key itself: a Deno KV wrapper's entry may carry only the
           // value and versionstamp (what DenoKvLike declares).
           result = await kv.atomic().check({ key, versionstamp: entry.versionstamp }).set(key, value).commit();

@@ -549,7 +549,7 @@ export class Persister {
   change(urgent) {
     if (this.closed) {
       // A failure of a run still in flight at close() is dropped, but not silently.
-      this.#dropped("the pool was closed: changes made after close() are not saved");
+      this.#dropped(`the pool was closed: changes made after close() are not saved to ${this.name}`);
       return;
     }
     this.changeSeq++;
@@ -825,13 +825,10 @@ export class Persister {
         for (let round = 0; round < CLOSE_ROUNDS && this.dirty !== 0; round++) await this.flush();
         flushed = true;
       } finally {
-        if (flushed && this.dirty !== 0) this.#dropped("the pool was closed while it was still changing: changes made during close() are not saved");
-        // Its write failed (close() rejects with the error): the retry that write's error
+        // A write that failed (Pool's close() rejects with its error): the retry its error
         // promised is not made.
-        else if (!flushed && !this.droppedAfterClose) {
-          this.droppedAfterClose = true;
-          this.log("warn", `key-carousel: close() could not save the pool's last changes to ${this.name} (the write failed); they are not saved, and no write is retried`);
-        }
+        if (!flushed) this.#dropped(`close() could not save the pool's last changes to ${this.name} (the write failed); they are not saved, and no write is retried`);
+        else if (this.dirty !== 0) this.#dropped(`the pool was closed while it was still changing: changes made during close() are not saved to ${this.name}`);
         this.closed = true;
         this.#wroteThrough(Infinity);
         if (this.timer !== null) clearTimeout(this.timer);
@@ -843,11 +840,11 @@ export class Persister {
     return this.closing;
   }
 
-  /** Warns, once for the pool, that changes around `close()` are not saved (`what`). */
-  #dropped(what) {
+  /** Warns, once for the pool, that changes around `close()` are not saved (`text` says which). */
+  #dropped(text) {
     if (this.droppedAfterClose) return;
     this.droppedAfterClose = true;
-    this.log("warn", `key-carousel: ${what} to ${this.name}`);
+    this.log("warn", `key-carousel: ${text}`);
   }
 
   /** At `exit`, when the process ends without waiting: say what is lost. */

@@ -193,7 +193,7 @@ export class Pool {
     throw badClock(t);
   }
 
-  /** `redacted`: the message holds nothing that was not redacted already (or checked). */
+  /** `redacted`: the message (or the function making it) holds nothing not redacted already. */
   #log(level, message, redacted = false) {
     // What a store, a listener or a provider said may hold a key. Redacting costs the
     // message's length: done only when the logger has that level.
@@ -466,7 +466,7 @@ export class Pool {
         if (retryMs !== undefined) attempt.retryAfterMs = retryMs;
         attempts.push(attempt);
         if (this.#on.failure) this.#events.emit("failure", { ...attempt });
-        this.#log("warn", `${redact(`[${label}] Profile ${ctx.profileId}`, "", this.#keyIndex())} failed: ${reason} \u2014 ${error}`, true);
+        this.#log("warn", () => `${redact(`[${label}] Profile ${ctx.profileId}`, "", this.#keyIndex())} failed: ${reason} \u2014 ${error}`, true);
         const policy = this.#policy[REASON_CODE.get(reason)];
         if (!policy.rotate) {
           if (saving !== 0) await this.#persist.saved(saving, signal);

@@ -221,7 +221,7 @@ export class LlmKeyPool {
     return t;
   }
 
-  /** `redacted`: the message holds nothing that was not redacted already (or checked). */
+  /** `redacted`: the message (or the function making it) holds nothing not redacted already. */
   #log(level, message, redacted = false) {
     // What a store or a provider said (or a reason passed in) may hold a key.
     // v1 difference: a throwing logger broke v1's run (and a rejecting one left an unhandled
@@ -378,7 +378,7 @@ export class LlmKeyPool {
           this.#persister.writeNow();
           await this.#persister.saved(saving, signal);
         }
-        this.#log("warn", `${redact(`[${label}] Profile ${id}`, "", this.#keyIndex())} failed: ${reason} \u2014 ${error}`, true);
+        this.#log("warn", () => `${redact(`[${label}] Profile ${id}`, "", this.#keyIndex())} failed: ${reason} \u2014 ${error}`, true);
         continue;
       }
       if (saving !== 0) await this.#persister.saved(saving, signal);
